@@ -1,0 +1,139 @@
+"""The FastAPI application: routers, error handlers, offline API docs."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shoplet import __version__
+from shoplet.catalog import api as catalog_api
+from shoplet.config import get_settings
+from shoplet.customers import api as customers_api
+from shoplet.errors import Conflict, InvalidInput, ShopletError, Unavailable
+from shoplet.inventory import api as inventory_api
+from shoplet.orders import api as orders_api
+from shoplet.payments import api as payments_api
+from shoplet.payments import sandbox_api
+from shoplet.runtime import Runtime
+from shoplet.storefront import api as storefront_api
+from shoplet.tenancy import api as tenancy_api
+
+log = logging.getLogger(__name__)
+
+PROBLEM = "application/problem+json"
+
+
+def problem_response(error: ShopletError) -> JSONResponse:
+    return JSONResponse(error.problem(), status_code=error.status, media_type=PROBLEM)
+
+
+def _describe(errors: list[dict]) -> str:
+    """One readable sentence from Pydantic's validation errors."""
+    parts = []
+    for err in errors[:3]:
+        where = ".".join(str(x) for x in err.get("loc", ()) if x not in ("body", "query", "path", "header"))
+        message = err.get("msg", "is invalid")
+        parts.append(f"'{where}': {message}" if where else message)
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return "The request is not valid: " + "; ".join(parts) + more + "."
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ShopletError)
+    async def shoplet_error(_: Request, exc: ShopletError) -> JSONResponse:
+        return problem_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
+        return problem_response(InvalidInput("request.invalid", _describe(errors), errors=errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        error = ShopletError("http.not_found" if exc.status_code == 404 else f"http.{exc.status_code}",
+                             str(exc.detail))
+        body = error.problem() | {"status": exc.status_code, "title": str(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM)
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
+        # A constraint caught a race the service checks did not: never leak database text.
+        log.warning("integrity error: %s", exc.orig)
+        return problem_response(Conflict("request.conflict", "The request conflicts with the current state; try again."))
+
+    @app.exception_handler(OperationalError)
+    async def db_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database error: %s", exc.orig)
+        return problem_response(Unavailable("service.database_busy", "The database is busy; try again shortly."))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        error = ShopletError("internal", "Something went wrong on our side; nothing was changed.")
+        return JSONResponse(error.problem() | {"status": 500, "title": "Internal error"}, status_code=500,
+                            media_type=PROBLEM)
+
+
+def create_app(runtime: Runtime | None = None) -> FastAPI:
+    """Build the application around a runtime (built from the environment when not given)."""
+    runtime = runtime or Runtime(get_settings())
+    app = FastAPI(
+        title="Shoplet",
+        version=__version__,
+        summary="Commerce operating system for mini-program merchants.",
+        description=(
+            "Amounts are integers in fen (100 = ¥1.00). Authenticate with "
+            "`Authorization: Bearer <token>`: a merchant API key (`sk.…`), a customer "
+            "session (`cs.…`) or the platform key. Errors are `application/problem+json` "
+            "with a stable `code`."
+        ),
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    static = resources.files("shoplet") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    api = APIRouter(prefix="/api/v1")
+
+    @api.get("/health", tags=["health"])
+    def health() -> dict:
+        """Liveness and database reachability."""
+        try:
+            with runtime.db.unit_of_work(write=False) as s:
+                s.execute(text("SELECT 1"))
+        except OperationalError as exc:
+            raise Unavailable("service.database_down", "The database cannot be reached.") from exc
+        return {"status": "ok", "version": __version__, "database": runtime.db.dialect}
+
+    for module in (tenancy_api, inventory_api, catalog_api, customers_api, orders_api, payments_api):
+        api.include_router(module.router)
+    api.include_router(tenancy_api.platform)
+    api.include_router(payments_api.notify)
+    api.include_router(storefront_api.router)
+    if runtime.sandbox is not None:
+        api.include_router(sandbox_api.router)
+    app.include_router(api)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Interactive API docs from vendored assets: nothing is loaded from the internet."""
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="Shoplet API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+        )
+
+    return app

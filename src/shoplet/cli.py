@@ -1,0 +1,115 @@
+"""``shoplet`` — serve, demo, migrate, worker."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="Shoplet: a commerce operating system for mini-program merchants.",
+                  no_args_is_help=True, add_completion=False)
+console = Console()
+
+
+def _settings(**overrides):
+    from shoplet.config import get_settings
+
+    settings = get_settings()
+    return settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+
+
+def _serve(settings, host: str, port: int, *, worker: bool) -> None:
+    import uvicorn
+
+    from shoplet import jobs
+    from shoplet.app import create_app
+    from shoplet.runtime import Runtime
+
+    runtime = Runtime(settings)
+    jobs.install(runtime)
+    consumer = jobs.start_embedded_consumer() if worker else None
+    try:
+        uvicorn.run(create_app(runtime), host=host, port=port, log_level=settings.log_level)
+    finally:
+        if consumer is not None:
+            consumer.stop(graceful=True)
+        runtime.db.dispose()
+
+
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+          port: int = typer.Option(8000, help="Port to listen on."),
+          worker: bool = typer.Option(True, help="Run the job consumer in this process too.")) -> None:
+    """Serve the API (and, by default, the job consumer in the same process)."""
+    settings = _settings()
+    if settings.public_url == "http://127.0.0.1:8000" and "SHOPLET_PUBLIC_URL" not in os.environ:
+        settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
+    _serve(settings, host, port, worker=worker)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    from shoplet.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    console.print(f"[green]Database is up to date[/green] ({settings.database_url.split('@')[-1]}).")
+
+
+@app.command()
+def demo(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)) -> None:
+    """Migrate, load the demo coffee chain, print credentials, and serve."""
+    from shoplet import demo as demo_data
+    from shoplet.db import Database, utcnow
+    from shoplet.migrate import upgrade
+
+    settings = _settings()
+    platform_key = settings.platform_key or "pk_demo_" + secrets.token_urlsafe(16)
+    settings = settings.model_copy(update={"platform_key": platform_key,
+                                           "public_url": f"http://{host}:{port}"})
+    upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    with db.unit_of_work() as session:
+        creds = demo_data.load(session, now=utcnow(), session_days=settings.customer_session_days)
+    db.dispose()
+    base = f"http://{host}:{port}"
+    state = "created" if creds.created else "already loaded; fresh credentials issued"
+    rows = [
+        ("Merchant id", creds.merchant_id),
+        ("Admin API key", creds.admin_key),
+        ("Clerk API key", f"{creds.clerk_key}   (clerk of store {creds.clerk_store})"),
+        ("Customer session", f"{creds.customer_token}   (customer {creds.customer_id}, via Alipay)"),
+        ("Platform key", platform_key),
+        ("Health", f"{base}/api/v1/health"),
+        ("API docs", f"{base}/docs"),
+        ("OpenAPI", f"{base}/openapi.json"),
+    ]
+    console.print(f"[bold]{demo_data.DEMO_NAME}[/bold] — {state}")
+    for label, value in rows:  # plain lines: credentials must never be cut to fit a table
+        console.print(f"  {label + ':':<18} {value}", soft_wrap=True, highlight=False)
+    console.print("Use a key as [bold]Authorization: Bearer <key>[/bold]. Keys are shown once.")
+    _serve(settings, host, port, worker=True)
+
+
+@app.command()
+def worker(workers: int = typer.Option(2, help="Worker threads.")) -> None:
+    """Run the job consumer alone (sweeps, notifications, retries)."""
+    from shoplet import jobs
+    from shoplet.runtime import Runtime
+
+    jobs.install(Runtime(_settings()))
+    jobs.huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    app()
+
+
+if __name__ == "__main__":
+    main()

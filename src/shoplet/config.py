@@ -1,0 +1,61 @@
+"""Settings from ``SHOPLET_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Deployment settings; every field reads ``SHOPLET_<NAME>`` from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SHOPLET_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///shoplet.db",
+        description="SQLAlchemy URL; a SQLite file by default, postgresql+psycopg://... at scale.",
+    )
+    redis_url: str | None = Field(
+        default=None, description="When set, the job queue keeps its tasks in Redis."
+    )
+    jobs_path: str | None = Field(
+        default=None,
+        description="SQLite file of the job queue when Redis is not used (default: beside the database).",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL at which payment providers reach this deployment (notify URLs).",
+    )
+    platform_key: str | None = Field(
+        default=None,
+        description="Bearer key of the platform operator (creates merchants). Unset: platform API disabled.",
+    )
+    unpaid_order_timeout_minutes: int = Field(
+        default=15, ge=1, description="Unpaid orders are cancelled after this many minutes."
+    )
+    sandbox_payments: bool = Field(
+        default=True, description="Enable the built-in sandbox payment provider."
+    )
+    sandbox_secret: str = Field(
+        default="shoplet-sandbox-secret",
+        description="HMAC secret the sandbox provider signs its notifications with.",
+    )
+    customer_session_days: int = Field(default=30, ge=1)
+    sweep_interval_seconds: int = Field(default=60, ge=1)
+    log_level: str = "info"
+
+    def resolved_jobs_path(self) -> str:
+        """Where the SQLite job queue lives: explicit, or beside the SQLite database."""
+        if self.jobs_path:
+            return self.jobs_path
+        if self.database_url.startswith("sqlite:///"):
+            db_file = Path(self.database_url.removeprefix("sqlite:///"))
+            return str(db_file.with_name(db_file.stem + "-jobs.db"))
+        return "shoplet-jobs.db"
+
+
+def get_settings() -> Settings:
+    """Read the settings from the environment now."""
+    return Settings()

@@ -1,0 +1,63 @@
+"""Customers, the host-app identities they are reachable through, and their sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKeyConstraint, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shoplet.db import Base, TenantMixin, utcnow
+
+HOST_APPS = (
+    "alipay", "taobao", "tmall", "weibo", "amap", "eleme", "dingtalk", "wechat", "h5", "pos",
+)
+
+
+class Customer(TenantMixin, Base):
+    """One person per merchant, whichever host apps they come through."""
+
+    __tablename__ = "customers"
+    __table_args__ = (Index("uq_customers_phone", "merchant_id", "phone", unique=True),)
+
+    name: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CustomerIdentity(Base):
+    """A host app's user id linked to a customer (Alipay uid, Taobao nick, H5 visitor...)."""
+
+    __tablename__ = "customer_identities"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["merchant_id", "customer_id"], ["customers.merchant_id", "customers.id"]
+        ),
+        Index("ix_customer_identities_customer", "merchant_id", "customer_id"),
+    )
+
+    merchant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    host_app: Mapped[str] = mapped_column(String(16), primary_key=True)
+    host_user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CustomerSession(TenantMixin, Base):
+    """A signed-in customer in one host app; the token's secret is stored hashed."""
+
+    __tablename__ = "customer_sessions"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["merchant_id", "customer_id"], ["customers.merchant_id", "customers.id"]
+        ),
+    )
+
+    customer_id: Mapped[str] = mapped_column(String(32))
+    host_app: Mapped[str] = mapped_column(String(16))
+    scene: Mapped[str | None] = mapped_column(String(32))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()

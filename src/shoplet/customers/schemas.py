@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from shoplet.customers.models import HOST_APPS
+from shoplet.schemas import In, Out
+
+HostAppName = Literal[HOST_APPS]  # type: ignore[valid-type]
+Scene = Field(None, max_length=32, pattern=r"^[a-z0-9_]+$",
+              description="Entry scene: qr_scan, search, share, profile, feed, home_banner, nearby, ...")
+
+
+class IdentityIn(In):
+    host_app: HostAppName
+    host_user_id: str = Field(min_length=1, max_length=128)
+
+
+class IdentityOut(Out):
+    host_app: str
+    host_user_id: str
+
+
+class CustomerIn(In):
+    name: str | None = Field(None, max_length=200)
+    phone: str | None = Field(None, max_length=32, pattern=r"^\+?[0-9-]{5,20}$")
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    identities: list[IdentityIn] = Field(default_factory=list, max_length=20)
+
+
+class MembershipOut(Out):
+    tier: str
+    host_app: str | None
+    scene: str | None
+    first_order_id: str | None
+    joined_at: datetime
+
+
+class CustomerOut(Out):
+    id: str
+    name: str | None
+    phone: str | None
+    tags: list[str]
+    identities: list[IdentityOut]
+    membership: MembershipOut | None
+    created_at: datetime
+
+
+class SessionIn(In):
+    host_app: HostAppName
+    scene: str | None = Scene
+
+
+class SignInIn(In):
+    """A customer signs in from a host app with the app's one-time auth code."""
+
+    merchant_id: str = Field(min_length=1, max_length=32)
+    host_app: HostAppName
+    auth_code: str = Field(min_length=1, max_length=256)
+    scene: str | None = Scene
+
+
+class SessionOut(Out):
+    customer_id: str
+    token: str = Field(description="The customer's bearer token. Shown once.")
+    expires_at: datetime

@@ -1,0 +1,134 @@
+"""The demo merchant: a coffee chain with a flagship warehouse, three stores, ~20 products."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shoplet.catalog import service as catalog
+from shoplet.customers import service as customers
+from shoplet.inventory import service as inventory
+from shoplet.inventory.models import StockLocation
+from shoplet.tenancy import service as tenancy
+from shoplet.tenancy.models import Merchant, Staff
+
+DEMO_NAME = "Lumen Coffee (demo)"
+
+LOCATIONS = [
+    dict(kind="warehouse", code="WH-FLAGSHIP", name="Flagship warehouse", operation="direct",
+         address="88 Jiangchang Rd, Jing'an, Shanghai", latitude=31.2915, longitude=121.4566),
+    dict(kind="store", code="S-PEOPLES-SQ", name="Lumen People's Square", operation="direct",
+         address="100 Nanjing W Rd, Huangpu, Shanghai", latitude=31.2337, longitude=121.4721,
+         opening_hours={d: ["07:30", "21:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}),
+    dict(kind="store", code="S-XINTIANDI", name="Lumen Xintiandi", operation="direct",
+         address="181 Taicang Rd, Huangpu, Shanghai", latitude=31.2196, longitude=121.4751,
+         opening_hours={d: ["08:00", "22:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}),
+    dict(kind="store", code="S-JINGAN", name="Lumen Jing'an Temple (franchise)", operation="franchise",
+         address="1686 Nanjing W Rd, Jing'an, Shanghai", latitude=31.2239, longitude=121.4460,
+         opening_hours={d: ["08:00", "20:00"] for d in ("mon", "tue", "wed", "thu", "fri")}),
+]
+
+CATEGORIES = [("coffee", "Coffee"), ("tea", "Tea"), ("bakery", "Bakery"), ("beans", "Coffee beans"),
+              ("merch", "Cups & merchandise")]
+
+# (category, title, tags, [(sku code, sku name, list price, member price)])
+PRODUCTS = [
+    ("coffee", "Latte", ["bestseller"], [("LATTE-T", "Tall", 3200, 2900), ("LATTE-G", "Grande", 3600, 3300)]),
+    ("coffee", "Americano", [], [("AMER-T", "Tall", 2600, 2400), ("AMER-G", "Grande", 3000, 2700)]),
+    ("coffee", "Flat white", [], [("FLAT-T", "Tall", 3400, 3100)]),
+    ("coffee", "Cappuccino", [], [("CAPP-T", "Tall", 3200, 2900)]),
+    ("coffee", "Mocha", [], [("MOCHA-T", "Tall", 3600, 3300)]),
+    ("coffee", "Cold brew", ["summer"], [("COLD-G", "Grande", 3800, 3400)]),
+    ("coffee", "Coconut latte", ["new"], [("COCO-G", "Grande", 3800, 3500)]),
+    ("tea", "Jasmine green tea", [], [("JASMINE", "Grande", 2400, None)]),
+    ("tea", "Oolong milk tea", [], [("OOLONG", "Grande", 2800, 2500)]),
+    ("tea", "Matcha latte", [], [("MATCHA", "Grande", 3400, 3100)]),
+    ("bakery", "Butter croissant", [], [("CROISSANT", "", 1800, 1600)]),
+    ("bakery", "Almond croissant", [], [("ALMOND-CR", "", 2200, 2000)]),
+    ("bakery", "Cheesecake slice", [], [("CHEESECAKE", "", 2800, None)]),
+    ("bakery", "Ham & cheese sandwich", [], [("SANDWICH", "", 3200, 2900)]),
+    ("beans", "House blend beans 250 g", ["gift"], [("BEANS-HOUSE", "250 g", 8800, 7900)]),
+    ("beans", "Yunnan single origin 250 g", [], [("BEANS-YUNNAN", "250 g", 9800, 8800)]),
+    ("beans", "Ethiopia Yirgacheffe 250 g", [], [("BEANS-ETH", "250 g", 12800, 11800)]),
+    ("merch", "Ceramic mug", [], [("MUG", "350 ml", 6800, None)]),
+    ("merch", "Tumbler", ["gift"], [("TUMBLER", "500 ml", 12800, 11500)]),
+    ("merch", "Drip bags, box of 10", [], [("DRIP-10", "", 5800, 5200)]),
+]
+
+CUSTOMERS = [
+    ("Li Wei", "13800000001", [("alipay", "2088000000000001")]),
+    ("Zhang Min", "13800000002", [("alipay", "2088000000000002"), ("taobao", "tb_zhangmin")]),
+    ("Wang Fang", "13800000003", [("amap", "amap_wangfang")]),
+    ("Chen Jie", "13800000004", [("weibo", "wb_chenjie")]),
+    ("Liu Yang", "13800000005", [("h5", "h5_liuyang")]),
+]
+
+
+@dataclass
+class DemoCredentials:
+    merchant_id: str
+    admin_key: str
+    clerk_key: str
+    clerk_store: str
+    customer_id: str
+    customer_token: str
+    created: bool
+
+
+def _stock_for(location: StockLocation, code: str) -> int:
+    if location.kind == "warehouse":
+        return 0 if code.startswith(("LATTE", "AMER", "FLAT", "CAPP", "MOCHA", "COLD", "COCO", "JASMINE",
+                                     "OOLONG", "MATCHA")) else 500
+    return {"S-PEOPLES-SQ": 40, "S-XINTIANDI": 25, "S-JINGAN": 8}[location.code]
+
+
+def _create(session: Session, now: datetime) -> Merchant:
+    merchant, _key, _token = tenancy.create_merchant(session, name=DEMO_NAME, timezone="Asia/Shanghai", now=now)
+    locations = [inventory.create_location(session, merchant_id=merchant.id, now=now, **loc) for loc in LOCATIONS]
+    categories = {code: catalog.create_category(session, merchant_id=merchant.id, code=code, name=name,
+                                                parent_id=None, now=now) for code, name in CATEGORIES}
+    for category, title, tags, skus in PRODUCTS:
+        _, created = catalog.create_product(
+            session, merchant_id=merchant.id, title=title, description="", category_id=categories[category].id,
+            tags=tags, now=now,
+            skus=[dict(code=c, name=n, list_price=lp, member_price=mp) for c, n, lp, mp in skus])
+        for sku in created:
+            for location in locations:
+                quantity = _stock_for(location, sku.code)
+                if quantity:
+                    inventory.adjust(session, merchant_id=merchant.id, location_id=location.id, sku_id=sku.id,
+                                     delta=quantity, reason="opening stock", now=now)
+    store = locations[1]
+    tenancy.create_staff(session, merchant_id=merchant.id, name="Operator Sun", role="operator", store_id=None,
+                         phone=None, now=now)
+    tenancy.create_staff(session, merchant_id=merchant.id, name="Clerk Zhao", role="clerk", store_id=store.id,
+                         phone=None, now=now)
+    tenancy.create_staff(session, merchant_id=merchant.id, name="Guide Qian", role="guide", store_id=store.id,
+                         phone=None, now=now)
+    for name, phone, identities in CUSTOMERS:
+        customers.create_customer(session, merchant_id=merchant.id, name=name, phone=phone, tags=[],
+                                  identities=identities, now=now)
+    return merchant
+
+
+def load(session: Session, *, now: datetime, session_days: int = 30) -> DemoCredentials:
+    """Create the demo merchant once; every call issues fresh credentials to print."""
+    merchant = session.scalar(select(Merchant).where(Merchant.name == DEMO_NAME))
+    created = merchant is None
+    if merchant is None:
+        merchant = _create(session, now)
+    admin_key = tenancy.create_api_key(session, merchant_id=merchant.id, name="demo admin key", staff_id=None,
+                                       now=now)[1]
+    clerk = session.scalar(select(Staff).where(Staff.merchant_id == merchant.id, Staff.role == "clerk"))
+    clerk_key = tenancy.create_api_key(session, merchant_id=merchant.id, name="demo clerk key",
+                                       staff_id=clerk.id, now=now)[1]
+    customer = customers.resolve_customer(session, merchant_id=merchant.id, host_app="alipay",
+                                          host_user_id="2088000000000001", phone=None, now=now)
+    _, token = customers.open_session(session, merchant_id=merchant.id, customer_id=customer.id,
+                                      host_app="alipay", scene="qr_scan", days=session_days, now=now)
+    return DemoCredentials(merchant_id=merchant.id, admin_key=admin_key, clerk_key=clerk_key,
+                           clerk_store=clerk.store_id or "", customer_id=customer.id, customer_token=token,
+                           created=created)

@@ -1,0 +1,91 @@
+"""``Idempotency-Key`` handling (DESIGN convention 6).
+
+The first request with a key runs and its response is stored in the same transaction;
+a replay returns the stored response; the same key with another body is a 409. The
+record is inserted *before* the work, so on PostgreSQL a concurrent duplicate waits on
+the unique key and then replays instead of doing the work twice (SQLite serialises
+writers with ``BEGIN IMMEDIATE``). Failed requests store nothing: they changed nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, String
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from shoplet.db import Base, Database, utcnow
+from shoplet.errors import Conflict, InvalidInput
+
+MAX_KEY_LENGTH = 128
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_records"
+
+    merchant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(160), primary_key=True)
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(default=0)
+    response: Mapped[Any] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def request_hash(operation: str, payload: Any) -> str:
+    canonical = json.dumps([operation, payload], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+Work = Callable[[Session], tuple[int, Any]]
+
+
+def run(db: Database, *, merchant_id: str, scope: str, key: str | None, operation: str,
+        payload: Any, work: Work) -> tuple[int, Any]:
+    """Run ``work`` in one unit of work, at most once per ``(scope, key)``.
+
+    ``work`` returns ``(status_code, jsonable_body)``; that pair is what replays return.
+    """
+    if key is None:
+        with db.unit_of_work() as session:
+            return work(session)
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput(
+            "idempotency.key_invalid",
+            f"The Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} characters.",
+        )
+    digest = request_hash(operation, payload)
+    for _ in range(3):
+        try:
+            with db.unit_of_work() as session:
+                stored = session.get(IdempotencyRecord, (merchant_id, scope, key))
+                if stored is not None:
+                    return _replay(stored, digest)
+                record = IdempotencyRecord(
+                    merchant_id=merchant_id, scope=scope, key=key, request_hash=digest
+                )
+                session.add(record)
+                session.flush()
+                status_code, body = work(session)
+                record.status_code, record.response = status_code, body
+                return status_code, body
+        except IntegrityError as exc:
+            if "idempotency_records" not in str(exc.orig).lower() and "pk_idempotency" not in str(exc.orig).lower():
+                raise
+            # A concurrent request with the same key committed first: replay it.
+            continue
+    raise Conflict("idempotency.in_progress", "A request with this Idempotency-Key is still running.")
+
+
+def _replay(stored: IdempotencyRecord, digest: str) -> tuple[int, Any]:
+    if stored.request_hash != digest:
+        raise Conflict(
+            "idempotency.key_reused",
+            "This Idempotency-Key was already used with a different request.",
+        )
+    return stored.status_code, stored.response

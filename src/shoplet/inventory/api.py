@@ -1,0 +1,101 @@
+"""Stores and warehouses (stock locations) and their stock (O1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Query
+
+from shoplet.auth import Principal, get_db, get_now, require_staff
+from shoplet.db import Database
+from shoplet.errors import InvalidInput, NotFound
+from shoplet.inventory import service
+from shoplet.inventory.models import StockLevel, StockLocation
+from shoplet.inventory.schemas import StockAdjustment, StockCount, StockOut, StoreIn, StoreOut, StorePatch
+from shoplet.pagination import Page, PageParams, page_params, paginate
+from shoplet.scoping import get_owned, scoped
+
+router = APIRouter(tags=["stores"])
+admin = require_staff()
+reader = require_staff("operator", "clerk", "guide")
+stock_keeper = require_staff("clerk")
+
+
+def stock_out(level: StockLevel) -> StockOut:
+    return StockOut(location_id=level.location_id, sku_id=level.sku_id, on_hand=level.on_hand,
+                    reserved=level.reserved, available=level.on_hand - level.reserved)
+
+
+def own_location(s, p: Principal, store_id: str) -> StockLocation:
+    """The location, if this principal may touch it: a clerk only reaches their own store."""
+    if p.role == "clerk" and p.store_id != store_id:
+        raise NotFound("store.not_found", "No such store.")
+    return get_owned(s, StockLocation, p.tenant, store_id, what="Store", code="store")
+
+
+@router.post("/stores", response_model=StoreOut, status_code=201)
+def create_store(body: StoreIn, p: Principal = Depends(admin), db: Database = Depends(get_db),
+                 now: datetime = Depends(get_now)) -> StoreOut:
+    """A store (direct or franchise) or a warehouse: both hold stock."""
+    with db.unit_of_work() as s:
+        return StoreOut.model_validate(service.create_location(s, merchant_id=p.tenant, now=now,
+                                                               **body.model_dump()))
+
+
+@router.get("/stores", response_model=Page[StoreOut])
+def list_stores(p: Principal = Depends(reader), db: Database = Depends(get_db),
+                page: PageParams = Depends(page_params),
+                kind: str | None = Query(None, pattern="^(store|warehouse)$")) -> Page[StoreOut]:
+    with db.unit_of_work(write=False) as s:
+        stmt = scoped(StockLocation, p.tenant)
+        if kind:
+            stmt = stmt.where(StockLocation.kind == kind)
+        rows, cursor = paginate(s, stmt, StockLocation.id, page)
+        return Page(items=[StoreOut.model_validate(r) for r in rows], next_cursor=cursor)
+
+
+@router.get("/stores/{store_id}", response_model=StoreOut)
+def get_store(store_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> StoreOut:
+    with db.unit_of_work(write=False) as s:
+        return StoreOut.model_validate(get_owned(s, StockLocation, p.tenant, store_id, what="Store", code="store"))
+
+
+@router.patch("/stores/{store_id}", response_model=StoreOut)
+def update_store(store_id: str, body: StorePatch, p: Principal = Depends(admin),
+                 db: Database = Depends(get_db)) -> StoreOut:
+    with db.unit_of_work() as s:
+        location = get_owned(s, StockLocation, p.tenant, store_id, what="Store", code="store")
+        for field, value in body.model_dump(exclude_unset=True).items():
+            if value is None and field not in ("latitude", "longitude"):
+                raise InvalidInput("request.null_field", f"'{field}' cannot be cleared; give it a value.")
+            setattr(location, field, value)
+        s.flush()
+        return StoreOut.model_validate(location)
+
+
+@router.get("/stores/{store_id}/stock", response_model=list[StockOut])
+def store_stock(store_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> list[StockOut]:
+    """Stock of every SKU held at this location."""
+    with db.unit_of_work(write=False) as s:
+        own_location(s, p, store_id)
+        return [stock_out(level) for level in service.levels_at(s, p.tenant, store_id)]
+
+
+@router.put("/stores/{store_id}/stock/{sku_id}", response_model=StockOut)
+def count_stock(store_id: str, sku_id: str, body: StockCount, p: Principal = Depends(stock_keeper),
+                db: Database = Depends(get_db), now: datetime = Depends(get_now)) -> StockOut:
+    """Record a stock-take: the counted on-hand quantity (the difference is logged)."""
+    with db.unit_of_work() as s:
+        own_location(s, p, store_id)
+        return stock_out(service.set_on_hand(s, merchant_id=p.tenant, location_id=store_id, sku_id=sku_id,
+                                             on_hand=body.on_hand, reason=body.reason, now=now))
+
+
+@router.post("/stores/{store_id}/stock/{sku_id}/adjustments", response_model=StockOut)
+def adjust_stock(store_id: str, sku_id: str, body: StockAdjustment, p: Principal = Depends(stock_keeper),
+                 db: Database = Depends(get_db), now: datetime = Depends(get_now)) -> StockOut:
+    """Receive or remove units, with a reason."""
+    with db.unit_of_work() as s:
+        own_location(s, p, store_id)
+        return stock_out(service.adjust(s, merchant_id=p.tenant, location_id=store_id, sku_id=sku_id,
+                                        delta=body.delta, reason=body.reason, now=now))

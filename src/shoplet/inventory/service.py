@@ -1,0 +1,170 @@
+"""Stock locations and stock levels (O1).
+
+Every change is one conditional UPDATE so concurrent checkouts can never take more than
+is available: ``reserved + n <= on_hand`` is in the WHERE clause, and the CHECK
+constraints are the backstop. Each change also writes a :class:`StockMovement`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shoplet.catalog.models import Sku
+from shoplet.db import new_id
+from shoplet.errors import Conflict, Unprocessable
+from shoplet.inventory.models import StockLevel, StockLocation, StockMovement
+from shoplet.scoping import get_owned
+
+
+def create_location(session: Session, *, merchant_id: str, now: datetime, **fields: Any) -> StockLocation:
+    code = fields["code"]
+    if session.scalar(select(StockLocation.id).where(StockLocation.merchant_id == merchant_id,
+                                                     StockLocation.code == code)):
+        raise Conflict("store.code_taken", f"A store or warehouse with code '{code}' already exists.")
+    location = StockLocation(merchant_id=merchant_id, id=new_id("loc"), created_at=now, **fields)
+    session.add(location)
+    session.flush()
+    return location
+
+
+def _movement(session: Session, *, merchant_id: str, location_id: str, sku_id: str, kind: str,
+              on_hand: int = 0, reserved: int = 0, reason: str = "", order_id: str | None = None,
+              now: datetime) -> None:
+    session.add(StockMovement(
+        merchant_id=merchant_id, id=new_id("mov"), location_id=location_id, sku_id=sku_id,
+        kind=kind, on_hand_delta=on_hand, reserved_delta=reserved, reason=reason,
+        order_id=order_id, created_at=now,
+    ))
+
+
+def _level_filter(merchant_id: str, location_id: str, sku_id: str) -> list[Any]:
+    return [StockLevel.merchant_id == merchant_id, StockLevel.location_id == location_id,
+            StockLevel.sku_id == sku_id]
+
+
+def _check_refs(session: Session, merchant_id: str, location_id: str, sku_id: str) -> None:
+    get_owned(session, StockLocation, merchant_id, location_id, what="Store", code="store")
+    get_owned(session, Sku, merchant_id, sku_id, what="SKU")
+
+
+def _ensure_level(session: Session, merchant_id: str, location_id: str, sku_id: str, now: datetime) -> None:
+    if session.get(StockLevel, (merchant_id, location_id, sku_id)) is not None:
+        return
+    try:
+        with session.begin_nested():
+            session.add(StockLevel(merchant_id=merchant_id, location_id=location_id,
+                                   sku_id=sku_id, on_hand=0, reserved=0, updated_at=now))
+    except IntegrityError:
+        pass  # created concurrently: the row exists, which is all we need
+
+
+def adjust(session: Session, *, merchant_id: str, location_id: str, sku_id: str, delta: int,
+           reason: str, now: datetime) -> StockLevel:
+    """Add or remove on-hand units (receipt, stock-take, damage). Never below what is reserved."""
+    _check_refs(session, merchant_id, location_id, sku_id)
+    _ensure_level(session, merchant_id, location_id, sku_id, now)
+    changed = session.execute(
+        update(StockLevel)
+        .where(*_level_filter(merchant_id, location_id, sku_id),
+               StockLevel.on_hand + delta >= StockLevel.reserved)
+        .values(on_hand=StockLevel.on_hand + delta, updated_at=now)
+    ).rowcount
+    if not changed:
+        raise Unprocessable("stock.adjustment_below_reserved",
+                            "That would leave fewer units on hand than are reserved for orders.")
+    _movement(session, merchant_id=merchant_id, location_id=location_id, sku_id=sku_id,
+              kind="adjust", on_hand=delta, reason=reason, now=now)
+    session.flush()
+    level = session.get(StockLevel, (merchant_id, location_id, sku_id))
+    session.refresh(level)
+    return level
+
+
+def set_on_hand(session: Session, *, merchant_id: str, location_id: str, sku_id: str,
+                on_hand: int, reason: str, now: datetime) -> StockLevel:
+    """A stock-take: set the counted quantity, recorded as the difference."""
+    _check_refs(session, merchant_id, location_id, sku_id)
+    _ensure_level(session, merchant_id, location_id, sku_id, now)
+    level = session.get(StockLevel, (merchant_id, location_id, sku_id))
+    session.refresh(level)
+    return adjust(session, merchant_id=merchant_id, location_id=location_id, sku_id=sku_id,
+                  delta=on_hand - level.on_hand, reason=reason, now=now)
+
+
+def reserve(session: Session, *, merchant_id: str, location_id: str, items: dict[str, int],
+            order_id: str, now: datetime) -> None:
+    """Reserve every item or none: the first short SKU raises and the transaction rolls back."""
+    for sku_id, quantity in sorted(items.items()):  # a fixed order avoids lock cycles on PostgreSQL
+        changed = session.execute(
+            update(StockLevel)
+            .where(*_level_filter(merchant_id, location_id, sku_id),
+                   StockLevel.on_hand - StockLevel.reserved >= quantity)
+            .values(reserved=StockLevel.reserved + quantity, updated_at=now)
+        ).rowcount
+        if not changed:
+            raise Unprocessable("stock.insufficient",
+                                "Not enough stock at this store for one of the items.", sku_id=sku_id)
+        _movement(session, merchant_id=merchant_id, location_id=location_id, sku_id=sku_id,
+                  kind="reserve", reserved=quantity, order_id=order_id, now=now)
+
+
+def release(session: Session, *, merchant_id: str, location_id: str, items: dict[str, int],
+            order_id: str, reason: str, now: datetime) -> None:
+    """Give reserved units back to available stock (cancel, timeout, refund before fulfilment)."""
+    for sku_id, quantity in sorted(items.items()):
+        if quantity <= 0:
+            continue
+        changed = session.execute(
+            update(StockLevel)
+            .where(*_level_filter(merchant_id, location_id, sku_id), StockLevel.reserved >= quantity)
+            .values(reserved=StockLevel.reserved - quantity, updated_at=now)
+        ).rowcount
+        if not changed:
+            raise Conflict("stock.release_mismatch", "The reservation to release is not there.")
+        _movement(session, merchant_id=merchant_id, location_id=location_id, sku_id=sku_id,
+                  kind="release", reserved=-quantity, reason=reason, order_id=order_id, now=now)
+
+
+def commit(session: Session, *, merchant_id: str, location_id: str, items: dict[str, int],
+           order_id: str, now: datetime) -> None:
+    """Goods leave the location: reserved units come off on hand."""
+    for sku_id, quantity in sorted(items.items()):
+        if quantity <= 0:
+            continue
+        changed = session.execute(
+            update(StockLevel)
+            .where(*_level_filter(merchant_id, location_id, sku_id), StockLevel.reserved >= quantity)
+            .values(reserved=StockLevel.reserved - quantity, on_hand=StockLevel.on_hand - quantity,
+                    updated_at=now)
+        ).rowcount
+        if not changed:
+            raise Conflict("stock.commit_mismatch", "The reservation to fulfil is not there.")
+        _movement(session, merchant_id=merchant_id, location_id=location_id, sku_id=sku_id,
+                  kind="commit", on_hand=-quantity, reserved=-quantity, order_id=order_id, now=now)
+
+
+def restock(session: Session, *, merchant_id: str, location_id: str, items: dict[str, int],
+            order_id: str, now: datetime) -> None:
+    """Returned goods come back on hand."""
+    for sku_id, quantity in sorted(items.items()):
+        if quantity <= 0:
+            continue
+        _ensure_level(session, merchant_id, location_id, sku_id, now)
+        session.execute(
+            update(StockLevel).where(*_level_filter(merchant_id, location_id, sku_id))
+            .values(on_hand=StockLevel.on_hand + quantity, updated_at=now)
+        )
+        _movement(session, merchant_id=merchant_id, location_id=location_id, sku_id=sku_id,
+                  kind="return", on_hand=quantity, reason="refund_return", order_id=order_id, now=now)
+
+
+def levels_at(session: Session, merchant_id: str, location_id: str) -> list[StockLevel]:
+    return list(session.scalars(
+        select(StockLevel).where(StockLevel.merchant_id == merchant_id,
+                                 StockLevel.location_id == location_id).order_by(StockLevel.sku_id)
+    ))

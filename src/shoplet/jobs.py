@@ -1,0 +1,87 @@
+"""The job queue: Huey, with SQLite storage by default and Redis when configured.
+
+Periodic sweeps (unpaid-order timeout, outbox delivery, reconciliation, refund retries)
+and one-off jobs run here. ``shoplet serve`` and ``shoplet demo`` run a consumer in
+their own process so a newcomer needs one process; ``shoplet worker`` runs it alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from huey import RedisHuey, SqliteHuey, crontab
+from huey.api import Huey
+from huey.consumer import Consumer
+
+from shoplet import sweeps
+from shoplet.config import Settings, get_settings
+from shoplet.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def make_huey(settings: Settings) -> Huey:
+    if settings.redis_url:
+        return RedisHuey("shoplet", url=settings.redis_url)
+    return SqliteHuey("shoplet", filename=settings.resolved_jobs_path())
+
+
+huey: Huey = make_huey(get_settings())
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def runtime() -> Runtime:
+    """The runtime jobs use: the one the server installed, or one built from the settings."""
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            install(Runtime(get_settings()))
+        assert _runtime is not None
+        return _runtime
+
+
+def install(rt: Runtime) -> None:
+    """Make ``rt`` the jobs' runtime, and let its commits wake the outbox dispatcher."""
+    global _runtime
+    _runtime = rt
+    rt.kick = lambda: dispatch_outbox_task()
+
+
+@huey.task(retries=3, retry_delay=5)
+def dispatch_outbox_task() -> int:
+    return sweeps.dispatch_outbox(runtime())
+
+
+@huey.periodic_task(crontab(minute="*"))
+def dispatch_outbox_periodic() -> int:
+    return sweeps.dispatch_outbox(runtime())
+
+
+@huey.periodic_task(crontab(minute="*"))
+def cancel_unpaid_orders_periodic() -> int:
+    return sweeps.cancel_unpaid_orders(runtime())
+
+
+@huey.periodic_task(crontab(minute="*/5"))
+def reconcile_payments_periodic() -> int:
+    return sweeps.reconcile_stale_payments(runtime())
+
+
+@huey.periodic_task(crontab(minute="*/5"))
+def retry_refunds_periodic() -> int:
+    return sweeps.retry_pending_refunds(runtime())
+
+
+class EmbeddedConsumer(Consumer):
+    """A consumer that runs beside the web server: it leaves signal handling to uvicorn."""
+
+    def _set_signal_handlers(self) -> None:
+        pass
+
+
+def start_embedded_consumer(workers: int = 2) -> EmbeddedConsumer:
+    consumer = EmbeddedConsumer(huey, workers=workers, worker_type="thread", periodic=True)
+    consumer.start()
+    return consumer

@@ -1,0 +1,29 @@
+"""Membership enrolment (P4: pay-is-membership)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shoplet.membership.models import Member
+
+
+def enrol_on_payment(session: Session, *, merchant_id: str, customer_id: str, order_id: str,
+                     host_app: str | None, scene: str | None, now: datetime) -> bool:
+    """Enrol the customer as a base-tier member on their first paid order.
+
+    Returns True when this call enrolled them. Idempotent: the primary key
+    ``(merchant_id, customer_id)`` makes a second enrolment a no-op.
+    """
+    if session.get(Member, (merchant_id, customer_id)) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(Member(merchant_id=merchant_id, customer_id=customer_id, tier="base",
+                               host_app=host_app, scene=scene, first_order_id=order_id,
+                               joined_at=now))
+    except IntegrityError:
+        return False
+    return True

@@ -1,0 +1,28 @@
+"""Imports every table so that ``Base.metadata`` is complete (Alembic, tests)."""
+
+from shoplet.catalog.models import Category, Product, Sku
+from shoplet.customers.models import Customer, CustomerIdentity, CustomerSession
+from shoplet.db import Base
+from shoplet.idempotency import IdempotencyRecord
+from shoplet.inventory.models import StockLevel, StockLocation, StockMovement
+from shoplet.membership.models import Member
+from shoplet.orders.models import CartItem, Order, OrderLine
+from shoplet.outbox import OutboxEvent
+from shoplet.payments.models import (
+    Payment,
+    PaymentNotification,
+    Refund,
+    RefundLine,
+    SandboxRefund,
+    SandboxTrade,
+)
+from shoplet.tenancy.models import ApiKey, Merchant, Staff
+
+metadata = Base.metadata
+
+__all__ = [
+    "ApiKey", "CartItem", "Category", "Customer", "CustomerIdentity", "CustomerSession",
+    "IdempotencyRecord", "Member", "Merchant", "Order", "OrderLine", "OutboxEvent", "Payment",
+    "PaymentNotification", "Product", "Refund", "RefundLine", "SandboxRefund", "SandboxTrade",
+    "Sku", "Staff", "StockLevel", "StockLocation", "StockMovement", "metadata",
+]

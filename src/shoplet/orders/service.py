@@ -1,0 +1,203 @@
+"""Checkout, cancellation, fulfilment and the unpaid-order sweep (P2).
+
+Checkout prices the cart through a :class:`~shoplet.orders.pricing.CartPricer`, writes
+the order, and reserves stock at the chosen location in the same transaction: either
+the whole order is reserved or nothing is written.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from shoplet.catalog.models import Product, Sku
+from shoplet.db import new_id
+from shoplet.errors import Conflict, InvalidInput, NotFound, Unprocessable
+from shoplet.inventory import service as inventory
+from shoplet.inventory.models import StockLocation
+from shoplet.membership.models import Member
+from shoplet.orders.models import CartItem, Order, OrderLine
+from shoplet.orders.pricing import CartLine, CartPricer, PricingContext
+from shoplet.scoping import get_owned
+
+MAX_LINES = 100
+MAX_QUANTITY = 999
+
+
+def _cart_lines(session: Session, merchant_id: str, items: list[tuple[str, int]]) -> list[CartLine]:
+    if not items:
+        raise InvalidInput("order.empty", "The order has no items.")
+    merged: dict[str, int] = {}
+    for sku_id, quantity in items:
+        if quantity <= 0 or quantity > MAX_QUANTITY:
+            raise InvalidInput("order.bad_quantity", f"Each quantity must be between 1 and {MAX_QUANTITY}.")
+        merged[sku_id] = merged.get(sku_id, 0) + quantity
+    if len(merged) > MAX_LINES:
+        raise InvalidInput("order.too_many_lines", f"An order can have at most {MAX_LINES} different items.")
+    rows = session.execute(
+        select(Sku, Product).join(Product, (Product.merchant_id == Sku.merchant_id) & (Product.id == Sku.product_id))
+        .where(Sku.merchant_id == merchant_id, Sku.id.in_(list(merged)))
+    ).all()
+    found = {sku.id: (sku, product) for sku, product in rows}
+    lines = []
+    for sku_id, quantity in merged.items():
+        if sku_id not in found:
+            raise Unprocessable("order.unknown_sku", f"There is no item '{sku_id}' in this shop.", sku_id=sku_id)
+        sku, product = found[sku_id]
+        if sku.status != "active" or product.status != "active":
+            raise Unprocessable("order.sku_unavailable", f"'{product.title}' is no longer sold.", sku_id=sku_id)
+        title = product.title if sku.name in ("", product.title) else f"{product.title} ({sku.name})"
+        lines.append(CartLine(sku_id=sku.id, product_id=product.id, title=title,
+                              category_id=product.category_id, quantity=quantity,
+                              list_price=sku.list_price, member_price=sku.member_price))
+    return lines
+
+
+def checkout(session: Session, *, merchant_id: str, customer_id: str, location_id: str,
+             items: list[tuple[str, int]], pricer: CartPricer, host_app: str | None,
+             scene: str | None, note: str, timeout: timedelta, now: datetime) -> Order:
+    """Create an order and reserve its stock atomically; raises (writing nothing) when short."""
+    location = session.get(StockLocation, (merchant_id, location_id))
+    if location is None or not location.active:
+        raise Unprocessable("order.location_unavailable", "That store or warehouse is not taking orders.")
+    lines = _cart_lines(session, merchant_id, items)
+    member = session.get(Member, (merchant_id, customer_id)) is not None
+    priced = pricer.price(lines, PricingContext(merchant_id=merchant_id, customer_id=customer_id,
+                                                member=member, now=now))
+    if priced.total <= 0:
+        raise Unprocessable("order.zero_total", "This shop does not accept orders that cost nothing.")
+    order = Order(
+        merchant_id=merchant_id, id=new_id("ord"), customer_id=customer_id, location_id=location_id,
+        status="pending_payment", subtotal=priced.subtotal, discount=priced.discount,
+        delivery_fee=priced.delivery_fee, total=priced.total, host_app=host_app, scene=scene,
+        note=note, pricing={"applied": priced.applied, "member": member},
+        created_at=now, expires_at=now + timeout,
+    )
+    session.add(order)
+    session.flush()
+    for number, (line, price) in enumerate(zip(lines, priced.lines, strict=True), start=1):
+        session.add(OrderLine(
+            merchant_id=merchant_id, id=new_id("oln"), order_id=order.id, line_no=number,
+            sku_id=line.sku_id, product_id=line.product_id, title=line.title,
+            quantity=line.quantity, unit_price=price.unit_price, subtotal=price.subtotal,
+            discount=price.discount, total=price.total,
+        ))
+    inventory.reserve(session, merchant_id=merchant_id, location_id=location_id,
+                      items={line.sku_id: line.quantity for line in lines}, order_id=order.id, now=now)
+    session.flush()
+    return order
+
+
+def checkout_cart(session: Session, *, merchant_id: str, customer_id: str, **kwargs) -> Order:
+    """Check out the customer's cart, then empty it of what was ordered."""
+    cart = list(session.scalars(select(CartItem).where(CartItem.merchant_id == merchant_id,
+                                                       CartItem.customer_id == customer_id)
+                                .order_by(CartItem.added_at, CartItem.sku_id)))
+    if not cart:
+        raise InvalidInput("order.empty", "The cart is empty.")
+    order = checkout(session, merchant_id=merchant_id, customer_id=customer_id,
+                     items=[(item.sku_id, item.quantity) for item in cart], **kwargs)
+    session.execute(delete(CartItem).where(CartItem.merchant_id == merchant_id,
+                                           CartItem.customer_id == customer_id))
+    return order
+
+
+def lines_of(session: Session, merchant_id: str, order_id: str) -> list[OrderLine]:
+    return list(session.scalars(select(OrderLine).where(
+        OrderLine.merchant_id == merchant_id, OrderLine.order_id == order_id).order_by(OrderLine.line_no)))
+
+
+def get_order(session: Session, merchant_id: str, order_id: str, *, customer_id: str | None = None,
+              for_update: bool = False) -> Order:
+    """An order of this merchant (and of this customer, when given) or 404."""
+    order = get_owned(session, Order, merchant_id, order_id, what="Order", for_update=for_update)
+    if customer_id is not None and order.customer_id != customer_id:
+        raise NotFound.of("Order")
+    return order
+
+
+def cancel(session: Session, *, merchant_id: str, order_id: str, reason: str, now: datetime,
+           customer_id: str | None = None) -> tuple[Order, bool]:
+    """Cancel an unpaid order and release its stock; returns the order and whether this call
+    cancelled it. Cancelling a cancelled order is a no-op."""
+    order = get_order(session, merchant_id, order_id, customer_id=customer_id)
+    changed = session.execute(
+        update(Order).where(Order.merchant_id == merchant_id, Order.id == order_id,
+                            Order.status == "pending_payment")
+        .values(status="cancelled", cancelled_at=now, cancel_reason=reason)
+    ).rowcount
+    session.refresh(order)
+    if not changed:
+        if order.status == "cancelled":
+            return order, False
+        raise Conflict("order.not_cancellable", "Only unpaid orders can be cancelled; ask for a refund instead.")
+    inventory.release(session, merchant_id=merchant_id, location_id=order.location_id,
+                      items=_quantities(session, merchant_id, order_id), order_id=order_id,
+                      reason=reason, now=now)
+    session.flush()
+    return order, True
+
+
+def _quantities(session: Session, merchant_id: str, order_id: str, *, outstanding: bool = False) -> dict[str, int]:
+    result: dict[str, int] = {}
+    for line in lines_of(session, merchant_id, order_id):
+        quantity = line.quantity - (line.refunded_quantity if outstanding else 0)
+        result[line.sku_id] = result.get(line.sku_id, 0) + quantity
+    return result
+
+
+def fulfil(session: Session, *, merchant_id: str, order_id: str, now: datetime,
+           store_id: str | None = None) -> Order:
+    """Hand over a paid order: its outstanding reserved units leave the location."""
+    order = get_order(session, merchant_id, order_id)
+    if store_id is not None and order.location_id != store_id:
+        raise NotFound.of("Order")  # a clerk sees only their store's orders
+    changed = session.execute(
+        update(Order).where(Order.merchant_id == merchant_id, Order.id == order_id, Order.status == "paid")
+        .values(status="fulfilled", fulfilled_at=now)
+    ).rowcount
+    session.refresh(order)
+    if not changed:
+        raise Conflict("order.not_fulfillable", f"An order that is {order.status.replace('_', ' ')} cannot be fulfilled.")
+    inventory.commit(session, merchant_id=merchant_id, location_id=order.location_id,
+                     items=_quantities(session, merchant_id, order_id, outstanding=True),
+                     order_id=order_id, now=now)
+    session.flush()
+    return order
+
+
+def expired_unpaid(session: Session, *, now: datetime, limit: int) -> list[tuple[str, str]]:
+    """(merchant_id, order_id) of unpaid orders past their payment deadline."""
+    return list(session.execute(
+        select(Order.merchant_id, Order.id)
+        .where(Order.status == "pending_payment", Order.expires_at <= now)
+        .order_by(Order.expires_at).limit(limit)
+    ).tuples())
+
+
+def set_cart_item(session: Session, *, merchant_id: str, customer_id: str, sku_id: str,
+                  quantity: int, now: datetime) -> None:
+    """Put a quantity of a SKU in the cart; quantity 0 removes it."""
+    if quantity < 0 or quantity > MAX_QUANTITY:
+        raise InvalidInput("cart.bad_quantity", f"The quantity must be between 0 and {MAX_QUANTITY}.")
+    sku = session.get(Sku, (merchant_id, sku_id))
+    if sku is None:
+        raise NotFound.of("SKU")
+    item = session.get(CartItem, (merchant_id, customer_id, sku_id))
+    if quantity == 0:
+        if item is not None:
+            session.delete(item)
+    elif item is None:
+        session.add(CartItem(merchant_id=merchant_id, customer_id=customer_id, sku_id=sku_id,
+                             quantity=quantity, added_at=now))
+    else:
+        item.quantity = quantity
+    session.flush()
+
+
+def cart_of(session: Session, merchant_id: str, customer_id: str) -> list[CartItem]:
+    return list(session.scalars(select(CartItem).where(
+        CartItem.merchant_id == merchant_id, CartItem.customer_id == customer_id
+    ).order_by(CartItem.added_at, CartItem.sku_id)))

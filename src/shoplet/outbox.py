@@ -1,0 +1,109 @@
+"""Transactional outbox (DESIGN convention 2).
+
+Side effects are written as rows in the same transaction as the change that causes
+them, and delivered after commit by :func:`dispatch`. Handlers take the payload, must be
+safe to run twice, and failures retry with backoff until a dead letter.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, Index, String, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from shoplet.db import Base, Database, TenantMixin, new_id, utcnow
+
+log = logging.getLogger(__name__)
+
+BACKOFF_SECONDS = (5, 30, 120, 600, 3600, 6 * 3600)
+
+
+class OutboxEvent(TenantMixin, Base):
+    __tablename__ = "outbox_events"
+    __table_args__ = (Index("ix_outbox_events_due", "status", "next_attempt_at"),)
+
+    topic: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column()
+
+
+Handler = Callable[[dict[str, Any]], None]
+
+
+def emit(session: Session, *, merchant_id: str, topic: str, payload: dict[str, Any],
+         now: datetime, delay: timedelta = timedelta(0)) -> OutboxEvent:
+    """Record a side effect to deliver after this transaction commits."""
+    event = OutboxEvent(
+        merchant_id=merchant_id, id=new_id("evt"), topic=topic, payload=payload,
+        next_attempt_at=now + delay, created_at=now,
+    )
+    session.add(event)
+    return event
+
+
+def dispatch(db: Database, handlers: dict[str, Handler], *, now: datetime | None = None,
+             limit: int = 100) -> int:
+    """Deliver due events; returns how many were delivered.
+
+    Each event is claimed by a conditional update (status and attempt count unchanged),
+    so two dispatchers never deliver the same attempt twice.
+    """
+    now = now or utcnow()
+    with db.unit_of_work(write=False) as session:
+        due = session.execute(
+            select(OutboxEvent.merchant_id, OutboxEvent.id, OutboxEvent.attempts)
+            .where(OutboxEvent.status == "pending", OutboxEvent.next_attempt_at <= now)
+            .order_by(OutboxEvent.next_attempt_at)
+            .limit(limit)
+        ).all()
+    delivered = 0
+    for merchant_id, event_id, attempts in due:
+        delivered += _deliver_one(db, handlers, merchant_id, event_id, attempts, now)
+    return delivered
+
+
+def _deliver_one(db: Database, handlers: dict[str, Handler], merchant_id: str,
+                 event_id: str, attempts: int, now: datetime) -> int:
+    lease = now + timedelta(seconds=BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS) - 1)])
+    with db.unit_of_work() as session:
+        claimed = session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.merchant_id == merchant_id, OutboxEvent.id == event_id,
+                   OutboxEvent.status == "pending", OutboxEvent.attempts == attempts)
+            .values(attempts=attempts + 1, next_attempt_at=lease)
+        ).rowcount
+        if not claimed:
+            return 0
+        event = session.get(OutboxEvent, (merchant_id, event_id))
+        topic, payload = event.topic, dict(event.payload)
+    handler = handlers.get(topic)
+    error: str | None = None
+    if handler is None:
+        error = f"no handler for topic {topic}"
+    else:
+        try:
+            handler(payload)
+        except Exception as exc:  # a failed delivery is retried; it must not stop the batch
+            log.warning("outbox event %s (%s) failed: %s", event_id, topic, exc)
+            error = f"{type(exc).__name__}: {exc}"[:500]
+    with db.unit_of_work() as session:
+        values: dict[str, Any] = {"last_error": error}
+        if error is None:
+            values.update(status="done", done_at=now)
+        elif attempts + 1 >= len(BACKOFF_SECONDS) + 1:
+            values.update(status="dead")
+        session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.merchant_id == merchant_id, OutboxEvent.id == event_id)
+            .values(**values)
+        )
+    return 1 if error is None else 0

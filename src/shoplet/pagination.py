@@ -1,0 +1,41 @@
+"""Keyset pagination on time-sortable ids: ``?limit=&after=`` → ``{items, next_cursor}``."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+
+MAX_LIMIT = 200
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class PageParams(BaseModel):
+    limit: int = 50
+    after: str | None = None
+
+
+def page_params(
+    limit: int = Query(50, ge=1, le=MAX_LIMIT, description="Items per page."),
+    after: str | None = Query(None, max_length=64, description="The next_cursor of the previous page."),
+) -> PageParams:
+    return PageParams(limit=limit, after=after)
+
+
+def paginate(session: Session, stmt: Select[Any], id_column: Any, params: PageParams) -> tuple[list[Any], str | None]:
+    """Rows of ``stmt`` after the cursor, ordered by id; the cursor is the last id seen."""
+    if params.after:
+        stmt = stmt.where(id_column > params.after)
+    rows = list(session.scalars(stmt.order_by(id_column).limit(params.limit + 1)))
+    more = len(rows) > params.limit
+    rows = rows[: params.limit]
+    return rows, (rows[-1].id if more and rows else None)

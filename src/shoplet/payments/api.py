@@ -1,0 +1,151 @@
+"""Payments and refunds, merchant side, and the providers' notify endpoint."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shoplet import idempotency
+from shoplet.auth import Principal, get_db, get_now, get_runtime, require_staff
+from shoplet.db import Database
+from shoplet.errors import InvalidInput, NotFound
+from shoplet.orders import service as orders
+from shoplet.orders.api import visible_order
+from shoplet.orders.schemas import CancelIn, OrderOut
+from shoplet.orders.views import order_out
+from shoplet.payments import refunds, service
+from shoplet.payments.models import Payment, Refund
+from shoplet.payments.provider import InvalidNotification
+from shoplet.payments.schemas import PaymentOut, RefundIn, RefundLineOut, RefundOut
+from shoplet.scoping import get_owned
+
+router = APIRouter(tags=["payments"])
+notify = APIRouter(tags=["payments"])
+handler = require_staff("operator", "clerk")
+reader = require_staff("operator", "clerk")
+
+
+def refund_out(s: Session, refund: Refund) -> RefundOut:
+    lines = [RefundLineOut.model_validate(x) for x in refunds.refund_lines(s, refund.merchant_id, refund.id)]
+    fields = {c.name: getattr(refund, c.name) for c in Refund.__table__.columns}
+    return RefundOut(**fields, lines=lines)
+
+
+@router.post("/orders/{order_id}/cancel", response_model=OrderOut, tags=["orders"])
+def cancel_order(order_id: str, body: CancelIn | None = None, p: Principal = Depends(handler),
+                 db: Database = Depends(get_db), now: datetime = Depends(get_now),
+                 rt=Depends(get_runtime)) -> OrderOut:
+    """Cancel an unpaid order: its stock is released and its open trade closed."""
+    with db.unit_of_work() as s:
+        visible_order(s, p, order_id)
+        orders.cancel(s, merchant_id=p.tenant, order_id=order_id,
+                      reason=body.reason if body else "cancelled_by_merchant", now=now)
+    service.close_open_payments(db, rt.providers, merchant_id=p.tenant, order_id=order_id, now=now)
+    rt.after_commit()
+    with db.unit_of_work(write=False) as s:
+        return order_out(s, orders.get_order(s, p.tenant, order_id))
+
+
+@router.get("/orders/{order_id}/payments", response_model=list[PaymentOut])
+def order_payments(order_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> list[PaymentOut]:
+    with db.unit_of_work(write=False) as s:
+        visible_order(s, p, order_id)
+        rows = s.scalars(select(Payment).where(Payment.merchant_id == p.tenant, Payment.order_id == order_id)
+                         .order_by(Payment.id))
+        return [PaymentOut.model_validate(r) for r in rows]
+
+
+@router.get("/payments/{payment_id}", response_model=PaymentOut)
+def get_payment(payment_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> PaymentOut:
+    with db.unit_of_work(write=False) as s:
+        payment = get_owned(s, Payment, p.tenant, payment_id, what="Payment")
+        visible_order(s, p, payment.order_id)
+        return PaymentOut.model_validate(payment)
+
+
+@router.post("/payments/{payment_id}/reconcile", response_model=PaymentOut)
+def reconcile_payment(payment_id: str, p: Principal = Depends(require_staff("operator")),
+                      db: Database = Depends(get_db), now: datetime = Depends(get_now),
+                      rt=Depends(get_runtime)) -> PaymentOut:
+    """Ask the provider how this payment stands and apply it (a lost notification)."""
+    with db.unit_of_work(write=False) as s:
+        payment = get_owned(s, Payment, p.tenant, payment_id, what="Payment")
+    provider = rt.providers.get(payment.provider)
+    if provider is None:
+        raise NotFound("payment.provider_unknown", "This payment's provider is not configured.")
+    payment = service.reconcile(db, provider, merchant_id=p.tenant, payment_id=payment_id, now=now)
+    rt.after_commit()
+    return PaymentOut.model_validate(payment)
+
+
+@router.post("/orders/{order_id}/refunds", response_model=RefundOut, status_code=201, tags=["refunds"])
+def create_refund(order_id: str, body: RefundIn, p: Principal = Depends(handler),
+                  db: Database = Depends(get_db), now: datetime = Depends(get_now), rt=Depends(get_runtime),
+                  idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> RefundOut:
+    """Refund some lines and quantities, or (without ``lines``) everything still refundable.
+
+    Each line returns its *allocated* payable share; the whole order can never return
+    more than was paid. Send an ``Idempotency-Key``: a retry returns the same refund.
+    """
+
+    def work(s: Session) -> tuple[int, dict]:
+        visible_order(s, p, order_id)
+        items = None if body.lines is None else [refunds.RefundItem(x.line_id, x.quantity) for x in body.lines]
+        refund = refunds.request_refund(s, merchant_id=p.tenant, order_id=order_id, items=items,
+                                        restock=body.restock, reason=body.reason, now=now)
+        return 201, {"refund_id": refund.id}
+
+    _, stored = idempotency.run(db, merchant_id=p.tenant, scope=p.scope, key=idempotency_key,
+                                operation=f"refund:{order_id}", payload=body.model_dump(), work=work)
+    refund = refunds.complete_refund(db, rt.providers, merchant_id=p.tenant, refund_id=stored["refund_id"], now=now)
+    with db.unit_of_work(write=False) as s:
+        return refund_out(s, refund)
+
+
+@router.get("/orders/{order_id}/refunds", response_model=list[RefundOut], tags=["refunds"])
+def order_refunds(order_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> list[RefundOut]:
+    with db.unit_of_work(write=False) as s:
+        visible_order(s, p, order_id)
+        rows = s.scalars(select(Refund).where(Refund.merchant_id == p.tenant, Refund.order_id == order_id)
+                         .order_by(Refund.id))
+        return [refund_out(s, r) for r in rows]
+
+
+@router.get("/refunds/{refund_id}", response_model=RefundOut, tags=["refunds"])
+def get_refund(refund_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> RefundOut:
+    with db.unit_of_work(write=False) as s:
+        refund = get_owned(s, Refund, p.tenant, refund_id, what="Refund")
+        visible_order(s, p, refund.order_id)
+        return refund_out(s, refund)
+
+
+@notify.post("/payments/notify/{provider}", response_class=PlainTextResponse,
+             responses={200: {"content": {"text/plain": {"example": "success"}}}})
+async def provider_notification(provider: str, request: Request) -> PlainTextResponse:
+    """Where a provider posts its signed asynchronous notifications.
+
+    Answers ``success`` once the notification is applied or recognised as a duplicate;
+    a bad signature is a 400 and changes nothing.
+    """
+    rt = request.app.state.runtime
+    gateway = rt.providers.get(provider)
+    if gateway is None:
+        raise NotFound("payment.provider_unknown", f"No payment provider '{provider}' is configured.")
+    body = await request.body()
+    try:
+        notification = gateway.verify_notification({k.lower(): v for k, v in request.headers.items()}, body)
+    except InvalidNotification as exc:
+        raise InvalidInput("payment.notification_invalid", f"The notification was refused: {exc}.") from exc
+    from starlette.concurrency import run_in_threadpool
+
+    def apply() -> str:
+        with rt.db.unit_of_work() as s:
+            return service.record_notification(s, notification, provider, rt.clock())
+
+    await run_in_threadpool(apply)
+    rt.after_commit()
+    return PlainTextResponse("success")

@@ -1,0 +1,170 @@
+"""Refunds (P3): whole or partial by line and quantity, never more than was paid.
+
+A refund is two steps, because the provider is an external system:
+
+1. :func:`request_refund` — in one transaction, lock the order, compute each line's
+   share of its *allocated* payable amount, move the refunded quantities and amounts
+   with conditional updates, return stock, and write the refund as ``pending``;
+2. :func:`complete_refund` — ask the provider (idempotent on the refund id) and record
+   the outcome. A crash between the two leaves a pending refund that the sweep or a
+   replay of the request completes; it can never be paid out twice.
+
+Shares use cumulative rounding: refunding ``k`` more of ``q`` units of a line whose
+payable total is ``T``, after ``r`` were refunded, returns
+``floor(T·(r+k)/q) − floor(T·r/q)`` — so refunding every unit returns exactly ``T``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from shoplet.db import Database, new_id
+from shoplet.errors import Conflict, InvalidInput, Unprocessable
+from shoplet.inventory import service as inventory
+from shoplet.orders.models import Order, OrderLine
+from shoplet.orders.service import get_order, lines_of
+from shoplet.payments.models import Payment, Refund, RefundLine
+from shoplet.payments.provider import PaymentProvider
+from shoplet.scoping import get_owned
+
+
+@dataclass(frozen=True)
+class RefundItem:
+    line_id: str
+    quantity: int
+
+
+def line_share(total: int, quantity: int, refunded: int, more: int) -> int:
+    """The allocated amount of ``more`` units after ``refunded`` of ``quantity`` (cumulative rounding)."""
+    return total * (refunded + more) // quantity - total * refunded // quantity
+
+
+def request_refund(session: Session, *, merchant_id: str, order_id: str, items: list[RefundItem] | None,
+                   restock: bool, reason: str, now: datetime) -> Refund:
+    """Write a pending refund for the given lines (``None``: everything not yet refunded)."""
+    order = get_order(session, merchant_id, order_id, for_update=True)
+    session.refresh(order)  # the locked row, not a stale copy
+    if order.status not in ("paid", "fulfilled"):
+        raise Conflict("refund.order_not_paid", "Only paid orders can be refunded.")
+    payment = session.scalar(select(Payment).where(Payment.merchant_id == merchant_id,
+                                                   Payment.order_id == order_id, Payment.status == "paid")
+                             .order_by(Payment.paid_at))
+    if payment is None:
+        raise Conflict("refund.no_payment", "This order has no captured payment to refund.")
+    lines = {line.id: line for line in lines_of(session, merchant_id, order_id)}
+    for line in lines.values():
+        session.refresh(line)
+    wanted = _wanted(lines, items)
+    refund = Refund(merchant_id=merchant_id, id=new_id("rfd"), order_id=order_id, payment_id=payment.id,
+                    amount=1, status="pending", reason=reason[:200], restock=restock, created_at=now)
+    session.add(refund)
+    session.flush()
+    amount = 0
+    released: dict[str, int] = {}
+    for line_id, quantity in wanted.items():
+        line = lines[line_id]
+        share = line_share(line.total, line.quantity, line.refunded_quantity, quantity)
+        moved = session.execute(
+            update(OrderLine).where(OrderLine.merchant_id == merchant_id, OrderLine.id == line_id,
+                                    OrderLine.refunded_quantity + quantity <= OrderLine.quantity)
+            .values(refunded_quantity=OrderLine.refunded_quantity + quantity,
+                    refunded_amount=OrderLine.refunded_amount + share)
+        ).rowcount
+        if not moved:
+            raise Conflict("refund.exceeds_quantity", "More units than remain unrefunded on a line.")
+        session.add(RefundLine(merchant_id=merchant_id, refund_id=refund.id, order_line_id=line_id,
+                               quantity=quantity, amount=share))
+        released[line.sku_id] = released.get(line.sku_id, 0) + quantity
+        amount += share
+    fully_refunded = all(
+        line.refunded_quantity + wanted.get(line.id, 0) == line.quantity for line in lines.values()
+    )
+    delivery = order.delivery_fee if fully_refunded and order.status == "paid" else 0
+    amount += delivery
+    if amount <= 0:
+        raise Unprocessable("refund.nothing_to_refund", "These items were free: there is no money to return.")
+    moved = session.execute(
+        update(Order).where(Order.merchant_id == merchant_id, Order.id == order_id,
+                            Order.refunded_amount + amount <= Order.paid_amount)
+        .values(refunded_amount=Order.refunded_amount + amount)
+    ).rowcount
+    if not moved:
+        raise Conflict("refund.exceeds_paid", "That is more than remains of what was paid.")
+    refund.amount, refund.delivery_fee = amount, delivery
+    _return_stock(session, order=order, items=released, restock=restock, refund_id=refund.id, now=now)
+    session.flush()
+    return refund
+
+
+def _wanted(lines: dict[str, OrderLine], items: list[RefundItem] | None) -> dict[str, int]:
+    if items is None:
+        wanted = {line.id: line.quantity - line.refunded_quantity for line in lines.values()
+                  if line.quantity > line.refunded_quantity}
+        if not wanted:
+            raise Conflict("refund.already_refunded", "Everything on this order has already been refunded.")
+        return wanted
+    if not items:
+        raise InvalidInput("refund.empty", "Say which lines to refund, or leave 'lines' out to refund everything.")
+    wanted: dict[str, int] = {}
+    for item in items:
+        if item.line_id not in lines:
+            raise InvalidInput("refund.unknown_line", f"Line '{item.line_id}' is not on this order.")
+        if item.quantity <= 0:
+            raise InvalidInput("refund.bad_quantity", "Each refunded quantity must be at least 1.")
+        wanted[item.line_id] = wanted.get(item.line_id, 0) + item.quantity
+    for line_id, quantity in wanted.items():
+        line = lines[line_id]
+        if quantity > line.quantity - line.refunded_quantity:
+            raise Unprocessable(
+                "refund.exceeds_quantity",
+                f"Only {line.quantity - line.refunded_quantity} of '{line.title}' can still be refunded.",
+            )
+    return wanted
+
+
+def _return_stock(session: Session, *, order: Order, items: dict[str, int], restock: bool,
+                  refund_id: str, now: datetime) -> None:
+    """Unfulfilled units give their reservation back; fulfilled units return on hand if restocked."""
+    if order.status == "paid":
+        inventory.release(session, merchant_id=order.merchant_id, location_id=order.location_id,
+                          items=items, order_id=order.id, reason="refund", now=now)
+    elif restock:
+        inventory.restock(session, merchant_id=order.merchant_id, location_id=order.location_id,
+                          items=items, order_id=order.id, now=now)
+
+
+def complete_refund(db: Database, provider_for: dict[str, PaymentProvider], *, merchant_id: str,
+                    refund_id: str, now: datetime) -> Refund:
+    """Pay out a pending refund through its provider; safe to call any number of times."""
+    with db.unit_of_work(write=False) as session:
+        refund = get_owned(session, Refund, merchant_id, refund_id, what="Refund")
+        if refund.status != "pending":
+            return refund
+        payment = get_owned(session, Payment, merchant_id, refund.payment_id, what="Payment")
+    provider = provider_for[payment.provider]
+    result = provider.refund(merchant_id=merchant_id, out_trade_no=payment.id,
+                             out_refund_no=refund.id, amount=refund.amount)
+    with db.unit_of_work() as session:
+        session.execute(
+            update(Refund).where(Refund.merchant_id == merchant_id, Refund.id == refund_id,
+                                 Refund.status == "pending")
+            .values(status="succeeded" if result.succeeded else "failed",
+                    provider_refund_no=result.refund_no, completed_at=now)
+        )
+        return get_owned(session, Refund, merchant_id, refund_id, what="Refund")
+
+
+def refund_lines(session: Session, merchant_id: str, refund_id: str) -> list[RefundLine]:
+    return list(session.scalars(select(RefundLine).where(RefundLine.merchant_id == merchant_id,
+                                                         RefundLine.refund_id == refund_id)))
+
+
+def pending_refunds(session: Session, *, before: datetime, limit: int) -> list[tuple[str, str]]:
+    return list(session.execute(
+        select(Refund.merchant_id, Refund.id).where(Refund.status == "pending", Refund.created_at <= before)
+        .order_by(Refund.created_at).limit(limit)
+    ).tuples())

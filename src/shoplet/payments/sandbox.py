@@ -1,0 +1,197 @@
+"""The built-in sandbox payment provider.
+
+It behaves like a real wallet: a trade is created and waits for the buyer; the buyer
+pays (``POST /api/v1/sandbox/trades/{trade_no}/pay`` stands in for the wallet's
+screen); the provider then notifies the merchant's notify URL asynchronously with an
+HMAC-SHA256 signed body, retrying with backoff until it is acknowledged — so
+notifications can arrive late, twice, or after the order timed out. Its book of trades
+and refunds lives in its own tables, written in its own transactions, as an external
+system's would; ``query_trade`` answers reconciliation from that book.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from shoplet.db import Clock, Database
+from shoplet.errors import Conflict, NotFound
+from shoplet.outbox import emit
+from shoplet.payments.models import SandboxRefund, SandboxTrade
+from shoplet.payments.provider import (
+    InvalidNotification,
+    Notification,
+    RefundResult,
+    TradeCreated,
+    TradeStatus,
+)
+
+SIGNATURE_HEADER = "x-sandbox-signature"
+NOTIFY_TOPIC = "sandbox.notify"
+TOLERANCE_SECONDS = 15 * 60
+_STATUS = {"WAIT_BUYER_PAY": "pending", "TRADE_SUCCESS": "paid", "TRADE_CLOSED": "closed"}
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+class SandboxProvider:
+    name = "sandbox"
+
+    def __init__(self, db: Database, *, secret: str, clock: Clock) -> None:
+        self.db = db
+        self.secret = secret
+        self.clock = clock
+
+    # --- the merchant-facing API -------------------------------------------------------
+    def create_trade(self, *, merchant_id: str, out_trade_no: str, amount: int, subject: str,
+                     notify_url: str) -> TradeCreated:
+        for _ in range(2):
+            try:
+                with self.db.unit_of_work() as session:
+                    trade = session.scalar(select(SandboxTrade).where(
+                        SandboxTrade.merchant_id == merchant_id, SandboxTrade.out_trade_no == out_trade_no))
+                    if trade is None:
+                        trade = SandboxTrade(
+                            merchant_id=merchant_id, trade_no="sbx" + secrets.token_hex(12),
+                            out_trade_no=out_trade_no, amount=amount, subject=subject[:256],
+                            notify_url=notify_url, created_at=self.clock(),
+                        )
+                        session.add(trade)
+                        session.flush()
+                    elif trade.amount != amount:
+                        raise Conflict("payment.provider_amount_mismatch",
+                                       "The provider already holds this trade with another amount.")
+                    return TradeCreated(trade_no=trade.trade_no,
+                                        pay_params={"provider": "sandbox", "trade_no": trade.trade_no,
+                                                    "amount": amount})
+            except IntegrityError:
+                continue  # created concurrently: read it back
+        raise Conflict("payment.provider_busy", "The payment provider is busy; try again.")
+
+    def query_trade(self, *, merchant_id: str, out_trade_no: str) -> TradeStatus | None:
+        with self.db.unit_of_work(write=False) as session:
+            trade = session.scalar(select(SandboxTrade).where(
+                SandboxTrade.merchant_id == merchant_id, SandboxTrade.out_trade_no == out_trade_no))
+            if trade is None:
+                return None
+            return TradeStatus(status=_STATUS[trade.status], trade_no=trade.trade_no,
+                               amount=trade.amount, paid_at=trade.paid_at)
+
+    def close_trade(self, *, merchant_id: str, out_trade_no: str) -> None:
+        now = self.clock()
+        with self.db.unit_of_work() as session:
+            trade = session.scalar(select(SandboxTrade).where(
+                SandboxTrade.merchant_id == merchant_id, SandboxTrade.out_trade_no == out_trade_no))
+            if trade is None:
+                return
+            closed = session.execute(
+                update(SandboxTrade).where(SandboxTrade.merchant_id == merchant_id,
+                                           SandboxTrade.trade_no == trade.trade_no,
+                                           SandboxTrade.status == "WAIT_BUYER_PAY")
+                .values(status="TRADE_CLOSED")
+            ).rowcount
+            if closed:
+                emit(session, merchant_id=merchant_id, topic=NOTIFY_TOPIC,
+                     payload={"merchant_id": merchant_id, "trade_no": trade.trade_no,
+                              "event": "trade.closed"}, now=now)
+
+    def refund(self, *, merchant_id: str, out_trade_no: str, out_refund_no: str,
+               amount: int) -> RefundResult:
+        now = self.clock()
+        with self.db.unit_of_work() as session:
+            done = session.get(SandboxRefund, (merchant_id, out_refund_no))
+            if done is not None:  # the same refund asked again: answer as before
+                return RefundResult(refund_no=out_refund_no, succeeded=done.amount == amount,
+                                    message="" if done.amount == amount else "amount differs from the first request")
+            trade = session.scalar(select(SandboxTrade).where(
+                SandboxTrade.merchant_id == merchant_id, SandboxTrade.out_trade_no == out_trade_no))
+            if trade is None or trade.status != "TRADE_SUCCESS":
+                return RefundResult(refund_no=out_refund_no, succeeded=False, message="trade not paid")
+            taken = session.execute(
+                update(SandboxTrade).where(SandboxTrade.merchant_id == merchant_id,
+                                           SandboxTrade.trade_no == trade.trade_no,
+                                           SandboxTrade.refunded_amount + amount <= SandboxTrade.amount)
+                .values(refunded_amount=SandboxTrade.refunded_amount + amount)
+            ).rowcount
+            if not taken:
+                return RefundResult(refund_no=out_refund_no, succeeded=False,
+                                    message="refund exceeds the amount paid")
+            session.add(SandboxRefund(merchant_id=merchant_id, out_refund_no=out_refund_no,
+                                      trade_no=trade.trade_no, amount=amount, created_at=now))
+        return RefundResult(refund_no=out_refund_no, succeeded=True)
+
+    def verify_notification(self, headers: dict[str, str], body: bytes) -> Notification:
+        header = headers.get(SIGNATURE_HEADER, "")
+        try:
+            fields = dict(part.split("=", 1) for part in header.split(","))
+            timestamp = int(fields["t"])
+            given = fields["v1"]
+        except (ValueError, KeyError) as exc:
+            raise InvalidNotification("missing or malformed signature header") from exc
+        expected = sign(self.secret, timestamp, body).split("v1=", 1)[1]
+        if not hmac.compare_digest(given, expected):
+            raise InvalidNotification("signature does not match")
+        if abs(self.clock().timestamp() - timestamp) > TOLERANCE_SECONDS:
+            raise InvalidNotification("signature timestamp outside the tolerance")
+        try:
+            data = json.loads(body)
+            paid_at = datetime.fromisoformat(data["paid_at"]) if data.get("paid_at") else None
+            return Notification(
+                notify_id=str(data["notify_id"]), event=str(data["event"]),
+                merchant_id=str(data["merchant_id"]), out_trade_no=str(data["out_trade_no"]),
+                trade_no=str(data["trade_no"]), amount=int(data["amount"]), paid_at=paid_at, raw=data,
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InvalidNotification("body is not a sandbox notification") from exc
+
+    # --- the wallet side: what the buyer and the provider's own machinery do ----------
+    def buyer_pays(self, trade_no: str) -> SandboxTrade:
+        """The buyer confirms in the wallet: the trade succeeds and a notification is queued."""
+        now = self.clock()
+        with self.db.unit_of_work() as session:
+            trade = session.scalar(select(SandboxTrade).where(SandboxTrade.trade_no == trade_no))
+            if trade is None:
+                raise NotFound("sandbox.trade_not_found", "No such sandbox trade.")
+            paid = session.execute(
+                update(SandboxTrade).where(SandboxTrade.merchant_id == trade.merchant_id,
+                                           SandboxTrade.trade_no == trade_no,
+                                           SandboxTrade.status == "WAIT_BUYER_PAY")
+                .values(status="TRADE_SUCCESS", paid_at=now)
+            ).rowcount
+            session.refresh(trade)
+            if not paid:
+                if trade.status == "TRADE_SUCCESS":
+                    return trade
+                raise Conflict("sandbox.trade_closed", "This trade is closed and can no longer be paid.")
+            emit(session, merchant_id=trade.merchant_id, topic=NOTIFY_TOPIC,
+                 payload={"merchant_id": trade.merchant_id, "trade_no": trade_no, "event": "trade.paid"},
+                 now=now)
+            return trade
+
+    def notification_for(self, merchant_id: str, trade_no: str, event: str) -> tuple[str, bytes, dict[str, str]]:
+        """The signed request (url, body, headers) the provider sends for a trade event."""
+        with self.db.unit_of_work(write=False) as session:
+            trade = session.get(SandboxTrade, (merchant_id, trade_no))
+            if trade is None:
+                raise NotFound("sandbox.trade_not_found", "No such sandbox trade.")
+            data: dict[str, Any] = {
+                "notify_id": f"{trade_no}:{event}", "event": event, "merchant_id": merchant_id,
+                "out_trade_no": trade.out_trade_no, "trade_no": trade_no, "amount": trade.amount,
+                "paid_at": trade.paid_at.isoformat() if trade.paid_at else None,
+                "sent_at": datetime.now(UTC).isoformat(),
+            }
+            url = trade.notify_url
+        body = json.dumps(data, separators=(",", ":")).encode()
+        timestamp = int(self.clock().timestamp())
+        return url, body, {"content-type": "application/json",
+                           SIGNATURE_HEADER: sign(self.secret, timestamp, body)}

@@ -1,0 +1,186 @@
+"""Collecting payment: open a trade, apply notifications, reconcile (P2, P4).
+
+Applying "paid" is the one path for notifications and reconciliation alike; it is
+idempotent (conditional updates on the payment and the order) and order-independent:
+a "closed" after "paid" changes nothing, and money that arrives for an order that was
+cancelled meanwhile is refunded automatically.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shoplet.db import Database, new_id
+from shoplet.errors import Conflict, Unprocessable
+from shoplet.membership.service import enrol_on_payment
+from shoplet.orders.models import Order
+from shoplet.orders.service import get_order
+from shoplet.outbox import emit
+from shoplet.payments.models import Payment, PaymentNotification, Refund
+from shoplet.payments.provider import Notification, PaymentProvider, TradeStatus
+from shoplet.scoping import get_owned
+
+REFUND_TOPIC = "refund.process"
+
+
+def open_payment(session: Session, *, merchant_id: str, order_id: str, customer_id: str | None,
+                 provider: str, now: datetime) -> Payment:
+    """The order's open payment, creating it if needed (one open trade per order)."""
+    order = get_order(session, merchant_id, order_id, customer_id=customer_id)
+    if order.status != "pending_payment":
+        raise Conflict("order.not_payable", f"This order is {order.status.replace('_', ' ')} and cannot be paid.")
+    if order.expires_at <= now:
+        raise Conflict("order.payment_expired", "The time to pay for this order has run out.")
+    existing = session.scalar(select(Payment).where(
+        Payment.merchant_id == merchant_id, Payment.order_id == order_id,
+        Payment.status.in_(("pending", "paid"))).order_by(Payment.id))
+    if existing is not None:
+        if existing.provider != provider:
+            raise Conflict("payment.in_progress", "A payment with another method is already open for this order.")
+        return existing
+    payment = Payment(merchant_id=merchant_id, id=new_id("pay"), order_id=order_id, provider=provider,
+                      amount=order.total, status="pending", created_at=now)
+    session.add(payment)
+    session.flush()
+    return payment
+
+
+def attach_trade(db: Database, provider: PaymentProvider, *, merchant_id: str, payment_id: str,
+                 notify_url: str) -> Payment:
+    """Open the provider's trade for a payment (outside any transaction) and remember it."""
+    with db.unit_of_work(write=False) as session:
+        payment = get_owned(session, Payment, merchant_id, payment_id, what="Payment")
+        order = get_owned(session, Order, merchant_id, payment.order_id, what="Order")
+    if payment.provider_trade_no:
+        return payment
+    created = provider.create_trade(merchant_id=merchant_id, out_trade_no=payment.id,
+                                    amount=payment.amount, subject=f"Order {order.id}",
+                                    notify_url=notify_url)
+    with db.unit_of_work() as session:
+        payment = get_owned(session, Payment, merchant_id, payment_id, what="Payment")
+        if not payment.provider_trade_no:
+            payment.provider_trade_no = created.trade_no
+            payment.pay_params = created.pay_params
+        return payment
+
+
+def record_notification(session: Session, notification: Notification, provider: str,
+                        now: datetime) -> str:
+    """Apply a verified notification once. Returns the outcome (also stored)."""
+    if session.get(PaymentNotification, (notification.merchant_id, provider, notification.notify_id)):
+        return "duplicate"
+    payment = session.get(Payment, (notification.merchant_id, notification.out_trade_no))
+    if payment is None or payment.provider != provider:
+        outcome = "unknown_payment"
+    elif notification.amount != payment.amount:
+        outcome = "amount_mismatch"
+    elif notification.event == "trade.paid":
+        outcome = apply_paid(session, payment=payment, trade_no=notification.trade_no,
+                             paid_at=notification.paid_at or now, now=now)
+    elif notification.event == "trade.closed":
+        outcome = apply_closed(session, payment=payment, now=now)
+    else:
+        outcome = "ignored"
+    try:
+        with session.begin_nested():
+            session.add(PaymentNotification(
+                merchant_id=notification.merchant_id, provider=provider, notify_id=notification.notify_id,
+                payment_id=notification.out_trade_no, event=notification.event,
+                payload=notification.raw, outcome=outcome, received_at=now))
+    except IntegrityError:
+        return "duplicate"
+    return outcome
+
+
+def apply_paid(session: Session, *, payment: Payment, trade_no: str, paid_at: datetime, now: datetime) -> str:
+    """Money was taken for ``payment``: mark it and its order paid, or refund it if too late."""
+    merchant_id = payment.merchant_id
+    moved = session.execute(
+        update(Payment).where(Payment.merchant_id == merchant_id, Payment.id == payment.id,
+                              Payment.status.in_(("pending", "closed")))
+        .values(status="paid", paid_at=paid_at, provider_trade_no=trade_no)
+    ).rowcount
+    session.refresh(payment)
+    if not moved:
+        return "already_paid"
+    order_paid = session.execute(
+        update(Order).where(Order.merchant_id == merchant_id, Order.id == payment.order_id,
+                            Order.status == "pending_payment")
+        .values(status="paid", paid_at=paid_at, paid_amount=payment.amount)
+    ).rowcount
+    order = get_owned(session, Order, merchant_id, payment.order_id, what="Order")
+    session.refresh(order)
+    if order_paid:
+        enrol_on_payment(session, merchant_id=merchant_id, customer_id=order.customer_id,
+                         order_id=order.id, host_app=order.host_app, scene=order.scene, now=now)
+        return "paid"
+    # The order was cancelled (timed out) or already paid by another payment: give it back.
+    session.execute(
+        update(Order).where(Order.merchant_id == merchant_id, Order.id == order.id)
+        .values(paid_amount=Order.paid_amount + payment.amount,
+                refunded_amount=Order.refunded_amount + payment.amount)
+    )
+    refund = Refund(merchant_id=merchant_id, id=new_id("rfd"), order_id=order.id, payment_id=payment.id,
+                    amount=payment.amount, status="pending", reason="paid_after_cancel"
+                    if order.status == "cancelled" else "duplicate_payment", created_at=now)
+    session.add(refund)
+    session.flush()
+    emit(session, merchant_id=merchant_id, topic=REFUND_TOPIC, payload={"merchant_id": merchant_id,
+                                                                      "refund_id": refund.id}, now=now)
+    return "refunded_late_payment"
+
+
+def apply_closed(session: Session, *, payment: Payment, now: datetime) -> str:
+    closed = session.execute(
+        update(Payment).where(Payment.merchant_id == payment.merchant_id, Payment.id == payment.id,
+                              Payment.status == "pending").values(status="closed", closed_at=now)
+    ).rowcount
+    return "closed" if closed else "ignored"
+
+
+def reconcile(db: Database, provider: PaymentProvider, *, merchant_id: str, payment_id: str,
+              now: datetime) -> Payment:
+    """Ask the provider how a payment stands and apply it, as if notified."""
+    with db.unit_of_work(write=False) as session:
+        payment = get_owned(session, Payment, merchant_id, payment_id, what="Payment")
+    status: TradeStatus | None = provider.query_trade(merchant_id=merchant_id, out_trade_no=payment.id)
+    with db.unit_of_work() as session:
+        payment = get_owned(session, Payment, merchant_id, payment_id, what="Payment")
+        if status is not None and status.amount != payment.amount:
+            raise Unprocessable("payment.amount_mismatch", "The provider reports another amount for this payment.")
+        if status is not None and status.status == "paid":
+            apply_paid(session, payment=payment, trade_no=status.trade_no, paid_at=status.paid_at or now, now=now)
+        elif status is not None and status.status == "closed":
+            apply_closed(session, payment=payment, now=now)
+        session.refresh(payment)
+        return payment
+
+
+def close_open_payments(db: Database, provider_for: dict[str, PaymentProvider], *, merchant_id: str,
+                        order_id: str, now: datetime) -> None:
+    """After an order is cancelled, close its open trades so the buyer can no longer pay."""
+    with db.unit_of_work(write=False) as session:
+        open_payments = list(session.scalars(select(Payment).where(
+            Payment.merchant_id == merchant_id, Payment.order_id == order_id, Payment.status == "pending")))
+    for payment in open_payments:
+        provider = provider_for.get(payment.provider)
+        if provider is not None:
+            provider.close_trade(merchant_id=merchant_id, out_trade_no=payment.id)
+        with db.unit_of_work() as session:
+            fresh = session.get(Payment, (merchant_id, payment.id))
+            if fresh is not None:
+                apply_closed(session, payment=fresh, now=now)
+
+
+def stale_pending(session: Session, *, before: datetime, limit: int) -> list[tuple[str, str]]:
+    """Pending payments opened before ``before``: candidates for reconciliation."""
+    return list(session.execute(
+        select(Payment.merchant_id, Payment.id)
+        .where(Payment.status == "pending", Payment.created_at <= before,
+               Payment.provider_trade_no.is_not(None))
+        .order_by(Payment.created_at).limit(limit)
+    ).tuples())

@@ -1,0 +1,64 @@
+"""Everything a request or a job needs, built once from the settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+import httpx
+
+from shoplet.config import Settings
+from shoplet.customers.hosts import HostApp, SandboxHostApp
+from shoplet.db import Clock, Database, utcnow
+from shoplet.orders.pricing import CartPricer, ListPricePricer
+from shoplet.payments.provider import PaymentProvider
+from shoplet.payments.sandbox import SandboxProvider
+
+log = logging.getLogger(__name__)
+
+# (url, body, headers) -> HTTP status. Tests swap in one that calls the ASGI app.
+HttpPost = Callable[[str, bytes, dict[str, str]], int]
+
+
+def http_post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    response = httpx.post(url, content=body, headers=headers, timeout=10)
+    return response.status_code
+
+
+class Runtime:
+    """Settings, database, clock, providers and hooks, shared by the API and the jobs."""
+
+    def __init__(self, settings: Settings, *, clock: Clock = utcnow, db: Database | None = None,
+                 post: HttpPost = http_post) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.db = db or Database(settings.database_url)
+        self.post = post
+        self.pricer: CartPricer = ListPricePricer()
+        self.providers: dict[str, PaymentProvider] = {}
+        self.sandbox: SandboxProvider | None = None
+        if settings.sandbox_payments:
+            self.sandbox = SandboxProvider(self.db, secret=settings.sandbox_secret, clock=clock)
+            self.providers["sandbox"] = self.sandbox
+        self.hosts: dict[str, HostApp] = {}
+        if settings.sandbox_payments:
+            sandbox_host = SandboxHostApp()
+            from shoplet.customers.models import HOST_APPS
+
+            self.hosts = {name: sandbox_host for name in HOST_APPS}
+        # Called after a commit that wrote outbox events; the job queue sets it.
+        self.kick: Callable[[], None] = lambda: None
+
+    @property
+    def unpaid_timeout(self) -> timedelta:
+        return timedelta(minutes=self.settings.unpaid_order_timeout_minutes)
+
+    def notify_url(self, provider: str) -> str:
+        return f"{self.settings.public_url.rstrip('/')}/api/v1/payments/notify/{provider}"
+
+    def after_commit(self) -> None:
+        try:
+            self.kick()
+        except Exception:  # the periodic sweep delivers whatever a failed kick left behind
+            log.exception("could not enqueue the outbox dispatch")

@@ -1,0 +1,184 @@
+"""The storefront: what a customer's mini program calls (sign in, browse, cart, order, pay).
+
+Every route but sign-in needs a customer session; the merchant and the customer come
+from that session, never from the request body.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Header
+from sqlalchemy.orm import Session
+
+from shoplet import idempotency
+from shoplet.auth import Principal, get_db, get_now, get_runtime, require_customer
+from shoplet.catalog.api import product_out
+from shoplet.catalog.models import Product
+from shoplet.catalog.schemas import ProductOut
+from shoplet.catalog.service import skus_of
+from shoplet.customers import service as customers
+from shoplet.customers.api import customer_out
+from shoplet.customers.models import Customer
+from shoplet.customers.schemas import CustomerOut, SessionOut, SignInIn
+from shoplet.db import Database
+from shoplet.errors import NotFound, Unauthenticated
+from shoplet.inventory.models import StockLocation
+from shoplet.inventory.schemas import StoreOut
+from shoplet.orders import service as orders
+from shoplet.orders.models import Order
+from shoplet.orders.schemas import CartItemIn, CartItemOut, CheckoutIn, OrderOut
+from shoplet.orders.views import order_out
+from shoplet.pagination import Page, PageParams, page_params, paginate
+from shoplet.payments import service as payments
+from shoplet.payments.schemas import PaymentIn, PaymentOut
+from shoplet.scoping import get_owned, scoped
+from shoplet.tenancy.models import Merchant
+
+router = APIRouter(prefix="/storefront", tags=["storefront"])
+customer = require_customer
+
+
+@router.post("/sessions", response_model=SessionOut, status_code=201)
+def sign_in(body: SignInIn, db: Database = Depends(get_db), now: datetime = Depends(get_now),
+            rt=Depends(get_runtime)) -> SessionOut:
+    """Sign in from a host app with its one-time auth code; the customer is found or created."""
+    host = rt.hosts.get(body.host_app)
+    if host is None:
+        raise Unauthenticated("auth.host_unavailable", f"Sign-in through {body.host_app} is not configured.")
+    user = host.resolve(body.auth_code)
+    with db.unit_of_work() as s:
+        merchant = s.get(Merchant, body.merchant_id)
+        if merchant is None or merchant.status != "active":
+            raise NotFound("merchant.not_found", "No such shop.")
+        found = customers.resolve_customer(s, merchant_id=merchant.id, host_app=body.host_app,
+                                           host_user_id=user.host_user_id, phone=user.phone, now=now)
+        record, token = customers.open_session(s, merchant_id=merchant.id, customer_id=found.id,
+                                               host_app=body.host_app, scene=body.scene,
+                                               days=rt.settings.customer_session_days, now=now)
+        return SessionOut(customer_id=found.id, token=token, expires_at=record.expires_at)
+
+
+@router.get("/me", response_model=CustomerOut)
+def me(p: Principal = Depends(customer), db: Database = Depends(get_db)) -> CustomerOut:
+    """The signed-in customer, with their membership if they have one."""
+    with db.unit_of_work(write=False) as s:
+        return customer_out(s, get_owned(s, Customer, p.tenant, p.customer_id, what="Customer"))
+
+
+@router.get("/products", response_model=Page[ProductOut])
+def browse(p: Principal = Depends(customer), db: Database = Depends(get_db),
+           page: PageParams = Depends(page_params)) -> Page[ProductOut]:
+    with db.unit_of_work(write=False) as s:
+        rows, cursor = paginate(s, scoped(Product, p.tenant).where(Product.status == "active"), Product.id, page)
+        skus = skus_of(s, p.tenant, [r.id for r in rows])
+        return Page(items=[product_out(r, [k for k in skus[r.id] if k.status == "active"]) for r in rows],
+                    next_cursor=cursor)
+
+
+@router.get("/stores", response_model=Page[StoreOut])
+def stores(p: Principal = Depends(customer), db: Database = Depends(get_db),
+           page: PageParams = Depends(page_params)) -> Page[StoreOut]:
+    with db.unit_of_work(write=False) as s:
+        stmt = scoped(StockLocation, p.tenant).where(StockLocation.active.is_(True))
+        rows, cursor = paginate(s, stmt, StockLocation.id, page)
+        return Page(items=[StoreOut.model_validate(r) for r in rows], next_cursor=cursor)
+
+
+@router.get("/cart", response_model=list[CartItemOut])
+def cart(p: Principal = Depends(customer), db: Database = Depends(get_db)) -> list[CartItemOut]:
+    with db.unit_of_work(write=False) as s:
+        return [CartItemOut.model_validate(i) for i in orders.cart_of(s, p.tenant, p.customer_id)]
+
+
+@router.put("/cart/items/{sku_id}", response_model=list[CartItemOut])
+def set_cart_item(sku_id: str, body: CartItemIn, p: Principal = Depends(customer),
+                  db: Database = Depends(get_db), now: datetime = Depends(get_now)) -> list[CartItemOut]:
+    """Set how many of a SKU are in the cart (0 removes it); returns the cart."""
+    with db.unit_of_work() as s:
+        orders.set_cart_item(s, merchant_id=p.tenant, customer_id=p.customer_id, sku_id=sku_id,
+                             quantity=body.quantity, now=now)
+        return [CartItemOut.model_validate(i) for i in orders.cart_of(s, p.tenant, p.customer_id)]
+
+
+@router.post("/orders", response_model=OrderOut, status_code=201)
+def place_order(body: CheckoutIn, p: Principal = Depends(customer), db: Database = Depends(get_db),
+                now: datetime = Depends(get_now), rt=Depends(get_runtime),
+                idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> OrderOut:
+    """Check out the given lines (or the cart) at a store or warehouse.
+
+    Stock is reserved atomically: the whole order or nothing. The order must be paid
+    before ``expires_at`` or it is cancelled and its stock released. Send an
+    ``Idempotency-Key``: a retry returns the same order instead of a second one.
+    """
+
+    def work(s: Session) -> tuple[int, dict]:
+        common = dict(merchant_id=p.tenant, customer_id=p.customer_id, location_id=body.location_id,
+                      pricer=rt.pricer, host_app=p.host_app, scene=p.scene, note=body.note,
+                      timeout=rt.unpaid_timeout, now=now)
+        if body.lines is None:
+            order = orders.checkout_cart(s, **common)
+        else:
+            order = orders.checkout(s, items=[(x.sku_id, x.quantity) for x in body.lines], **common)
+        return 201, {"order_id": order.id}
+
+    _, stored = idempotency.run(db, merchant_id=p.tenant, scope=p.scope, key=idempotency_key,
+                                operation="checkout", payload=body.model_dump(), work=work)
+    with db.unit_of_work(write=False) as s:
+        return order_out(s, orders.get_order(s, p.tenant, stored["order_id"], customer_id=p.customer_id))
+
+
+@router.get("/orders", response_model=Page[OrderOut])
+def my_orders(p: Principal = Depends(customer), db: Database = Depends(get_db),
+              page: PageParams = Depends(page_params)) -> Page[OrderOut]:
+    with db.unit_of_work(write=False) as s:
+        stmt = scoped(Order, p.tenant).where(Order.customer_id == p.customer_id)
+        rows, cursor = paginate(s, stmt, Order.id, page)
+        return Page(items=[order_out(s, r) for r in rows], next_cursor=cursor)
+
+
+@router.get("/orders/{order_id}", response_model=OrderOut)
+def my_order(order_id: str, p: Principal = Depends(customer), db: Database = Depends(get_db)) -> OrderOut:
+    with db.unit_of_work(write=False) as s:
+        return order_out(s, orders.get_order(s, p.tenant, order_id, customer_id=p.customer_id))
+
+
+@router.post("/orders/{order_id}/cancel", response_model=OrderOut)
+def cancel_my_order(order_id: str, p: Principal = Depends(customer), db: Database = Depends(get_db),
+                    now: datetime = Depends(get_now), rt=Depends(get_runtime)) -> OrderOut:
+    """Cancel an unpaid order; its stock is released."""
+    with db.unit_of_work() as s:
+        orders.cancel(s, merchant_id=p.tenant, order_id=order_id, reason="cancelled_by_customer",
+                      now=now, customer_id=p.customer_id)
+    payments.close_open_payments(db, rt.providers, merchant_id=p.tenant, order_id=order_id, now=now)
+    rt.after_commit()
+    with db.unit_of_work(write=False) as s:
+        return order_out(s, orders.get_order(s, p.tenant, order_id, customer_id=p.customer_id))
+
+
+@router.post("/orders/{order_id}/payments", response_model=PaymentOut, status_code=201)
+def pay(order_id: str, body: PaymentIn | None = None, p: Principal = Depends(customer),
+        db: Database = Depends(get_db), now: datetime = Depends(get_now), rt=Depends(get_runtime),
+        idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> PaymentOut:
+    """Open the payment of an order; pass ``pay_params`` to the wallet.
+
+    One open payment per order: asking again returns the same one. The order becomes
+    paid when the provider's signed notification arrives (or reconciliation finds it).
+    """
+    provider_name = body.provider if body else "sandbox"
+    provider = rt.providers.get(provider_name)
+    if provider is None:
+        raise NotFound("payment.provider_unknown", f"No payment provider '{provider_name}' is configured.")
+
+    def work(s: Session) -> tuple[int, dict]:
+        payment = payments.open_payment(s, merchant_id=p.tenant, order_id=order_id, customer_id=p.customer_id,
+                                        provider=provider_name, now=now)
+        return 201, {"payment_id": payment.id}
+
+    _, stored = idempotency.run(db, merchant_id=p.tenant, scope=p.scope, key=idempotency_key,
+                                operation=f"pay:{order_id}", payload={"provider": provider_name}, work=work)
+    payment = payments.attach_trade(db, provider, merchant_id=p.tenant, payment_id=stored["payment_id"],
+                                    notify_url=rt.notify_url(provider_name))
+    return PaymentOut.model_validate(payment)
+
+

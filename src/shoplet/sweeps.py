@@ -1,0 +1,89 @@
+"""Periodic work, written as plain functions of a :class:`Runtime` so tests can run them.
+
+The job queue (``shoplet.jobs``) calls these on a schedule; each one processes a bounded
+batch, each item in its own transaction, and is safe to run concurrently with itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from shoplet import outbox
+from shoplet.errors import ShopletError
+from shoplet.orders import service as orders
+from shoplet.payments import refunds, service as payments
+from shoplet.payments.sandbox import NOTIFY_TOPIC
+from shoplet.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+
+
+def cancel_unpaid_orders(rt: Runtime, *, now: datetime | None = None) -> int:
+    """Cancel orders whose payment deadline passed, releasing stock and closing trades."""
+    now = now or rt.clock()
+    with rt.db.unit_of_work(write=False) as session:
+        due = orders.expired_unpaid(session, now=now, limit=BATCH)
+    cancelled = 0
+    for merchant_id, order_id in due:
+        try:
+            with rt.db.unit_of_work() as session:
+                _, changed = orders.cancel(session, merchant_id=merchant_id, order_id=order_id,
+                                           reason="payment_timeout", now=now)
+            if not changed:
+                continue
+            payments.close_open_payments(rt.db, rt.providers, merchant_id=merchant_id,
+                                         order_id=order_id, now=now)
+            cancelled += 1
+        except ShopletError as exc:  # paid meanwhile: nothing to cancel
+            log.info("order %s not cancelled: %s", order_id, exc.code)
+    rt.after_commit()
+    return cancelled
+
+
+def reconcile_stale_payments(rt: Runtime, *, now: datetime | None = None, age_minutes: int = 5) -> int:
+    """Query the provider for payments still pending after a while (a lost notification)."""
+    now = now or rt.clock()
+    with rt.db.unit_of_work(write=False) as session:
+        stale = payments.stale_pending(session, before=now - timedelta(minutes=age_minutes), limit=BATCH)
+    for merchant_id, payment_id in stale:
+        with rt.db.unit_of_work(write=False) as session:
+            provider_name = session.get(payments.Payment, (merchant_id, payment_id)).provider
+        provider = rt.providers.get(provider_name)
+        if provider is not None:
+            payments.reconcile(rt.db, provider, merchant_id=merchant_id, payment_id=payment_id, now=now)
+    return len(stale)
+
+
+def retry_pending_refunds(rt: Runtime, *, now: datetime | None = None, age_minutes: int = 1) -> int:
+    now = now or rt.clock()
+    with rt.db.unit_of_work(write=False) as session:
+        pending = refunds.pending_refunds(session, before=now - timedelta(minutes=age_minutes), limit=BATCH)
+    for merchant_id, refund_id in pending:
+        refunds.complete_refund(rt.db, rt.providers, merchant_id=merchant_id, refund_id=refund_id, now=now)
+    return len(pending)
+
+
+def outbox_handlers(rt: Runtime) -> dict[str, outbox.Handler]:
+    """What each outbox topic does when delivered."""
+
+    def sandbox_notify(payload: dict[str, Any]) -> None:
+        assert rt.sandbox is not None
+        url, body, headers = rt.sandbox.notification_for(payload["merchant_id"], payload["trade_no"],
+                                                         payload["event"])
+        status = rt.post(url, body, headers)
+        if status != 200:
+            raise RuntimeError(f"notify URL answered {status}")
+
+    def refund_process(payload: dict[str, Any]) -> None:
+        refunds.complete_refund(rt.db, rt.providers, merchant_id=payload["merchant_id"],
+                                refund_id=payload["refund_id"], now=rt.clock())
+
+    return {NOTIFY_TOPIC: sandbox_notify, payments.REFUND_TOPIC: refund_process}
+
+
+def dispatch_outbox(rt: Runtime, *, now: datetime | None = None) -> int:
+    return outbox.dispatch(rt.db, outbox_handlers(rt), now=now or rt.clock())

@@ -1,0 +1,62 @@
+"""Merchants (tenants), their staff and API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKeyConstraint, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shoplet.db import Base, TenantMixin, utcnow
+
+STAFF_ROLES = ("admin", "operator", "clerk", "guide")
+
+
+class Merchant(Base):
+    """A tenant: a brand or a shop. Its id leads the key of every row it owns."""
+
+    __tablename__ = "merchants"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Staff(TenantMixin, Base):
+    """A merchant user: admin, operator (marketing), clerk (bound to a store) or guide."""
+
+    __tablename__ = "staff"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin','operator','clerk','guide')", name="role"),
+        CheckConstraint("role <> 'clerk' OR store_id IS NOT NULL", name="clerk_has_store"),
+    )
+
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    store_id: Mapped[str | None] = mapped_column(String(32))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(TenantMixin, Base):
+    """A server credential. The secret is stored as a SHA-256 hash and shown once.
+
+    A key bound to a staff member acts with that member's role; an unbound key is an
+    admin key of the merchant.
+    """
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        ForeignKeyConstraint(["merchant_id", "staff_id"], ["staff.merchant_id", "staff.id"]),
+    )
+
+    name: Mapped[str] = mapped_column(String(200))
+    staff_id: Mapped[str | None] = mapped_column(String(32))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    hint: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from shoplet.schemas import In, Name, Out
+
+Role = Literal["admin", "operator", "clerk", "guide"]
+
+
+class MerchantIn(In):
+    name: str = Name
+    timezone: str = Field("Asia/Shanghai", max_length=64)
+
+
+class MerchantOut(Out):
+    id: str
+    name: str
+    timezone: str
+    status: str
+    created_at: datetime
+
+
+class MerchantCreated(Out):
+    merchant: MerchantOut
+    api_key: str = Field(description="The owner's admin API key. Shown once: store it now.")
+
+
+class ApiKeyIn(In):
+    name: str = Name
+
+
+class ApiKeyOut(Out):
+    id: str
+    name: str
+    staff_id: str | None
+    hint: str = Field(description="The last four characters of the secret.")
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(Out):
+    key: ApiKeyOut
+    token: str = Field(description="The bearer token. Shown once: store it now.")
+
+
+class StaffIn(In):
+    name: str = Name
+    role: Role
+    store_id: str | None = Field(None, max_length=32, description="Required for clerks.")
+    phone: str | None = Field(None, max_length=32)
+
+
+class StaffOut(Out):
+    id: str
+    name: str
+    role: str
+    store_id: str | None
+    phone: str | None
+    active: bool
+    created_at: datetime

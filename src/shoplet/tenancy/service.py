@@ -1,0 +1,73 @@
+"""Merchants, staff and API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shoplet.auth import API_KEY_PREFIX, hash_secret, make_token, new_secret
+from shoplet.db import new_id
+from shoplet.errors import InvalidInput, NotFound
+from shoplet.inventory.models import StockLocation
+from shoplet.scoping import get_owned
+from shoplet.tenancy.models import ApiKey, Merchant, Staff
+
+
+def create_merchant(session: Session, *, name: str, timezone: str, now: datetime) -> tuple[Merchant, ApiKey, str]:
+    """A new tenant with its first admin API key; the token is returned once, never stored."""
+    merchant = Merchant(id=new_id("mer"), name=name, timezone=timezone, created_at=now)
+    session.add(merchant)
+    session.flush()
+    key, token = create_api_key(session, merchant_id=merchant.id, name="Owner key", staff_id=None, now=now)
+    return merchant, key, token
+
+
+def create_api_key(session: Session, *, merchant_id: str, name: str, staff_id: str | None,
+                   now: datetime) -> tuple[ApiKey, str]:
+    if staff_id is not None:
+        get_owned(session, Staff, merchant_id, staff_id, what="Staff member", code="staff")
+    secret = new_secret()
+    key = ApiKey(
+        merchant_id=merchant_id, id=new_id("key"), name=name, staff_id=staff_id,
+        secret_hash=hash_secret(secret), hint=secret[-4:], created_at=now,
+    )
+    session.add(key)
+    session.flush()
+    return key, make_token(API_KEY_PREFIX, merchant_id, key.id, secret)
+
+
+def revoke_api_key(session: Session, *, merchant_id: str, key_id: str, now: datetime) -> ApiKey:
+    key = get_owned(session, ApiKey, merchant_id, key_id, what="API key", code="api_key")
+    if key.revoked_at is None:
+        key.revoked_at = now
+    return key
+
+
+def create_staff(session: Session, *, merchant_id: str, name: str, role: str,
+                 store_id: str | None, phone: str | None, now: datetime) -> Staff:
+    if role == "clerk" and not store_id:
+        raise InvalidInput("staff.clerk_needs_store", "A clerk must be bound to a store.")
+    if store_id is not None:
+        location = session.get(StockLocation, (merchant_id, store_id))
+        if location is None or location.kind != "store":
+            raise NotFound("store.not_found", "No such store.")
+    staff = Staff(
+        merchant_id=merchant_id, id=new_id("stf"), name=name, role=role, store_id=store_id,
+        phone=phone, created_at=now,
+    )
+    session.add(staff)
+    session.flush()
+    return staff
+
+
+def deactivate_staff(session: Session, *, merchant_id: str, staff_id: str) -> Staff:
+    """Deactivating a staff member disables every key bound to them at once."""
+    staff = get_owned(session, Staff, merchant_id, staff_id, what="Staff member", code="staff")
+    staff.active = False
+    return staff
+
+
+def list_merchants(session: Session) -> list[Merchant]:
+    return list(session.scalars(select(Merchant).order_by(Merchant.id)))
