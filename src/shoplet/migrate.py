@@ -7,11 +7,13 @@ from importlib import resources
 from alembic import command
 from alembic.config import Config
 
+from shoplet.db import normalize_url
+
 
 def alembic_config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(resources.files("shoplet") / "migrations"))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
     return config
 
 

@@ -1,0 +1,34 @@
+import re
+
+from tests.helpers import ok
+
+
+def test_health_reports_database(client, database):
+    body = ok(client.get("/api/v1/health"))
+    assert body["status"] == "ok"
+    assert body["database"] == database.dialect
+
+
+def test_openapi_covers_the_core_resources(client):
+    paths = ok(client.get("/openapi.json"))["paths"]
+    for fragment in ("/products", "/customers", "/stores", "/orders", "/payments", "/refunds",
+                     "/storefront/orders", "/payments/notify/{provider}"):
+        assert any(p.endswith(fragment) or fragment in p for p in paths), fragment
+
+
+def test_docs_load_only_vendored_assets(client):
+    page = client.get("/docs")
+    assert page.status_code == 200
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page.text)
+    assert urls, "the docs page references its assets"
+    for url in urls:
+        assert url.startswith("/static/") or url.startswith("/openapi"), url
+        assert client.get(url).status_code == 200, url
+    assert "cdn" not in page.text.lower()
+
+
+def test_unknown_route_is_problem_json(client):
+    response = client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == "http.not_found"
