@@ -25,7 +25,7 @@ def test_checkout_pay_and_partial_refund(shop, client, runtime):
     ok(client.post(f"/api/v1/sandbox/trades/{payment['provider_trade_no']}/pay"))
     # Not paid until the asynchronous notification is delivered and verified.
     assert ok(client.get(f"/api/v1/orders/{order['id']}", headers=shop.admin))["status"] == "pending_payment"
-    assert sweeps.dispatch_outbox(runtime) == 1
+    assert sweeps.dispatch_outbox(runtime) >= 1
 
     paid = ok(client.get(f"/api/v1/orders/{order['id']}", headers=shop.admin))
     assert paid["status"] == "paid" and paid["paid_amount"] == order["total"]

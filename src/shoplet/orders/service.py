@@ -170,11 +170,11 @@ def fulfil(session: Session, *, merchant_id: str, order_id: str, now: datetime,
 
 def expired_unpaid(session: Session, *, now: datetime, limit: int) -> list[tuple[str, str]]:
     """(merchant_id, order_id) of unpaid orders past their payment deadline."""
-    return list(session.execute(
+    return [tuple(row) for row in session.execute(
         select(Order.merchant_id, Order.id)
         .where(Order.status == "pending_payment", Order.expires_at <= now)
         .order_by(Order.expires_at).limit(limit)
-    ).tuples())
+    )]
 
 
 def set_cart_item(session: Session, *, merchant_id: str, customer_id: str, sku_id: str,

@@ -164,7 +164,7 @@ def refund_lines(session: Session, merchant_id: str, refund_id: str) -> list[Ref
 
 
 def pending_refunds(session: Session, *, before: datetime, limit: int) -> list[tuple[str, str]]:
-    return list(session.execute(
+    return [tuple(row) for row in session.execute(
         select(Refund.merchant_id, Refund.id).where(Refund.status == "pending", Refund.created_at <= before)
         .order_by(Refund.created_at).limit(limit)
-    ).tuples())
+    )]

@@ -178,9 +178,9 @@ def close_open_payments(db: Database, provider_for: dict[str, PaymentProvider], 
 
 def stale_pending(session: Session, *, before: datetime, limit: int) -> list[tuple[str, str]]:
     """Pending payments opened before ``before``: candidates for reconciliation."""
-    return list(session.execute(
+    return [tuple(row) for row in session.execute(
         select(Payment.merchant_id, Payment.id)
         .where(Payment.status == "pending", Payment.created_at <= before,
                Payment.provider_trade_no.is_not(None))
         .order_by(Payment.created_at).limit(limit)
-    ).tuples())
+    )]

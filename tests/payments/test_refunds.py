@@ -1,0 +1,82 @@
+"""Refunds (P3): by line and quantity, exact allocated shares, never more than paid."""
+
+import pytest
+from hypothesis import given, strategies as st
+
+from shoplet.payments.refunds import line_share
+from tests.helpers import ok
+
+
+@given(total=st.integers(0, 10**7), quantity=st.integers(1, 50), data=st.data())
+def test_partial_shares_always_sum_to_the_line_total(total, quantity, data):
+    steps = data.draw(st.lists(st.integers(1, quantity), max_size=quantity))
+    refunded, paid_back = 0, 0
+    for step in steps:
+        step = min(step, quantity - refunded)
+        if step == 0:
+            break
+        share = line_share(total, quantity, refunded, step)
+        assert 0 <= share <= total
+        refunded += step
+        paid_back += share
+    paid_back += line_share(total, quantity, refunded, quantity - refunded)
+    assert paid_back == total
+
+
+def _refund(shop, order_id, body, key=None, status=201):
+    headers = {**shop.admin, **({"Idempotency-Key": key} if key else {})}
+    return ok(shop.client.post(f"/api/v1/orders/{order_id}/refunds", json=body, headers=headers), status)
+
+
+def test_refunds_never_exceed_what_was_paid(shop):
+    order = shop.paid_order({"LATTE-T": 3, "BEANS": 1})
+    latte = next(x for x in order["lines"] if x["sku_id"] == shop.skus["LATTE-T"])
+    _refund(shop, order["id"], {"lines": [{"line_id": latte["id"], "quantity": 2}]})
+    too_many = _refund(shop, order["id"], {"lines": [{"line_id": latte["id"], "quantity": 2}]}, status=422)
+    assert too_many["code"] == "refund.exceeds_quantity"
+    rest = _refund(shop, order["id"], {})
+    assert rest["amount"] == order["total"] - 2 * 3200
+    again = _refund(shop, order["id"], {}, status=409)
+    assert again["code"] == "refund.already_refunded"
+    final = ok(shop.client.get(f"/api/v1/orders/{order['id']}", headers=shop.admin))
+    assert final["refunded_amount"] == final["paid_amount"] and final["refund_status"] == "full"
+    assert shop.level(shop.store_id, "LATTE-T")["reserved"] == 0
+
+
+def test_refund_input_errors_change_nothing(shop, other_shop):
+    order = shop.paid_order({"LATTE-T": 1})
+    foreign = other_shop.paid_order({"LATTE-T": 1})
+    cases = [
+        ({"lines": [{"line_id": "oln_nope", "quantity": 1}]}, 422, "refund.unknown_line"),
+        ({"lines": [{"line_id": foreign["lines"][0]["id"], "quantity": 1}]}, 422, "refund.unknown_line"),
+        ({"lines": [{"line_id": order["lines"][0]["id"], "quantity": 0}]}, 422, "request.invalid"),
+        ({"lines": []}, 422, "request.invalid"),
+        ({"lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}], "bogus": 1}, 422, "request.invalid"),
+    ]
+    for body, status, code in cases:
+        assert _refund(shop, order["id"], body, status=status)["code"] == code
+    after = ok(shop.client.get(f"/api/v1/orders/{order['id']}", headers=shop.admin))
+    assert after["refunded_amount"] == 0 and after["lines"][0]["refunded_quantity"] == 0
+
+
+def test_unpaid_order_cannot_be_refunded(shop):
+    order = shop.order({"LATTE-T": 1})
+    assert _refund(shop, order["id"], {}, status=409)["code"] == "refund.order_not_paid"
+
+
+@pytest.mark.parametrize("restock", [True, False])
+def test_goods_returned_after_fulfilment_come_back_on_hand(shop, restock):
+    order = shop.paid_order({"BEANS": 2})
+    fulfilled = ok(shop.client.post(f"/api/v1/orders/{order['id']}/fulfil", headers=shop.clerk))
+    assert fulfilled["status"] == "fulfilled"
+    assert shop.level(shop.store_id, "BEANS") == {**shop.level(shop.store_id, "BEANS"), "on_hand": 18, "reserved": 0}
+    _refund(shop, order["id"], {"lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}], "restock": restock})
+    assert shop.level(shop.store_id, "BEANS")["on_hand"] == (19 if restock else 18)
+
+
+def test_fulfilment_commits_only_unrefunded_units(shop):
+    order = shop.paid_order({"LATTE-T": 3})
+    _refund(shop, order["id"], {"lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}]})
+    ok(shop.client.post(f"/api/v1/orders/{order['id']}/fulfil", headers=shop.clerk))
+    level = shop.level(shop.store_id, "LATTE-T")
+    assert level["on_hand"] == 18 and level["reserved"] == 0
