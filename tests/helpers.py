@@ -69,6 +69,7 @@ class Shop:
         for code in skus:
             shop.stock(shop.store_id, code, 20)
             shop.stock(shop.warehouse_id, code, 100)
+            shop.stock(shop.store2_id, code, 10)
         clerk = ok(client.post("/api/v1/staff", json={"name": "Clerk", "role": "clerk", "store_id": shop.store_id},
                                headers=admin), 201)
         shop.clerk = bearer(ok(client.post(f"/api/v1/staff/{clerk['id']}/api-keys", json={"name": "till"},
