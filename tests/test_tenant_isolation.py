@@ -1,0 +1,91 @@
+"""Walk every endpoint of the API as another merchant: every object of merchant A is a 404
+for merchant B (never a 403), lists never show it, and nothing of A changes."""
+
+import re
+
+from sqlalchemy import text
+
+from tests.helpers import ok
+
+# Endpoints that take no tenant object in their path, or are not tenant-scoped by design.
+UNSCOPED = {
+    "/api/v1/health", "/api/v1/platform/merchants", "/api/v1/storefront/sessions",
+    "/api/v1/payments/notify/{provider}", "/api/v1/sandbox/trades/{trade_no}/pay",
+}
+
+BODIES = {
+    ("put", "/api/v1/stores/{store_id}/stock/{sku_id}"): {"on_hand": 1},
+    ("post", "/api/v1/stores/{store_id}/stock/{sku_id}/adjustments"): {"delta": 1, "reason": "x"},
+    ("patch", "/api/v1/stores/{store_id}"): {"name": "Hijacked"},
+    ("patch", "/api/v1/products/{product_id}"): {"title": "Hijacked"},
+    ("patch", "/api/v1/skus/{sku_id}"): {"list_price": 1},
+    ("post", "/api/v1/products/{product_id}/skus"): {"code": "HIJACK", "list_price": 1},
+    ("post", "/api/v1/staff/{staff_id}/api-keys"): {"name": "hijack"},
+    ("post", "/api/v1/customers/{customer_id}/identities"): {"host_app": "h5", "host_user_id": "hijack"},
+    ("post", "/api/v1/customers/{customer_id}/sessions"): {"host_app": "h5"},
+    ("post", "/api/v1/orders/{order_id}/refunds"): {},
+    ("put", "/api/v1/storefront/cart/items/{sku_id}"): {"quantity": 1},
+}
+
+# Snapshot of every tenant table: a walk must leave merchant A's rows exactly as they were.
+TENANT_TABLES = ["stock_locations", "stock_levels", "products", "skus", "staff", "api_keys", "customers",
+                 "customer_identities", "customer_sessions", "orders", "order_lines", "payments", "refunds",
+                 "cart_items", "members"]
+
+
+def _snapshot(runtime, merchant_id):
+    with runtime.db.unit_of_work(write=False) as s:
+        return {t: sorted(map(repr, s.execute(text(f"SELECT * FROM {t} WHERE merchant_id = :m"),
+                                                 {"m": merchant_id}).all())) for t in TENANT_TABLES}
+
+
+def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client, runtime):
+    a, b = shop, other_shop
+    order = a.paid_order({"LATTE-T": 2})
+    payment = ok(client.get(f"/api/v1/orders/{order['id']}/payments", headers=a.admin))[0]
+    refund = ok(client.post(f"/api/v1/orders/{order['id']}/refunds",
+                            json={"lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}]}, headers=a.admin), 201)
+    unpaid = a.order({"LATTE-T": 1})
+    staff = ok(client.get("/api/v1/staff", headers=a.admin))["items"][0]
+    key = ok(client.get("/api/v1/api-keys", headers=a.admin))["items"][0]
+    ids = {
+        "store_id": a.store_id, "sku_id": a.skus["LATTE-T"], "product_id": a.product_id, "staff_id": staff["id"],
+        "key_id": key["id"], "customer_id": a.customer_id, "payment_id": payment["id"], "refund_id": refund["id"],
+    }
+    before = _snapshot(runtime, a.merchant_id)
+    walked = 0
+    for path, operations in ok(client.get("/openapi.json"))["paths"].items():
+        if path in UNSCOPED:
+            continue
+        params = re.findall(r"{(\w+)}", path)
+        for method in operations:
+            if not params:
+                continue
+            values = dict(ids)
+            # Cancelling must target an order that could be cancelled, to prove it is not.
+            values["order_id"] = unpaid["id"] if path.endswith("/cancel") else order["id"]
+            url = path.format(**{p: values[p] for p in params})
+            body = BODIES.get((method, path))
+            for who in (b.customer,) if path.startswith("/api/v1/storefront") else (b.admin,):
+                response = client.request(method.upper(), url, json=body, headers=who)
+                assert response.status_code == 404, f"{method.upper()} {url}: {response.status_code} {response.text}"
+                assert response.headers["content-type"].startswith("application/problem+json")
+                walked += 1
+    assert walked >= 30
+    assert _snapshot(runtime, a.merchant_id) == before
+
+    # Lists show none of A's objects to B.
+    a_ids = {a.store_id, a.product_id, a.customer_id, order["id"], unpaid["id"], staff["id"], key["id"]}
+    for path, operations in ok(client.get("/openapi.json"))["paths"].items():
+        if "get" in operations and "{" not in path and path not in UNSCOPED and path != "/api/v1/merchant":
+            headers = b.customer if path.startswith("/api/v1/storefront") else b.admin
+            listing = client.get(path, headers=headers)
+            assert listing.status_code == 200, path
+            assert not (a_ids & set(re.findall(r'"id":"([^"]+)"', listing.text))), path
+    assert ok(client.get("/api/v1/merchant", headers=b.admin))["id"] == b.merchant_id
+
+
+def test_customer_of_one_merchant_cannot_use_another_merchants_skus(shop, other_shop, client):
+    response = client.put(f"/api/v1/storefront/cart/items/{shop.skus['BEANS']}", json={"quantity": 1},
+                          headers=other_shop.customer)
+    assert response.status_code == 404
