@@ -22,26 +22,35 @@ log = logging.getLogger(__name__)
 BATCH = 200
 
 
-def cancel_unpaid_orders(rt: Runtime, *, now: datetime | None = None) -> int:
-    """Cancel orders whose payment deadline passed, releasing stock and closing trades."""
+def cancel_unpaid_orders(rt: Runtime, *, now: datetime | None = None, max_batches: int = 50) -> int:
+    """Cancel orders whose payment deadline passed, releasing stock and closing trades.
+
+    Drains every due batch (up to ``max_batches``), so a backlog clears in one run.
+    """
     now = now or rt.clock()
-    with rt.db.unit_of_work(write=False) as session:
-        due = orders.expired_unpaid(session, now=now, limit=BATCH)
     cancelled = 0
-    for merchant_id, order_id in due:
-        try:
-            with rt.db.unit_of_work() as session:
-                _, changed = orders.cancel(session, merchant_id=merchant_id, order_id=order_id,
-                                           reason="payment_timeout", now=now)
-            if not changed:
-                continue
-            payments.close_open_payments(rt.db, rt.providers, merchant_id=merchant_id,
-                                         order_id=order_id, now=now)
-            cancelled += 1
-        except ShopletError as exc:  # paid meanwhile: nothing to cancel
-            log.info("order %s not cancelled: %s", order_id, exc.code)
+    for _ in range(max_batches):
+        with rt.db.unit_of_work(write=False) as session:
+            due = orders.expired_unpaid(session, now=now, limit=BATCH)
+        for merchant_id, order_id in due:
+            cancelled += _cancel_expired(rt, merchant_id, order_id, now)
+        if len(due) < BATCH:
+            break
     rt.after_commit()
     return cancelled
+
+
+def _cancel_expired(rt: Runtime, merchant_id: str, order_id: str, now: datetime) -> int:
+    try:
+        with rt.db.unit_of_work() as session:
+            _, changed = orders.cancel(session, merchant_id=merchant_id, order_id=order_id,
+                                       reason="payment_timeout", now=now)
+    except ShopletError as exc:  # paid meanwhile: nothing to cancel
+        log.info("order %s not cancelled: %s", order_id, exc.code)
+        return 0
+    if changed:
+        payments.close_open_payments(rt.db, rt.providers, merchant_id=merchant_id, order_id=order_id, now=now)
+    return int(changed)
 
 
 def reconcile_stale_payments(rt: Runtime, *, now: datetime | None = None, age_minutes: int = 5) -> int:

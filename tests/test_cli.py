@@ -1,0 +1,97 @@
+"""``shoplet demo`` on a real port: health, OpenAPI, offline docs, and the whole loop over
+loopback HTTP — the notification is delivered by the in-process job consumer."""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+BIN = Path(sys.executable).parent / "shoplet"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    work = tmp_path_factory.mktemp("demo")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPLET_")}
+    env.update(SHOPLET_DATABASE_URL=f"sqlite:///{work / 'demo.db'}", PYTHONUNBUFFERED="1", COLUMNS="300")
+    log = open(work / "demo.log", "w+")
+    proc = subprocess.Popen([str(BIN), "demo", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+                            env=env, cwd=work)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("demo did not answer: " + (work / "demo.log").read_text())
+        text = (work / "demo.log").read_text()
+        creds = {label: value for label, value in re.findall(r"^\s+([A-Za-z ]+):\s+(\S+)", text, re.M)}
+        yield base, creds
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+
+
+def test_demo_serves_health_openapi_and_offline_docs(demo):
+    base, creds = demo
+    assert httpx.get(f"{base}/api/v1/health").json()["status"] == "ok"
+    paths = httpx.get(f"{base}/openapi.json").json()["paths"]
+    for word in ("products", "customers", "stores", "orders", "payments", "refunds"):
+        assert any(f"/{word}" in p for p in paths), word
+    docs = httpx.get(f"{base}/docs").text
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", docs)
+    assert assets and all(a.startswith("/") for a in assets)
+    assert all(httpx.get(base + a).status_code == 200 for a in assets)
+    assert {"Admin API key", "Clerk API key", "Customer session", "Merchant id"} <= set(creds)
+
+
+def test_demo_loop_over_real_http(demo):
+    base, creds = demo
+    admin = {"Authorization": f"Bearer {creds['Admin API key']}"}
+    clerk = {"Authorization": f"Bearer {creds['Clerk API key']}"}
+    customer = {"Authorization": f"Bearer {creds['Customer session']}"}
+    with httpx.Client(base_url=base, timeout=10) as http:
+        products = http.get("/api/v1/storefront/products", params={"limit": 100}, headers=customer).json()["items"]
+        assert len(products) >= 20
+        latte = next(p for p in products if p["title"] == "Latte")["skus"][0]
+        store = http.get("/api/v1/merchant", headers=clerk)
+        assert store.status_code == 200
+        clerk_store = next(s for s in http.get("/api/v1/stores", headers=admin).json()["items"]
+                           if s["code"] == "S-PEOPLES-SQ")
+        order = http.post("/api/v1/storefront/orders", headers={**customer, "Idempotency-Key": "demo-1"},
+                          json={"location_id": clerk_store["id"], "lines": [{"sku_id": latte["id"], "quantity": 3}]})
+        assert order.status_code == 201, order.text
+        order = order.json()
+        payment = http.post(f"/api/v1/storefront/orders/{order['id']}/payments", headers=customer).json()
+        assert http.post(f"/api/v1/sandbox/trades/{payment['provider_trade_no']}/pay").status_code == 200
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            current = http.get(f"/api/v1/orders/{order['id']}", headers=clerk).json()
+            if current["status"] == "paid":
+                break
+            time.sleep(0.2)
+        assert current["status"] == "paid", "the signed notification was delivered and verified"
+        refund = http.post(f"/api/v1/orders/{order['id']}/refunds", headers={**clerk, "Idempotency-Key": "r-1"},
+                           json={"lines": [{"line_id": current["lines"][0]["id"], "quantity": 1}]})
+        assert refund.status_code == 201, refund.text
+        assert refund.json()["amount"] == latte["list_price"] and refund.json()["status"] == "succeeded"
+        fulfilled = http.post(f"/api/v1/orders/{order['id']}/fulfil", headers=clerk).json()
+        assert fulfilled["status"] == "fulfilled" and fulfilled["refunded_amount"] == latte["list_price"]
