@@ -25,6 +25,7 @@ def test_docs_load_only_vendored_assets(client):
         assert url.startswith("/static/") or url.startswith("/openapi"), url
         assert client.get(url).status_code == 200, url
     assert "cdn" not in page.text.lower()
+    assert '"validatorUrl": null' in page.text
 
 
 def test_unknown_route_is_problem_json(client):

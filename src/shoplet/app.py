@@ -134,6 +134,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
             swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
             swagger_css_url="/static/swagger-ui/swagger-ui.css",
             swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+            # Swagger UI would otherwise ask an online validator for a badge.
+            swagger_ui_parameters={"validatorUrl": None},
         )
 
     return app

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -112,15 +113,13 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
+    connect_args = {"check_same_thread": False, "timeout": 30}
     if parsed.database and parsed.database != ":memory:":
         directory = os.path.dirname(os.path.abspath(parsed.database))
         os.makedirs(directory, exist_ok=True)
-    engine = create_engine(
-        url,
-        connect_args={"check_same_thread": False, "timeout": 30},
-        pool_size=8,
-        max_overflow=16,
-    )
+        engine = create_engine(url, connect_args=connect_args, pool_size=8, max_overflow=16)
+    else:  # one in-memory database is one connection, shared
+        engine = create_engine(url, connect_args=connect_args, poolclass=StaticPool)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
