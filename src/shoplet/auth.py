@@ -19,7 +19,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import update
 
 from shoplet.customers.models import CustomerSession
@@ -91,7 +92,16 @@ def _invalid() -> Unauthenticated:
     return Unauthenticated("auth.invalid", "The credential is not valid, expired or revoked.")
 
 
-def authenticate(request: Request) -> Principal:
+# Declared so that OpenAPI documents the scheme and /docs offers "Authorize"; the token
+# itself is parsed below, so a missing one gets Shoplet's own problem+json 401.
+bearer_scheme = HTTPBearer(
+    auto_error=False, scheme_name="bearer",
+    description="A merchant API key (sk.…), a customer session (cs.…) or the platform key.",
+)
+
+
+def authenticate(request: Request,
+                 _credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme)) -> Principal:
     """Resolve the bearer token into a principal, or raise 401."""
     token = _bearer(request)
     runtime = request.app.state.runtime
@@ -174,12 +184,6 @@ def require_staff(*roles: str):
 def require_customer(principal: Principal = Depends(authenticate)) -> Principal:
     if principal.kind != "customer":
         raise Forbidden("auth.customer_only", "This needs a customer session.")
-    return principal
-
-
-def require_any_merchant_principal(principal: Principal = Depends(authenticate)) -> Principal:
-    if principal.kind not in ("staff", "customer"):
-        raise Forbidden("auth.merchant_only", "This needs a merchant or customer credential.")
     return principal
 
 

@@ -89,15 +89,6 @@ class TenantMixin:
     id: Mapped[str] = mapped_column(String(32), primary_key=True, sort_order=-19)
 
 
-class TimestampMixin:
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, sort_order=100)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, sort_order=101)
-
-
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 def normalize_url(url: str) -> str:
     """Accept plain ``postgresql://`` URLs (as CI exports them) and use the psycopg 3 driver."""
     for prefix in ("postgresql://", "postgres://"):

@@ -80,3 +80,34 @@ def test_fulfilment_commits_only_unrefunded_units(shop):
     ok(shop.client.post(f"/api/v1/orders/{order['id']}/fulfil", headers=shop.clerk))
     level = shop.level(shop.store_id, "LATTE-T")
     assert level["on_hand"] == 18 and level["reserved"] == 0
+
+
+def test_concurrent_refunds_never_exceed_the_line(shop, runtime):
+    """Ten threads each refund one unit of a five-unit line: exactly five succeed, and the
+    money returned is exactly the line's payable total."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shoplet.errors import ShopletError
+    from shoplet.payments import refunds
+
+    order = shop.paid_order({"LATTE-T": 5})
+    line = order["lines"][0]
+
+    def attempt(_):
+        try:
+            with runtime.db.unit_of_work() as s:
+                refund = refunds.request_refund(s, merchant_id=shop.merchant_id, order_id=order["id"],
+                                                items=[refunds.RefundItem(line["id"], 1)], restock=False,
+                                                reason="race", now=runtime.clock())
+            return refunds.complete_refund(runtime.db, runtime.providers, merchant_id=shop.merchant_id,
+                                           refund_id=refund.id, now=runtime.clock()).amount
+        except ShopletError as exc:
+            assert exc.code in ("refund.exceeds_quantity", "refund.already_refunded")
+            return 0
+
+    with ThreadPoolExecutor(6) as pool:
+        amounts = [a for a in pool.map(attempt, range(10)) if a]
+    assert len(amounts) == 5 and sum(amounts) == line["total"]
+    final = ok(shop.client.get(f"/api/v1/orders/{order['id']}", headers=shop.admin))
+    assert final["refunded_amount"] == final["paid_amount"]
+    assert shop.level(shop.store_id, "LATTE-T")["reserved"] == 0

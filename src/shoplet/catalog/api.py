@@ -29,8 +29,8 @@ reader = require_staff("operator", "clerk", "guide")
 
 
 def product_out(product: Product, skus: list[Sku]) -> ProductOut:
-    data = ProductOut.model_validate({**product.__dict__, "skus": [SkuOut.model_validate(s) for s in skus]})
-    return data
+    fields = {c.name: getattr(product, c.name) for c in Product.__table__.columns}
+    return ProductOut(**fields, skus=[SkuOut.model_validate(s) for s in skus])
 
 
 @router.post("/categories", response_model=CategoryOut, status_code=201)
