@@ -96,71 +96,68 @@ def set_on_hand(session: Session, *, merchant_id: str, location_id: str, sku_id:
                   delta=on_hand - level.on_hand, reason=reason, now=now)
 
 
+def _move(session: Session, *, merchant_id: str, location_id: str, items: dict[str, int], kind: str,
+          on_hand: int, reserved: int, guard: Any, error: Exception | None, order_id: str, reason: str,
+          now: datetime) -> None:
+    """Apply ``on_hand``/``reserved`` (+1, −1 or 0 per unit) to each item by one conditional
+    UPDATE whose extra condition is ``guard(quantity)``; a row the guard refuses raises ``error``.
+
+    SKUs go in sorted order so concurrent transactions lock rows alike (no deadlock cycles
+    on PostgreSQL).
+    """
+    for sku_id, quantity in sorted(items.items()):
+        if quantity <= 0:
+            continue
+        condition = [guard(quantity)] if guard is not None else []
+        changed = session.execute(
+            update(StockLevel)
+            .where(*_level_filter(merchant_id, location_id, sku_id), *condition)
+            .values(on_hand=StockLevel.on_hand + on_hand * quantity,
+                    reserved=StockLevel.reserved + reserved * quantity, updated_at=now)
+        ).rowcount
+        if not changed and error is not None:
+            if isinstance(error, Unprocessable):
+                error.extra["sku_id"] = sku_id
+            raise error
+        _movement(session, merchant_id=merchant_id, location_id=location_id, sku_id=sku_id, kind=kind,
+                  on_hand=on_hand * quantity, reserved=reserved * quantity, reason=reason,
+                  order_id=order_id, now=now)
+
+
 def reserve(session: Session, *, merchant_id: str, location_id: str, items: dict[str, int],
             order_id: str, now: datetime) -> None:
     """Reserve every item or none: the first short SKU raises and the transaction rolls back."""
-    for sku_id, quantity in sorted(items.items()):  # a fixed order avoids lock cycles on PostgreSQL
-        changed = session.execute(
-            update(StockLevel)
-            .where(*_level_filter(merchant_id, location_id, sku_id),
-                   StockLevel.on_hand - StockLevel.reserved >= quantity)
-            .values(reserved=StockLevel.reserved + quantity, updated_at=now)
-        ).rowcount
-        if not changed:
-            raise Unprocessable("stock.insufficient",
-                                "Not enough stock at this store for one of the items.", sku_id=sku_id)
-        _movement(session, merchant_id=merchant_id, location_id=location_id, sku_id=sku_id,
-                  kind="reserve", reserved=quantity, order_id=order_id, now=now)
+    _move(session, merchant_id=merchant_id, location_id=location_id, items=items, kind="reserve",
+          on_hand=0, reserved=1, guard=lambda n: StockLevel.on_hand - StockLevel.reserved >= n,
+          error=Unprocessable("stock.insufficient", "Not enough stock at this store for one of the items."),
+          order_id=order_id, reason="", now=now)
 
 
 def release(session: Session, *, merchant_id: str, location_id: str, items: dict[str, int],
             order_id: str, reason: str, now: datetime) -> None:
     """Give reserved units back to available stock (cancel, timeout, refund before fulfilment)."""
-    for sku_id, quantity in sorted(items.items()):
-        if quantity <= 0:
-            continue
-        changed = session.execute(
-            update(StockLevel)
-            .where(*_level_filter(merchant_id, location_id, sku_id), StockLevel.reserved >= quantity)
-            .values(reserved=StockLevel.reserved - quantity, updated_at=now)
-        ).rowcount
-        if not changed:
-            raise Conflict("stock.release_mismatch", "The reservation to release is not there.")
-        _movement(session, merchant_id=merchant_id, location_id=location_id, sku_id=sku_id,
-                  kind="release", reserved=-quantity, reason=reason, order_id=order_id, now=now)
+    _move(session, merchant_id=merchant_id, location_id=location_id, items=items, kind="release",
+          on_hand=0, reserved=-1, guard=lambda n: StockLevel.reserved >= n,
+          error=Conflict("stock.release_mismatch", "The reservation to release is not there."),
+          order_id=order_id, reason=reason, now=now)
 
 
 def commit(session: Session, *, merchant_id: str, location_id: str, items: dict[str, int],
            order_id: str, now: datetime) -> None:
     """Goods leave the location: reserved units come off on hand."""
-    for sku_id, quantity in sorted(items.items()):
-        if quantity <= 0:
-            continue
-        changed = session.execute(
-            update(StockLevel)
-            .where(*_level_filter(merchant_id, location_id, sku_id), StockLevel.reserved >= quantity)
-            .values(reserved=StockLevel.reserved - quantity, on_hand=StockLevel.on_hand - quantity,
-                    updated_at=now)
-        ).rowcount
-        if not changed:
-            raise Conflict("stock.commit_mismatch", "The reservation to fulfil is not there.")
-        _movement(session, merchant_id=merchant_id, location_id=location_id, sku_id=sku_id,
-                  kind="commit", on_hand=-quantity, reserved=-quantity, order_id=order_id, now=now)
+    _move(session, merchant_id=merchant_id, location_id=location_id, items=items, kind="commit",
+          on_hand=-1, reserved=-1, guard=lambda n: StockLevel.reserved >= n,
+          error=Conflict("stock.commit_mismatch", "The reservation to fulfil is not there."),
+          order_id=order_id, reason="", now=now)
 
 
 def restock(session: Session, *, merchant_id: str, location_id: str, items: dict[str, int],
             order_id: str, now: datetime) -> None:
     """Returned goods come back on hand."""
-    for sku_id, quantity in sorted(items.items()):
-        if quantity <= 0:
-            continue
+    for sku_id in items:
         _ensure_level(session, merchant_id, location_id, sku_id, now)
-        session.execute(
-            update(StockLevel).where(*_level_filter(merchant_id, location_id, sku_id))
-            .values(on_hand=StockLevel.on_hand + quantity, updated_at=now)
-        )
-        _movement(session, merchant_id=merchant_id, location_id=location_id, sku_id=sku_id,
-                  kind="return", on_hand=quantity, reason="refund_return", order_id=order_id, now=now)
+    _move(session, merchant_id=merchant_id, location_id=location_id, items=items, kind="return",
+          on_hand=1, reserved=0, guard=None, error=None, order_id=order_id, reason="refund_return", now=now)
 
 
 def levels_at(session: Session, merchant_id: str, location_id: str) -> list[StockLevel]:
