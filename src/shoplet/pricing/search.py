@@ -1,0 +1,217 @@
+"""The best combination (R5): branch and bound over promotions, exact coupon choice per leaf."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shoplet.pricing.engine import INF, Context, expiry_key
+from shoplet.pricing.model import STAGE2, Rule
+from shoplet.pricing.stages import amount_rule, exchange_discount, exchange_line, quantity_rule
+
+
+@dataclass(slots=True)
+class Best:
+    key: tuple | None = None
+    promotions: tuple[Rule, ...] = ()
+    coupons: tuple[Rule, ...] = ()
+
+    @property
+    def total(self) -> float:
+        return self.key[0] if self.key is not None else INF
+
+
+class Search:
+    """Finds the combination with the smallest :func:`~shoplet.pricing.engine.combination_key`.
+
+    ``fixed`` is a coupon set the customer chose: then only promotions are searched.
+    """
+
+    def __init__(self, ctx: Context, fixed: tuple[Rule, ...] | None = None) -> None:
+        self.ctx = ctx
+        self.fixed = fixed
+        self.best = Best()
+        usable = [c for c, ok in zip(ctx.coupons, ctx.coupon_usable, strict=True) if ok]
+        self.goods = [c for c in usable if c.kind != "free_delivery"]
+        self.deliveries = sorted((c for c in usable if c.kind == "free_delivery"),
+                                 key=lambda c: (expiry_key([c]), c.index))
+        self.exchange_lines = {id(c): exchange_line(c, ctx.skus) for c in self.goods if c.kind == "exchange"}
+        coupon_ubs = {id(c): ctx.upper_bound(c) for c in self.goods}
+        if fixed is not None:
+            self.coupon_ub = sum(coupon_ubs.get(id(c), ctx.upper_bound(c)) for c in fixed if c.kind != "free_delivery")
+            self.delivery_possible = any(c.kind == "free_delivery" for c in fixed)
+        else:
+            stackable = sum(coupon_ubs[id(c)] for c in self.goods if c.stackable)
+            self.coupon_ub = max([stackable, *coupon_ubs.values()], default=0)
+            self.delivery_possible = bool(self.deliveries)
+        self.coupon_ubs = coupon_ubs
+        promotions = ctx.promotions
+        self.exclusive = [r for r in promotions if r.exclusive]
+        self.rules = [r for r in promotions if not r.exclusive]
+        self.rule_ubs = [ctx.upper_bound(r) for r in self.rules]
+        self.has_fd_promo = [r.kind == "free_delivery" for r in self.rules]
+
+    # --- driver ---------------------------------------------------------------------
+    def run(self) -> Best:
+        ctx = self.ctx
+        start = list(ctx.start)
+        self._dfs(0, start, [0] * ctx.n, frozenset(), (), (), sum(start))
+        for rule in self.exclusive:
+            running, used = list(ctx.start), [0] * ctx.n
+            effective = self._apply(rule, running, used)
+            self._leaf(running, (rule,), (rule,) if effective else ())
+        return self.best
+
+    def _apply(self, rule: Rule, running: list[int], used: list[int]) -> bool:
+        """Apply one promotion in place; returns whether it took anything off."""
+        ctx = self.ctx
+        if rule.kind == "free_delivery":
+            return False
+        if rule.kind in STAGE2:
+            shares, new_used, amount = quantity_rule(rule, ctx.order, ctx.quantities, used, ctx.n)
+            used[:] = new_used
+        else:
+            shares, amount = amount_rule(rule, running)
+        if amount:
+            for i, share in enumerate(shares):
+                if share:
+                    running[i] -= share
+        return amount > 0
+
+    def _remaining_bound(self, position: int, groups: frozenset) -> tuple[int, bool]:
+        best_in_group: dict[str, int] = {}
+        total, delivery = 0, False
+        for k in range(position, len(self.rules)):
+            rule = self.rules[k]
+            if rule.group is not None:
+                if rule.group in groups:
+                    continue
+                if self.rule_ubs[k] > best_in_group.get(rule.group, -1):
+                    best_in_group[rule.group] = self.rule_ubs[k]
+            else:
+                total += self.rule_ubs[k]
+            delivery = delivery or self.has_fd_promo[k]
+        return total + sum(best_in_group.values()), delivery
+
+    def _dfs(self, position: int, running: list[int], used: list[int], groups: frozenset,
+             chosen: tuple[Rule, ...], effective: tuple[Rule, ...], goods: int) -> None:
+        remaining, fd_left = self._remaining_bound(position, groups)
+        fee = self.ctx.fee
+        if fee and (fd_left or self.delivery_possible or any(r.kind == "free_delivery" for r in chosen)):
+            fee = 0
+        if goods - remaining - self.coupon_ub + fee > self.best.total:
+            return
+        if position == len(self.rules):
+            self._leaf(running, chosen, effective)
+            return
+        rule = self.rules[position]
+        if rule.group is None or rule.group not in groups:
+            new_running, new_used = list(running), list(used)
+            took = self._apply(rule, new_running, new_used)
+            self._dfs(position + 1, new_running, new_used,
+                      groups | {rule.group} if rule.group is not None else groups,
+                      chosen + (rule,), effective + ((rule,) if took else ()), sum(new_running))
+        self._dfs(position + 1, running, used, groups, chosen, effective, goods)
+
+    # --- leaves: the best coupons for one promotion state ---------------------------
+    def _leaf(self, running: list[int], chosen: tuple[Rule, ...], effective: tuple[Rule, ...]) -> None:
+        ctx = self.ctx
+        waived_by = None
+        for rule in chosen:
+            if rule.kind == "free_delivery" and ctx.eligible(rule, running) >= rule.params["threshold"]:
+                waived_by = rule
+                break
+        if waived_by is not None and ctx.fee > 0:
+            effective = tuple(sorted(effective + (waived_by,), key=lambda r: r.index))
+        waived = waived_by is not None
+        promo_part = (tuple(sorted(r.index for r in effective)), len(chosen), tuple(sorted(r.index for r in chosen)))
+        if self.fixed is not None:
+            total = self._fixed_total(running, waived, bool(chosen))
+            if total is not None:
+                coupons = self.fixed
+                self._offer((total, len(coupons), expiry_key(list(coupons)), tuple(c.index for c in coupons))
+                            + promo_part, chosen, coupons)
+            return
+        goods_total = sum(running)
+        delivery: tuple[Rule, ...] = ()
+        fee = 0 if waived else ctx.fee
+        if fee:
+            options = [c for c in self.deliveries if not (chosen and c.exclusive_with_promotions)]
+            if options:
+                delivery, fee = (options[0],), 0
+        if goods_total - self.coupon_ub + fee > self.best.total:
+            return
+        for discount, goods in self._goods_options(running, bool(chosen)):
+            coupons = tuple(sorted(goods + delivery, key=lambda c: c.index))
+            key = (goods_total - discount + fee, len(coupons), expiry_key(list(coupons)),
+                   tuple(c.index for c in coupons)) + promo_part
+            self._offer(key, chosen, coupons)
+
+    def _offer(self, key: tuple, promotions: tuple[Rule, ...], coupons: tuple[Rule, ...]) -> None:
+        if self.best.key is None or key < self.best.key:
+            self.best = Best(key, promotions, coupons)
+
+    def _goods_options(self, running: list[int], with_promotions: bool):
+        """(discount, coupons) for every valid goods-coupon set at this state."""
+        yield 0, ()
+        eligible_cache: dict[tuple[int, ...], int] = {}
+        stackable = []
+        for coupon in self.goods:
+            if with_promotions and coupon.exclusive_with_promotions:
+                continue
+            discount = self._single(coupon, running, eligible_cache)
+            if discount >= 0:
+                yield discount, (coupon,)
+                if coupon.stackable:
+                    stackable.append(coupon)
+        if len(stackable) >= 2:
+            yield from self._stacks(stackable, 0, list(running), (), 0)
+
+    def _single(self, coupon: Rule, running: list[int], cache: dict[tuple[int, ...], int]) -> int:
+        if coupon.kind == "exchange":
+            return exchange_discount(coupon, self.exchange_lines[id(coupon)], self.ctx.item_prices, running)
+        eligible = cache.get(coupon.lines)
+        if eligible is None:
+            eligible = cache[coupon.lines] = sum(running[i] for i in coupon.lines)
+        from shoplet.pricing.stages import amount_discount
+
+        return amount_discount(coupon, eligible)
+
+    def _stacks(self, coupons: list[Rule], k: int, running: list[int], taken: tuple[Rule, ...], discount: int):
+        """Every subset of two or more stackable coupons, applied in input order."""
+        if k == len(coupons):
+            if len(taken) >= 2:
+                yield discount, taken
+            return
+        coupon = coupons[k]
+        after = list(running)
+        amount = self._apply_coupon(coupon, after)
+        if amount >= 0:
+            yield from self._stacks(coupons, k + 1, after, taken + (coupon,), discount + amount)
+        yield from self._stacks(coupons, k + 1, running, taken, discount)
+
+    def _apply_coupon(self, coupon: Rule, running: list[int]) -> int:
+        """Apply a goods coupon in place; -1 when it cannot apply."""
+        if coupon.kind == "exchange":
+            line = exchange_line(coupon, self.ctx.skus)
+            if line < 0:
+                return -1
+            amount = exchange_discount(coupon, line, self.ctx.item_prices, running)
+            running[line] -= amount
+            return amount
+        shares, amount = amount_rule(coupon, running)
+        if shares is None:
+            return -1
+        for i, share in enumerate(shares):
+            running[i] -= share
+        return amount
+
+    def _fixed_total(self, running: list[int], waived: bool, with_promotions: bool) -> int | None:
+        if with_promotions and any(c.exclusive_with_promotions for c in self.fixed):
+            return None
+        after = list(running)
+        for coupon in self.fixed:
+            if coupon.kind == "free_delivery":
+                waived = True
+            elif self._apply_coupon(coupon, after) < 0:
+                return None
+        return sum(after) + (0 if waived else self.ctx.fee)
