@@ -96,6 +96,37 @@ def demo(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)) 
 
 
 @app.command()
+def price(source: str = typer.Argument("-", help="A JSON cart file, or - for standard input.")) -> None:
+    """Price a cart (contracts/pricing.md) without a server; prints the result as JSON.
+
+    Invalid input exits 2 with one line on standard error.
+    """
+    import json
+    import sys
+    from datetime import UTC, datetime
+
+    from shoplet.pricing import InvalidCart
+    from shoplet.pricing import price as price_cart
+
+    try:
+        text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()
+    except OSError as exc:
+        typer.echo(f"shoplet price: cannot read {source}: {exc.strerror}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        cart = json.loads(text)
+    except json.JSONDecodeError as exc:
+        typer.echo(f"shoplet price: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        result = price_cart(cart, now=datetime.now(UTC))
+    except InvalidCart as exc:
+        typer.echo(f"shoplet price: invalid cart: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+@app.command()
 def worker(workers: int = typer.Option(2, help="Worker threads.")) -> None:
     """Run the job consumer alone (sweeps, notifications, retries)."""
     from shoplet import jobs

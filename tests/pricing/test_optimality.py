@@ -22,6 +22,30 @@ def test_search_agrees_with_brute_force(data):
     assert [c.id for c in found.coupons] == [c.id for c in expected[2]]
 
 
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(carts(max_promotions=7, max_coupons=3))
+def test_search_agrees_on_promotion_heavy_carts(data):
+    cart = parse(data)
+    ctx = Context(cart, member=cart.member, light_member=cart.light_member)
+    assert Search(ctx).run().key == brute_force(ctx)[0]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(carts(max_promotions=4, max_coupons=3))
+def test_membership_savings_match_brute_force(data):
+    cart = parse(data)
+    result = price(data)
+
+    def best_total(member, light):
+        return brute_force(Context(cart, member=member, light_member=light))[0][0]
+
+    assert result["total"] == best_total(cart.member, cart.light_member)
+    expected_member = max(0, best_total(False, False) - result["total"]) if cart.member or cart.light_member else 0
+    expected_light = max(0, best_total(cart.member, False) - result["total"]) if cart.light_member else 0
+    assert result["member_savings"] == expected_member
+    assert result["light_member_savings"] == expected_light
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(carts())
 def test_result_adds_up_to_the_fen(data):

@@ -46,24 +46,25 @@ def _selection(ctx: Context, ids: tuple[str, ...]) -> tuple[tuple[Rule, ...] | N
     return tuple(chosen), None
 
 
-def _best(ctx: Context, selected: tuple[str, ...] | None):
-    """(promotions, coupons, selection error) of the best combination for this context."""
+def _best(ctx: Context, selected: tuple[str, ...] | None, seeds: list[tuple[Rule, ...]] | None = None):
+    """(best combination, selection error) for this context; ``seeds`` are promotion sets
+    worth trying first (they only speed the search up)."""
     error = None
     fixed: tuple[Rule, ...] | None = None
     if selected is not None:
         fixed, error = _selection(ctx, selected)
         if fixed is None:
             fixed = ()
-    best = Search(ctx, fixed).run()
+    best = Search(ctx, fixed, seeds).run()
     if best.key is None:  # the chosen coupons fit no combination: use none, and say why
         error = error or "the chosen coupons cannot be used on this order"
         best = Search(ctx, ()).run()
     return best, error
 
 
-def _best_total(cart: Cart, *, member: bool, light_member: bool) -> int:
+def _best_total(cart: Cart, *, member: bool, light_member: bool, seed: tuple[Rule, ...]) -> int:
     ctx = Context(cart, member=member, light_member=light_member)
-    best, _ = _best(ctx, cart.selected)
+    best, _ = _best(ctx, cart.selected, [seed])
     return ctx.evaluate(list(best.promotions), list(best.coupons)).total - _points(ctx, best)
 
 
@@ -84,8 +85,9 @@ def price_cart(cart: Cart) -> dict[str, Any]:
     total = outcome.total - _points(ctx, best)
     member_savings = light_savings = 0
     if cart.member or cart.light_member:
-        member_savings = max(0, _best_total(cart, member=False, light_member=False) - total)
+        member_savings = max(0, _best_total(cart, member=False, light_member=False, seed=best.promotions) - total)
     if cart.light_member:
-        light_savings = max(0, _best_total(cart, member=cart.member, light_member=False) - total)
+        light_savings = max(0, _best_total(cart, member=cart.member, light_member=False,
+                                           seed=best.promotions) - total)
     return build(ctx, outcome, best.coupons, member_savings=member_savings, light_member_savings=light_savings,
                  selection_error=error)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from shoplet.pricing.engine import INF, Context, expiry_key
 from shoplet.pricing.model import STAGE2, Rule
-from shoplet.pricing.stages import amount_rule, exchange_discount, exchange_line, quantity_rule
+from shoplet.pricing.stages import amount_discount, amount_rule, exchange_discount, exchange_line, quantity_rule
 
 
 @dataclass(slots=True)
@@ -26,9 +26,11 @@ class Search:
     ``fixed`` is a coupon set the customer chose: then only promotions are searched.
     """
 
-    def __init__(self, ctx: Context, fixed: tuple[Rule, ...] | None = None) -> None:
+    def __init__(self, ctx: Context, fixed: tuple[Rule, ...] | None = None,
+                 seeds: list[tuple[Rule, ...]] | None = None) -> None:
         self.ctx = ctx
         self.fixed = fixed
+        self.seeds = seeds or []
         self.best = Best()
         usable = [c for c, ok in zip(ctx.coupons, ctx.coupon_usable, strict=True) if ok]
         self.goods = [c for c in usable if c.kind != "free_delivery"]
@@ -49,10 +51,31 @@ class Search:
         self.rules = [r for r in promotions if not r.exclusive]
         self.rule_ubs = [ctx.upper_bound(r) for r in self.rules]
         self.has_fd_promo = [r.kind == "free_delivery" for r in self.rules]
+        self.is_stage2 = [r.kind in STAGE2 for r in self.rules]
+        # Lines any stage-2 rule from position k on may take units from.
+        self.stage2_lines: list[tuple[int, ...]] = []
+        union: set[int] = set()
+        for rule in reversed(self.rules):
+            if rule.kind in STAGE2:
+                union |= set(rule.lines)
+            self.stage2_lines.append(tuple(sorted(union)))
+        self.stage2_lines.reverse()
+        self.stage2_lines.append(())
+        self.bound_coupons = list(fixed) if fixed is not None else self.goods
+        self.coupon_terms = self._coupon_terms()
 
     # --- driver ---------------------------------------------------------------------
     def run(self) -> Best:
         ctx = self.ctx
+        self._try(())
+        greedy: dict[str | int, Rule] = {}
+        for k, rule in enumerate(self.rules):  # the best-alone member of every group
+            slot = rule.group if rule.group is not None else k
+            if self.rule_ubs[k] > 0 and (slot not in greedy or self.rule_ubs[k] > self.rule_ubs[self.rules.index(greedy[slot])]):
+                greedy[slot] = rule
+        self._try(tuple(r for r in self.rules if r in greedy.values()))
+        for seed in self.seeds:
+            self._try(seed)
         start = list(ctx.start)
         self._dfs(0, start, [0] * ctx.n, frozenset(), (), (), sum(start))
         for rule in self.exclusive:
@@ -60,6 +83,21 @@ class Search:
             effective = self._apply(rule, running, used)
             self._leaf(running, (rule,), (rule,) if effective else ())
         return self.best
+
+    def _try(self, promotions: tuple[Rule, ...]) -> None:
+        """Evaluate one promotion set as a leaf: a good early incumbent prunes more."""
+        if any(r.exclusive for r in promotions) and len(promotions) > 1:
+            return
+        groups = [r.group for r in promotions if r.group is not None]
+        if len(groups) != len(set(groups)):
+            return
+        running, used = list(self.ctx.start), [0] * self.ctx.n
+        order = {id(r): k for k, r in enumerate(self.ctx.promotions)}
+        promotions = tuple(sorted(promotions, key=lambda r: order.get(id(r), -1)))
+        if any(id(r) not in order for r in promotions):
+            return
+        effective = tuple(r for r in promotions if self._apply(r, running, used))
+        self._leaf(running, promotions, effective)
 
     def _apply(self, rule: Rule, running: list[int], used: list[int]) -> bool:
         """Apply one promotion in place; returns whether it took anything off."""
@@ -77,28 +115,81 @@ class Search:
                     running[i] -= share
         return amount > 0
 
-    def _remaining_bound(self, position: int, groups: frozenset) -> tuple[int, bool]:
-        best_in_group: dict[str, int] = {}
-        total, delivery = 0, False
+    def _remaining_bound(self, position: int, groups: frozenset, goods: int, used: list[int]) -> tuple[int, bool]:
+        """How much the rules from ``position`` on could still take off, at most.
+
+        Stage-3 rules are bounded at today's goods total (no scope holds more); stage-2
+        rules together never take more than the units still free in their scopes are worth.
+        """
+        best2: dict[str, int] = {}
+        best3: dict[str, int] = {}
+        free2 = free3 = 0
+        delivery = False
         for k in range(position, len(self.rules)):
             rule = self.rules[k]
-            if rule.group is not None:
-                if rule.group in groups:
-                    continue
-                if self.rule_ubs[k] > best_in_group.get(rule.group, -1):
-                    best_in_group[rule.group] = self.rule_ubs[k]
-            else:
-                total += self.rule_ubs[k]
+            if rule.group is not None and rule.group in groups:
+                continue
             delivery = delivery or self.has_fd_promo[k]
-        return total + sum(best_in_group.values()), delivery
+            if self.is_stage2[k]:
+                ub, table = self.rule_ubs[k], best2
+            else:
+                ub, table = (min(self.rule_ubs[k], amount_discount(rule, goods)) if self.rule_ubs[k] else 0), best3
+            if rule.group is None:
+                if self.is_stage2[k]:
+                    free2 += ub
+                else:
+                    free3 += ub
+            elif ub > table.get(rule.group, -1):
+                table[rule.group] = ub
+        stage2 = free2 + sum(best2.values())
+        if stage2:
+            ctx = self.ctx
+            available = sum((ctx.quantities[i] - used[i]) * ctx.item_prices[i] for i in self.stage2_lines[position])
+            stage2 = min(stage2, available)
+        # A rule whose group is shared across stages counts in both tables: still an upper bound.
+        return stage2 + free3 + sum(best3.values()), delivery
+
+    def _coupon_terms(self) -> list[tuple[int, int, int, int, int, bool]]:
+        """(kind, ub, off or percent, cap, threshold, stacks) per goods coupon, for :meth:`_coupon_bound`."""
+        terms = []
+        for coupon in self.bound_coupons:
+            p = coupon.params
+            ub = self.coupon_ubs.get(id(coupon), 0)
+            stacks = self.fixed is not None or coupon.stackable
+            if coupon.kind == "percent":
+                cap = p["max_off"] if p["max_off"] is not None else ub
+                terms.append((1, ub, p["percent_off"], cap, p["threshold"], stacks))
+            elif coupon.kind in ("cash", "threshold"):
+                terms.append((0, ub, p["off"], 0, p.get("threshold") or 0, stacks))
+            else:
+                terms.append((2, ub, 0, 0, 0, stacks))
+        return terms
+
+    def _coupon_bound(self, goods: int) -> int:
+        """The most goods coupons could take off once no scope holds more than ``goods``."""
+        best = stack = 0
+        for kind, ub, value, cap, threshold, stacks in self.coupon_terms:
+            if kind != 2:
+                if goods < threshold or goods <= 0:
+                    ub = 0
+                elif kind == 0:
+                    ub = min(ub, value, goods)
+                else:
+                    ub = min(ub, cap, (2 * goods * value + 100) // 200)
+            if stacks:
+                stack += ub
+            if ub > best:
+                best = ub
+        return max(best, stack)
 
     def _dfs(self, position: int, running: list[int], used: list[int], groups: frozenset,
              chosen: tuple[Rule, ...], effective: tuple[Rule, ...], goods: int) -> None:
-        remaining, fd_left = self._remaining_bound(position, groups)
+        remaining, fd_left = self._remaining_bound(position, groups, goods, used)
         fee = self.ctx.fee
         if fee and (fd_left or self.delivery_possible or any(r.kind == "free_delivery" for r in chosen)):
             fee = 0
-        if goods - remaining - self.coupon_ub + fee > self.best.total:
+        floor = goods - remaining + fee
+        if floor - self.coupon_ub > self.best.total or floor - self._coupon_bound(goods) > self.best.total:
             return
         if position == len(self.rules):
             self._leaf(running, chosen, effective)
@@ -138,32 +229,41 @@ class Search:
             options = [c for c in self.deliveries if not (chosen and c.exclusive_with_promotions)]
             if options:
                 delivery, fee = (options[0],), 0
-        if goods_total - self.coupon_ub + fee > self.best.total:
+        # The discount an option needs to tie the best total; anything less cannot win.
+        needed = goods_total + fee - self.best.total
+        if needed > self.coupon_ub:
             return
-        for discount, goods in self._goods_options(running, bool(chosen)):
-            coupons = tuple(sorted(goods + delivery, key=lambda c: c.index))
+        for discount, goods in self._goods_options(running, bool(chosen), needed):
+            coupons = tuple(sorted(goods + delivery, key=lambda c: c.index)) if delivery else goods
             key = (goods_total - discount + fee, len(coupons), expiry_key(list(coupons)),
                    tuple(c.index for c in coupons)) + promo_part
             self._offer(key, chosen, coupons)
+            needed = goods_total + fee - self.best.total
 
     def _offer(self, key: tuple, promotions: tuple[Rule, ...], coupons: tuple[Rule, ...]) -> None:
         if self.best.key is None or key < self.best.key:
             self.best = Best(key, promotions, coupons)
 
-    def _goods_options(self, running: list[int], with_promotions: bool):
-        """(discount, coupons) for every valid goods-coupon set at this state."""
-        yield 0, ()
-        eligible_cache: dict[tuple[int, ...], int] = {}
-        stackable = []
+    def _goods_options(self, running: list[int], with_promotions: bool, needed: float):
+        """(discount, coupons) for the valid goods-coupon sets at this state that could
+        reach ``needed`` (sets that cannot are skipped, never wrongly kept out)."""
+        if needed <= 0:
+            yield 0, ()
+        cache: dict[tuple[int, ...], int] = {}
+        stackable, stack_bound = [], 0
         for coupon in self.goods:
             if with_promotions and coupon.exclusive_with_promotions:
                 continue
-            discount = self._single(coupon, running, eligible_cache)
-            if discount >= 0:
+            discount = self._single(coupon, running, cache)
+            if discount < 0:
+                continue
+            if discount >= needed:
                 yield discount, (coupon,)
-                if coupon.stackable:
-                    stackable.append(coupon)
-        if len(stackable) >= 2:
+            if coupon.stackable:
+                stackable.append(coupon)
+                stack_bound += discount
+        # Applied one after another, each stackable coupon takes at most what it takes alone.
+        if len(stackable) >= 2 and stack_bound >= needed:
             yield from self._stacks(stackable, 0, list(running), (), 0)
 
     def _single(self, coupon: Rule, running: list[int], cache: dict[tuple[int, ...], int]) -> int:
@@ -172,8 +272,6 @@ class Search:
         eligible = cache.get(coupon.lines)
         if eligible is None:
             eligible = cache[coupon.lines] = sum(running[i] for i in coupon.lines)
-        from shoplet.pricing.stages import amount_discount
-
         return amount_discount(coupon, eligible)
 
     def _stacks(self, coupons: list[Rule], k: int, running: list[int], taken: tuple[Rule, ...], discount: int):
