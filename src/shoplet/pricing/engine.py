@@ -6,10 +6,13 @@ At each leaf the best coupon set for that state is chosen exactly. A branch is c
 a lower bound on any total below it is *strictly* above the best total found, so ties
 are still settled by the full tie-break key.
 
-The bound is sound because every rule's discount is monotone non-decreasing in the
-running amounts and in the units available to it, and both only shrink as rules apply:
-a rule's discount at the stage-1 amounts with every unit free bounds what it can take
-anywhere in the tree; the same holds for coupons.
+The bound is sound because running amounts and free units only shrink as rules apply,
+and each rule's discount is bounded by a function monotone in them: stage-2 discounts
+are themselves monotone in the free units (taking a unit out of a price-sorted list
+lowers every position), stage-3 and coupon discounts in the eligible amount — except
+tiers configured with a higher threshold taking less off, which are bounded by their
+monotone envelope (:func:`~shoplet.pricing.stages.discount_bound`). So a rule's bound
+at the stage-1 amounts with every unit free holds anywhere in the tree.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from shoplet.pricing.model import STAGE2, STAGE3, Cart, Rule
 from shoplet.pricing.stages import (
     amount_discount,
     amount_rule,
+    discount_bound,
     exchange_discount,
     exchange_line,
     quantity_rule,
@@ -92,7 +96,7 @@ class Context:
         if rule.kind == "exchange":
             line = exchange_line(rule, self.skus)
             return exchange_discount(rule, line, self.item_prices, self.start) if line >= 0 else 0
-        return max(0, amount_discount(rule, self.eligible(rule, self.start)))
+        return discount_bound(rule, self.eligible(rule, self.start))
 
     # --- one combination, exactly ---------------------------------------------------
     def evaluate(self, promotions: list[Rule], coupons: list[Rule]) -> Outcome | None:

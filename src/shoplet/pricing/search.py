@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from shoplet.pricing.engine import INF, Context, expiry_key
 from shoplet.pricing.model import STAGE2, Rule
-from shoplet.pricing.stages import amount_discount, amount_rule, exchange_discount, exchange_line, quantity_rule
+from shoplet.pricing.stages import amount_discount, amount_rule, discount_bound, exchange_discount, exchange_line, quantity_rule
 
 
 @dataclass(slots=True)
@@ -133,7 +133,7 @@ class Search:
             if self.is_stage2[k]:
                 ub, table = self.rule_ubs[k], best2
             else:
-                ub, table = (min(self.rule_ubs[k], amount_discount(rule, goods)) if self.rule_ubs[k] else 0), best3
+                ub, table = (min(self.rule_ubs[k], discount_bound(rule, goods)) if self.rule_ubs[k] else 0), best3
             if rule.group is None:
                 if self.is_stage2[k]:
                     free2 += ub

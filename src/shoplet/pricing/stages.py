@@ -132,6 +132,18 @@ def amount_discount(rule: Rule, eligible: int) -> int:
     raise AssertionError(kind)
 
 
+def discount_bound(rule: Rule, eligible: int) -> int:
+    """A monotone upper bound of :func:`amount_discount` for every amount up to ``eligible``.
+
+    Equal to it for every kind except tiers configured with a higher threshold taking
+    less off: there the bound is the largest ``off`` of any tier within reach.
+    """
+    if rule.kind == "threshold_off" and "tiers" in rule.params:
+        reachable = [off for threshold, off in rule.params["tiers"] if threshold <= eligible]
+        return min(max(reachable, default=0), eligible)
+    return max(0, amount_discount(rule, eligible))
+
+
 def amount_rule(rule: Rule, running: list[int]) -> tuple[list[int] | None, int]:
     """A stage-3 promotion or a goods coupon on the running amounts: (per line, total).
     ``None`` per line means the coupon cannot apply here."""
