@@ -25,10 +25,11 @@ BODIES = {
     ("post", "/api/v1/customers/{customer_id}/sessions"): {"host_app": "h5"},
     ("post", "/api/v1/orders/{order_id}/refunds"): {},
     ("put", "/api/v1/storefront/cart/items/{sku_id}"): {"quantity": 1},
+    ("patch", "/api/v1/promotions/{promotion_id}"): {"name": "Hijacked"},
 }
 
 # Snapshot of every tenant table: a walk must leave merchant A's rows exactly as they were.
-TENANT_TABLES = ["stock_locations", "stock_levels", "products", "skus", "staff", "api_keys", "customers",
+TENANT_TABLES = ["promotions", "stock_locations", "stock_levels", "products", "skus", "staff", "api_keys", "customers",
                  "customer_identities", "customer_sessions", "orders", "order_lines", "payments", "refunds",
                  "cart_items", "members"]
 
@@ -46,11 +47,14 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
     refund = ok(client.post(f"/api/v1/orders/{order['id']}/refunds",
                             json={"lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}]}, headers=a.admin), 201)
     unpaid = a.order({"LATTE-T": 1})
+    promotion = ok(client.post("/api/v1/promotions", json={"name": "10% off", "kind": "item_percent",
+                                                           "percent_off": 10}, headers=a.admin), 201)
     staff = ok(client.get("/api/v1/staff", headers=a.admin))["items"][0]
     key = ok(client.get("/api/v1/api-keys", headers=a.admin))["items"][0]
     ids = {
         "store_id": a.store_id, "sku_id": a.skus["LATTE-T"], "product_id": a.product_id, "staff_id": staff["id"],
         "key_id": key["id"], "customer_id": a.customer_id, "payment_id": payment["id"], "refund_id": refund["id"],
+        "promotion_id": promotion["id"],
     }
     before = _snapshot(runtime, a.merchant_id)
     walked = 0
@@ -75,7 +79,8 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
     assert _snapshot(runtime, a.merchant_id) == before
 
     # Lists show none of A's objects to B.
-    a_ids = {a.store_id, a.product_id, a.customer_id, order["id"], unpaid["id"], staff["id"], key["id"]}
+    a_ids = {a.store_id, a.product_id, a.customer_id, order["id"], unpaid["id"], staff["id"], key["id"],
+             promotion["id"]}
     for path, operations in ok(client.get("/openapi.json"))["paths"].items():
         if "get" in operations and "{" not in path and path not in UNSCOPED and path != "/api/v1/merchant":
             headers = b.customer if path.startswith("/api/v1/storefront") else b.admin

@@ -23,6 +23,7 @@ from shoplet.inventory import api as inventory_api
 from shoplet.orders import api as orders_api
 from shoplet.payments import api as payments_api
 from shoplet.payments import sandbox_api
+from shoplet.promotions import api as promotions_api
 from shoplet.runtime import Runtime
 from shoplet.storefront import api as storefront_api
 from shoplet.tenancy import api as tenancy_api
@@ -117,7 +118,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
             raise Unavailable("service.database_down", "The database cannot be reached.") from exc
         return {"status": "ok", "version": __version__, "database": runtime.db.dialect}
 
-    for module in (tenancy_api, inventory_api, catalog_api, customers_api, orders_api, payments_api):
+    for module in (tenancy_api, inventory_api, catalog_api, customers_api, promotions_api, orders_api,
+                   payments_api):
         api.include_router(module.router)
     api.include_router(tenancy_api.platform)
     api.include_router(payments_api.notify)

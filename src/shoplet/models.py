@@ -8,6 +8,7 @@ from shoplet.inventory.models import StockLevel, StockLocation, StockMovement
 from shoplet.membership.models import Member
 from shoplet.orders.models import CartItem, Order, OrderLine
 from shoplet.outbox import OutboxEvent
+from shoplet.promotions.models import Promotion
 from shoplet.payments.models import (
     Payment,
     PaymentNotification,
@@ -23,6 +24,6 @@ metadata = Base.metadata
 __all__ = [
     "ApiKey", "CartItem", "Category", "Customer", "CustomerIdentity", "CustomerSession",
     "IdempotencyRecord", "Member", "Merchant", "Order", "OrderLine", "OutboxEvent", "Payment",
-    "PaymentNotification", "Product", "Refund", "RefundLine", "SandboxRefund", "SandboxTrade",
+    "PaymentNotification", "Product", "Promotion", "Refund", "RefundLine", "SandboxRefund", "SandboxTrade",
     "Sku", "Staff", "StockLevel", "StockLocation", "StockMovement", "metadata",
 ]

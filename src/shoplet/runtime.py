@@ -11,7 +11,7 @@ import httpx
 from shoplet.config import Settings
 from shoplet.customers.hosts import HostApp, SandboxHostApp
 from shoplet.db import Clock, Database, utcnow
-from shoplet.orders.pricing import CartPricer, ListPricePricer
+from shoplet.orders.pricing import CartPricer, EnginePricer
 from shoplet.payments.provider import PaymentProvider
 from shoplet.payments.sandbox import SandboxProvider
 
@@ -35,7 +35,7 @@ class Runtime:
         self.clock = clock
         self.db = db or Database(settings.database_url)
         self.post = post
-        self.pricer: CartPricer = ListPricePricer()
+        self.pricer: CartPricer = EnginePricer()
         self.providers: dict[str, PaymentProvider] = {}
         self.sandbox: SandboxProvider | None = None
         if settings.sandbox_payments:

@@ -11,7 +11,7 @@ from shoplet.idempotency import run as run_idempotent
 from shoplet.inventory.models import StockLevel
 from shoplet.orders import service as orders
 from shoplet.orders.models import Order
-from shoplet.orders.pricing import ListPricePricer
+from shoplet.orders.pricing import EnginePricer
 
 THREADS = 8
 
@@ -19,7 +19,7 @@ THREADS = 8
 def _checkout(db, shop, customer_id, quantity):
     with db.unit_of_work() as s:
         order = orders.checkout(s, merchant_id=shop.merchant_id, customer_id=customer_id, location_id=shop.store_id,
-                                items=[(shop.skus["BEANS"], quantity)], pricer=ListPricePricer(), host_app="alipay",
+                                items=[(shop.skus["BEANS"], quantity)], pricer=EnginePricer(), host_app="alipay",
                                 scene=None, note="", timeout=timedelta(minutes=15), now=utcnow())
         return order.id
 
@@ -55,7 +55,7 @@ def test_concurrent_requests_with_one_key_make_one_order(shop, runtime):
     def work(s):
         order = orders.checkout(s, merchant_id=shop.merchant_id, customer_id=shop.customer_id,
                                 location_id=shop.store_id, items=[(shop.skus["LATTE-T"], 1)],
-                                pricer=ListPricePricer(), host_app=None, scene=None, note="",
+                                pricer=EnginePricer(), host_app=None, scene=None, note="",
                                 timeout=timedelta(minutes=15), now=utcnow())
         return 201, {"order_id": order.id}
 

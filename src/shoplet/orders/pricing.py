@@ -1,8 +1,7 @@
 """The seam where checkout asks what a cart costs.
 
-Checkout depends only on :class:`CartPricer`. Until the pricing engine (SPEC §R) lands,
-:class:`ListPricePricer` charges list prices; the engine will be another ``CartPricer``
-that fills ``discount`` per line and ``applied`` with the rules it used.
+Checkout depends only on :class:`CartPricer`; :class:`EnginePricer` answers through the
+pricing engine (``shoplet.pricing``) with the merchant's running promotions.
 """
 
 from __future__ import annotations
@@ -10,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+
+from shoplet.pricing import price
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class PricingContext:
     customer_id: str
     member: bool
     now: datetime
+    promotions: list[dict[str, Any]] = field(default_factory=list)  # rules of contracts/pricing.md
 
 
 @dataclass(frozen=True)
@@ -47,20 +49,30 @@ class PricedCart:
     delivery_fee: int
     total: int
     applied: list[dict[str, Any]] = field(default_factory=list)
+    member_savings: int = 0
+    light_member_savings: int = 0
 
 
 class CartPricer(Protocol):
     def price(self, lines: list[CartLine], context: PricingContext) -> PricedCart: ...
 
 
-class ListPricePricer:
-    """Every unit at its list price; no promotions, no delivery fee."""
+class EnginePricer:
+    """Prices through the engine: the best combination of the running promotions (R5)."""
 
     def price(self, lines: list[CartLine], context: PricingContext) -> PricedCart:
-        priced = [
-            PricedLine(unit_price=line.list_price, subtotal=line.list_price * line.quantity,
-                       discount=0, total=line.list_price * line.quantity)
-            for line in lines
-        ]
-        subtotal = sum(p.subtotal for p in priced)
-        return PricedCart(lines=priced, subtotal=subtotal, discount=0, delivery_fee=0, total=subtotal)
+        cart = {
+            "now": context.now.isoformat(),
+            "lines": [{"sku": line.sku_id, "quantity": line.quantity, "unit_price": line.list_price,
+                       "category": line.category_id, "member_price": line.member_price} for line in lines],
+            "customer": {"member": context.member},
+            "promotions": context.promotions,
+            "selected_coupons": [],
+        }
+        result = price(cart)
+        priced = [PricedLine(unit_price=line.list_price, subtotal=out["subtotal"], discount=out["discount"],
+                             total=out["total"]) for line, out in zip(lines, result["lines"], strict=True)]
+        return PricedCart(lines=priced, subtotal=result["subtotal"], discount=result["discount"],
+                          delivery_fee=result["delivery_fee"], total=result["total"], applied=result["applied"],
+                          member_savings=result["member_savings"],
+                          light_member_savings=result["light_member_savings"])

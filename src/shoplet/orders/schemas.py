@@ -72,3 +72,41 @@ class CartItemOut(Out):
 
 class CancelIn(In):
     reason: str = Field("cancelled_by_merchant", max_length=64)
+
+
+class QuoteIn(In):
+    location_id: str = Field(min_length=1, max_length=32)
+    lines: list[CheckoutLine] | None = Field(None, min_length=1, max_length=100,
+                                             description="Leave out to price the cart.")
+
+
+class QuoteLine(Out):
+    sku_id: str
+    title: str
+    quantity: int
+    unit_price: int
+    subtotal: int
+    discount: int
+    total: int
+
+
+class AppliedRule(Out):
+    id: str
+    kind: str
+    name: str | None = Field(None, description="The promotion's name, for the customer.")
+    amount: int
+    lines: list[int] = Field(description="What the rule took off each line, in line order.")
+    delivery_waived: int | None = None
+
+
+class QuoteOut(Out):
+    """What the customer will pay, and why — nothing is reserved or ordered."""
+
+    lines: list[QuoteLine]
+    subtotal: int
+    discount: int
+    delivery_fee: int
+    total: int
+    member: bool
+    member_savings: int = Field(description="What membership saves on this cart.")
+    applied: list[AppliedRule]

@@ -8,6 +8,7 @@ the whole order is reserved or nothing is written.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -19,7 +20,8 @@ from shoplet.inventory import service as inventory
 from shoplet.inventory.models import StockLocation
 from shoplet.membership.models import Member
 from shoplet.orders.models import CartItem, Order, OrderLine
-from shoplet.orders.pricing import CartLine, CartPricer, PricingContext
+from shoplet.orders.pricing import CartLine, CartPricer, PricedCart, PricingContext
+from shoplet.promotions import service as promotions
 from shoplet.scoping import get_owned
 
 MAX_LINES = 100
@@ -55,25 +57,50 @@ def _cart_lines(session: Session, merchant_id: str, items: list[tuple[str, int]]
     return lines
 
 
-def checkout(session: Session, *, merchant_id: str, customer_id: str, location_id: str,
-             items: list[tuple[str, int]], pricer: CartPricer, host_app: str | None,
-             scene: str | None, note: str, timeout: timedelta, now: datetime) -> Order:
-    """Create an order and reserve its stock atomically; raises (writing nothing) when short."""
+def price_items(session: Session, *, merchant_id: str, customer_id: str, location_id: str,
+                items: list[tuple[str, int]], pricer: CartPricer, host_app: str | None,
+                now: datetime) -> tuple[list[CartLine], PricedCart, dict[str, Any]]:
+    """Price items at a location with the promotions running there now, for this customer.
+
+    Returns the lines, the priced cart, and what the order keeps of it: the applied
+    rules with their per-line amounts and a snapshot of each promotion used.
+    """
     location = session.get(StockLocation, (merchant_id, location_id))
     if location is None or not location.active:
         raise Unprocessable("order.location_unavailable", "That store or warehouse is not taking orders.")
     lines = _cart_lines(session, merchant_id, items)
     member = session.get(Member, (merchant_id, customer_id)) is not None
-    priced = pricer.price(lines, PricingContext(merchant_id=merchant_id, customer_id=customer_id,
-                                                member=member, now=now))
+    running = promotions.running(session, merchant_id=merchant_id, now=now, host_app=host_app, store_id=location_id)
+    priced = pricer.price(lines, PricingContext(merchant_id=merchant_id, customer_id=customer_id, member=member,
+                                                now=now, promotions=[promotions.as_rule(p) for p in running]))
+    used = {entry["id"] for entry in priced.applied}
+    record = {
+        "member": member, "member_savings": priced.member_savings,
+        "light_member_savings": priced.light_member_savings, "applied": priced.applied,
+        "promotions": [{"id": p.id, "name": p.name, "version": p.version, "rule": promotions.as_rule(p)}
+                       for p in running if p.id in used],
+    }
+    return lines, priced, record
+
+
+def checkout(session: Session, *, merchant_id: str, customer_id: str, location_id: str,
+             items: list[tuple[str, int]], pricer: CartPricer, host_app: str | None,
+             scene: str | None, note: str, timeout: timedelta, now: datetime) -> Order:
+    """Create an order and reserve its stock atomically; raises (writing nothing) when short.
+
+    The order keeps the applied rules and each line's allocated amount, so editing a
+    promotion later never changes it and refunds return exactly what each line paid.
+    """
+    lines, priced, record = price_items(session, merchant_id=merchant_id, customer_id=customer_id,
+                                        location_id=location_id, items=items, pricer=pricer,
+                                        host_app=host_app, now=now)
     if priced.total <= 0:
         raise Unprocessable("order.zero_total", "This shop does not accept orders that cost nothing.")
     order = Order(
         merchant_id=merchant_id, id=new_id("ord"), customer_id=customer_id, location_id=location_id,
         status="pending_payment", subtotal=priced.subtotal, discount=priced.discount,
         delivery_fee=priced.delivery_fee, total=priced.total, host_app=host_app, scene=scene,
-        note=note, pricing={"applied": priced.applied, "member": member},
-        created_at=now, expires_at=now + timeout,
+        note=note, pricing=record, created_at=now, expires_at=now + timeout,
     )
     session.add(order)
     session.flush()

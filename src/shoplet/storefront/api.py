@@ -22,12 +22,21 @@ from shoplet.customers.api import customer_out
 from shoplet.customers.models import Customer
 from shoplet.customers.schemas import CustomerOut, SessionOut, SignInIn
 from shoplet.db import Database
-from shoplet.errors import NotFound, Unauthenticated
+from shoplet.errors import InvalidInput, NotFound, Unauthenticated
 from shoplet.inventory.models import StockLocation
 from shoplet.inventory.schemas import StoreOut
 from shoplet.orders import service as orders
 from shoplet.orders.models import Order
-from shoplet.orders.schemas import CartItemIn, CartItemOut, CheckoutIn, OrderOut
+from shoplet.orders.schemas import (
+    AppliedRule,
+    CartItemIn,
+    CartItemOut,
+    CheckoutIn,
+    OrderOut,
+    QuoteIn,
+    QuoteLine,
+    QuoteOut,
+)
 from shoplet.orders.views import order_out
 from shoplet.pagination import Page, PageParams, page_params, paginate
 from shoplet.payments import service as payments
@@ -99,6 +108,29 @@ def set_cart_item(sku_id: str, body: CartItemIn, p: Principal = Depends(customer
         orders.set_cart_item(s, merchant_id=p.tenant, customer_id=p.customer_id, sku_id=sku_id,
                              quantity=body.quantity, now=now)
         return [CartItemOut.model_validate(i) for i in orders.cart_of(s, p.tenant, p.customer_id)]
+
+
+@router.post("/quote", response_model=QuoteOut)
+def quote(body: QuoteIn, p: Principal = Depends(customer), db: Database = Depends(get_db),
+          now: datetime = Depends(get_now), rt=Depends(get_runtime)) -> QuoteOut:
+    """Price lines (or the cart) at a store for this customer with the promotions running
+    there now: what they will pay and which rules took what off. Creates nothing."""
+    with db.unit_of_work(write=False) as s:
+        items = ([(x.sku_id, x.quantity) for x in body.lines] if body.lines is not None
+                 else [(i.sku_id, i.quantity) for i in orders.cart_of(s, p.tenant, p.customer_id)])
+        if not items:
+            raise InvalidInput("order.empty", "The cart is empty.")
+        lines, priced, record = orders.price_items(
+            s, merchant_id=p.tenant, customer_id=p.customer_id, location_id=body.location_id, items=items,
+            pricer=rt.pricer, host_app=p.host_app, now=now)
+    names = {promo["id"]: promo["name"] for promo in record["promotions"]}
+    return QuoteOut(
+        lines=[QuoteLine(sku_id=line.sku_id, title=line.title, quantity=line.quantity, unit_price=out.unit_price,
+                         subtotal=out.subtotal, discount=out.discount, total=out.total)
+               for line, out in zip(lines, priced.lines, strict=True)],
+        subtotal=priced.subtotal, discount=priced.discount, delivery_fee=priced.delivery_fee, total=priced.total,
+        member=record["member"], member_savings=priced.member_savings,
+        applied=[AppliedRule(**entry, name=names.get(entry["id"])) for entry in priced.applied])
 
 
 @router.post("/orders", response_model=OrderOut, status_code=201)

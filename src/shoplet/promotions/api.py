@@ -1,0 +1,109 @@
+"""Promotions: create, list, edit, schedule, pause, resume, stop."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy.orm import Session
+
+from shoplet.auth import Principal, get_db, get_now, require_staff
+from shoplet.db import Database
+from shoplet.errors import InvalidInput
+from shoplet.inventory.models import StockLocation
+from shoplet.pagination import Page, PageParams, page_params, paginate
+from shoplet.promotions import service
+from shoplet.promotions.models import Promotion
+from shoplet.promotions.schemas import PARAMS, PromotionIn, PromotionOut, PromotionPatch
+from shoplet.scoping import get_owned, scoped
+
+router = APIRouter(tags=["promotions"])
+editor = require_staff("operator")
+reader = require_staff("operator", "clerk", "guide")
+
+
+def promotion_out(promotion: Promotion, now: datetime) -> PromotionOut:
+    fields = {c.name: getattr(promotion, c.name) for c in Promotion.__table__.columns}
+    fields["group"] = fields.pop("stack_group")
+    return PromotionOut(**fields, state=service.state(promotion, now))
+
+
+def _check_stores(s: Session, merchant_id: str, store_ids: list[str]) -> None:
+    for store_id in store_ids:
+        if s.get(StockLocation, (merchant_id, store_id)) is None:
+            raise InvalidInput("promotion.unknown_store", f"No store '{store_id}' in this shop.")
+
+
+@router.post("/promotions", response_model=PromotionOut, status_code=201)
+def create_promotion(body: PromotionIn, p: Principal = Depends(editor), db: Database = Depends(get_db),
+                     now: datetime = Depends(get_now)) -> PromotionOut:
+    """A promotion of any stage 1–3 kind, with its scope, stack group, channels, stores and window."""
+    with db.unit_of_work() as s:
+        _check_stores(s, p.tenant, body.store_ids)
+        promotion = service.create(s, merchant_id=p.tenant, now=now, fields=dict(
+            name=body.name, kind=body.kind, params=body.params(), scope=body.scope.model_dump(),
+            stack_group=body.group, exclusive=body.exclusive, host_apps=list(body.host_apps),
+            store_ids=body.store_ids, starts_at=body.starts_at, ends_at=body.ends_at))
+        if body.paused:
+            promotion = service.transition(s, merchant_id=p.tenant, promotion_id=promotion.id, action="pause", now=now)
+        return promotion_out(promotion, now)
+
+
+@router.get("/promotions", response_model=Page[PromotionOut])
+def list_promotions(p: Principal = Depends(reader), db: Database = Depends(get_db), now: datetime = Depends(get_now),
+                    page: PageParams = Depends(page_params),
+                    status: str | None = Query(None, pattern="^(active|paused|stopped)$")) -> Page[PromotionOut]:
+    with db.unit_of_work(write=False) as s:
+        stmt = scoped(Promotion, p.tenant)
+        if status:
+            stmt = stmt.where(Promotion.status == status)
+        rows, cursor = paginate(s, stmt, Promotion.id, page)
+        return Page(items=[promotion_out(r, now) for r in rows], next_cursor=cursor)
+
+
+@router.get("/promotions/{promotion_id}", response_model=PromotionOut)
+def get_promotion(promotion_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db),
+                  now: datetime = Depends(get_now)) -> PromotionOut:
+    with db.unit_of_work(write=False) as s:
+        return promotion_out(get_owned(s, Promotion, p.tenant, promotion_id, what="Promotion"), now)
+
+
+@router.patch("/promotions/{promotion_id}", response_model=PromotionOut)
+def update_promotion(promotion_id: str, body: PromotionPatch, p: Principal = Depends(editor),
+                     db: Database = Depends(get_db), now: datetime = Depends(get_now)) -> PromotionOut:
+    """Edit, or reschedule with ``starts_at``/``ends_at``. Rule fields, when given, replace the
+    rule's parameters as a whole. Orders already placed keep what they were priced with."""
+    given = body.model_dump(exclude_unset=True)
+    changes = {k: v for k, v in given.items() if k not in PARAMS}
+    if "group" in changes:
+        changes["stack_group"] = changes.pop("group")
+    if "scope" in changes:
+        changes["scope"] = body.scope.model_dump() if body.scope else {}
+    if any(k in given for k in PARAMS):
+        changes["params"] = body.params()
+    for field in ("name", "exclusive", "host_apps", "store_ids"):
+        if field in changes and changes[field] is None:
+            raise InvalidInput("request.null_field", f"'{field}' cannot be cleared; give it a value.")
+    with db.unit_of_work() as s:
+        if changes.get("store_ids"):
+            _check_stores(s, p.tenant, changes["store_ids"])
+        promotion = service.update(s, merchant_id=p.tenant, promotion_id=promotion_id, changes=changes, now=now)
+        return promotion_out(promotion, now)
+
+
+def _transition(action: str):
+    def route(promotion_id: str, p: Principal = Depends(editor), db: Database = Depends(get_db),
+              now: datetime = Depends(get_now)) -> PromotionOut:
+        with db.unit_of_work() as s:
+            return promotion_out(service.transition(s, merchant_id=p.tenant, promotion_id=promotion_id,
+                                                    action=action, now=now), now)
+
+    route.__name__ = f"{action}_promotion"
+    route.__doc__ = {"pause": "Pause: it stops applying until resumed.", "resume": "Resume a paused promotion.",
+                     "stop": "Stop for good (it can no longer be edited or resumed)."}[action]
+    return route
+
+
+for _action in ("pause", "resume", "stop"):
+    router.add_api_route(f"/promotions/{{promotion_id}}/{_action}", _transition(_action), methods=["POST"],
+                         response_model=PromotionOut)

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, Field
+
+from shoplet.customers.schemas import HostAppName
+from shoplet.schemas import In, Out
+
+Kind = Literal["item_price", "item_percent", "bundle", "buy_x_get_y", "threshold_off", "threshold_percent",
+               "free_delivery"]
+PARAMS = ("price", "percent_off", "count", "buy", "get", "tiers", "every", "off", "cap", "threshold")
+
+
+class Tier(In):
+    threshold: int = Field(ge=0, description="Fen.")
+    off: int = Field(ge=0, description="Fen.")
+
+
+class Scope(In):
+    skus: list[str] = Field(default_factory=list, max_length=500, description="SKU ids; empty = all.")
+    categories: list[str] = Field(default_factory=list, max_length=100, description="Category ids.")
+    exclude_skus: list[str] = Field(default_factory=list, max_length=500)
+
+
+class _Rule(In):
+    price: int | None = Field(None, ge=0, description="item_price: the price; bundle: the group's price (fen).")
+    percent_off: int | None = Field(None, ge=0, le=100, description="10 = 10% off.")
+    count: int | None = Field(None, ge=1, le=100, description="bundle: units per group (N元N件).")
+    buy: int | None = Field(None, ge=1, le=100)
+    get: int | None = Field(None, ge=1, le=100)
+    tiers: list[Tier] | None = Field(None, min_length=1, max_length=20, description="threshold_off (满减) tiers.")
+    every: int | None = Field(None, ge=1, description="threshold_off: every X fen ...")
+    off: int | None = Field(None, ge=0, description="... take this many fen off")
+    cap: int | None = Field(None, ge=0)
+    threshold: int | None = Field(None, ge=0)
+
+    def params(self) -> dict[str, Any]:
+        values = self.model_dump(include=set(PARAMS), exclude_none=True)
+        if "tiers" in values:
+            values["tiers"] = [dict(t) for t in values["tiers"]]
+        return values
+
+
+class PromotionIn(_Rule):
+    name: str = Field(min_length=1, max_length=200)
+    kind: Kind
+    scope: Scope = Field(default_factory=Scope)
+    group: str | None = Field(None, max_length=64, description="Stack group: at most one promotion per group applies.")
+    exclusive: bool = Field(False, description="When it applies, no other stage 2–3 promotion does.")
+    host_apps: list[HostAppName] = Field(default_factory=list, description="Where it runs; empty = every host app.")
+    store_ids: list[str] = Field(default_factory=list, description="Stores it runs at; empty = everywhere.")
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    paused: bool = Field(False, description="Create it paused.")
+
+
+class PromotionPatch(_Rule):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    scope: Scope | None = None
+    group: str | None = Field(None, max_length=64)
+    exclusive: bool | None = None
+    host_apps: list[HostAppName] | None = None
+    store_ids: list[str] | None = None
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+
+
+class PromotionOut(Out):
+    id: str
+    name: str
+    kind: str
+    params: dict[str, Any]
+    scope: dict[str, Any]
+    group: str | None
+    exclusive: bool
+    host_apps: list[str]
+    store_ids: list[str]
+    starts_at: datetime | None
+    ends_at: datetime | None
+    status: str = Field(description="What the merchant set: active, paused or stopped.")
+    state: str = Field(description="Now: scheduled, running, paused, ended or stopped.")
+    version: int
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,126 @@
+"""Creating, editing, scheduling, pausing and stopping promotions; the active set for a cart."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from shoplet.catalog.models import Category, Sku
+from shoplet.db import new_id
+from shoplet.errors import Conflict, InvalidInput
+from shoplet.pricing import InvalidCart
+from shoplet.pricing.model import STAGE1, STAGE2, STAGE3, parse
+from shoplet.promotions.models import Promotion
+from shoplet.scoping import get_owned
+
+KINDS = STAGE1 + STAGE2 + STAGE3
+EDITABLE = ("name", "params", "scope", "stack_group", "exclusive", "host_apps", "store_ids", "starts_at", "ends_at")
+
+
+def as_rule(promotion: Promotion) -> dict[str, Any]:
+    """The promotion as a rule of the pricing contract (ids: SKU and category ids)."""
+    rule: dict[str, Any] = {"id": promotion.id, "kind": promotion.kind, **promotion.params,
+                            "scope": dict(promotion.scope)}
+    if promotion.stack_group:
+        rule["group"] = promotion.stack_group
+    if promotion.exclusive:
+        rule["exclusive"] = True
+    return rule
+
+
+def _check(session: Session, merchant_id: str, promotion: Promotion) -> None:
+    """Refuse what the engine would refuse, and scopes naming things this shop lacks."""
+    if promotion.kind not in KINDS:
+        raise InvalidInput("promotion.kind", f"Unknown promotion kind '{promotion.kind}'.")
+    if promotion.starts_at and promotion.ends_at and promotion.ends_at <= promotion.starts_at:
+        raise InvalidInput("promotion.window", "The promotion must end after it starts.")
+    try:
+        parse({"now": "2026-01-01T00:00:00+00:00", "lines": [{"sku": "_", "quantity": 1, "unit_price": 0}],
+               "promotions": [as_rule(promotion)]})
+    except InvalidCart as exc:
+        detail = str(exc).removeprefix("promotions[0].").removeprefix("promotions[0]: ")
+        raise InvalidInput("promotion.invalid", f"The promotion is not valid: {detail}.") from exc
+    sku_ids = set(promotion.scope.get("skus", [])) | set(promotion.scope.get("exclude_skus", []))
+    if sku_ids:
+        found = set(session.scalars(select(Sku.id).where(Sku.merchant_id == merchant_id, Sku.id.in_(sku_ids))))
+        if sku_ids - found:
+            raise InvalidInput("promotion.unknown_sku", f"No SKU '{sorted(sku_ids - found)[0]}' in this shop.")
+    categories = set(promotion.scope.get("categories", []))
+    if categories:
+        found = set(session.scalars(select(Category.id).where(Category.merchant_id == merchant_id,
+                                                              Category.id.in_(categories))))
+        if categories - found:
+            raise InvalidInput("promotion.unknown_category",
+                               f"No category '{sorted(categories - found)[0]}' in this shop.")
+
+
+def create(session: Session, *, merchant_id: str, fields: dict[str, Any], now: datetime) -> Promotion:
+    promotion = Promotion(merchant_id=merchant_id, id=new_id("prm"), status="active", version=1,
+                          created_at=now, updated_at=now, **fields)
+    _check(session, merchant_id, promotion)
+    session.add(promotion)
+    session.flush()
+    return promotion
+
+
+def update(session: Session, *, merchant_id: str, promotion_id: str, changes: dict[str, Any],
+           now: datetime) -> Promotion:
+    """Edit a promotion. Orders already placed keep the version they were priced with."""
+    promotion = get_owned(session, Promotion, merchant_id, promotion_id, what="Promotion")
+    if promotion.status == "stopped":
+        raise Conflict("promotion.stopped", "A stopped promotion cannot be edited; create a new one.")
+    for field, value in changes.items():
+        if field not in EDITABLE:
+            raise InvalidInput("promotion.not_editable", f"'{field}' cannot be changed.")
+        setattr(promotion, field, value)
+    _check(session, merchant_id, promotion)
+    promotion.version += 1
+    promotion.updated_at = now
+    session.flush()
+    return promotion
+
+
+TRANSITIONS = {"pause": ({"active", "paused"}, "paused"), "resume": ({"paused", "active"}, "active"),
+               "stop": ({"active", "paused", "stopped"}, "stopped")}
+
+
+def transition(session: Session, *, merchant_id: str, promotion_id: str, action: str, now: datetime) -> Promotion:
+    """Pause, resume or stop; repeating an action is harmless, a stopped promotion stays stopped."""
+    promotion = get_owned(session, Promotion, merchant_id, promotion_id, what="Promotion")
+    allowed, target = TRANSITIONS[action]
+    if promotion.status not in allowed:
+        raise Conflict("promotion.stopped", "This promotion is stopped for good.")
+    if promotion.status != target:
+        promotion.status = target
+        promotion.updated_at = now
+    session.flush()
+    return promotion
+
+
+def state(promotion: Promotion, now: datetime) -> str:
+    """What a person sees: scheduled, running, paused, ended or stopped."""
+    if promotion.status != "active":
+        return promotion.status
+    if promotion.starts_at and now < promotion.starts_at:
+        return "scheduled"
+    if promotion.ends_at and now >= promotion.ends_at:
+        return "ended"
+    return "running"
+
+
+def running(session: Session, *, merchant_id: str, now: datetime, host_app: str | None,
+            store_id: str | None) -> list[Promotion]:
+    """Promotions that apply to a cart now, in this host app and at this store, oldest first."""
+    rows = session.scalars(
+        select(Promotion).where(
+            Promotion.merchant_id == merchant_id, Promotion.status == "active",
+            or_(Promotion.starts_at.is_(None), Promotion.starts_at <= now),
+            or_(Promotion.ends_at.is_(None), Promotion.ends_at > now),
+        ).order_by(Promotion.created_at, Promotion.id)
+    )
+    return [p for p in rows
+            if (not p.host_apps or (host_app in p.host_apps))
+            and (not p.store_ids or (store_id in p.store_ids))]
