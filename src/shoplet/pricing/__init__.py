@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from shoplet.pricing.engine import Context, valid_structure
+from shoplet.pricing.engine import Context, Outcome, valid_structure
 from shoplet.pricing.model import Cart, InvalidCart, Rule, parse
-from shoplet.pricing.result import build, coupon_reason
+from shoplet.pricing.result import build, coupon_reason, points_effect
 from shoplet.pricing.search import Search
 
 __all__ = ["InvalidCart", "price", "price_cart"]
@@ -62,27 +62,25 @@ def _best(ctx: Context, selected: tuple[str, ...] | None, seeds: list[tuple[Rule
     return best, error
 
 
+def _final(ctx: Context, best) -> tuple[Outcome, int]:
+    """The winning combination evaluated exactly, and its total after points (stage 5)."""
+    outcome = ctx.evaluate(list(best.promotions), list(best.coupons))
+    assert outcome is not None and outcome.total == best.total
+    points = points_effect(ctx, outcome)
+    return outcome, outcome.total - (points["amount"] if points else 0)
+
+
 def _best_total(cart: Cart, *, member: bool, light_member: bool, seed: tuple[Rule, ...]) -> int:
     ctx = Context(cart, member=member, light_member=light_member)
     best, _ = _best(ctx, cart.selected, [seed])
-    return ctx.evaluate(list(best.promotions), list(best.coupons)).total - _points(ctx, best)
-
-
-def _points(ctx: Context, best) -> int:
-    from shoplet.pricing.result import points_effect
-
-    outcome = ctx.evaluate(list(best.promotions), list(best.coupons))
-    effect = points_effect(ctx, outcome)
-    return effect["amount"] if effect else 0
+    return _final(ctx, best)[1]
 
 
 def price_cart(cart: Cart) -> dict[str, Any]:
     """Price a parsed cart: the best combination, explained, with membership savings."""
     ctx = Context(cart, member=cart.member, light_member=cart.light_member)
     best, error = _best(ctx, cart.selected)
-    outcome = ctx.evaluate(list(best.promotions), list(best.coupons))
-    assert outcome is not None and outcome.total == best.total
-    total = outcome.total - _points(ctx, best)
+    outcome, total = _final(ctx, best)
     member_savings = light_savings = 0
     if cart.member or cart.light_member:
         member_savings = max(0, _best_total(cart, member=False, light_member=False, seed=best.promotions) - total)

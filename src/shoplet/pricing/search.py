@@ -61,6 +61,9 @@ class Search:
             self.stage2_lines.append(tuple(sorted(union)))
         self.stage2_lines.reverse()
         self.stage2_lines.append(())
+        # Whether a later stage-2 rule could see different free units because this one ran.
+        self.feeds_later = [r.kind in STAGE2 and bool(set(r.lines) & set(self.stage2_lines[k + 1]))
+                            for k, r in enumerate(self.rules)]
         self.bound_coupons = list(fixed) if fixed is not None else self.goods
         self.coupon_terms = self._coupon_terms()
 
@@ -198,9 +201,12 @@ class Search:
         if rule.group is None or rule.group not in groups:
             new_running, new_used = list(running), list(used)
             took = self._apply(rule, new_running, new_used)
-            self._dfs(position + 1, new_running, new_used,
-                      groups | {rule.group} if rule.group is not None else groups,
-                      chosen + (rule,), effective + ((rule,) if took else ()), sum(new_running))
+            # Taking nothing and changing nothing later, including it only closes its group and
+            # lengthens the combination: the branch without it is at least as good.
+            if took or rule.kind == "free_delivery" or self.feeds_later[position]:
+                self._dfs(position + 1, new_running, new_used,
+                          groups | {rule.group} if rule.group is not None else groups,
+                          chosen + (rule,), effective + ((rule,) if took else ()), sum(new_running))
         self._dfs(position + 1, running, used, groups, chosen, effective, goods)
 
     # --- leaves: the best coupons for one promotion state ---------------------------
