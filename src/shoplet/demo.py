@@ -1,4 +1,5 @@
-"""The demo merchant: a coffee chain with a flagship warehouse, three stores, ~20 products."""
+"""The demo merchant: a coffee chain with a flagship warehouse, three stores, ~20 products,
+four running promotions and five customers."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from shoplet.catalog import service as catalog
 from shoplet.customers import service as customers
 from shoplet.inventory import service as inventory
 from shoplet.inventory.models import StockLocation
+from shoplet.promotions import service as promotions
 from shoplet.tenancy import service as tenancy
 from shoplet.tenancy.models import Merchant, Staff
 
@@ -56,6 +58,15 @@ PRODUCTS = [
     ("merch", "Ceramic mug", [], [("MUG", "350 ml", 6800, None)]),
     ("merch", "Tumbler", ["gift"], [("TUMBLER", "500 ml", 12800, 11500)]),
     ("merch", "Drip bags, box of 10", [], [("DRIP-10", "", 5800, 5200)]),
+]
+
+# (name, kind, rule parameters, category code or None, stack group)
+PROMOTIONS = [
+    ("Morning pastry 20% off", "item_percent", {"percent_off": 20}, "bakery", None),
+    ("Tea: buy 2, get 1 free", "buy_x_get_y", {"buy": 2, "get": 1}, "tea", None),
+    ("¥20 off orders over ¥150", "threshold_off", {"tiers": [{"threshold": 15000, "off": 2000},
+                                                              {"threshold": 30000, "off": 5000}]}, None, "order"),
+    ("10% off beans over ¥200", "threshold_percent", {"threshold": 20000, "percent_off": 10}, "beans", "order"),
 ]
 
 CUSTOMERS = [
@@ -108,6 +119,11 @@ def _create(session: Session, now: datetime) -> Merchant:
                          phone=None, now=now)
     tenancy.create_staff(session, merchant_id=merchant.id, name="Guide Qian", role="guide", store_id=store.id,
                          phone=None, now=now)
+    for name, kind, params, category, group in PROMOTIONS:
+        scope = {"categories": [categories[category].id]} if category else {}
+        promotions.create(session, merchant_id=merchant.id, now=now, fields=dict(
+            name=name, kind=kind, params=params, scope=scope, stack_group=group, exclusive=False,
+            host_apps=[], store_ids=[], starts_at=None, ends_at=None))
     for name, phone, identities in CUSTOMERS:
         customers.create_customer(session, merchant_id=merchant.id, name=name, phone=phone, tags=[],
                                   identities=identities, now=now)
