@@ -26,10 +26,11 @@ BODIES = {
     ("post", "/api/v1/orders/{order_id}/refunds"): {},
     ("put", "/api/v1/storefront/cart/items/{sku_id}"): {"quantity": 1},
     ("patch", "/api/v1/promotions/{promotion_id}"): {"name": "Hijacked"},
+    ("patch", "/api/v1/coupon-templates/{template_id}"): {"name": "Hijacked"},
 }
 
 # Snapshot of every tenant table: a walk must leave merchant A's rows exactly as they were.
-TENANT_TABLES = ["promotions", "stock_locations", "stock_levels", "products", "skus", "staff", "api_keys", "customers",
+TENANT_TABLES = ["coupon_templates", "coupons", "coupon_claim_counts", "promotions", "stock_locations", "stock_levels", "products", "skus", "staff", "api_keys", "customers",
                  "customer_identities", "customer_sessions", "orders", "order_lines", "payments", "refunds",
                  "cart_items", "members"]
 
@@ -49,12 +50,17 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
     unpaid = a.order({"LATTE-T": 1})
     promotion = ok(client.post("/api/v1/promotions", json={"name": "10% off", "kind": "item_percent",
                                                            "percent_off": 10}, headers=a.admin), 201)
+    coupon_template = ok(client.post("/api/v1/coupon-templates", json={
+        "name": "¥5", "kind": "cash", "off": 500, "validity": "relative", "valid_days": 7}, headers=a.admin), 201)
+    coupon = ok(client.post("/api/v1/storefront/coupons", json={"template_id": coupon_template["id"]},
+                            headers=a.customer), 201)
     staff = ok(client.get("/api/v1/staff", headers=a.admin))["items"][0]
     key = ok(client.get("/api/v1/api-keys", headers=a.admin))["items"][0]
     ids = {
         "store_id": a.store_id, "sku_id": a.skus["LATTE-T"], "product_id": a.product_id, "staff_id": staff["id"],
         "key_id": key["id"], "customer_id": a.customer_id, "payment_id": payment["id"], "refund_id": refund["id"],
-        "promotion_id": promotion["id"],
+        "promotion_id": promotion["id"], "template_id": coupon_template["id"], "coupon_id": coupon["id"],
+        "code": coupon["code"],
     }
     before = _snapshot(runtime, a.merchant_id)
     walked = 0
@@ -70,6 +76,8 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
             values["order_id"] = unpaid["id"] if path.endswith("/cancel") else order["id"]
             url = path.format(**{p: values[p] for p in params})
             body = BODIES.get((method, path))
+            if path.endswith("/issue"):
+                body = {"customer_id": b.customer_id}
             for who in (b.customer,) if path.startswith("/api/v1/storefront") else (b.admin,):
                 response = client.request(method.upper(), url, json=body, headers=who)
                 assert response.status_code == 404, f"{method.upper()} {url}: {response.status_code} {response.text}"
@@ -80,7 +88,7 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
 
     # Lists show none of A's objects to B.
     a_ids = {a.store_id, a.product_id, a.customer_id, order["id"], unpaid["id"], staff["id"], key["id"],
-             promotion["id"]}
+             promotion["id"], coupon_template["id"], coupon["id"]}
     for path, operations in ok(client.get("/openapi.json"))["paths"].items():
         if "get" in operations and "{" not in path and path not in UNSCOPED and path != "/api/v1/merchant":
             headers = b.customer if path.startswith("/api/v1/storefront") else b.admin
@@ -88,6 +96,20 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
             assert listing.status_code == 200, path
             assert not (a_ids & set(re.findall(r'"id":"([^"]+)"', listing.text))), path
     assert ok(client.get("/api/v1/merchant", headers=b.admin))["id"] == b.merchant_id
+
+
+def test_another_merchants_clerk_cannot_verify_or_claim_our_coupons(shop, other_shop, client):
+    template = ok(client.post("/api/v1/coupon-templates", json={
+        "name": "¥5", "kind": "cash", "off": 500, "validity": "relative", "valid_days": 7}, headers=shop.admin), 201)
+    coupon = ok(client.post("/api/v1/storefront/coupons", json={"template_id": template["id"]},
+                            headers=shop.customer), 201)
+    verify = client.post("/api/v1/coupons/verify", json={"code": coupon["code"]}, headers=other_shop.clerk)
+    assert verify.status_code == 404
+    stolen = client.post("/api/v1/storefront/coupons", json={"template_id": template["id"]},
+                         headers=other_shop.customer)
+    assert stolen.status_code == 404
+    mine = ok(client.get("/api/v1/storefront/coupons", headers=shop.customer))["items"]
+    assert mine[0]["status"] == "available"
 
 
 def test_customer_of_one_merchant_cannot_use_another_merchants_skus(shop, other_shop, client):

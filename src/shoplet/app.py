@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from shoplet import __version__
 from shoplet.catalog import api as catalog_api
 from shoplet.config import get_settings
+from shoplet.coupons import api as coupons_api
 from shoplet.customers import api as customers_api
 from shoplet.errors import Conflict, InvalidInput, ShopletError, Unavailable
 from shoplet.inventory import api as inventory_api
@@ -118,12 +119,13 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
             raise Unavailable("service.database_down", "The database cannot be reached.") from exc
         return {"status": "ok", "version": __version__, "database": runtime.db.dialect}
 
-    for module in (tenancy_api, inventory_api, catalog_api, customers_api, promotions_api, orders_api,
-                   payments_api):
+    for module in (tenancy_api, inventory_api, catalog_api, customers_api, promotions_api, coupons_api,
+                   orders_api, payments_api):
         api.include_router(module.router)
     api.include_router(tenancy_api.platform)
     api.include_router(payments_api.notify)
     api.include_router(storefront_api.router)
+    api.include_router(coupons_api.storefront)
     if runtime.sandbox is not None:
         api.include_router(sandbox_api.router)
     app.include_router(api)

@@ -74,6 +74,11 @@ def retry_refunds_periodic() -> int:
     return sweeps.retry_pending_refunds(runtime())
 
 
+@huey.periodic_task(crontab(minute="*/10"))
+def coupon_lifecycle_periodic() -> int:
+    return sweeps.coupon_lifecycle(runtime())
+
+
 class EmbeddedConsumer(Consumer):
     """A consumer that runs beside the web server: it leaves signal handling to uvicorn."""
 

@@ -1,6 +1,7 @@
 """Imports every table so that ``Base.metadata`` is complete (Alembic, tests)."""
 
 from shoplet.catalog.models import Category, Product, Sku
+from shoplet.coupons.models import Coupon, CouponClaimCount, CouponTemplate
 from shoplet.customers.models import Customer, CustomerIdentity, CustomerSession
 from shoplet.db import Base
 from shoplet.idempotency import IdempotencyRecord
@@ -22,7 +23,7 @@ from shoplet.tenancy.models import ApiKey, Merchant, Staff
 metadata = Base.metadata
 
 __all__ = [
-    "ApiKey", "CartItem", "Category", "Customer", "CustomerIdentity", "CustomerSession",
+    "ApiKey", "CartItem", "Coupon", "CouponClaimCount", "CouponTemplate", "Category", "Customer", "CustomerIdentity", "CustomerSession",
     "IdempotencyRecord", "Member", "Merchant", "Order", "OrderLine", "OutboxEvent", "Payment",
     "PaymentNotification", "Product", "Promotion", "Refund", "RefundLine", "SandboxRefund", "SandboxTrade",
     "Sku", "Staff", "StockLevel", "StockLocation", "StockMovement", "metadata",

@@ -61,7 +61,9 @@ def dispatch(db: Database, handlers: dict[str, Handler], *, now: datetime | None
     with db.unit_of_work(write=False) as session:
         due = session.execute(
             select(OutboxEvent.merchant_id, OutboxEvent.id, OutboxEvent.attempts)
-            .where(OutboxEvent.status == "pending", OutboxEvent.next_attempt_at <= now)
+            # Topics nobody handles yet (e.g. messages before messaging exists) wait, untouched.
+            .where(OutboxEvent.status == "pending", OutboxEvent.next_attempt_at <= now,
+                   OutboxEvent.topic.in_(list(handlers)))
             .order_by(OutboxEvent.next_attempt_at)
             .limit(limit)
         ).all()

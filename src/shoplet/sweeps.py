@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shoplet import outbox
+from shoplet.coupons import redemption as coupon_redemption
 from shoplet.errors import ShopletError
 from shoplet.orders import service as orders
 from shoplet.payments import refunds, service as payments
@@ -74,6 +75,16 @@ def retry_pending_refunds(rt: Runtime, *, now: datetime | None = None, age_minut
     for merchant_id, refund_id in pending:
         refunds.complete_refund(rt.db, rt.providers, merchant_id=merchant_id, refund_id=refund_id, now=now)
     return len(pending)
+
+
+def coupon_lifecycle(rt: Runtime, *, now: datetime | None = None) -> int:
+    """C5: expire coupons past their validity; queue "expires in 3 days" reminders once."""
+    now = now or rt.clock()
+    with rt.db.unit_of_work() as session:
+        expired = coupon_redemption.expire(session, now=now)
+        coupon_redemption.remind(session, now=now)
+    rt.after_commit()
+    return expired
 
 
 def outbox_handlers(rt: Runtime) -> dict[str, outbox.Handler]:

@@ -31,6 +31,8 @@ class PricingContext:
     member: bool
     now: datetime
     promotions: list[dict[str, Any]] = field(default_factory=list)  # rules of contracts/pricing.md
+    coupons: list[dict[str, Any]] = field(default_factory=list)  # the customer's coupons, same contract
+    selected_coupons: list[str] | None = None  # None: the engine chooses the best
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class PricedCart:
     applied: list[dict[str, Any]] = field(default_factory=list)
     member_savings: int = 0
     light_member_savings: int = 0
+    coupons: list[dict[str, Any]] = field(default_factory=list)  # usable / applied / reason per coupon
+    selection_error: str | None = None
 
 
 class CartPricer(Protocol):
@@ -67,7 +71,8 @@ class EnginePricer:
                        "category": line.category_id, "member_price": line.member_price} for line in lines],
             "customer": {"member": context.member},
             "promotions": context.promotions,
-            "selected_coupons": [],
+            "coupons": context.coupons,
+            "selected_coupons": context.selected_coupons,
         }
         result = price(cart)
         priced = [PricedLine(unit_price=line.list_price, subtotal=out["subtotal"], discount=out["discount"],
@@ -75,4 +80,5 @@ class EnginePricer:
         return PricedCart(lines=priced, subtotal=result["subtotal"], discount=result["discount"],
                           delivery_fee=result["delivery_fee"], total=result["total"], applied=result["applied"],
                           member_savings=result["member_savings"],
-                          light_member_savings=result["light_member_savings"])
+                          light_member_savings=result["light_member_savings"], coupons=result["coupons"],
+                          selection_error=result["selection_error"])

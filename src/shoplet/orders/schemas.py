@@ -59,6 +59,8 @@ class CheckoutIn(In):
     lines: list[CheckoutLine] | None = Field(
         None, min_length=1, max_length=100, description="Leave out to check out the cart.")
     note: str = Field("", max_length=500)
+    coupon_ids: list[str] | None = Field(
+        None, max_length=20, description="Leave out to let the best coupons be chosen; [] uses none.")
 
 
 class CartItemIn(In):
@@ -78,6 +80,8 @@ class QuoteIn(In):
     location_id: str = Field(min_length=1, max_length=32)
     lines: list[CheckoutLine] | None = Field(None, min_length=1, max_length=100,
                                              description="Leave out to price the cart.")
+    coupon_ids: list[str] | None = Field(None, max_length=20,
+                                         description="Leave out to let the best coupons be chosen; [] uses none.")
 
 
 class QuoteLine(Out):
@@ -99,6 +103,15 @@ class AppliedRule(Out):
     delivery_waived: int | None = None
 
 
+class CouponOption(Out):
+    id: str
+    name: str | None
+    usable: bool
+    applied: bool
+    reason: str | None
+    valid_until: datetime | None
+
+
 class QuoteOut(Out):
     """What the customer will pay, and why — nothing is reserved or ordered."""
 
@@ -110,3 +123,5 @@ class QuoteOut(Out):
     member: bool
     member_savings: int = Field(description="What membership saves on this cart.")
     applied: list[AppliedRule]
+    coupons: list[CouponOption] = Field(description="Every coupon the customer holds, usable here or not, and why.")
+    coupon_error: str | None = Field(None, description="Why the chosen coupons cannot be used (none were).")

@@ -21,6 +21,7 @@ from shoplet.inventory.models import StockLocation
 from shoplet.membership.models import Member
 from shoplet.orders.models import CartItem, Order, OrderLine
 from shoplet.orders.pricing import CartLine, CartPricer, PricedCart, PricingContext
+from shoplet.coupons import redemption as coupons
 from shoplet.promotions import service as promotions
 from shoplet.scoping import get_owned
 
@@ -59,7 +60,8 @@ def _cart_lines(session: Session, merchant_id: str, items: list[tuple[str, int]]
 
 def price_items(session: Session, *, merchant_id: str, customer_id: str, location_id: str,
                 items: list[tuple[str, int]], pricer: CartPricer, host_app: str | None,
-                now: datetime) -> tuple[list[CartLine], PricedCart, dict[str, Any]]:
+                now: datetime, coupon_ids: list[str] | None = None
+                ) -> tuple[list[CartLine], PricedCart, dict[str, Any]]:
     """Price items at a location with the promotions running there now, for this customer.
 
     Returns the lines, the priced cart, and what the order keeps of it: the applied
@@ -71,36 +73,51 @@ def price_items(session: Session, *, merchant_id: str, customer_id: str, locatio
     lines = _cart_lines(session, merchant_id, items)
     member = session.get(Member, (merchant_id, customer_id)) is not None
     running = promotions.running(session, merchant_id=merchant_id, now=now, host_app=host_app, store_id=location_id)
-    priced = pricer.price(lines, PricingContext(merchant_id=merchant_id, customer_id=customer_id, member=member,
-                                                now=now, promotions=[promotions.as_rule(p) for p in running]))
-    used = {entry["id"] for entry in priced.applied}
+    held = coupons.held(session, merchant_id=merchant_id, customer_id=customer_id, host_app=host_app,
+                        store_id=location_id)
+    priced = pricer.price(lines, PricingContext(
+        merchant_id=merchant_id, customer_id=customer_id, member=member, now=now,
+        promotions=[promotions.as_rule(p) for p in running], coupons=[coupons.as_contract(c) for c in held],
+        selected_coupons=coupon_ids))
+    amounts = {entry["id"]: entry["amount"] for entry in priced.applied}
+    applied_coupons = {o["id"] for o in priced.coupons if o["applied"]}
     record = {
         "member": member, "member_savings": priced.member_savings,
         "light_member_savings": priced.light_member_savings, "applied": priced.applied,
         "promotions": [{"id": p.id, "name": p.name, "version": p.version, "rule": promotions.as_rule(p)}
-                       for p in running if p.id in used],
+                       for p in running if p.id in amounts],
+        "coupons": [{"id": c.id, "template_id": c.template_id, "name": c.rule.get("name"),
+                     "discount": amounts.get(c.id, 0)} for c in held if c.id in applied_coupons],
+        "coupon_options": [{**o, "name": c.rule.get("name"), "valid_until": c.valid_until}
+                           for o, c in zip(priced.coupons, held, strict=True)],
     }
     return lines, priced, record
 
 
 def checkout(session: Session, *, merchant_id: str, customer_id: str, location_id: str,
              items: list[tuple[str, int]], pricer: CartPricer, host_app: str | None,
-             scene: str | None, note: str, timeout: timedelta, now: datetime) -> Order:
-    """Create an order and reserve its stock atomically; raises (writing nothing) when short.
+             scene: str | None, note: str, timeout: timedelta, now: datetime,
+             coupon_ids: list[str] | None = None) -> Order:
+    """Create an order, reserve its stock and lock its coupons atomically; raises (writing
+    nothing) when stock is short or a chosen coupon cannot be used.
 
-    The order keeps the applied rules and each line's allocated amount, so editing a
-    promotion later never changes it and refunds return exactly what each line paid.
+    ``coupon_ids``: None lets the engine choose the best coupons, [] uses none, a list uses
+    exactly those. The order keeps the applied rules and each line's allocated amount, so
+    editing a promotion later never changes it and refunds return exactly what each line paid.
     """
     lines, priced, record = price_items(session, merchant_id=merchant_id, customer_id=customer_id,
                                         location_id=location_id, items=items, pricer=pricer,
-                                        host_app=host_app, now=now)
+                                        host_app=host_app, now=now, coupon_ids=coupon_ids)
+    if priced.selection_error:
+        raise Unprocessable("order.coupons_invalid", f"The chosen coupons cannot be used: {priced.selection_error}.")
     if priced.total <= 0:
         raise Unprocessable("order.zero_total", "This shop does not accept orders that cost nothing.")
     order = Order(
         merchant_id=merchant_id, id=new_id("ord"), customer_id=customer_id, location_id=location_id,
         status="pending_payment", subtotal=priced.subtotal, discount=priced.discount,
         delivery_fee=priced.delivery_fee, total=priced.total, host_app=host_app, scene=scene,
-        note=note, pricing=record, created_at=now, expires_at=now + timeout,
+        note=note, pricing={k: v for k, v in record.items() if k != "coupon_options"},
+        created_at=now, expires_at=now + timeout,
     )
     session.add(order)
     session.flush()
@@ -113,6 +130,8 @@ def checkout(session: Session, *, merchant_id: str, customer_id: str, location_i
         ))
     inventory.reserve(session, merchant_id=merchant_id, location_id=location_id,
                       items={line.sku_id: line.quantity for line in lines}, order_id=order.id, now=now)
+    coupons.lock(session, merchant_id=merchant_id, order_id=order.id, order_amount=order.total,
+                 discounts={c["id"]: c["discount"] for c in record["coupons"]})
     session.flush()
     return order
 
@@ -163,6 +182,7 @@ def cancel(session: Session, *, merchant_id: str, order_id: str, reason: str, no
     inventory.release(session, merchant_id=merchant_id, location_id=order.location_id,
                       items=_quantities(session, merchant_id, order_id), order_id=order_id,
                       reason=reason, now=now)
+    coupons.release_for_order(session, merchant_id=merchant_id, order_id=order_id)
     session.flush()
     return order, True
 

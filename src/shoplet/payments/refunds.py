@@ -22,6 +22,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from shoplet.coupons import redemption as coupons
 from shoplet.db import Database, new_id
 from shoplet.errors import Conflict, InvalidInput, Unprocessable
 from shoplet.inventory import service as inventory
@@ -63,6 +64,10 @@ def request_refund(session: Session, *, merchant_id: str, order_id: str, items: 
                     amount=1, status="pending", reason=reason[:200], restock=restock, created_at=now)
     session.add(refund)
     session.flush()
+    # Decided before the UPDATEs below, which also refresh these objects in the session.
+    fully_refunded = all(
+        line.refunded_quantity + wanted.get(line.id, 0) == line.quantity for line in lines.values()
+    )
     amount = 0
     released: dict[str, int] = {}
     for line_id, quantity in wanted.items():
@@ -80,9 +85,6 @@ def request_refund(session: Session, *, merchant_id: str, order_id: str, items: 
                                quantity=quantity, amount=share))
         released[line.sku_id] = released.get(line.sku_id, 0) + quantity
         amount += share
-    fully_refunded = all(
-        line.refunded_quantity + wanted.get(line.id, 0) == line.quantity for line in lines.values()
-    )
     delivery = order.delivery_fee if fully_refunded and order.status == "paid" else 0
     amount += delivery
     if amount <= 0:
@@ -95,6 +97,8 @@ def request_refund(session: Session, *, merchant_id: str, order_id: str, items: 
     if not moved:
         raise Conflict("refund.exceeds_paid", "That is more than remains of what was paid.")
     refund.amount, refund.delivery_fee = amount, delivery
+    if fully_refunded:
+        coupons.return_for_order(session, merchant_id=merchant_id, order_id=order_id, now=now)
     _return_stock(session, order=order, items=released, restock=restock, refund_id=refund.id, now=now)
     session.flush()
     return refund

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shoplet.coupons import redemption as coupons
 from shoplet.db import Database, new_id
 from shoplet.errors import Conflict, Unprocessable
 from shoplet.membership.service import enrol_on_payment
@@ -115,6 +116,7 @@ def apply_paid(session: Session, *, payment: Payment, trade_no: str, paid_at: da
     order = get_owned(session, Order, merchant_id, payment.order_id, what="Order")
     session.refresh(order)
     if order_paid:
+        coupons.use_for_order(session, merchant_id=merchant_id, order_id=order.id, now=now)
         enrol_on_payment(session, merchant_id=merchant_id, customer_id=order.customer_id,
                          order_id=order.id, host_app=order.host_app, scene=order.scene, now=now)
         return "paid"

@@ -30,6 +30,7 @@ from shoplet.orders.models import Order
 from shoplet.orders.schemas import (
     AppliedRule,
     CartItemIn,
+    CouponOption,
     CartItemOut,
     CheckoutIn,
     OrderOut,
@@ -122,15 +123,18 @@ def quote(body: QuoteIn, p: Principal = Depends(customer), db: Database = Depend
             raise InvalidInput("order.empty", "The cart is empty.")
         lines, priced, record = orders.price_items(
             s, merchant_id=p.tenant, customer_id=p.customer_id, location_id=body.location_id, items=items,
-            pricer=rt.pricer, host_app=p.host_app, now=now)
+            pricer=rt.pricer, host_app=p.host_app, now=now, coupon_ids=body.coupon_ids)
     names = {promo["id"]: promo["name"] for promo in record["promotions"]}
+    coupon_names = {option["id"]: option["name"] for option in record["coupon_options"]}
     return QuoteOut(
         lines=[QuoteLine(sku_id=line.sku_id, title=line.title, quantity=line.quantity, unit_price=out.unit_price,
                          subtotal=out.subtotal, discount=out.discount, total=out.total)
                for line, out in zip(lines, priced.lines, strict=True)],
         subtotal=priced.subtotal, discount=priced.discount, delivery_fee=priced.delivery_fee, total=priced.total,
         member=record["member"], member_savings=priced.member_savings,
-        applied=[AppliedRule(**entry, name=names.get(entry["id"])) for entry in priced.applied])
+        applied=[AppliedRule(**entry, name=names.get(entry["id"]) or coupon_names.get(entry["id"]))
+                 for entry in priced.applied],
+        coupons=[CouponOption(**option) for option in record["coupon_options"]], coupon_error=priced.selection_error)
 
 
 @router.post("/orders", response_model=OrderOut, status_code=201)
@@ -147,7 +151,7 @@ def place_order(body: CheckoutIn, p: Principal = Depends(customer), db: Database
     def work(s: Session) -> tuple[int, dict]:
         common = dict(merchant_id=p.tenant, customer_id=p.customer_id, location_id=body.location_id,
                       pricer=rt.pricer, host_app=p.host_app, scene=p.scene, note=body.note,
-                      timeout=rt.unpaid_timeout, now=now)
+                      timeout=rt.unpaid_timeout, now=now, coupon_ids=body.coupon_ids)
         if body.lines is None:
             order = orders.checkout_cart(s, **common)
         else:

@@ -1,0 +1,232 @@
+"""Coupons: templates (merchant), issuing and claiming, in-store verification, figures."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from fastapi import APIRouter, Depends, Header, Query
+from sqlalchemy.orm import Session
+
+from shoplet import idempotency
+from shoplet.auth import Principal, get_db, get_now, require_customer, require_staff
+from shoplet.coupons import redemption, service
+from shoplet.coupons.codes import display
+from shoplet.coupons.models import Coupon, CouponTemplate
+from shoplet.coupons.schemas import (
+    ClaimIn,
+    CodeIn,
+    CouponOut,
+    CouponTemplateIn,
+    CouponTemplateOut,
+    CouponTemplatePatch,
+    FiguresOut,
+    IssueIn,
+)
+from shoplet.customers.models import Customer
+from shoplet.db import Database
+from shoplet.errors import Forbidden, InvalidInput
+from shoplet.inventory.models import StockLocation
+from shoplet.pagination import Page, PageParams, page_params, paginate
+from shoplet.scoping import get_owned, scoped
+
+router = APIRouter(tags=["coupons"])
+storefront = APIRouter(prefix="/storefront", tags=["storefront"])
+editor = require_staff("operator")
+reader = require_staff("operator", "clerk", "guide")
+REVERSAL_WINDOW = timedelta(hours=24)
+
+
+def template_out(template: CouponTemplate) -> CouponTemplateOut:
+    return CouponTemplateOut.model_validate(template)
+
+
+def coupon_out(coupon: Coupon) -> CouponOut:
+    fields = {c.name: getattr(coupon, c.name) for c in Coupon.__table__.columns}
+    fields["code"] = display(coupon.code)
+    return CouponOut(**fields, name=coupon.rule.get("name"), kind=coupon.rule["kind"])
+
+
+def _limits(body, s: Session, merchant_id: str) -> dict:
+    fields = body.model_dump(exclude_unset=True, include=set(service.EDITABLE))
+    if "scope" in fields:
+        fields["scope"] = body.scope.model_dump() if body.scope else {}
+    if "audience" in fields:
+        fields["audience"] = body.audience.model_dump() if body.audience else {}
+    for field in ("name", "store_ids", "host_apps"):
+        if field in fields and fields[field] is None:
+            raise InvalidInput("request.null_field", f"'{field}' cannot be cleared; give it a value.")
+    for store_id in fields.get("store_ids") or []:
+        if s.get(StockLocation, (merchant_id, store_id)) is None:
+            raise InvalidInput("coupon.unknown_store", f"No store '{store_id}' in this shop.")
+    return fields
+
+
+@router.post("/coupon-templates", response_model=CouponTemplateOut, status_code=201)
+def create_template(body: CouponTemplateIn, p: Principal = Depends(editor), db: Database = Depends(get_db),
+                    now: datetime = Depends(get_now)) -> CouponTemplateOut:
+    """A coupon design: kind and value, scope, stores and host apps, validity, stock, limits, audience."""
+    with db.unit_of_work() as s:
+        fields = _limits(body, s, p.tenant)
+        fields.setdefault("scope", {})
+        fields.setdefault("audience", {"kind": "everyone"})
+        fields.setdefault("store_ids", [])
+        fields.setdefault("host_apps", [])
+        template = service.create_template(s, merchant_id=p.tenant, now=now, fields=dict(
+            fields, name=body.name, kind=body.kind, params=body.params(), stackable=body.stackable,
+            exclusive_with_promotions=body.exclusive_with_promotions, validity=body.validity,
+            valid_from=body.valid_from, valid_until=body.valid_until, valid_days=body.valid_days,
+            delay_days=body.delay_days, public_code=body.public_code.upper() if body.public_code else None))
+        return template_out(template)
+
+
+@router.get("/coupon-templates", response_model=Page[CouponTemplateOut])
+def list_templates(p: Principal = Depends(reader), db: Database = Depends(get_db),
+                   page: PageParams = Depends(page_params),
+                   status: str | None = Query(None, pattern="^(active|paused|stopped)$")) -> Page[CouponTemplateOut]:
+    with db.unit_of_work(write=False) as s:
+        stmt = scoped(CouponTemplate, p.tenant)
+        if status:
+            stmt = stmt.where(CouponTemplate.status == status)
+        rows, cursor = paginate(s, stmt, CouponTemplate.id, page)
+        return Page(items=[template_out(r) for r in rows], next_cursor=cursor)
+
+
+@router.get("/coupon-templates/{template_id}", response_model=CouponTemplateOut)
+def get_template(template_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> CouponTemplateOut:
+    with db.unit_of_work(write=False) as s:
+        return template_out(get_owned(s, CouponTemplate, p.tenant, template_id, what="Coupon template",
+                                      code="coupon_template"))
+
+
+@router.patch("/coupon-templates/{template_id}", response_model=CouponTemplateOut)
+def update_template(template_id: str, body: CouponTemplatePatch, p: Principal = Depends(editor),
+                    db: Database = Depends(get_db), now: datetime = Depends(get_now)) -> CouponTemplateOut:
+    """Edit limits, audience, stores, claim window or stock; issued coupons keep their rule."""
+    with db.unit_of_work() as s:
+        return template_out(service.update_template(s, merchant_id=p.tenant, template_id=template_id,
+                                                    changes=_limits(body, s, p.tenant), now=now))
+
+
+def _transition(action: str):
+    def route(template_id: str, p: Principal = Depends(editor), db: Database = Depends(get_db),
+              now: datetime = Depends(get_now)) -> CouponTemplateOut:
+        with db.unit_of_work() as s:
+            return template_out(service.transition(s, merchant_id=p.tenant, template_id=template_id,
+                                                   action=action, now=now))
+
+    route.__name__ = f"{action}_coupon_template"
+    route.__doc__ = {"pause": "Stop giving it out for now.", "resume": "Give it out again.",
+                     "stop": "Stop for good; coupons already issued stay usable."}[action]
+    return route
+
+
+for _action in ("pause", "resume", "stop"):
+    router.add_api_route(f"/coupon-templates/{{template_id}}/{_action}", _transition(_action), methods=["POST"],
+                         response_model=CouponTemplateOut)
+
+
+@router.get("/coupon-templates/{template_id}/figures", response_model=FiguresOut)
+def template_figures(template_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> FiguresOut:
+    """Issued, claimed, used, use rate (核销率), GMV and discount cost."""
+    with db.unit_of_work(write=False) as s:
+        return FiguresOut(**redemption.figures(s, merchant_id=p.tenant, template_id=template_id))
+
+
+@router.post("/coupon-templates/{template_id}/issue", response_model=CouponOut, status_code=201)
+def issue_to_customer(template_id: str, body: IssueIn, p: Principal = Depends(editor), db: Database = Depends(get_db),
+                      now: datetime = Depends(get_now),
+                      idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> CouponOut:
+    """Issue one coupon to a customer directly (within stock and limits; audience not checked)."""
+
+    def work(s: Session) -> tuple[int, dict]:
+        get_owned(s, Customer, p.tenant, body.customer_id, what="Customer")
+        template = get_owned(s, CouponTemplate, p.tenant, template_id, what="Coupon template", code="coupon_template")
+        coupon = service.issue(s, template=template, customer_id=body.customer_id, source="direct", now=now,
+                               check_audience=False)
+        return 201, {"coupon_id": coupon.id}
+
+    _, stored = idempotency.run(db, merchant_id=p.tenant, scope=p.scope, key=idempotency_key,
+                                operation=f"issue:{template_id}", payload=body.model_dump(), work=work)
+    with db.unit_of_work(write=False) as s:
+        return coupon_out(get_owned(s, Coupon, p.tenant, stored["coupon_id"], what="Coupon"))
+
+
+@router.get("/coupons/by-code/{code}", response_model=CouponOut)
+def coupon_by_code(code: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> CouponOut:
+    """What a code the customer shows is, before verifying it."""
+    with db.unit_of_work(write=False) as s:
+        return coupon_out(redemption.find_by_code(s, p.tenant, code))
+
+
+@router.post("/coupons/verify", response_model=CouponOut)
+def verify(body: CodeIn, p: Principal = Depends(require_staff("clerk")), db: Database = Depends(get_db),
+           now: datetime = Depends(get_now)) -> CouponOut:
+    """In-store verification (核销): a clerk uses the coupon at their store, exactly once."""
+    if p.store_id is None:
+        raise Forbidden("coupon.clerk_only", "Coupons are verified by a clerk at their store.")
+    with db.unit_of_work() as s:
+        return coupon_out(redemption.verify(s, merchant_id=p.tenant, code=body.code, store_id=p.store_id,
+                                            staff_id=p.staff_id, now=now))
+
+
+@router.post("/coupons/{coupon_id}/reverse-verification", response_model=CouponOut)
+def reverse(coupon_id: str, p: Principal = Depends(require_staff()), db: Database = Depends(get_db),
+            now: datetime = Depends(get_now)) -> CouponOut:
+    """An admin undoes a mistaken in-store verification within 24 hours."""
+    with db.unit_of_work() as s:
+        return coupon_out(redemption.reverse(s, merchant_id=p.tenant, coupon_id=coupon_id, now=now,
+                                             window=REVERSAL_WINDOW))
+
+
+@storefront.get("/coupon-centre", response_model=list[CouponTemplateOut])
+def coupon_centre(p: Principal = Depends(require_customer), db: Database = Depends(get_db),
+                  now: datetime = Depends(get_now)) -> list[CouponTemplateOut]:
+    """Coupons this customer can claim now (in stock, in the claim window, in their audience)."""
+    with db.unit_of_work(write=False) as s:
+        rows = s.scalars(scoped(CouponTemplate, p.tenant).where(CouponTemplate.status == "active",
+                                                                CouponTemplate.public_code.is_(None))
+                         .order_by(CouponTemplate.id).limit(200))
+        return [template_out(t) for t in rows
+                if service.claimable_refusal(t, now) is None
+                and (t.total_stock is None or t.issued_count < t.total_stock)
+                and service.audience_refusal(s, t, p.customer_id) is None]
+
+
+@storefront.post("/coupons", response_model=CouponOut, status_code=201)
+def claim(body: ClaimIn, p: Principal = Depends(require_customer), db: Database = Depends(get_db),
+          now: datetime = Depends(get_now),
+          idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> CouponOut:
+    """Claim a coupon (领券). Never beyond its stock or your limits, however many tap at once."""
+
+    def work(s: Session) -> tuple[int, dict]:
+        coupon = service.claim(s, merchant_id=p.tenant, template_id=body.template_id, customer_id=p.customer_id,
+                               now=now)
+        return 201, {"coupon_id": coupon.id}
+
+    _, stored = idempotency.run(db, merchant_id=p.tenant, scope=p.scope, key=idempotency_key,
+                                operation="claim", payload=body.model_dump(), work=work)
+    with db.unit_of_work(write=False) as s:
+        return coupon_out(get_owned(s, Coupon, p.tenant, stored["coupon_id"], what="Coupon"))
+
+
+@storefront.post("/coupons/redeem-code", response_model=CouponOut, status_code=201)
+def redeem_code(body: CodeIn, p: Principal = Depends(require_customer), db: Database = Depends(get_db),
+                now: datetime = Depends(get_now)) -> CouponOut:
+    """Enter a discount code (优惠码) to claim its coupon."""
+    with db.unit_of_work() as s:
+        return coupon_out(service.claim_by_code(s, merchant_id=p.tenant, code=body.code, customer_id=p.customer_id,
+                                                now=now))
+
+
+@storefront.get("/coupons", response_model=Page[CouponOut])
+def my_coupons(p: Principal = Depends(require_customer), db: Database = Depends(get_db),
+               page: PageParams = Depends(page_params),
+               status: str | None = Query(None, pattern="^(available|locked|used|expired)$")) -> Page[CouponOut]:
+    with db.unit_of_work(write=False) as s:
+        stmt = scoped(Coupon, p.tenant).where(Coupon.customer_id == p.customer_id)
+        if status:
+            stmt = stmt.where(Coupon.status == status)
+        rows, cursor = paginate(s, stmt, Coupon.id, page)
+        return Page(items=[coupon_out(r) for r in rows], next_cursor=cursor)
+
+

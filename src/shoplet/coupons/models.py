@@ -1,0 +1,108 @@
+"""Coupons (卡券, SPEC §C): templates, issued coupons, and the counters that stop oversell."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKeyConstraint, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shoplet.db import Base, TenantMixin, utcnow
+
+
+class CouponTemplate(TenantMixin, Base):
+    """What a merchant designs: kind and value, scope, validity, stock, limits, audience.
+
+    ``issued_count`` only moves by a conditional UPDATE (``issued_count < total_stock``),
+    with a CHECK as the backstop, so concurrent claims can never oversell. ``version``
+    counts edits; an issued coupon keeps the version it was issued with.
+    """
+
+    __tablename__ = "coupon_templates"
+    __table_args__ = (
+        CheckConstraint("status IN ('active','paused','stopped')", name="status"),
+        CheckConstraint("total_stock IS NULL OR issued_count <= total_stock", name="no_oversell"),
+        CheckConstraint("budget IS NULL OR budget_committed <= budget", name="budget"),
+        CheckConstraint("validity IN ('fixed','relative')", name="validity"),
+        Index("uq_coupon_templates_public_code", "merchant_id", "public_code", unique=True),
+    )
+
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    scope: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    store_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    host_apps: Mapped[list[str]] = mapped_column(JSON, default=list)
+    stackable: Mapped[bool] = mapped_column(default=False)
+    exclusive_with_promotions: Mapped[bool] = mapped_column(default=False)
+    validity: Mapped[str] = mapped_column(String(16), default="fixed")
+    valid_from: Mapped[datetime | None] = mapped_column()
+    valid_until: Mapped[datetime | None] = mapped_column()
+    valid_days: Mapped[int | None] = mapped_column()
+    delay_days: Mapped[int] = mapped_column(default=0)
+    total_stock: Mapped[int | None] = mapped_column()
+    issued_count: Mapped[int] = mapped_column(default=0)
+    per_customer_limit: Mapped[int | None] = mapped_column()
+    per_day_limit: Mapped[int | None] = mapped_column()
+    audience: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    claim_starts_at: Mapped[datetime | None] = mapped_column()
+    claim_ends_at: Mapped[datetime | None] = mapped_column()
+    budget: Mapped[int | None] = mapped_column()
+    budget_committed: Mapped[int] = mapped_column(default=0)
+    public_code: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Coupon(TenantMixin, Base):
+    """One coupon a customer holds. ``rule`` is the template as it was when issued.
+
+    Status moves only by conditional updates: available → locked (order created) → used
+    (paid) or back to available (cancelled, fully refunded); available → used (verified
+    in store, 核销), → expired.
+    """
+
+    __tablename__ = "coupons"
+    __table_args__ = (
+        CheckConstraint("status IN ('available','locked','used','expired')", name="status"),
+        ForeignKeyConstraint(["merchant_id", "template_id"], ["coupon_templates.merchant_id", "coupon_templates.id"]),
+        Index("uq_coupons_code", "merchant_id", "code", unique=True),
+        Index("ix_coupons_customer", "merchant_id", "customer_id", "status"),
+        Index("ix_coupons_template", "merchant_id", "template_id", "status"),
+        Index("ix_coupons_expiry", "status", "valid_until"),
+    )
+
+    template_id: Mapped[str] = mapped_column(String(32))
+    template_version: Mapped[int] = mapped_column()
+    customer_id: Mapped[str] = mapped_column(String(32))
+    code: Mapped[str] = mapped_column(String(20))
+    rule: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(16), default="claim")
+    status: Mapped[str] = mapped_column(String(16), default="available")
+    valid_from: Mapped[datetime] = mapped_column()
+    valid_until: Mapped[datetime | None] = mapped_column()
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    order_id: Mapped[str | None] = mapped_column(String(32))
+    used_at: Mapped[datetime | None] = mapped_column()
+    verified_store_id: Mapped[str | None] = mapped_column(String(32))
+    verified_by: Mapped[str | None] = mapped_column(String(32))
+    discount: Mapped[int] = mapped_column(default=0)
+    order_amount: Mapped[int] = mapped_column(default=0)
+    reminded_at: Mapped[datetime | None] = mapped_column()
+
+
+class CouponClaimCount(Base):
+    """How many coupons of a template a customer holds, in all (``period`` "all") and per
+    day (``period`` = the merchant-local date). Limits are conditional updates on these rows."""
+
+    __tablename__ = "coupon_claim_counts"
+    __table_args__ = (CheckConstraint("claimed >= 0", name="claimed"),)
+
+    merchant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    template_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    period: Mapped[str] = mapped_column(String(10), primary_key=True)
+    claimed: Mapped[int] = mapped_column(default=0)

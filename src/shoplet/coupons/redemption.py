@@ -1,0 +1,181 @@
+"""Using coupons (C4, C5): at checkout through the pricing engine, and in store (核销).
+
+Each step is one conditional UPDATE on the coupon's status, so a coupon is used once:
+two verifications of one code race on ``status = 'available'`` and exactly one wins.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from shoplet.coupons.codes import normalise
+from shoplet.coupons.models import Coupon, CouponTemplate
+from shoplet.errors import Conflict, NotFound, Unprocessable
+from shoplet.outbox import emit
+from shoplet.scoping import get_owned
+
+RULE_FIELDS = ("kind", "off", "threshold", "percent_off", "max_off", "sku", "price", "scope", "stackable",
+               "exclusive_with_promotions")
+
+
+def as_contract(coupon: Coupon) -> dict[str, Any]:
+    """The coupon as the pricing contract's input (id = coupon id; validity from the coupon)."""
+    rule = {k: v for k, v in coupon.rule.items() if k in RULE_FIELDS}
+    rule["id"] = coupon.id
+    rule["starts_at"] = coupon.valid_from.isoformat()
+    if coupon.valid_until is not None:
+        rule["expires_at"] = coupon.valid_until.isoformat()
+    return rule
+
+
+def held(session: Session, *, merchant_id: str, customer_id: str, host_app: str | None,
+         store_id: str | None) -> list[Coupon]:
+    """The customer's available coupons that may be used in this host app at this store."""
+    rows = session.scalars(select(Coupon).where(
+        Coupon.merchant_id == merchant_id, Coupon.customer_id == customer_id, Coupon.status == "available"
+    ).order_by(Coupon.valid_until, Coupon.id))
+    return [c for c in rows
+            if (not c.rule.get("host_apps") or host_app in c.rule["host_apps"])
+            and (not c.rule.get("store_ids") or store_id in c.rule["store_ids"])]
+
+
+def lock(session: Session, *, merchant_id: str, order_id: str, order_amount: int, discounts: dict[str, int]) -> None:
+    """The order's coupons are set aside until it is paid or cancelled."""
+    for coupon_id, discount in sorted(discounts.items()):
+        locked = session.execute(
+            update(Coupon).where(Coupon.merchant_id == merchant_id, Coupon.id == coupon_id,
+                                 Coupon.status == "available")
+            .values(status="locked", order_id=order_id, discount=discount, order_amount=order_amount)
+        ).rowcount
+        if not locked:
+            raise Conflict("coupon.not_available", "One of the coupons was just used elsewhere; please try again.")
+
+
+def use_for_order(session: Session, *, merchant_id: str, order_id: str, now: datetime) -> int:
+    return session.execute(
+        update(Coupon).where(Coupon.merchant_id == merchant_id, Coupon.order_id == order_id,
+                             Coupon.status == "locked").values(status="used", used_at=now)
+    ).rowcount
+
+
+def release_for_order(session: Session, *, merchant_id: str, order_id: str) -> int:
+    """An unpaid order was cancelled: its coupons can be used again."""
+    return session.execute(
+        update(Coupon).where(Coupon.merchant_id == merchant_id, Coupon.order_id == order_id,
+                             Coupon.status == "locked")
+        .values(status="available", order_id=None, discount=0, order_amount=0)
+    ).rowcount
+
+
+def return_for_order(session: Session, *, merchant_id: str, order_id: str, now: datetime) -> int:
+    """The whole order was refunded: coupons still within their validity come back (P3)."""
+    return session.execute(
+        update(Coupon).where(Coupon.merchant_id == merchant_id, Coupon.order_id == order_id,
+                             Coupon.status == "used",
+                             (Coupon.valid_until.is_(None)) | (Coupon.valid_until > now))
+        .values(status="available", order_id=None, used_at=None, discount=0, order_amount=0)
+    ).rowcount
+
+
+def find_by_code(session: Session, merchant_id: str, text: str) -> Coupon:
+    code = normalise(text)
+    if code is None:
+        raise Unprocessable("coupon.code_invalid", "That code is not valid; check it for typos.")
+    coupon = session.scalar(select(Coupon).where(Coupon.merchant_id == merchant_id, Coupon.code == code))
+    if coupon is None:
+        raise NotFound("coupon.not_found", "No coupon has this code.")
+    return coupon
+
+
+def _refusal(coupon: Coupon, store_id: str, now: datetime):
+    if coupon.status == "used":
+        return Conflict("coupon.already_used", "This coupon has already been used.")
+    if coupon.status == "locked":
+        return Conflict("coupon.in_use", "This coupon is set aside for an unpaid online order.")
+    if coupon.status == "expired" or (coupon.valid_until is not None and now >= coupon.valid_until):
+        return Unprocessable("coupon.expired", "This coupon has expired.")
+    if now < coupon.valid_from:
+        return Unprocessable("coupon.not_yet_valid", "This coupon cannot be used yet.")
+    if coupon.rule.get("store_ids") and store_id not in coupon.rule["store_ids"]:
+        return Unprocessable("coupon.wrong_store", "This coupon cannot be used at this store.")
+    return None
+
+
+def verify(session: Session, *, merchant_id: str, code: str, store_id: str, staff_id: str | None,
+           now: datetime) -> Coupon:
+    """A clerk verifies a code at their store: it is used there, once."""
+    coupon = find_by_code(session, merchant_id, code)
+    refusal = _refusal(coupon, store_id, now)
+    if refusal is not None:
+        raise refusal
+    won = session.execute(
+        update(Coupon).where(Coupon.merchant_id == merchant_id, Coupon.id == coupon.id, Coupon.status == "available")
+        .values(status="used", used_at=now, verified_store_id=store_id, verified_by=staff_id)
+    ).rowcount
+    if not won:
+        raise Conflict("coupon.already_used", "This coupon has already been used.")
+    session.refresh(coupon)
+    return coupon
+
+
+def reverse(session: Session, *, merchant_id: str, coupon_id: str, now: datetime, window: timedelta) -> Coupon:
+    """An admin undoes a mistaken in-store verification, within the window."""
+    coupon = get_owned(session, Coupon, merchant_id, coupon_id, what="Coupon")
+    if coupon.status != "used" or coupon.verified_store_id is None:
+        raise Conflict("coupon.not_verified", "Only a coupon verified in store can have its verification reversed.")
+    if coupon.used_at is None or now - coupon.used_at > window:
+        raise Conflict("coupon.reversal_window_passed",
+                       f"Verifications can be reversed for {int(window.total_seconds() // 3600)} hours only.")
+    session.execute(
+        update(Coupon).where(Coupon.merchant_id == merchant_id, Coupon.id == coupon_id, Coupon.status == "used")
+        .values(status="available", used_at=None, verified_store_id=None, verified_by=None)
+    )
+    session.refresh(coupon)
+    return coupon
+
+
+def expire(session: Session, *, now: datetime) -> int:
+    """Lifecycle sweep: available coupons past their validity become expired."""
+    return session.execute(
+        update(Coupon).where(Coupon.status == "available", Coupon.valid_until.is_not(None),
+                             Coupon.valid_until <= now).values(status="expired")
+    ).rowcount
+
+
+def remind(session: Session, *, now: datetime, days: int = 3, limit: int = 1000) -> int:
+    """Queue one "expires in 3 days" reminder per coupon, for messaging to deliver (C5, §L)."""
+    due = list(session.scalars(select(Coupon).where(
+        Coupon.status == "available", Coupon.reminded_at.is_(None), Coupon.valid_until.is_not(None),
+        Coupon.valid_until > now, Coupon.valid_until <= now + timedelta(days=days)).limit(limit)))
+    for coupon in due:
+        marked = session.execute(update(Coupon).where(
+            Coupon.merchant_id == coupon.merchant_id, Coupon.id == coupon.id, Coupon.reminded_at.is_(None))
+            .values(reminded_at=now)).rowcount
+        if marked:
+            emit(session, merchant_id=coupon.merchant_id, topic="coupon.expiring", now=now,
+                 payload={"merchant_id": coupon.merchant_id, "coupon_id": coupon.id,
+                          "customer_id": coupon.customer_id, "valid_until": coupon.valid_until.isoformat()})
+    return len(due)
+
+
+def figures(session: Session, *, merchant_id: str, template_id: str) -> dict[str, Any]:
+    """C6: issued, claimed, used, use rate (核销率), GMV of orders using it, discount cost."""
+    template = get_owned(session, CouponTemplate, merchant_id, template_id, what="Coupon template",
+                         code="coupon_template")
+    base = select(func.count()).select_from(Coupon).where(Coupon.merchant_id == merchant_id,
+                                                          Coupon.template_id == template_id)
+    claimed = session.scalar(base.where(Coupon.source.in_(("claim", "code"))))
+    used = session.scalar(base.where(Coupon.status == "used"))
+    cost = session.scalar(select(func.coalesce(func.sum(Coupon.discount), 0)).where(
+        Coupon.merchant_id == merchant_id, Coupon.template_id == template_id, Coupon.status == "used"))
+    gmv = session.scalar(select(func.coalesce(func.sum(Coupon.order_amount), 0)).where(
+        Coupon.merchant_id == merchant_id, Coupon.template_id == template_id, Coupon.status == "used"))
+    issued = template.issued_count
+    return {"template_id": template_id, "issued": issued, "claimed": claimed, "used": used,
+            "use_rate": round(used / issued, 4) if issued else 0.0, "gmv": gmv, "discount_cost": cost,
+            "verified_in_store": session.scalar(base.where(Coupon.status == "used",
+                                                           Coupon.verified_store_id.is_not(None)))}

@@ -1,0 +1,256 @@
+"""Coupon templates and claiming (C1–C3). Every limit is a conditional UPDATE in the same
+transaction as the coupon it admits: stock, per-customer (lifetime and per day), budget.
+If any refuses, the transaction rolls back and nothing was taken."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shoplet.catalog.models import Category, Sku
+from shoplet.coupons.codes import new_code
+from shoplet.coupons.models import Coupon, CouponClaimCount, CouponTemplate
+from shoplet.customers.models import Customer
+from shoplet.db import new_id
+from shoplet.errors import Conflict, Forbidden, InvalidInput, Unprocessable
+from shoplet.membership.models import Member
+from shoplet.pricing import InvalidCart
+from shoplet.pricing.model import parse
+from shoplet.scoping import get_owned
+from shoplet.tenancy.models import Merchant
+
+KINDS = ("cash", "threshold", "percent", "exchange", "free_delivery")
+EDITABLE = ("name", "scope", "store_ids", "host_apps", "audience", "claim_starts_at", "claim_ends_at",
+            "total_stock", "per_customer_limit", "per_day_limit", "budget")
+
+
+def rule_of(template: CouponTemplate) -> dict[str, Any]:
+    """The template as a coupon of the pricing contract (without id or validity)."""
+    rule: dict[str, Any] = {"kind": template.kind, **template.params, "scope": dict(template.scope)}
+    if template.stackable:
+        rule["stackable"] = True
+    if template.exclusive_with_promotions:
+        rule["exclusive_with_promotions"] = True
+    return rule
+
+
+def face_value(template: CouponTemplate) -> int:
+    """What one coupon can cost the merchant at most, for the budget."""
+    p = template.params
+    if template.kind in ("cash", "threshold"):
+        return p["off"]
+    if template.kind == "percent":
+        return p.get("max_off") or 0
+    return 0
+
+
+def _check(session: Session, template: CouponTemplate) -> None:
+    merchant_id = template.merchant_id
+    if template.kind not in KINDS:
+        raise InvalidInput("coupon.kind", f"Unknown coupon kind '{template.kind}'.")
+    try:
+        parse({"now": "2026-01-01T00:00:00+00:00", "lines": [{"sku": "_", "quantity": 1, "unit_price": 0}],
+               "coupons": [{"id": "t", **rule_of(template)}]})
+    except InvalidCart as exc:
+        detail = str(exc).removeprefix("coupons[0].").removeprefix("coupons[0]: ")
+        raise InvalidInput("coupon.invalid", f"The coupon is not valid: {detail}.") from exc
+    if template.validity == "fixed" and template.valid_until is None:
+        raise InvalidInput("coupon.validity", "A fixed-window coupon needs 'valid_until'.")
+    if template.validity == "relative" and not template.valid_days:
+        raise InvalidInput("coupon.validity", "A coupon valid N days after claim needs 'valid_days'.")
+    if template.valid_from and template.valid_until and template.valid_until <= template.valid_from:
+        raise InvalidInput("coupon.validity", "The coupon must stop being valid after it starts.")
+    if template.budget is not None and template.kind == "percent" and not template.params.get("max_off"):
+        raise InvalidInput("coupon.budget_needs_cap", "A percent coupon with a budget needs 'max_off'.")
+    skus = set(template.scope.get("skus", [])) | set(template.scope.get("exclude_skus", []))
+    if template.kind == "exchange":
+        skus.add(template.params["sku"])
+    if skus:
+        found = set(session.scalars(select(Sku.id).where(Sku.merchant_id == merchant_id, Sku.id.in_(skus))))
+        if skus - found:
+            raise InvalidInput("coupon.unknown_sku", f"No SKU '{sorted(skus - found)[0]}' in this shop.")
+    categories = set(template.scope.get("categories", []))
+    if categories and categories - set(session.scalars(
+            select(Category.id).where(Category.merchant_id == merchant_id, Category.id.in_(categories)))):
+        raise InvalidInput("coupon.unknown_category", "A category in the scope is not in this shop.")
+    if template.public_code and session.scalar(select(CouponTemplate.id).where(
+            CouponTemplate.merchant_id == merchant_id, CouponTemplate.public_code == template.public_code,
+            CouponTemplate.id != template.id)):
+        raise Conflict("coupon.public_code_taken", "Another coupon already uses this discount code.")
+
+
+def create_template(session: Session, *, merchant_id: str, fields: dict[str, Any], now: datetime) -> CouponTemplate:
+    template = CouponTemplate(merchant_id=merchant_id, id=new_id("cpt"), status="active", version=1,
+                              issued_count=0, budget_committed=0, created_at=now, updated_at=now, **fields)
+    _check(session, template)
+    session.add(template)
+    session.flush()
+    return template
+
+
+def update_template(session: Session, *, merchant_id: str, template_id: str, changes: dict[str, Any],
+                    now: datetime) -> CouponTemplate:
+    """Edit a template; coupons already issued keep the rule they were issued with."""
+    template = get_owned(session, CouponTemplate, merchant_id, template_id, what="Coupon template",
+                         code="coupon_template")
+    if template.status == "stopped":
+        raise Conflict("coupon.stopped", "A stopped coupon cannot be edited; create a new one.")
+    for field, value in changes.items():
+        if field not in EDITABLE:
+            raise InvalidInput("coupon.not_editable", f"'{field}' cannot be changed once issued; create a new coupon.")
+        setattr(template, field, value)
+    if template.total_stock is not None and template.total_stock < template.issued_count:
+        raise Unprocessable("coupon.stock_below_issued",
+                            f"{template.issued_count} coupons are already issued; the stock cannot be lower.")
+    if template.budget is not None and template.budget < template.budget_committed:
+        raise Unprocessable("coupon.budget_below_committed", "The budget cannot be lower than what is committed.")
+    _check(session, template)
+    template.version += 1
+    template.updated_at = now
+    session.flush()
+    return template
+
+
+def transition(session: Session, *, merchant_id: str, template_id: str, action: str, now: datetime) -> CouponTemplate:
+    template = get_owned(session, CouponTemplate, merchant_id, template_id, what="Coupon template",
+                         code="coupon_template")
+    allowed, target = {"pause": ({"active", "paused"}, "paused"), "resume": ({"active", "paused"}, "active"),
+                       "stop": ({"active", "paused", "stopped"}, "stopped")}[action]
+    if template.status not in allowed:
+        raise Conflict("coupon.stopped", "This coupon is stopped for good.")
+    if template.status != target:
+        template.status, template.updated_at = target, now
+    session.flush()
+    return template
+
+
+def local_day(session: Session, merchant_id: str, now: datetime) -> str:
+    merchant = session.get(Merchant, merchant_id)
+    return now.astimezone(ZoneInfo(merchant.timezone if merchant else "UTC")).date().isoformat()
+
+
+def audience_refusal(session: Session, template: CouponTemplate, customer_id: str) -> str | None:
+    """Why this customer is not in the template's audience (None: they are)."""
+    audience = template.audience or {}
+    kind = audience.get("kind", "everyone")
+    merchant_id = template.merchant_id
+    if kind == "everyone":
+        return None
+    if kind == "new_customers":  # the first paid order makes a member (P4): members are not new
+        return None if session.get(Member, (merchant_id, customer_id)) is None else "This coupon is for new customers."
+    if kind == "members":
+        member = session.get(Member, (merchant_id, customer_id))
+        tiers = audience.get("tiers") or []
+        if member is not None and (not tiers or member.tier in tiers):
+            return None
+        return "This coupon is for members" + (f" of tier {', '.join(tiers)}." if tiers else ".")
+    if kind == "tags":
+        customer = session.get(Customer, (merchant_id, customer_id))
+        if customer is not None and set(customer.tags) & set(audience.get("tags") or []):
+            return None
+        return "This coupon is for selected customers."
+    return "This coupon is not available to you."
+
+
+def validity_for(template: CouponTemplate, now: datetime) -> tuple[datetime, datetime | None]:
+    if template.validity == "relative":
+        start = now + timedelta(days=template.delay_days or 0)
+        return start, start + timedelta(days=template.valid_days or 0)
+    return template.valid_from or now, template.valid_until
+
+
+def _counter(session: Session, template: CouponTemplate, customer_id: str, period: str, limit: int,
+             code: str, message: str) -> None:
+    key = (template.merchant_id, template.id, customer_id, period)
+    if session.get(CouponClaimCount, key) is None:
+        try:
+            with session.begin_nested():
+                session.add(CouponClaimCount(merchant_id=key[0], template_id=key[1], customer_id=key[2],
+                                             period=period, claimed=0))
+        except IntegrityError:
+            pass  # a concurrent claim created it
+    taken = session.execute(
+        update(CouponClaimCount).where(
+            CouponClaimCount.merchant_id == key[0], CouponClaimCount.template_id == key[1],
+            CouponClaimCount.customer_id == key[2], CouponClaimCount.period == period,
+            CouponClaimCount.claimed < limit)
+        .values(claimed=CouponClaimCount.claimed + 1)
+    ).rowcount
+    if not taken:
+        raise Conflict(code, message)
+
+
+def claimable_refusal(template: CouponTemplate, now: datetime) -> Conflict | Unprocessable | None:
+    if template.status != "active":
+        return Conflict("coupon.not_claimable", "This coupon is not being given out right now.")
+    if template.claim_starts_at and now < template.claim_starts_at:
+        return Unprocessable("coupon.not_yet_claimable", "This coupon cannot be claimed yet.")
+    if template.claim_ends_at and now >= template.claim_ends_at:
+        return Unprocessable("coupon.claim_ended", "The time to claim this coupon has passed.")
+    if template.validity == "fixed" and template.valid_until and now >= template.valid_until:
+        return Unprocessable("coupon.expired", "This coupon has expired.")
+    return None
+
+
+def issue(session: Session, *, template: CouponTemplate, customer_id: str, source: str, now: datetime,
+          check_audience: bool = True) -> Coupon:
+    """Issue one coupon of ``template`` to a customer, within every limit, or raise and take nothing."""
+    refusal = claimable_refusal(template, now)
+    if refusal is not None:
+        raise refusal
+    if check_audience:
+        reason = audience_refusal(session, template, customer_id)
+        if reason:
+            raise Forbidden("coupon.not_eligible", reason)
+    merchant_id = template.merchant_id
+    face = face_value(template) if template.budget is not None else 0
+    taken = session.execute(
+        update(CouponTemplate).where(
+            CouponTemplate.merchant_id == merchant_id, CouponTemplate.id == template.id,
+            CouponTemplate.status == "active",
+            (CouponTemplate.total_stock.is_(None)) | (CouponTemplate.issued_count < CouponTemplate.total_stock),
+            (CouponTemplate.budget.is_(None)) | (CouponTemplate.budget_committed + face <= CouponTemplate.budget))
+        .values(issued_count=CouponTemplate.issued_count + 1,
+                budget_committed=CouponTemplate.budget_committed + face)
+    ).rowcount
+    if not taken:
+        session.refresh(template)
+        if template.budget is not None and template.budget_committed + face > template.budget:
+            raise Conflict("coupon.budget_exhausted", "This coupon's budget is used up.")
+        raise Conflict("coupon.sold_out", "All of these coupons have been claimed.")
+    if template.per_customer_limit is not None:
+        _counter(session, template, customer_id, "all", template.per_customer_limit, "coupon.limit_reached",
+                 f"You can hold at most {template.per_customer_limit} of this coupon.")
+    if template.per_day_limit is not None:
+        _counter(session, template, customer_id, local_day(session, merchant_id, now), template.per_day_limit,
+                 "coupon.daily_limit_reached", f"You can claim at most {template.per_day_limit} of this coupon a day.")
+    valid_from, valid_until = validity_for(template, now)
+    coupon = Coupon(merchant_id=merchant_id, id=new_id("cpn"), template_id=template.id,
+                    template_version=template.version, customer_id=customer_id, code=new_code(),
+                    rule={**rule_of(template), "store_ids": list(template.store_ids),
+                          "host_apps": list(template.host_apps), "name": template.name},
+                    source=source, status="available", valid_from=valid_from, valid_until=valid_until,
+                    claimed_at=now)
+    session.add(coupon)
+    session.flush()
+    return coupon
+
+
+def claim(session: Session, *, merchant_id: str, template_id: str, customer_id: str, now: datetime,
+          source: str = "claim") -> Coupon:
+    template = get_owned(session, CouponTemplate, merchant_id, template_id, what="Coupon", code="coupon")
+    return issue(session, template=template, customer_id=customer_id, source=source, now=now)
+
+
+def claim_by_code(session: Session, *, merchant_id: str, code: str, customer_id: str, now: datetime) -> Coupon:
+    """Redeem a public discount code (优惠码) printed in marketing material."""
+    template = session.scalar(select(CouponTemplate).where(CouponTemplate.merchant_id == merchant_id,
+                                                           CouponTemplate.public_code == code.strip().upper()))
+    if template is None:
+        raise Unprocessable("coupon.code_unknown", "That discount code is not valid.")
+    return issue(session, template=template, customer_id=customer_id, source="code", now=now)
