@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -137,6 +138,9 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        # SQLite has one writer at a time. Queueing this process's writers on a lock wakes
+        # the next one at once; left to SQLite's busy handler they would sleep in growing steps.
+        self._writer = threading.RLock() if self.engine.dialect.name == "sqlite" else None
         self._write = sessionmaker(
             bind=self.engine.execution_options(shoplet_write=True), expire_on_commit=False
         )
@@ -154,6 +158,9 @@ class Database:
     @contextmanager
     def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:
         """One transaction: commit when the block succeeds, roll back when it raises."""
+        lock = self._writer if write else None
+        if lock is not None:
+            lock.acquire()
         session = self.session(write=write)
         try:
             yield session
@@ -163,6 +170,8 @@ class Database:
             raise
         finally:
             session.close()
+            if lock is not None:
+                lock.release()
 
     def dispose(self) -> None:
         self.engine.dispose()

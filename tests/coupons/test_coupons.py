@@ -3,6 +3,7 @@
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from shoplet import sweeps
@@ -65,30 +66,34 @@ def test_every_refusal_is_a_clear_4xx_and_takes_nothing(shop, client, runtime, c
             assert s.get(CouponTemplate, (shop.merchant_id, t["id"])).issued_count == issued, t["name"]
 
 
-def test_concurrent_claims_never_exceed_stock_or_limits(shop, runtime):
-    """Real threads against the real database: more attempts than stock, customers past their limit."""
+
+
+@pytest.mark.parametrize("customers, expected", [(20, 25), (8, 16)], ids=["stock-binds", "limit-binds"])
+def test_concurrent_claims_never_exceed_stock_or_limits(shop, runtime, customers, expected):
+    """Real threads against the real database: 80 attempts for 25 coupons, at most 2 each.
+    With 20 customers the stock runs out first; with 8 the per-customer limit does (8 × 2 = 16)."""
     db = runtime.db
     t = template(shop, total_stock=25, per_customer_limit=2)
-    customers = [shop.sign_in(f"rush-{i}")["customer_id"] for i in range(20)]
+    ids = [shop.sign_in(f"rush-{customers}-{i}")["customer_id"] for i in range(customers)]
 
     def attempt(i):
         try:
             with db.unit_of_work() as s:
-                service.claim(s, merchant_id=shop.merchant_id, template_id=t["id"],
-                              customer_id=customers[i % len(customers)], now=runtime.clock())
+                service.claim(s, merchant_id=shop.merchant_id, template_id=t["id"], customer_id=ids[i % len(ids)],
+                              now=runtime.clock())
             return "ok"
         except ShopletError as exc:
             return exc.code
 
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(attempt, range(80)))
-    assert results.count("ok") == 25
+    assert results.count("ok") == expected
     assert set(results) <= {"ok", "coupon.sold_out", "coupon.limit_reached"}
     with db.unit_of_work(write=False) as s:
         held = dict(s.execute(select(Coupon.customer_id, func.count()).where(
             Coupon.merchant_id == shop.merchant_id, Coupon.template_id == t["id"]).group_by(Coupon.customer_id)).all())
-        assert sum(held.values()) == 25 and max(held.values()) <= 2
-        assert s.get(CouponTemplate, (shop.merchant_id, t["id"])).issued_count == 25
+        assert sum(held.values()) == expected and max(held.values()) <= 2
+        assert s.get(CouponTemplate, (shop.merchant_id, t["id"])).issued_count == expected
         counts = dict(s.execute(select(CouponClaimCount.customer_id, CouponClaimCount.claimed).where(
             CouponClaimCount.template_id == t["id"])).all())
         assert counts == held

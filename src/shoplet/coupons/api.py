@@ -201,12 +201,11 @@ def claim(body: ClaimIn, p: Principal = Depends(require_customer), db: Database 
     def work(s: Session) -> tuple[int, dict]:
         coupon = service.claim(s, merchant_id=p.tenant, template_id=body.template_id, customer_id=p.customer_id,
                                now=now)
-        return 201, {"coupon_id": coupon.id}
+        return 201, coupon_out(coupon).model_dump(mode="json")
 
     _, stored = idempotency.run(db, merchant_id=p.tenant, scope=p.scope, key=idempotency_key,
                                 operation="claim", payload=body.model_dump(), work=work)
-    with db.unit_of_work(write=False) as s:
-        return coupon_out(get_owned(s, Coupon, p.tenant, stored["coupon_id"], what="Coupon"))
+    return CouponOut.model_validate(stored)
 
 
 @storefront.post("/coupons/redeem-code", response_model=CouponOut, status_code=201)

@@ -9,7 +9,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from shoplet.catalog.models import Category, Sku
@@ -166,22 +167,19 @@ def validity_for(template: CouponTemplate, now: datetime) -> tuple[datetime, dat
 
 def _counter(session: Session, template: CouponTemplate, customer_id: str, period: str, limit: int,
              code: str, message: str) -> None:
-    key = (template.merchant_id, template.id, customer_id, period)
-    if session.get(CouponClaimCount, key) is None:
-        try:
-            with session.begin_nested():
-                session.add(CouponClaimCount(merchant_id=key[0], template_id=key[1], customer_id=key[2],
-                                             period=period, claimed=0))
-        except IntegrityError:
-            pass  # a concurrent claim created it
-    taken = session.execute(
-        update(CouponClaimCount).where(
-            CouponClaimCount.merchant_id == key[0], CouponClaimCount.template_id == key[1],
-            CouponClaimCount.customer_id == key[2], CouponClaimCount.period == period,
-            CouponClaimCount.claimed < limit)
-        .values(claimed=CouponClaimCount.claimed + 1)
-    ).rowcount
-    if not taken:
+    """Count one more coupon for this customer and period, unless that passes ``limit``:
+    one upsert whose update only happens while ``claimed < limit``."""
+    dialect = session.get_bind().dialect.name
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    stmt = insert(CouponClaimCount).values(merchant_id=template.merchant_id, template_id=template.id,
+                                           customer_id=customer_id, period=period, claimed=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["merchant_id", "template_id", "customer_id", "period"],
+        set_={"claimed": CouponClaimCount.claimed + 1},
+        where=CouponClaimCount.claimed < limit,
+    ).returning(CouponClaimCount.claimed)
+    # RETURNING, not rowcount: drivers disagree on the rowcount of an upsert.
+    if session.execute(stmt).first() is None:
         raise Conflict(code, message)
 
 

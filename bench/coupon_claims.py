@@ -1,0 +1,161 @@
+"""Coupon claim benchmark (issue 4): a real server on loopback, a flash claim on one template.
+
+Per backend (SQLite; PostgreSQL when SHOPLET_TEST_DATABASE_URL is set): migrate, start
+``shoplet serve``, create a merchant, a template with limited stock and a per-customer
+limit, and sign in many customers. Baseline: the same server's /api/v1/health rate with
+the same client. Then many threads claim — more attempts than stock, some customers past
+their limit — and the database is read back for oversell and limit violations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select, text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from shoplet.coupons.models import Coupon, CouponTemplate  # noqa: E402
+from shoplet.db import Database  # noqa: E402
+from shoplet.migrate import upgrade  # noqa: E402
+
+PLATFORM_KEY = "bench-platform-key"
+BIN = Path(sys.executable).parent / "shoplet"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fresh_postgres(url: str) -> None:
+    db = Database(url)
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    db.dispose()
+
+
+class Server:
+    def __init__(self, url: str, workdir: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPLET_")}
+        env.update(SHOPLET_DATABASE_URL=url, SHOPLET_PLATFORM_KEY=PLATFORM_KEY, SHOPLET_LOG_LEVEL="warning",
+                   SHOPLET_JOBS_PATH=str(workdir / "jobs.db"))
+        self.proc = subprocess.Popen([str(BIN), "serve", "--port", str(self.port)], env=env, cwd=workdir,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/api/v1/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+_local = threading.local()
+
+
+def client(base: str) -> httpx.Client:
+    if getattr(_local, "client", None) is None:
+        _local.client = httpx.Client(base_url=base, timeout=60)
+    return _local.client
+
+
+def rate(base: str, threads: int, total: int, request) -> tuple[float, list]:
+    def one(i):
+        return request(client(base), i)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        results = list(pool.map(one, range(total)))
+    return total / (time.perf_counter() - started), results
+
+
+def run_backend(name: str, url: str, args) -> dict:
+    work = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+    if name == "postgresql":
+        fresh_postgres(url)
+    upgrade(url)
+    server = Server(url, work)
+    try:
+        base = server.base
+        with httpx.Client(base_url=base, timeout=60) as http:
+            merchant = http.post("/api/v1/platform/merchants", json={"name": "Flash"},
+                                 headers={"Authorization": f"Bearer {PLATFORM_KEY}"}).json()
+            admin = {"Authorization": f"Bearer {merchant['api_key']}"}
+            template = http.post("/api/v1/coupon-templates", headers=admin, json={
+                "name": "Flash ¥10", "kind": "cash", "off": 1000, "validity": "relative", "valid_days": 7,
+                "total_stock": args.stock, "per_customer_limit": args.limit}).json()
+            tokens = [http.post("/api/v1/storefront/sessions", json={
+                "merchant_id": merchant["merchant"]["id"], "host_app": "alipay",
+                "auth_code": f"sandbox:fan-{i}"}).json()["token"] for i in range(args.customers)]
+
+        baseline, _ = rate(base, args.threads, args.attempts,
+                           lambda http, i: http.get("/api/v1/health").status_code)
+
+        def claim(http, i):
+            token = tokens[i % len(tokens)]
+            return http.post("/api/v1/storefront/coupons", json={"template_id": template["id"]},
+                             headers={"Authorization": f"Bearer {token}"}).status_code
+
+        claims_per_s, statuses = rate(base, args.threads, args.attempts, claim)
+    finally:
+        server.stop()
+    db = Database(url)
+    with db.unit_of_work(write=False) as s:
+        merchant_id = merchant["merchant"]["id"]
+        issued = s.scalar(select(func.count()).select_from(Coupon).where(
+            Coupon.merchant_id == merchant_id, Coupon.template_id == template["id"]))
+        per_customer = s.execute(select(func.count()).select_from(Coupon).where(
+            Coupon.merchant_id == merchant_id, Coupon.template_id == template["id"]).group_by(Coupon.customer_id)).all()
+        counter = s.get(CouponTemplate, (merchant_id, template["id"])).issued_count
+    db.dispose()
+    return {
+        "backend": name, "attempts": args.attempts, "stock": args.stock, "issued": issued,
+        "oversold": max(0, issued - args.stock) + abs(counter - issued),
+        "limit_violations": sum(1 for (n,) in per_customer if n > args.limit),
+        "claims_per_s": round(claims_per_s, 1), "baseline_rps": round(baseline, 1),
+        "ratio": round(claims_per_s / baseline, 3),
+        "statuses": {str(k): statuses.count(k) for k in sorted(set(statuses))},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    args.threads = 16
+    args.limit = 2
+    if args.quick:
+        args.attempts, args.stock, args.customers = 1500, 600, 400
+    else:
+        args.attempts, args.stock, args.customers = 8000, 3000, 2000
+    backends = [("sqlite", f"sqlite:///{tempfile.mkdtemp(prefix='bench-')}/claims.db")]
+    if os.environ.get("SHOPLET_TEST_DATABASE_URL"):
+        backends.append(("postgresql", os.environ["SHOPLET_TEST_DATABASE_URL"]))
+    results = [run_backend(name, url, args) for name, url in backends]
+    print(json.dumps({"results": results}))
+
+
+if __name__ == "__main__":
+    main()
