@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -165,21 +165,44 @@ def validity_for(template: CouponTemplate, now: datetime) -> tuple[datetime, dat
     return template.valid_from or now, template.valid_until
 
 
+def _counter_statement(dialect: str):
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    stmt = insert(CouponClaimCount).values(
+        merchant_id=bindparam("m"), template_id=bindparam("t"), customer_id=bindparam("c"),
+        period=bindparam("p"), claimed=1)
+    return stmt.on_conflict_do_update(
+        index_elements=["merchant_id", "template_id", "customer_id", "period"],
+        set_={"claimed": CouponClaimCount.claimed + 1},
+        where=CouponClaimCount.claimed < bindparam("limit"),
+    ).returning(CouponClaimCount.claimed)
+
+
+# Built once: the claim path runs them on every claim (flash sales), so no per-call construction.
+_COUNTER = {"sqlite": _counter_statement("sqlite"), "postgresql": _counter_statement("postgresql")}
+_TAKE_STOCK = (
+    update(CouponTemplate)
+    .where(CouponTemplate.merchant_id == bindparam("m"), CouponTemplate.id == bindparam("t"),
+           CouponTemplate.status == "active",
+           (CouponTemplate.total_stock.is_(None)) | (CouponTemplate.issued_count < CouponTemplate.total_stock),
+           (CouponTemplate.budget.is_(None)) | (CouponTemplate.budget_committed + bindparam("face") <= CouponTemplate.budget))
+    .values(issued_count=CouponTemplate.issued_count + 1,
+            budget_committed=CouponTemplate.budget_committed + bindparam("face"))
+    .execution_options(synchronize_session=False)
+)
+
+
+_INSERT_COUPON = Coupon.__table__.insert()
+
+
 def _counter(session: Session, template: CouponTemplate, customer_id: str, period: str, limit: int,
              code: str, message: str) -> None:
     """Count one more coupon for this customer and period, unless that passes ``limit``:
     one upsert whose update only happens while ``claimed < limit``."""
-    dialect = session.get_bind().dialect.name
-    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    stmt = insert(CouponClaimCount).values(merchant_id=template.merchant_id, template_id=template.id,
-                                           customer_id=customer_id, period=period, claimed=1)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["merchant_id", "template_id", "customer_id", "period"],
-        set_={"claimed": CouponClaimCount.claimed + 1},
-        where=CouponClaimCount.claimed < limit,
-    ).returning(CouponClaimCount.claimed)
+    connection = session.connection()
+    row = connection.execute(_COUNTER[connection.dialect.name], {"m": template.merchant_id, "t": template.id, "c": customer_id, "p": period,
+                                 "limit": limit}).first()
     # RETURNING, not rowcount: drivers disagree on the rowcount of an upsert.
-    if session.execute(stmt).first() is None:
+    if row is None:
         raise Conflict(code, message)
 
 
@@ -207,15 +230,8 @@ def issue(session: Session, *, template: CouponTemplate, customer_id: str, sourc
             raise Forbidden("coupon.not_eligible", reason)
     merchant_id = template.merchant_id
     face = face_value(template) if template.budget is not None else 0
-    taken = session.execute(
-        update(CouponTemplate).where(
-            CouponTemplate.merchant_id == merchant_id, CouponTemplate.id == template.id,
-            CouponTemplate.status == "active",
-            (CouponTemplate.total_stock.is_(None)) | (CouponTemplate.issued_count < CouponTemplate.total_stock),
-            (CouponTemplate.budget.is_(None)) | (CouponTemplate.budget_committed + face <= CouponTemplate.budget))
-        .values(issued_count=CouponTemplate.issued_count + 1,
-                budget_committed=CouponTemplate.budget_committed + face)
-    ).rowcount
+    # Core execution on the session's own transaction: the hot path skips ORM statement overhead.
+    taken = session.connection().execute(_TAKE_STOCK, {"m": merchant_id, "t": template.id, "face": face}).rowcount
     if not taken:
         session.refresh(template)
         if template.budget is not None and template.budget_committed + face > template.budget:
@@ -228,15 +244,15 @@ def issue(session: Session, *, template: CouponTemplate, customer_id: str, sourc
         _counter(session, template, customer_id, local_day(session, merchant_id, now), template.per_day_limit,
                  "coupon.daily_limit_reached", f"You can claim at most {template.per_day_limit} of this coupon a day.")
     valid_from, valid_until = validity_for(template, now)
-    coupon = Coupon(merchant_id=merchant_id, id=new_id("cpn"), template_id=template.id,
-                    template_version=template.version, customer_id=customer_id, code=new_code(),
-                    rule={**rule_of(template), "store_ids": list(template.store_ids),
-                          "host_apps": list(template.host_apps), "name": template.name},
-                    source=source, status="available", valid_from=valid_from, valid_until=valid_until,
-                    claimed_at=now)
-    session.add(coupon)
-    session.flush()
-    return coupon
+    values = dict(merchant_id=merchant_id, id=new_id("cpn"), template_id=template.id,
+                  template_version=template.version, customer_id=customer_id, code=new_code(),
+                  rule={**rule_of(template), "store_ids": list(template.store_ids),
+                        "host_apps": list(template.host_apps), "name": template.name},
+                  source=source, status="available", valid_from=valid_from, valid_until=valid_until,
+                  claimed_at=now, order_id=None, used_at=None, verified_store_id=None, verified_by=None,
+                  discount=0, order_amount=0, reminded_at=None)
+    session.connection().execute(_INSERT_COUPON, values)
+    return Coupon(**values)  # the row as written, for the caller to read
 
 
 def claim(session: Session, *, merchant_id: str, template_id: str, customer_id: str, now: datetime,
