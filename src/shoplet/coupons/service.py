@@ -229,14 +229,8 @@ def issue(session: Session, *, template: CouponTemplate, customer_id: str, sourc
         if reason:
             raise Forbidden("coupon.not_eligible", reason)
     merchant_id = template.merchant_id
-    face = face_value(template) if template.budget is not None else 0
-    # Core execution on the session's own transaction: the hot path skips ORM statement overhead.
-    taken = session.connection().execute(_TAKE_STOCK, {"m": merchant_id, "t": template.id, "face": face}).rowcount
-    if not taken:
-        session.refresh(template)
-        if template.budget is not None and template.budget_committed + face > template.budget:
-            raise Conflict("coupon.budget_exhausted", "This coupon's budget is used up.")
-        raise Conflict("coupon.sold_out", "All of these coupons have been claimed.")
+    # The template row is every claimant's hot spot: on PostgreSQL its lock is held from the
+    # stock UPDATE to COMMIT. So it goes last; a refusal anywhere rolls everything back.
     if template.per_customer_limit is not None:
         _counter(session, template, customer_id, "all", template.per_customer_limit, "coupon.limit_reached",
                  f"You can hold at most {template.per_customer_limit} of this coupon.")
@@ -251,7 +245,14 @@ def issue(session: Session, *, template: CouponTemplate, customer_id: str, sourc
                   source=source, status="available", valid_from=valid_from, valid_until=valid_until,
                   claimed_at=now, order_id=None, used_at=None, verified_store_id=None, verified_by=None,
                   discount=0, order_amount=0, reminded_at=None)
-    session.connection().execute(_INSERT_COUPON, values)
+    connection = session.connection()  # Core on the session's transaction: no ORM overhead on the hot path
+    connection.execute(_INSERT_COUPON, values)
+    face = face_value(template) if template.budget is not None else 0
+    if not connection.execute(_TAKE_STOCK, {"m": merchant_id, "t": template.id, "face": face}).rowcount:
+        session.refresh(template)
+        if template.budget is not None and template.budget_committed + face > template.budget:
+            raise Conflict("coupon.budget_exhausted", "This coupon's budget is used up.")
+        raise Conflict("coupon.sold_out", "All of these coupons have been claimed.")
     return Coupon(**values)  # the row as written, for the caller to read
 
 
