@@ -1,6 +1,7 @@
 """Coupon claim benchmark (issue 4): a real server on loopback, a flash claim on one template.
 
-Per backend (SQLite; PostgreSQL when SHOPLET_TEST_DATABASE_URL is set): migrate, start
+Per backend (SQLite; PostgreSQL when SHOPLET_TEST_DATABASE_URL is set; each behind the
+Redis gate when SHOPLET_TEST_REDIS_URL is set): migrate, start
 ``shoplet serve``, create a merchant, a template with limited stock and a per-customer
 limit, and sign in many customers. Baseline: the same server's /api/v1/health rate with
 the same client. Then many threads claim — more attempts than stock, some customers past
@@ -50,12 +51,14 @@ def fresh_postgres(url: str) -> None:
 
 
 class Server:
-    def __init__(self, url: str, workdir: Path) -> None:
+    def __init__(self, url: str, workdir: Path, redis_url: str | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPLET_")}
         env.update(SHOPLET_DATABASE_URL=url, SHOPLET_PLATFORM_KEY=PLATFORM_KEY, SHOPLET_LOG_LEVEL="warning",
                    SHOPLET_JOBS_PATH=str(workdir / "jobs.db"))
+        if redis_url:
+            env["SHOPLET_REDIS_URL"] = redis_url
         self.proc = subprocess.Popen([str(BIN), "serve", "--port", str(self.port)], env=env, cwd=workdir,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
@@ -91,12 +94,16 @@ def rate(base: str, threads: int, total: int, request) -> tuple[float, list]:
     return total / (time.perf_counter() - started), results
 
 
-def run_backend(name: str, url: str, args) -> dict:
+def run_backend(name: str, url: str, args, redis_url: str | None = None) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
-    if name == "postgresql":
+    if name.startswith("postgresql"):
         fresh_postgres(url)
+    if redis_url:
+        import redis
+
+        redis.Redis.from_url(redis_url).flushdb()
     upgrade(url)
-    server = Server(url, work)
+    server = Server(url, work, redis_url)
     try:
         base = server.base
         with httpx.Client(base_url=base, timeout=60) as http:
@@ -147,13 +154,22 @@ def main() -> None:
     args.threads = 16
     args.limit = 2
     if args.quick:
-        args.attempts, args.stock, args.customers = 1500, 600, 400
+        args.attempts, args.stock, args.customers = 800, 300, 200
     else:
         args.attempts, args.stock, args.customers = 8000, 3000, 2000
-    backends = [("sqlite", f"sqlite:///{tempfile.mkdtemp(prefix='bench-')}/claims.db")]
-    if os.environ.get("SHOPLET_TEST_DATABASE_URL"):
-        backends.append(("postgresql", os.environ["SHOPLET_TEST_DATABASE_URL"]))
-    results = [run_backend(name, url, args) for name, url in backends]
+    def sqlite_url() -> str:
+        return f"sqlite:///{tempfile.mkdtemp(prefix='bench-')}/claims.db"
+
+    backends = [("sqlite", sqlite_url(), None)]
+    pg, rd = os.environ.get("SHOPLET_TEST_DATABASE_URL"), os.environ.get("SHOPLET_TEST_REDIS_URL")
+    if pg:
+        backends.append(("postgresql", pg, None))
+    if rd:  # the Redis gate in front of each database
+        gate_redis = rd.rsplit("/", 1)[0] + "/14"
+        backends.append(("sqlite+redis_gate", sqlite_url(), gate_redis))
+        if pg:
+            backends.append(("postgresql+redis_gate", pg, gate_redis))
+    results = [run_backend(name, url, args, redis_url) for name, url, redis_url in backends]
     print(json.dumps({"results": results}))
 
 

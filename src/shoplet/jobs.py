@@ -79,6 +79,16 @@ def coupon_lifecycle_periodic() -> int:
     return sweeps.coupon_lifecycle(runtime())
 
 
+@huey.periodic_task(crontab(minute="*/5"))
+def reconcile_coupon_gate_periodic() -> int:
+    rt = runtime()
+    if rt.coupon_gate is None:
+        return 0
+    from shoplet.coupons.service import reconcile_gate
+
+    return reconcile_gate(rt.db, rt.coupon_gate)
+
+
 class EmbeddedConsumer(Consumer):
     """A consumer that runs beside the web server: it leaves signal handling to uvicorn."""
 

@@ -47,6 +47,11 @@ class Runtime:
             from shoplet.customers.models import HOST_APPS
 
             self.hosts = {name: sandbox_host for name in HOST_APPS}
+        self.coupon_gate = None
+        if settings.redis_url:
+            from shoplet.coupons.gate import RedisGate
+
+            self.coupon_gate = RedisGate(settings.redis_url)
         # Called after a commit that wrote outbox events; the job queue sets it.
         self.kick: Callable[[], None] = lambda: None
 

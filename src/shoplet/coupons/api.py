@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query
 from sqlalchemy.orm import Session
 
 from shoplet import idempotency
-from shoplet.auth import Principal, get_db, get_now, require_customer, require_staff
+from shoplet.auth import Principal, get_db, get_now, get_runtime, require_customer, require_staff
 from shoplet.coupons import redemption, service
 from shoplet.coupons.codes import display
 from shoplet.coupons.models import Coupon, CouponTemplate
@@ -194,9 +194,17 @@ def coupon_centre(p: Principal = Depends(require_customer), db: Database = Depen
 
 @storefront.post("/coupons", response_model=CouponOut, status_code=201)
 def claim(body: ClaimIn, p: Principal = Depends(require_customer), db: Database = Depends(get_db),
-          now: datetime = Depends(get_now),
+          now: datetime = Depends(get_now), rt=Depends(get_runtime),
           idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> CouponOut:
     """Claim a coupon (领券). Never beyond its stock or your limits, however many tap at once."""
+    if rt.coupon_gate is not None and idempotency_key is None:
+        with db.unit_of_work(write=False) as s:
+            gated = get_owned(s, CouponTemplate, p.tenant, body.template_id, what="Coupon",
+                              code="coupon").total_stock is not None
+        if gated:  # flash path: refusals are answered by Redis, not the database
+            return coupon_out(service.claim_through_gate(db, rt.coupon_gate, merchant_id=p.tenant,
+                                                         template_id=body.template_id, customer_id=p.customer_id,
+                                                         now=now))
 
     def work(s: Session) -> tuple[int, dict]:
         coupon = service.claim(s, merchant_id=p.tenant, template_id=body.template_id, customer_id=p.customer_id,
