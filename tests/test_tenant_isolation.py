@@ -30,7 +30,7 @@ BODIES = {
 }
 
 # Snapshot of every tenant table: a walk must leave merchant A's rows exactly as they were.
-TENANT_TABLES = ["coupon_templates", "coupons", "coupon_claim_counts", "promotions", "stock_locations", "stock_levels", "products", "skus", "staff", "api_keys", "customers",
+TENANT_TABLES = ["coupon_codes", "coupon_event_rules", "coupon_templates", "coupons", "coupon_claim_counts", "promotions", "stock_locations", "stock_levels", "products", "skus", "staff", "api_keys", "customers",
                  "customer_identities", "customer_sessions", "orders", "order_lines", "payments", "refunds",
                  "cart_items", "members"]
 
@@ -54,13 +54,16 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
         "name": "¥5", "kind": "cash", "off": 500, "validity": "relative", "valid_days": 7}, headers=a.admin), 201)
     coupon = ok(client.post("/api/v1/storefront/coupons", json={"template_id": coupon_template["id"]},
                             headers=a.customer), 201)
+    ok(client.post(f"/api/v1/coupon-templates/{coupon_template['id']}/codes", json={"count": 3}, headers=a.admin), 201)
+    rule = ok(client.post("/api/v1/coupon-event-rules", json={"event": "joined", "template_id": coupon_template["id"]},
+                          headers=a.admin), 201)
     staff = ok(client.get("/api/v1/staff", headers=a.admin))["items"][0]
     key = ok(client.get("/api/v1/api-keys", headers=a.admin))["items"][0]
     ids = {
         "store_id": a.store_id, "sku_id": a.skus["LATTE-T"], "product_id": a.product_id, "staff_id": staff["id"],
         "key_id": key["id"], "customer_id": a.customer_id, "payment_id": payment["id"], "refund_id": refund["id"],
         "promotion_id": promotion["id"], "template_id": coupon_template["id"], "coupon_id": coupon["id"],
-        "code": coupon["code"],
+        "code": coupon["code"], "rule_id": rule["id"],
     }
     before = _snapshot(runtime, a.merchant_id)
     walked = 0
@@ -78,6 +81,8 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
             body = BODIES.get((method, path))
             if path.endswith("/issue"):
                 body = {"customer_id": b.customer_id}
+            if path.endswith("/codes"):
+                body = {"count": 1}
             for who in (b.customer,) if path.startswith("/api/v1/storefront") else (b.admin,):
                 response = client.request(method.upper(), url, json=body, headers=who)
                 assert response.status_code == 404, f"{method.upper()} {url}: {response.status_code} {response.text}"
@@ -88,7 +93,7 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
 
     # Lists show none of A's objects to B.
     a_ids = {a.store_id, a.product_id, a.customer_id, order["id"], unpaid["id"], staff["id"], key["id"],
-             promotion["id"], coupon_template["id"], coupon["id"]}
+             promotion["id"], coupon_template["id"], coupon["id"], rule["id"]}
     for path, operations in ok(client.get("/openapi.json"))["paths"].items():
         if "get" in operations and "{" not in path and path not in UNSCOPED and path != "/api/v1/merchant":
             headers = b.customer if path.startswith("/api/v1/storefront") else b.admin

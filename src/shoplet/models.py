@@ -1,7 +1,14 @@
 """Imports every table so that ``Base.metadata`` is complete (Alembic, tests)."""
 
 from shoplet.catalog.models import Category, Product, Sku
-from shoplet.coupons.models import Coupon, CouponClaimCount, CouponTemplate
+from shoplet.coupons.models import (
+    Coupon,
+    CouponClaimCount,
+    CouponCode,
+    CouponEventGrant,
+    CouponEventRule,
+    CouponTemplate,
+)
 from shoplet.customers.models import Customer, CustomerIdentity, CustomerSession
 from shoplet.db import Base
 from shoplet.idempotency import IdempotencyRecord
@@ -23,7 +30,8 @@ from shoplet.tenancy.models import ApiKey, Merchant, Staff
 metadata = Base.metadata
 
 __all__ = [
-    "ApiKey", "CartItem", "Coupon", "CouponClaimCount", "CouponTemplate", "Category", "Customer", "CustomerIdentity", "CustomerSession",
+    "ApiKey", "CartItem", "Coupon", "CouponClaimCount", "CouponCode", "CouponEventGrant",
+    "CouponEventRule", "CouponTemplate", "Category", "Customer", "CustomerIdentity", "CustomerSession",
     "IdempotencyRecord", "Member", "Merchant", "Order", "OrderLine", "OutboxEvent", "Payment",
     "PaymentNotification", "Product", "Promotion", "Refund", "RefundLine", "SandboxRefund", "SandboxTrade",
     "Sku", "Staff", "StockLevel", "StockLocation", "StockMovement", "metadata",

@@ -5,20 +5,25 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from shoplet import idempotency
 from shoplet.auth import Principal, get_db, get_now, get_runtime, require_customer, require_staff
-from shoplet.coupons import redemption, service
+from shoplet.coupons import issuing, redemption, service
 from shoplet.coupons.codes import display
-from shoplet.coupons.models import Coupon, CouponTemplate
+from shoplet.coupons.models import Coupon, CouponEventRule, CouponTemplate
 from shoplet.coupons.schemas import (
     ClaimIn,
+    CodeBatchIn,
+    CodeBatchOut,
     CodeIn,
     CouponOut,
     CouponTemplateIn,
     CouponTemplateOut,
     CouponTemplatePatch,
+    EventRuleIn,
+    EventRuleOut,
     FiguresOut,
     IssueIn,
 )
@@ -151,6 +156,54 @@ def issue_to_customer(template_id: str, body: IssueIn, p: Principal = Depends(ed
         return coupon_out(get_owned(s, Coupon, p.tenant, stored["coupon_id"], what="Coupon"))
 
 
+@router.post("/coupon-templates/{template_id}/codes", response_model=CodeBatchOut, status_code=201)
+def generate_codes(template_id: str, body: CodeBatchIn, p: Principal = Depends(editor), db: Database = Depends(get_db),
+                   now: datetime = Depends(get_now)) -> CodeBatchOut:
+    """A batch of unique, unguessable codes, each redeemable once for one coupon."""
+    with db.unit_of_work() as s:
+        batch = issuing.generate_codes(s, merchant_id=p.tenant, template_id=template_id, count=body.count, now=now)
+        return CodeBatchOut(batch_id=batch, count=body.count)
+
+
+@router.get("/coupon-templates/{template_id}/codes.csv", response_class=Response,
+            responses={200: {"content": {"text/csv": {}}}})
+def export_codes(template_id: str, p: Principal = Depends(editor), db: Database = Depends(get_db),
+                 batch_id: str | None = Query(None, max_length=32)) -> Response:
+    """The template's codes as CSV, for printing or a partner."""
+    with db.unit_of_work(write=False) as s:
+        text = issuing.export_codes(s, merchant_id=p.tenant, template_id=template_id, batch_id=batch_id)
+    return Response(text, media_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{template_id}-codes.csv"'})
+
+
+@router.post("/coupon-event-rules", response_model=EventRuleOut, status_code=201)
+def create_event_rule(body: EventRuleIn, p: Principal = Depends(editor), db: Database = Depends(get_db),
+                      now: datetime = Depends(get_now)) -> EventRuleOut:
+    """Issue a coupon automatically, once per event: on joining, on the first paid order, or
+    on every paid order of at least ``min_order_amount``."""
+    with db.unit_of_work() as s:
+        return EventRuleOut.model_validate(issuing.create_rule(
+            s, merchant_id=p.tenant, event=body.event, template_id=body.template_id,
+            min_order_amount=body.min_order_amount, now=now))
+
+
+@router.get("/coupon-event-rules", response_model=Page[EventRuleOut])
+def list_event_rules(p: Principal = Depends(reader), db: Database = Depends(get_db),
+                     page: PageParams = Depends(page_params)) -> Page[EventRuleOut]:
+    with db.unit_of_work(write=False) as s:
+        rows, cursor = paginate(s, scoped(CouponEventRule, p.tenant), CouponEventRule.id, page)
+        return Page(items=[EventRuleOut.model_validate(r) for r in rows], next_cursor=cursor)
+
+
+@router.post("/coupon-event-rules/{rule_id}/deactivate", response_model=EventRuleOut)
+def deactivate_event_rule(rule_id: str, p: Principal = Depends(editor), db: Database = Depends(get_db)) -> EventRuleOut:
+    with db.unit_of_work() as s:
+        rule = get_owned(s, CouponEventRule, p.tenant, rule_id, what="Coupon event rule", code="coupon_event_rule")
+        rule.active = False
+        s.flush()
+        return EventRuleOut.model_validate(rule)
+
+
 @router.get("/coupons/by-code/{code}", response_model=CouponOut)
 def coupon_by_code(code: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> CouponOut:
     """What a code the customer shows is, before verifying it."""
@@ -219,9 +272,9 @@ def claim(body: ClaimIn, p: Principal = Depends(require_customer), db: Database 
 @storefront.post("/coupons/redeem-code", response_model=CouponOut, status_code=201)
 def redeem_code(body: CodeIn, p: Principal = Depends(require_customer), db: Database = Depends(get_db),
                 now: datetime = Depends(get_now)) -> CouponOut:
-    """Enter a discount code (优惠码) to claim its coupon."""
+    """Enter a discount code (优惠码) or a unique code from a printed batch to claim its coupon."""
     with db.unit_of_work() as s:
-        return coupon_out(service.claim_by_code(s, merchant_id=p.tenant, code=body.code, customer_id=p.customer_id,
+        return coupon_out(issuing.claim_by_code(s, merchant_id=p.tenant, code=body.code, customer_id=p.customer_id,
                                                 now=now))
 
 

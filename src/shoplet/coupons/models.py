@@ -106,3 +106,53 @@ class CouponClaimCount(Base):
     customer_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     period: Mapped[str] = mapped_column(String(10), primary_key=True)
     claimed: Mapped[int] = mapped_column(default=0)
+
+
+class CouponCode(Base):
+    """One of a batch of unique codes (C2): redeemable once, for one coupon of its template."""
+
+    __tablename__ = "coupon_codes"
+    __table_args__ = (
+        ForeignKeyConstraint(["merchant_id", "template_id"], ["coupon_templates.merchant_id", "coupon_templates.id"]),
+        Index("ix_coupon_codes_template", "merchant_id", "template_id", "batch_id"),
+    )
+
+    merchant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    template_id: Mapped[str] = mapped_column(String(32))
+    batch_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    redeemed_by: Mapped[str | None] = mapped_column(String(32))
+    redeemed_at: Mapped[datetime | None] = mapped_column()
+    coupon_id: Mapped[str | None] = mapped_column(String(32))
+
+
+class CouponEventRule(TenantMixin, Base):
+    """Issue a coupon when something happens to a customer: they join, pay their first
+    order, or pay an order of at least ``min_order_amount``."""
+
+    __tablename__ = "coupon_event_rules"
+    __table_args__ = (
+        CheckConstraint("event IN ('joined','first_order','order_at_least')", name="event"),
+        ForeignKeyConstraint(["merchant_id", "template_id"], ["coupon_templates.merchant_id", "coupon_templates.id"]),
+    )
+
+    event: Mapped[str] = mapped_column(String(32))
+    template_id: Mapped[str] = mapped_column(String(32))
+    min_order_amount: Mapped[int | None] = mapped_column()
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CouponEventGrant(Base):
+    """That a rule fired for one event (a customer, an order): the key that makes it once."""
+
+    __tablename__ = "coupon_event_grants"
+
+    merchant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(32))
+    coupon_id: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

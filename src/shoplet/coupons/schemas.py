@@ -129,3 +129,27 @@ class FiguresOut(Out):
     gmv: int = Field(description="Fen: amount of the orders the coupon was used on.")
     discount_cost: int = Field(description="Fen: what the used coupons took off.")
     verified_in_store: int
+
+
+class CodeBatchIn(In):
+    count: int = Field(ge=1, le=100_000)
+
+
+class CodeBatchOut(Out):
+    batch_id: str
+    count: int
+
+
+class EventRuleIn(In):
+    event: Literal["joined", "first_order", "order_at_least"]
+    template_id: str = Field(min_length=1, max_length=32)
+    min_order_amount: int | None = Field(None, ge=1, description="order_at_least: fen.")
+
+
+class EventRuleOut(Out):
+    id: str
+    event: str
+    template_id: str
+    min_order_amount: int | None
+    active: bool
+    created_at: datetime

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shoplet.coupons import issuing as coupon_events
 from shoplet.coupons import redemption as coupons
 from shoplet.db import Database, new_id
 from shoplet.errors import Conflict, Unprocessable
@@ -117,8 +118,13 @@ def apply_paid(session: Session, *, payment: Payment, trade_no: str, paid_at: da
     session.refresh(order)
     if order_paid:
         coupons.use_for_order(session, merchant_id=merchant_id, order_id=order.id, now=now)
-        enrol_on_payment(session, merchant_id=merchant_id, customer_id=order.customer_id,
-                         order_id=order.id, host_app=order.host_app, scene=order.scene, now=now)
+        joined = enrol_on_payment(session, merchant_id=merchant_id, customer_id=order.customer_id,
+                                  order_id=order.id, host_app=order.host_app, scene=order.scene, now=now)
+        events = {"order_at_least": f"order:{order.id}"}
+        if joined:  # the first paid order makes a member (P4): both events happen now
+            events.update(joined=f"customer:{order.customer_id}", first_order=f"customer:{order.customer_id}")
+        coupon_events.on_event(session, merchant_id=merchant_id, customer_id=order.customer_id, events=events,
+                               order_amount=payment.amount, now=now)
         return "paid"
     # The order was cancelled (timed out) or already paid by another payment: give it back.
     session.execute(

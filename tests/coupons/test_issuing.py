@@ -1,0 +1,93 @@
+"""Issuing beyond the coupon centre (C2): batches of unique codes, and event rules."""
+
+import csv
+import io
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import func, select
+
+from shoplet.coupons import issuing
+from shoplet.coupons.codes import normalise
+from shoplet.coupons.models import Coupon, CouponEventGrant
+from shoplet.errors import ShopletError
+from tests.coupons.test_coupons import template
+from tests.helpers import bearer, ok
+
+
+def test_thousands_of_unique_codes_in_seconds_exported_as_csv(shop, client):
+    t = template(shop, total_stock=10000)
+    started = time.monotonic()
+    batch = ok(client.post(f"/api/v1/coupon-templates/{t['id']}/codes", json={"count": 5000}, headers=shop.admin), 201)
+    assert time.monotonic() - started < 10
+    exported = client.get(f"/api/v1/coupon-templates/{t['id']}/codes.csv", params={"batch_id": batch["batch_id"]},
+                          headers=shop.admin)
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert len(rows) == 5000 and len({r["code"] for r in rows}) == 5000
+    assert all(normalise(r["code"]) for r in rows)  # every code carries a valid check symbol
+    code = rows[0]["code"]
+    coupon = ok(client.post("/api/v1/storefront/coupons/redeem-code", json={"code": code}, headers=shop.customer), 201)
+    assert coupon["source"] == "bulk" and coupon["template_id"] == t["id"]
+    other = bearer(shop.sign_in("second-user")["token"])
+    reused = client.post("/api/v1/storefront/coupons/redeem-code", json={"code": code}, headers=other)
+    assert reused.status_code == 409 and reused.json()["code"] == "coupon.code_used"
+    after = client.get(f"/api/v1/coupon-templates/{t['id']}/codes.csv", headers=shop.admin).text
+    assert coupon["id"] in after
+    too_many = client.post(f"/api/v1/coupon-templates/{t['id']}/codes", json={"count": 100001}, headers=shop.admin)
+    assert too_many.status_code == 422
+
+
+def test_a_code_is_redeemed_once_under_concurrency(shop, client, runtime):
+    t = template(shop)
+    with runtime.db.unit_of_work() as s:
+        batch = issuing.generate_codes(s, merchant_id=shop.merchant_id, template_id=t["id"], count=1, now=runtime.clock())
+    text = client.get(f"/api/v1/coupon-templates/{t['id']}/codes.csv", params={"batch_id": batch},
+                      headers=shop.admin).text.splitlines()[1].split(",")[0]
+    customers = [shop.sign_in(f"racer-{i}")["customer_id"] for i in range(8)]
+
+    def attempt(customer_id):
+        try:
+            with runtime.db.unit_of_work() as s:
+                issuing.claim_by_code(s, merchant_id=shop.merchant_id, code=text, customer_id=customer_id,
+                                      now=runtime.clock())
+            return "ok"
+        except ShopletError as exc:
+            return exc.code
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(attempt, customers))
+    assert results.count("ok") == 1 and set(results) == {"ok", "coupon.code_used"}
+
+
+def test_event_rules_issue_exactly_once_per_event(shop, client, runtime):
+    welcome = template(shop, name="Welcome ¥5")
+    big = template(shop, name="Thanks for a big order", off=1000)
+    for event, template_id, amount in (("joined", welcome["id"], None), ("order_at_least", big["id"], 10000)):
+        ok(client.post("/api/v1/coupon-event-rules", json={"event": event, "template_id": template_id,
+                                                           "min_order_amount": amount}, headers=shop.admin), 201)
+    refused = client.post("/api/v1/coupon-event-rules", json={"event": "order_at_least", "template_id": big["id"]},
+                          headers=shop.admin)
+    assert refused.status_code == 422 and refused.json()["code"] == "coupon.rule_needs_amount"
+    shop.paid_order({"BEANS": 2})  # first paid order (joins) and over ¥100
+    shop.paid_order({"LATTE-T": 1})  # small: nothing
+    shop.paid_order({"BEANS": 2})  # big again: one more
+
+    def names():
+        return sorted(c["name"] for c in ok(client.get("/api/v1/storefront/coupons", headers=shop.customer))["items"])
+
+    # The first big order used nothing: the welcome coupon arrived with it. Later orders may use coupons.
+    with runtime.db.unit_of_work(write=False) as s:
+        grants = s.scalar(select(func.count()).select_from(CouponEventGrant).where(
+            CouponEventGrant.merchant_id == shop.merchant_id, CouponEventGrant.outcome == "issued"))
+        held = s.scalar(select(func.count()).select_from(Coupon).where(
+            Coupon.merchant_id == shop.merchant_id, Coupon.source == "event"))
+    assert grants == held == 3
+    assert names().count("Welcome ¥5") == 1 and names().count("Thanks for a big order") == 2
+    # Replaying the payment notification fires nothing again.
+    from shoplet.coupons.issuing import on_event
+
+    with runtime.db.unit_of_work() as s:
+        again = on_event(s, merchant_id=shop.merchant_id, customer_id=shop.customer_id,
+                         events={"joined": f"customer:{shop.customer_id}"}, order_amount=None, now=runtime.clock())
+    assert again == []
