@@ -30,7 +30,7 @@ BODIES = {
 }
 
 # Snapshot of every tenant table: a walk must leave merchant A's rows exactly as they were.
-TENANT_TABLES = ["coupon_codes", "coupon_event_rules", "coupon_templates", "coupons", "coupon_claim_counts", "promotions", "stock_locations", "stock_levels", "products", "skus", "staff", "api_keys", "customers",
+TENANT_TABLES = ["coupon_issue_jobs", "coupon_codes", "coupon_event_rules", "coupon_templates", "coupons", "coupon_claim_counts", "promotions", "stock_locations", "stock_levels", "products", "skus", "staff", "api_keys", "customers",
                  "customer_identities", "customer_sessions", "orders", "order_lines", "payments", "refunds",
                  "cart_items", "members"]
 
@@ -55,6 +55,8 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
     coupon = ok(client.post("/api/v1/storefront/coupons", json={"template_id": coupon_template["id"]},
                             headers=a.customer), 201)
     ok(client.post(f"/api/v1/coupon-templates/{coupon_template['id']}/codes", json={"count": 3}, headers=a.admin), 201)
+    issue_job = ok(client.post(f"/api/v1/coupon-templates/{coupon_template['id']}/issue-jobs", json={},
+                               headers=a.admin), 202)
     rule = ok(client.post("/api/v1/coupon-event-rules", json={"event": "joined", "template_id": coupon_template["id"]},
                           headers=a.admin), 201)
     staff = ok(client.get("/api/v1/staff", headers=a.admin))["items"][0]
@@ -63,7 +65,7 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
         "store_id": a.store_id, "sku_id": a.skus["LATTE-T"], "product_id": a.product_id, "staff_id": staff["id"],
         "key_id": key["id"], "customer_id": a.customer_id, "payment_id": payment["id"], "refund_id": refund["id"],
         "promotion_id": promotion["id"], "template_id": coupon_template["id"], "coupon_id": coupon["id"],
-        "code": coupon["code"], "rule_id": rule["id"],
+        "code": coupon["code"], "rule_id": rule["id"], "job_id": issue_job["id"],
     }
     before = _snapshot(runtime, a.merchant_id)
     walked = 0
@@ -83,6 +85,8 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
                 body = {"customer_id": b.customer_id}
             if path.endswith("/codes"):
                 body = {"count": 1}
+            if path.endswith("/issue-jobs"):
+                body = {}
             for who in (b.customer,) if path.startswith("/api/v1/storefront") else (b.admin,):
                 response = client.request(method.upper(), url, json=body, headers=who)
                 assert response.status_code == 404, f"{method.upper()} {url}: {response.status_code} {response.text}"

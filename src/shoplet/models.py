@@ -7,6 +7,7 @@ from shoplet.coupons.models import (
     CouponCode,
     CouponEventGrant,
     CouponEventRule,
+    CouponIssueJob,
     CouponTemplate,
 )
 from shoplet.customers.models import Customer, CustomerIdentity, CustomerSession
@@ -31,7 +32,7 @@ metadata = Base.metadata
 
 __all__ = [
     "ApiKey", "CartItem", "Coupon", "CouponClaimCount", "CouponCode", "CouponEventGrant",
-    "CouponEventRule", "CouponTemplate", "Category", "Customer", "CustomerIdentity", "CustomerSession",
+    "CouponEventRule", "CouponIssueJob", "CouponTemplate", "Category", "Customer", "CustomerIdentity", "CustomerSession",
     "IdempotencyRecord", "Member", "Merchant", "Order", "OrderLine", "OutboxEvent", "Payment",
     "PaymentNotification", "Product", "Promotion", "Refund", "RefundLine", "SandboxRefund", "SandboxTrade",
     "Sku", "Staff", "StockLevel", "StockLocation", "StockMovement", "metadata",

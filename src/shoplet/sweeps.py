@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shoplet import outbox
+from shoplet.coupons import issuing as coupon_issuing
 from shoplet.coupons import redemption as coupon_redemption
 from shoplet.errors import ShopletError
 from shoplet.orders import service as orders
@@ -102,7 +103,12 @@ def outbox_handlers(rt: Runtime) -> dict[str, outbox.Handler]:
         refunds.complete_refund(rt.db, rt.providers, merchant_id=payload["merchant_id"],
                                 refund_id=payload["refund_id"], now=rt.clock())
 
-    return {NOTIFY_TOPIC: sandbox_notify, payments.REFUND_TOPIC: refund_process}
+    def coupon_issue_job(payload: dict[str, Any]) -> None:
+        coupon_issuing.run_issue_job(rt.db, merchant_id=payload["merchant_id"], job_id=payload["job_id"],
+                                     now=rt.clock())
+
+    return {NOTIFY_TOPIC: sandbox_notify, payments.REFUND_TOPIC: refund_process,
+            coupon_issuing.ISSUE_JOB_TOPIC: coupon_issue_job}
 
 
 def dispatch_outbox(rt: Runtime, *, now: datetime | None = None) -> int:

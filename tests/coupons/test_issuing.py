@@ -91,3 +91,34 @@ def test_event_rules_issue_exactly_once_per_event(shop, client, runtime):
         again = on_event(s, merchant_id=shop.merchant_id, customer_id=shop.customer_id,
                          events={"joined": f"customer:{shop.customer_id}"}, order_amount=None, now=runtime.clock())
     assert again == []
+
+
+def test_issue_to_a_segment_as_a_resumable_job(shop, client, runtime):
+    from shoplet import sweeps
+    from shoplet.coupons.issuing import run_issue_job
+
+    t = template(shop, total_stock=3)
+    tagged = [ok(client.post("/api/v1/customers", json={"name": f"VIP {i}", "tags": ["vip"]}, headers=shop.admin),
+                 201)["id"] for i in range(5)]
+    ok(client.post("/api/v1/customers", json={"name": "Plain", "tags": ["new"]}, headers=shop.admin), 201)
+    job = ok(client.post(f"/api/v1/coupon-templates/{t['id']}/issue-jobs",
+                         json={"segment": {"kind": "tags", "tags": ["vip"]}}, headers=shop.admin), 202)
+    assert job["status"] == "pending" and job["total"] == 5
+    import shoplet.coupons.issuing as issuing_module
+
+    original = issuing_module.CHUNK
+    issuing_module.CHUNK = 2
+    try:
+        partial = run_issue_job(runtime.db, merchant_id=shop.merchant_id, job_id=job["id"], now=runtime.clock(),
+                                max_chunks=1)  # stopped after one chunk
+        assert partial.status == "running"
+        sweeps.dispatch_outbox(runtime)  # the queued job resumes and finishes
+    finally:
+        issuing_module.CHUNK = original
+    done = ok(client.get(f"/api/v1/coupon-templates/{t['id']}/issue-jobs/{job['id']}", headers=shop.admin))
+    assert done["status"] == "done" and done["processed"] == 5
+    assert done["issued"] == 3 and done["skipped"] == {"coupon.sold_out": 2}
+    with runtime.db.unit_of_work(write=False) as s:
+        holders = set(s.scalars(select(Coupon.customer_id).where(Coupon.merchant_id == shop.merchant_id,
+                                                                 Coupon.template_id == t["id"])))
+    assert len(holders) == 3 and holders <= set(tagged)

@@ -12,7 +12,7 @@ from shoplet import idempotency
 from shoplet.auth import Principal, get_db, get_now, get_runtime, require_customer, require_staff
 from shoplet.coupons import issuing, redemption, service
 from shoplet.coupons.codes import display
-from shoplet.coupons.models import Coupon, CouponEventRule, CouponTemplate
+from shoplet.coupons.models import Coupon, CouponEventRule, CouponIssueJob, CouponTemplate
 from shoplet.coupons.schemas import (
     ClaimIn,
     CodeBatchIn,
@@ -26,10 +26,12 @@ from shoplet.coupons.schemas import (
     EventRuleOut,
     FiguresOut,
     IssueIn,
+    IssueJobIn,
+    IssueJobOut,
 )
 from shoplet.customers.models import Customer
 from shoplet.db import Database
-from shoplet.errors import Forbidden, InvalidInput
+from shoplet.errors import Forbidden, InvalidInput, NotFound
 from shoplet.inventory.models import StockLocation
 from shoplet.pagination import Page, PageParams, page_params, paginate
 from shoplet.scoping import get_owned, scoped
@@ -202,6 +204,28 @@ def deactivate_event_rule(rule_id: str, p: Principal = Depends(editor), db: Data
         rule.active = False
         s.flush()
         return EventRuleOut.model_validate(rule)
+
+
+@router.post("/coupon-templates/{template_id}/issue-jobs", response_model=IssueJobOut, status_code=202)
+def start_issue_job(template_id: str, body: IssueJobIn, p: Principal = Depends(editor), db: Database = Depends(get_db),
+                    now: datetime = Depends(get_now), rt=Depends(get_runtime)) -> IssueJobOut:
+    """Issue the coupon to a segment of customers, as a background job with progress."""
+    with db.unit_of_work() as s:
+        job = issuing.start_issue_job(s, merchant_id=p.tenant, template_id=template_id,
+                                      segment=body.segment.model_dump(), now=now)
+        out = IssueJobOut.model_validate(job)
+    rt.after_commit()
+    return out
+
+
+@router.get("/coupon-templates/{template_id}/issue-jobs/{job_id}", response_model=IssueJobOut)
+def issue_job(template_id: str, job_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> IssueJobOut:
+    """How far an issue job has got."""
+    with db.unit_of_work(write=False) as s:
+        job = get_owned(s, CouponIssueJob, p.tenant, job_id, what="Issue job", code="coupon_issue_job")
+        if job.template_id != template_id:
+            raise NotFound("coupon_issue_job.not_found", "No such issue job.")
+        return IssueJobOut.model_validate(job)
 
 
 @router.get("/coupons/by-code/{code}", response_model=CouponOut)

@@ -12,7 +12,17 @@ from sqlalchemy.orm import Session
 
 from shoplet.coupons import service
 from shoplet.coupons.codes import display, new_code, normalise
-from shoplet.coupons.models import Coupon, CouponCode, CouponEventGrant, CouponEventRule, CouponTemplate
+from shoplet.coupons.models import (
+    Coupon,
+    CouponCode,
+    CouponEventGrant,
+    CouponEventRule,
+    CouponIssueJob,
+    CouponTemplate,
+)
+from shoplet.customers.models import Customer
+from shoplet.membership.models import Member
+from shoplet.outbox import emit
 from shoplet.db import new_id
 from shoplet.errors import Conflict, InvalidInput, ShopletError, Unprocessable
 from shoplet.scoping import get_owned
@@ -136,3 +146,68 @@ def claim_by_code(session: Session, *, merchant_id: str, code: str, customer_id:
     if template is None:
         raise Unprocessable("coupon.code_unknown", "That discount code is not valid.")
     return service.issue(session, template=template, customer_id=customer_id, source="code", now=now)
+
+
+ISSUE_JOB_TOPIC = "coupon.issue_job"
+CHUNK = 200
+
+
+def _window(session: Session, merchant_id: str, segment: dict, cursor: str | None, limit: int):
+    """The next customers (id, tags) after ``cursor`` that may be in the segment, by id."""
+    stmt = select(Customer.id, Customer.tags).where(Customer.merchant_id == merchant_id)
+    if segment.get("kind") == "members":
+        stmt = stmt.where(Customer.id.in_(select(Member.customer_id).where(Member.merchant_id == merchant_id)))
+    if cursor:
+        stmt = stmt.where(Customer.id > cursor)
+    return session.execute(stmt.order_by(Customer.id).limit(limit)).all()
+
+
+def _in_segment(segment: dict, tags: list[str] | None) -> bool:
+    """Tags live in a JSON list, so the tag test is made here rather than in SQL."""
+    return segment.get("kind") != "tags" or bool(set(segment.get("tags") or []) & set(tags or []))
+
+
+def start_issue_job(session: Session, *, merchant_id: str, template_id: str, segment: dict,
+                    now: datetime) -> CouponIssueJob:
+    """Queue issuing to a segment (everyone, members, or customers with any of some tags)."""
+    get_owned(session, CouponTemplate, merchant_id, template_id, what="Coupon template", code="coupon_template")
+    total = sum(1 for _, tags in _window(session, merchant_id, segment, None, None) if _in_segment(segment, tags))
+    job = CouponIssueJob(merchant_id=merchant_id, id=new_id("cij"), template_id=template_id, segment=segment,
+                         status="pending", total=total, processed=0, issued=0, skipped={}, created_at=now)
+    session.add(job)
+    session.flush()
+    emit(session, merchant_id=merchant_id, topic=ISSUE_JOB_TOPIC, now=now,
+         payload={"merchant_id": merchant_id, "job_id": job.id})
+    return job
+
+
+def run_issue_job(db, *, merchant_id: str, job_id: str, now: datetime, max_chunks: int | None = None) -> CouponIssueJob:
+    """Work through the job a chunk per transaction; safe to stop and to run again."""
+    chunks = 0
+    while max_chunks is None or chunks < max_chunks:
+        with db.unit_of_work() as session:
+            job = get_owned(session, CouponIssueJob, merchant_id, job_id, what="Issue job", code="coupon_issue_job")
+            if job.status == "done":
+                return job
+            template = get_owned(session, CouponTemplate, merchant_id, job.template_id, what="Coupon template",
+                                 code="coupon_template")
+            window = _window(session, merchant_id, job.segment, job.cursor, CHUNK)
+            if not window:
+                job.status, job.finished_at = "done", now
+                return job
+            skipped = dict(job.skipped)
+            for customer_id, tags in window:
+                if not _in_segment(job.segment, tags):
+                    continue
+                try:
+                    with session.begin_nested():
+                        service.issue(session, template=template, customer_id=customer_id, source="segment",
+                                      now=now, check_audience=False)
+                    job.issued += 1
+                except ShopletError as exc:
+                    skipped[exc.code] = skipped.get(exc.code, 0) + 1
+                job.processed += 1
+            job.skipped, job.cursor, job.status = skipped, window[-1][0], "running"
+        chunks += 1
+    with db.unit_of_work(write=False) as session:
+        return get_owned(session, CouponIssueJob, merchant_id, job_id, what="Issue job", code="coupon_issue_job")

@@ -156,3 +156,26 @@ class CouponEventGrant(Base):
     coupon_id: Mapped[str | None] = mapped_column(String(32))
     outcome: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CouponIssueJob(TenantMixin, Base):
+    """Issuing a template to a segment of customers (C2), in chunks. ``cursor`` is the last
+    customer handled and moves in the same transaction as that chunk's coupons, so a job
+    stopped anywhere resumes without issuing twice or skipping anyone."""
+
+    __tablename__ = "coupon_issue_jobs"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending','running','done')", name="status"),
+        ForeignKeyConstraint(["merchant_id", "template_id"], ["coupon_templates.merchant_id", "coupon_templates.id"]),
+    )
+
+    template_id: Mapped[str] = mapped_column(String(32))
+    segment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    total: Mapped[int] = mapped_column(default=0)
+    processed: Mapped[int] = mapped_column(default=0)
+    issued: Mapped[int] = mapped_column(default=0)
+    skipped: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    cursor: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()

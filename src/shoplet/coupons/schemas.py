@@ -153,3 +153,25 @@ class EventRuleOut(Out):
     min_order_amount: int | None
     active: bool
     created_at: datetime
+
+
+class Segment(In):
+    kind: Literal["everyone", "members", "tags"] = "everyone"
+    tags: list[str] = Field(default_factory=list, max_length=50)
+
+
+class IssueJobIn(In):
+    segment: Segment = Field(default_factory=Segment)
+
+
+class IssueJobOut(Out):
+    id: str
+    template_id: str
+    segment: dict[str, Any]
+    status: str
+    total: int
+    processed: int
+    issued: int
+    skipped: dict[str, int] = Field(description="Customers not issued, by reason (e.g. coupon.sold_out).")
+    created_at: datetime
+    finished_at: datetime | None
