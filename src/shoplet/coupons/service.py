@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from shoplet import lifecycle
 from shoplet.catalog.models import Category, Sku
 from shoplet.coupons.codes import new_code
 from shoplet.coupons.models import Coupon, CouponClaimCount, CouponTemplate
@@ -118,14 +119,10 @@ def update_template(session: Session, *, merchant_id: str, template_id: str, cha
 
 
 def transition(session: Session, *, merchant_id: str, template_id: str, action: str, now: datetime) -> CouponTemplate:
+    """Pause, resume or stop giving the coupon out; issued coupons stay usable either way."""
     template = get_owned(session, CouponTemplate, merchant_id, template_id, what="Coupon template",
                          code="coupon_template")
-    allowed, target = {"pause": ({"active", "paused"}, "paused"), "resume": ({"active", "paused"}, "active"),
-                       "stop": ({"active", "paused", "stopped"}, "stopped")}[action]
-    if template.status not in allowed:
-        raise Conflict("coupon.stopped", "This coupon is stopped for good.")
-    if template.status != target:
-        template.status, template.updated_at = target, now
+    lifecycle.apply(template, action, now, stopped_code="coupon.stopped")
     session.flush()
     return template
 
@@ -313,71 +310,3 @@ def reconcile_gate(db, gate) -> int:
     for merchant_id, template_id, stock, issued in rows:
         gate.reconcile(merchant_id, template_id, stock - issued)
     return len(rows)
-
-
-GATE_REFUSALS = {
-    -1: ("coupon.sold_out", "All of these coupons have been claimed."),
-    -2: ("coupon.limit_reached", "You have reached the limit for this coupon."),
-    -3: ("coupon.daily_limit_reached", "You have reached today's limit for this coupon."),
-}
-
-
-def claim_through_gate(db, gate, *, merchant_id: str, template_id: str, customer_id: str,
-                       now: datetime) -> Coupon:
-    """A claim that asks the Redis gate first (templates with a stock only); the database
-    transaction remains the record, and a refusal there gives the slot back."""
-    with db.unit_of_work(write=False) as session:
-        template = get_owned(session, CouponTemplate, merchant_id, template_id, what="Coupon", code="coupon")
-        refusal = claimable_refusal(template, now)
-        if refusal is not None:
-            raise refusal
-        reason = audience_refusal(session, template, customer_id)
-        if reason:
-            raise Forbidden("coupon.not_eligible", reason)
-        day = local_day(session, merchant_id, now)
-
-    def prime() -> tuple[int, int, int]:
-        with db.unit_of_work(write=False) as session:
-            fresh = session.get(CouponTemplate, (merchant_id, template_id))
-            counts = {row.period: row.claimed for row in session.scalars(select(CouponClaimCount).where(
-                CouponClaimCount.merchant_id == merchant_id, CouponClaimCount.template_id == template_id,
-                CouponClaimCount.customer_id == customer_id, CouponClaimCount.period.in_(("all", day))))}
-            return fresh.total_stock - fresh.issued_count, counts.get("all", 0), counts.get(day, 0)
-
-    code, slot = gate.take(merchant_id=merchant_id, template_id=template_id, customer_id=customer_id, day=day,
-                           total_limit=template.per_customer_limit, day_limit=template.per_day_limit, prime=prime)
-    if slot is None:
-        raise Conflict(*GATE_REFUSALS[code])
-    try:
-        with db.unit_of_work() as session:
-            template = get_owned(session, CouponTemplate, merchant_id, template_id, what="Coupon", code="coupon")
-            return issue(session, template=template, customer_id=customer_id, source="claim", now=now)
-    except BaseException:
-        gate.give_back(slot)
-        raise
-
-
-def reconcile_gate(db, gate) -> int:
-    """Re-prime the gate's stock keys from the database for every active template with a stock."""
-    with db.unit_of_work(write=False) as session:
-        rows = session.execute(select(CouponTemplate.merchant_id, CouponTemplate.id, CouponTemplate.total_stock,
-                                      CouponTemplate.issued_count).where(
-            CouponTemplate.status == "active", CouponTemplate.total_stock.is_not(None))).all()
-    for merchant_id, template_id, stock, issued in rows:
-        gate.reconcile(merchant_id, template_id, stock - issued)
-    return len(rows)
-
-
-def claim_by_code(session: Session, *, merchant_id: str, code: str, customer_id: str, now: datetime) -> Coupon:
-    """Redeem a public discount code (优惠码) printed in marketing material, or a unique code
-    from a batch."""
-    from shoplet.coupons.issuing import redeem_unique_code
-
-    coupon = redeem_unique_code(session, merchant_id=merchant_id, text=code, customer_id=customer_id, now=now)
-    if coupon is not None:
-        return coupon
-    template = session.scalar(select(CouponTemplate).where(CouponTemplate.merchant_id == merchant_id,
-                                                           CouponTemplate.public_code == code.strip().upper()))
-    if template is None:
-        raise Unprocessable("coupon.code_unknown", "That discount code is not valid.")
-    return issue(session, template=template, customer_id=customer_id, source="code", now=now)

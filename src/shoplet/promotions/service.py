@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from shoplet import lifecycle
 from shoplet.catalog.models import Category, Sku
 from shoplet.db import new_id
 from shoplet.errors import Conflict, InvalidInput
@@ -83,19 +84,10 @@ def update(session: Session, *, merchant_id: str, promotion_id: str, changes: di
     return promotion
 
 
-TRANSITIONS = {"pause": ({"active", "paused"}, "paused"), "resume": ({"paused", "active"}, "active"),
-               "stop": ({"active", "paused", "stopped"}, "stopped")}
-
-
 def transition(session: Session, *, merchant_id: str, promotion_id: str, action: str, now: datetime) -> Promotion:
     """Pause, resume or stop; repeating an action is harmless, a stopped promotion stays stopped."""
     promotion = get_owned(session, Promotion, merchant_id, promotion_id, what="Promotion")
-    allowed, target = TRANSITIONS[action]
-    if promotion.status not in allowed:
-        raise Conflict("promotion.stopped", "This promotion is stopped for good.")
-    if promotion.status != target:
-        promotion.status = target
-        promotion.updated_at = now
+    lifecycle.apply(promotion, action, now, stopped_code="promotion.stopped")
     session.flush()
     return promotion
 
