@@ -30,8 +30,9 @@ def gate():
 
 def _claim(runtime, gate, shop, template_id, customer_id):
     try:
-        service.claim_through_gate(runtime.db, gate, merchant_id=shop.merchant_id, template_id=template_id,
-                                   customer_id=customer_id, now=runtime.clock())
+        with runtime.db.unit_of_work(write=False) as s:
+            fresh = s.get(CouponTemplate, (shop.merchant_id, template_id))
+        service.claim_through_gate(runtime.db, gate, template=fresh, customer_id=customer_id, now=runtime.clock())
         return "ok"
     except ShopletError as exc:
         return exc.code

@@ -276,12 +276,10 @@ def claim(body: ClaimIn, p: Principal = Depends(require_customer), db: Database 
     """Claim a coupon (领券). Never beyond its stock or your limits, however many tap at once."""
     if rt.coupon_gate is not None and idempotency_key is None:
         with db.unit_of_work(write=False) as s:
-            gated = get_owned(s, CouponTemplate, p.tenant, body.template_id, what="Coupon",
-                              code="coupon").total_stock is not None
-        if gated:  # flash path: refusals are answered by Redis, not the database
-            return coupon_out(service.claim_through_gate(db, rt.coupon_gate, merchant_id=p.tenant,
-                                                         template_id=body.template_id, customer_id=p.customer_id,
-                                                         now=now))
+            template = get_owned(s, CouponTemplate, p.tenant, body.template_id, what="Coupon", code="coupon")
+        if template.total_stock is not None:  # flash path: refusals are answered by Redis, not the database
+            return coupon_out(service.claim_through_gate(db, rt.coupon_gate, template=template,
+                                                         customer_id=p.customer_id, now=now))
 
     def work(s: Session) -> tuple[int, dict]:
         coupon = service.claim(s, merchant_id=p.tenant, template_id=body.template_id, customer_id=p.customer_id,

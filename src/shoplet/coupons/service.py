@@ -127,9 +127,17 @@ def transition(session: Session, *, merchant_id: str, template_id: str, action: 
     return template
 
 
+_TIMEZONES: dict[str, ZoneInfo] = {}
+
+
 def local_day(session: Session, merchant_id: str, now: datetime) -> str:
-    merchant = session.get(Merchant, merchant_id)
-    return now.astimezone(ZoneInfo(merchant.timezone if merchant else "UTC")).date().isoformat()
+    """The merchant-local date of ``now`` (per-day limits count by it). Time zones are cached:
+    a merchant's changes at most rarely, and a stale one only shifts which day a claim counts."""
+    zone = _TIMEZONES.get(merchant_id)
+    if zone is None:
+        merchant = session.get(Merchant, merchant_id)
+        zone = _TIMEZONES[merchant_id] = ZoneInfo(merchant.timezone if merchant else "UTC")
+    return now.astimezone(zone).date().isoformat()
 
 
 def audience_refusal(session: Session, template: CouponTemplate, customer_id: str) -> str | None:
@@ -246,8 +254,8 @@ def issue(session: Session, *, template: CouponTemplate, customer_id: str, sourc
     connection.execute(_INSERT_COUPON, values)
     face = face_value(template) if template.budget is not None else 0
     if not connection.execute(_TAKE_STOCK, {"m": merchant_id, "t": template.id, "face": face}).rowcount:
-        session.refresh(template)
-        if template.budget is not None and template.budget_committed + face > template.budget:
+        current = session.get(CouponTemplate, (merchant_id, template.id), populate_existing=True)
+        if current.budget is not None and current.budget_committed + face > current.budget:
             raise Conflict("coupon.budget_exhausted", "This coupon's budget is used up.")
         raise Conflict("coupon.sold_out", "All of these coupons have been claimed.")
     return Coupon(**values)  # the row as written, for the caller to read
@@ -266,12 +274,12 @@ GATE_REFUSALS = {
 }
 
 
-def claim_through_gate(db, gate, *, merchant_id: str, template_id: str, customer_id: str,
-                       now: datetime) -> Coupon:
+def claim_through_gate(db, gate, *, template: CouponTemplate, customer_id: str, now: datetime) -> Coupon:
     """A claim that asks the Redis gate first (templates with a stock only); the database
-    transaction remains the record, and a refusal there gives the slot back."""
+    transaction remains the record, and a refusal there gives the slot back. ``template`` is
+    the caller's fresh read; the write below re-checks everything that matters in SQL."""
+    merchant_id, template_id = template.merchant_id, template.id
     with db.unit_of_work(write=False) as session:
-        template = get_owned(session, CouponTemplate, merchant_id, template_id, what="Coupon", code="coupon")
         refusal = claimable_refusal(template, now)
         if refusal is not None:
             raise refusal
@@ -294,7 +302,6 @@ def claim_through_gate(db, gate, *, merchant_id: str, template_id: str, customer
         raise Conflict(*GATE_REFUSALS[code])
     try:
         with db.unit_of_work() as session:
-            template = get_owned(session, CouponTemplate, merchant_id, template_id, what="Coupon", code="coupon")
             return issue(session, template=template, customer_id=customer_id, source="claim", now=now)
     except BaseException:
         gate.give_back(slot)
