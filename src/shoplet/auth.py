@@ -24,7 +24,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import bindparam, select, update
 
 from shoplet.customers.models import CustomerSession
-from shoplet.db import Database, utcnow
+from shoplet.db import Database
 from shoplet.errors import Forbidden, Unauthenticated
 from shoplet.tenancy.models import ApiKey, Merchant, Staff
 
