@@ -79,11 +79,13 @@ def retry_pending_refunds(rt: Runtime, *, now: datetime | None = None, age_minut
 
 
 def coupon_lifecycle(rt: Runtime, *, now: datetime | None = None) -> int:
-    """C5: expire coupons past their validity; queue "expires in 3 days" reminders once."""
+    """C5: expire coupons past their validity; queue "expires in 3 days" reminders once;
+    give birthday coupons (C2) to customers whose birthday is today."""
     now = now or rt.clock()
     with rt.db.unit_of_work() as session:
         expired = coupon_redemption.expire(session, now=now)
         coupon_redemption.remind(session, now=now)
+        coupon_issuing.birthday_coupons(session, now=now)
     rt.after_commit()
     return expired
 

@@ -122,3 +122,37 @@ def test_issue_to_a_segment_as_a_resumable_job(shop, client, runtime):
         holders = set(s.scalars(select(Coupon.customer_id).where(Coupon.merchant_id == shop.merchant_id,
                                                                  Coupon.template_id == t["id"])))
     assert len(holders) == 3 and holders <= set(tagged)
+
+
+def test_birthday_coupons_once_a_year_on_the_merchants_date(shop, client, runtime, clock):
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from shoplet import sweeps
+
+    gift = template(shop, name="Happy birthday")
+    ok(client.post("/api/v1/coupon-event-rules", json={"event": "birthday", "template_id": gift["id"]},
+                   headers=shop.admin), 201)
+    today = clock().astimezone(ZoneInfo("Asia/Shanghai"))
+    tomorrow = (today + timedelta(days=1)).strftime("%m-%d")
+    born_today = ok(client.post("/api/v1/customers", json={"name": "Today", "birthday": today.strftime("%m-%d")},
+                                headers=shop.admin), 201)
+    ok(client.post("/api/v1/customers", json={"name": "Tomorrow", "birthday": tomorrow}, headers=shop.admin), 201)
+    bad = client.post("/api/v1/customers", json={"name": "Bad", "birthday": "13-40"}, headers=shop.admin)
+    assert bad.status_code == 422
+    sweeps.coupon_lifecycle(runtime)
+    sweeps.coupon_lifecycle(runtime)  # the sweep runs often; the birthday is celebrated once
+
+    def holders():
+        with runtime.db.unit_of_work(write=False) as s:
+            return sorted(s.scalars(select(Coupon.customer_id).where(Coupon.merchant_id == shop.merchant_id,
+                                                                     Coupon.template_id == gift["id"])))
+
+    assert holders() == [born_today["id"]]
+    this_year = today.date()
+    next_year = this_year.replace(year=this_year.year + 1) if (this_year.month, this_year.day) != (2, 29) else None
+    if next_year is not None:  # the same date next year: celebrated again, once
+        clock.advance(days=(next_year - this_year).days)
+        sweeps.coupon_lifecycle(runtime)
+        sweeps.coupon_lifecycle(runtime)
+        assert holders() == [born_today["id"], born_today["id"]]

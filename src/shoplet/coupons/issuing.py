@@ -211,3 +211,20 @@ def run_issue_job(db, *, merchant_id: str, job_id: str, now: datetime, max_chunk
         chunks += 1
     with db.unit_of_work(write=False) as session:
         return get_owned(session, CouponIssueJob, merchant_id, job_id, what="Issue job", code="coupon_issue_job")
+
+
+def birthday_coupons(session: Session, *, now: datetime) -> int:
+    """Fire the birthday rules for customers whose birthday is today in their merchant's time
+    zone; the event key carries the year, so each birthday is celebrated once."""
+    rules = session.scalars(select(CouponEventRule).where(CouponEventRule.event == "birthday",
+                                                          CouponEventRule.active.is_(True)))
+    fired = 0
+    for merchant_id in sorted({rule.merchant_id for rule in rules}):
+        today = service.local_day(session, merchant_id, now)  # YYYY-MM-DD
+        customers = session.scalars(select(Customer.id).where(Customer.merchant_id == merchant_id,
+                                                              Customer.birthday == today[5:]))
+        for customer_id in customers:
+            fired += len(on_event(session, merchant_id=merchant_id, customer_id=customer_id,
+                                  events={"birthday": f"birthday:{customer_id}:{today[:4]}"}, order_amount=None,
+                                  now=now))
+    return fired

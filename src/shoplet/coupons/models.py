@@ -129,11 +129,11 @@ class CouponCode(Base):
 
 class CouponEventRule(TenantMixin, Base):
     """Issue a coupon when something happens to a customer: they join, pay their first
-    order, or pay an order of at least ``min_order_amount``."""
+    order, pay an order of at least ``min_order_amount``, or have their birthday."""
 
     __tablename__ = "coupon_event_rules"
     __table_args__ = (
-        CheckConstraint("event IN ('joined','first_order','order_at_least')", name="event"),
+        CheckConstraint("event IN ('joined','first_order','order_at_least','birthday')", name="event"),
         ForeignKeyConstraint(["merchant_id", "template_id"], ["coupon_templates.merchant_id", "coupon_templates.id"]),
     )
 

@@ -141,7 +141,7 @@ class CodeBatchOut(Out):
 
 
 class EventRuleIn(In):
-    event: Literal["joined", "first_order", "order_at_least"]
+    event: Literal["joined", "first_order", "order_at_least", "birthday"]
     template_id: str = Field(min_length=1, max_length=32)
     min_order_amount: int | None = Field(None, ge=1, description="order_at_least: fen.")
 

@@ -32,7 +32,7 @@ reader = require_staff("operator", "clerk", "guide")
 def customer_out(s: Session, customer: Customer) -> CustomerOut:
     member = s.get(Member, (customer.merchant_id, customer.id))
     return CustomerOut(
-        id=customer.id, name=customer.name, phone=customer.phone, tags=customer.tags,
+        id=customer.id, name=customer.name, phone=customer.phone, tags=customer.tags, birthday=customer.birthday,
         identities=[IdentityOut.model_validate(i) for i in service.identities_of(s, customer.merchant_id, customer.id)],
         membership=MembershipOut.model_validate(member) if member else None, created_at=customer.created_at,
     )
@@ -43,7 +43,7 @@ def create_customer(body: CustomerIn, p: Principal = Depends(editor), db: Databa
                     now: datetime = Depends(get_now)) -> CustomerOut:
     with db.unit_of_work() as s:
         customer = service.create_customer(
-            s, merchant_id=p.tenant, name=body.name, phone=body.phone, tags=body.tags,
+            s, merchant_id=p.tenant, name=body.name, phone=body.phone, tags=body.tags, birthday=body.birthday,
             identities=[(i.host_app, i.host_user_id) for i in body.identities], now=now)
         return customer_out(s, customer)
 

@@ -18,11 +18,15 @@ class Customer(TenantMixin, Base):
     """One person per merchant, whichever host apps they come through."""
 
     __tablename__ = "customers"
-    __table_args__ = (Index("uq_customers_phone", "merchant_id", "phone", unique=True),)
+    __table_args__ = (
+        Index("uq_customers_phone", "merchant_id", "phone", unique=True),
+        Index("ix_customers_birthday", "merchant_id", "birthday"),
+    )
 
     name: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(32))
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    birthday: Mapped[str | None] = mapped_column(String(5))  # "MM-DD": birthday coupons, no year kept
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -27,6 +27,8 @@ class CustomerIn(In):
     name: str | None = Field(None, max_length=200)
     phone: str | None = Field(None, max_length=32, pattern=r"^\+?[0-9-]{5,20}$")
     tags: list[str] = Field(default_factory=list, max_length=50)
+    birthday: str | None = Field(None, pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+                                 description="MM-DD, for birthday coupons.")
     identities: list[IdentityIn] = Field(default_factory=list, max_length=20)
 
 
@@ -43,6 +45,7 @@ class CustomerOut(Out):
     name: str | None
     phone: str | None
     tags: list[str]
+    birthday: str | None = None
     identities: list[IdentityOut]
     membership: MembershipOut | None
     created_at: datetime

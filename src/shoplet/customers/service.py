@@ -16,12 +16,13 @@ from shoplet.scoping import get_owned
 
 
 def create_customer(session: Session, *, merchant_id: str, name: str | None, phone: str | None,
-                    tags: list[str], identities: list[tuple[str, str]], now: datetime) -> Customer:
+                    tags: list[str], identities: list[tuple[str, str]], now: datetime,
+                    birthday: str | None = None) -> Customer:
     if phone and session.scalar(select(Customer.id).where(Customer.merchant_id == merchant_id,
                                                           Customer.phone == phone)):
         raise Conflict("customer.phone_taken", "Another customer already has this phone number.")
     customer = Customer(merchant_id=merchant_id, id=new_id("cus"), name=name, phone=phone,
-                        tags=tags, created_at=now)
+                        tags=tags, birthday=birthday, created_at=now)
     session.add(customer)
     session.flush()
     for host_app, host_user_id in identities:
