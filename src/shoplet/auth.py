@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -163,16 +163,11 @@ _SESSION_QUERY = (
 def _customer(db: Database, merchant_id: str, session_id: str, secret: str, now) -> Principal:
     with db.unit_of_work(write=False) as session:
         row = session.connection().execute(_SESSION_QUERY, {"m": merchant_id, "s": session_id}).first()
-    if (row is None or row.revoked_at is not None or _aware(row.expires_at) <= now
+    if (row is None or row.revoked_at is not None or row.expires_at <= now
             or not hmac.compare_digest(row.secret_hash, hash_secret(secret))):
         raise _invalid()
     return Principal(kind="customer", merchant_id=merchant_id, customer_id=row.customer_id,
                      session_id=session_id, host_app=row.host_app, scene=row.scene)
-
-
-def _aware(moment):
-    """Core rows skip the ORM type's result processing on some paths; make sure it is UTC-aware."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def require_platform(principal: Principal = Depends(authenticate)) -> Principal:

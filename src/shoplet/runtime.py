@@ -9,7 +9,9 @@ from datetime import timedelta
 import httpx
 
 from shoplet.config import Settings
+from shoplet.coupons.gate import RedisGate
 from shoplet.customers.hosts import HostApp, SandboxHostApp
+from shoplet.customers.models import HOST_APPS
 from shoplet.db import Clock, Database, utcnow
 from shoplet.orders.pricing import CartPricer, EnginePricer
 from shoplet.payments.provider import PaymentProvider
@@ -38,20 +40,13 @@ class Runtime:
         self.pricer: CartPricer = EnginePricer()
         self.providers: dict[str, PaymentProvider] = {}
         self.sandbox: SandboxProvider | None = None
-        if settings.sandbox_payments:
+        self.hosts: dict[str, HostApp] = {}
+        if settings.sandbox_payments:  # the sandbox wallet and the sandbox sign-in of every host app
             self.sandbox = SandboxProvider(self.db, secret=settings.sandbox_secret, clock=clock)
             self.providers["sandbox"] = self.sandbox
-        self.hosts: dict[str, HostApp] = {}
-        if settings.sandbox_payments:
             sandbox_host = SandboxHostApp()
-            from shoplet.customers.models import HOST_APPS
-
             self.hosts = {name: sandbox_host for name in HOST_APPS}
-        self.coupon_gate = None
-        if settings.redis_url:
-            from shoplet.coupons.gate import RedisGate
-
-            self.coupon_gate = RedisGate(settings.redis_url)
+        self.coupon_gate = RedisGate(settings.redis_url) if settings.redis_url else None
         # Called after a commit that wrote outbox events; the job queue sets it.
         self.kick: Callable[[], None] = lambda: None
 

@@ -60,9 +60,7 @@ def reconcile_stale_payments(rt: Runtime, *, now: datetime | None = None, age_mi
     now = now or rt.clock()
     with rt.db.unit_of_work(write=False) as session:
         stale = payments.stale_pending(session, before=now - timedelta(minutes=age_minutes), limit=BATCH)
-    for merchant_id, payment_id in stale:
-        with rt.db.unit_of_work(write=False) as session:
-            provider_name = session.get(payments.Payment, (merchant_id, payment_id)).provider
+    for merchant_id, payment_id, provider_name in stale:
         provider = rt.providers.get(provider_name)
         if provider is not None:
             payments.reconcile(rt.db, provider, merchant_id=merchant_id, payment_id=payment_id, now=now)

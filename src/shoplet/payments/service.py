@@ -184,10 +184,11 @@ def close_open_payments(db: Database, provider_for: dict[str, PaymentProvider], 
                 apply_closed(session, payment=fresh, now=now)
 
 
-def stale_pending(session: Session, *, before: datetime, limit: int) -> list[tuple[str, str]]:
-    """Pending payments opened before ``before``: candidates for reconciliation."""
+def stale_pending(session: Session, *, before: datetime, limit: int) -> list[tuple[str, str, str]]:
+    """(merchant_id, payment_id, provider) of pending payments opened before ``before``:
+    candidates for reconciliation."""
     return [tuple(row) for row in session.execute(
-        select(Payment.merchant_id, Payment.id)
+        select(Payment.merchant_id, Payment.id, Payment.provider)
         .where(Payment.status == "pending", Payment.created_at <= before,
                Payment.provider_trade_no.is_not(None))
         .order_by(Payment.created_at).limit(limit)
