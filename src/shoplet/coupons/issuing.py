@@ -130,7 +130,7 @@ def on_event(session: Session, *, merchant_id: str, customer_id: str, events: di
                                        now=now, check_audience=False)
             grant.coupon_id, grant.outcome = coupon.id, "issued"
             issued.append(coupon.id)
-        except (ShopletError, Unprocessable) as exc:
+        except ShopletError as exc:
             grant.outcome = exc.code[:32]
     session.flush()
     return issued
