@@ -5,6 +5,7 @@ import re
 
 from sqlalchemy import text
 
+from tests.guides.test_guides import make_guide
 from tests.helpers import ok
 
 # Endpoints that take no tenant object in their path, or are not tenant-scoped by design.
@@ -27,12 +28,14 @@ BODIES = {
     ("put", "/api/v1/storefront/cart/items/{sku_id}"): {"quantity": 1},
     ("patch", "/api/v1/promotions/{promotion_id}"): {"name": "Hijacked"},
     ("patch", "/api/v1/coupon-templates/{template_id}"): {"name": "Hijacked"},
+    ("put", "/api/v1/coupon-templates/{template_id}/guide-quotas/{guide_id}"): {"quota": 9},
 }
 
 # Snapshot of every tenant table: a walk must leave merchant A's rows exactly as they were.
 TENANT_TABLES = ["coupon_issue_jobs", "coupon_codes", "coupon_event_rules", "coupon_templates", "coupons", "coupon_claim_counts", "promotions", "stock_locations", "stock_levels", "products", "skus", "staff", "api_keys", "customers",
                  "customer_identities", "customer_sessions", "orders", "order_lines", "payments", "refunds",
-                 "cart_items", "members"]
+                 "cart_items", "members", "followers", "guide_policies", "guide_bindings", "guide_binding_changes",
+                 "guide_coupon_quotas"]
 
 
 def _snapshot(runtime, merchant_id):
@@ -59,13 +62,21 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
                                headers=a.admin), 202)
     rule = ok(client.post("/api/v1/coupon-event-rules", json={"event": "joined", "template_id": coupon_template["id"]},
                           headers=a.admin), 201)
+    a_guide, _ = make_guide(a, "A's guide")
+    b_guide, b_guide_key = make_guide(b, "B's guide")
+    ok(client.put("/api/v1/guide-policy", json={"protection_days": 3}, headers=a.admin))
+    ok(client.post("/api/v1/storefront/guide", json={"guide_id": a_guide}, headers=a.customer))
+    ok(client.post("/api/v1/storefront/guide", json={"guide_id": b_guide}, headers=b.customer))
+    ok(client.put(f"/api/v1/coupon-templates/{coupon_template['id']}/guide-quotas/{a_guide}", json={"quota": 3},
+                  headers=a.admin))
+    ok(client.put("/api/v1/storefront/following", headers=a.customer))
     staff = ok(client.get("/api/v1/staff", headers=a.admin))["items"][0]
     key = ok(client.get("/api/v1/api-keys", headers=a.admin))["items"][0]
     ids = {
         "store_id": a.store_id, "sku_id": a.skus["LATTE-T"], "product_id": a.product_id, "staff_id": staff["id"],
         "key_id": key["id"], "customer_id": a.customer_id, "payment_id": payment["id"], "refund_id": refund["id"],
         "promotion_id": promotion["id"], "template_id": coupon_template["id"], "coupon_id": coupon["id"],
-        "code": coupon["code"], "rule_id": rule["id"], "job_id": issue_job["id"],
+        "code": coupon["code"], "rule_id": rule["id"], "job_id": issue_job["id"], "guide_id": a_guide,
     }
     before = _snapshot(runtime, a.merchant_id)
     walked = 0
@@ -87,6 +98,8 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
                 body = {"count": 1}
             if path.endswith("/issue-jobs"):
                 body = {}
+            if path.endswith("/{customer_id}/guide") and method == "put":
+                body = {"guide_id": b_guide}
             for who in (b.customer,) if path.startswith("/api/v1/storefront") else (b.admin,):
                 response = client.request(method.upper(), url, json=body, headers=who)
                 assert response.status_code == 404, f"{method.upper()} {url}: {response.status_code} {response.text}"
@@ -97,13 +110,15 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
 
     # Lists show none of A's objects to B.
     a_ids = {a.store_id, a.product_id, a.customer_id, order["id"], unpaid["id"], staff["id"], key["id"],
-             promotion["id"], coupon_template["id"], coupon["id"], rule["id"]}
+             promotion["id"], coupon_template["id"], coupon["id"], rule["id"], a_guide}
     for path, operations in ok(client.get("/openapi.json"))["paths"].items():
         if "get" in operations and "{" not in path and path not in UNSCOPED and path != "/api/v1/merchant":
             headers = b.customer if path.startswith("/api/v1/storefront") else b.admin
+            if path.startswith("/api/v1/workbench"):
+                headers = b_guide_key
             listing = client.get(path, headers=headers)
             assert listing.status_code == 200, path
-            assert not (a_ids & set(re.findall(r'"id":"([^"]+)"', listing.text))), path
+            assert not (a_ids & set(re.findall(r'"\w*id":"([^"]+)"', listing.text))), path
     assert ok(client.get("/api/v1/merchant", headers=b.admin))["id"] == b.merchant_id
 
 

@@ -10,8 +10,9 @@ from shoplet.coupons.models import (
     CouponIssueJob,
     CouponTemplate,
 )
-from shoplet.customers.models import Customer, CustomerIdentity, CustomerSession
+from shoplet.customers.models import Customer, CustomerIdentity, CustomerSession, Follower
 from shoplet.db import Base
+from shoplet.guides.models import GuideBinding, GuideBindingChange, GuideCouponQuota, GuidePolicy
 from shoplet.idempotency import IdempotencyRecord
 from shoplet.inventory.models import StockLevel, StockLocation, StockMovement
 from shoplet.membership.models import Member
@@ -33,6 +34,7 @@ metadata = Base.metadata
 __all__ = [
     "ApiKey", "CartItem", "Coupon", "CouponClaimCount", "CouponCode", "CouponEventGrant",
     "CouponEventRule", "CouponIssueJob", "CouponTemplate", "Category", "Customer", "CustomerIdentity", "CustomerSession",
+    "Follower", "GuideBinding", "GuideBindingChange", "GuideCouponQuota", "GuidePolicy",
     "IdempotencyRecord", "Member", "Merchant", "Order", "OrderLine", "OutboxEvent", "Payment",
     "PaymentNotification", "Product", "Promotion", "Refund", "RefundLine", "SandboxRefund", "SandboxTrade",
     "Sku", "Staff", "StockLevel", "StockLocation", "StockMovement", "metadata",

@@ -20,7 +20,7 @@ from shoplet.coupons.models import (
     CouponIssueJob,
     CouponTemplate,
 )
-from shoplet.customers.models import Customer
+from shoplet.customers.models import Customer, Follower
 from shoplet.membership.models import Member
 from shoplet.outbox import emit
 from shoplet.db import new_id
@@ -157,6 +157,9 @@ def _window(session: Session, merchant_id: str, segment: dict, cursor: str | Non
     stmt = select(Customer.id, Customer.tags).where(Customer.merchant_id == merchant_id)
     if segment.get("kind") == "members":
         stmt = stmt.where(Customer.id.in_(select(Member.customer_id).where(Member.merchant_id == merchant_id)))
+    if segment.get("kind") == "followers":
+        stmt = stmt.where(Customer.id.in_(select(Follower.customer_id).where(
+            Follower.merchant_id == merchant_id, Follower.unfollowed_at.is_(None))))
     if cursor:
         stmt = stmt.where(Customer.id > cursor)
     return session.execute(stmt.order_by(Customer.id).limit(limit)).all()

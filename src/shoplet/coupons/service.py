@@ -18,6 +18,7 @@ from shoplet.catalog.models import Category, Sku
 from shoplet.coupons.codes import new_code
 from shoplet.coupons.models import Coupon, CouponClaimCount, CouponTemplate
 from shoplet.customers.models import Customer
+from shoplet.customers.service import is_follower
 from shoplet.db import new_id
 from shoplet.errors import Conflict, Forbidden, InvalidInput, Unprocessable
 from shoplet.membership.models import Member
@@ -160,6 +161,10 @@ def audience_refusal(session: Session, template: CouponTemplate, customer_id: st
         if customer is not None and set(customer.tags) & set(audience.get("tags") or []):
             return None
         return "This coupon is for selected customers."
+    if kind == "followers":
+        if is_follower(session, merchant_id, customer_id):
+            return None
+        return "This coupon is for followers of the shop's life account."
     return "This coupon is not available to you."
 
 

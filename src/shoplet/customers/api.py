@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Depends, Query
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shoplet.auth import Principal, get_db, get_now, get_runtime, require_staff
 from shoplet.customers import service
-from shoplet.customers.models import Customer
+from shoplet.customers.models import Customer, Follower
 from shoplet.customers.schemas import (
     CustomerIn,
     CustomerOut,
+    FollowOut,
     IdentityIn,
     IdentityOut,
     MembershipOut,
@@ -58,6 +60,18 @@ def list_customers(p: Principal = Depends(reader), db: Database = Depends(get_db
             stmt = stmt.where(Customer.phone == phone)
         rows, cursor = paginate(s, stmt, Customer.id, page)
         return Page(items=[customer_out(s, r) for r in rows], next_cursor=cursor)
+
+
+@router.get("/followers", response_model=Page[FollowOut])
+def list_followers(p: Principal = Depends(reader), db: Database = Depends(get_db),
+                   page: PageParams = Depends(page_params)) -> Page[FollowOut]:
+    """Current followers of the merchant's life account (生活号), by customer."""
+    with db.unit_of_work(write=False) as s:
+        stmt = select(Follower).where(Follower.merchant_id == p.tenant, Follower.unfollowed_at.is_(None))
+        rows, cursor = paginate(s, stmt, Follower.customer_id, page)
+        return Page(items=[FollowOut(customer_id=r.customer_id, following=True, host_app=r.host_app,
+                                     followed_at=r.followed_at, unfollowed_at=None) for r in rows],
+                    next_cursor=cursor)
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut)

@@ -65,3 +65,19 @@ class CustomerSession(TenantMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class Follower(Base):
+    """A customer following the merchant's life account (生活号); unfollowing keeps the row
+    (``unfollowed_at``) so a later follow is a return, not a new follower."""
+
+    __tablename__ = "followers"
+    __table_args__ = (
+        ForeignKeyConstraint(["merchant_id", "customer_id"], ["customers.merchant_id", "customers.id"]),
+    )
+
+    merchant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    host_app: Mapped[str] = mapped_column(String(16))
+    followed_at: Mapped[datetime] = mapped_column()
+    unfollowed_at: Mapped[datetime | None] = mapped_column()

@@ -69,3 +69,11 @@ class SessionOut(Out):
     customer_id: str
     token: str = Field(description="The customer's bearer token. Shown once.")
     expires_at: datetime
+
+
+class FollowOut(Out):
+    customer_id: str
+    following: bool
+    host_app: str | None
+    followed_at: datetime | None
+    unfollowed_at: datetime | None

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shoplet.auth import SESSION_PREFIX, hash_secret, make_token, new_secret
-from shoplet.customers.models import Customer, CustomerIdentity, CustomerSession
+from shoplet.customers.models import Customer, CustomerIdentity, CustomerSession, Follower
 from shoplet.db import new_id
 from shoplet.errors import Conflict
 from shoplet.scoping import get_owned
@@ -90,3 +90,34 @@ def open_session(session: Session, *, merchant_id: str, customer_id: str, host_a
     session.add(record)
     session.flush()
     return record, make_token(SESSION_PREFIX, merchant_id, record.id, secret)
+
+
+def follow(session: Session, *, merchant_id: str, customer_id: str, host_app: str, now: datetime) -> Follower:
+    """Follow the merchant's life account (idempotent: following twice changes nothing)."""
+    row = session.get(Follower, (merchant_id, customer_id))
+    if row is None:
+        try:
+            with session.begin_nested():
+                row = Follower(merchant_id=merchant_id, customer_id=customer_id, host_app=host_app,
+                               followed_at=now, unfollowed_at=None)
+                session.add(row)
+                session.flush()
+        except IntegrityError:  # a concurrent follow landed first: same outcome
+            row = session.get(Follower, (merchant_id, customer_id), populate_existing=True)
+    if row.unfollowed_at is not None:
+        row.host_app, row.followed_at, row.unfollowed_at = host_app, now, None
+        session.flush()
+    return row
+
+
+def unfollow(session: Session, *, merchant_id: str, customer_id: str, now: datetime) -> Follower | None:
+    row = session.get(Follower, (merchant_id, customer_id))
+    if row is not None and row.unfollowed_at is None:
+        row.unfollowed_at = now
+        session.flush()
+    return row
+
+
+def is_follower(session: Session, merchant_id: str, customer_id: str) -> bool:
+    row = session.get(Follower, (merchant_id, customer_id))
+    return row is not None and row.unfollowed_at is None

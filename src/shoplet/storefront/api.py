@@ -19,8 +19,8 @@ from shoplet.catalog.schemas import ProductOut
 from shoplet.catalog.service import skus_of
 from shoplet.customers import service as customers
 from shoplet.customers.api import customer_out
-from shoplet.customers.models import Customer
-from shoplet.customers.schemas import CustomerOut, SessionOut, SignInIn
+from shoplet.customers.models import Customer, Follower
+from shoplet.customers.schemas import CustomerOut, FollowOut, SessionOut, SignInIn
 from shoplet.db import Database
 from shoplet.errors import InvalidInput, NotFound, Unauthenticated
 from shoplet.inventory.models import StockLocation
@@ -74,6 +74,38 @@ def me(p: Principal = Depends(customer), db: Database = Depends(get_db)) -> Cust
     """The signed-in customer, with their membership if they have one."""
     with db.unit_of_work(write=False) as s:
         return customer_out(s, get_owned(s, Customer, p.tenant, p.customer_id, what="Customer"))
+
+
+def follow_out(customer_id: str, row) -> FollowOut:
+    if row is None:
+        return FollowOut(customer_id=customer_id, following=False, host_app=None, followed_at=None,
+                         unfollowed_at=None)
+    return FollowOut(customer_id=customer_id, following=row.unfollowed_at is None, host_app=row.host_app,
+                     followed_at=row.followed_at, unfollowed_at=row.unfollowed_at)
+
+
+@router.get("/following", response_model=FollowOut)
+def following(p: Principal = Depends(customer), db: Database = Depends(get_db)) -> FollowOut:
+    """Whether I follow this merchant's life account (生活号)."""
+    with db.unit_of_work(write=False) as s:
+        return follow_out(p.customer_id, s.get(Follower, (p.tenant, p.customer_id)))
+
+
+@router.put("/following", response_model=FollowOut)
+def follow(p: Principal = Depends(customer), db: Database = Depends(get_db),
+           now: datetime = Depends(get_now)) -> FollowOut:
+    """Follow the merchant's life account; following again changes nothing."""
+    with db.unit_of_work() as s:
+        row = customers.follow(s, merchant_id=p.tenant, customer_id=p.customer_id, host_app=p.host_app, now=now)
+        return follow_out(p.customer_id, row)
+
+
+@router.delete("/following", response_model=FollowOut)
+def unfollow(p: Principal = Depends(customer), db: Database = Depends(get_db),
+             now: datetime = Depends(get_now)) -> FollowOut:
+    with db.unit_of_work() as s:
+        return follow_out(p.customer_id, customers.unfollow(s, merchant_id=p.tenant, customer_id=p.customer_id,
+                                                            now=now))
 
 
 @router.get("/products", response_model=Page[ProductOut])

@@ -1,0 +1,194 @@
+"""Shopping guides: binding policy, customer bindings (scan or in-store assignment), guide
+coupon quotas, and the guide's workbench (my customers, my quotas, issue to my customers)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Header, Query
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shoplet import idempotency
+from shoplet.auth import Principal, get_db, get_now, require_customer, require_staff
+from shoplet.coupons.api import coupon_out
+from shoplet.coupons.models import Coupon, CouponTemplate
+from shoplet.customers.models import Customer
+from shoplet.db import Database
+from shoplet.errors import Forbidden, NotFound
+from shoplet.guides import service
+from shoplet.guides.models import GuideBinding, GuideBindingChange, GuideCouponQuota
+from shoplet.guides.schemas import (
+    AssignIn,
+    BindIn,
+    BindingChangeOut,
+    GuideBindingOut,
+    GuideIssueIn,
+    GuidePolicyIn,
+    GuidePolicyOut,
+    MyCustomerOut,
+    QuotaIn,
+    QuotaOut,
+)
+from shoplet.coupons.schemas import CouponOut
+from shoplet.pagination import Page, PageParams, page_params, paginate
+from shoplet.scoping import get_owned
+from shoplet.tenancy.models import Staff
+
+router = APIRouter(tags=["guides"])
+storefront = APIRouter(prefix="/storefront", tags=["storefront"])
+admin = require_staff()
+assigner = require_staff("operator", "clerk")
+editor = require_staff("operator")
+reader = require_staff("operator", "clerk", "guide")
+
+
+def require_guide(p: Principal = Depends(require_staff("guide"))) -> Principal:
+    """The workbench is a guide's own: it needs a key bound to a shopping guide."""
+    if p.role != "guide" or p.staff_id is None:
+        raise Forbidden("guide.workbench_only", "The workbench needs a shopping guide's key.")
+    return p
+
+
+def binding_out(s: Session, binding: GuideBinding) -> GuideBindingOut:
+    guide = s.get(Staff, (binding.merchant_id, binding.guide_id))
+    return GuideBindingOut(customer_id=binding.customer_id, guide_id=binding.guide_id, guide_name=guide.name,
+                           store_id=binding.store_id, source=binding.source, bound_at=binding.bound_at,
+                           protected_until=binding.protected_until, first_bound_at=binding.first_bound_at)
+
+
+def masked(phone: str | None) -> str | None:
+    """Guides see enough of a phone number to recognise it, not to export it."""
+    if not phone or len(phone) < 7:
+        return phone
+    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+
+
+@router.get("/guide-policy", response_model=GuidePolicyOut)
+def get_policy(p: Principal = Depends(reader), db: Database = Depends(get_db)) -> GuidePolicyOut:
+    with db.unit_of_work(write=False) as s:
+        return GuidePolicyOut.model_validate(service.policy_of(s, p.tenant))
+
+
+@router.put("/guide-policy", response_model=GuidePolicyOut)
+def put_policy(body: GuidePolicyIn, p: Principal = Depends(admin), db: Database = Depends(get_db),
+               now: datetime = Depends(get_now)) -> GuidePolicyOut:
+    """How long a first binding is protected, and whether a later scan may take a customer over."""
+    with db.unit_of_work() as s:
+        return GuidePolicyOut.model_validate(service.set_policy(
+            s, merchant_id=p.tenant, protection_days=body.protection_days,
+            after_protection=body.after_protection, now=now))
+
+
+@router.put("/customers/{customer_id}/guide", response_model=GuideBindingOut)
+def assign_guide(customer_id: str, body: AssignIn, p: Principal = Depends(assigner), db: Database = Depends(get_db),
+                 now: datetime = Depends(get_now)) -> GuideBindingOut:
+    """Assign a customer to a guide in store (protection holds unless an admin forces it)."""
+    if body.force and p.role != "admin":
+        raise Forbidden("guide.force_needs_admin", "Only an admin can reassign a protected binding.")
+    with db.unit_of_work() as s:
+        binding = service.bind(s, merchant_id=p.tenant, customer_id=customer_id, guide_id=body.guide_id,
+                               source="admin" if body.force else "store", by=p.scope, now=now, force=body.force)
+        return binding_out(s, binding)
+
+
+@router.get("/customers/{customer_id}/guide", response_model=GuideBindingOut)
+def get_binding(customer_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> GuideBindingOut:
+    with db.unit_of_work(write=False) as s:
+        get_owned(s, Customer, p.tenant, customer_id, what="Customer")
+        binding = service.binding_of(s, p.tenant, customer_id)
+        if binding is None:
+            raise NotFound("guide_binding.not_found", "This customer has no guide.")
+        return binding_out(s, binding)
+
+
+@router.get("/customers/{customer_id}/guide/history", response_model=list[BindingChangeOut])
+def binding_history(customer_id: str, p: Principal = Depends(editor),
+                    db: Database = Depends(get_db)) -> list[BindingChangeOut]:
+    with db.unit_of_work(write=False) as s:
+        get_owned(s, Customer, p.tenant, customer_id, what="Customer")
+        rows = s.scalars(select(GuideBindingChange).where(GuideBindingChange.merchant_id == p.tenant,
+                                                          GuideBindingChange.customer_id == customer_id)
+                         .order_by(GuideBindingChange.at, GuideBindingChange.id))
+        return [BindingChangeOut.model_validate(r) for r in rows]
+
+
+@router.put("/coupon-templates/{template_id}/guide-quotas/{guide_id}", response_model=QuotaOut)
+def put_quota(template_id: str, guide_id: str, body: QuotaIn, p: Principal = Depends(editor),
+              db: Database = Depends(get_db), now: datetime = Depends(get_now)) -> QuotaOut:
+    """Let a guide give out up to ``quota`` coupons of this template to their own customers."""
+    with db.unit_of_work() as s:
+        return QuotaOut.model_validate(service.set_quota(s, merchant_id=p.tenant, template_id=template_id,
+                                                         guide_id=guide_id, quota=body.quota, now=now))
+
+
+@router.get("/coupon-templates/{template_id}/guide-quotas", response_model=list[QuotaOut])
+def list_quotas(template_id: str, p: Principal = Depends(editor), db: Database = Depends(get_db)) -> list[QuotaOut]:
+    with db.unit_of_work(write=False) as s:
+        get_owned(s, CouponTemplate, p.tenant, template_id, what="Coupon template", code="coupon_template")
+        rows = s.scalars(select(GuideCouponQuota).where(GuideCouponQuota.merchant_id == p.tenant,
+                                                        GuideCouponQuota.template_id == template_id)
+                         .order_by(GuideCouponQuota.guide_id))
+        return [QuotaOut.model_validate(r) for r in rows]
+
+
+@router.get("/workbench/customers", response_model=Page[MyCustomerOut])
+def my_customers(p: Principal = Depends(require_guide), db: Database = Depends(get_db),
+                 page: PageParams = Depends(page_params),
+                 tag: str | None = Query(None, max_length=64)) -> Page[MyCustomerOut]:
+    """The customers bound to me, with their tags (phone numbers masked)."""
+    with db.unit_of_work(write=False) as s:
+        stmt = service.customers_of(merchant_id=p.tenant, guide_id=p.staff_id, tag=tag)
+        rows, cursor = paginate(s, stmt, Customer.id, page)
+        items = []
+        for customer in rows:
+            binding = s.get(GuideBinding, (p.tenant, customer.id))
+            items.append(MyCustomerOut(id=customer.id, name=customer.name, phone=masked(customer.phone),
+                                       tags=customer.tags, bound_at=binding.bound_at,
+                                       protected_until=binding.protected_until))
+        return Page(items=items, next_cursor=cursor)
+
+
+@router.get("/workbench/coupon-quotas", response_model=list[QuotaOut])
+def my_quotas(p: Principal = Depends(require_guide), db: Database = Depends(get_db)) -> list[QuotaOut]:
+    with db.unit_of_work(write=False) as s:
+        rows = s.scalars(select(GuideCouponQuota).where(GuideCouponQuota.merchant_id == p.tenant,
+                                                        GuideCouponQuota.guide_id == p.staff_id)
+                         .order_by(GuideCouponQuota.template_id))
+        return [QuotaOut.model_validate(r) for r in rows]
+
+
+@router.post("/workbench/coupons", response_model=CouponOut, status_code=201)
+def give_coupon(body: GuideIssueIn, p: Principal = Depends(require_guide), db: Database = Depends(get_db),
+                now: datetime = Depends(get_now),
+                idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> CouponOut:
+    """Give one of my customers a coupon from my quota."""
+
+    def work(s: Session) -> tuple[int, dict]:
+        coupon = service.issue_coupon(s, merchant_id=p.tenant, guide_id=p.staff_id, template_id=body.template_id,
+                                      customer_id=body.customer_id, now=now)
+        return 201, {"coupon_id": coupon.id}
+
+    _, stored = idempotency.run(db, merchant_id=p.tenant, scope=p.scope, key=idempotency_key,
+                                operation="guide-coupon", payload=body.model_dump(), work=work)
+    with db.unit_of_work(write=False) as s:
+        return coupon_out(get_owned(s, Coupon, p.tenant, stored["coupon_id"], what="Coupon"))
+
+
+@storefront.post("/guide", response_model=GuideBindingOut)
+def scan_guide_code(body: BindIn, p: Principal = Depends(require_customer), db: Database = Depends(get_db),
+                    now: datetime = Depends(get_now)) -> GuideBindingOut:
+    """Scanning a guide's code binds me to them (unless another guide's binding is protected)."""
+    with db.unit_of_work() as s:
+        binding = service.bind(s, merchant_id=p.tenant, customer_id=p.customer_id, guide_id=body.guide_id,
+                               source="scan", by=p.scope, now=now)
+        return binding_out(s, binding)
+
+
+@storefront.get("/guide", response_model=GuideBindingOut)
+def my_guide(p: Principal = Depends(require_customer), db: Database = Depends(get_db)) -> GuideBindingOut:
+    with db.unit_of_work(write=False) as s:
+        binding = service.binding_of(s, p.tenant, p.customer_id)
+        if binding is None:
+            raise NotFound("guide_binding.not_found", "You have no shopping guide yet.")
+        return binding_out(s, binding)
