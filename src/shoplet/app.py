@@ -20,6 +20,7 @@ from shoplet.config import get_settings
 from shoplet.coupons import api as coupons_api
 from shoplet.customers import api as customers_api
 from shoplet.guides import api as guides_api
+from shoplet.membership import api as membership_api
 from shoplet.errors import Conflict, InvalidInput, ShopletError, Unavailable
 from shoplet.inventory import api as inventory_api
 from shoplet.orders import api as orders_api
@@ -121,13 +122,14 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__, "database": runtime.db.dialect}
 
     for module in (tenancy_api, inventory_api, catalog_api, customers_api, promotions_api, coupons_api,
-                   guides_api, orders_api, payments_api):
+                   guides_api, membership_api, orders_api, payments_api):
         api.include_router(module.router)
     api.include_router(tenancy_api.platform)
     api.include_router(payments_api.notify)
     api.include_router(storefront_api.router)
     api.include_router(coupons_api.storefront)
     api.include_router(guides_api.storefront)
+    api.include_router(membership_api.storefront)
     if runtime.sandbox is not None:
         api.include_router(sandbox_api.router)
     app.include_router(api)

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
         default="shoplet-sandbox-secret",
         description="HMAC secret the sandbox provider signs its notifications with.",
     )
+    sandbox_agreement_failure_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0,
+        description="Share of sandbox agreement (withholding) charges that fail, to exercise retries and overdue.",
+    )
+    settlement_chunk: int = Field(default=1000, ge=1, le=100_000,
+                                  description="Light memberships settled per transaction by the settlement sweep.")
     customer_session_days: int = Field(default=30, ge=1)
     sweep_interval_seconds: int = Field(default=60, ge=1)
     log_level: str = "info"

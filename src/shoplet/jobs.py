@@ -79,6 +79,11 @@ def coupon_lifecycle_periodic() -> int:
     return sweeps.coupon_lifecycle(runtime())
 
 
+@huey.periodic_task(crontab(minute="*/10"))
+def membership_lifecycle_periodic() -> dict:
+    return sweeps.membership_lifecycle(runtime())
+
+
 @huey.periodic_task(crontab(minute="*/5"))
 def reconcile_coupon_gate_periodic() -> int:
     rt = runtime()

@@ -8,6 +8,8 @@ from shoplet.coupons.models import (
     CouponEventGrant,
     CouponEventRule,
     CouponIssueJob,
+    CouponPackGrant,
+    PointsMallItem,
     CouponTemplate,
 )
 from shoplet.customers.models import Customer, CustomerIdentity, CustomerSession, Follower
@@ -15,7 +17,19 @@ from shoplet.db import Base
 from shoplet.guides.models import GuideBinding, GuideBindingChange, GuideCouponQuota, GuidePolicy
 from shoplet.idempotency import IdempotencyRecord
 from shoplet.inventory.models import StockLevel, StockLocation, StockMovement
-from shoplet.membership.models import Member
+from shoplet.membership.models import (
+    GrowthEntry,
+    LightBenefit,
+    LightMembership,
+    LightPlan,
+    LightSettlement,
+    LoyaltySettings,
+    Member,
+    PointsEntry,
+    PointsLot,
+    Tier,
+    TierChange,
+)
 from shoplet.orders.models import CartItem, Order, OrderLine
 from shoplet.outbox import OutboxEvent
 from shoplet.promotions.models import Promotion
@@ -24,6 +38,8 @@ from shoplet.payments.models import (
     PaymentNotification,
     Refund,
     RefundLine,
+    SandboxAgreement,
+    SandboxAgreementCharge,
     SandboxRefund,
     SandboxTrade,
 )
@@ -33,7 +49,9 @@ metadata = Base.metadata
 
 __all__ = [
     "ApiKey", "CartItem", "Coupon", "CouponClaimCount", "CouponCode", "CouponEventGrant",
-    "CouponEventRule", "CouponIssueJob", "CouponTemplate", "Category", "Customer", "CustomerIdentity", "CustomerSession",
+    "CouponEventRule", "CouponIssueJob", "CouponPackGrant", "PointsMallItem", "GrowthEntry", "LightBenefit", "LightMembership",
+    "LightPlan", "LightSettlement", "LoyaltySettings", "PointsEntry", "PointsLot", "SandboxAgreement",
+    "SandboxAgreementCharge", "Tier", "TierChange", "CouponTemplate", "Category", "Customer", "CustomerIdentity", "CustomerSession",
     "Follower", "GuideBinding", "GuideBindingChange", "GuideCouponQuota", "GuidePolicy",
     "IdempotencyRecord", "Member", "Merchant", "Order", "OrderLine", "OutboxEvent", "Payment",
     "PaymentNotification", "Product", "Promotion", "Refund", "RefundLine", "SandboxRefund", "SandboxTrade",

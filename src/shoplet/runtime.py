@@ -15,6 +15,7 @@ from shoplet.customers.models import HOST_APPS
 from shoplet.db import Clock, Database, utcnow
 from shoplet.orders.pricing import CartPricer, EnginePricer
 from shoplet.payments.provider import PaymentProvider
+from shoplet.membership.agreements import AgreementProvider, CreditProvider, SandboxCreditScorer
 from shoplet.payments.sandbox import SandboxProvider
 
 log = logging.getLogger(__name__)
@@ -41,9 +42,13 @@ class Runtime:
         self.providers: dict[str, PaymentProvider] = {}
         self.sandbox: SandboxProvider | None = None
         self.hosts: dict[str, HostApp] = {}
+        self.credit: CreditProvider = SandboxCreditScorer()
+        self.agreements: AgreementProvider | None = None
         if settings.sandbox_payments:  # the sandbox wallet and the sandbox sign-in of every host app
-            self.sandbox = SandboxProvider(self.db, secret=settings.sandbox_secret, clock=clock)
+            self.sandbox = SandboxProvider(self.db, secret=settings.sandbox_secret, clock=clock,
+                                           agreement_failure_rate=settings.sandbox_agreement_failure_rate)
             self.providers["sandbox"] = self.sandbox
+            self.agreements = self.sandbox
             sandbox_host = SandboxHostApp()
             self.hosts = {name: sandbox_host for name in HOST_APPS}
         self.coupon_gate = RedisGate(settings.redis_url) if settings.redis_url else None

@@ -14,6 +14,8 @@ from shoplet import outbox
 from shoplet.coupons import issuing as coupon_issuing
 from shoplet.coupons import redemption as coupon_redemption
 from shoplet.errors import ShopletError
+from shoplet.membership import points, settlement
+from shoplet.membership.service import PACK_TOPIC
 from shoplet.orders import service as orders
 from shoplet.payments import refunds, service as payments
 from shoplet.payments.sandbox import NOTIFY_TOPIC
@@ -88,6 +90,23 @@ def coupon_lifecycle(rt: Runtime, *, now: datetime | None = None) -> int:
     return expired
 
 
+def membership_lifecycle(rt: Runtime, *, now: datetime | None = None) -> dict[str, int]:
+    """M2/M3: expire points lots whose time has come; settle due light memberships."""
+    now = now or rt.clock()
+    expired = 0
+    while True:
+        with rt.db.unit_of_work() as session:
+            batch = points.expire(session, now=now, limit=500)
+        expired += batch
+        if not batch:
+            break
+    settled = 0
+    if rt.agreements is not None:
+        settled = settlement.settle(rt.db, rt.agreements, now=now, chunk=rt.settings.settlement_chunk).settled
+    rt.after_commit()
+    return {"points_expired": expired, "settled": settled}
+
+
 def outbox_handlers(rt: Runtime) -> dict[str, outbox.Handler]:
     """What each outbox topic does when delivered."""
 
@@ -107,8 +126,13 @@ def outbox_handlers(rt: Runtime) -> dict[str, outbox.Handler]:
         coupon_issuing.run_issue_job(rt.db, merchant_id=payload["merchant_id"], job_id=payload["job_id"],
                                      now=rt.clock())
 
+    def coupon_pack(payload: dict[str, Any]) -> None:
+        with rt.db.unit_of_work() as session:
+            coupon_issuing.issue_pack(session, merchant_id=payload["merchant_id"], customer_id=payload["customer_id"],
+                                      template_ids=payload["template_ids"], key=payload["key"], now=rt.clock())
+
     return {NOTIFY_TOPIC: sandbox_notify, payments.REFUND_TOPIC: refund_process,
-            coupon_issuing.ISSUE_JOB_TOPIC: coupon_issue_job}
+            coupon_issuing.ISSUE_JOB_TOPIC: coupon_issue_job, PACK_TOPIC: coupon_pack}
 
 
 def dispatch_outbox(rt: Runtime, *, now: datetime | None = None) -> int:

@@ -57,6 +57,7 @@ class Sku(TenantMixin, Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     list_price: Mapped[int] = mapped_column()
     member_price: Mapped[int | None] = mapped_column()
+    light_member_price: Mapped[int | None] = mapped_column()
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

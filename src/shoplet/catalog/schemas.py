@@ -27,6 +27,8 @@ class SkuIn(In):
     name: str = Field("", max_length=200)
     list_price: Fen = Field(ge=0, le=100_000_000, description="In fen.")
     member_price: Fen | None = Field(None, ge=0, le=100_000_000, description="In fen; at most the list price.")
+    light_member_price: Fen | None = Field(None, ge=0, le=100_000_000,
+                                           description="In fen: the price for light members (轻会员).")
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -34,6 +36,7 @@ class SkuPatch(In):
     name: str | None = Field(None, max_length=200)
     list_price: Fen | None = Field(None, ge=0, le=100_000_000)
     member_price: Fen | None = Field(None, ge=0, le=100_000_000)
+    light_member_price: Fen | None = Field(None, ge=0, le=100_000_000)
     status: Literal["active", "archived"] | None = None
 
 
@@ -44,6 +47,7 @@ class SkuOut(Out):
     name: str
     list_price: Fen
     member_price: Fen | None
+    light_member_price: Fen | None
     attributes: dict[str, Any]
     status: str
 

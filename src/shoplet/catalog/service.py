@@ -28,10 +28,13 @@ def create_category(session: Session, *, merchant_id: str, code: str, name: str,
     return category
 
 
-def _check_prices(list_price: int, member_price: int | None) -> None:
+def _check_prices(list_price: int, member_price: int | None, light_member_price: int | None = None) -> None:
     if member_price is not None and member_price > list_price:
         raise InvalidInput("sku.member_price_above_list",
                            "The member price cannot be higher than the list price.")
+    if light_member_price is not None and light_member_price > list_price:
+        raise InvalidInput("sku.light_member_price_above_list",
+                           "The light-member price cannot be higher than the list price.")
 
 
 def create_product(session: Session, *, merchant_id: str, title: str, description: str,
@@ -49,14 +52,14 @@ def create_product(session: Session, *, merchant_id: str, title: str, descriptio
 
 
 def add_sku(session: Session, *, merchant_id: str, product: Product, code: str, name: str,
-            list_price: int, member_price: int | None = None,
+            list_price: int, member_price: int | None = None, light_member_price: int | None = None,
             attributes: dict[str, Any] | None = None, now: datetime) -> Sku:
-    _check_prices(list_price, member_price)
+    _check_prices(list_price, member_price, light_member_price)
     if session.scalar(select(Sku.id).where(Sku.merchant_id == merchant_id, Sku.code == code)):
         raise Conflict("sku.code_taken", f"A SKU with code '{code}' already exists.")
     sku = Sku(merchant_id=merchant_id, id=new_id("sku"), product_id=product.id, code=code,
               name=name, list_price=list_price, member_price=member_price,
-              attributes=attributes or {}, created_at=now, updated_at=now)
+              light_member_price=light_member_price, attributes=attributes or {}, created_at=now, updated_at=now)
     session.add(sku)
     try:
         session.flush()
@@ -79,10 +82,11 @@ def update_product(session: Session, *, merchant_id: str, product_id: str,
 
 def update_sku(session: Session, *, merchant_id: str, sku_id: str, changes: dict[str, Any]) -> Sku:
     sku = get_owned(session, Sku, merchant_id, sku_id, what="SKU")
-    _refuse_nulls(changes, nullable={"member_price"})
+    _refuse_nulls(changes, nullable={"member_price", "light_member_price"})
     list_price = changes.get("list_price", sku.list_price)
     member_price = changes["member_price"] if "member_price" in changes else sku.member_price
-    _check_prices(list_price, member_price)
+    light = changes["light_member_price"] if "light_member_price" in changes else sku.light_member_price
+    _check_prices(list_price, member_price, light)
     for field, value in changes.items():
         setattr(sku, field, value)
     session.flush()

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from shoplet import idempotency
 from shoplet.auth import Principal, get_db, get_now, get_runtime, require_customer, require_staff
-from shoplet.coupons import issuing, redemption, service
+from shoplet.coupons import issuing, mall, redemption, service
 from shoplet.coupons.codes import display
-from shoplet.coupons.models import Coupon, CouponEventRule, CouponIssueJob, CouponTemplate
+from shoplet.coupons.models import Coupon, CouponEventRule, CouponIssueJob, CouponTemplate, PointsMallItem
 from shoplet.coupons.schemas import (
     ClaimIn,
     CodeBatchIn,
@@ -28,6 +28,8 @@ from shoplet.coupons.schemas import (
     IssueIn,
     IssueJobIn,
     IssueJobOut,
+    MallItemIn,
+    MallItemOut,
 )
 from shoplet.customers.models import Customer
 from shoplet.db import Database
@@ -312,3 +314,59 @@ def my_coupons(p: Principal = Depends(require_customer), db: Database = Depends(
         return Page(items=[coupon_out(r) for r in rows], next_cursor=cursor)
 
 
+
+
+def mall_item_out(s: Session, item: PointsMallItem) -> MallItemOut:
+    template = s.get(CouponTemplate, (item.merchant_id, item.template_id))
+    return MallItemOut(id=item.id, template_id=item.template_id, name=template.name, points=item.points,
+                       active=item.active)
+
+
+@router.post("/points-mall/items", response_model=MallItemOut, status_code=201)
+def create_mall_item(body: MallItemIn, p: Principal = Depends(editor), db: Database = Depends(get_db),
+                     now: datetime = Depends(get_now)) -> MallItemOut:
+    """Offer a coupon in the points mall (积分商城) for a number of points."""
+    with db.unit_of_work() as s:
+        return mall_item_out(s, mall.create_item(s, merchant_id=p.tenant, template_id=body.template_id,
+                                                 points_price=body.points, now=now))
+
+
+@router.get("/points-mall/items", response_model=Page[MallItemOut])
+def list_mall_items(p: Principal = Depends(reader), db: Database = Depends(get_db),
+                    page: PageParams = Depends(page_params)) -> Page[MallItemOut]:
+    with db.unit_of_work(write=False) as s:
+        rows, cursor = paginate(s, scoped(PointsMallItem, p.tenant), PointsMallItem.id, page)
+        return Page(items=[mall_item_out(s, r) for r in rows], next_cursor=cursor)
+
+
+@router.post("/points-mall/items/{item_id}/close", response_model=MallItemOut)
+def close_mall_item(item_id: str, p: Principal = Depends(editor), db: Database = Depends(get_db)) -> MallItemOut:
+    with db.unit_of_work() as s:
+        item = get_owned(s, PointsMallItem, p.tenant, item_id, what="Points mall item", code="points_mall_item")
+        item.active = False
+        s.flush()
+        return mall_item_out(s, item)
+
+
+@storefront.get("/points-mall", response_model=list[MallItemOut])
+def points_mall(p: Principal = Depends(require_customer), db: Database = Depends(get_db)) -> list[MallItemOut]:
+    with db.unit_of_work(write=False) as s:
+        rows = s.scalars(scoped(PointsMallItem, p.tenant).where(PointsMallItem.active.is_(True))
+                         .order_by(PointsMallItem.points, PointsMallItem.id))
+        return [mall_item_out(s, r) for r in rows]
+
+
+@storefront.post("/points-mall/{item_id}/exchange", response_model=CouponOut, status_code=201)
+def exchange_points(item_id: str, p: Principal = Depends(require_customer), db: Database = Depends(get_db),
+                    now: datetime = Depends(get_now),
+                    idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> CouponOut:
+    """Exchange my points for the item's coupon (both or neither)."""
+
+    def work(s: Session) -> tuple[int, dict]:
+        coupon = mall.exchange(s, merchant_id=p.tenant, item_id=item_id, customer_id=p.customer_id, now=now)
+        return 201, {"coupon_id": coupon.id}
+
+    _, stored = idempotency.run(db, merchant_id=p.tenant, scope=p.scope, key=idempotency_key,
+                                operation=f"points-exchange:{item_id}", payload={}, work=work)
+    with db.unit_of_work(write=False) as s:
+        return coupon_out(get_owned(s, Coupon, p.tenant, stored["coupon_id"], what="Coupon"))

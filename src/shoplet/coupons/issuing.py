@@ -18,6 +18,7 @@ from shoplet.coupons.models import (
     CouponEventGrant,
     CouponEventRule,
     CouponIssueJob,
+    CouponPackGrant,
     CouponTemplate,
 )
 from shoplet.customers.models import Customer, Follower
@@ -127,6 +128,36 @@ def on_event(session: Session, *, merchant_id: str, customer_id: str, events: di
         try:
             with session.begin_nested():
                 coupon = service.issue(session, template=template, customer_id=customer_id, source="event",
+                                       now=now, check_audience=False)
+            grant.coupon_id, grant.outcome = coupon.id, "issued"
+            issued.append(coupon.id)
+        except ShopletError as exc:
+            grant.outcome = exc.code[:32]
+    session.flush()
+    return issued
+
+
+def issue_pack(session: Session, *, merchant_id: str, customer_id: str, template_ids: list[str], key: str,
+               now: datetime) -> list[str]:
+    """Issue a pack of coupons once per ``key`` (a tier reached, a light membership period).
+    A template that cannot give (sold out, stopped, deleted) is recorded, not retried."""
+    issued = []
+    for template_id in dict.fromkeys(template_ids):
+        try:
+            with session.begin_nested():
+                session.add(CouponPackGrant(merchant_id=merchant_id, pack_key=key, template_id=template_id,
+                                            customer_id=customer_id, outcome="pending", created_at=now))
+                session.flush()
+        except IntegrityError:
+            continue  # already given for this key
+        grant = session.get(CouponPackGrant, (merchant_id, key, template_id))
+        template = session.get(CouponTemplate, (merchant_id, template_id))
+        if template is None:
+            grant.outcome = "coupon_template.not_found"
+            continue
+        try:
+            with session.begin_nested():
+                coupon = service.issue(session, template=template, customer_id=customer_id, source="pack",
                                        now=now, check_audience=False)
             grant.coupon_id, grant.outcome = coupon.id, "issued"
             issued.append(coupon.id)

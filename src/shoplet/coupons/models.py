@@ -158,6 +158,21 @@ class CouponEventGrant(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class CouponPackGrant(Base):
+    """One coupon of a pack (a tier reached, a light membership period) given for one key:
+    the key makes a pack delivered twice issue once."""
+
+    __tablename__ = "coupon_pack_grants"
+
+    merchant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    pack_key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    template_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(32))
+    coupon_id: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class CouponIssueJob(TenantMixin, Base):
     """Issuing a template to a segment of customers (C2), in chunks. ``cursor`` is the last
     customer handled and moves in the same transaction as that chunk's coupons, so a job
@@ -179,3 +194,18 @@ class CouponIssueJob(TenantMixin, Base):
     cursor: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class PointsMallItem(TenantMixin, Base):
+    """A coupon offered in the points mall (积分商城) for a number of points."""
+
+    __tablename__ = "points_mall_items"
+    __table_args__ = (
+        CheckConstraint("points > 0", name="points"),
+        ForeignKeyConstraint(["merchant_id", "template_id"], ["coupon_templates.merchant_id", "coupon_templates.id"]),
+    )
+
+    template_id: Mapped[str] = mapped_column(String(32))
+    points: Mapped[int] = mapped_column()
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -175,3 +175,16 @@ class IssueJobOut(Out):
     skipped: dict[str, int] = Field(description="Customers not issued, by reason (e.g. coupon.sold_out).")
     created_at: datetime
     finished_at: datetime | None
+
+
+class MallItemIn(In):
+    template_id: str = Field(min_length=1, max_length=32)
+    points: int = Field(gt=0, le=100_000_000, description="Points one coupon costs.")
+
+
+class MallItemOut(Out):
+    id: str
+    template_id: str
+    name: str
+    points: int
+    active: bool

@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shoplet.membership.models import Member
+from shoplet.outbox import emit
 
 
 def enrol_on_payment(session: Session, *, merchant_id: str, customer_id: str, order_id: str,
@@ -27,3 +28,15 @@ def enrol_on_payment(session: Session, *, merchant_id: str, customer_id: str, or
     except IntegrityError:
         return False
     return True
+
+
+PACK_TOPIC = "coupon.pack"
+
+
+def emit_pack(session: Session, *, merchant_id: str, customer_id: str, template_ids: list[str], key: str,
+              now: datetime) -> None:
+    """Ask for a coupon pack (a tier reached, a light membership period begun). Coupons sit
+    above membership, so the request goes through the outbox; ``key`` makes it once only."""
+    if template_ids:
+        emit(session, merchant_id=merchant_id, topic=PACK_TOPIC, now=now, payload={
+            "merchant_id": merchant_id, "customer_id": customer_id, "template_ids": list(template_ids), "key": key})

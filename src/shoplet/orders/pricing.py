@@ -22,6 +22,7 @@ class CartLine:
     quantity: int
     list_price: int
     member_price: int | None
+    light_member_price: int | None = None
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class PricingContext:
     customer_id: str
     member: bool
     now: datetime
+    light_member: bool = False
+    points: dict[str, int] | None = None  # {"balance", "value_per_point", "max_share_percent"}
     promotions: list[dict[str, Any]] = field(default_factory=list)  # rules of contracts/pricing.md
     coupons: list[dict[str, Any]] = field(default_factory=list)  # the customer's coupons, same contract
     selected_coupons: list[str] | None = None  # None: the engine chooses the best
@@ -53,6 +56,7 @@ class PricedCart:
     applied: list[dict[str, Any]] = field(default_factory=list)
     member_savings: int = 0
     light_member_savings: int = 0
+    points_used: int = 0
     coupons: list[dict[str, Any]] = field(default_factory=list)  # usable / applied / reason per coupon
     selection_error: str | None = None
 
@@ -68,12 +72,15 @@ class EnginePricer:
         cart = {
             "now": context.now.isoformat(),
             "lines": [{"sku": line.sku_id, "quantity": line.quantity, "unit_price": line.list_price,
-                       "category": line.category_id, "member_price": line.member_price} for line in lines],
-            "customer": {"member": context.member},
+                       "category": line.category_id, "member_price": line.member_price,
+                       "light_member_price": line.light_member_price} for line in lines],
+            "customer": {"member": context.member, "light_member": context.light_member},
             "promotions": context.promotions,
             "coupons": context.coupons,
             "selected_coupons": context.selected_coupons,
         }
+        if context.points:
+            cart["points"] = context.points
         result = price(cart)
         priced = [PricedLine(unit_price=line.list_price, subtotal=out["subtotal"], discount=out["discount"],
                              total=out["total"]) for line, out in zip(lines, result["lines"], strict=True)]
@@ -81,4 +88,5 @@ class EnginePricer:
                           delivery_fee=result["delivery_fee"], total=result["total"], applied=result["applied"],
                           member_savings=result["member_savings"],
                           light_member_savings=result["light_member_savings"], coupons=result["coupons"],
+                          points_used=next((a["points_used"] for a in result["applied"] if a["id"] == "points"), 0),
                           selection_error=result["selection_error"])

@@ -61,6 +61,7 @@ class CheckoutIn(In):
     note: str = Field("", max_length=500)
     coupon_ids: list[str] | None = Field(
         None, max_length=20, description="Leave out to let the best coupons be chosen; [] uses none.")
+    use_points: bool = Field(False, description="Let points pay part of the goods (up to the merchant's share).")
 
 
 class CartItemIn(In):
@@ -82,6 +83,7 @@ class QuoteIn(In):
                                              description="Leave out to price the cart.")
     coupon_ids: list[str] | None = Field(None, max_length=20,
                                          description="Leave out to let the best coupons be chosen; [] uses none.")
+    use_points: bool = Field(False, description="Let points pay part of the goods (up to the merchant's share).")
 
 
 class QuoteLine(Out):
@@ -122,6 +124,8 @@ class QuoteOut(Out):
     total: int
     member: bool
     member_savings: int = Field(description="What membership saves on this cart.")
+    light_member_savings: int = Field(0, description="What light membership saves on this cart (its 'enjoyed').")
+    points_used: int = Field(0, description="Points this cart would spend (with use_points).")
     applied: list[AppliedRule]
     coupons: list[CouponOption] = Field(description="Every coupon the customer holds, usable here or not, and why.")
     coupon_error: str | None = Field(None, description="Why the chosen coupons cannot be used (none were).")

@@ -7,6 +7,7 @@ the whole order is reserved or nothing is written.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from shoplet.db import new_id
 from shoplet.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from shoplet.inventory import service as inventory
 from shoplet.inventory.models import StockLocation
-from shoplet.membership.models import Member
+from shoplet.membership import loyalty, points
 from shoplet.orders.models import CartItem, Order, OrderLine
 from shoplet.orders.pricing import CartLine, CartPricer, PricedCart, PricingContext
 from shoplet.coupons import redemption as coupons
@@ -54,13 +55,28 @@ def _cart_lines(session: Session, merchant_id: str, items: list[tuple[str, int]]
         title = product.title if sku.name in ("", product.title) else f"{product.title} ({sku.name})"
         lines.append(CartLine(sku_id=sku.id, product_id=product.id, title=title,
                               category_id=product.category_id, quantity=quantity,
-                              list_price=sku.list_price, member_price=sku.member_price))
+                              list_price=sku.list_price, member_price=sku.member_price,
+                              light_member_price=sku.light_member_price))
     return lines
+
+
+def _light_prices(lines: list[CartLine], light: dict[str, Any]) -> list[CartLine]:
+    """A light member's item price: the SKU's light-member price (if the plan grants it) or
+    the plan's percent off the list price, whichever is lower (R1: one item-level price)."""
+    priced = []
+    for line in lines:
+        candidates = []
+        if light["prices"] and line.light_member_price is not None:
+            candidates.append(line.light_member_price)
+        if light["percent_off"]:
+            candidates.append(line.list_price - (line.list_price * light["percent_off"] + 50) // 100)
+        priced.append(replace(line, light_member_price=min(candidates) if candidates else None))
+    return priced
 
 
 def price_items(session: Session, *, merchant_id: str, customer_id: str, location_id: str,
                 items: list[tuple[str, int]], pricer: CartPricer, host_app: str | None,
-                now: datetime, coupon_ids: list[str] | None = None
+                now: datetime, coupon_ids: list[str] | None = None, use_points: bool = False
                 ) -> tuple[list[CartLine], PricedCart, dict[str, Any]]:
     """Price items at a location with the promotions running there now, for this customer.
 
@@ -71,19 +87,23 @@ def price_items(session: Session, *, merchant_id: str, customer_id: str, locatio
     if location is None or not location.active:
         raise Unprocessable("order.location_unavailable", "That store or warehouse is not taking orders.")
     lines = _cart_lines(session, merchant_id, items)
-    member = session.get(Member, (merchant_id, customer_id)) is not None
+    terms = loyalty.pricing_terms(session, merchant_id=merchant_id, customer_id=customer_id, now=now,
+                                  use_points=use_points)
+    member, light = terms["member"], terms["light"]
+    lines = _light_prices(lines, light) if light else [replace(line, light_member_price=None) for line in lines]
     running = promotions.running(session, merchant_id=merchant_id, now=now, host_app=host_app, store_id=location_id)
     held = coupons.held(session, merchant_id=merchant_id, customer_id=customer_id, host_app=host_app,
                         store_id=location_id)
     priced = pricer.price(lines, PricingContext(
         merchant_id=merchant_id, customer_id=customer_id, member=member, now=now,
-        promotions=[promotions.as_rule(p) for p in running], coupons=[coupons.as_contract(c) for c in held],
+        light_member=light is not None, points=terms["points"], promotions=[promotions.as_rule(p) for p in running], coupons=[coupons.as_contract(c) for c in held],
         selected_coupons=coupon_ids))
     amounts = {entry["id"]: entry["amount"] for entry in priced.applied}
     applied_coupons = {o["id"] for o in priced.coupons if o["applied"]}
     record = {
         "member": member, "member_savings": priced.member_savings,
         "light_member_savings": priced.light_member_savings, "applied": priced.applied,
+        "light_membership_id": light["membership_id"] if light else None, "points_used": priced.points_used,
         "promotions": [{"id": p.id, "name": p.name, "version": p.version, "rule": promotions.as_rule(p)}
                        for p in running if p.id in amounts],
         "coupons": [{"id": c.id, "template_id": c.template_id, "name": c.rule.get("name"),
@@ -97,7 +117,7 @@ def price_items(session: Session, *, merchant_id: str, customer_id: str, locatio
 def checkout(session: Session, *, merchant_id: str, customer_id: str, location_id: str,
              items: list[tuple[str, int]], pricer: CartPricer, host_app: str | None,
              scene: str | None, note: str, timeout: timedelta, now: datetime,
-             coupon_ids: list[str] | None = None) -> Order:
+             coupon_ids: list[str] | None = None, use_points: bool = False) -> Order:
     """Create an order, reserve its stock and lock its coupons atomically; raises (writing
     nothing) when stock is short or a chosen coupon cannot be used.
 
@@ -107,7 +127,7 @@ def checkout(session: Session, *, merchant_id: str, customer_id: str, location_i
     """
     lines, priced, record = price_items(session, merchant_id=merchant_id, customer_id=customer_id,
                                         location_id=location_id, items=items, pricer=pricer,
-                                        host_app=host_app, now=now, coupon_ids=coupon_ids)
+                                        host_app=host_app, now=now, coupon_ids=coupon_ids, use_points=use_points)
     if priced.selection_error:
         raise Unprocessable("order.coupons_invalid", f"The chosen coupons cannot be used: {priced.selection_error}.")
     if priced.total <= 0:
@@ -132,6 +152,9 @@ def checkout(session: Session, *, merchant_id: str, customer_id: str, location_i
                       items={line.sku_id: line.quantity for line in lines}, order_id=order.id, now=now)
     coupons.lock(session, merchant_id=merchant_id, order_id=order.id, order_amount=order.total,
                  discounts={c["id"]: c["discount"] for c in record["coupons"]})
+    if priced.points_used:  # spent now, given back if the order is cancelled
+        points.spend_for_order(session, merchant_id=merchant_id, customer_id=customer_id, order_id=order.id,
+                               points=priced.points_used, now=now)
     session.flush()
     return order
 
@@ -183,6 +206,7 @@ def cancel(session: Session, *, merchant_id: str, order_id: str, reason: str, no
                       items=_quantities(session, merchant_id, order_id), order_id=order_id,
                       reason=reason, now=now)
     coupons.release_for_order(session, merchant_id=merchant_id, order_id=order_id)
+    loyalty.on_cancel(session, merchant_id=merchant_id, customer_id=order.customer_id, order_id=order_id, now=now)
     session.flush()
     return order, True
 

@@ -117,3 +117,32 @@ class SandboxRefund(Base):
     trade_no: Mapped[str] = mapped_column(String(64))
     amount: Mapped[int] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SandboxAgreement(Base):
+    """The sandbox provider's deduction agreements (代扣协议)."""
+
+    __tablename__ = "sandbox_agreements"
+
+    merchant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    agreement_no: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(32))
+    plan_id: Mapped[str] = mapped_column(String(32))
+    signed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SandboxAgreementCharge(Base):
+    """The provider's ledger of agreement charges: one row per ``out_request_no``; a failed
+    request may be attempted again, a succeeded one is never charged again."""
+
+    __tablename__ = "sandbox_agreement_charges"
+    __table_args__ = (CheckConstraint("status IN ('succeeded','failed')", name="status"),)
+
+    merchant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    out_request_no: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agreement_no: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(default=1)
+    charged_at: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shoplet.coupons import redemption as coupons
+from shoplet.membership import loyalty
 from shoplet.db import Database, new_id
 from shoplet.errors import Conflict, InvalidInput, Unprocessable
 from shoplet.inventory import service as inventory
@@ -87,6 +88,7 @@ def request_refund(session: Session, *, merchant_id: str, order_id: str, items: 
         amount += share
     delivery = order.delivery_fee if fully_refunded and order.status == "paid" else 0
     amount += delivery
+    refunded_before, paid = order.refunded_amount, order.paid_amount  # before the UPDATE refreshes them
     if amount <= 0:
         raise Unprocessable("refund.nothing_to_refund", "These items were free: there is no money to return.")
     moved = session.execute(
@@ -99,6 +101,8 @@ def request_refund(session: Session, *, merchant_id: str, order_id: str, items: 
     refund.amount, refund.delivery_fee = amount, delivery
     if fully_refunded:
         coupons.return_for_order(session, merchant_id=merchant_id, order_id=order_id, now=now)
+    loyalty.on_refund(session, merchant_id=merchant_id, customer_id=order.customer_id, order_id=order_id,
+                      refunded=refunded_before + amount, paid=paid, full=fully_refunded, now=now)
     _return_stock(session, order=order, items=released, restock=restock, refund_id=refund.id, now=now)
     session.flush()
     return refund

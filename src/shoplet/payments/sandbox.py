@@ -18,13 +18,14 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shoplet.db import Clock, Database
 from shoplet.errors import Conflict, NotFound
 from shoplet.outbox import emit
-from shoplet.payments.models import SandboxRefund, SandboxTrade
+from shoplet.membership.agreements import ChargeRequest, ChargeResult
+from shoplet.payments.models import SandboxAgreement, SandboxAgreementCharge, SandboxRefund, SandboxTrade
 from shoplet.payments.provider import (
     InvalidNotification,
     Notification,
@@ -47,10 +48,11 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 class SandboxProvider:
     name = "sandbox"
 
-    def __init__(self, db: Database, *, secret: str, clock: Clock) -> None:
+    def __init__(self, db: Database, *, secret: str, clock: Clock, agreement_failure_rate: float = 0.0) -> None:
         self.db = db
         self.secret = secret
         self.clock = clock
+        self.agreement_failure_rate = agreement_failure_rate
 
     # --- the merchant-facing API -------------------------------------------------------
     def create_trade(self, *, merchant_id: str, out_trade_no: str, amount: int, subject: str,
@@ -153,6 +155,68 @@ class SandboxProvider:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidNotification("body is not a sandbox notification") from exc
+
+    # --- deduction agreements (代扣): light membership settles through these ----------
+    def sign_agreement(self, *, merchant_id: str, customer_id: str, plan_id: str) -> str:
+        agreement_no = "sba" + secrets.token_hex(12)
+        with self.db.unit_of_work() as session:
+            session.add(SandboxAgreement(merchant_id=merchant_id, agreement_no=agreement_no,
+                                         customer_id=customer_id, plan_id=plan_id, signed_at=self.clock()))
+        return agreement_no
+
+    def _declines(self, out_request_no: str, attempt: int) -> bool:
+        """Whether this attempt fails (insufficient balance, say): decided by a hash, so a
+        run is reproducible and each retry is a fresh draw at the configured rate."""
+        digest = hashlib.sha256(f"{out_request_no}:{attempt}".encode()).digest()
+        return int.from_bytes(digest[:4], "big") < self.agreement_failure_rate * 2**32
+
+    def charge_agreements(self, requests: list[ChargeRequest]) -> list[ChargeResult]:
+        """Charge a batch in one transaction of the provider's book. A request number that
+        already succeeded answers "succeeded" again without charging; a failed one is tried anew."""
+        now = self.clock()
+        results: dict[tuple[str, str], ChargeResult] = {}
+        with self.db.unit_of_work() as session:
+            charges = SandboxAgreementCharge.__table__
+            inserts, updates = [], []
+            for merchant_id in sorted({r.merchant_id for r in requests}):
+                mine = [r for r in requests if r.merchant_id == merchant_id]
+                known = {row.out_request_no: row for row in session.execute(
+                    select(charges).where(charges.c.merchant_id == merchant_id,
+                                          charges.c.out_request_no.in_([r.out_request_no for r in mine])))}
+                signed = set(session.scalars(select(SandboxAgreement.agreement_no).where(
+                    SandboxAgreement.merchant_id == merchant_id,
+                    SandboxAgreement.agreement_no.in_({r.agreement_no for r in mine}))))
+                for r in mine:
+                    key, row = (merchant_id, r.out_request_no), known.get(r.out_request_no)
+                    if r.agreement_no not in signed:
+                        results[key] = ChargeResult(r.out_request_no, False, "no such agreement")
+                    elif row is not None and row.status == "succeeded":
+                        same = row.amount == r.amount
+                        results[key] = ChargeResult(r.out_request_no, same, "" if same else "amount differs")
+                    else:
+                        attempt = (row.attempts if row is not None else 0) + 1
+                        ok = not self._declines(r.out_request_no, attempt)
+                        values = {"m": merchant_id, "n": r.out_request_no, "status": "succeeded" if ok else "failed",
+                                  "attempts": attempt, "charged_at": now if ok else None, "updated_at": now}
+                        if row is None:
+                            inserts.append({"merchant_id": merchant_id, "out_request_no": r.out_request_no,
+                                            "agreement_no": r.agreement_no, "amount": r.amount,
+                                            "status": values["status"], "attempts": attempt,
+                                            "charged_at": values["charged_at"], "updated_at": now})
+                        else:
+                            updates.append(values)
+                        results[key] = ChargeResult(r.out_request_no, ok, "" if ok else "insufficient balance")
+            connection = session.connection()
+            if inserts:
+                connection.execute(charges.insert(), inserts)
+            if updates:
+                connection.execute(
+                    charges.update().where(charges.c.merchant_id == bindparam("m"),
+                                           charges.c.out_request_no == bindparam("n"),
+                                           charges.c.status == "failed")
+                    .values(status=bindparam("status"), attempts=bindparam("attempts"),
+                            charged_at=bindparam("charged_at"), updated_at=bindparam("updated_at")), updates)
+        return [results[(r.merchant_id, r.out_request_no)] for r in requests]
 
     # --- the wallet side: what the buyer and the provider's own machinery do ----------
     def buyer_pays(self, trade_no: str) -> SandboxTrade:

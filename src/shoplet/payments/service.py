@@ -18,6 +18,7 @@ from shoplet.coupons import issuing as coupon_events
 from shoplet.coupons import redemption as coupons
 from shoplet.db import Database, new_id
 from shoplet.errors import Conflict, Unprocessable
+from shoplet.membership import loyalty
 from shoplet.membership.service import enrol_on_payment
 from shoplet.orders.models import Order
 from shoplet.orders.service import get_order
@@ -125,6 +126,9 @@ def apply_paid(session: Session, *, payment: Payment, trade_no: str, paid_at: da
             events.update(joined=f"customer:{order.customer_id}", first_order=f"customer:{order.customer_id}")
         coupon_events.on_event(session, merchant_id=merchant_id, customer_id=order.customer_id, events=events,
                                order_amount=payment.amount, now=now)
+        loyalty.on_paid(session, merchant_id=merchant_id, customer_id=order.customer_id, order_id=order.id,
+                        paid=payment.amount, light_savings=(order.pricing or {}).get("light_member_savings", 0),
+                        placed_at=order.created_at, now=now)
         return "paid"
     # The order was cancelled (timed out) or already paid by another payment: give it back.
     session.execute(

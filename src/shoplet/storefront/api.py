@@ -155,7 +155,7 @@ def quote(body: QuoteIn, p: Principal = Depends(customer), db: Database = Depend
             raise InvalidInput("order.empty", "The cart is empty.")
         lines, priced, record = orders.price_items(
             s, merchant_id=p.tenant, customer_id=p.customer_id, location_id=body.location_id, items=items,
-            pricer=rt.pricer, host_app=p.host_app, now=now, coupon_ids=body.coupon_ids)
+            pricer=rt.pricer, host_app=p.host_app, now=now, coupon_ids=body.coupon_ids, use_points=body.use_points)
     names = {promo["id"]: promo["name"] for promo in record["promotions"]}
     coupon_names = {option["id"]: option["name"] for option in record["coupon_options"]}
     return QuoteOut(
@@ -164,6 +164,7 @@ def quote(body: QuoteIn, p: Principal = Depends(customer), db: Database = Depend
                for line, out in zip(lines, priced.lines, strict=True)],
         subtotal=priced.subtotal, discount=priced.discount, delivery_fee=priced.delivery_fee, total=priced.total,
         member=record["member"], member_savings=priced.member_savings,
+        light_member_savings=priced.light_member_savings, points_used=priced.points_used,
         applied=[AppliedRule(**entry, name=names.get(entry["id"]) or coupon_names.get(entry["id"]))
                  for entry in priced.applied],
         coupons=[CouponOption(**option) for option in record["coupon_options"]], coupon_error=priced.selection_error)
@@ -183,7 +184,7 @@ def place_order(body: CheckoutIn, p: Principal = Depends(customer), db: Database
     def work(s: Session) -> tuple[int, dict]:
         common = dict(merchant_id=p.tenant, customer_id=p.customer_id, location_id=body.location_id,
                       pricer=rt.pricer, host_app=p.host_app, scene=p.scene, note=body.note,
-                      timeout=rt.unpaid_timeout, now=now, coupon_ids=body.coupon_ids)
+                      timeout=rt.unpaid_timeout, now=now, coupon_ids=body.coupon_ids, use_points=body.use_points)
         if body.lines is None:
             order = orders.checkout_cart(s, **common)
         else:

@@ -1,0 +1,371 @@
+"""Membership: loyalty settings, tiers, members and their points, light membership plans
+and memberships (merchant side), and the customer's own view (storefront)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shoplet.auth import Principal, get_db, get_now, get_runtime, require_customer, require_staff
+from shoplet.db import Database
+from shoplet.errors import InvalidInput, NotFound, Unavailable
+from shoplet.membership import light, points, settlement, tiers
+from shoplet.membership.models import (
+    LightMembership,
+    LightPlan,
+    LoyaltySettings,
+    Member,
+    PointsEntry,
+    TierChange,
+)
+from shoplet.membership.schemas import (
+    AutoRenewIn,
+    JoinIn,
+    LightFiguresOut,
+    LightMembershipOut,
+    LightPlanIn,
+    LightPlanOut,
+    LightPlanPatch,
+    LightSettlementOut,
+    LoyaltySettingsIn,
+    LoyaltySettingsOut,
+    MemberOut,
+    PointsAdjustIn,
+    PointsEntryOut,
+    TierChangeOut,
+    TierIn,
+    TierOut,
+    TierPatch,
+)
+from shoplet.pagination import Page, PageParams, page_params, paginate
+from shoplet.scoping import get_owned, scoped
+
+router = APIRouter(tags=["membership"])
+storefront = APIRouter(prefix="/storefront", tags=["storefront"])
+admin = require_staff()
+editor = require_staff("operator")
+reader = require_staff("operator", "clerk", "guide")
+
+
+def member_out(s: Session, member: Member) -> MemberOut:
+    ahead = [t for t in tiers.tiers_of(s, member.merchant_id) if t.threshold > member.growth]
+    return MemberOut(customer_id=member.customer_id, tier=member.tier, growth=member.growth,
+                     points_balance=member.points_balance, next_tier=ahead[0].code if ahead else None,
+                     growth_to_next=ahead[0].threshold - member.growth if ahead else None,
+                     joined_at=member.joined_at, host_app=member.host_app, scene=member.scene)
+
+
+def membership_out(s: Session, m: LightMembership) -> LightMembershipOut:
+    current = light.settlement_of(s, m) if m.status != "active" else None
+    return LightMembershipOut(
+        id=m.id, customer_id=m.customer_id, plan_id=m.plan_id, status=m.status, period_no=m.period_no,
+        period_start=m.period_start, period_end=m.period_end, fee=m.fee, enjoyed=m.enjoyed,
+        to_charge=current.amount if current else light.quote(m)["to_charge"], auto_renew=m.auto_renew,
+        credit_score=m.credit_score, joined_at=m.joined_at, ended_at=m.ended_at, end_reason=m.end_reason,
+        settlement=LightSettlementOut.model_validate(current) if current else None)
+
+
+def _member(s: Session, merchant_id: str, customer_id: str) -> Member:
+    member = s.get(Member, (merchant_id, customer_id))
+    if member is None:
+        raise NotFound("member.not_found", "This customer is not a member yet (the first paid order makes one).")
+    return member
+
+
+# --- settings and tiers ------------------------------------------------------------------
+@router.get("/loyalty-settings", response_model=LoyaltySettingsOut)
+def get_settings(p: Principal = Depends(reader), db: Database = Depends(get_db)) -> LoyaltySettingsOut:
+    with db.unit_of_work(write=False) as s:
+        return LoyaltySettingsOut.model_validate(points.settings_of(s, p.tenant))
+
+
+@router.put("/loyalty-settings", response_model=LoyaltySettingsOut)
+def put_settings(body: LoyaltySettingsIn, p: Principal = Depends(admin), db: Database = Depends(get_db),
+                 now: datetime = Depends(get_now)) -> LoyaltySettingsOut:
+    """How points and growth are earned and what points are worth at checkout."""
+    with db.unit_of_work() as s:
+        row = s.get(LoyaltySettings, p.tenant)
+        if row is None:
+            row = LoyaltySettings(merchant_id=p.tenant)
+            s.add(row)
+        for field, value in body.model_dump().items():
+            setattr(row, field, value)
+        row.updated_at = now
+        s.flush()
+        return LoyaltySettingsOut.model_validate(row)
+
+
+@router.post("/member-tiers", response_model=TierOut, status_code=201)
+def create_tier(body: TierIn, p: Principal = Depends(editor), db: Database = Depends(get_db),
+                now: datetime = Depends(get_now)) -> TierOut:
+    """A tier reached at a growth value, with its benefits (members move on their next change)."""
+    with db.unit_of_work() as s:
+        return TierOut.model_validate(tiers.create_tier(s, merchant_id=p.tenant, fields=body.model_dump(), now=now))
+
+
+@router.get("/member-tiers", response_model=list[TierOut])
+def list_tiers(p: Principal = Depends(reader), db: Database = Depends(get_db)) -> list[TierOut]:
+    with db.unit_of_work(write=False) as s:
+        return [TierOut.model_validate(t) for t in tiers.tiers_of(s, p.tenant)]
+
+
+@router.patch("/member-tiers/{tier_id}", response_model=TierOut)
+def update_tier(tier_id: str, body: TierPatch, p: Principal = Depends(editor),
+                db: Database = Depends(get_db)) -> TierOut:
+    changes = body.model_dump(exclude_unset=True)
+    if any(v is None for v in changes.values()):
+        raise InvalidInput("request.null_field", "A tier's fields cannot be cleared; give them a value.")
+    with db.unit_of_work() as s:
+        return TierOut.model_validate(tiers.update_tier(s, merchant_id=p.tenant, tier_id=tier_id, changes=changes))
+
+
+# --- members and points ------------------------------------------------------------------
+@router.get("/members", response_model=Page[MemberOut])
+def list_members(p: Principal = Depends(reader), db: Database = Depends(get_db),
+                 page: PageParams = Depends(page_params),
+                 tier: str | None = Query(None, max_length=32)) -> Page[MemberOut]:
+    with db.unit_of_work(write=False) as s:
+        stmt = select(Member).where(Member.merchant_id == p.tenant)
+        if tier:
+            stmt = stmt.where(Member.tier == tier)
+        rows, cursor = paginate(s, stmt, Member.customer_id, page)
+        return Page(items=[member_out(s, m) for m in rows], next_cursor=cursor)
+
+
+@router.get("/members/{customer_id}", response_model=MemberOut)
+def get_member(customer_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> MemberOut:
+    with db.unit_of_work(write=False) as s:
+        return member_out(s, _member(s, p.tenant, customer_id))
+
+
+@router.get("/members/{customer_id}/points", response_model=Page[PointsEntryOut])
+def member_points(customer_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db),
+                  page: PageParams = Depends(page_params)) -> Page[PointsEntryOut]:
+    """The member's points ledger, oldest first: every movement with the balance after it."""
+    with db.unit_of_work(write=False) as s:
+        _member(s, p.tenant, customer_id)
+        stmt = scoped(PointsEntry, p.tenant).where(PointsEntry.customer_id == customer_id)
+        rows, cursor = paginate(s, stmt, PointsEntry.id, page)
+        return Page(items=[PointsEntryOut.model_validate(r) for r in rows], next_cursor=cursor)
+
+
+@router.post("/members/{customer_id}/points/adjustments", response_model=MemberOut)
+def adjust_points(customer_id: str, body: PointsAdjustIn, p: Principal = Depends(admin),
+                  db: Database = Depends(get_db), now: datetime = Depends(get_now)) -> MemberOut:
+    """Add or take points by hand, with a reason (taking never goes below zero)."""
+    if body.delta == 0:
+        raise InvalidInput("points.zero", "An adjustment moves at least one point.")
+    with db.unit_of_work() as s:
+        member = _member(s, p.tenant, customer_id)
+        note = f"{body.note} (by {p.scope})"
+        if body.delta > 0:
+            points.credit(s, merchant_id=p.tenant, customer_id=customer_id, points=body.delta, kind="adjust",
+                          now=now, note=note)
+        else:
+            points.debit(s, merchant_id=p.tenant, customer_id=customer_id, points=-body.delta, kind="adjust",
+                         now=now, note=note)
+        s.refresh(member)
+        return member_out(s, member)
+
+
+@router.get("/members/{customer_id}/tier-changes", response_model=list[TierChangeOut])
+def tier_changes(customer_id: str, p: Principal = Depends(reader),
+                 db: Database = Depends(get_db)) -> list[TierChangeOut]:
+    with db.unit_of_work(write=False) as s:
+        _member(s, p.tenant, customer_id)
+        rows = s.scalars(scoped(TierChange, p.tenant).where(TierChange.customer_id == customer_id)
+                         .order_by(TierChange.at, TierChange.id))
+        return [TierChangeOut.model_validate(r) for r in rows]
+
+
+# --- light membership (merchant) -----------------------------------------------------------
+@router.post("/light-plans", response_model=LightPlanOut, status_code=201)
+def create_plan(body: LightPlanIn, p: Principal = Depends(editor), db: Database = Depends(get_db),
+                now: datetime = Depends(get_now)) -> LightPlanOut:
+    """A light membership plan (轻会员): members join free and pay min(fee, enjoyed) per period."""
+    with db.unit_of_work() as s:
+        return LightPlanOut.model_validate(light.create_plan(s, merchant_id=p.tenant, fields=body.model_dump(),
+                                                             now=now))
+
+
+@router.get("/light-plans", response_model=Page[LightPlanOut])
+def list_plans(p: Principal = Depends(reader), db: Database = Depends(get_db),
+               page: PageParams = Depends(page_params)) -> Page[LightPlanOut]:
+    with db.unit_of_work(write=False) as s:
+        rows, cursor = paginate(s, scoped(LightPlan, p.tenant), LightPlan.id, page)
+        return Page(items=[LightPlanOut.model_validate(r) for r in rows], next_cursor=cursor)
+
+
+@router.get("/light-plans/{plan_id}", response_model=LightPlanOut)
+def get_plan(plan_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> LightPlanOut:
+    with db.unit_of_work(write=False) as s:
+        return LightPlanOut.model_validate(get_owned(s, LightPlan, p.tenant, plan_id, what="Light membership plan",
+                                                     code="light_plan"))
+
+
+@router.patch("/light-plans/{plan_id}", response_model=LightPlanOut)
+def update_plan(plan_id: str, body: LightPlanPatch, p: Principal = Depends(editor),
+                db: Database = Depends(get_db)) -> LightPlanOut:
+    changes = body.model_dump(exclude_unset=True)
+    if any(v is None for v in changes.values()):
+        raise InvalidInput("request.null_field", "A plan's fields cannot be cleared; give them a value.")
+    with db.unit_of_work() as s:
+        return LightPlanOut.model_validate(light.update_plan(s, merchant_id=p.tenant, plan_id=plan_id,
+                                                             changes=changes))
+
+
+@router.post("/light-plans/{plan_id}/close", response_model=LightPlanOut)
+def close_plan(plan_id: str, p: Principal = Depends(editor), db: Database = Depends(get_db)) -> LightPlanOut:
+    """Stop new joins and renewals; current periods run to their end and settle as usual."""
+    with db.unit_of_work() as s:
+        return LightPlanOut.model_validate(light.close_plan(s, merchant_id=p.tenant, plan_id=plan_id))
+
+
+@router.get("/light-plans/{plan_id}/figures", response_model=LightFiguresOut)
+def plan_figures(plan_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> LightFiguresOut:
+    with db.unit_of_work(write=False) as s:
+        get_owned(s, LightPlan, p.tenant, plan_id, what="Light membership plan", code="light_plan")
+        return LightFiguresOut(**light.figures(s, merchant_id=p.tenant, plan_id=plan_id))
+
+
+@router.get("/light-membership-figures", response_model=LightFiguresOut)
+def all_figures(p: Principal = Depends(reader), db: Database = Depends(get_db)) -> LightFiguresOut:
+    """Joins, enjoyed against fees, charged and overdue, over every plan."""
+    with db.unit_of_work(write=False) as s:
+        return LightFiguresOut(**light.figures(s, merchant_id=p.tenant))
+
+
+@router.get("/light-memberships", response_model=Page[LightMembershipOut])
+def list_memberships(p: Principal = Depends(reader), db: Database = Depends(get_db),
+                     page: PageParams = Depends(page_params),
+                     status: str | None = Query(None, pattern="^(active|settling|overdue|ended)$"),
+                     customer_id: str | None = Query(None, max_length=32)) -> Page[LightMembershipOut]:
+    with db.unit_of_work(write=False) as s:
+        stmt = scoped(LightMembership, p.tenant)
+        if status:
+            stmt = stmt.where(LightMembership.status == status)
+        if customer_id:
+            stmt = stmt.where(LightMembership.customer_id == customer_id)
+        rows, cursor = paginate(s, stmt, LightMembership.id, page)
+        return Page(items=[membership_out(s, m) for m in rows], next_cursor=cursor)
+
+
+@router.get("/light-memberships/{membership_id}", response_model=LightMembershipOut)
+def get_membership(membership_id: str, p: Principal = Depends(reader),
+                   db: Database = Depends(get_db)) -> LightMembershipOut:
+    with db.unit_of_work(write=False) as s:
+        return membership_out(s, get_owned(s, LightMembership, p.tenant, membership_id, what="Light membership",
+                                           code="light_membership"))
+
+
+def _cancel_and_charge(db: Database, rt, merchant_id: str, membership_id: str, now: datetime,
+                       customer_id: str | None = None) -> LightMembershipOut:
+    with db.unit_of_work() as s:
+        membership = get_owned(s, LightMembership, merchant_id, membership_id, what="Light membership",
+                               code="light_membership")
+        if customer_id is not None and membership.customer_id != customer_id:
+            raise NotFound("light_membership.not_found", "No such light membership.")
+        light.cancel(s, merchant_id=merchant_id, membership_id=membership_id, now=now)
+        settlement_id = light.settlement_of(s, membership).id
+    if rt.agreements is not None:  # otherwise the settlement sweep charges it when it can
+        settlement.charge_now(db, rt.agreements, merchant_id=merchant_id, settlement_id=settlement_id, now=now)
+    with db.unit_of_work(write=False) as s:
+        return membership_out(s, s.get(LightMembership, (merchant_id, membership_id)))
+
+
+@router.post("/light-memberships/{membership_id}/cancel", response_model=LightMembershipOut)
+def cancel_membership(membership_id: str, p: Principal = Depends(admin), db: Database = Depends(get_db),
+                      now: datetime = Depends(get_now), rt=Depends(get_runtime)) -> LightMembershipOut:
+    """End a light membership now; its period settles at once by the same rule."""
+    return _cancel_and_charge(db, rt, p.tenant, membership_id, now)
+
+
+# --- the customer's own view ---------------------------------------------------------------
+@storefront.get("/member", response_model=MemberOut)
+def my_membership(p: Principal = Depends(require_customer), db: Database = Depends(get_db)) -> MemberOut:
+    """My tier, growth, what the next tier needs, and my points balance."""
+    with db.unit_of_work(write=False) as s:
+        return member_out(s, _member(s, p.tenant, p.customer_id))
+
+
+@storefront.get("/points", response_model=Page[PointsEntryOut])
+def my_points(p: Principal = Depends(require_customer), db: Database = Depends(get_db),
+              page: PageParams = Depends(page_params)) -> Page[PointsEntryOut]:
+    with db.unit_of_work(write=False) as s:
+        stmt = scoped(PointsEntry, p.tenant).where(PointsEntry.customer_id == p.customer_id)
+        rows, cursor = paginate(s, stmt, PointsEntry.id, page)
+        return Page(items=[PointsEntryOut.model_validate(r) for r in rows], next_cursor=cursor)
+
+
+@storefront.get("/light-plans", response_model=list[LightPlanOut])
+def open_plans(p: Principal = Depends(require_customer), db: Database = Depends(get_db)) -> list[LightPlanOut]:
+    with db.unit_of_work(write=False) as s:
+        rows = s.scalars(scoped(LightPlan, p.tenant).where(LightPlan.status == "active").order_by(LightPlan.id))
+        return [LightPlanOut.model_validate(r) for r in rows]
+
+
+@storefront.post("/light-membership", response_model=LightMembershipOut, status_code=201)
+def join(body: JoinIn, p: Principal = Depends(require_customer), db: Database = Depends(get_db),
+         now: datetime = Depends(get_now), rt=Depends(get_runtime)) -> LightMembershipOut:
+    """Join a light membership without paying: enjoy now, pay min(fee, enjoyed) at the end."""
+    with db.unit_of_work() as s:
+        membership = light.join(s, merchant_id=p.tenant, customer_id=p.customer_id, plan_id=body.plan_id,
+                                auto_renew=body.auto_renew, credit=rt.credit, agreements=rt.agreements, now=now)
+        out = membership_out(s, membership)
+    rt.after_commit()
+    return out
+
+
+def _mine(s: Session, p: Principal) -> LightMembership:
+    membership = light.current_of(s, p.tenant, p.customer_id)
+    if membership is None:
+        raise NotFound("light_membership.not_found", "You have no light membership.")
+    return membership
+
+
+@storefront.get("/light-membership", response_model=LightMembershipOut)
+def my_light_membership(p: Principal = Depends(require_customer),
+                        db: Database = Depends(get_db)) -> LightMembershipOut:
+    """My period, what I have enjoyed, and what would be charged: min(fee, enjoyed)."""
+    with db.unit_of_work(write=False) as s:
+        return membership_out(s, _mine(s, p))
+
+
+@storefront.put("/light-membership/auto-renew", response_model=LightMembershipOut)
+def set_auto_renew(body: AutoRenewIn, p: Principal = Depends(require_customer), db: Database = Depends(get_db),
+                   ) -> LightMembershipOut:
+    with db.unit_of_work() as s:
+        membership = _mine(s, p)
+        plan = s.get(LightPlan, (p.tenant, membership.plan_id))
+        if body.auto_renew and not plan.auto_renew_allowed:
+            raise InvalidInput("light_plan.no_auto_renew", "This plan does not renew automatically.")
+        membership.auto_renew = body.auto_renew
+        s.flush()
+        return membership_out(s, membership)
+
+
+@storefront.post("/light-membership/cancel", response_model=LightMembershipOut)
+def cancel_mine(p: Principal = Depends(require_customer), db: Database = Depends(get_db),
+                now: datetime = Depends(get_now), rt=Depends(get_runtime)) -> LightMembershipOut:
+    """Cancel now: the benefits end and I am charged min(fee, enjoyed) for this period."""
+    with db.unit_of_work(write=False) as s:
+        membership_id = _mine(s, p).id
+    return _cancel_and_charge(db, rt, p.tenant, membership_id, now, customer_id=p.customer_id)
+
+
+@storefront.post("/light-membership/pay", response_model=LightMembershipOut)
+def pay_overdue(p: Principal = Depends(require_customer), db: Database = Depends(get_db),
+                now: datetime = Depends(get_now), rt=Depends(get_runtime)) -> LightMembershipOut:
+    """Pay an overdue (or retrying) period now through the agreement, after topping up."""
+    with db.unit_of_work(write=False) as s:
+        membership = _mine(s, p)
+        due = light.ensure_payable(light.settlement_of(s, membership))
+        membership_id, settlement_id = membership.id, due.id
+    if rt.agreements is None:
+        raise Unavailable("light_membership.unavailable", "Deduction agreements are not configured.")
+    settlement.charge_now(db, rt.agreements, merchant_id=p.tenant, settlement_id=settlement_id, now=now)
+    with db.unit_of_work(write=False) as s:
+        return membership_out(s, s.get(LightMembership, (p.tenant, membership_id)))

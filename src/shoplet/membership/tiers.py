@@ -1,0 +1,114 @@
+"""Tiers by growth value (SPEC M1): growth is earned from paid amounts and reversed on
+refund (every movement a :class:`GrowthEntry`); the tier follows the growth, up or down,
+and every change is a :class:`TierChange`. Reaching a tier with a coupon pack asks for the
+pack once per tier, ever (dropping and climbing back does not pay it twice)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from shoplet.db import new_id
+from shoplet.errors import Conflict, InvalidInput
+from shoplet.membership.models import GrowthEntry, Member, Tier, TierChange
+from shoplet.membership.points import settings_of
+from shoplet.membership.service import emit_pack
+from shoplet.scoping import get_owned
+
+BASE = "base"
+TIER_FIELDS = ("code", "name", "threshold", "member_price", "points_multiplier", "free_delivery",
+               "coupon_template_ids")
+
+
+def tiers_of(session: Session, merchant_id: str) -> list[Tier]:
+    return list(session.scalars(select(Tier).where(Tier.merchant_id == merchant_id).order_by(Tier.threshold)))
+
+
+def create_tier(session: Session, *, merchant_id: str, fields: dict[str, Any], now: datetime) -> Tier:
+    if fields["code"] == BASE and fields["threshold"] != 0:
+        raise InvalidInput("tier.base_threshold", "The base tier starts at 0 growth.")
+    if session.scalar(select(Tier.id).where(Tier.merchant_id == merchant_id, Tier.code == fields["code"])):
+        raise Conflict("tier.code_taken", f"There is already a tier '{fields['code']}'.")
+    if session.scalar(select(Tier.id).where(Tier.merchant_id == merchant_id, Tier.threshold == fields["threshold"])):
+        raise Conflict("tier.threshold_taken", "Another tier starts at the same growth value.")
+    tier = Tier(merchant_id=merchant_id, id=new_id("tir"), created_at=now, **fields)
+    session.add(tier)
+    session.flush()
+    return tier
+
+
+def update_tier(session: Session, *, merchant_id: str, tier_id: str, changes: dict[str, Any]) -> Tier:
+    """Edit a tier's name and benefits (its code and threshold are its identity: members
+    already placed by them would move silently)."""
+    tier = get_owned(session, Tier, merchant_id, tier_id, what="Tier")
+    for field, value in changes.items():
+        if field in ("code", "threshold"):
+            raise InvalidInput("tier.not_editable", f"'{field}' cannot be changed; create another tier.")
+        setattr(tier, field, value)
+    session.flush()
+    return tier
+
+
+def tier_for(tiers: list[Tier], growth: int) -> str:
+    code = BASE
+    for tier in tiers:  # by threshold, ascending
+        if tier.threshold <= growth:
+            code = tier.code
+    return code
+
+
+def benefits_of(session: Session, merchant_id: str, tier_code: str) -> Tier | None:
+    """The tier's row (None: the implicit base tier — member price, 1× points)."""
+    return session.scalar(select(Tier).where(Tier.merchant_id == merchant_id, Tier.code == tier_code))
+
+
+def _order_growth(session: Session, merchant_id: str, order_id: str, kind: str) -> int:
+    return session.scalar(select(func.coalesce(func.sum(GrowthEntry.delta), 0)).where(
+        GrowthEntry.merchant_id == merchant_id, GrowthEntry.order_id == order_id, GrowthEntry.kind == kind))
+
+
+def _move(session: Session, merchant_id: str, customer_id: str, order_id: str, kind: str, delta: int,
+          reason: str, now: datetime) -> None:
+    growth = session.execute(
+        update(Member).where(Member.merchant_id == merchant_id, Member.customer_id == customer_id,
+                             Member.growth + delta >= 0)
+        .values(growth=Member.growth + delta).returning(Member.growth)
+        .execution_options(synchronize_session=False)).scalar()
+    if growth is None:
+        return
+    session.add(GrowthEntry(merchant_id=merchant_id, id=new_id("gre"), customer_id=customer_id,
+                            order_id=order_id, kind=kind, delta=delta, at=now))
+    member = session.get(Member, (merchant_id, customer_id), populate_existing=True)
+    target = tier_for(tiers_of(session, merchant_id), growth)
+    if target != member.tier:
+        session.add(TierChange(merchant_id=merchant_id, id=new_id("tch"), customer_id=customer_id,
+                               from_tier=member.tier, to_tier=target, growth=growth, reason=reason, at=now))
+        member.tier = target
+        tier = benefits_of(session, merchant_id, target)
+        if tier is not None and delta > 0:
+            emit_pack(session, merchant_id=merchant_id, customer_id=customer_id,
+                      template_ids=tier.coupon_template_ids, key=f"tier:{customer_id}:{target}", now=now)
+    session.flush()
+
+
+def earn_for_order(session: Session, *, merchant_id: str, customer_id: str, order_id: str, paid: int,
+                   now: datetime) -> None:
+    if _order_growth(session, merchant_id, order_id, "earn"):
+        return
+    delta = (paid // 100) * settings_of(session, merchant_id).growth_per_yuan
+    if delta > 0:
+        _move(session, merchant_id, customer_id, order_id, "earn", delta, "order_paid", now)
+
+
+def on_refund(session: Session, *, merchant_id: str, customer_id: str, order_id: str, refunded: int, paid: int,
+              full: bool, now: datetime) -> None:
+    earned = _order_growth(session, merchant_id, order_id, "earn")
+    if not earned or paid <= 0:
+        return
+    target = earned if full else earned * min(refunded, paid) // paid
+    done = -_order_growth(session, merchant_id, order_id, "reverse")
+    if target > done:
+        _move(session, merchant_id, customer_id, order_id, "reverse", -(target - done), "order_refunded", now)
