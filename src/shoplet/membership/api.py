@@ -311,9 +311,16 @@ def open_plans(p: Principal = Depends(require_customer), db: Database = Depends(
 def join(body: JoinIn, p: Principal = Depends(require_customer), db: Database = Depends(get_db),
          now: datetime = Depends(get_now), rt=Depends(get_runtime)) -> LightMembershipOut:
     """Join a light membership without paying: enjoy now, pay min(fee, enjoyed) at the end."""
+    with db.unit_of_work(write=False) as s:
+        score = light.check_join(s, merchant_id=p.tenant, customer_id=p.customer_id, plan_id=body.plan_id,
+                                 auto_renew=body.auto_renew, credit=rt.credit)
+    if rt.agreements is None:
+        raise Unavailable("light_membership.unavailable", "Deduction agreements are not configured.")
+    agreement_no = rt.agreements.sign_agreement(merchant_id=p.tenant, customer_id=p.customer_id,
+                                                plan_id=body.plan_id)
     with db.unit_of_work() as s:
         membership = light.join(s, merchant_id=p.tenant, customer_id=p.customer_id, plan_id=body.plan_id,
-                                auto_renew=body.auto_renew, credit=rt.credit, agreements=rt.agreements, now=now)
+                                auto_renew=body.auto_renew, agreement_no=agreement_no, credit_score=score, now=now)
         out = membership_out(s, membership)
     rt.after_commit()
     return out

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from shoplet.customers.models import Customer
 from shoplet.db import new_id
-from shoplet.errors import Conflict, Forbidden, InvalidInput, Unavailable, Unprocessable
-from shoplet.membership.agreements import AgreementProvider, CreditProvider
+from shoplet.errors import Conflict, Forbidden, InvalidInput, Unprocessable
+from shoplet.membership.agreements import CreditProvider
 from shoplet.membership.settlement import close_period
 from shoplet.membership.models import LightBenefit, LightMembership, LightPlan, LightSettlement
 from shoplet.membership.service import emit_pack
@@ -75,33 +75,45 @@ def enjoying(session: Session, merchant_id: str, customer_id: str, now: datetime
     return membership, session.get(LightPlan, (merchant_id, membership.plan_id))
 
 
-def join(session: Session, *, merchant_id: str, customer_id: str, plan_id: str, auto_renew: bool,
-         credit: CreditProvider, agreements: AgreementProvider | None, now: datetime) -> LightMembership:
-    """Join without paying: credit decides, an agreement is signed, no money moves."""
+def check_join(session: Session, *, merchant_id: str, customer_id: str, plan_id: str, auto_renew: bool,
+               credit: CreditProvider) -> int:
+    """Whether the customer may join the plan now; the credit score when they may."""
     plan = get_owned(session, LightPlan, merchant_id, plan_id, what="Light membership plan", code="light_plan")
     if plan.status != "active":
         raise Conflict("light_plan.closed", "This light membership plan is no longer open.")
     if auto_renew and not plan.auto_renew_allowed:
         raise InvalidInput("light_plan.no_auto_renew", "This plan does not renew automatically.")
+    _refuse_current(session, merchant_id, customer_id)
+    customer = get_owned(session, Customer, merchant_id, customer_id, what="Customer")
+    decision = credit.assess(merchant_id=merchant_id, customer_id=customer_id, tags=list(customer.tags),
+                             min_score=plan.min_credit_score)
+    if not decision.admitted:
+        raise Forbidden("light_membership.not_eligible", decision.reason or "You are not eligible for this plan.")
+    return decision.score
+
+
+def _refuse_current(session: Session, merchant_id: str, customer_id: str) -> None:
     current = current_of(session, merchant_id, customer_id)
     if current is not None:
         if current.status == "overdue":
             raise Conflict("light_membership.overdue",
                            "A previous light membership is unpaid; pay it before joining again.")
         raise Conflict("light_membership.already_member", "You already have a light membership here.")
-    if agreements is None:
-        raise Unavailable("light_membership.unavailable", "Deduction agreements are not configured.")
-    customer = get_owned(session, Customer, merchant_id, customer_id, what="Customer")
-    decision = credit.assess(merchant_id=merchant_id, customer_id=customer_id, tags=list(customer.tags),
-                             min_score=plan.min_credit_score)
-    if not decision.admitted:
-        raise Forbidden("light_membership.not_eligible", decision.reason or "You are not eligible for this plan.")
-    agreement_no = agreements.sign_agreement(merchant_id=merchant_id, customer_id=customer_id, plan_id=plan.id)
+
+
+def join(session: Session, *, merchant_id: str, customer_id: str, plan_id: str, auto_renew: bool,
+         agreement_no: str, credit_score: int, now: datetime) -> LightMembership:
+    """Record the membership once credit admitted the customer and the deduction agreement
+    was signed (both outside this transaction: they are calls to other systems). No money moves."""
+    plan = get_owned(session, LightPlan, merchant_id, plan_id, what="Light membership plan", code="light_plan")
+    if plan.status != "active":
+        raise Conflict("light_plan.closed", "This light membership plan is no longer open.")
+    _refuse_current(session, merchant_id, customer_id)
     membership = LightMembership(
         merchant_id=merchant_id, id=new_id("lms"), customer_id=customer_id, plan_id=plan.id, fee=plan.fee,
         period_days=plan.period_days, period_no=1, period_start=now,
         period_end=now + timedelta(days=plan.period_days), enjoyed=0, auto_renew=auto_renew,
-        agreement_no=agreement_no, credit_score=decision.score, status="active", joined_at=now)
+        agreement_no=agreement_no, credit_score=credit_score, status="active", joined_at=now)
     try:
         with session.begin_nested():
             session.add(membership)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, select, tuple_, update
+from sqlalchemy import bindparam, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from shoplet.db import Database, new_id
@@ -104,7 +104,9 @@ def due_settlements(session: Session, *, now: datetime, chunk: int, ids: list[tu
 _RECORD = (update(LightSettlement)
            .where(LightSettlement.merchant_id == bindparam("m"), LightSettlement.id == bindparam("s"),
                   LightSettlement.attempts == bindparam("seen"),
-                  LightSettlement.status.in_(("pending", "retrying", "overdue")))
+                  # (not IN: an expanding list cannot be executed many times)
+                  or_(LightSettlement.status == "pending", LightSettlement.status == "retrying",
+                      LightSettlement.status == "overdue"))
            .values(status=bindparam("status"), attempts=bindparam("attempts"),
                    next_attempt_at=bindparam("next_at"), charged_at=bindparam("charged_at"),
                    last_error=bindparam("error"))

@@ -173,6 +173,14 @@ class SandboxProvider:
     def charge_agreements(self, requests: list[ChargeRequest]) -> list[ChargeResult]:
         """Charge a batch in one transaction of the provider's book. A request number that
         already succeeded answers "succeeded" again without charging; a failed one is tried anew."""
+        for _ in range(5):
+            try:
+                return self._charge_batch(requests)
+            except IntegrityError:
+                continue  # the same numbers were being charged concurrently: read their outcome
+        raise Conflict("payment.provider_busy", "The payment provider is busy; try again.")
+
+    def _charge_batch(self, requests: list[ChargeRequest]) -> list[ChargeResult]:
         now = self.clock()
         results: dict[tuple[str, str], ChargeResult] = {}
         with self.db.unit_of_work() as session:
