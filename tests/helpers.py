@@ -92,13 +92,14 @@ class Shop:
             "auth_code": f"sandbox:{host_user_id}", "scene": scene}), 201)
 
     def order(self, lines: dict[str, int], *, customer: dict[str, str] | None = None, location: str | None = None,
-              key: str | None = None, status: int = 201) -> dict:
+              key: str | None = None, status: int = 201, coupon_ids: list[str] | None = None) -> dict:
         headers = dict(customer or self.customer)
         if key:
             headers["Idempotency-Key"] = key
         return ok(self.client.post("/api/v1/storefront/orders", json={
             "location_id": location or self.store_id,
             "lines": [{"sku_id": self.skus[code], "quantity": q} for code, q in lines.items()],
+            **({"coupon_ids": coupon_ids} if coupon_ids is not None else {}),
         }, headers=headers), status)
 
     def pay(self, order_id: str, *, customer: dict[str, str] | None = None, deliver: bool = True) -> dict:

@@ -29,13 +29,19 @@ BODIES = {
     ("patch", "/api/v1/promotions/{promotion_id}"): {"name": "Hijacked"},
     ("patch", "/api/v1/coupon-templates/{template_id}"): {"name": "Hijacked"},
     ("put", "/api/v1/coupon-templates/{template_id}/guide-quotas/{guide_id}"): {"quota": 9},
+    ("patch", "/api/v1/member-tiers/{tier_id}"): {"name": "Hijacked"},
+    ("patch", "/api/v1/light-plans/{plan_id}"): {"name": "Hijacked"},
+    ("post", "/api/v1/members/{customer_id}/points/adjustments"): {"delta": 5, "note": "hijack"},
 }
 
 # Snapshot of every tenant table: a walk must leave merchant A's rows exactly as they were.
 TENANT_TABLES = ["coupon_issue_jobs", "coupon_codes", "coupon_event_rules", "coupon_templates", "coupons", "coupon_claim_counts", "promotions", "stock_locations", "stock_levels", "products", "skus", "staff", "api_keys", "customers",
                  "customer_identities", "customer_sessions", "orders", "order_lines", "payments", "refunds",
                  "cart_items", "members", "followers", "guide_policies", "guide_bindings", "guide_binding_changes",
-                 "guide_coupon_quotas"]
+                 "guide_coupon_quotas", "member_tiers", "member_tier_changes", "growth_entries", "points_lots",
+                 "points_entries", "loyalty_settings", "light_plans", "light_memberships", "light_benefits",
+                 "light_settlements", "points_mall_items", "coupon_pack_grants", "sandbox_agreements",
+                 "sandbox_agreement_charges"]
 
 
 def _snapshot(runtime, merchant_id):
@@ -70,6 +76,19 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
     ok(client.put(f"/api/v1/coupon-templates/{coupon_template['id']}/guide-quotas/{a_guide}", json={"quota": 3},
                   headers=a.admin))
     ok(client.put("/api/v1/storefront/following", headers=a.customer))
+    tier = ok(client.post("/api/v1/member-tiers", json={"code": "silver", "name": "Silver", "threshold": 10},
+                          headers=a.admin), 201)
+    ok(client.put("/api/v1/loyalty-settings", json={"points_per_yuan": 2}, headers=a.admin))
+    light_plan = ok(client.post("/api/v1/light-plans", json={"name": "Pass", "fee": 990, "period_days": 30},
+                                headers=a.admin), 201)
+    light_membership = ok(client.post("/api/v1/storefront/light-membership", json={"plan_id": light_plan["id"]},
+                                      headers=a.customer), 201)
+    mall_item = ok(client.post("/api/v1/points-mall/items", json={"template_id": coupon_template["id"], "points": 5},
+                               headers=a.admin), 201)
+    b.paid_order({"LATTE-T": 1})  # B's own customer is a member with a light membership: B's views answer
+    b_plan = ok(client.post("/api/v1/light-plans", json={"name": "B pass", "fee": 990, "period_days": 30},
+                            headers=b.admin), 201)
+    ok(client.post("/api/v1/storefront/light-membership", json={"plan_id": b_plan["id"]}, headers=b.customer), 201)
     staff = ok(client.get("/api/v1/staff", headers=a.admin))["items"][0]
     key = ok(client.get("/api/v1/api-keys", headers=a.admin))["items"][0]
     ids = {
@@ -77,6 +96,8 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
         "key_id": key["id"], "customer_id": a.customer_id, "payment_id": payment["id"], "refund_id": refund["id"],
         "promotion_id": promotion["id"], "template_id": coupon_template["id"], "coupon_id": coupon["id"],
         "code": coupon["code"], "rule_id": rule["id"], "job_id": issue_job["id"], "guide_id": a_guide,
+        "tier_id": tier["id"], "plan_id": light_plan["id"], "membership_id": light_membership["id"],
+        "item_id": mall_item["id"],
     }
     before = _snapshot(runtime, a.merchant_id)
     walked = 0
@@ -110,7 +131,8 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
 
     # Lists show none of A's objects to B.
     a_ids = {a.store_id, a.product_id, a.customer_id, order["id"], unpaid["id"], staff["id"], key["id"],
-             promotion["id"], coupon_template["id"], coupon["id"], rule["id"], a_guide}
+             promotion["id"], coupon_template["id"], coupon["id"], rule["id"], a_guide,
+             tier["id"], light_plan["id"], light_membership["id"], mall_item["id"]}
     for path, operations in ok(client.get("/openapi.json"))["paths"].items():
         if "get" in operations and "{" not in path and path not in UNSCOPED and path != "/api/v1/merchant":
             headers = b.customer if path.startswith("/api/v1/storefront") else b.admin
