@@ -127,6 +127,54 @@ def price(source: str = typer.Argument("-", help="A JSON cart file, or - for sta
 
 
 @app.command()
+def settle(at: str = typer.Option(None, help="Settle as of this ISO time (default: now)."),
+           chunk: int = typer.Option(None, help="Memberships per transaction (default: SHOPLET_SETTLEMENT_CHUNK)."),
+           quiet: bool = typer.Option(False, help="No progress bar; print the summary only.")) -> None:
+    """Settle light memberships whose period has ended: charge min(fee, enjoyed) once each.
+
+    Safe to stop at any moment (even kill -9) and to run again: nothing is charged twice
+    and nothing is skipped.
+    """
+    import json
+    from datetime import datetime
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from shoplet.membership import settlement
+    from shoplet.runtime import Runtime
+
+    settings = _settings()
+    rt = Runtime(settings)
+    if rt.agreements is None:
+        typer.echo("shoplet settle: no deduction-agreement provider is configured", err=True)
+        raise typer.Exit(2)
+    try:
+        now = datetime.fromisoformat(at) if at else rt.clock()
+    except ValueError:
+        typer.echo(f"shoplet settle: --at is not an ISO time: {at}", err=True)
+        raise typer.Exit(2) from None
+    if now.tzinfo is None:
+        typer.echo("shoplet settle: --at needs a time zone (e.g. +08:00 or Z)", err=True)
+        raise typer.Exit(2)
+    total = settlement.due_count(rt.db, now=now)
+    columns = (TextColumn("[bold]settling"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=quiet) as bar:
+        task = bar.add_task("settle", total=total or None, detail="")
+
+        def on_chunk(p: settlement.Progress) -> None:
+            bar.update(task, completed=min(p.charged + p.closed_free + p.failed, total),
+                       detail=f"charged {p.charged} · nothing owed {p.closed_free} · failed {p.failed} · "
+                              f"overdue {p.overdue}")
+
+        done = settlement.settle(rt.db, rt.agreements, now=now, chunk=chunk or settings.settlement_chunk,
+                                 on_chunk=on_chunk)
+    rt.db.dispose()
+    typer.echo(json.dumps({"closed": done.closed, "charged": done.charged, "nothing_owed": done.closed_free,
+                           "failed_attempts": done.failed, "overdue": done.overdue}))
+
+
+@app.command()
 def worker(workers: int = typer.Option(2, help="Worker threads.")) -> None:
     """Run the job consumer alone (sweeps, notifications, retries)."""
     from shoplet import jobs

@@ -1,5 +1,7 @@
 """Light membership (M3): join free, enjoy, pay min(fee, enjoyed) once per period."""
 
+import json
+from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
@@ -225,3 +227,22 @@ def test_auto_renewal_starts_a_new_period_with_a_fresh_coupon_pack(shop, client,
     clock.advance(days=7, seconds=1)
     sweeps.membership_lifecycle(runtime)
     mine(shop, 404)
+
+
+def test_shoplet_settle_on_the_command_line(shop, client, runtime, database, monkeypatch):
+    from typer.testing import CliRunner
+
+    from shoplet.cli import app
+
+    p = plan(shop)
+    join(shop, p["id"])
+    shop.paid_order({"LATTE-T": 1})
+    monkeypatch.setenv("SHOPLET_DATABASE_URL", database.url)
+    later = (runtime.clock() + timedelta(days=8)).isoformat()
+    result = CliRunner().invoke(app, ["settle", "--at", later, "--quiet"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["charged"] >= 1
+    assert [c.amount for c in charges(runtime, shop.merchant_id)] == [320]
+    naive = CliRunner().invoke(app, ["settle", "--at", "2030-01-01T00:00:00"])
+    assert naive.exit_code == 2
