@@ -161,25 +161,35 @@ def charge(db: Database, provider: AgreementProvider, rows, *, now: datetime, pr
 
 def _finish(session: Session, rows, now: datetime) -> None:
     """A period is paid (or owed nothing): renew where the customer asked and the plan is
-    still open, otherwise end the membership."""
+    still open, otherwise end the membership (one UPDATE for the chunk)."""
     keys = [(r.merchant_id, r.membership_id) for r in rows]
-    memberships = session.scalars(select(LightMembership).where(
-        tuple_(LightMembership.merchant_id, LightMembership.id).in_(keys),
-        LightMembership.status.in_(("settling", "overdue")))).all()
-    plans = {(p.merchant_id, p.id): p for p in session.scalars(select(LightPlan).where(
-        tuple_(LightPlan.merchant_id, LightPlan.id).in_({(m.merchant_id, m.plan_id) for m in memberships})))}
-    for m in memberships:
-        plan = plans[(m.merchant_id, m.plan_id)]
-        if m.status == "settling" and m.auto_renew and m.end_reason == "period_end" and plan.status == "active":
-            start = now  # benefits paused while the period settled; the new one starts now
-            m.period_no, m.period_start = m.period_no + 1, start
-            m.period_end, m.fee, m.period_days = start + timedelta(days=plan.period_days), plan.fee, plan.period_days
-            m.enjoyed, m.status, m.end_reason = 0, "active", None
-            emit_pack(session, merchant_id=m.merchant_id, customer_id=m.customer_id,
-                      template_ids=plan.coupon_template_ids, key=f"light:{m.id}:{m.period_no}", now=now)
-        else:
-            m.status, m.ended_at = "ended", now
+    candidates = session.execute(select(LightMembership.merchant_id, LightMembership.id, LightMembership.plan_id)
+                                 .where(tuple_(LightMembership.merchant_id, LightMembership.id).in_(keys),
+                                        LightMembership.status == "settling", LightMembership.auto_renew.is_(True),
+                                        LightMembership.end_reason == "period_end")).all()
+    plans = {}
+    if candidates:
+        plans = {(p.merchant_id, p.id): p for p in session.scalars(select(LightPlan).where(
+            tuple_(LightPlan.merchant_id, LightPlan.id).in_({(c.merchant_id, c.plan_id) for c in candidates})))}
+    renewing = set()
+    for c in candidates:
+        plan = plans[(c.merchant_id, c.plan_id)]
+        if plan.status != "active":
+            continue
+        m = session.get(LightMembership, (c.merchant_id, c.id))
+        # Benefits paused while the period settled: the new one starts now, at the plan's current terms.
+        m.period_no, m.period_start, m.period_end = m.period_no + 1, now, now + timedelta(days=plan.period_days)
+        m.fee, m.period_days, m.enjoyed, m.status, m.end_reason = plan.fee, plan.period_days, 0, "active", None
+        emit_pack(session, merchant_id=m.merchant_id, customer_id=m.customer_id,
+                  template_ids=plan.coupon_template_ids, key=f"light:{m.id}:{m.period_no}", now=now)
+        renewing.add((c.merchant_id, c.id))
     session.flush()
+    ending = [k for k in keys if k not in renewing]
+    if ending:
+        session.execute(update(LightMembership)
+                        .where(tuple_(LightMembership.merchant_id, LightMembership.id).in_(ending),
+                               LightMembership.status.in_(("settling", "overdue")))
+                        .values(status="ended", ended_at=now).execution_options(synchronize_session=False))
 
 
 def due_count(db: Database, *, now: datetime) -> int:

@@ -1,0 +1,210 @@
+"""Light membership settlement benchmark (issue 5): kill -9 the settling process, restart,
+and prove from the provider's ledger that nothing was charged twice, wrongly, or skipped.
+
+Per backend (SQLite; PostgreSQL when SHOPLET_TEST_DATABASE_URL is set): migrate a fresh
+database, write N due light memberships straight into it (random fees and enjoyed
+amounts; each with a signed sandbox deduction agreement), then run ``shoplet settle`` in
+a subprocess with a share of deductions failing, SIGKILL it at random moments (at least
+three kills), restart it until it finishes, and run the retry rounds (+1 h, +24 h, +72 h).
+Then read the sandbox provider's ledger back:
+
+- double_charges: memberships whose agreement was charged successfully more than once;
+- wrong_amounts: successful charges whose amount is not min(fee, enjoyed);
+- missed: memberships owing something with no successful charge that are not overdue
+  after four failed attempts, or owing nothing whose period was never closed.
+
+``per_s`` is memberships divided by the wall time of the first round (kills, restarts and
+process start-up included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select, text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from shoplet.db import Database  # noqa: E402
+from shoplet.membership.models import LightMembership, LightPlan, LightSettlement  # noqa: E402
+from shoplet.customers.models import Customer  # noqa: E402
+from shoplet.migrate import upgrade  # noqa: E402
+from shoplet.payments.models import SandboxAgreement, SandboxAgreementCharge  # noqa: E402
+from shoplet.tenancy.models import Merchant  # noqa: E402
+
+BIN = Path(sys.executable).parent / "shoplet"
+FAILURE_RATE = 0.1
+MERCHANTS = 4
+
+
+def fresh_postgres(url: str) -> None:
+    db = Database(url)
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    db.dispose()
+
+
+def seed(db: Database, n: int, started: datetime, rng: random.Random) -> dict[str, int]:
+    """N due memberships over a few merchants; returns agreement_no -> expected charge."""
+    expected: dict[str, int] = {}
+    with db.unit_of_work() as s:
+        conn = s.connection()
+        for m in range(MERCHANTS):
+            conn.execute(Merchant.__table__.insert(), [{"id": f"mer_bench{m}", "name": f"Bench {m}",
+                                                        "timezone": "Asia/Shanghai", "status": "active",
+                                                        "created_at": started}])
+            conn.execute(LightPlan.__table__.insert(), [{
+                "merchant_id": f"mer_bench{m}", "id": f"lpl_bench{m}", "name": "Pass", "fee": 1990,
+                "period_days": 30, "light_member_prices": True, "percent_off": 10, "coupon_template_ids": [],
+                "min_credit_score": 0, "auto_renew_allowed": True, "status": "active", "created_at": started}])
+    batch = 20_000
+    for offset in range(0, n, batch):
+        customers, agreements, memberships = [], [], []
+        for i in range(offset, min(n, offset + batch)):
+            merchant = f"mer_bench{i % MERCHANTS}"
+            customer, agreement = f"cus_b{i:09d}", f"sba_b{i:09d}"
+            fee, enjoyed = rng.randint(100, 5000), rng.choice([0, rng.randint(1, 8000)])
+            expected[agreement] = min(fee, enjoyed)
+            customers.append({"merchant_id": merchant, "id": customer, "name": None, "phone": None, "tags": [],
+                              "birthday": None, "created_at": started})
+            agreements.append({"merchant_id": merchant, "agreement_no": agreement, "customer_id": customer,
+                               "plan_id": f"lpl_bench{i % MERCHANTS}", "signed_at": started})
+            memberships.append({
+                "merchant_id": merchant, "id": f"lms_b{i:09d}", "customer_id": customer,
+                "plan_id": f"lpl_bench{i % MERCHANTS}", "fee": fee, "period_days": 30, "period_no": 1,
+                "period_start": started - timedelta(days=30), "period_end": started - timedelta(seconds=i % 3600),
+                "enjoyed": enjoyed, "auto_renew": i % 5 == 0, "agreement_no": agreement, "credit_score": 700,
+                "status": "active", "end_reason": None, "joined_at": started - timedelta(days=30),
+                "ended_at": None})
+        with db.unit_of_work() as s:
+            conn = s.connection()
+            conn.execute(Customer.__table__.insert(), customers)
+            conn.execute(SandboxAgreement.__table__.insert(), agreements)
+            conn.execute(LightMembership.__table__.insert(), memberships)
+    return expected
+
+
+def run_settle(url: str, at: datetime, workdir: Path, rng: random.Random, *, kills_wanted: int,
+               max_delay: float) -> int:
+    """Run ``shoplet settle --at`` until it completes, SIGKILLing it ``kills_wanted`` times
+    while it is still working. Returns the kills made."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPLET_")}
+    env.update(SHOPLET_DATABASE_URL=url, SHOPLET_LOG_LEVEL="warning",
+               SHOPLET_SANDBOX_AGREEMENT_FAILURE_RATE=str(FAILURE_RATE), SHOPLET_JOBS_PATH=str(workdir / "jobs.db"))
+    kills = 0
+    while True:
+        proc = subprocess.Popen([str(BIN), "settle", "--at", at.isoformat(), "--quiet"], env=env, cwd=workdir,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if kills < kills_wanted:
+            try:
+                proc.wait(timeout=rng.uniform(1.2, max_delay))  # start-up takes about a second
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                kills += 1
+                continue
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"settle failed ({proc.returncode}): {err.decode()[-2000:]}")
+        if kills >= kills_wanted:
+            return kills
+        # It finished before we could kill it: that round had nothing left to interrupt.
+        return kills
+
+
+def verify(db: Database, expected: dict[str, int]) -> dict[str, int]:
+    with db.unit_of_work(write=False) as s:
+        succeeded: dict[str, list[int]] = {}
+        for agreement, amount in s.execute(select(SandboxAgreementCharge.agreement_no, SandboxAgreementCharge.amount)
+                                           .where(SandboxAgreementCharge.status == "succeeded")):
+            succeeded.setdefault(agreement, []).append(amount)
+        failed = dict(s.execute(select(SandboxAgreementCharge.agreement_no, SandboxAgreementCharge.attempts)
+                                .where(SandboxAgreementCharge.status == "failed")).all())
+        status = dict(s.execute(select(LightMembership.agreement_no, LightMembership.status)).all())
+        closed = set(s.scalars(select(LightMembership.agreement_no).join(
+            LightSettlement, (LightSettlement.merchant_id == LightMembership.merchant_id)
+            & (LightSettlement.membership_id == LightMembership.id)).where(LightSettlement.status == "closed")))
+        settlements = s.scalar(select(func.count()).select_from(LightSettlement))
+    double = sum(1 for amounts in succeeded.values() if len(amounts) > 1)
+    wrong = sum(1 for agreement, amounts in succeeded.items() if any(a != expected.get(agreement) for a in amounts))
+    missed = 0
+    for agreement, owed in expected.items():
+        if owed > 0:
+            if agreement in succeeded:
+                continue
+            if not (status.get(agreement) == "overdue" and failed.get(agreement, 0) >= 4):
+                missed += 1
+        elif agreement not in closed or agreement in succeeded:
+            missed += 1
+    overdue = sum(1 for v in status.values() if v == "overdue")
+    return {"charged": sum(len(v) for v in succeeded.values()), "double_charges": double, "wrong_amounts": wrong,
+            "missed": missed, "overdue": overdue, "settlements": settlements}
+
+
+def bench(backend: str, url: str, n: int, workdir: Path, rng: random.Random) -> dict:
+    if backend == "postgresql":
+        fresh_postgres(url)
+    upgrade(url)
+    db = Database(url)
+    started = datetime.now(UTC).replace(microsecond=0)
+    t = time.monotonic()
+    expected = seed(db, n, started, rng)
+    seeded_s = time.monotonic() - t
+    # Round one: everything is due; kill it at least three times while it works.
+    t = time.monotonic()
+    kills = 0
+    estimate = max(3.0, n / 4000)
+    while kills < 3:
+        kills += run_settle(url, started, workdir, rng, kills_wanted=3 - kills, max_delay=1.2 + estimate / 2)
+        with db.unit_of_work(write=False) as s:
+            left = s.scalar(select(func.count()).select_from(LightMembership).where(LightMembership.status == "active"))
+        if not left and kills < 3:
+            break  # finished before three kills could land (tiny runs): the kills we made still count
+    run_settle(url, started, workdir, rng, kills_wanted=0, max_delay=0)
+    first_round = time.monotonic() - t
+    # The retry schedule: +1 h, +24 h, +72 h after the periods closed (one kill in each, if it lasts).
+    for hours in (1, 24, 72):
+        kills += run_settle(url, started + timedelta(hours=hours, seconds=1), workdir, rng, kills_wanted=1,
+                            max_delay=1.5)
+        run_settle(url, started + timedelta(hours=hours, seconds=1), workdir, rng, kills_wanted=0, max_delay=0)
+    outcome = verify(db, expected)
+    db.dispose()
+    return {"backend": backend, "memberships": n, "kills": kills, **outcome,
+            "per_s": round(n / first_round, 1), "seed_s": round(seeded_s, 1), "first_round_s": round(first_round, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10,000 memberships per backend (about a minute).")
+    parser.add_argument("--memberships", type=int, help="Override the number of memberships.")
+    args = parser.parse_args()
+    rng = random.Random(5)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        backends = [("sqlite", f"sqlite:///{workdir / 'settle.db'}", args.memberships or (10_000 if args.quick
+                                                                                            else 100_000))]
+        pg = os.environ.get("SHOPLET_TEST_DATABASE_URL")
+        if pg:
+            backends.append(("postgresql", pg, args.memberships or (10_000 if args.quick else 1_000_000)))
+        for backend, url, n in backends:
+            result = bench(backend, url, n, workdir, rng)
+            print(f"{backend}: {result}", file=sys.stderr)
+            results.append(result)
+    print(json.dumps({"results": results}))
+
+
+if __name__ == "__main__":
+    main()
