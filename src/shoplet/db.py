@@ -16,8 +16,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, String, any_, bindparam, create_engine, event
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -88,6 +90,35 @@ class TenantMixin:
 
     merchant_id: Mapped[str] = mapped_column(String(32), primary_key=True, sort_order=-20)
     id: Mapped[str] = mapped_column(String(32), primary_key=True, sort_order=-19)
+
+
+def one_of(dialect: str, column: Any, values: Any) -> Any:
+    """``column IN values`` for long lists: on PostgreSQL one array parameter (``= ANY``)
+    instead of a placeholder per value, which the driver and server parse far faster."""
+    values = list(values)
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(String)))
+    return column.in_(values)
+
+
+def bulk_insert(connection: Any, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert many plain rows (no JSON columns) at once: ``COPY`` on PostgreSQL, where it is
+    several times faster than row-by-row statements; an executemany elsewhere. For batch
+    jobs; the rows go through the same transaction as the connection's other statements."""
+    if not rows:
+        return
+    if connection.dialect.name != "postgresql":
+        connection.execute(table.insert(), rows)
+        return
+    columns = [c.name for c in table.columns]
+    cursor = connection.connection.driver_connection.cursor()
+    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    try:
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
+    except connection.dialect.dbapi.IntegrityError as exc:  # as SQLAlchemy would report it
+        raise IntegrityError(statement, None, exc) from exc
 
 
 def normalize_url(url: str) -> str:

@@ -129,7 +129,7 @@ def test_failed_deductions_retry_then_overdue_blocks_joining_until_paid(shop, cl
     runtime.sandbox.agreement_failure_rate = 1.0
     clock.advance(days=7, seconds=1)
     schedule = []
-    for hours in (0, 1, 24, 72):  # closes, then retries at +1 h, +24 h, +72 h
+    for hours in (0, 1, 25, 97):  # closes, then retries 1 h, 24 h and 72 h after each failure
         if hours:
             clock.advance(hours=hours - schedule[-1])
         schedule.append(hours)

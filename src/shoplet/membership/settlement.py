@@ -21,16 +21,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, or_, select, tuple_, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
-from shoplet.db import Database, new_id
+from shoplet.db import Database, bulk_insert, new_id, one_of
 from shoplet.membership.agreements import AgreementProvider, ChargeRequest
 from shoplet.membership.models import LightMembership, LightPlan, LightSettlement
 from shoplet.membership.service import emit_pack
 
-# After the period closes: retry at +1 h, +24 h and +72 h; a fourth failure is overdue.
-RETRY_OFFSETS = (timedelta(hours=1), timedelta(hours=24), timedelta(hours=72))
+# A failed deduction is retried 1 h after the first failure, 24 h after the second and
+# 72 h after the third; a fourth failure makes the membership overdue.
+RETRY_DELAYS = (timedelta(hours=1), timedelta(hours=24), timedelta(hours=72))
 
 
 @dataclass
@@ -68,7 +69,7 @@ def close_period(session: Session, membership: LightMembership, *, reason: str, 
                                      LightMembership.period_no == membership.period_no), reason)).all()
     if not rows:
         return False
-    session.execute(LightSettlement.__table__.insert(), _settlement_rows(rows, reason, now))
+    bulk_insert(session.connection(), LightSettlement.__table__, _settlement_rows(rows, reason, now))
     return True
 
 
@@ -81,10 +82,10 @@ def close_due(db: Database, *, now: datetime, chunk: int) -> int:
         keys = session.execute(due).all()
         if not keys:
             return 0
-        rows = session.execute(_closing((tuple_(LightMembership.merchant_id, LightMembership.id).in_(keys),
+        rows = session.connection().execute(_closing((_among(session, LightMembership, keys),
                                          LightMembership.period_end <= now), "period_end")).all()
         if rows:
-            session.execute(LightSettlement.__table__.insert(), _settlement_rows(rows, "period_end", now))
+            bulk_insert(session.connection(), LightSettlement.__table__, _settlement_rows(rows, "period_end", now))
         return len(rows)
 
 
@@ -95,99 +96,126 @@ def due_settlements(session: Session, *, now: datetime, chunk: int, ids: list[tu
             .join(LightMembership, (LightMembership.merchant_id == LightSettlement.merchant_id)
                   & (LightMembership.id == LightSettlement.membership_id)))
     if ids is not None:
-        return session.execute(stmt.where(tuple_(LightSettlement.merchant_id, LightSettlement.id).in_(ids))).all()
+        return session.execute(stmt.where(_among(session, LightSettlement, ids))).all()
     return session.execute(stmt.where(LightSettlement.status.in_(("pending", "retrying")),
                                       LightSettlement.next_attempt_at <= now)
                            .order_by(LightSettlement.next_attempt_at, LightSettlement.id).limit(chunk)).all()
 
 
-_RECORD = (update(LightSettlement)
-           .where(LightSettlement.merchant_id == bindparam("m"), LightSettlement.id == bindparam("s"),
-                  LightSettlement.attempts == bindparam("seen"),
-                  # (not IN: an expanding list cannot be executed many times)
-                  or_(LightSettlement.status == "pending", LightSettlement.status == "retrying",
-                      LightSettlement.status == "overdue"))
-           .values(status=bindparam("status"), attempts=bindparam("attempts"),
-                   next_attempt_at=bindparam("next_at"), charged_at=bindparam("charged_at"),
-                   last_error=bindparam("error"))
-           .execution_options(synchronize_session=False))
+def _keys(rows, column: str = "id") -> list[tuple[str, str]]:
+    return [(r.merchant_id, getattr(r, column)) for r in rows]
+
+
+def _among(session: Session, model, keys: list[tuple[str, str]]):
+    """``(merchant_id, id) IN keys`` as two lists: ids are unique across merchants, so this
+    matches the same rows, and PostgreSQL scans the primary key once for it instead of once
+    per pair."""
+    dialect = session.get_bind().dialect.name
+    return and_(one_of(dialect, model.merchant_id, sorted({m for m, _ in keys})),
+                one_of(dialect, model.id, [i for _, i in keys]))
+
+
+def _record(session: Session, rows, now: datetime, **values) -> None:
+    """Write one outcome for a group of settlements in one statement. Only rows still owed
+    move, and only from the attempt count they were read with: a concurrent settler that
+    recorded first wins, and the second changes nothing."""
+    if not rows:
+        return
+    seen = {r.attempts for r in rows}
+    assert len(seen) == 1, "groups share their attempt count"
+    session.connection().execute(update(LightSettlement)
+                    .where(_among(session, LightSettlement, _keys(rows)),
+                           LightSettlement.attempts == seen.pop(),
+                           LightSettlement.status.in_(("pending", "retrying", "overdue")))
+                    .values(**values).execution_options(synchronize_session=False))
 
 
 def charge(db: Database, provider: AgreementProvider, rows, *, now: datetime, progress: Progress) -> None:
-    """Charge these settlements and record every outcome in one transaction."""
+    """Charge these settlements and record every outcome in one transaction, a statement per
+    kind of outcome (charged, owed nothing, failed after n attempts)."""
     to_charge = [r for r in rows if r.amount > 0]
-    results = {}
+    answers = {}
     if to_charge:
-        answers = provider.charge_agreements([ChargeRequest(merchant_id=r.merchant_id, agreement_no=r.agreement_no,
-                                                            out_request_no=r.id, amount=r.amount)
-                                              for r in to_charge])
-        results = {r.id: a for r, a in zip(to_charge, answers, strict=True)}
-    records, finished, overdue = [], [], []
-    for r in rows:
-        attempts = r.attempts + (1 if r.amount > 0 else 0)
-        answer = results.get(r.id)
-        if answer is None or answer.succeeded:
-            status = "charged" if answer is not None else "closed"
-            records.append({"m": r.merchant_id, "s": r.id, "seen": r.attempts, "status": status,
-                            "attempts": attempts, "next_at": now, "charged_at": now, "error": None})
-            finished.append(r)
-            if status == "charged":
-                progress.charged += 1
-            else:
-                progress.closed_free += 1
-            continue
-        progress.failed += 1
-        if attempts > len(RETRY_OFFSETS):
-            records.append({"m": r.merchant_id, "s": r.id, "seen": r.attempts, "status": "overdue",
-                            "attempts": attempts, "next_at": now, "charged_at": None, "error": answer.message[:200]})
-            overdue.append(r)
-            progress.overdue += 1
-        else:
-            next_at = max(now, r.created_at + RETRY_OFFSETS[attempts - 1])
-            records.append({"m": r.merchant_id, "s": r.id, "seen": r.attempts, "status": "retrying",
-                            "attempts": attempts, "next_at": next_at, "charged_at": None,
-                            "error": answer.message[:200]})
+        results = provider.charge_agreements([ChargeRequest(merchant_id=r.merchant_id, agreement_no=r.agreement_no,
+                                                             out_request_no=r.id, amount=r.amount)
+                                               for r in to_charge])
+        answers = {r.id: a for r, a in zip(to_charge, results, strict=True)}
+    free = [r for r in rows if r.amount == 0]
+    paid = [r for r in to_charge if answers[r.id].succeeded]
+    failed: dict[int, list] = {}
+    for r in to_charge:
+        if not answers[r.id].succeeded:
+            failed.setdefault(r.attempts, []).append(r)
+    progress.charged += len(paid)
+    progress.closed_free += len(free)
+    overdue = []
     with db.unit_of_work() as session:
-        if records:
-            session.connection().execute(_RECORD, records)
+        for group in _by_attempts(free):
+            _record(session, group, now, status="closed", charged_at=now, last_error=None)
+        for group in _by_attempts(paid):
+            _record(session, group, now, status="charged", attempts=group[0].attempts + 1, charged_at=now,
+                    last_error=None)
+        for seen, group in failed.items():
+            progress.failed += len(group)
+            error = answers[group[0].id].message[:200] or "declined"
+            if seen + 1 > len(RETRY_DELAYS):
+                overdue.extend(group)
+                _record(session, group, now, status="overdue", attempts=seen + 1, last_error=error)
+            else:
+                _record(session, group, now, status="retrying", attempts=seen + 1,
+                        next_attempt_at=now + RETRY_DELAYS[seen], last_error=error)
+        progress.overdue += len(overdue)
         if overdue:
-            session.execute(update(LightMembership)
-                            .where(tuple_(LightMembership.merchant_id, LightMembership.id).in_(
-                                [(r.merchant_id, r.membership_id) for r in overdue]))
+            session.connection().execute(update(LightMembership)
+                            .where(_among(session, LightMembership, _keys(overdue, "membership_id")))
                             .values(status="overdue").execution_options(synchronize_session=False))
-        if finished:
-            _finish(session, finished, now)
+        if free or paid:
+            _finish(session, free + paid, now)
+
+
+def _by_attempts(rows) -> list[list]:
+    groups: dict[int, list] = {}
+    for r in rows:
+        groups.setdefault(r.attempts, []).append(r)
+    return list(groups.values())
 
 
 def _finish(session: Session, rows, now: datetime) -> None:
     """A period is paid (or owed nothing): renew where the customer asked and the plan is
-    still open, otherwise end the membership (one UPDATE for the chunk)."""
-    keys = [(r.merchant_id, r.membership_id) for r in rows]
-    candidates = session.execute(select(LightMembership.merchant_id, LightMembership.id, LightMembership.plan_id)
-                                 .where(tuple_(LightMembership.merchant_id, LightMembership.id).in_(keys),
+    still open, otherwise end the membership — a statement per plan renewed, one to end."""
+    keys = _keys(rows, "membership_id")
+    candidates = session.execute(select(LightMembership.merchant_id, LightMembership.id, LightMembership.plan_id,
+                                        LightMembership.customer_id)
+                                 .where(_among(session, LightMembership, keys),
                                         LightMembership.status == "settling", LightMembership.auto_renew.is_(True),
                                         LightMembership.end_reason == "period_end")).all()
-    plans = {}
-    if candidates:
-        plans = {(p.merchant_id, p.id): p for p in session.scalars(select(LightPlan).where(
-            tuple_(LightPlan.merchant_id, LightPlan.id).in_({(c.merchant_id, c.plan_id) for c in candidates})))}
-    renewing = set()
+    by_plan: dict[tuple[str, str], list] = {}
     for c in candidates:
-        plan = plans[(c.merchant_id, c.plan_id)]
+        by_plan.setdefault((c.merchant_id, c.plan_id), []).append(c)
+    renewing: set[tuple[str, str]] = set()
+    for (merchant_id, plan_id), group in by_plan.items():
+        plan = session.get(LightPlan, (merchant_id, plan_id))
         if plan.status != "active":
             continue
-        m = session.get(LightMembership, (c.merchant_id, c.id))
         # Benefits paused while the period settled: the new one starts now, at the plan's current terms.
-        m.period_no, m.period_start, m.period_end = m.period_no + 1, now, now + timedelta(days=plan.period_days)
-        m.fee, m.period_days, m.enjoyed, m.status, m.end_reason = plan.fee, plan.period_days, 0, "active", None
-        emit_pack(session, merchant_id=m.merchant_id, customer_id=m.customer_id,
-                  template_ids=plan.coupon_template_ids, key=f"light:{m.id}:{m.period_no}", now=now)
-        renewing.add((c.merchant_id, c.id))
-    session.flush()
+        session.connection().execute(update(LightMembership)
+                        .where(_among(session, LightMembership, _keys(group)),
+                               LightMembership.status == "settling")
+                        .values(period_no=LightMembership.period_no + 1, period_start=now,
+                                period_end=now + timedelta(days=plan.period_days), fee=plan.fee,
+                                period_days=plan.period_days, enjoyed=0, status="active", end_reason=None)
+                        .execution_options(synchronize_session=False))
+        if plan.coupon_template_ids:
+            for c in group:
+                number = session.scalar(select(LightMembership.period_no).where(
+                    LightMembership.merchant_id == merchant_id, LightMembership.id == c.id))
+                emit_pack(session, merchant_id=merchant_id, customer_id=c.customer_id,
+                          template_ids=plan.coupon_template_ids, key=f"light:{c.id}:{number}", now=now)
+        renewing.update(_keys(group))
     ending = [k for k in keys if k not in renewing]
     if ending:
-        session.execute(update(LightMembership)
-                        .where(tuple_(LightMembership.merchant_id, LightMembership.id).in_(ending),
+        session.connection().execute(update(LightMembership)
+                        .where(_among(session, LightMembership, ending),
                                LightMembership.status.in_(("settling", "overdue")))
                         .values(status="ended", ended_at=now).execution_options(synchronize_session=False))
 
@@ -201,9 +229,10 @@ def due_count(db: Database, *, now: datetime) -> int:
         return closing + charging
 
 
-def settle(db: Database, provider: AgreementProvider, *, now: datetime, chunk: int = 1000,
+def settle(db: Database, provider: AgreementProvider, *, now: datetime, chunk: int | None = None,
            on_chunk: Callable[[Progress], None] | None = None) -> Progress:
     """Close every due period, then charge every due settlement, chunk by chunk."""
+    chunk = chunk or (5000 if db.dialect == "postgresql" else 1000)
     progress = Progress()
     while True:
         closed = close_due(db, now=now, chunk=chunk)

@@ -18,10 +18,10 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from shoplet.db import Clock, Database
+from shoplet.db import Clock, Database, bulk_insert, one_of
 from shoplet.errors import Conflict, NotFound
 from shoplet.outbox import emit
 from shoplet.membership.agreements import ChargeRequest, ChargeResult
@@ -185,15 +185,16 @@ class SandboxProvider:
         results: dict[tuple[str, str], ChargeResult] = {}
         with self.db.unit_of_work() as session:
             charges = SandboxAgreementCharge.__table__
+            dialect = session.get_bind().dialect.name
             inserts, updates = [], []
             for merchant_id in sorted({r.merchant_id for r in requests}):
                 mine = [r for r in requests if r.merchant_id == merchant_id]
                 known = {row.out_request_no: row for row in session.execute(
                     select(charges).where(charges.c.merchant_id == merchant_id,
-                                          charges.c.out_request_no.in_([r.out_request_no for r in mine])))}
+                                          one_of(dialect, charges.c.out_request_no, [r.out_request_no for r in mine])))}
                 signed = set(session.scalars(select(SandboxAgreement.agreement_no).where(
                     SandboxAgreement.merchant_id == merchant_id,
-                    SandboxAgreement.agreement_no.in_({r.agreement_no for r in mine}))))
+                    one_of(dialect, SandboxAgreement.agreement_no, {r.agreement_no for r in mine}))))
                 for r in mine:
                     key, row = (merchant_id, r.out_request_no), known.get(r.out_request_no)
                     if r.agreement_no not in signed:
@@ -205,25 +206,27 @@ class SandboxProvider:
                         attempt = (row.attempts if row is not None else 0) + 1
                         ok = not self._declines(r.out_request_no, attempt)
                         values = {"m": merchant_id, "n": r.out_request_no, "status": "succeeded" if ok else "failed",
-                                  "attempts": attempt, "charged_at": now if ok else None, "updated_at": now}
+                                  "attempts": attempt}
                         if row is None:
                             inserts.append({"merchant_id": merchant_id, "out_request_no": r.out_request_no,
                                             "agreement_no": r.agreement_no, "amount": r.amount,
                                             "status": values["status"], "attempts": attempt,
-                                            "charged_at": values["charged_at"], "updated_at": now})
+                                            "charged_at": now if ok else None, "updated_at": now})
                         else:
                             updates.append(values)
                         results[key] = ChargeResult(r.out_request_no, ok, "" if ok else "insufficient balance")
             connection = session.connection()
-            if inserts:
-                connection.execute(charges.insert(), inserts)
-            if updates:
+            bulk_insert(connection, charges, inserts)
+            groups: dict[tuple[str, str, int], list[str]] = {}
+            for values in updates:  # one statement per (merchant, outcome, attempt)
+                groups.setdefault((values["m"], values["status"], values["attempts"]), []).append(values["n"])
+            for (merchant_id, status, attempts), numbers in groups.items():
                 connection.execute(
-                    charges.update().where(charges.c.merchant_id == bindparam("m"),
-                                           charges.c.out_request_no == bindparam("n"),
+                    charges.update().where(charges.c.merchant_id == merchant_id,
+                                           one_of(dialect, charges.c.out_request_no, numbers),
                                            charges.c.status == "failed")
-                    .values(status=bindparam("status"), attempts=bindparam("attempts"),
-                            charged_at=bindparam("charged_at"), updated_at=bindparam("updated_at")), updates)
+                    .values(status=status, attempts=attempts, charged_at=now if status == "succeeded" else None,
+                            updated_at=now))
         return [results[(r.merchant_id, r.out_request_no)] for r in requests]
 
     # --- the wallet side: what the buyer and the provider's own machinery do ----------
