@@ -246,3 +246,19 @@ def test_shoplet_settle_on_the_command_line(shop, client, runtime, database, mon
     assert [c.amount for c in charges(runtime, shop.merchant_id)] == [320]
     naive = CliRunner().invoke(app, ["settle", "--at", "2030-01-01T00:00:00"])
     assert naive.exit_code == 2
+
+
+def test_light_member_prices_and_coupons_for_light_members(shop, client):
+    ok(client.patch(f"/api/v1/skus/{shop.skus['BEANS']}", json={"light_member_price": 6999}, headers=shop.admin))
+    above = client.patch(f"/api/v1/skus/{shop.skus['BEANS']}", json={"light_member_price": 9999}, headers=shop.admin)
+    assert above.status_code == 422 and above.json()["code"] == "sku.light_member_price_above_list"
+    only_light = template(shop, audience={"kind": "light_members"})
+    refused = client.post("/api/v1/storefront/coupons", json={"template_id": only_light["id"]}, headers=shop.customer)
+    assert refused.status_code == 403 and refused.json()["code"] == "coupon.not_eligible"
+    p = plan(shop, percent_off=5)  # 5% of ¥88.99 is less than the SKU's light-member price saves
+    join(shop, p["id"])
+    ok(client.post("/api/v1/storefront/coupons", json={"template_id": only_light["id"]}, headers=shop.customer), 201)
+    quote = ok(client.post("/api/v1/storefront/quote", json={
+        "location_id": shop.store_id, "lines": [{"sku_id": shop.skus["BEANS"], "quantity": 1}], "coupon_ids": []},
+        headers=shop.customer))
+    assert quote["total"] == 6999 and quote["light_member_savings"] == 8899 - 6999

@@ -268,7 +268,7 @@ def coupon_centre(p: Principal = Depends(require_customer), db: Database = Depen
         return [template_out(t) for t in rows
                 if service.claimable_refusal(t, now) is None
                 and (t.total_stock is None or t.issued_count < t.total_stock)
-                and service.audience_refusal(s, t, p.customer_id) is None]
+                and service.audience_refusal(s, t, p.customer_id, now) is None]
 
 
 @storefront.post("/coupons", response_model=CouponOut, status_code=201)

@@ -22,7 +22,7 @@ from shoplet.coupons.models import (
     CouponTemplate,
 )
 from shoplet.customers.models import Customer, Follower
-from shoplet.membership.models import Member
+from shoplet.membership.models import LightMembership, Member
 from shoplet.outbox import emit
 from shoplet.db import new_id
 from shoplet.errors import Conflict, InvalidInput, ShopletError, Unprocessable
@@ -188,6 +188,9 @@ def _window(session: Session, merchant_id: str, segment: dict, cursor: str | Non
     stmt = select(Customer.id, Customer.tags).where(Customer.merchant_id == merchant_id)
     if segment.get("kind") == "members":
         stmt = stmt.where(Customer.id.in_(select(Member.customer_id).where(Member.merchant_id == merchant_id)))
+    if segment.get("kind") == "light_members":
+        stmt = stmt.where(Customer.id.in_(select(LightMembership.customer_id).where(
+            LightMembership.merchant_id == merchant_id, LightMembership.status == "active")))
     if segment.get("kind") == "followers":
         stmt = stmt.where(Customer.id.in_(select(Follower.customer_id).where(
             Follower.merchant_id == merchant_id, Follower.unfollowed_at.is_(None))))

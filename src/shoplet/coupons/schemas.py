@@ -14,7 +14,7 @@ PARAMS = ("off", "threshold", "percent_off", "max_off", "sku", "price")
 
 
 class Audience(In):
-    kind: Literal["everyone", "new_customers", "members", "tags", "followers"] = "everyone"
+    kind: Literal["everyone", "new_customers", "members", "light_members", "tags", "followers"] = "everyone"
     tiers: list[str] = Field(default_factory=list, description="members: only these tiers (empty: any).")
     tags: list[str] = Field(default_factory=list, description="tags: customers with any of these tags.")
 
@@ -156,7 +156,7 @@ class EventRuleOut(Out):
 
 
 class Segment(In):
-    kind: Literal["everyone", "members", "tags", "followers"] = "everyone"
+    kind: Literal["everyone", "members", "light_members", "tags", "followers"] = "everyone"
     tags: list[str] = Field(default_factory=list, max_length=50)
 
 

@@ -21,6 +21,7 @@ from shoplet.customers.models import Customer
 from shoplet.customers.service import is_follower
 from shoplet.db import new_id
 from shoplet.errors import Conflict, Forbidden, InvalidInput, Unprocessable
+from shoplet.membership import light
 from shoplet.membership.models import Member
 from shoplet.pricing import InvalidCart
 from shoplet.pricing.model import parse
@@ -141,7 +142,7 @@ def local_day(session: Session, merchant_id: str, now: datetime) -> str:
     return now.astimezone(zone).date().isoformat()
 
 
-def audience_refusal(session: Session, template: CouponTemplate, customer_id: str) -> str | None:
+def audience_refusal(session: Session, template: CouponTemplate, customer_id: str, now: datetime) -> str | None:
     """Why this customer is not in the template's audience (None: they are)."""
     audience = template.audience or {}
     kind = audience.get("kind", "everyone")
@@ -161,6 +162,10 @@ def audience_refusal(session: Session, template: CouponTemplate, customer_id: st
         if customer is not None and set(customer.tags) & set(audience.get("tags") or []):
             return None
         return "This coupon is for selected customers."
+    if kind == "light_members":
+        if light.enjoying(session, merchant_id, customer_id, now) is not None:
+            return None
+        return "This coupon is for light members (轻会员)."
     if kind == "followers":
         if is_follower(session, merchant_id, customer_id):
             return None
@@ -235,7 +240,7 @@ def issue(session: Session, *, template: CouponTemplate, customer_id: str, sourc
     if refusal is not None:
         raise refusal
     if check_audience:
-        reason = audience_refusal(session, template, customer_id)
+        reason = audience_refusal(session, template, customer_id, now)
         if reason:
             raise Forbidden("coupon.not_eligible", reason)
     merchant_id = template.merchant_id
@@ -292,7 +297,7 @@ def claim_through_gate(db, gate, *, template: CouponTemplate, customer_id: str, 
         day = now.astimezone(_TIMEZONES[merchant_id]).date().isoformat()
     else:
         with db.unit_of_work(write=False) as session:
-            reason = audience_refusal(session, template, customer_id)
+            reason = audience_refusal(session, template, customer_id, now)
             if reason:
                 raise Forbidden("coupon.not_eligible", reason)
             day = local_day(session, merchant_id, now)
