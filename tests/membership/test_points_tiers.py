@@ -167,3 +167,14 @@ def test_points_mall_exchange_is_both_or_neither(shop, client, runtime):
                            json={"delta": -100, "note": "oops"}, headers=shop.admin)
     assert too_much.status_code == 409 and member(shop)["points_balance"] == 38
     invariant(runtime, shop.merchant_id, shop.customer_id)
+
+
+def test_packs_name_only_this_merchants_coupons(shop, other_shop, client):
+    theirs = template(other_shop)
+    tier = client.post("/api/v1/member-tiers", json={"code": "vip", "name": "VIP", "threshold": 10,
+                                                     "coupon_template_ids": [theirs["id"]]}, headers=shop.admin)
+    assert tier.status_code == 422 and tier.json()["code"] == "tier.unknown_coupon"
+    plan = client.post("/api/v1/light-plans", json={"name": "P", "fee": 100, "period_days": 7,
+                                                    "coupon_template_ids": [theirs["id"]]}, headers=shop.admin)
+    assert plan.status_code == 422 and plan.json()["code"] == "light_plan.unknown_coupon"
+    assert ok(client.get("/api/v1/member-tiers", headers=shop.admin)) == []

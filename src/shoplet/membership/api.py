@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shoplet.coupons.models import CouponTemplate
 from shoplet.auth import Principal, get_db, get_now, get_runtime, require_customer, require_staff
 from shoplet.db import Database
 from shoplet.errors import InvalidInput, NotFound, Unavailable
@@ -68,6 +69,16 @@ def membership_out(s: Session, m: LightMembership) -> LightMembershipOut:
         settlement=LightSettlementOut.model_validate(current) if current else None)
 
 
+def _check_pack(s: Session, merchant_id: str, template_ids: list[str] | None, code: str) -> None:
+    """A coupon pack may only name this merchant's coupon templates."""
+    if template_ids:
+        found = set(s.scalars(select(CouponTemplate.id).where(CouponTemplate.merchant_id == merchant_id,
+                                                              CouponTemplate.id.in_(template_ids))))
+        missing = [t for t in template_ids if t not in found]
+        if missing:
+            raise InvalidInput(code, f"No coupon template '{missing[0]}' in this shop.")
+
+
 def _member(s: Session, merchant_id: str, customer_id: str) -> Member:
     member = s.get(Member, (merchant_id, customer_id))
     if member is None:
@@ -103,6 +114,7 @@ def create_tier(body: TierIn, p: Principal = Depends(editor), db: Database = Dep
                 now: datetime = Depends(get_now)) -> TierOut:
     """A tier reached at a growth value, with its benefits (members move on their next change)."""
     with db.unit_of_work() as s:
+        _check_pack(s, p.tenant, body.coupon_template_ids, "tier.unknown_coupon")
         return TierOut.model_validate(tiers.create_tier(s, merchant_id=p.tenant, fields=body.model_dump(), now=now))
 
 
@@ -119,6 +131,7 @@ def update_tier(tier_id: str, body: TierPatch, p: Principal = Depends(editor),
     if any(v is None for v in changes.values()):
         raise InvalidInput("request.null_field", "A tier's fields cannot be cleared; give them a value.")
     with db.unit_of_work() as s:
+        _check_pack(s, p.tenant, changes.get("coupon_template_ids"), "tier.unknown_coupon")
         return TierOut.model_validate(tiers.update_tier(s, merchant_id=p.tenant, tier_id=tier_id, changes=changes))
 
 
@@ -187,6 +200,7 @@ def create_plan(body: LightPlanIn, p: Principal = Depends(editor), db: Database 
                 now: datetime = Depends(get_now)) -> LightPlanOut:
     """A light membership plan (轻会员): members join free and pay min(fee, enjoyed) per period."""
     with db.unit_of_work() as s:
+        _check_pack(s, p.tenant, body.coupon_template_ids, "light_plan.unknown_coupon")
         return LightPlanOut.model_validate(light.create_plan(s, merchant_id=p.tenant, fields=body.model_dump(),
                                                              now=now))
 
@@ -213,6 +227,7 @@ def update_plan(plan_id: str, body: LightPlanPatch, p: Principal = Depends(edito
     if any(v is None for v in changes.values()):
         raise InvalidInput("request.null_field", "A plan's fields cannot be cleared; give them a value.")
     with db.unit_of_work() as s:
+        _check_pack(s, p.tenant, changes.get("coupon_template_ids"), "light_plan.unknown_coupon")
         return LightPlanOut.model_validate(light.update_plan(s, merchant_id=p.tenant, plan_id=plan_id,
                                                              changes=changes))
 
