@@ -81,3 +81,13 @@ def test_the_claim_route_uses_the_gate(shop, client, runtime, gate):
     again = client.post("/api/v1/storefront/coupons", json={"template_id": t["id"]}, headers=shop.customer)
     assert again.status_code == 409 and again.json()["code"] == "coupon.sold_out"
     assert gate.redis.get(gate.keys(shop.merchant_id, t["id"], "-", "-")[0]) == b"0"
+
+
+def test_a_template_paused_a_moment_ago_is_refused_as_paused_through_the_gate(shop, client, runtime, gate):
+    runtime.coupon_gate = gate
+    t = template(shop, total_stock=5)
+    ok(client.post("/api/v1/storefront/coupons", json={"template_id": t["id"]}, headers=shop.customer), 201)
+    ok(client.post(f"/api/v1/coupon-templates/{t['id']}/pause", headers=shop.admin))
+    paused = client.post("/api/v1/storefront/coupons", json={"template_id": t["id"]}, headers=shop.customer)
+    assert paused.status_code == 409 and paused.json()["code"] == "coupon.not_claimable"
+    assert gate.redis.get(gate.keys(shop.merchant_id, t["id"], "-", "-")[0]) == b"4"  # the slot came back

@@ -277,8 +277,7 @@ def claim(body: ClaimIn, p: Principal = Depends(require_customer), db: Database 
           idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> CouponOut:
     """Claim a coupon (领券). Never beyond its stock or your limits, however many tap at once."""
     if rt.coupon_gate is not None and idempotency_key is None:
-        with db.unit_of_work(write=False) as s:
-            template = get_owned(s, CouponTemplate, p.tenant, body.template_id, what="Coupon", code="coupon")
+        template = service.flash_template(db, p.tenant, body.template_id)
         if template.total_stock is not None:  # flash path: refusals are answered by Redis, not the database
             return coupon_out(service.claim_through_gate(db, rt.coupon_gate, template=template,
                                                          customer_id=p.customer_id, now=now))

@@ -21,10 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from shoplet.db import Database, bulk_insert, new_id, one_of
+from shoplet.db import Database, bulk_insert, new_id, pairs_in
 from shoplet.membership.agreements import AgreementProvider, ChargeRequest
 from shoplet.membership.models import LightMembership, LightPlan, LightSettlement
 from shoplet.membership.service import emit_pack
@@ -47,16 +47,16 @@ class Progress:
         return self.charged + self.closed_free + self.overdue
 
 
-def _settlement_rows(rows, reason: str, now: datetime) -> list[dict]:
+def _settlement_rows(rows, reason: str, now: datetime, status: str = "pending") -> list[dict]:
     return [{"merchant_id": r.merchant_id, "id": new_id("lst"), "membership_id": r.id, "customer_id": r.customer_id,
              "period_no": r.period_no, "fee": r.fee, "enjoyed": r.enjoyed, "amount": min(r.fee, r.enjoyed),
-             "reason": reason, "status": "pending", "attempts": 0, "next_attempt_at": now, "last_error": None,
-             "created_at": now, "charged_at": None} for r in rows]
+             "reason": reason, "status": status, "attempts": 0, "next_attempt_at": now, "last_error": None,
+             "created_at": now, "charged_at": now if status == "closed" else None} for r in rows]
 
 
-def _closing(where, reason: str):
+def _closing(where, reason: str, values: dict | None = None):
     return (update(LightMembership).where(*where, LightMembership.status == "active")
-            .values(status="settling", end_reason=reason)
+            .values(**(values or {"status": "settling"}), end_reason=reason)
             .returning(LightMembership.merchant_id, LightMembership.id, LightMembership.customer_id,
                        LightMembership.period_no, LightMembership.fee, LightMembership.enjoyed)
             .execution_options(synchronize_session=False))
@@ -73,20 +73,27 @@ def close_period(session: Session, membership: LightMembership, *, reason: str, 
     return True
 
 
-def close_due(db: Database, *, now: datetime, chunk: int) -> int:
-    """Close up to ``chunk`` periods that ended by ``now``; returns how many."""
+def close_due(db: Database, *, now: datetime, chunk: int) -> tuple[int, int]:
+    """Close up to ``chunk`` periods that ended by ``now``; returns how many, and how many of
+    them owed nothing and ended at once."""
     with db.unit_of_work() as session:
         due = select(LightMembership.merchant_id, LightMembership.id).where(
             LightMembership.status == "active", LightMembership.period_end <= now
         ).order_by(LightMembership.period_end, LightMembership.id).limit(chunk)
         keys = session.execute(due).all()
         if not keys:
-            return 0
-        rows = session.connection().execute(_closing((_among(session, LightMembership, keys),
-                                         LightMembership.period_end <= now), "period_end")).all()
-        if rows:
-            bulk_insert(session.connection(), LightSettlement.__table__, _settlement_rows(rows, "period_end", now))
-        return len(rows)
+            return 0, 0
+        connection = session.connection()
+        due_now = (_among(session, LightMembership, keys), LightMembership.period_end <= now)
+        # Owing nothing and not renewing: the period closes and the membership ends in one go,
+        # with no charge to make (the settlement row still records the closed period).
+        free = connection.execute(_closing(
+            (*due_now, LightMembership.enjoyed == 0, LightMembership.auto_renew.is_(False)), "period_end",
+            {"status": "ended", "ended_at": now})).all()
+        rows = connection.execute(_closing(due_now, "period_end")).all()
+        bulk_insert(connection, LightSettlement.__table__, _settlement_rows(free, "period_end", now, "closed")
+                    + _settlement_rows(rows, "period_end", now))
+        return len(free) + len(rows), len(free)
 
 
 def due_settlements(session: Session, *, now: datetime, chunk: int, ids: list[tuple[str, str]] | None = None):
@@ -107,12 +114,8 @@ def _keys(rows, column: str = "id") -> list[tuple[str, str]]:
 
 
 def _among(session: Session, model, keys: list[tuple[str, str]]):
-    """``(merchant_id, id) IN keys`` as two lists: ids are unique across merchants, so this
-    matches the same rows, and PostgreSQL scans the primary key once for it instead of once
-    per pair."""
-    dialect = session.get_bind().dialect.name
-    return and_(one_of(dialect, model.merchant_id, sorted({m for m, _ in keys})),
-                one_of(dialect, model.id, [i for _, i in keys]))
+    """``(merchant_id, id) IN keys``, fast for thousands of keys on both databases."""
+    return pairs_in(session.get_bind().dialect.name, model.merchant_id, model.id, keys)
 
 
 def _record(session: Session, rows, now: datetime, **values) -> None:
@@ -235,8 +238,9 @@ def settle(db: Database, provider: AgreementProvider, *, now: datetime, chunk: i
     chunk = chunk or (5000 if db.dialect == "postgresql" else 1000)
     progress = Progress()
     while True:
-        closed = close_due(db, now=now, chunk=chunk)
+        closed, ended_free = close_due(db, now=now, chunk=chunk)
         progress.closed += closed
+        progress.closed_free += ended_free
         with db.unit_of_work(write=False) as session:
             rows = due_settlements(session, now=now, chunk=chunk)
         if rows:
