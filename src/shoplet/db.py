@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, String, and_, bindparam, create_engine, event, func, tuple_
+from sqlalchemy import DateTime, Engine, MetaData, String, and_, bindparam, create_engine, event, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
@@ -106,13 +106,15 @@ def one_of(dialect: str, column: Any, values: Any) -> Any:
 
 
 def pairs_in(dialect: str, first: Any, second: Any, pairs: Any) -> Any:
-    """``(first, second) IN pairs`` the same way (on PostgreSQL, ``unnest`` of two arrays)."""
+    """``(first, second) IN pairs`` for keys whose second part (an id) is unique on its own:
+    on PostgreSQL ``unnest`` of two arrays joined as above; elsewhere two plain IN lists, which
+    match the same rows because the ids are unique, and which SQLite answers from the index."""
     pairs = list(pairs)
     if dialect == "postgresql":
         keys = func.unnest(bindparam(None, [a for a, _ in pairs], type_=ARRAY(String)),
                            bindparam(None, [b for _, b in pairs], type_=ARRAY(String))).table_valued("a", "b").render_derived()
         return and_(first == keys.c.a, second == keys.c.b)
-    return tuple_(first, second).in_(pairs)
+    return and_(first.in_({a for a, _ in pairs}), second.in_([b for _, b in pairs]))
 
 
 def bulk_insert(connection: Any, table: Any, rows: list[dict[str, Any]]) -> None:
