@@ -1,11 +1,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
+from pydantic_core import PydanticCustomError
 
+from shoplet.inventory.nearby import check_hours
 from shoplet.schemas import Code, In, Name, Out
+
+
+def _hours(value: dict[str, Any]) -> dict[str, list[str]]:
+    try:
+        return check_hours(value)
+    except ValueError as exc:
+        raise PydanticCustomError("opening_hours", "Opening hours: {reason}.", {"reason": str(exc)}) from exc
+
+
+OpeningHours = Annotated[dict[str, Any], AfterValidator(_hours)]
 
 
 class StoreIn(In):
@@ -16,8 +28,9 @@ class StoreIn(In):
     address: str = Field("", max_length=400)
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
-    opening_hours: dict[str, Any] = Field(default_factory=dict,
-                                          description='e.g. {"mon": ["07:30", "21:00"], ...}')
+    opening_hours: OpeningHours = Field(default_factory=dict,
+                                        description='e.g. {"mon": ["07:30", "21:00"], "fri": ["10:00", "02:00"]}; '
+                                                    'a day left out is closed; closing past midnight is allowed.')
 
 
 class StorePatch(In):
@@ -26,7 +39,7 @@ class StorePatch(In):
     address: str | None = Field(None, max_length=400)
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
-    opening_hours: dict[str, Any] | None = None
+    opening_hours: OpeningHours | None = None
     active: bool | None = None
 
 
@@ -60,3 +73,18 @@ class StockCount(In):
 class StockAdjustment(In):
     delta: int = Field(ge=-10_000_000, le=10_000_000, description="Units added (positive) or removed.")
     reason: str = Field(min_length=1, max_length=200)
+
+
+class NearbyStoreOut(Out):
+    id: str
+    code: str
+    name: str
+    address: str
+    latitude: float
+    longitude: float
+    distance_m: int = Field(description="Straight-line distance from the given point, in metres.")
+    open_now: bool | None = Field(description="Open at this moment in the shop's time zone (null: hours not set).")
+    opening_hours: dict[str, Any]
+    has_stock: bool | None = Field(description="Every line of the cart (or of `skus`) is available here "
+                                               "(null: nothing was asked about).")
+    missing: list[str] = Field(default_factory=list, description="SKU ids this store cannot supply in full.")

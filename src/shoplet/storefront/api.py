@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends, Header, Query
 from sqlalchemy.orm import Session
 
 from shoplet import idempotency
@@ -24,7 +24,8 @@ from shoplet.customers.schemas import CustomerOut, FollowOut, SessionOut, SignIn
 from shoplet.db import Database
 from shoplet.errors import InvalidInput, NotFound, Unauthenticated
 from shoplet.inventory.models import StockLocation
-from shoplet.inventory.schemas import StoreOut
+from shoplet.inventory.nearby import nearby_stores
+from shoplet.inventory.schemas import NearbyStoreOut, StoreOut
 from shoplet.orders import service as orders
 from shoplet.orders.models import Order
 from shoplet.orders.schemas import (
@@ -125,6 +126,31 @@ def stores(p: Principal = Depends(customer), db: Database = Depends(get_db),
         stmt = scoped(StockLocation, p.tenant).where(StockLocation.active.is_(True))
         rows, cursor = paginate(s, stmt, StockLocation.id, page)
         return Page(items=[StoreOut.model_validate(r) for r in rows], next_cursor=cursor)
+
+
+@router.get("/stores/nearby", response_model=list[NearbyStoreOut])
+def stores_near_me(p: Principal = Depends(customer), db: Database = Depends(get_db), now: datetime = Depends(get_now),
+                   lat: float = Query(ge=-90, le=90, description="Where the customer is."),
+                   lng: float = Query(ge=-180, le=180),
+                   radius_m: int | None = Query(None, ge=1, le=1_000_000, description="Only stores this close."),
+                   skus: str | None = Query(None, max_length=4000,
+                                            description="Stock to check, as sku_id:quantity,…; default: my cart."),
+                   open_only: bool = False, in_stock_only: bool = False,
+                   limit: int = Query(20, ge=1, le=100)) -> list[NearbyStoreOut]:
+    """Stores near me (O3): nearest first, open now or not, and whether each has my cart in stock."""
+    with db.unit_of_work(write=False) as s:
+        if skus:
+            items: dict[str, int] = {}
+            for part in skus.split(","):
+                sku_id, _, quantity = part.strip().partition(":")
+                if not sku_id or (quantity and not quantity.isdigit()) or (quantity and int(quantity) < 1):
+                    raise InvalidInput("store.bad_skus", "Give skus as sku_id:quantity pairs separated by commas.")
+                items[sku_id] = items.get(sku_id, 0) + int(quantity or 1)
+        else:
+            items = {i.sku_id: i.quantity for i in orders.cart_of(s, p.tenant, p.customer_id)}
+        rows = nearby_stores(s, merchant_id=p.tenant, latitude=lat, longitude=lng, items=items, now=now,
+                             radius_m=radius_m, open_only=open_only, in_stock_only=in_stock_only, limit=limit)
+        return [NearbyStoreOut(**row) for row in rows]
 
 
 @router.get("/cart", response_model=list[CartItemOut])
