@@ -44,7 +44,7 @@ TENANT_TABLES = ["coupon_issue_jobs", "coupon_codes", "coupon_event_rules", "cou
                  "guide_coupon_quotas", "member_tiers", "member_tier_changes", "growth_entries", "points_lots",
                  "points_entries", "loyalty_settings", "light_plans", "light_memberships", "light_benefits",
                  "light_settlements", "points_mall_items", "coupon_pack_grants", "sandbox_agreements",
-                 "sandbox_agreement_charges"]
+                 "sandbox_agreement_charges", "stock_transfers"]
 
 
 def _snapshot(runtime, merchant_id):
@@ -92,6 +92,9 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
     b_plan = ok(client.post("/api/v1/light-plans", json={"name": "B pass", "fee": 990, "period_days": 30},
                             headers=b.admin), 201)
     ok(client.post("/api/v1/storefront/light-membership", json={"plan_id": b_plan["id"]}, headers=b.customer), 201)
+    transfer = ok(client.post("/api/v1/stock-transfers", json={
+        "from_location_id": a.warehouse_id, "to_location_id": a.store_id,
+        "lines": [{"sku_id": a.skus["BEANS"], "quantity": 1}]}, headers=a.admin), 201)
     staff = ok(client.get("/api/v1/staff", headers=a.admin))["items"][0]
     key = ok(client.get("/api/v1/api-keys", headers=a.admin))["items"][0]
     ids = {
@@ -100,7 +103,7 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
         "promotion_id": promotion["id"], "template_id": coupon_template["id"], "coupon_id": coupon["id"],
         "code": coupon["code"], "rule_id": rule["id"], "job_id": issue_job["id"], "guide_id": a_guide,
         "tier_id": tier["id"], "plan_id": light_plan["id"], "membership_id": light_membership["id"],
-        "item_id": mall_item["id"],
+        "item_id": mall_item["id"], "transfer_id": transfer["id"],
     }
     before = _snapshot(runtime, a.merchant_id)
     walked = 0
@@ -135,7 +138,7 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
     # Lists show none of A's objects to B.
     a_ids = {a.store_id, a.product_id, a.customer_id, order["id"], unpaid["id"], staff["id"], key["id"],
              promotion["id"], coupon_template["id"], coupon["id"], rule["id"], a_guide,
-             tier["id"], light_plan["id"], light_membership["id"], mall_item["id"]}
+             tier["id"], light_plan["id"], light_membership["id"], mall_item["id"], transfer["id"]}
     for path, operations in ok(client.get("/openapi.json"))["paths"].items():
         if "get" in operations and "{" not in path and path not in UNSCOPED and path != "/api/v1/merchant":
             headers = b.customer if path.startswith("/api/v1/storefront") else b.admin

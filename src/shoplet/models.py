@@ -16,7 +16,7 @@ from shoplet.customers.models import Customer, CustomerIdentity, CustomerSession
 from shoplet.db import Base
 from shoplet.guides.models import GuideBinding, GuideBindingChange, GuideCouponQuota, GuidePolicy
 from shoplet.idempotency import IdempotencyRecord
-from shoplet.inventory.models import StockLevel, StockLocation, StockMovement
+from shoplet.inventory.models import StockLevel, StockLocation, StockMovement, StockTransfer
 from shoplet.membership.models import (
     GrowthEntry,
     LightBenefit,
@@ -55,5 +55,5 @@ __all__ = [
     "Follower", "GuideBinding", "GuideBindingChange", "GuideCouponQuota", "GuidePolicy",
     "IdempotencyRecord", "Member", "Merchant", "Order", "OrderLine", "OutboxEvent", "Payment",
     "PaymentNotification", "Product", "Promotion", "Refund", "RefundLine", "SandboxRefund", "SandboxTrade",
-    "Sku", "Staff", "StockLevel", "StockLocation", "StockMovement", "metadata",
+    "Sku", "Staff", "StockLevel", "StockLocation", "StockMovement", "StockTransfer", "metadata",
 ]

@@ -61,3 +61,36 @@ def test_stores_near_me_with_open_now_and_stock_for_the_cart(shop, client, runti
     assert wrong.status_code == 422 and wrong.json()["code"] == "store.bad_skus"
     assert client.get("/api/v1/storefront/stores/nearby", params={"lat": 91, "lng": 0},
                       headers=shop.customer).status_code == 422
+
+
+def test_transfers_move_stock_both_sides_or_not_at_all(shop, client):
+    body = {"from_location_id": shop.warehouse_id, "to_location_id": shop.store_id, "reason": "restock",
+            "lines": [{"sku_id": shop.skus["LATTE-T"], "quantity": 30}, {"sku_id": shop.skus["BEANS"], "quantity": 5}]}
+    moved = ok(client.post("/api/v1/stock-transfers", json=body, headers={**shop.admin, "Idempotency-Key": "t1"}),
+               201)
+    again = ok(client.post("/api/v1/stock-transfers", json=body, headers={**shop.admin, "Idempotency-Key": "t1"}),
+               201)
+    assert again["id"] == moved["id"]
+    assert shop.level(shop.warehouse_id, "LATTE-T")["on_hand"] == 70
+    assert shop.level(shop.store_id, "LATTE-T")["on_hand"] == 50
+    too_much = {**body, "lines": [{"sku_id": shop.skus["BEANS"], "quantity": 1},
+                                  {"sku_id": shop.skus["LATTE-T"], "quantity": 71}]}
+    short = client.post("/api/v1/stock-transfers", json=too_much, headers=shop.admin)
+    assert short.status_code == 422 and short.json()["code"] == "stock.transfer_short"
+    assert shop.level(shop.warehouse_id, "BEANS")["on_hand"] == 95  # the BEANS line did not move either
+    same = client.post("/api/v1/stock-transfers", json={**body, "to_location_id": shop.warehouse_id},
+                       headers=shop.admin)
+    assert same.status_code == 422 and same.json()["code"] == "stock.transfer_same_place"
+    not_my_store = client.post("/api/v1/stock-transfers", json=body, headers=shop.clerk)  # the clerk is at S1
+    assert not_my_store.status_code == 404
+    back = {**body, "from_location_id": shop.store_id, "to_location_id": shop.warehouse_id,
+            "lines": [{"sku_id": shop.skus["LATTE-T"], "quantity": 1}]}
+    ok(client.post("/api/v1/stock-transfers", json=back, headers=shop.clerk), 201)
+    assert len(ok(client.get("/api/v1/stock-transfers", headers=shop.admin))["items"]) == 2
+
+
+def test_another_merchant_cannot_move_our_stock(shop, other_shop, client):
+    body = {"from_location_id": shop.warehouse_id, "to_location_id": other_shop.store_id,
+            "lines": [{"sku_id": shop.skus["BEANS"], "quantity": 1}]}
+    assert client.post("/api/v1/stock-transfers", json=body, headers=other_shop.admin).status_code == 404
+    assert shop.level(shop.warehouse_id, "BEANS")["on_hand"] == 100

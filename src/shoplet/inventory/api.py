@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query
+from sqlalchemy.orm import Session
 
+from shoplet import idempotency
 from shoplet.auth import Principal, get_db, get_now, require_staff
 from shoplet.db import Database
 from shoplet.errors import InvalidInput, NotFound
 from shoplet.inventory import service
-from shoplet.inventory.models import StockLevel, StockLocation
-from shoplet.inventory.schemas import StockAdjustment, StockCount, StockOut, StoreIn, StoreOut, StorePatch
+from shoplet.inventory.models import StockLevel, StockLocation, StockTransfer
+from shoplet.inventory.schemas import (
+    StockAdjustment,
+    StockCount,
+    StockOut,
+    StoreIn,
+    StoreOut,
+    StorePatch,
+    TransferIn,
+    TransferOut,
+)
 from shoplet.pagination import Page, PageParams, page_params, paginate
 from shoplet.scoping import get_owned, scoped
 
@@ -99,3 +110,42 @@ def adjust_stock(store_id: str, sku_id: str, body: StockAdjustment, p: Principal
         own_location(s, p, store_id)
         return stock_out(service.adjust(s, merchant_id=p.tenant, location_id=store_id, sku_id=sku_id,
                                         delta=body.delta, reason=body.reason, now=now))
+
+
+@router.post("/stock-transfers", response_model=TransferOut, status_code=201)
+def create_transfer(body: TransferIn, p: Principal = Depends(stock_keeper), db: Database = Depends(get_db),
+                    now: datetime = Depends(get_now),
+                    idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> TransferOut:
+    """Move stock between two locations (two-sided, all lines or none). A clerk can send
+    only from their own store."""
+    items: dict[str, int] = {}
+    for line in body.lines:
+        items[line.sku_id] = items.get(line.sku_id, 0) + line.quantity
+
+    def work(s: Session) -> tuple[int, dict]:
+        own_location(s, p, body.from_location_id)
+        record = service.transfer(s, merchant_id=p.tenant, from_location_id=body.from_location_id,
+                                  to_location_id=body.to_location_id, items=items, reason=body.reason,
+                                  by=p.scope, now=now)
+        return 201, {"transfer_id": record.id}
+
+    _, stored = idempotency.run(db, merchant_id=p.tenant, scope=p.scope, key=idempotency_key,
+                                operation="stock-transfer", payload=body.model_dump(), work=work)
+    with db.unit_of_work(write=False) as s:
+        return TransferOut.model_validate(get_owned(s, StockTransfer, p.tenant, stored["transfer_id"],
+                                                    what="Stock transfer", code="stock_transfer"))
+
+
+@router.get("/stock-transfers", response_model=Page[TransferOut])
+def list_transfers(p: Principal = Depends(reader), db: Database = Depends(get_db),
+                   page: PageParams = Depends(page_params)) -> Page[TransferOut]:
+    with db.unit_of_work(write=False) as s:
+        rows, cursor = paginate(s, scoped(StockTransfer, p.tenant), StockTransfer.id, page)
+        return Page(items=[TransferOut.model_validate(r) for r in rows], next_cursor=cursor)
+
+
+@router.get("/stock-transfers/{transfer_id}", response_model=TransferOut)
+def get_transfer(transfer_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> TransferOut:
+    with db.unit_of_work(write=False) as s:
+        return TransferOut.model_validate(get_owned(s, StockTransfer, p.tenant, transfer_id, what="Stock transfer",
+                                                    code="stock_transfer"))

@@ -74,3 +74,22 @@ class StockMovement(TenantMixin, Base):
     reason: Mapped[str] = mapped_column(String(200), default="")
     order_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StockTransfer(TenantMixin, Base):
+    """Goods moved between two locations (a store restocked from the warehouse, say): one
+    transaction takes them off the source and puts them on the destination."""
+
+    __tablename__ = "stock_transfers"
+    __table_args__ = (
+        CheckConstraint("from_location_id <> to_location_id", name="two_places"),
+        ForeignKeyConstraint(["merchant_id", "from_location_id"], ["stock_locations.merchant_id", "stock_locations.id"]),
+        ForeignKeyConstraint(["merchant_id", "to_location_id"], ["stock_locations.merchant_id", "stock_locations.id"]),
+    )
+
+    from_location_id: Mapped[str] = mapped_column(String(32))
+    to_location_id: Mapped[str] = mapped_column(String(32))
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{"sku_id", "quantity"}]
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

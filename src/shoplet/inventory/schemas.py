@@ -88,3 +88,25 @@ class NearbyStoreOut(Out):
     has_stock: bool | None = Field(description="Every line of the cart (or of `skus`) is available here "
                                                "(null: nothing was asked about).")
     missing: list[str] = Field(default_factory=list, description="SKU ids this store cannot supply in full.")
+
+
+class TransferLine(In):
+    sku_id: str = Field(min_length=1, max_length=32)
+    quantity: int = Field(ge=1, le=1_000_000)
+
+
+class TransferIn(In):
+    from_location_id: str = Field(min_length=1, max_length=32)
+    to_location_id: str = Field(min_length=1, max_length=32)
+    lines: list[TransferLine] = Field(min_length=1, max_length=200)
+    reason: str = Field("", max_length=200)
+
+
+class TransferOut(Out):
+    id: str
+    from_location_id: str
+    to_location_id: str
+    lines: list[dict[str, Any]]
+    reason: str
+    created_by: str
+    created_at: datetime

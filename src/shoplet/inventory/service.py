@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from shoplet.catalog.models import Sku
 from shoplet.db import new_id
 from shoplet.errors import Conflict, Unprocessable
-from shoplet.inventory.models import StockLevel, StockLocation, StockMovement
+from shoplet.inventory.models import StockLevel, StockLocation, StockMovement, StockTransfer
 from shoplet.scoping import get_owned
 
 
@@ -165,3 +165,32 @@ def levels_at(session: Session, merchant_id: str, location_id: str) -> list[Stoc
         select(StockLevel).where(StockLevel.merchant_id == merchant_id,
                                  StockLevel.location_id == location_id).order_by(StockLevel.sku_id)
     ))
+
+
+def transfer(session: Session, *, merchant_id: str, from_location_id: str, to_location_id: str,
+             items: dict[str, int], reason: str, by: str, now: datetime) -> StockTransfer:
+    """Move units between two locations in one transaction: each SKU leaves the source only
+    if that many are available there (on hand − reserved), or nothing moves at all."""
+    if from_location_id == to_location_id:
+        raise Unprocessable("stock.transfer_same_place", "A transfer needs two different locations.")
+    for location_id in (from_location_id, to_location_id):
+        get_owned(session, StockLocation, merchant_id, location_id, what="Store", code="store")
+    record = StockTransfer(merchant_id=merchant_id, id=new_id("trf"), from_location_id=from_location_id,
+                           to_location_id=to_location_id,
+                           lines=[{"sku_id": k, "quantity": v} for k, v in sorted(items.items())],
+                           reason=reason, created_by=by, created_at=now)
+    session.add(record)
+    session.flush()
+    note = f"transfer {record.id}" + (f": {reason}" if reason else "")
+    for sku_id in sorted(items):
+        get_owned(session, Sku, merchant_id, sku_id, what="SKU")
+        _ensure_level(session, merchant_id, from_location_id, sku_id, now)
+        _ensure_level(session, merchant_id, to_location_id, sku_id, now)
+    _move(session, merchant_id=merchant_id, location_id=from_location_id, items=items, kind="transfer_out",
+          on_hand=-1, reserved=0, guard=lambda q: StockLevel.on_hand - StockLevel.reserved >= q,
+          error=Unprocessable("stock.transfer_short", "The source does not have that many available to move."),
+          order_id=None, reason=note, now=now)
+    _move(session, merchant_id=merchant_id, location_id=to_location_id, items=items, kind="transfer_in",
+          on_hand=1, reserved=0, guard=None, error=None, order_id=None, reason=note, now=now)
+    session.flush()
+    return record
