@@ -97,7 +97,7 @@ def set_on_hand(session: Session, *, merchant_id: str, location_id: str, sku_id:
 
 
 def _move(session: Session, *, merchant_id: str, location_id: str, items: dict[str, int], kind: str,
-          on_hand: int, reserved: int, guard: Any, error: Exception | None, order_id: str, reason: str,
+          on_hand: int, reserved: int, guard: Any, error: Exception | None, order_id: str | None, reason: str,
           now: datetime) -> None:
     """Apply ``on_hand``/``reserved`` (+1, −1 or 0 per unit) to each item by one conditional
     UPDATE whose extra condition is ``guard(quantity)``; a row the guard refuses raises ``error``.

@@ -25,8 +25,6 @@ from shoplet.membership.models import LightBenefit, LightMembership, LightPlan, 
 from shoplet.membership.service import emit_pack
 from shoplet.scoping import get_owned
 
-PLAN_FIELDS = ("name", "fee", "period_days", "light_member_prices", "percent_off", "coupon_template_ids",
-               "min_credit_score", "auto_renew_allowed")
 EDITABLE = ("name", "light_member_prices", "percent_off", "coupon_template_ids", "min_credit_score",
             "auto_renew_allowed")
 

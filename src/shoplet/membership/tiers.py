@@ -19,8 +19,6 @@ from shoplet.membership.service import emit_pack
 from shoplet.scoping import get_owned
 
 BASE = "base"
-TIER_FIELDS = ("code", "name", "threshold", "member_price", "points_multiplier", "free_delivery",
-               "coupon_template_ids")
 
 
 def tiers_of(session: Session, merchant_id: str) -> list[Tier]:
