@@ -103,6 +103,31 @@ def create_rule(session: Session, *, merchant_id: str, event: str, template_id: 
     return rule
 
 
+def _issue_once(session: Session, grant, template: CouponTemplate | None, *, customer_id: str, source: str,
+                now: datetime) -> str | None:
+    """Record ``grant`` (its key makes it once) and issue one coupon of ``template`` for it.
+    The coupon id, or None when the grant already existed or the coupon could not be issued
+    (sold out, stopped, gone: the grant's outcome says which, and it is not retried)."""
+    try:
+        with session.begin_nested():
+            session.add(grant)
+            session.flush()
+    except IntegrityError:
+        return None  # already given for this key
+    if template is None:
+        grant.outcome = "coupon_template.not_found"
+        return None
+    try:
+        with session.begin_nested():
+            coupon = service.issue(session, template=template, customer_id=customer_id, source=source, now=now,
+                                   check_audience=False)
+    except ShopletError as exc:
+        grant.outcome = exc.code[:32]
+        return None
+    grant.coupon_id, grant.outcome = coupon.id, "issued"
+    return coupon.id
+
+
 def on_event(session: Session, *, merchant_id: str, customer_id: str, events: dict[str, str],
              order_amount: int | None, now: datetime) -> list[str]:
     """Fire the active rules for ``events`` ({event: event key}); each rule issues at most once
@@ -115,24 +140,12 @@ def on_event(session: Session, *, merchant_id: str, customer_id: str, events: di
     for rule in rules:
         if rule.event == "order_at_least" and (order_amount or 0) < (rule.min_order_amount or 0):
             continue
-        key = events[rule.event]
-        try:
-            with session.begin_nested():
-                session.add(CouponEventGrant(merchant_id=merchant_id, rule_id=rule.id, event_key=key,
-                                             customer_id=customer_id, outcome="pending", created_at=now))
-                session.flush()
-        except IntegrityError:
-            continue  # this rule already fired for this event
-        grant = session.get(CouponEventGrant, (merchant_id, rule.id, key))
-        template = session.get(CouponTemplate, (merchant_id, rule.template_id))
-        try:
-            with session.begin_nested():
-                coupon = service.issue(session, template=template, customer_id=customer_id, source="event",
-                                       now=now, check_audience=False)
-            grant.coupon_id, grant.outcome = coupon.id, "issued"
-            issued.append(coupon.id)
-        except ShopletError as exc:
-            grant.outcome = exc.code[:32]
+        grant = CouponEventGrant(merchant_id=merchant_id, rule_id=rule.id, event_key=events[rule.event],
+                                 customer_id=customer_id, outcome="pending", created_at=now)
+        coupon_id = _issue_once(session, grant, session.get(CouponTemplate, (merchant_id, rule.template_id)),
+                                customer_id=customer_id, source="event", now=now)
+        if coupon_id:
+            issued.append(coupon_id)
     session.flush()
     return issued
 
@@ -143,26 +156,12 @@ def issue_pack(session: Session, *, merchant_id: str, customer_id: str, template
     A template that cannot give (sold out, stopped, deleted) is recorded, not retried."""
     issued = []
     for template_id in dict.fromkeys(template_ids):
-        try:
-            with session.begin_nested():
-                session.add(CouponPackGrant(merchant_id=merchant_id, pack_key=key, template_id=template_id,
-                                            customer_id=customer_id, outcome="pending", created_at=now))
-                session.flush()
-        except IntegrityError:
-            continue  # already given for this key
-        grant = session.get(CouponPackGrant, (merchant_id, key, template_id))
-        template = session.get(CouponTemplate, (merchant_id, template_id))
-        if template is None:
-            grant.outcome = "coupon_template.not_found"
-            continue
-        try:
-            with session.begin_nested():
-                coupon = service.issue(session, template=template, customer_id=customer_id, source="pack",
-                                       now=now, check_audience=False)
-            grant.coupon_id, grant.outcome = coupon.id, "issued"
-            issued.append(coupon.id)
-        except ShopletError as exc:
-            grant.outcome = exc.code[:32]
+        grant = CouponPackGrant(merchant_id=merchant_id, pack_key=key, template_id=template_id,
+                                customer_id=customer_id, outcome="pending", created_at=now)
+        coupon_id = _issue_once(session, grant, session.get(CouponTemplate, (merchant_id, template_id)),
+                                customer_id=customer_id, source="pack", now=now)
+        if coupon_id:
+            issued.append(coupon_id)
     session.flush()
     return issued
 

@@ -62,6 +62,14 @@ def list_customers(p: Principal = Depends(reader), db: Database = Depends(get_db
         return Page(items=[customer_out(s, r) for r in rows], next_cursor=cursor)
 
 
+def follow_out(customer_id: str, row: Follower | None) -> FollowOut:
+    if row is None:
+        return FollowOut(customer_id=customer_id, following=False, host_app=None, followed_at=None,
+                         unfollowed_at=None)
+    return FollowOut(customer_id=customer_id, following=row.unfollowed_at is None, host_app=row.host_app,
+                     followed_at=row.followed_at, unfollowed_at=row.unfollowed_at)
+
+
 @router.get("/followers", response_model=Page[FollowOut])
 def list_followers(p: Principal = Depends(reader), db: Database = Depends(get_db),
                    page: PageParams = Depends(page_params)) -> Page[FollowOut]:
@@ -69,9 +77,7 @@ def list_followers(p: Principal = Depends(reader), db: Database = Depends(get_db
     with db.unit_of_work(write=False) as s:
         stmt = select(Follower).where(Follower.merchant_id == p.tenant, Follower.unfollowed_at.is_(None))
         rows, cursor = paginate(s, stmt, Follower.customer_id, page)
-        return Page(items=[FollowOut(customer_id=r.customer_id, following=True, host_app=r.host_app,
-                                     followed_at=r.followed_at, unfollowed_at=None) for r in rows],
-                    next_cursor=cursor)
+        return Page(items=[follow_out(r.customer_id, r) for r in rows], next_cursor=cursor)
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut)

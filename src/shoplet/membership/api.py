@@ -17,7 +17,6 @@ from shoplet.membership import light, points, settlement, tiers
 from shoplet.membership.models import (
     LightMembership,
     LightPlan,
-    LoyaltySettings,
     Member,
     PointsEntry,
     TierChange,
@@ -98,15 +97,8 @@ def put_settings(body: LoyaltySettingsIn, p: Principal = Depends(admin), db: Dat
                  now: datetime = Depends(get_now)) -> LoyaltySettingsOut:
     """How points and growth are earned and what points are worth at checkout."""
     with db.unit_of_work() as s:
-        row = s.get(LoyaltySettings, p.tenant)
-        if row is None:
-            row = LoyaltySettings(merchant_id=p.tenant)
-            s.add(row)
-        for field, value in body.model_dump().items():
-            setattr(row, field, value)
-        row.updated_at = now
-        s.flush()
-        return LoyaltySettingsOut.model_validate(row)
+        return LoyaltySettingsOut.model_validate(points.set_settings(s, merchant_id=p.tenant,
+                                                                     values=body.model_dump(), now=now))
 
 
 @router.post("/member-tiers", response_model=TierOut, status_code=201)

@@ -76,9 +76,7 @@ def enjoying(session: Session, merchant_id: str, customer_id: str, now: datetime
 def check_join(session: Session, *, merchant_id: str, customer_id: str, plan_id: str, auto_renew: bool,
                credit: CreditProvider) -> int:
     """Whether the customer may join the plan now; the credit score when they may."""
-    plan = get_owned(session, LightPlan, merchant_id, plan_id, what="Light membership plan", code="light_plan")
-    if plan.status != "active":
-        raise Conflict("light_plan.closed", "This light membership plan is no longer open.")
+    plan = _open_plan(session, merchant_id, plan_id)
     if auto_renew and not plan.auto_renew_allowed:
         raise InvalidInput("light_plan.no_auto_renew", "This plan does not renew automatically.")
     _refuse_current(session, merchant_id, customer_id)
@@ -88,6 +86,13 @@ def check_join(session: Session, *, merchant_id: str, customer_id: str, plan_id:
     if not decision.admitted:
         raise Forbidden("light_membership.not_eligible", decision.reason or "You are not eligible for this plan.")
     return decision.score
+
+
+def _open_plan(session: Session, merchant_id: str, plan_id: str) -> LightPlan:
+    plan = get_owned(session, LightPlan, merchant_id, plan_id, what="Light membership plan", code="light_plan")
+    if plan.status != "active":
+        raise Conflict("light_plan.closed", "This light membership plan is no longer open.")
+    return plan
 
 
 def _refuse_current(session: Session, merchant_id: str, customer_id: str) -> None:
@@ -103,9 +108,7 @@ def join(session: Session, *, merchant_id: str, customer_id: str, plan_id: str, 
          agreement_no: str, credit_score: int, now: datetime) -> LightMembership:
     """Record the membership once credit admitted the customer and the deduction agreement
     was signed (both outside this transaction: they are calls to other systems). No money moves."""
-    plan = get_owned(session, LightPlan, merchant_id, plan_id, what="Light membership plan", code="light_plan")
-    if plan.status != "active":
-        raise Conflict("light_plan.closed", "This light membership plan is no longer open.")
+    plan = _open_plan(session, merchant_id, plan_id)
     _refuse_current(session, merchant_id, customer_id)
     membership = LightMembership(
         merchant_id=merchant_id, id=new_id("lms"), customer_id=customer_id, plan_id=plan.id, fee=plan.fee,

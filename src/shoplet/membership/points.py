@@ -30,6 +30,18 @@ def settings_of(session: Session, merchant_id: str) -> LoyaltySettings:
     return row
 
 
+def set_settings(session: Session, *, merchant_id: str, values: dict[str, int], now: datetime) -> LoyaltySettings:
+    row = session.get(LoyaltySettings, merchant_id)
+    if row is None:
+        row = LoyaltySettings(merchant_id=merchant_id)
+        session.add(row)
+    for field, value in values.items():
+        setattr(row, field, value)
+    row.updated_at = now
+    session.flush()
+    return row
+
+
 def expiry_for(session: Session, merchant_id: str, earned_at: datetime) -> datetime:
     """The end of the year after the one the points were earned in, in the merchant's time."""
     merchant = session.get(Merchant, merchant_id)

@@ -18,7 +18,7 @@ from shoplet.catalog.models import Product
 from shoplet.catalog.schemas import ProductOut
 from shoplet.catalog.service import skus_of
 from shoplet.customers import service as customers
-from shoplet.customers.api import customer_out
+from shoplet.customers.api import customer_out, follow_out
 from shoplet.customers.models import Customer, Follower
 from shoplet.customers.schemas import CustomerOut, FollowOut, SessionOut, SignInIn
 from shoplet.db import Database
@@ -75,14 +75,6 @@ def me(p: Principal = Depends(customer), db: Database = Depends(get_db)) -> Cust
     """The signed-in customer, with their membership if they have one."""
     with db.unit_of_work(write=False) as s:
         return customer_out(s, get_owned(s, Customer, p.tenant, p.customer_id, what="Customer"))
-
-
-def follow_out(customer_id: str, row) -> FollowOut:
-    if row is None:
-        return FollowOut(customer_id=customer_id, following=False, host_app=None, followed_at=None,
-                         unfollowed_at=None)
-    return FollowOut(customer_id=customer_id, following=row.unfollowed_at is None, host_app=row.host_app,
-                     followed_at=row.followed_at, unfollowed_at=row.unfollowed_at)
 
 
 @router.get("/following", response_model=FollowOut)
