@@ -36,6 +36,7 @@ from sqlalchemy import func, select, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from harness import fresh_postgres  # noqa: E402
 from shoplet.db import Database  # noqa: E402
 from shoplet.membership.models import LightMembership, LightPlan, LightSettlement  # noqa: E402
 from shoplet.customers.models import Customer  # noqa: E402
@@ -46,14 +47,6 @@ from shoplet.tenancy.models import Merchant  # noqa: E402
 BIN = Path(sys.executable).parent / "shoplet"
 FAILURE_RATE = 0.1
 MERCHANTS = 4
-
-
-def fresh_postgres(url: str) -> None:
-    db = Database(url)
-    with db.engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    db.dispose()
 
 
 def seed(db: Database, n: int, started: datetime, rng: random.Random) -> dict[str, int]:

@@ -112,6 +112,17 @@ class Shop:
             sweeps.dispatch_outbox(self.runtime)
         return payment
 
+    def pickup_code(self, order_id: str, *, customer: dict[str, str] | None = None) -> str:
+        """The code the customer's order shows (once paid) for its pickup part."""
+        order = ok(self.client.get(f"/api/v1/storefront/orders/{order_id}", headers=customer or self.customer))
+        return next(f["pickup_code"] for f in order["fulfilments"] if f["mode"] == "pickup")
+
+    def pick_up(self, order_id: str, *, clerk: dict[str, str] | None = None, status: int = 200,
+                customer: dict[str, str] | None = None) -> dict:
+        """The clerk verifies the order's pickup code at the till."""
+        return ok(self.client.post("/api/v1/pickups/verify", json={"code": self.pickup_code(order_id, customer=customer)},
+                                   headers=clerk or self.clerk), status)
+
     def paid_order(self, lines: dict[str, int], **kwargs) -> dict:
         order = self.order(lines, **kwargs)
         self.pay(order["id"], customer=kwargs.get("customer"))

@@ -93,5 +93,6 @@ def test_demo_loop_over_real_http(demo):
                            json={"lines": [{"line_id": current["lines"][0]["id"], "quantity": 1}]})
         assert refund.status_code == 201, refund.text
         assert refund.json()["amount"] == latte["list_price"] and refund.json()["status"] == "succeeded"
-        fulfilled = http.post(f"/api/v1/orders/{order['id']}/fulfil", headers=clerk).json()
+        code = http.get(f"/api/v1/storefront/orders/{order['id']}", headers=customer).json()["fulfilments"][0]
+        fulfilled = http.post("/api/v1/pickups/verify", headers=clerk, json={"code": code["pickup_code"]}).json()
         assert fulfilled["status"] == "fulfilled" and fulfilled["refunded_amount"] == latte["list_price"]

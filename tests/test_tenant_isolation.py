@@ -32,6 +32,7 @@ BODIES = {
     ("patch", "/api/v1/member-tiers/{tier_id}"): {"name": "Hijacked"},
     ("patch", "/api/v1/light-plans/{plan_id}"): {"name": "Hijacked"},
     ("post", "/api/v1/members/{customer_id}/points/adjustments"): {"delta": 5, "note": "hijack"},
+    ("post", "/api/v1/workbench/customers/{customer_id}/visits"): {"note": "hijack"},
 }
 
 # Lists that need query parameters.
@@ -44,7 +45,8 @@ TENANT_TABLES = ["coupon_issue_jobs", "coupon_codes", "coupon_event_rules", "cou
                  "guide_coupon_quotas", "member_tiers", "member_tier_changes", "growth_entries", "points_lots",
                  "points_entries", "loyalty_settings", "light_plans", "light_memberships", "light_benefits",
                  "light_settlements", "points_mall_items", "coupon_pack_grants", "sandbox_agreements",
-                 "sandbox_agreement_charges", "stock_transfers"]
+                 "sandbox_agreement_charges", "stock_transfers", "fulfilments", "delivery_slots", "commissions",
+                 "commission_rules", "guide_visits"]
 
 
 def _snapshot(runtime, merchant_id):
@@ -71,7 +73,7 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
                                headers=a.admin), 202)
     rule = ok(client.post("/api/v1/coupon-event-rules", json={"event": "joined", "template_id": coupon_template["id"]},
                           headers=a.admin), 201)
-    a_guide, _ = make_guide(a, "A's guide")
+    a_guide, a_guide_key = make_guide(a, "A's guide")
     b_guide, b_guide_key = make_guide(b, "B's guide")
     ok(client.put("/api/v1/guide-policy", json={"protection_days": 3}, headers=a.admin))
     ok(client.post("/api/v1/storefront/guide", json={"guide_id": a_guide}, headers=a.customer))
@@ -79,6 +81,13 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
     ok(client.put(f"/api/v1/coupon-templates/{coupon_template['id']}/guide-quotas/{a_guide}", json={"quota": 3},
                   headers=a.admin))
     ok(client.put("/api/v1/storefront/following", headers=a.customer))
+    ok(client.put("/api/v1/commission-rules", json={"scope": "guide", "target_id": a_guide, "rate_bp": 500},
+                  headers=a.admin))
+    attributed = a.paid_order({"LATTE-G": 1})
+    commission = ok(client.get("/api/v1/commissions", headers=a.admin))["items"][0]
+    assert commission["order_id"] == attributed["id"]
+    ok(client.post(f"/api/v1/workbench/customers/{a.customer_id}/visits", json={"note": "called"},
+                   headers=a_guide_key), 201)
     tier = ok(client.post("/api/v1/member-tiers", json={"code": "silver", "name": "Silver", "threshold": 10},
                           headers=a.admin), 201)
     ok(client.put("/api/v1/loyalty-settings", json={"points_per_yuan": 2}, headers=a.admin))
@@ -103,7 +112,7 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
         "promotion_id": promotion["id"], "template_id": coupon_template["id"], "coupon_id": coupon["id"],
         "code": coupon["code"], "rule_id": rule["id"], "job_id": issue_job["id"], "guide_id": a_guide,
         "tier_id": tier["id"], "plan_id": light_plan["id"], "membership_id": light_membership["id"],
-        "item_id": mall_item["id"], "transfer_id": transfer["id"],
+        "item_id": mall_item["id"], "transfer_id": transfer["id"], "scope": "guide",
     }
     before = _snapshot(runtime, a.merchant_id)
     walked = 0
@@ -127,7 +136,10 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
                 body = {}
             if path.endswith("/{customer_id}/guide") and method == "put":
                 body = {"guide_id": b_guide}
-            for who in (b.customer,) if path.startswith("/api/v1/storefront") else (b.admin,):
+            who_all = (b.customer,) if path.startswith("/api/v1/storefront") else (b.admin,)
+            if path.startswith("/api/v1/workbench"):
+                who_all = (b_guide_key,)
+            for who in who_all:
                 response = client.request(method.upper(), url, json=body, headers=who)
                 assert response.status_code == 404, f"{method.upper()} {url}: {response.status_code} {response.text}"
                 assert response.headers["content-type"].startswith("application/problem+json")
@@ -138,7 +150,8 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
     # Lists show none of A's objects to B.
     a_ids = {a.store_id, a.product_id, a.customer_id, order["id"], unpaid["id"], staff["id"], key["id"],
              promotion["id"], coupon_template["id"], coupon["id"], rule["id"], a_guide,
-             tier["id"], light_plan["id"], light_membership["id"], mall_item["id"], transfer["id"]}
+             tier["id"], light_plan["id"], light_membership["id"], mall_item["id"], transfer["id"],
+             attributed["id"], commission["id"]} | {f["id"] for f in attributed["fulfilments"]}
     for path, operations in ok(client.get("/openapi.json"))["paths"].items():
         if "get" in operations and "{" not in path and path not in UNSCOPED and path != "/api/v1/merchant":
             headers = b.customer if path.startswith("/api/v1/storefront") else b.admin

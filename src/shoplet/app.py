@@ -24,6 +24,7 @@ from shoplet.membership import api as membership_api
 from shoplet.errors import Conflict, InvalidInput, ShopletError, Unavailable
 from shoplet.inventory import api as inventory_api
 from shoplet.orders import api as orders_api
+from shoplet.reports import api as reports_api
 from shoplet.payments import api as payments_api
 from shoplet.payments import sandbox_api
 from shoplet.promotions import api as promotions_api
@@ -122,7 +123,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__, "database": runtime.db.dialect}
 
     for module in (tenancy_api, inventory_api, catalog_api, customers_api, promotions_api, coupons_api,
-                   guides_api, membership_api, orders_api, payments_api):
+                   guides_api, membership_api, orders_api, payments_api, reports_api):
         api.include_router(module.router)
     api.include_router(tenancy_api.platform)
     api.include_router(payments_api.notify)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from shoplet.catalog import service as catalog
 from shoplet.customers import service as customers
+from shoplet.guides import commissions
 from shoplet.inventory import service as inventory
 from shoplet.inventory.models import StockLocation
 from shoplet.promotions import service as promotions
@@ -21,10 +22,12 @@ DEMO_NAME = "Lumen Coffee (demo)"
 
 LOCATIONS = [
     dict(kind="warehouse", code="WH-FLAGSHIP", name="Flagship warehouse", operation="direct",
-         address="88 Jiangchang Rd, Jing'an, Shanghai", latitude=31.2915, longitude=121.4566),
+         address="88 Jiangchang Rd, Jing'an, Shanghai", latitude=31.2915, longitude=121.4566,
+         fulfilment={"express_fee": 800, "ship_within_hours": 24, "transit_days": 1}),
     dict(kind="store", code="S-PEOPLES-SQ", name="Lumen People's Square", operation="direct",
          address="100 Nanjing W Rd, Huangpu, Shanghai", latitude=31.2337, longitude=121.4721,
-         opening_hours={d: ["07:30", "21:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}),
+         opening_hours={d: ["07:30", "21:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+         fulfilment={"delivery_radius_m": 3000, "delivery_fee": 500, "slot_minutes": 60, "slot_capacity": 8}),
     dict(kind="store", code="S-XINTIANDI", name="Lumen Xintiandi", operation="direct",
          address="181 Taicang Rd, Huangpu, Shanghai", latitude=31.2196, longitude=121.4751,
          opening_hours={d: ["08:00", "22:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}),
@@ -117,8 +120,10 @@ def _create(session: Session, now: datetime) -> Merchant:
                          phone=None, now=now)
     tenancy.create_staff(session, merchant_id=merchant.id, name="Clerk Zhao", role="clerk", store_id=store.id,
                          phone=None, now=now)
-    tenancy.create_staff(session, merchant_id=merchant.id, name="Guide Qian", role="guide", store_id=store.id,
-                         phone=None, now=now)
+    guide = tenancy.create_staff(session, merchant_id=merchant.id, name="Guide Qian", role="guide",
+                                 store_id=store.id, phone=None, now=now)
+    commissions.set_rule(session, merchant_id=merchant.id, scope="merchant", target_id=None, rate_bp=300, now=now)
+    commissions.set_rule(session, merchant_id=merchant.id, scope="guide", target_id=guide.id, rate_bp=500, now=now)
     for name, kind, params, category, group in PROMOTIONS:
         scope = {"categories": [categories[category].id]} if category else {}
         promotions.create(session, merchant_id=merchant.id, now=now, fields=dict(

@@ -1,6 +1,7 @@
 """The job queue: Huey, with SQLite storage by default and Redis when configured.
 
-Periodic sweeps (unpaid-order timeout, outbox delivery, reconciliation, refund retries)
+Periodic sweeps (unpaid-order timeout, outbox delivery, reconciliation, refund retries,
+uncollected pickups, commission settlement)
 and one-off jobs run here. ``shoplet serve`` and ``shoplet demo`` run a consumer in
 their own process so a newcomer needs one process; ``shoplet worker`` runs it alone.
 """
@@ -82,6 +83,11 @@ def coupon_lifecycle_periodic() -> int:
 @huey.periodic_task(crontab(minute="*/10"))
 def membership_lifecycle_periodic() -> dict:
     return sweeps.membership_lifecycle(runtime())
+
+
+@huey.periodic_task(crontab(minute="*/5"))
+def fulfilment_lifecycle_periodic() -> dict:
+    return sweeps.fulfilment_lifecycle(runtime())
 
 
 @huey.periodic_task(crontab(minute="*/5"))

@@ -14,7 +14,15 @@ from shoplet.coupons.models import (
 )
 from shoplet.customers.models import Customer, CustomerIdentity, CustomerSession, Follower
 from shoplet.db import Base
-from shoplet.guides.models import GuideBinding, GuideBindingChange, GuideCouponQuota, GuidePolicy
+from shoplet.guides.models import (
+    Commission,
+    CommissionRule,
+    GuideBinding,
+    GuideBindingChange,
+    GuideCouponQuota,
+    GuidePolicy,
+    GuideVisit,
+)
 from shoplet.idempotency import IdempotencyRecord
 from shoplet.inventory.models import StockLevel, StockLocation, StockMovement, StockTransfer
 from shoplet.membership.models import (
@@ -30,7 +38,7 @@ from shoplet.membership.models import (
     Tier,
     TierChange,
 )
-from shoplet.orders.models import CartItem, Order, OrderLine
+from shoplet.orders.models import CartItem, DeliverySlot, Fulfilment, Order, OrderLine
 from shoplet.outbox import OutboxEvent
 from shoplet.promotions.models import Promotion
 from shoplet.payments.models import (
@@ -48,7 +56,7 @@ from shoplet.tenancy.models import ApiKey, Merchant, Staff
 metadata = Base.metadata
 
 __all__ = [
-    "ApiKey", "CartItem", "Coupon", "CouponClaimCount", "CouponCode", "CouponEventGrant",
+    "ApiKey", "CartItem", "Commission", "CommissionRule", "DeliverySlot", "Fulfilment", "GuideVisit", "Coupon", "CouponClaimCount", "CouponCode", "CouponEventGrant",
     "CouponEventRule", "CouponIssueJob", "CouponPackGrant", "PointsMallItem", "GrowthEntry", "LightBenefit", "LightMembership",
     "LightPlan", "LightSettlement", "LoyaltySettings", "PointsEntry", "PointsLot", "SandboxAgreement",
     "SandboxAgreementCharge", "Tier", "TierChange", "CouponTemplate", "Category", "Customer", "CustomerIdentity", "CustomerSession",

@@ -14,6 +14,9 @@ from shoplet import outbox
 from shoplet.coupons import issuing as coupon_issuing
 from shoplet.coupons import redemption as coupon_redemption
 from shoplet.errors import ShopletError
+from shoplet.guides import commissions
+from shoplet.inventory import service as inventory
+from shoplet.orders import fulfilment as fulfilments
 from shoplet.membership import points, settlement
 from shoplet.membership.service import PACK_TOPIC
 from shoplet.orders import service as orders
@@ -32,16 +35,25 @@ def cancel_unpaid_orders(rt: Runtime, *, now: datetime | None = None, max_batche
     Drains every due batch (up to ``max_batches``), so a backlog clears in one run.
     """
     now = now or rt.clock()
-    cancelled = 0
-    for _ in range(max_batches):
-        with rt.db.unit_of_work(write=False) as session:
-            due = orders.expired_unpaid(session, now=now, limit=BATCH)
-        for merchant_id, order_id in due:
-            cancelled += _cancel_expired(rt, merchant_id, order_id, now)
-        if len(due) < BATCH:
-            break
+    cancelled = _drain(rt, lambda session: orders.expired_unpaid(session, now=now, limit=BATCH),
+                       lambda merchant_id, order_id: _cancel_expired(rt, merchant_id, order_id, now), max_batches)
     rt.after_commit()
     return cancelled
+
+
+def _drain(rt: Runtime, due, handle, max_batches: int) -> int:
+    """Read due (merchant_id, id) pairs a batch at a time and ``handle`` each (in its own
+    transactions), until a batch comes back short or ``max_batches`` ran; returns the sum of
+    what ``handle`` returned."""
+    done = 0
+    for _ in range(max_batches):
+        with rt.db.unit_of_work(write=False) as session:
+            batch = due(session)
+        for merchant_id, item_id in batch:
+            done += handle(merchant_id, item_id)
+        if len(batch) < BATCH:
+            break
+    return done
 
 
 def _cancel_expired(rt: Runtime, merchant_id: str, order_id: str, now: datetime) -> int:
@@ -105,6 +117,46 @@ def membership_lifecycle(rt: Runtime, *, now: datetime | None = None) -> dict[st
         settled = settlement.settle(rt.db, rt.agreements, now=now, chunk=rt.settings.settlement_chunk).settled
     rt.after_commit()
     return {"points_expired": expired, "settled": settled}
+
+
+def fulfilment_lifecycle(rt: Runtime, *, now: datetime | None = None) -> dict[str, int]:
+    """O2/O4: uncollected pickups past their deadline expire — their stock is released and
+    what they cost refunded; commissions whose after-sale window closed are settled."""
+    now = now or rt.clock()
+    expired = _drain(rt, lambda session: fulfilments.due_pickups(session, now=now, limit=BATCH),
+                     lambda merchant_id, fulfilment_id: _expire_pickup(rt, merchant_id, fulfilment_id, now),
+                     max_batches=50)
+    with rt.db.unit_of_work() as session:
+        settled = commissions.settle_due(session, now=now)
+    rt.after_commit()
+    return {"pickups_expired": expired, "commissions_settled": settled}
+
+
+def _expire_pickup(rt: Runtime, merchant_id: str, fulfilment_id: str, now: datetime) -> int:
+    refund_id = None
+    try:
+        with rt.db.unit_of_work() as session:
+            fulfilment = fulfilments.get(session, merchant_id, fulfilment_id)
+            if not fulfilments.expire(session, fulfilment, now=now):  # collected a moment ago
+                return 0
+            session.refresh(fulfilment)
+            open_lines = fulfilments.open_lines(session, fulfilment)
+            order = orders.get_order(session, merchant_id, fulfilment.order_id)
+            items = [refunds.RefundItem(line.id, line.quantity - line.refunded_quantity) for line in open_lines]
+            if sum(line.total - line.refunded_amount for line in open_lines) > 0:
+                refund_id = refunds.request_refund(session, merchant_id=merchant_id, order_id=order.id, items=items,
+                                                   restock=False, reason="pickup_expired", now=now).id
+            else:  # nothing was paid for these units: only their reservation goes back
+                inventory.release(session, merchant_id=merchant_id, location_id=fulfilment.location_id,
+                                  items=fulfilments.outstanding(session, fulfilment), order_id=order.id,
+                                  reason="pickup_expired", now=now)
+                orders.finish(session, order=order, now=now)
+    except ShopletError as exc:  # rolled back, left for the next run: one bad pickup must not stop the rest
+        log.warning("pickup %s not expired: %s", fulfilment_id, exc.code)
+        return 0
+    if refund_id is not None:
+        refunds.complete_refund(rt.db, rt.providers, merchant_id=merchant_id, refund_id=refund_id, now=now)
+    return 1
 
 
 def outbox_handlers(rt: Runtime) -> dict[str, outbox.Handler]:

@@ -107,7 +107,9 @@ def test_clerk_sees_and_fulfils_only_their_store(shop):
     assert [o["id"] for o in listed] == [here["id"]]
     assert shop.client.get(f"/api/v1/orders/{there['id']}", headers=shop.clerk).status_code == 404
     assert shop.client.post(f"/api/v1/orders/{there['id']}/fulfil", headers=shop.clerk).status_code == 404
-    ok(shop.client.post(f"/api/v1/orders/{here['id']}/fulfil", headers=shop.clerk))
+    handed = shop.client.post(f"/api/v1/orders/{here['id']}/fulfil", headers=shop.clerk)
+    assert handed.status_code == 409 and handed.json()["code"] == "fulfilment.pickup_code_required"
+    assert shop.pick_up(here["id"])["status"] == "fulfilled"
     again = shop.client.post(f"/api/v1/orders/{here['id']}/fulfil", headers=shop.clerk)
     assert again.status_code == 409 and again.json()["code"] == "order.not_fulfillable"
 

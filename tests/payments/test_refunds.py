@@ -67,8 +67,7 @@ def test_unpaid_order_cannot_be_refunded(shop):
 @pytest.mark.parametrize("restock", [True, False])
 def test_goods_returned_after_fulfilment_come_back_on_hand(shop, restock):
     order = shop.paid_order({"BEANS": 2})
-    fulfilled = ok(shop.client.post(f"/api/v1/orders/{order['id']}/fulfil", headers=shop.clerk))
-    assert fulfilled["status"] == "fulfilled"
+    assert shop.pick_up(order["id"])["status"] == "fulfilled"
     assert shop.level(shop.store_id, "BEANS") == {**shop.level(shop.store_id, "BEANS"), "on_hand": 18, "reserved": 0}
     _refund(shop, order["id"], {"lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}], "restock": restock})
     assert shop.level(shop.store_id, "BEANS")["on_hand"] == (19 if restock else 18)
@@ -77,7 +76,7 @@ def test_goods_returned_after_fulfilment_come_back_on_hand(shop, restock):
 def test_fulfilment_commits_only_unrefunded_units(shop):
     order = shop.paid_order({"LATTE-T": 3})
     _refund(shop, order["id"], {"lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}]})
-    ok(shop.client.post(f"/api/v1/orders/{order['id']}/fulfil", headers=shop.clerk))
+    shop.pick_up(order["id"])
     level = shop.level(shop.store_id, "LATTE-T")
     assert level["on_hand"] == 18 and level["reserved"] == 0
 

@@ -1,5 +1,6 @@
 """Shopping guides: binding policy, customer bindings (scan or in-store assignment), guide
-coupon quotas, and the guide's workbench (my customers, my quotas, issue to my customers)."""
+coupon quotas, commission rules, and the guide's workbench (my customers, revisit
+reminders, my quotas, issue to my customers, my sales and commissions)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,19 @@ from shoplet.coupons.models import Coupon, CouponTemplate
 from shoplet.customers.models import Customer
 from shoplet.db import Database
 from shoplet.errors import Forbidden, NotFound
-from shoplet.guides import service
-from shoplet.guides.models import GuideBinding, GuideBindingChange, GuideCouponQuota
+from shoplet.guides import commissions, revisits, service
+from shoplet.guides.models import Commission, GuideBinding, GuideBindingChange, GuideCouponQuota
 from shoplet.guides.schemas import (
     AssignIn,
     BindIn,
     BindingChangeOut,
+    CommissionOut,
+    CommissionRuleIn,
+    CommissionRuleOut,
+    GuideFiguresOut,
+    ReminderOut,
+    VisitIn,
+    VisitOut,
     GuideBindingOut,
     GuideIssueIn,
     GuidePolicyIn,
@@ -32,7 +40,7 @@ from shoplet.guides.schemas import (
 )
 from shoplet.coupons.schemas import CouponOut
 from shoplet.pagination import Page, PageParams, page_params, paginate
-from shoplet.scoping import get_owned
+from shoplet.scoping import get_owned, scoped
 from shoplet.tenancy.models import Staff
 
 router = APIRouter(tags=["guides"])
@@ -73,11 +81,10 @@ def get_policy(p: Principal = Depends(reader), db: Database = Depends(get_db)) -
 @router.put("/guide-policy", response_model=GuidePolicyOut)
 def put_policy(body: GuidePolicyIn, p: Principal = Depends(admin), db: Database = Depends(get_db),
                now: datetime = Depends(get_now)) -> GuidePolicyOut:
-    """How long a first binding is protected, and whether a later scan may take a customer over."""
+    """How long a first binding is protected, whether a later scan may take a customer over,
+    how long commissions stay frozen after hand-over, and when guides are reminded to revisit."""
     with db.unit_of_work() as s:
-        return GuidePolicyOut.model_validate(service.set_policy(
-            s, merchant_id=p.tenant, protection_days=body.protection_days,
-            after_protection=body.after_protection, now=now))
+        return GuidePolicyOut.model_validate(service.set_policy(s, merchant_id=p.tenant, now=now, **body.model_dump()))
 
 
 @router.put("/customers/{customer_id}/guide", response_model=GuideBindingOut)
@@ -173,6 +180,99 @@ def give_coupon(body: GuideIssueIn, p: Principal = Depends(require_guide), db: D
                                 operation="guide-coupon", payload=body.model_dump(), work=work)
     with db.unit_of_work(write=False) as s:
         return coupon_out(get_owned(s, Coupon, p.tenant, stored["coupon_id"], what="Coupon"))
+
+
+def commission_out(c: Commission) -> CommissionOut:
+    return CommissionOut(**{k: getattr(c, k) for k in CommissionOut.model_fields if k != "net"},
+                         net=c.amount - c.reversed_amount)
+
+
+def rule_out(rule) -> CommissionRuleOut:
+    return CommissionRuleOut(scope=rule.scope, target_id=rule.target_id or None, rate_bp=rule.rate_bp,
+                             updated_at=rule.updated_at)
+
+
+@router.get("/commission-rules", response_model=list[CommissionRuleOut])
+def list_rules(p: Principal = Depends(editor), db: Database = Depends(get_db)) -> list[CommissionRuleOut]:
+    with db.unit_of_work(write=False) as s:
+        return [rule_out(r) for r in commissions.rules(s, p.tenant)]
+
+
+@router.put("/commission-rules", response_model=CommissionRuleOut)
+def put_rule(body: CommissionRuleIn, p: Principal = Depends(admin), db: Database = Depends(get_db),
+             now: datetime = Depends(get_now)) -> CommissionRuleOut:
+    """Set a commission rate: the merchant's default, a store's (its guides), or one guide's.
+    The most specific applies when an order is paid."""
+    with db.unit_of_work() as s:
+        return rule_out(commissions.set_rule(s, merchant_id=p.tenant, scope=body.scope, target_id=body.target_id,
+                                             rate_bp=body.rate_bp, now=now))
+
+
+@router.delete("/commission-rules/{scope}", status_code=204)
+def delete_rule(scope: str, p: Principal = Depends(admin), db: Database = Depends(get_db),
+                target_id: str | None = Query(None, max_length=32)) -> None:
+    if scope not in ("merchant", "store", "guide"):
+        raise NotFound("commission.rule_not_found", "There is no such commission rule.")
+    with db.unit_of_work() as s:
+        commissions.delete_rule(s, merchant_id=p.tenant, scope=scope, target_id=target_id)
+
+
+@router.get("/commissions", response_model=Page[CommissionOut])
+def list_commissions(p: Principal = Depends(editor), db: Database = Depends(get_db),
+                     page: PageParams = Depends(page_params),
+                     guide_id: str | None = Query(None, max_length=32),
+                     status: str | None = Query(None, pattern="^(frozen|settled|reversed)$")) -> Page[CommissionOut]:
+    return _commission_page(db, p.tenant, page, guide_id=guide_id, status=status)
+
+
+def _commission_page(db: Database, merchant_id: str, page: PageParams, *, guide_id: str | None,
+                     status: str | None) -> Page[CommissionOut]:
+    with db.unit_of_work(write=False) as s:
+        stmt = scoped(Commission, merchant_id)
+        if guide_id:
+            stmt = stmt.where(Commission.guide_id == guide_id)
+        if status:
+            stmt = stmt.where(Commission.status == status)
+        rows, cursor = paginate(s, stmt, Commission.id, page)
+        return Page(items=[commission_out(r) for r in rows], next_cursor=cursor)
+
+
+@router.get("/workbench/commissions", response_model=Page[CommissionOut])
+def my_commissions(p: Principal = Depends(require_guide), db: Database = Depends(get_db),
+                   page: PageParams = Depends(page_params),
+                   status: str | None = Query(None, pattern="^(frozen|settled|reversed)$")) -> Page[CommissionOut]:
+    """The orders attributed to me, each with its commission."""
+    return _commission_page(db, p.tenant, page, guide_id=p.staff_id, status=status)
+
+
+@router.get("/workbench/sales", response_model=GuideFiguresOut)
+def my_sales(p: Principal = Depends(require_guide), db: Database = Depends(get_db),
+             since: datetime | None = None, until: datetime | None = None) -> GuideFiguresOut:
+    """My sales and commission for orders paid in [since, until) (default: all time)."""
+    with db.unit_of_work(write=False) as s:
+        rows = commissions.figures(s, merchant_id=p.tenant, guide_id=p.staff_id, since=since, until=until)
+        return GuideFiguresOut(**(rows[0] if rows else {"guide_id": p.staff_id, "orders": 0, "sales": 0,
+                                                        "refunded": 0, "commission_frozen": 0,
+                                                        "commission_settled": 0, "commission_reversed": 0}))
+
+
+@router.get("/workbench/reminders", response_model=list[ReminderOut])
+def my_reminders(p: Principal = Depends(require_guide), db: Database = Depends(get_db),
+                 now: datetime = Depends(get_now), limit: int = Query(100, ge=1, le=500)) -> list[ReminderOut]:
+    """My customers due a revisit: not seen (no order, no recorded visit) for the merchant's
+    ``revisit_days``, longest first."""
+    with db.unit_of_work(write=False) as s:
+        return [ReminderOut(**r) for r in revisits.reminders(s, merchant_id=p.tenant, guide_id=p.staff_id,
+                                                                now=now, limit=limit)]
+
+
+@router.post("/workbench/customers/{customer_id}/visits", response_model=VisitOut, status_code=201)
+def record_visit(customer_id: str, body: VisitIn, p: Principal = Depends(require_guide),
+                 db: Database = Depends(get_db), now: datetime = Depends(get_now)) -> VisitOut:
+    """I contacted one of my customers: the reminder is silenced for another ``revisit_days``."""
+    with db.unit_of_work() as s:
+        return VisitOut.model_validate(revisits.record_visit(s, merchant_id=p.tenant, guide_id=p.staff_id,
+                                                                customer_id=customer_id, note=body.note, now=now))
 
 
 @storefront.post("/guide", response_model=GuideBindingOut)

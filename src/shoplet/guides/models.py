@@ -20,11 +20,16 @@ class GuidePolicy(Base):
     __table_args__ = (
         CheckConstraint("after_protection IN ('first_touch','last_touch')", name="after_protection"),
         CheckConstraint("protection_days >= 0", name="protection_days"),
+        CheckConstraint("after_sale_days >= 0 AND revisit_days >= 1", name="windows"),
     )
 
     merchant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     protection_days: Mapped[int] = mapped_column(default=30)
     after_protection: Mapped[str] = mapped_column(String(16), default="last_touch")
+    # Commissions stay frozen this many days after the order is handed over (after-sale window).
+    after_sale_days: Mapped[int] = mapped_column(default=7)
+    # A guide is reminded of a customer not seen (no paid order, no visit) for this many days.
+    revisit_days: Mapped[int] = mapped_column(default=30)
     updated_at: Mapped[datetime] = mapped_column()
 
 
@@ -80,3 +85,66 @@ class GuideCouponQuota(Base):
     quota: Mapped[int] = mapped_column()
     issued: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime] = mapped_column()
+
+
+class CommissionRule(Base):
+    """A commission rate in basis points: the merchant's default, a store's (for the guides
+    of that store), or one guide's. The most specific rule wins: guide, store, merchant."""
+
+    __tablename__ = "commission_rules"
+    __table_args__ = (
+        CheckConstraint("scope IN ('merchant','store','guide')", name="scope"),
+        CheckConstraint("rate_bp >= 0 AND rate_bp <= 10000", name="rate_bp"),
+    )
+
+    merchant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    target_id: Mapped[str] = mapped_column(String(32), primary_key=True)  # '' for the merchant's default
+    rate_bp: Mapped[int] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
+
+
+class Commission(TenantMixin, Base):
+    """A guide's commission on one attributed order: created at payment on the goods paid,
+    frozen until the after-sale window closes, reduced by refunds, then settled. Every paid
+    order of a bound customer has one (amount 0 without a rate), so it is also the guide's
+    sales ledger."""
+
+    __tablename__ = "commissions"
+    __table_args__ = (
+        CheckConstraint("status IN ('frozen','settled','reversed')", name="status"),
+        CheckConstraint("amount >= 0 AND reversed_amount >= 0 AND reversed_amount <= amount", name="amounts"),
+        CheckConstraint("refunded >= 0 AND refunded <= base", name="refunded"),
+        ForeignKeyConstraint(["merchant_id", "order_id"], ["orders.merchant_id", "orders.id"]),
+        ForeignKeyConstraint(["merchant_id", "guide_id"], ["staff.merchant_id", "staff.id"]),
+        Index("uq_commissions_order", "merchant_id", "order_id", unique=True),
+        Index("ix_commissions_guide", "merchant_id", "guide_id"),
+        Index("ix_commissions_due", "status", "frozen_until"),
+    )
+
+    order_id: Mapped[str] = mapped_column(String(32))
+    guide_id: Mapped[str] = mapped_column(String(32))
+    store_id: Mapped[str | None] = mapped_column(String(32))
+    customer_id: Mapped[str] = mapped_column(String(32))
+    base: Mapped[int] = mapped_column()  # goods paid (without delivery), fen
+    refunded: Mapped[int] = mapped_column(default=0)  # of which refunded since
+    rate_bp: Mapped[int] = mapped_column()
+    amount: Mapped[int] = mapped_column()
+    reversed_amount: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(16), default="frozen")
+    created_at: Mapped[datetime] = mapped_column()
+    frozen_until: Mapped[datetime | None] = mapped_column()  # set when the order is handed over
+    settled_at: Mapped[datetime | None] = mapped_column()
+
+
+class GuideVisit(TenantMixin, Base):
+    """A guide's contact with one of their customers (a call, a message, a store visit):
+    it silences the revisit reminder for another ``revisit_days``."""
+
+    __tablename__ = "guide_visits"
+    __table_args__ = (Index("ix_guide_visits_customer", "merchant_id", "customer_id"),)
+
+    guide_id: Mapped[str] = mapped_column(String(32))
+    customer_id: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(String(500), default="")
+    at: Mapped[datetime] = mapped_column()

@@ -29,17 +29,18 @@ def policy_of(session: Session, merchant_id: str) -> GuidePolicy:
     policy = session.get(GuidePolicy, merchant_id)
     if policy is None:
         policy = GuidePolicy(merchant_id=merchant_id, protection_days=30, after_protection="last_touch",
-                             updated_at=None)
+                             after_sale_days=7, revisit_days=30, updated_at=None)
     return policy
 
 
 def set_policy(session: Session, *, merchant_id: str, protection_days: int, after_protection: str,
-               now: datetime) -> GuidePolicy:
+               now: datetime, after_sale_days: int = 7, revisit_days: int = 30) -> GuidePolicy:
     policy = session.get(GuidePolicy, merchant_id)
     if policy is None:
         policy = GuidePolicy(merchant_id=merchant_id)
         session.add(policy)
     policy.protection_days, policy.after_protection, policy.updated_at = protection_days, after_protection, now
+    policy.after_sale_days, policy.revisit_days = after_sale_days, revisit_days
     session.flush()
     return policy
 

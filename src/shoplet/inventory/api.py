@@ -79,6 +79,8 @@ def update_store(store_id: str, body: StorePatch, p: Principal = Depends(admin),
         for field, value in body.model_dump(exclude_unset=True).items():
             if value is None and field not in ("latitude", "longitude"):
                 raise InvalidInput("request.null_field", f"'{field}' cannot be cleared; give it a value.")
+            if field == "fulfilment":  # settings not given keep their current values
+                value = {**(location.fulfilment or {}), **value}
             setattr(location, field, value)
         s.flush()
         return StoreOut.model_validate(location)

@@ -29,6 +29,7 @@ class StockLocation(TenantMixin, Base):
     latitude: Mapped[float | None] = mapped_column()
     longitude: Mapped[float | None] = mapped_column()
     opening_hours: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    fulfilment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # FulfilmentSettings
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -20,6 +20,26 @@ def _hours(value: dict[str, Any]) -> dict[str, list[str]]:
 OpeningHours = Annotated[dict[str, Any], AfterValidator(_hours)]
 
 
+class FulfilmentSettings(In):
+    """How a location hands goods over (O2). Stores: pickup and/or delivery within a radius in
+    time slots; warehouses: express. Amounts are fen."""
+
+    pickup: bool = Field(True, description="Customers may collect orders at this store.")
+    prep_minutes: int = Field(15, ge=0, le=1440, description="A pickup order is ready this long after it is placed.")
+    pickup_hours: int = Field(48, ge=1, le=720,
+                              description="Uncollected pickups expire this long after payment: stock "
+                                          "released, money refunded.")
+    delivery_radius_m: int = Field(0, ge=0, le=100_000, description="Deliver within this distance (0: no delivery).")
+    delivery_fee: int = Field(0, ge=0, le=100_000)
+    slot_minutes: int = Field(60, ge=15, le=480, description="Delivery slots are this long, from local midnight.")
+    slot_capacity: int = Field(10, ge=1, le=100_000, description="Deliveries per slot.")
+    lead_minutes: int = Field(60, ge=0, le=1440, description="The earliest slot starts at least this long from now.")
+    days_ahead: int = Field(2, ge=0, le=14, description="Slots are offered today and this many days ahead.")
+    express_fee: int = Field(0, ge=0, le=100_000, description="Shipping fee when this location ships express.")
+    ship_within_hours: int = Field(24, ge=1, le=720)
+    transit_days: int = Field(2, ge=0, le=30)
+
+
 class StoreIn(In):
     kind: Literal["store", "warehouse"] = "store"
     code: str = Code
@@ -31,6 +51,7 @@ class StoreIn(In):
     opening_hours: OpeningHours = Field(default_factory=dict,
                                         description='e.g. {"mon": ["07:30", "21:00"], "fri": ["10:00", "02:00"]}; '
                                                     'a day left out is closed; closing past midnight is allowed.')
+    fulfilment: FulfilmentSettings = Field(default_factory=FulfilmentSettings)
 
 
 class StorePatch(In):
@@ -40,6 +61,7 @@ class StorePatch(In):
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
     opening_hours: OpeningHours | None = None
+    fulfilment: FulfilmentSettings | None = None
     active: bool | None = None
 
 
@@ -53,6 +75,7 @@ class StoreOut(Out):
     latitude: float | None
     longitude: float | None
     opening_hours: dict[str, Any]
+    fulfilment: FulfilmentSettings
     active: bool
     created_at: datetime
 

@@ -8,23 +8,25 @@ from fastapi import APIRouter, Depends, Query
 
 from shoplet.auth import Principal, get_db, get_now, require_staff
 from shoplet.db import Database
-from shoplet.errors import NotFound
+from shoplet.errors import InvalidInput, NotFound
+from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders import service
 from shoplet.orders.models import Order
-from shoplet.orders.schemas import OrderOut
+from shoplet.orders.schemas import OrderOut, PickupIn
 from shoplet.orders.views import order_out
 from shoplet.pagination import Page, PageParams, page_params, paginate
 from shoplet.scoping import scoped
 
 router = APIRouter(tags=["orders"])
 reader = require_staff("operator", "clerk")
-fulfiller = require_staff("clerk")
+fulfiller = require_staff("operator", "clerk")
 
 
 def visible_order(s, p: Principal, order_id: str) -> Order:
-    """An order this staff member may see: clerks only see their own store's orders."""
+    """An order this staff member may see: clerks only see orders their store chose or ships."""
     order = service.get_order(s, p.tenant, order_id)
-    if p.role == "clerk" and order.location_id != p.store_id:
+    if p.role == "clerk" and order.location_id != p.store_id and \
+            not any(f.location_id == p.store_id for f in fulfilments.of_order(s, p.tenant, order_id)):
         raise NotFound.of("Order")
     return order
 
@@ -34,7 +36,9 @@ def list_orders(p: Principal = Depends(reader), db: Database = Depends(get_db),
                 page: PageParams = Depends(page_params),
                 status: str | None = Query(None, pattern="^(pending_payment|paid|fulfilled|cancelled)$"),
                 customer_id: str | None = Query(None, max_length=32),
-                location_id: str | None = Query(None, max_length=32)) -> Page[OrderOut]:
+                location_id: str | None = Query(None, max_length=32),
+                guide_id: str | None = Query(None, max_length=32,
+                                             description="Orders attributed to this shopping guide.")) -> Page[OrderOut]:
     with db.unit_of_work(write=False) as s:
         stmt = scoped(Order, p.tenant)
         if p.role == "clerk":
@@ -45,6 +49,8 @@ def list_orders(p: Principal = Depends(reader), db: Database = Depends(get_db),
             stmt = stmt.where(Order.customer_id == customer_id)
         if location_id:
             stmt = stmt.where(Order.location_id == location_id)
+        if guide_id:
+            stmt = stmt.where(Order.guide_id == guide_id)
         rows, cursor = paginate(s, stmt, Order.id, page)
         return Page(items=[order_out(s, r) for r in rows], next_cursor=cursor)
 
@@ -58,8 +64,24 @@ def get_order(order_id: str, p: Principal = Depends(reader), db: Database = Depe
 @router.post("/orders/{order_id}/fulfil", response_model=OrderOut)
 def fulfil_order(order_id: str, p: Principal = Depends(fulfiller), db: Database = Depends(get_db),
                  now: datetime = Depends(get_now)) -> OrderOut:
-    """Hand a paid order over: reserved stock leaves the location."""
+    """Hand over a paid order's deliveries and express shipments (a clerk: those of their
+    store): reserved stock leaves the location. Pickups are handed over with their code."""
     with db.unit_of_work() as s:
         visible_order(s, p, order_id)
-        order = service.fulfil(s, merchant_id=p.tenant, order_id=order_id, now=now)
+        order = service.fulfil(s, merchant_id=p.tenant, order_id=order_id, by=p.scope, now=now,
+                               store_id=p.store_id if p.role == "clerk" else None)
+        return order_out(s, order)
+
+
+@router.post("/pickups/verify", response_model=OrderOut)
+def verify_pickup(body: PickupIn, p: Principal = Depends(fulfiller), db: Database = Depends(get_db),
+                  now: datetime = Depends(get_now)) -> OrderOut:
+    """A clerk verifies the pickup code the customer shows: the goods are handed over, once.
+    A wrong code is ``pickup.code_wrong``; a used one ``pickup.code_used``."""
+    store_id = p.store_id if p.role == "clerk" else body.store_id
+    if not store_id:
+        raise InvalidInput("pickup.store_required", "Say at which store the code is verified.")
+    with db.unit_of_work() as s:
+        order = service.verify_pickup(s, merchant_id=p.tenant, store_id=store_id, code=body.code, by=p.scope,
+                                      now=now)
         return order_out(s, order)

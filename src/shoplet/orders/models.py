@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKeyConstraint, Index, String
+from sqlalchemy import JSON, CheckConstraint, ForeignKeyConstraint, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shoplet.db import Base, TenantMixin, utcnow
 
 ORDER_STATUSES = ("pending_payment", "paid", "fulfilled", "cancelled")
+FULFILMENT_MODES = ("pickup", "delivery", "express")
+FULFILMENT_STATUSES = ("pending", "ready", "done", "expired", "cancelled")
 
 
 class CartItem(Base):
@@ -51,6 +53,7 @@ class Order(TenantMixin, Base):
         ),
         Index("ix_orders_customer", "merchant_id", "customer_id"),
         Index("ix_orders_status_expiry", "status", "expires_at"),
+        Index("ix_orders_guide", "merchant_id", "guide_id"),
     )
 
     customer_id: Mapped[str] = mapped_column(String(32))
@@ -73,6 +76,9 @@ class Order(TenantMixin, Base):
     fulfilled_at: Mapped[datetime | None] = mapped_column()
     cancelled_at: Mapped[datetime | None] = mapped_column()
     cancel_reason: Mapped[str | None] = mapped_column(String(64))
+    # The customer's shopping guide when the order was placed (O4), and the guide's store.
+    guide_id: Mapped[str | None] = mapped_column(String(32))
+    guide_store_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class OrderLine(TenantMixin, Base):
@@ -89,10 +95,12 @@ class OrderLine(TenantMixin, Base):
         ),
         CheckConstraint("total >= 0 AND discount >= 0", name="amounts"),
         ForeignKeyConstraint(["merchant_id", "order_id"], ["orders.merchant_id", "orders.id"]),
+        ForeignKeyConstraint(["merchant_id", "fulfilment_id"], ["fulfilments.merchant_id", "fulfilments.id"]),
         Index("ix_order_lines_order", "merchant_id", "order_id"),
     )
 
     order_id: Mapped[str] = mapped_column(String(32))
+    fulfilment_id: Mapped[str] = mapped_column(String(32))
     line_no: Mapped[int] = mapped_column()
     sku_id: Mapped[str] = mapped_column(String(32))
     product_id: Mapped[str] = mapped_column(String(32))
@@ -104,3 +112,65 @@ class OrderLine(TenantMixin, Base):
     total: Mapped[int] = mapped_column()
     refunded_quantity: Mapped[int] = mapped_column(default=0)
     refunded_amount: Mapped[int] = mapped_column(default=0)
+
+
+class Fulfilment(TenantMixin, Base):
+    """How one location hands over some lines of an order (O2): picked up at a store with a
+    code, delivered from a store in a time slot, or shipped from the warehouse. An order
+    routed to the warehouse for its missing lines has two.
+
+    ``pending`` until the order is paid, then ``ready`` (waiting for pickup, scheduled, or to
+    ship), then ``done``; ``expired`` when a pickup was never collected (stock released and
+    refunded); ``cancelled`` with its order or when every unit was refunded beforehand.
+    """
+
+    __tablename__ = "fulfilments"
+    __table_args__ = (
+        CheckConstraint("mode IN ('pickup','delivery','express')", name="mode"),
+        CheckConstraint("status IN ('pending','ready','done','expired','cancelled')", name="status"),
+        CheckConstraint("fee >= 0", name="fee"),
+        ForeignKeyConstraint(["merchant_id", "order_id"], ["orders.merchant_id", "orders.id"]),
+        ForeignKeyConstraint(
+            ["merchant_id", "location_id"], ["stock_locations.merchant_id", "stock_locations.id"]
+        ),
+        Index("ix_fulfilments_order", "merchant_id", "order_id"),
+        Index("ix_fulfilments_due", "status", "mode", "expires_at"),
+        # A pickup code names one open pickup at its store; a finished one frees it.
+        Index("uq_fulfilments_open_code", "merchant_id", "location_id", "pickup_code", unique=True,
+              sqlite_where=text("status IN ('pending','ready')"),
+              postgresql_where=text("status IN ('pending','ready')")),
+    )
+
+    order_id: Mapped[str] = mapped_column(String(32))
+    location_id: Mapped[str] = mapped_column(String(32))
+    mode: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    fee: Mapped[int] = mapped_column(default=0)
+    pickup_code: Mapped[str | None] = mapped_column(String(12))
+    ready_at: Mapped[datetime | None] = mapped_column()  # pickup: ready from; express: ships by
+    slot_start: Mapped[datetime | None] = mapped_column()
+    slot_end: Mapped[datetime | None] = mapped_column()
+    address: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    distance_m: Mapped[int | None] = mapped_column()
+    expires_at: Mapped[datetime | None] = mapped_column()  # pickup: collect by
+    done_at: Mapped[datetime | None] = mapped_column()
+    done_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeliverySlot(Base):
+    """Deliveries booked in one time slot of one store; the store's slot capacity is the
+    bound every booking checks in its conditional UPDATE."""
+
+    __tablename__ = "delivery_slots"
+    __table_args__ = (
+        CheckConstraint("booked >= 0", name="booked"),
+        ForeignKeyConstraint(
+            ["merchant_id", "location_id"], ["stock_locations.merchant_id", "stock_locations.id"]
+        ),
+    )
+
+    merchant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    location_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    slot_start: Mapped[datetime] = mapped_column(primary_key=True)
+    booked: Mapped[int] = mapped_column(default=0)

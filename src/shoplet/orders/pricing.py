@@ -33,6 +33,7 @@ class PricingContext:
     now: datetime
     light_member: bool = False
     points: dict[str, int] | None = None  # {"balance", "value_per_point", "max_share_percent"}
+    delivery_fee: int = 0  # what the shipments cost; free-delivery rules may waive it
     promotions: list[dict[str, Any]] = field(default_factory=list)  # rules of contracts/pricing.md
     coupons: list[dict[str, Any]] = field(default_factory=list)  # the customer's coupons, same contract
     selected_coupons: list[str] | None = None  # None: the engine chooses the best
@@ -78,6 +79,7 @@ class EnginePricer:
             "promotions": context.promotions,
             "coupons": context.coupons,
             "selected_coupons": context.selected_coupons,
+            "delivery_fee": context.delivery_fee,
         }
         if context.points:
             cart["points"] = context.points

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -23,6 +23,25 @@ class OrderLineOut(Out):
     refunded_amount: Fen
 
 
+class FulfilmentOut(Out):
+    id: str
+    location_id: str
+    mode: str = Field(description="pickup, delivery or express.")
+    status: str = Field(description="pending (unpaid), ready, done, expired (uncollected pickup, refunded) "
+                                    "or cancelled.")
+    fee: Fen
+    pickup_code: str | None = Field(None, description="Shown to the customer once the order is paid; the clerk "
+                                                      "verifies it at the store.")
+    ready_at: datetime | None = Field(description="Pickup: ready from. Express: ships by.")
+    slot_start: datetime | None
+    slot_end: datetime | None
+    address: dict[str, Any] | None
+    distance_m: int | None
+    expires_at: datetime | None = Field(description="Pickup: collect by, or it is refunded.")
+    done_at: datetime | None
+    line_ids: list[str] = Field(default_factory=list)
+
+
 class OrderOut(Out):
     id: str
     customer_id: str
@@ -40,7 +59,9 @@ class OrderOut(Out):
     scene: str | None
     note: str
     pricing: dict[str, Any]
+    guide_id: str | None = Field(None, description="The shopping guide the order is attributed to.")
     lines: list[OrderLineOut]
+    fulfilments: list[FulfilmentOut] = Field(default_factory=list)
     created_at: datetime
     expires_at: datetime
     paid_at: datetime | None
@@ -54,6 +75,26 @@ class CheckoutLine(In):
     quantity: int = Field(ge=1, le=999)
 
 
+class DeliveryAddress(In):
+    name: str = Field(min_length=1, max_length=100)
+    phone: str = Field(min_length=3, max_length=32)
+    address: str = Field(min_length=1, max_length=400)
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+
+
+class FulfilmentIn(In):
+    """How the customer gets the order, and where what the store lacks comes from."""
+
+    mode: Literal["pickup", "delivery", "express"] | None = Field(
+        None, description="Default: pickup at a store, express from a warehouse.")
+    slot_start: datetime | None = Field(None, description="Delivery: the start of a slot the store offers.")
+    address: DeliveryAddress | None = Field(None, description="Delivery: where to.")
+    routing: Literal["store", "split", "warehouse"] = Field(
+        "store", description="store: only the chosen location; split: what it lacks comes express from the "
+                             "warehouse; warehouse: the whole order express from the warehouse.")
+
+
 class CheckoutIn(In):
     location_id: str = Field(min_length=1, max_length=32, description="The store or warehouse to buy from.")
     lines: list[CheckoutLine] | None = Field(
@@ -62,6 +103,7 @@ class CheckoutIn(In):
     coupon_ids: list[str] | None = Field(
         None, max_length=20, description="Leave out to let the best coupons be chosen; [] uses none.")
     use_points: bool = Field(False, description="Let points pay part of the goods (up to the merchant's share).")
+    fulfilment: FulfilmentIn | None = None
 
 
 class CartItemIn(In):
@@ -84,6 +126,29 @@ class QuoteIn(In):
     coupon_ids: list[str] | None = Field(None, max_length=20,
                                          description="Leave out to let the best coupons be chosen; [] uses none.")
     use_points: bool = Field(False, description="Let points pay part of the goods (up to the merchant's share).")
+    fulfilment: FulfilmentIn | None = None
+
+
+class ShipmentOut(Out):
+    """Which location ships which items, how, at what fee, and when."""
+
+    location_id: str
+    location_name: str
+    location_kind: str
+    mode: str
+    sku_ids: list[str]
+    fee: int
+    ready_at: datetime | None = Field(description="Pickup: ready from. Express: ships by.")
+    slot_start: datetime | None
+    slot_end: datetime | None
+    arrive_by: datetime | None
+    distance_m: int | None
+
+
+class RoutingOption(Out):
+    routing: str
+    shipments: list[ShipmentOut]
+    delivery_fee: int
 
 
 class QuoteLine(Out):
@@ -129,3 +194,18 @@ class QuoteOut(Out):
     applied: list[AppliedRule]
     coupons: list[CouponOption] = Field(description="Every coupon the customer holds, usable here or not, and why.")
     coupon_error: str | None = Field(None, description="Why the chosen coupons cannot be used (none were).")
+    shipments: list[ShipmentOut] = Field(description="Who ships what and when, for the requested routing "
+                                                     "(empty: it cannot be met; see routing_options).")
+    missing: list[str] = Field(description="SKUs the chosen location cannot supply in full.")
+    routing_options: list[RoutingOption] = Field(description="Every routing that would work now.")
+
+
+class SlotOut(Out):
+    start: datetime
+    end: datetime
+    remaining: int
+
+
+class PickupIn(In):
+    code: str = Field(min_length=4, max_length=12, pattern=r"^\d+$")
+    store_id: str | None = Field(None, max_length=32, description="For staff not bound to a store.")

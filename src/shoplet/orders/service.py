@@ -17,9 +17,11 @@ from sqlalchemy.orm import Session
 from shoplet.catalog.models import Product, Sku
 from shoplet.db import new_id
 from shoplet.errors import Conflict, InvalidInput, NotFound, Unprocessable
-from shoplet.inventory import service as inventory
 from shoplet.inventory.models import StockLocation
+from shoplet.guides import commissions
+from shoplet.guides.models import GuideBinding
 from shoplet.membership import loyalty, points
+from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders.models import CartItem, Order, OrderLine
 from shoplet.orders.pricing import CartLine, CartPricer, PricedCart, PricingContext
 from shoplet.coupons import redemption as coupons
@@ -74,21 +76,33 @@ def _light_prices(lines: list[CartLine], light: dict[str, Any]) -> list[CartLine
     return priced
 
 
-def price_items(session: Session, *, merchant_id: str, customer_id: str, location_id: str,
-                items: list[tuple[str, int]], pricer: CartPricer, host_app: str | None,
-                now: datetime, coupon_ids: list[str] | None = None, use_points: bool = False
-                ) -> tuple[list[CartLine], PricedCart, dict[str, Any]]:
-    """Price items at a location with the promotions running there now, for this customer.
-
-    Returns the lines, the priced cart, and what the order keeps of it: the applied
-    rules with their per-line amounts and a snapshot of each promotion used.
-    """
+def location_of(session: Session, merchant_id: str, location_id: str) -> StockLocation:
     location = session.get(StockLocation, (merchant_id, location_id))
     if location is None or not location.active:
         raise Unprocessable("order.location_unavailable", "That store or warehouse is not taking orders.")
+    return location
+
+
+def price_items(session: Session, *, merchant_id: str, customer_id: str, location_id: str,
+                items: list[tuple[str, int]], pricer: CartPricer, host_app: str | None,
+                now: datetime, coupon_ids: list[str] | None = None, use_points: bool = False,
+                fulfilment: fulfilments.Request | None = None
+                ) -> tuple[list[CartLine], PricedCart, dict[str, Any], fulfilments.Plan]:
+    """Plan where the items ship from and price them at the chosen location with the
+    promotions running there now, for this customer.
+
+    Returns the lines, the priced cart, what the order keeps of it (the applied rules with
+    their per-line amounts and a snapshot of each promotion used), and the routing plan —
+    whose shipments' fees are the delivery fee (a tier with free delivery waives it).
+    """
+    location = location_of(session, merchant_id, location_id)
     lines = _cart_lines(session, merchant_id, items)
+    route = fulfilments.plan(session, location=location, items={line.sku_id: line.quantity for line in lines},
+                             request=fulfilment or fulfilments.Request(), now=now)
     terms = loyalty.pricing_terms(session, merchant_id=merchant_id, customer_id=customer_id, now=now,
                                   use_points=use_points)
+    delivery_fee = route.fee
+    fee = 0 if terms["free_delivery"] else delivery_fee
     member, light = terms["member"], terms["light"]
     lines = _light_prices(lines, light) if light else [replace(line, light_member_price=None) for line in lines]
     running = promotions.running(session, merchant_id=merchant_id, now=now, host_app=host_app, store_id=location_id)
@@ -96,7 +110,7 @@ def price_items(session: Session, *, merchant_id: str, customer_id: str, locatio
                         store_id=location_id)
     priced = pricer.price(lines, PricingContext(
         merchant_id=merchant_id, customer_id=customer_id, member=member, now=now,
-        light_member=light is not None, points=terms["points"], promotions=[promotions.as_rule(p) for p in running], coupons=[coupons.as_contract(c) for c in held],
+        light_member=light is not None, points=terms["points"], delivery_fee=fee, promotions=[promotions.as_rule(p) for p in running], coupons=[coupons.as_contract(c) for c in held],
         selected_coupons=coupon_ids))
     amounts = {entry["id"]: entry["amount"] for entry in priced.applied}
     applied_coupons = {o["id"] for o in priced.coupons if o["applied"]}
@@ -104,6 +118,7 @@ def price_items(session: Session, *, merchant_id: str, customer_id: str, locatio
         "member": member, "member_savings": priced.member_savings,
         "light_member_savings": priced.light_member_savings, "applied": priced.applied,
         "light_membership_id": light["membership_id"] if light else None, "points_used": priced.points_used,
+        "delivery_fee_before_waivers": delivery_fee, "tier_free_delivery": bool(terms["free_delivery"] and delivery_fee),
         "promotions": [{"id": p.id, "name": p.name, "version": p.version, "rule": promotions.as_rule(p)}
                        for p in running if p.id in amounts],
         "coupons": [{"id": c.id, "template_id": c.template_id, "name": c.rule.get("name"),
@@ -111,45 +126,54 @@ def price_items(session: Session, *, merchant_id: str, customer_id: str, locatio
         "coupon_options": [{**o, "name": c.rule.get("name"), "valid_until": c.valid_until}
                            for o, c in zip(priced.coupons, held, strict=True)],
     }
-    return lines, priced, record
+    return lines, priced, record, route
 
 
 def checkout(session: Session, *, merchant_id: str, customer_id: str, location_id: str,
              items: list[tuple[str, int]], pricer: CartPricer, host_app: str | None,
              scene: str | None, note: str, timeout: timedelta, now: datetime,
-             coupon_ids: list[str] | None = None, use_points: bool = False) -> Order:
-    """Create an order, reserve its stock and lock its coupons atomically; raises (writing
-    nothing) when stock is short or a chosen coupon cannot be used.
+             coupon_ids: list[str] | None = None, use_points: bool = False,
+             fulfilment: fulfilments.Request | None = None) -> Order:
+    """Create an order, its fulfilments, reserve its stock and lock its coupons atomically;
+    raises (writing nothing) when stock is short, a delivery slot is full, or a chosen coupon
+    cannot be used.
 
-    ``coupon_ids``: None lets the engine choose the best coupons, [] uses none, a list uses
-    exactly those. The order keeps the applied rules and each line's allocated amount, so
-    editing a promotion later never changes it and refunds return exactly what each line paid.
+    ``fulfilment`` says how the customer gets it and how to route what the store lacks (see
+    :func:`shoplet.orders.fulfilment.plan`). ``coupon_ids``: None lets the engine choose the
+    best coupons, [] uses none, a list uses exactly those. The order keeps the applied rules
+    and each line's allocated amount, so editing a promotion later never changes it and
+    refunds return exactly what each line paid. A customer bound to a shopping guide has the
+    order attributed to that guide (O4).
     """
-    lines, priced, record = price_items(session, merchant_id=merchant_id, customer_id=customer_id,
-                                        location_id=location_id, items=items, pricer=pricer,
-                                        host_app=host_app, now=now, coupon_ids=coupon_ids, use_points=use_points)
+    lines, priced, record, route = price_items(
+        session, merchant_id=merchant_id, customer_id=customer_id, location_id=location_id, items=items,
+        pricer=pricer, host_app=host_app, now=now, coupon_ids=coupon_ids, use_points=use_points,
+        fulfilment=fulfilment)
+    shipments = fulfilments.require(route)
     if priced.selection_error:
         raise Unprocessable("order.coupons_invalid", f"The chosen coupons cannot be used: {priced.selection_error}.")
     if priced.total <= 0:
         raise Unprocessable("order.zero_total", "This shop does not accept orders that cost nothing.")
+    guide = session.get(GuideBinding, (merchant_id, customer_id))
     order = Order(
         merchant_id=merchant_id, id=new_id("ord"), customer_id=customer_id, location_id=location_id,
         status="pending_payment", subtotal=priced.subtotal, discount=priced.discount,
         delivery_fee=priced.delivery_fee, total=priced.total, host_app=host_app, scene=scene,
         note=note, pricing={k: v for k, v in record.items() if k != "coupon_options"},
-        created_at=now, expires_at=now + timeout,
+        created_at=now, expires_at=now + timeout, guide_id=guide.guide_id if guide else None,
+        guide_store_id=guide.store_id if guide else None,
     )
     session.add(order)
     session.flush()
+    quantities = {line.sku_id: line.quantity for line in lines}
+    fulfilment_of = fulfilments.create(session, order=order, shipments=shipments, items=quantities, now=now)
     for number, (line, price) in enumerate(zip(lines, priced.lines, strict=True), start=1):
         session.add(OrderLine(
             merchant_id=merchant_id, id=new_id("oln"), order_id=order.id, line_no=number,
-            sku_id=line.sku_id, product_id=line.product_id, title=line.title,
-            quantity=line.quantity, unit_price=price.unit_price, subtotal=price.subtotal,
+            fulfilment_id=fulfilment_of[line.sku_id], sku_id=line.sku_id, product_id=line.product_id,
+            title=line.title, quantity=line.quantity, unit_price=price.unit_price, subtotal=price.subtotal,
             discount=price.discount, total=price.total,
         ))
-    inventory.reserve(session, merchant_id=merchant_id, location_id=location_id,
-                      items={line.sku_id: line.quantity for line in lines}, order_id=order.id, now=now)
     coupons.lock(session, merchant_id=merchant_id, order_id=order.id, order_amount=order.total,
                  discounts={c["id"]: c["discount"] for c in record["coupons"]})
     if priced.points_used:  # spent now, given back if the order is cancelled
@@ -202,41 +226,42 @@ def cancel(session: Session, *, merchant_id: str, order_id: str, reason: str, no
         if order.status == "cancelled":
             return order, False
         raise Conflict("order.not_cancellable", "Only unpaid orders can be cancelled; ask for a refund instead.")
-    inventory.release(session, merchant_id=merchant_id, location_id=order.location_id,
-                      items=_quantities(session, merchant_id, order_id), order_id=order_id,
-                      reason=reason, now=now)
+    fulfilments.on_cancel(session, order=order, reason=reason, now=now)
     coupons.release_for_order(session, merchant_id=merchant_id, order_id=order_id)
     loyalty.on_cancel(session, merchant_id=merchant_id, customer_id=order.customer_id, order_id=order_id, now=now)
     session.flush()
     return order, True
 
 
-def _quantities(session: Session, merchant_id: str, order_id: str, *, outstanding: bool = False) -> dict[str, int]:
-    result: dict[str, int] = {}
-    for line in lines_of(session, merchant_id, order_id):
-        quantity = line.quantity - (line.refunded_quantity if outstanding else 0)
-        result[line.sku_id] = result.get(line.sku_id, 0) + quantity
-    return result
-
-
-def fulfil(session: Session, *, merchant_id: str, order_id: str, now: datetime,
+def fulfil(session: Session, *, merchant_id: str, order_id: str, by: str, now: datetime,
            store_id: str | None = None) -> Order:
-    """Hand over a paid order: its outstanding reserved units leave the location."""
+    """Hand over a paid order's deliveries and shipments (a clerk: those of their store); its
+    outstanding reserved units leave the location. The order is fulfilled when every part is."""
     order = get_order(session, merchant_id, order_id)
-    if store_id is not None and order.location_id != store_id:
+    if store_id is not None and not any(f.location_id == store_id
+                                        for f in fulfilments.of_order(session, merchant_id, order_id)):
         raise NotFound.of("Order")  # a clerk sees only their store's orders
-    changed = session.execute(
-        update(Order).where(Order.merchant_id == merchant_id, Order.id == order_id, Order.status == "paid")
-        .values(status="fulfilled", fulfilled_at=now)
-    ).rowcount
-    session.refresh(order)
-    if not changed:
+    if order.status != "paid":
         raise Conflict("order.not_fulfillable", f"An order that is {order.status.replace('_', ' ')} cannot be fulfilled.")
-    inventory.commit(session, merchant_id=merchant_id, location_id=order.location_id,
-                     items=_quantities(session, merchant_id, order_id, outstanding=True),
-                     order_id=order_id, now=now)
-    session.flush()
+    fulfilments.hand_over(session, order=order, store_id=store_id, by=by, now=now)
+    finish(session, order=order, now=now)
     return order
+
+
+def verify_pickup(session: Session, *, merchant_id: str, store_id: str, code: str, by: str, now: datetime) -> Order:
+    """A clerk verifies a pickup code at their store (once); returns the order."""
+    picked = fulfilments.verify_pickup(session, merchant_id=merchant_id, store_id=store_id, code=code, by=by, now=now)
+    order = get_order(session, merchant_id, picked.order_id)
+    finish(session, order=order, now=now)
+    return order
+
+
+def finish(session: Session, *, order: Order, now: datetime) -> None:
+    """After a fulfilment changed: close the order when every part is done, which opens the
+    after-sale window of its guide's commission."""
+    if fulfilments.close_when_done(session, order=order, now=now):
+        commissions.start_after_sale(session, merchant_id=order.merchant_id, order_id=order.id, now=now)
+    session.flush()
 
 
 def expired_unpaid(session: Session, *, now: datetime, limit: int) -> list[tuple[str, str]]:

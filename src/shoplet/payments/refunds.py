@@ -27,8 +27,10 @@ from shoplet.membership import loyalty
 from shoplet.db import Database, new_id
 from shoplet.errors import Conflict, InvalidInput, Unprocessable
 from shoplet.inventory import service as inventory
-from shoplet.orders.models import Order, OrderLine
-from shoplet.orders.service import get_order, lines_of
+from shoplet.guides import commissions
+from shoplet.orders import fulfilment as fulfilments
+from shoplet.orders.models import Fulfilment, Order, OrderLine
+from shoplet.orders.service import finish, get_order, lines_of
 from shoplet.payments.models import Payment, Refund, RefundLine
 from shoplet.payments.provider import PaymentProvider
 from shoplet.scoping import get_owned
@@ -61,6 +63,8 @@ def request_refund(session: Session, *, merchant_id: str, order_id: str, items: 
     for line in lines.values():
         session.refresh(line)
     wanted = _wanted(lines, items)
+    parts = {f.id: f for f in fulfilments.of_order(session, merchant_id, order_id)}
+    handed_over = any(f.status == "done" for f in parts.values())
     refund = Refund(merchant_id=merchant_id, id=new_id("rfd"), order_id=order_id, payment_id=payment.id,
                     amount=1, status="pending", reason=reason[:200], restock=restock, created_at=now)
     session.add(refund)
@@ -69,8 +73,9 @@ def request_refund(session: Session, *, merchant_id: str, order_id: str, items: 
     fully_refunded = all(
         line.refunded_quantity + wanted.get(line.id, 0) == line.quantity for line in lines.values()
     )
+    goods_before = sum(line.refunded_amount for line in lines.values())
     amount = 0
-    released: dict[str, int] = {}
+    returned: dict[str, dict[str, int]] = {}  # fulfilment id -> sku -> units
     for line_id, quantity in wanted.items():
         line = lines[line_id]
         share = line_share(line.total, line.quantity, line.refunded_quantity, quantity)
@@ -84,9 +89,12 @@ def request_refund(session: Session, *, merchant_id: str, order_id: str, items: 
             raise Conflict("refund.exceeds_quantity", "More units than remain unrefunded on a line.")
         session.add(RefundLine(merchant_id=merchant_id, refund_id=refund.id, order_line_id=line_id,
                                quantity=quantity, amount=share))
-        released[line.sku_id] = released.get(line.sku_id, 0) + quantity
+        units = returned.setdefault(line.fulfilment_id, {})
+        units[line.sku_id] = units.get(line.sku_id, 0) + quantity
         amount += share
-    delivery = order.delivery_fee if fully_refunded and order.status == "paid" else 0
+    goods_refunded = goods_before + amount
+    # The delivery fee comes back only if nothing was handed over yet.
+    delivery = order.delivery_fee if fully_refunded and not handed_over else 0
     amount += delivery
     refunded_before, paid = order.refunded_amount, order.paid_amount  # before the UPDATE refreshes them
     if amount <= 0:
@@ -103,7 +111,11 @@ def request_refund(session: Session, *, merchant_id: str, order_id: str, items: 
         coupons.return_for_order(session, merchant_id=merchant_id, order_id=order_id, now=now)
     loyalty.on_refund(session, merchant_id=merchant_id, customer_id=order.customer_id, order_id=order_id,
                       refunded=refunded_before + amount, paid=paid, full=fully_refunded, now=now)
-    _return_stock(session, order=order, items=released, restock=restock, refund_id=refund.id, now=now)
+    commissions.on_refund(session, merchant_id=merchant_id, order_id=order_id, goods_refunded=goods_refunded)
+    for fulfilment_id, units in returned.items():
+        _return_stock(session, order=order, fulfilment=parts[fulfilment_id], items=units, restock=restock, now=now)
+    fulfilments.after_refund(session, order=order)
+    finish(session, order=order, now=now)
     session.flush()
     return refund
 
@@ -134,14 +146,15 @@ def _wanted(lines: dict[str, OrderLine], items: list[RefundItem] | None) -> dict
     return wanted
 
 
-def _return_stock(session: Session, *, order: Order, items: dict[str, int], restock: bool,
-                  refund_id: str, now: datetime) -> None:
-    """Unfulfilled units give their reservation back; fulfilled units return on hand if restocked."""
-    if order.status == "paid":
-        inventory.release(session, merchant_id=order.merchant_id, location_id=order.location_id,
+def _return_stock(session: Session, *, order: Order, fulfilment: Fulfilment, items: dict[str, int],
+                  restock: bool, now: datetime) -> None:
+    """Units not handed over give their reservation back at their location; handed-over
+    units return on hand there if restocked."""
+    if fulfilment.status in fulfilments.OPEN or fulfilment.status == "expired":
+        inventory.release(session, merchant_id=order.merchant_id, location_id=fulfilment.location_id,
                           items=items, order_id=order.id, reason="refund", now=now)
-    elif restock:
-        inventory.restock(session, merchant_id=order.merchant_id, location_id=order.location_id,
+    elif fulfilment.status == "done" and restock:
+        inventory.restock(session, merchant_id=order.merchant_id, location_id=fulfilment.location_id,
                           items=items, order_id=order.id, now=now)
 
 

@@ -20,6 +20,8 @@ from shoplet.db import Database, new_id
 from shoplet.errors import Conflict, Unprocessable
 from shoplet.membership import loyalty
 from shoplet.membership.service import enrol_on_payment
+from shoplet.guides import commissions
+from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders.models import Order
 from shoplet.orders.service import get_order
 from shoplet.outbox import emit
@@ -119,6 +121,10 @@ def apply_paid(session: Session, *, payment: Payment, trade_no: str, paid_at: da
     session.refresh(order)
     if order_paid:
         coupons.use_for_order(session, merchant_id=merchant_id, order_id=order.id, now=now)
+        fulfilments.on_paid(session, order=order, paid_at=paid_at)
+        commissions.on_paid(session, merchant_id=merchant_id, order_id=order.id, customer_id=order.customer_id,
+                            guide_id=order.guide_id, store_id=order.guide_store_id,
+                            goods_paid=payment.amount - order.delivery_fee, now=now)
         joined = enrol_on_payment(session, merchant_id=merchant_id, customer_id=order.customer_id,
                                   order_id=order.id, host_app=order.host_app, scene=order.scene, now=now)
         events = {"order_at_least": f"order:{order.id}"}

@@ -26,6 +26,7 @@ from shoplet.errors import InvalidInput, NotFound, Unauthenticated
 from shoplet.inventory.models import StockLocation
 from shoplet.inventory.nearby import nearby_stores
 from shoplet.inventory.schemas import NearbyStoreOut, StoreOut
+from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders import service as orders
 from shoplet.orders.models import Order
 from shoplet.orders.schemas import (
@@ -35,9 +36,13 @@ from shoplet.orders.schemas import (
     CartItemOut,
     CheckoutIn,
     OrderOut,
+    FulfilmentIn,
     QuoteIn,
     QuoteLine,
     QuoteOut,
+    RoutingOption,
+    ShipmentOut,
+    SlotOut,
 )
 from shoplet.orders.views import order_out
 from shoplet.pagination import Page, PageParams, page_params, paginate
@@ -171,9 +176,10 @@ def quote(body: QuoteIn, p: Principal = Depends(customer), db: Database = Depend
                  else [(i.sku_id, i.quantity) for i in orders.cart_of(s, p.tenant, p.customer_id)])
         if not items:
             raise InvalidInput("order.empty", "The cart is empty.")
-        lines, priced, record = orders.price_items(
+        lines, priced, record, route = orders.price_items(
             s, merchant_id=p.tenant, customer_id=p.customer_id, location_id=body.location_id, items=items,
-            pricer=rt.pricer, host_app=p.host_app, now=now, coupon_ids=body.coupon_ids, use_points=body.use_points)
+            pricer=rt.pricer, host_app=p.host_app, now=now, coupon_ids=body.coupon_ids, use_points=body.use_points,
+            fulfilment=fulfilment_request(body.fulfilment))
     names = {promo["id"]: promo["name"] for promo in record["promotions"]}
     coupon_names = {option["id"]: option["name"] for option in record["coupon_options"]}
     return QuoteOut(
@@ -185,7 +191,29 @@ def quote(body: QuoteIn, p: Principal = Depends(customer), db: Database = Depend
         light_member_savings=priced.light_member_savings, points_used=priced.points_used,
         applied=[AppliedRule(**entry, name=names.get(entry["id"]) or coupon_names.get(entry["id"]))
                  for entry in priced.applied],
-        coupons=[CouponOption(**option) for option in record["coupon_options"]], coupon_error=priced.selection_error)
+        coupons=[CouponOption(**option) for option in record["coupon_options"]], coupon_error=priced.selection_error,
+        shipments=[ShipmentOut(**x.describe()) for x in route.shipments], missing=route.missing,
+        routing_options=[RoutingOption(routing=name, shipments=[ShipmentOut(**x.describe()) for x in option],
+                                       delivery_fee=sum(x.fee for x in option))
+                         for name, option in sorted(route.options.items())])
+
+
+def fulfilment_request(body: FulfilmentIn | None) -> fulfilments.Request:
+    if body is None:
+        return fulfilments.Request()
+    return fulfilments.Request(mode=body.mode, slot_start=body.slot_start, routing=body.routing,
+                               address=body.address.model_dump() if body.address else None)
+
+
+@router.get("/stores/{store_id}/delivery-slots", response_model=list[SlotOut])
+def delivery_slots(store_id: str, p: Principal = Depends(customer), db: Database = Depends(get_db),
+                   now: datetime = Depends(get_now)) -> list[SlotOut]:
+    """The delivery slots a store offers from now on, with how many deliveries each has left."""
+    with db.unit_of_work(write=False) as s:
+        store = get_owned(s, StockLocation, p.tenant, store_id, what="Store", code="store")
+        if not store.active:
+            raise NotFound("store.not_found", "No such store.")
+        return [SlotOut(**slot) for slot in fulfilments.slots(s, store=store, now=now)]
 
 
 @router.post("/orders", response_model=OrderOut, status_code=201)
@@ -202,7 +230,8 @@ def place_order(body: CheckoutIn, p: Principal = Depends(customer), db: Database
     def work(s: Session) -> tuple[int, dict]:
         common = dict(merchant_id=p.tenant, customer_id=p.customer_id, location_id=body.location_id,
                       pricer=rt.pricer, host_app=p.host_app, scene=p.scene, note=body.note,
-                      timeout=rt.unpaid_timeout, now=now, coupon_ids=body.coupon_ids, use_points=body.use_points)
+                      timeout=rt.unpaid_timeout, now=now, coupon_ids=body.coupon_ids, use_points=body.use_points,
+                      fulfilment=fulfilment_request(body.fulfilment))
         if body.lines is None:
             order = orders.checkout_cart(s, **common)
         else:
@@ -212,7 +241,8 @@ def place_order(body: CheckoutIn, p: Principal = Depends(customer), db: Database
     _, stored = idempotency.run(db, merchant_id=p.tenant, scope=p.scope, key=idempotency_key,
                                 operation="checkout", payload=body.model_dump(), work=work)
     with db.unit_of_work(write=False) as s:
-        return order_out(s, orders.get_order(s, p.tenant, stored["order_id"], customer_id=p.customer_id))
+        return order_out(s, orders.get_order(s, p.tenant, stored["order_id"], customer_id=p.customer_id),
+                         for_customer=True)
 
 
 @router.get("/orders", response_model=Page[OrderOut])
@@ -221,13 +251,13 @@ def my_orders(p: Principal = Depends(customer), db: Database = Depends(get_db),
     with db.unit_of_work(write=False) as s:
         stmt = scoped(Order, p.tenant).where(Order.customer_id == p.customer_id)
         rows, cursor = paginate(s, stmt, Order.id, page)
-        return Page(items=[order_out(s, r) for r in rows], next_cursor=cursor)
+        return Page(items=[order_out(s, r, for_customer=True) for r in rows], next_cursor=cursor)
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)
 def my_order(order_id: str, p: Principal = Depends(customer), db: Database = Depends(get_db)) -> OrderOut:
     with db.unit_of_work(write=False) as s:
-        return order_out(s, orders.get_order(s, p.tenant, order_id, customer_id=p.customer_id))
+        return order_out(s, orders.get_order(s, p.tenant, order_id, customer_id=p.customer_id), for_customer=True)
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut)
@@ -240,7 +270,7 @@ def cancel_my_order(order_id: str, p: Principal = Depends(customer), db: Databas
     payments.close_open_payments(db, rt.providers, merchant_id=p.tenant, order_id=order_id, now=now)
     rt.after_commit()
     with db.unit_of_work(write=False) as s:
-        return order_out(s, orders.get_order(s, p.tenant, order_id, customer_id=p.customer_id))
+        return order_out(s, orders.get_order(s, p.tenant, order_id, customer_id=p.customer_id), for_customer=True)
 
 
 @router.post("/orders/{order_id}/payments", response_model=PaymentOut, status_code=201)

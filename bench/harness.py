@@ -1,0 +1,86 @@
+"""What the benchmarks share: a fresh PostgreSQL schema, a real ``shoplet serve`` on a free
+loopback port, one HTTP client per thread, and a thread pool that measures a rate."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+from sqlalchemy import text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from shoplet.db import Database  # noqa: E402
+
+PLATFORM_KEY = "bench-platform-key"
+BIN = Path(sys.executable).parent / "shoplet"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fresh_postgres(url: str) -> None:
+    db = Database(url)
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    db.dispose()
+
+
+class Server:
+    """``shoplet serve`` in a subprocess, with only the settings given here."""
+
+    def __init__(self, url: str, workdir: Path, redis_url: str | None = None) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPLET_")}
+        env.update(SHOPLET_DATABASE_URL=url, SHOPLET_PLATFORM_KEY=PLATFORM_KEY, SHOPLET_LOG_LEVEL="warning",
+                   SHOPLET_JOBS_PATH=str(workdir / "jobs.db"))
+        if redis_url:
+            env["SHOPLET_REDIS_URL"] = redis_url
+        self.proc = subprocess.Popen([str(BIN), "serve", "--port", str(self.port)], env=env, cwd=workdir,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/api/v1/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+_local = threading.local()
+
+
+def client(base: str) -> httpx.Client:
+    """This thread's client (keep-alive connections are per thread)."""
+    if getattr(_local, "client", None) is None:
+        _local.client = httpx.Client(base_url=base, timeout=60)
+    return _local.client
+
+
+def rate(base: str, threads: int, total: int, request) -> tuple[float, list]:
+    """Run ``request(client, i)`` for i in range(total) on ``threads`` threads: (per second, results)."""
+    def one(i):
+        return request(client(base), i)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        results = list(pool.map(one, range(total)))
+    return total / (time.perf_counter() - started), results

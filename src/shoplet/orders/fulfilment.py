@@ -1,0 +1,430 @@
+"""Fulfilment (O2): how each part of an order reaches the customer, and routing.
+
+A store hands over by pickup (a code a clerk verifies once) or by scheduled delivery (a
+time slot with a per-slot capacity, within the store's radius); a warehouse ships express.
+When the chosen store lacks some lines, :func:`plan` offers them from a warehouse (a split
+order with two fulfilments) or the whole order from the warehouse, and says which location
+ships what and when — the customer chooses before paying.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shoplet.db import new_id
+from shoplet.errors import Conflict, InvalidInput, NotFound, Unprocessable
+from shoplet.inventory import service as inventory
+from shoplet.inventory.models import StockLevel, StockLocation
+from shoplet.inventory.nearby import distance_m, local_time, open_at
+from shoplet.inventory.schemas import FulfilmentSettings
+from shoplet.orders.models import DeliverySlot, Fulfilment, Order, OrderLine
+from shoplet.tenancy.models import Merchant
+
+ROUTINGS = ("store", "split", "warehouse")
+OPEN = ("pending", "ready")
+DEFAULT_HOURS = (9 * 60, 21 * 60)  # delivery slots when a store has no opening hours set
+
+
+def settings_of(location: StockLocation) -> FulfilmentSettings:
+    return FulfilmentSettings.model_validate(location.fulfilment or {})
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the customer asked for: a mode (default: pickup at a store, express from a
+    warehouse), a delivery slot and address, and how to route what the store lacks."""
+
+    mode: str | None = None
+    slot_start: datetime | None = None
+    address: dict[str, Any] | None = None  # name, phone, address, latitude, longitude
+    routing: str = "store"
+
+
+@dataclass
+class Shipment:
+    """One planned fulfilment: a location hands over some SKUs, at a fee, by a time."""
+
+    location: StockLocation
+    mode: str
+    skus: list[str]
+    fee: int
+    ready_at: datetime | None = None
+    slot_start: datetime | None = None
+    slot_end: datetime | None = None
+    arrive_by: datetime | None = None
+    distance_m: int | None = None
+    address: dict[str, Any] | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"location_id": self.location.id, "location_name": self.location.name,
+                "location_kind": self.location.kind, "mode": self.mode, "sku_ids": self.skus, "fee": self.fee,
+                "ready_at": self.ready_at, "slot_start": self.slot_start, "slot_end": self.slot_end,
+                "arrive_by": self.arrive_by, "distance_m": self.distance_m}
+
+
+@dataclass
+class Plan:
+    """The shipments for the requested routing (empty when it cannot be met), what the chosen
+    location lacks, and the routings that would work."""
+
+    shipments: list[Shipment]
+    missing: list[str] = field(default_factory=list)
+    options: dict[str, list[Shipment]] = field(default_factory=dict)
+
+    @property
+    def fee(self) -> int:
+        return sum(s.fee for s in self.shipments)
+
+
+def _available(session: Session, merchant_id: str, location_ids: list[str], skus: list[str]) -> dict[tuple[str, str], int]:
+    rows = session.execute(select(StockLevel.location_id, StockLevel.sku_id, StockLevel.on_hand - StockLevel.reserved)
+                           .where(StockLevel.merchant_id == merchant_id, StockLevel.location_id.in_(location_ids),
+                                  StockLevel.sku_id.in_(skus)))
+    return {(loc, sku): n for loc, sku, n in rows}
+
+
+def _slot_bounds(local_start: datetime, minutes: int, hours: dict[str, list[str]]) -> bool:
+    """Whether a store is open for the whole slot starting at this local time."""
+    last = local_start + timedelta(minutes=minutes - 1)
+    if not hours:
+        start = local_start.hour * 60 + local_start.minute
+        return DEFAULT_HOURS[0] <= start and start + minutes <= DEFAULT_HOURS[1]
+    return bool(open_at(hours, local_start)) and bool(open_at(hours, last))
+
+
+def slots(session: Session, *, store: StockLocation, now: datetime) -> list[dict[str, Any]]:
+    """The delivery slots a store offers from now on: start, end, and how many remain."""
+    cfg = settings_of(store)
+    if store.kind != "store" or cfg.delivery_radius_m == 0:
+        return []
+    merchant = session.get(Merchant, store.merchant_id)
+    local_now = local_time(merchant.timezone if merchant else "UTC", now)
+    midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
+    earliest = now + timedelta(minutes=cfg.lead_minutes)
+    starts = []
+    for day in range(cfg.days_ahead + 1):
+        day_start = midnight + timedelta(days=day)
+        for k in range(24 * 60 // cfg.slot_minutes):
+            local_start = day_start + timedelta(minutes=k * cfg.slot_minutes)
+            if local_start >= earliest and _slot_bounds(local_start, cfg.slot_minutes, store.opening_hours or {}):
+                starts.append(local_start)
+    booked = {row.slot_start: row.booked for row in session.scalars(select(DeliverySlot).where(
+        DeliverySlot.merchant_id == store.merchant_id, DeliverySlot.location_id == store.id,
+        DeliverySlot.slot_start >= now))}
+    return [{"start": s, "end": s + timedelta(minutes=cfg.slot_minutes),
+             "remaining": max(0, cfg.slot_capacity - booked.get(s, 0))} for s in starts]
+
+
+def _check_slot(session: Session, store: StockLocation, start: datetime | None,
+                now: datetime) -> tuple[datetime, datetime]:
+    if start is None:
+        raise InvalidInput("delivery.slot_required", "Choose a delivery slot.")
+    match = next((s for s in slots(session, store=store, now=now) if s["start"] == start), None)
+    if match is None:
+        raise Unprocessable("delivery.bad_slot", "That delivery slot is not offered by this store; "
+                                                 "list the store's delivery slots and choose one.")
+    return match["start"], match["end"]
+
+
+def _warehouses(session: Session, merchant_id: str, exclude: str) -> list[StockLocation]:
+    return list(session.scalars(select(StockLocation).where(
+        StockLocation.merchant_id == merchant_id, StockLocation.kind == "warehouse",
+        StockLocation.active.is_(True), StockLocation.id != exclude).order_by(StockLocation.code)))
+
+
+def _express(location: StockLocation, skus: list[str], now: datetime) -> Shipment:
+    cfg = settings_of(location)
+    ship_by = now + timedelta(hours=cfg.ship_within_hours)
+    return Shipment(location=location, mode="express", skus=skus, fee=cfg.express_fee, ready_at=ship_by,
+                    arrive_by=ship_by + timedelta(days=cfg.transit_days))
+
+
+def _at_location(session: Session, location: StockLocation, request: Request, skus: list[str],
+                 now: datetime) -> Shipment:
+    """The shipment the chosen location makes in the requested mode; raises when the mode
+    cannot be used there (no pickup, outside the radius, a slot not offered)."""
+    cfg = settings_of(location)
+    mode = request.mode or ("pickup" if location.kind == "store" else "express")
+    if location.kind == "warehouse":
+        if mode != "express":
+            raise Unprocessable("fulfilment.mode_unavailable", "A warehouse only ships express.")
+        return _express(location, skus, now)
+    if mode == "express":
+        raise Unprocessable("fulfilment.mode_unavailable", "Stores hand over by pickup or delivery; "
+                                                           "express ships from the warehouse.")
+    if mode == "pickup":
+        if not cfg.pickup:
+            raise Unprocessable("fulfilment.mode_unavailable", "This store does not offer pickup.")
+        return Shipment(location=location, mode="pickup", skus=skus, fee=0,
+                        ready_at=now + timedelta(minutes=cfg.prep_minutes))
+    if cfg.delivery_radius_m == 0:
+        raise Unprocessable("fulfilment.mode_unavailable", "This store does not deliver.")
+    address = request.address
+    if not address or address.get("latitude") is None or address.get("longitude") is None:
+        raise InvalidInput("delivery.address_required", "Give the delivery address with its coordinates.")
+    if location.latitude is None or location.longitude is None:
+        raise Unprocessable("fulfilment.mode_unavailable", "This store has no location to deliver from.")
+    distance = distance_m(location.latitude, location.longitude, address["latitude"], address["longitude"])
+    if distance > cfg.delivery_radius_m:
+        raise Unprocessable("delivery.outside_radius",
+                            f"The address is {distance} m away; this store delivers within {cfg.delivery_radius_m} m.",
+                            distance_m=distance, radius_m=cfg.delivery_radius_m)
+    start, end = _check_slot(session, location, request.slot_start, now)
+    return Shipment(location=location, mode="delivery", skus=skus, fee=cfg.delivery_fee, slot_start=start,
+                    slot_end=end, arrive_by=end, distance_m=distance, address=dict(address))
+
+
+def plan(session: Session, *, location: StockLocation, items: dict[str, int], request: Request,
+         now: datetime) -> Plan:
+    """Where each SKU ships from for the requested routing, and which routings are possible.
+
+    ``store``: everything from the chosen location. ``split``: what it lacks from the first
+    warehouse (by code) that has all of it. ``warehouse``: the whole order, express, from the
+    first warehouse that has everything. A line is never split across locations.
+    """
+    if request.routing not in ROUTINGS:
+        raise InvalidInput("fulfilment.bad_routing", f"Routing must be one of {', '.join(ROUTINGS)}.")
+    skus = sorted(items)
+    warehouses = _warehouses(session, location.merchant_id, exclude=location.id)
+    available = _available(session, location.merchant_id, [location.id] + [w.id for w in warehouses], skus)
+
+    def has(loc: StockLocation, wanted: list[str]) -> bool:
+        return all(available.get((loc.id, sku), 0) >= items[sku] for sku in wanted)
+
+    missing = [sku for sku in skus if available.get((location.id, sku), 0) < items[sku]]
+    options: dict[str, list[Shipment]] = {}
+    if request.routing != "warehouse":  # the chosen location's mode only matters if it ships something
+        here = _at_location(session, location, request, skus, now)
+        keep = [sku for sku in skus if sku not in missing]
+        source = next((w for w in warehouses if has(w, missing)), None) if missing else None
+        if not missing:
+            options["store"] = [here]
+        elif source is not None and keep:
+            here.skus = keep
+            options["split"] = [here, _express(source, missing, now)]
+    whole = location if location.kind == "warehouse" and not missing else \
+        next((w for w in warehouses if has(w, skus)), None)
+    if whole is not None:
+        options["warehouse"] = [_express(whole, skus, now)]
+    chosen = options.get(request.routing) or (options.get("store") if request.routing != "warehouse" else None)
+    return Plan(shipments=chosen or [], missing=missing, options=options)
+
+
+def require(plan_: Plan) -> list[Shipment]:
+    """The plan's shipments, or the refusal that tells the customer what is possible."""
+    if plan_.shipments:
+        return plan_.shipments
+    if not plan_.options:
+        raise Unprocessable("stock.out_everywhere", "Some items are out of stock at this store and at the warehouse.",
+                            missing=plan_.missing, sku_id=plan_.missing[0] if plan_.missing else None)
+    raise Unprocessable("stock.insufficient", "Not enough stock at this store for some items; they can come "
+                        "from the warehouse instead (choose routing 'split' or 'warehouse').",
+                        missing=plan_.missing, sku_id=plan_.missing[0], routing_options=sorted(plan_.options))
+
+
+def _book_slot(session: Session, shipment: Shipment, now: datetime) -> None:
+    merchant_id, location_id = shipment.location.merchant_id, shipment.location.id
+    if session.get(DeliverySlot, (merchant_id, location_id, shipment.slot_start)) is None:
+        try:
+            with session.begin_nested():
+                session.add(DeliverySlot(merchant_id=merchant_id, location_id=location_id,
+                                         slot_start=shipment.slot_start, booked=0))
+        except IntegrityError:
+            pass  # booked concurrently: the row is there
+    capacity = settings_of(shipment.location).slot_capacity
+    booked = session.execute(update(DeliverySlot).where(
+        DeliverySlot.merchant_id == merchant_id, DeliverySlot.location_id == location_id,
+        DeliverySlot.slot_start == shipment.slot_start, DeliverySlot.booked + 1 <= capacity)
+        .values(booked=DeliverySlot.booked + 1)).rowcount
+    if not booked:
+        raise Conflict("delivery.slot_full", "That delivery slot is full; choose another.")
+
+
+def _unbook_slot(session: Session, fulfilment: Fulfilment) -> None:
+    if fulfilment.mode == "delivery" and fulfilment.slot_start is not None:
+        session.execute(update(DeliverySlot).where(
+            DeliverySlot.merchant_id == fulfilment.merchant_id, DeliverySlot.location_id == fulfilment.location_id,
+            DeliverySlot.slot_start == fulfilment.slot_start, DeliverySlot.booked > 0)
+            .values(booked=DeliverySlot.booked - 1))
+
+
+def create(session: Session, *, order: Order, shipments: list[Shipment], items: dict[str, int],
+           now: datetime) -> dict[str, str]:
+    """Write the order's fulfilments, reserve each one's stock at its location and book its
+    delivery slot; returns the fulfilment id of each SKU. Raises (the caller rolls back) when
+    stock or a slot ran out meanwhile."""
+    by_sku: dict[str, str] = {}
+    for shipment in shipments:
+        fulfilment = Fulfilment(
+            merchant_id=order.merchant_id, id=new_id("ful"), order_id=order.id, location_id=shipment.location.id,
+            mode=shipment.mode, status="pending", fee=shipment.fee, ready_at=shipment.ready_at,
+            slot_start=shipment.slot_start, slot_end=shipment.slot_end, address=shipment.address,
+            distance_m=shipment.distance_m, created_at=now)
+        _insert_with_code(session, fulfilment)
+        if shipment.mode == "delivery":
+            _book_slot(session, shipment, now)
+        inventory.reserve(session, merchant_id=order.merchant_id, location_id=shipment.location.id,
+                          items={sku: items[sku] for sku in shipment.skus}, order_id=order.id, now=now)
+        by_sku.update({sku: fulfilment.id for sku in shipment.skus})
+    return by_sku
+
+
+def _insert_with_code(session: Session, fulfilment: Fulfilment) -> None:
+    """Insert, giving a pickup a 6-digit code unique among its store's open pickups."""
+    if fulfilment.mode != "pickup":
+        session.add(fulfilment)
+        session.flush()
+        return
+    for _ in range(8):
+        fulfilment.pickup_code = f"{secrets.randbelow(10**6):06d}"
+        try:
+            with session.begin_nested():
+                session.add(fulfilment)
+                session.flush()
+            return
+        except IntegrityError:  # the code is taken; the savepoint's rollback took the row out again
+            continue
+    raise Conflict("pickup.codes_exhausted", "Could not allocate a pickup code; try again.")
+
+
+def of_order(session: Session, merchant_id: str, order_id: str) -> list[Fulfilment]:
+    return list(session.scalars(select(Fulfilment).where(Fulfilment.merchant_id == merchant_id,
+                                                         Fulfilment.order_id == order_id).order_by(Fulfilment.id)))
+
+
+def open_lines(session: Session, fulfilment: Fulfilment) -> list[OrderLine]:
+    """This fulfilment's lines with units not refunded."""
+    return [line for line in session.scalars(select(OrderLine).where(
+        OrderLine.merchant_id == fulfilment.merchant_id, OrderLine.fulfilment_id == fulfilment.id)
+        .order_by(OrderLine.line_no)) if line.quantity > line.refunded_quantity]
+
+
+def outstanding(session: Session, fulfilment: Fulfilment) -> dict[str, int]:
+    """Units of this fulfilment not refunded, by SKU."""
+    result: dict[str, int] = {}
+    for line in open_lines(session, fulfilment):
+        result[line.sku_id] = result.get(line.sku_id, 0) + line.quantity - line.refunded_quantity
+    return result
+
+
+def on_paid(session: Session, *, order: Order, paid_at: datetime) -> None:
+    """The order is paid: its fulfilments are ready; pickups must be collected in time."""
+    for fulfilment in of_order(session, order.merchant_id, order.id):
+        if fulfilment.status != "pending":
+            continue
+        fulfilment.status = "ready"
+        if fulfilment.mode == "pickup":
+            cfg = settings_of(session.get(StockLocation, (order.merchant_id, fulfilment.location_id)))
+            fulfilment.expires_at = max(paid_at, fulfilment.ready_at or paid_at) + timedelta(hours=cfg.pickup_hours)
+    session.flush()
+
+
+def on_cancel(session: Session, *, order: Order, reason: str, now: datetime) -> None:
+    """The unpaid order is cancelled: release each fulfilment's stock and slot."""
+    for fulfilment in of_order(session, order.merchant_id, order.id):
+        if fulfilment.status not in OPEN:
+            continue
+        inventory.release(session, merchant_id=order.merchant_id, location_id=fulfilment.location_id,
+                          items=outstanding(session, fulfilment), order_id=order.id, reason=reason, now=now)
+        _unbook_slot(session, fulfilment)
+        fulfilment.status = "cancelled"
+    session.flush()
+
+
+def _finish(session: Session, fulfilment: Fulfilment, *, by: str, now: datetime) -> bool:
+    """Hand one ready fulfilment over: its outstanding units leave the location."""
+    done = session.execute(update(Fulfilment).where(
+        Fulfilment.merchant_id == fulfilment.merchant_id, Fulfilment.id == fulfilment.id,
+        Fulfilment.status == "ready").values(status="done", done_at=now, done_by=by)).rowcount
+    if not done:
+        return False
+    inventory.commit(session, merchant_id=fulfilment.merchant_id, location_id=fulfilment.location_id,
+                     items=outstanding(session, fulfilment), order_id=fulfilment.order_id, now=now)
+    return True
+
+
+def verify_pickup(session: Session, *, merchant_id: str, store_id: str, code: str, by: str,
+                  now: datetime) -> Fulfilment:
+    """A clerk verifies a pickup code at their store: it works exactly once."""
+    found = session.scalars(select(Fulfilment).where(
+        Fulfilment.merchant_id == merchant_id, Fulfilment.location_id == store_id, Fulfilment.mode == "pickup",
+        Fulfilment.pickup_code == code).order_by(Fulfilment.created_at.desc())).all()
+    current = next((f for f in found if f.status in OPEN), None) or (found[0] if found else None)
+    if current is None:
+        raise Unprocessable("pickup.code_wrong", "No order at this store has that pickup code.")
+    if current.status == "pending":
+        raise Conflict("pickup.not_paid", "That order has not been paid yet.")
+    if current.status == "done":
+        raise Conflict("pickup.code_used", f"That pickup code was already used at {current.done_at:%Y-%m-%d %H:%M} UTC.")
+    if current.status in ("expired", "cancelled"):
+        raise Conflict(f"pickup.{current.status}", f"That pickup was {current.status} and refunded.")
+    if not _finish(session, current, by=by, now=now):
+        raise Conflict("pickup.code_used", "That pickup code was just used.")
+    session.refresh(current)
+    return current
+
+
+def hand_over(session: Session, *, order: Order, store_id: str | None, by: str, now: datetime) -> int:
+    """Hand over the order's ready deliveries and shipments (at ``store_id`` only, for a clerk).
+    Pickups need their code (:func:`verify_pickup`). Returns how many were handed over."""
+    fulfilments = [f for f in of_order(session, order.merchant_id, order.id)
+                   if store_id is None or f.location_id == store_id]
+    ready = [f for f in fulfilments if f.status == "ready"]
+    if not ready:
+        raise Conflict("order.not_fulfillable",
+                       f"An order that is {order.status.replace('_', ' ')} has nothing here to hand over.")
+    if all(f.mode == "pickup" for f in ready):
+        raise Conflict("fulfilment.pickup_code_required", "A pickup is handed over by verifying its pickup code.")
+    return sum(_finish(session, f, by=by, now=now) for f in ready if f.mode != "pickup")
+
+
+def close_when_done(session: Session, *, order: Order, now: datetime) -> bool:
+    """Mark a paid order fulfilled once every fulfilment is finished and something was
+    handed over; returns whether this call did it."""
+    states = {f.status for f in of_order(session, order.merchant_id, order.id)}
+    if states & set(OPEN) or "done" not in states:
+        return False
+    changed = session.execute(update(Order).where(
+        Order.merchant_id == order.merchant_id, Order.id == order.id, Order.status == "paid")
+        .values(status="fulfilled", fulfilled_at=now)).rowcount
+    session.refresh(order)
+    return bool(changed)
+
+
+def after_refund(session: Session, *, order: Order) -> None:
+    """Fulfilments not yet handed over whose every unit was refunded are cancelled (their
+    delivery slot freed)."""
+    for fulfilment in of_order(session, order.merchant_id, order.id):
+        if fulfilment.status in OPEN and not outstanding(session, fulfilment):
+            _unbook_slot(session, fulfilment)
+            fulfilment.status = "cancelled"
+    session.flush()
+
+
+def expire(session: Session, fulfilment: Fulfilment, *, now: datetime) -> bool:
+    """Mark an uncollected pickup expired (the caller refunds and releases its units)."""
+    return bool(session.execute(update(Fulfilment).where(
+        Fulfilment.merchant_id == fulfilment.merchant_id, Fulfilment.id == fulfilment.id,
+        Fulfilment.status == "ready", Fulfilment.expires_at <= now).values(status="expired", done_at=now)).rowcount)
+
+
+def due_pickups(session: Session, *, now: datetime, limit: int) -> list[tuple[str, str]]:
+    """(merchant_id, fulfilment_id) of paid pickups past their collection deadline."""
+    return [tuple(row) for row in session.execute(
+        select(Fulfilment.merchant_id, Fulfilment.id).where(
+            Fulfilment.status == "ready", Fulfilment.mode == "pickup", Fulfilment.expires_at <= now)
+        .order_by(Fulfilment.expires_at).limit(limit))]
+
+
+def get(session: Session, merchant_id: str, fulfilment_id: str) -> Fulfilment:
+    fulfilment = session.get(Fulfilment, (merchant_id, fulfilment_id))
+    if fulfilment is None:
+        raise NotFound.of("Fulfilment")
+    return fulfilment
