@@ -96,3 +96,9 @@ def test_demo_loop_over_real_http(demo):
         code = http.get(f"/api/v1/storefront/orders/{order['id']}", headers=customer).json()["fulfilments"][0]
         fulfilled = http.post("/api/v1/pickups/verify", headers=clerk, json={"code": code["pickup_code"]}).json()
         assert fulfilled["status"] == "fulfilled" and fulfilled["refunded_amount"] == latte["list_price"]
+        # The demo customer is one of Guide Qian's regulars: she sees them, and the order's commission.
+        guide = {"Authorization": f"Bearer {creds['Guide API key']}"}
+        mine = http.get("/api/v1/workbench/customers", headers=guide).json()["items"]
+        assert [g["name"] for c in mine for g in c["groups"]] == ["Morning regulars"]
+        commission = http.get("/api/v1/workbench/commissions", headers=guide).json()["items"]
+        assert [c["order_id"] for c in commission] == [order["id"]] and commission[0]["rate_bp"] == 500

@@ -33,6 +33,7 @@ BODIES = {
     ("patch", "/api/v1/light-plans/{plan_id}"): {"name": "Hijacked"},
     ("post", "/api/v1/members/{customer_id}/points/adjustments"): {"delta": 5, "note": "hijack"},
     ("post", "/api/v1/workbench/customers/{customer_id}/visits"): {"note": "hijack"},
+    ("patch", "/api/v1/workbench/groups/{group_id}"): {"name": "Hijacked"},
 }
 
 # Lists that need query parameters.
@@ -46,7 +47,7 @@ TENANT_TABLES = ["coupon_issue_jobs", "coupon_codes", "coupon_event_rules", "cou
                  "points_entries", "loyalty_settings", "light_plans", "light_memberships", "light_benefits",
                  "light_settlements", "points_mall_items", "coupon_pack_grants", "sandbox_agreements",
                  "sandbox_agreement_charges", "stock_transfers", "fulfilments", "delivery_slots", "commissions",
-                 "commission_rules", "guide_visits"]
+                 "commission_rules", "guide_visits", "guide_groups", "guide_group_members"]
 
 
 def _snapshot(runtime, merchant_id):
@@ -88,6 +89,9 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
     assert commission["order_id"] == attributed["id"]
     ok(client.post(f"/api/v1/workbench/customers/{a.customer_id}/visits", json={"note": "called"},
                    headers=a_guide_key), 201)
+    group = ok(client.post("/api/v1/workbench/groups", json={"name": "Regulars"}, headers=a_guide_key), 201)
+    ok(client.put(f"/api/v1/workbench/groups/{group['id']}/customers/{a.customer_id}", headers=a_guide_key))
+    ok(client.post("/api/v1/workbench/groups", json={"name": "B's own"}, headers=b_guide_key), 201)
     tier = ok(client.post("/api/v1/member-tiers", json={"code": "silver", "name": "Silver", "threshold": 10},
                           headers=a.admin), 201)
     ok(client.put("/api/v1/loyalty-settings", json={"points_per_yuan": 2}, headers=a.admin))
@@ -113,6 +117,7 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
         "code": coupon["code"], "rule_id": rule["id"], "job_id": issue_job["id"], "guide_id": a_guide,
         "tier_id": tier["id"], "plan_id": light_plan["id"], "membership_id": light_membership["id"],
         "item_id": mall_item["id"], "transfer_id": transfer["id"], "scope": "guide",
+        "group_id": group["id"],
     }
     before = _snapshot(runtime, a.merchant_id)
     walked = 0
@@ -134,6 +139,8 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
                 body = {"count": 1}
             if path.endswith("/issue-jobs"):
                 body = {}
+            if path.endswith("/groups/{group_id}/coupons"):
+                body = {"template_id": coupon_template["id"]}
             if path.endswith("/{customer_id}/guide") and method == "put":
                 body = {"guide_id": b_guide}
             who_all = (b.customer,) if path.startswith("/api/v1/storefront") else (b.admin,)
@@ -151,7 +158,7 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
     a_ids = {a.store_id, a.product_id, a.customer_id, order["id"], unpaid["id"], staff["id"], key["id"],
              promotion["id"], coupon_template["id"], coupon["id"], rule["id"], a_guide,
              tier["id"], light_plan["id"], light_membership["id"], mall_item["id"], transfer["id"],
-             attributed["id"], commission["id"]} | {f["id"] for f in attributed["fulfilments"]}
+             attributed["id"], commission["id"], group["id"]} | {f["id"] for f in attributed["fulfilments"]}
     for path, operations in ok(client.get("/openapi.json"))["paths"].items():
         if "get" in operations and "{" not in path and path not in UNSCOPED and path != "/api/v1/merchant":
             headers = b.customer if path.startswith("/api/v1/storefront") else b.admin

@@ -82,6 +82,7 @@ def demo(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)) 
         ("Merchant id", creds.merchant_id),
         ("Admin API key", creds.admin_key),
         ("Clerk API key", f"{creds.clerk_key}   (clerk of store {creds.clerk_store})"),
+        ("Guide API key", f"{creds.guide_key}   (Guide Qian's workbench: /api/v1/workbench/...)"),
         ("Customer session", f"{creds.customer_token}   (customer {creds.customer_id}, via Alipay)"),
         ("Platform key", platform_key),
         ("Health", f"{base}/api/v1/health"),

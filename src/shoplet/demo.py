@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from shoplet.catalog import service as catalog
 from shoplet.customers import service as customers
-from shoplet.guides import commissions
+from shoplet.guides import commissions, groups
+from shoplet.guides import service as guides
 from shoplet.inventory import service as inventory
 from shoplet.inventory.models import StockLocation
 from shoplet.promotions import service as promotions
@@ -87,6 +88,7 @@ class DemoCredentials:
     admin_key: str
     clerk_key: str
     clerk_store: str
+    guide_key: str
     customer_id: str
     customer_token: str
     created: bool
@@ -129,9 +131,15 @@ def _create(session: Session, now: datetime) -> Merchant:
         promotions.create(session, merchant_id=merchant.id, now=now, fields=dict(
             name=name, kind=kind, params=params, scope=scope, stack_group=group, exclusive=False,
             host_apps=[], store_ids=[], starts_at=None, ends_at=None))
+    regulars = groups.create(session, merchant_id=merchant.id, guide_id=guide.id, name="Morning regulars", now=now)
     for name, phone, identities in CUSTOMERS:
-        customers.create_customer(session, merchant_id=merchant.id, name=name, phone=phone, tags=[],
-                                  identities=identities, now=now)
+        customer = customers.create_customer(session, merchant_id=merchant.id, name=name, phone=phone, tags=[],
+                                             identities=identities, now=now)
+        if customer.name == CUSTOMERS[0][0]:  # served in store by Guide Qian, and one of her regulars
+            guides.bind(session, merchant_id=merchant.id, customer_id=customer.id, guide_id=guide.id,
+                        source="store", by="demo", now=now)
+            groups.add_member(session, merchant_id=merchant.id, guide_id=guide.id, group_id=regulars["id"],
+                              customer_id=customer.id, now=now)
     return merchant
 
 
@@ -146,10 +154,13 @@ def load(session: Session, *, now: datetime, session_days: int = 30) -> DemoCred
     clerk = session.scalar(select(Staff).where(Staff.merchant_id == merchant.id, Staff.role == "clerk"))
     clerk_key = tenancy.create_api_key(session, merchant_id=merchant.id, name="demo clerk key",
                                        staff_id=clerk.id, now=now)[1]
+    guide = session.scalar(select(Staff).where(Staff.merchant_id == merchant.id, Staff.role == "guide"))
+    guide_key = tenancy.create_api_key(session, merchant_id=merchant.id, name="demo guide key",
+                                       staff_id=guide.id, now=now)[1]
     customer = customers.resolve_customer(session, merchant_id=merchant.id, host_app="alipay",
                                           host_user_id="2088000000000001", phone=None, now=now)
     _, token = customers.open_session(session, merchant_id=merchant.id, customer_id=customer.id,
                                       host_app="alipay", scene="qr_scan", days=session_days, now=now)
     return DemoCredentials(merchant_id=merchant.id, admin_key=admin_key, clerk_key=clerk_key,
-                           clerk_store=clerk.store_id or "", customer_id=customer.id, customer_token=token,
+                           clerk_store=clerk.store_id or "", guide_key=guide_key, customer_id=customer.id, customer_token=token,
                            created=created)

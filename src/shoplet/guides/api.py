@@ -1,6 +1,7 @@
 """Shopping guides: binding policy, customer bindings (scan or in-store assignment), guide
-coupon quotas, commission rules, and the guide's workbench (my customers, revisit
-reminders, my quotas, issue to my customers, my sales and commissions)."""
+coupon quotas, commission rules, and the guide's workbench (my customers and my groups of
+them, revisit reminders, my quotas, issue to my customers or a group, my sales and
+commissions)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from shoplet.coupons.models import Coupon, CouponTemplate
 from shoplet.customers.models import Customer
 from shoplet.db import Database
 from shoplet.errors import Forbidden, NotFound
-from shoplet.guides import commissions, revisits, service
+from shoplet.guides import commissions, groups, revisits, service
 from shoplet.guides.models import Commission, GuideBinding, GuideBindingChange, GuideCouponQuota
 from shoplet.guides.schemas import (
     AssignIn,
@@ -26,6 +27,11 @@ from shoplet.guides.schemas import (
     CommissionOut,
     CommissionRuleIn,
     CommissionRuleOut,
+    GroupIn,
+    GroupIssueIn,
+    GroupIssueOut,
+    GroupOut,
+    GroupRef,
     GuideFiguresOut,
     ReminderOut,
     VisitIn,
@@ -142,18 +148,86 @@ def list_quotas(template_id: str, p: Principal = Depends(editor), db: Database =
 @router.get("/workbench/customers", response_model=Page[MyCustomerOut])
 def my_customers(p: Principal = Depends(require_guide), db: Database = Depends(get_db),
                  page: PageParams = Depends(page_params),
-                 tag: str | None = Query(None, max_length=64)) -> Page[MyCustomerOut]:
-    """The customers bound to me, with their tags (phone numbers masked)."""
+                 tag: str | None = Query(None, max_length=64),
+                 group_id: str | None = Query(None, max_length=32)) -> Page[MyCustomerOut]:
+    """The customers bound to me, with their tags and my groups (phone numbers masked);
+    optionally only those with a tag or in one of my groups."""
     with db.unit_of_work(write=False) as s:
-        stmt = service.customers_of(merchant_id=p.tenant, guide_id=p.staff_id, tag=tag)
+        if group_id:
+            groups.group_of(s, merchant_id=p.tenant, guide_id=p.staff_id, group_id=group_id)
+        stmt = service.customers_of(merchant_id=p.tenant, guide_id=p.staff_id, tag=tag, group_id=group_id)
         rows, cursor = paginate(s, stmt, Customer.id, page)
+        their_groups = groups.groups_by_customer(s, merchant_id=p.tenant, customer_ids=[c.id for c in rows])
         items = []
         for customer in rows:
             binding = s.get(GuideBinding, (p.tenant, customer.id))
             items.append(MyCustomerOut(id=customer.id, name=customer.name, phone=masked(customer.phone),
-                                       tags=customer.tags, bound_at=binding.bound_at,
-                                       protected_until=binding.protected_until))
+                                       tags=customer.tags, groups=[GroupRef(**g) for g in their_groups[customer.id]],
+                                       bound_at=binding.bound_at, protected_until=binding.protected_until))
         return Page(items=items, next_cursor=cursor)
+
+
+@router.get("/workbench/groups", response_model=list[GroupOut])
+def my_groups(p: Principal = Depends(require_guide), db: Database = Depends(get_db)) -> list[GroupOut]:
+    """My customer groups by name, each with how many of my customers it holds."""
+    with db.unit_of_work(write=False) as s:
+        return [GroupOut(**g) for g in groups.groups(s, merchant_id=p.tenant, guide_id=p.staff_id)]
+
+
+@router.post("/workbench/groups", response_model=GroupOut, status_code=201)
+def create_group(body: GroupIn, p: Principal = Depends(require_guide), db: Database = Depends(get_db),
+                 now: datetime = Depends(get_now)) -> GroupOut:
+    with db.unit_of_work() as s:
+        return GroupOut(**groups.create(s, merchant_id=p.tenant, guide_id=p.staff_id, name=body.name, now=now))
+
+
+@router.patch("/workbench/groups/{group_id}", response_model=GroupOut)
+def rename_group(group_id: str, body: GroupIn, p: Principal = Depends(require_guide),
+                 db: Database = Depends(get_db)) -> GroupOut:
+    with db.unit_of_work() as s:
+        return GroupOut(**groups.rename(s, merchant_id=p.tenant, guide_id=p.staff_id, group_id=group_id,
+                                        name=body.name))
+
+
+@router.delete("/workbench/groups/{group_id}", status_code=204)
+def delete_group(group_id: str, p: Principal = Depends(require_guide), db: Database = Depends(get_db)) -> None:
+    """Delete the group (its customers stay mine)."""
+    with db.unit_of_work() as s:
+        groups.remove(s, merchant_id=p.tenant, guide_id=p.staff_id, group_id=group_id)
+
+
+@router.put("/workbench/groups/{group_id}/customers/{customer_id}", response_model=GroupOut)
+def add_to_group(group_id: str, customer_id: str, p: Principal = Depends(require_guide),
+                 db: Database = Depends(get_db), now: datetime = Depends(get_now)) -> GroupOut:
+    """Put one of my customers in one of my groups (again changes nothing)."""
+    with db.unit_of_work() as s:
+        return GroupOut(**groups.add_member(s, merchant_id=p.tenant, guide_id=p.staff_id, group_id=group_id,
+                                            customer_id=customer_id, now=now))
+
+
+@router.delete("/workbench/groups/{group_id}/customers/{customer_id}", status_code=204)
+def remove_from_group(group_id: str, customer_id: str, p: Principal = Depends(require_guide),
+                      db: Database = Depends(get_db)) -> None:
+    with db.unit_of_work() as s:
+        groups.remove_member(s, merchant_id=p.tenant, guide_id=p.staff_id, group_id=group_id,
+                             customer_id=customer_id)
+
+
+@router.post("/workbench/groups/{group_id}/coupons", response_model=GroupIssueOut, status_code=201)
+def give_group_coupons(group_id: str, body: GroupIssueIn, p: Principal = Depends(require_guide),
+                       db: Database = Depends(get_db), now: datetime = Depends(get_now),
+                       idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> GroupIssueOut:
+    """Give every customer in my group one coupon from my quota: refused whole when the quota
+    left cannot cover the group; members the coupon's own limits refuse are skipped."""
+
+    def work(s: Session) -> tuple[int, dict]:
+        return 201, groups.issue_coupons(s, merchant_id=p.tenant, guide_id=p.staff_id, group_id=group_id,
+                                         template_id=body.template_id, now=now)
+
+    _, stored = idempotency.run(db, merchant_id=p.tenant, scope=p.scope, key=idempotency_key,
+                                operation="guide-group-coupons", payload={"group_id": group_id, **body.model_dump()},
+                                work=work)
+    return GroupIssueOut(**stored)
 
 
 @router.get("/workbench/coupon-quotas", response_model=list[QuotaOut])

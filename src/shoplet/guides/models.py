@@ -148,3 +148,35 @@ class GuideVisit(TenantMixin, Base):
     customer_id: Mapped[str] = mapped_column(String(32))
     note: Mapped[str] = mapped_column(String(500), default="")
     at: Mapped[datetime] = mapped_column()
+
+
+class GuideGroup(TenantMixin, Base):
+    """A guide's own group of their customers ("new parents", "weekend regulars"), for
+    follow-ups and group coupons. Other guides never see it; names are unique per guide."""
+
+    __tablename__ = "guide_groups"
+    __table_args__ = (
+        ForeignKeyConstraint(["merchant_id", "guide_id"], ["staff.merchant_id", "staff.id"]),
+        Index("uq_guide_groups_name", "merchant_id", "guide_id", "name", unique=True),
+    )
+
+    guide_id: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column()
+
+
+class GuideGroupMember(Base):
+    """One customer in one guide group; a customer who moves to another guide leaves the
+    old guide's groups."""
+
+    __tablename__ = "guide_group_members"
+    __table_args__ = (
+        ForeignKeyConstraint(["merchant_id", "group_id"], ["guide_groups.merchant_id", "guide_groups.id"]),
+        ForeignKeyConstraint(["merchant_id", "customer_id"], ["customers.merchant_id", "customers.id"]),
+        Index("ix_guide_group_members_customer", "merchant_id", "customer_id"),
+    )
+
+    merchant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    group_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    added_at: Mapped[datetime] = mapped_column()

@@ -11,17 +11,14 @@ from sqlalchemy.orm import Session
 
 from shoplet.customers.models import Customer
 from shoplet.db import new_id
-from shoplet.errors import NotFound
 from shoplet.guides.models import Commission, GuideBinding, GuideVisit
-from shoplet.guides.service import policy_of
+from shoplet.guides.service import own_customer, policy_of
 
 
 def record_visit(session: Session, *, merchant_id: str, guide_id: str, customer_id: str, note: str,
                  now: datetime) -> GuideVisit:
     """A guide contacted one of their own customers (silences the revisit reminder)."""
-    binding = session.get(GuideBinding, (merchant_id, customer_id))
-    if binding is None or binding.guide_id != guide_id:
-        raise NotFound.of("Customer")
+    own_customer(session, merchant_id=merchant_id, guide_id=guide_id, customer_id=customer_id)
     visit = GuideVisit(merchant_id=merchant_id, id=new_id("vis"), guide_id=guide_id, customer_id=customer_id,
                        note=note, at=now)
     session.add(visit)

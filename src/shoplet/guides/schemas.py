@@ -70,11 +70,17 @@ class GuideIssueIn(In):
     customer_id: str = Field(min_length=1, max_length=32)
 
 
+class GroupRef(Out):
+    id: str
+    name: str
+
+
 class MyCustomerOut(Out):
     id: str
     name: str | None
     phone: str | None
-    tags: list[str]
+    tags: list[str] = Field(description="The merchant's tags on the customer.")
+    groups: list[GroupRef] = Field(description="My groups the customer is in.")
     bound_at: datetime
     protected_until: datetime
 
@@ -138,3 +144,35 @@ class VisitOut(Out):
     customer_id: str
     note: str
     at: datetime
+
+
+class GroupIn(In):
+    name: str = Field(min_length=1, max_length=64)
+
+
+class GroupOut(Out):
+    id: str
+    name: str
+    members: int = Field(description="How many of my customers are in the group.")
+    created_at: datetime
+
+
+class GroupIssueIn(In):
+    template_id: str = Field(min_length=1, max_length=32)
+
+
+class GroupCouponOut(Out):
+    customer_id: str
+    coupon_id: str
+
+
+class GroupSkipOut(Out):
+    customer_id: str
+    code: str = Field(description="Why this customer got none, e.g. coupon.limit_reached.")
+
+
+class GroupIssueOut(Out):
+    group_id: str
+    template_id: str
+    issued: list[GroupCouponOut] = Field(description="One coupon each, taken from my quota.")
+    skipped: list[GroupSkipOut] = Field(description="Members the coupon's own limits refused; no quota taken.")

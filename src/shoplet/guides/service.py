@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, cast, select, update
+from sqlalchemy import String, cast, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,7 +19,13 @@ from shoplet.coupons.models import Coupon, CouponTemplate
 from shoplet.customers.models import Customer
 from shoplet.db import new_id
 from shoplet.errors import Conflict, Forbidden, NotFound, Unprocessable
-from shoplet.guides.models import GuideBinding, GuideBindingChange, GuideCouponQuota, GuidePolicy
+from shoplet.guides.models import (
+    GuideBinding,
+    GuideBindingChange,
+    GuideCouponQuota,
+    GuideGroupMember,
+    GuidePolicy,
+)
 from shoplet.scoping import get_owned
 from shoplet.tenancy.models import Staff
 
@@ -94,6 +100,9 @@ def bind(session: Session, *, merchant_id: str, customer_id: str, guide_id: str,
     ).rowcount
     if not moved:
         raise Conflict("guide.binding_changed", "The customer's guide changed a moment ago; look again.")
+    # Groups are the old guide's own: the customer leaves them.
+    session.execute(delete(GuideGroupMember).where(GuideGroupMember.merchant_id == merchant_id,
+                                                   GuideGroupMember.customer_id == customer_id))
     _record(session, merchant_id, customer_id, previous, guide.id, source, by, now)
     return session.get(GuideBinding, (merchant_id, customer_id), populate_existing=True)
 
@@ -107,6 +116,14 @@ def _record(session: Session, merchant_id: str, customer_id: str, previous: str 
 
 def binding_of(session: Session, merchant_id: str, customer_id: str) -> GuideBinding | None:
     return session.get(GuideBinding, (merchant_id, customer_id))
+
+
+def own_customer(session: Session, *, merchant_id: str, guide_id: str, customer_id: str) -> GuideBinding:
+    """The binding of one of the guide's own customers; anyone else's customer is a 404."""
+    binding = session.get(GuideBinding, (merchant_id, customer_id))
+    if binding is None or binding.guide_id != guide_id:
+        raise NotFound.of("Customer")
+    return binding
 
 
 def set_quota(session: Session, *, merchant_id: str, template_id: str, guide_id: str, quota: int,
@@ -152,12 +169,16 @@ def issue_coupon(session: Session, *, merchant_id: str, guide_id: str, template_
                          check_audience=False)
 
 
-def customers_of(*, merchant_id: str, guide_id: str, tag: str | None = None):
-    """The guide's customers (optionally those with ``tag``) as a statement for pagination.
-    Tags are a JSON list; matching its quoted text works alike on SQLite and PostgreSQL."""
+def customers_of(*, merchant_id: str, guide_id: str, tag: str | None = None, group_id: str | None = None):
+    """The guide's customers (optionally those with ``tag``, or in one of the guide's groups)
+    as a statement for pagination. Tags are a JSON list; matching its quoted text works
+    alike on SQLite and PostgreSQL."""
     stmt = (select(Customer).join(GuideBinding, (GuideBinding.merchant_id == Customer.merchant_id)
                                   & (GuideBinding.customer_id == Customer.id))
             .where(Customer.merchant_id == merchant_id, GuideBinding.guide_id == guide_id))
     if tag:
         stmt = stmt.where(cast(Customer.tags, String).contains(json.dumps(tag), autoescape=True))
+    if group_id:
+        stmt = stmt.join(GuideGroupMember, (GuideGroupMember.merchant_id == Customer.merchant_id)
+                         & (GuideGroupMember.customer_id == Customer.id)).where(GuideGroupMember.group_id == group_id)
     return stmt
