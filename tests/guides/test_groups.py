@@ -1,9 +1,13 @@
 """A guide's customer groups (O4): the guide's own, for their own customers, and a way to
 give a whole group coupons from the guide's quota."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 from sqlalchemy import func, select
 
 from shoplet.coupons.models import Coupon
+from shoplet.errors import ShopletError
+from shoplet.guides import groups
 from shoplet.guides.models import GuideCouponQuota, GuideGroupMember
 from tests.coupons.test_coupons import template
 from tests.guides.test_guides import make_guide
@@ -125,3 +129,36 @@ def test_a_group_gets_coupons_from_the_quota_or_nothing(shop, client):
     assert held() == (3, 3)
     mine = ok(client.get("/api/v1/storefront/coupons", headers=bearer(shop.sign_in("ann")["token"])))["items"]
     assert [c["source"] for c in mine] == ["guide"]
+
+
+def test_concurrent_group_issues_never_pass_the_quota(shop, client, runtime):
+    """Two groups given coupons at once, with quota for only one of them: never more coupons
+    than the quota, and a group refused or skipped takes no quota."""
+    amy, amy_key = make_guide(shop, "Amy")
+    t = template(shop, total_stock=1000)
+    customers = _bind(shop, amy, *(f"racer-{i}" for i in range(6)))
+    group_ids = []
+    for n, members in enumerate((customers[:3], customers[3:])):
+        group = ok(client.post("/api/v1/workbench/groups", json={"name": f"G{n}"}, headers=amy_key), 201)
+        for customer in members:
+            ok(client.put(f"/api/v1/workbench/groups/{group['id']}/customers/{customer}", headers=amy_key))
+        group_ids.append(group["id"])
+    ok(client.put(f"/api/v1/coupon-templates/{t['id']}/guide-quotas/{amy}", json={"quota": 4}, headers=shop.admin))
+
+    def give(group_id):
+        try:
+            with runtime.db.unit_of_work() as s:
+                result = groups.issue_coupons(s, merchant_id=shop.merchant_id, guide_id=amy, group_id=group_id,
+                                              template_id=t["id"], now=runtime.clock())
+            return len(result["issued"])
+        except ShopletError as exc:
+            return exc.code
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(give, group_ids))
+    with runtime.db.unit_of_work(write=False) as s:
+        quota = s.get(GuideCouponQuota, (shop.merchant_id, t["id"], amy))
+        coupons = s.scalar(select(func.count()).select_from(Coupon).where(
+            Coupon.merchant_id == shop.merchant_id, Coupon.template_id == t["id"]))
+    assert 3 in results and quota.issued == coupons <= 4
+    assert sum(r for r in results if isinstance(r, int)) == coupons
