@@ -125,6 +125,25 @@ def test_store_short_offers_split_or_warehouse_and_split_ships_from_both(shop):
     assert [(f["location_id"], f["mode"]) for f in whole["fulfilments"]] == [(shop.warehouse_id, "express")]
 
 
+def test_the_nearest_warehouse_with_the_goods_ships_them(shop):
+    """A chain with a northern and an eastern warehouse: a Shanghai store's missing beans
+    come from the eastern one (31.2 N) although the northern one sorts first by code."""
+    north = ok(shop.client.post("/api/v1/stores", json={"kind": "warehouse", "code": "A-NORTH", "name": "Beijing DC",
+                                                       "latitude": 39.9, "longitude": 116.4}, headers=shop.admin), 201)
+    shop.stock(north["id"], "BEANS", 100)
+    shop.stock(shop.store_id, "BEANS", 0)
+    split = _checkout(shop, {"LATTE-T": 1, "BEANS": 1}, routing="split")
+    assert sorted(f["location_id"] for f in split["fulfilments"]) == sorted([shop.store_id, shop.warehouse_id])
+    # Delivered to an address in Beijing, the whole order ships from Beijing.
+    whole = _checkout(shop, {"BEANS": 1}, routing="warehouse", mode="delivery",
+                      address={**FAR, "latitude": 39.95, "longitude": 116.3})
+    assert [f["location_id"] for f in whole["fulfilments"]] == [north["id"]]
+    # When the nearest has too little, the next nearest that has it all ships.
+    shop.stock(shop.warehouse_id, "BEANS", 1)  # the one unit is reserved for the split order
+    assert [f["location_id"] for f in _checkout(shop, {"BEANS": 1}, routing="warehouse")["fulfilments"]] == \
+        [north["id"]]
+
+
 def test_refunding_an_unshipped_part_releases_it_where_it_was_reserved(shop):
     shop.stock(shop.store_id, "BEANS", 0)
     order = _checkout(shop, {"LATTE-T": 1, "BEANS": 1}, routing="split")

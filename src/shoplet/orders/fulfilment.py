@@ -133,10 +133,30 @@ def _check_slot(session: Session, store: StockLocation, start: datetime | None,
     return match["start"], match["end"]
 
 
-def _warehouses(session: Session, merchant_id: str, exclude: str) -> list[StockLocation]:
-    return list(session.scalars(select(StockLocation).where(
+def _warehouses(session: Session, merchant_id: str, exclude: str,
+                near: tuple[float, float] | None) -> list[StockLocation]:
+    """Active warehouses, nearest to ``near`` first; those without coordinates (or all of
+    them when ``near`` is unknown) after, by code."""
+    found = list(session.scalars(select(StockLocation).where(
         StockLocation.merchant_id == merchant_id, StockLocation.kind == "warehouse",
         StockLocation.active.is_(True), StockLocation.id != exclude).order_by(StockLocation.code)))
+
+    def key(w: StockLocation) -> tuple[int, int]:
+        if near is None or w.latitude is None or w.longitude is None:
+            return 1, 0
+        return 0, distance_m(near[0], near[1], w.latitude, w.longitude)
+
+    return sorted(found, key=key)  # stable: equal distances keep the code order
+
+
+def _destination(location: StockLocation, request: Request) -> tuple[float, float] | None:
+    """Where the goods are going: the delivery address, else the chosen location."""
+    address = request.address or {}
+    if address.get("latitude") is not None and address.get("longitude") is not None:
+        return address["latitude"], address["longitude"]
+    if location.latitude is not None and location.longitude is not None:
+        return location.latitude, location.longitude
+    return None
 
 
 def _express(location: StockLocation, skus: list[str], now: datetime) -> Shipment:
@@ -185,14 +205,16 @@ def plan(session: Session, *, location: StockLocation, items: dict[str, int], re
          now: datetime) -> Plan:
     """Where each SKU ships from for the requested routing, and which routings are possible.
 
-    ``store``: everything from the chosen location. ``split``: what it lacks from the first
-    warehouse (by code) that has all of it. ``warehouse``: the whole order, express, from the
-    first warehouse that has everything. A line is never split across locations.
+    ``store``: everything from the chosen location. ``split``: what it lacks from the nearest
+    warehouse that has all of it. ``warehouse``: the whole order, express, from the nearest
+    warehouse that has everything. Nearest to the delivery address, else to the chosen
+    location (see :func:`_warehouses`). A line is never split across locations.
     """
     if request.routing not in ROUTINGS:
         raise InvalidInput("fulfilment.bad_routing", f"Routing must be one of {', '.join(ROUTINGS)}.")
     skus = sorted(items)
-    warehouses = _warehouses(session, location.merchant_id, exclude=location.id)
+    warehouses = _warehouses(session, location.merchant_id, exclude=location.id,
+                             near=_destination(location, request))
     available = _available(session, location.merchant_id, [location.id] + [w.id for w in warehouses], skus)
 
     def has(loc: StockLocation, wanted: list[str]) -> bool:
