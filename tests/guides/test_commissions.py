@@ -50,9 +50,11 @@ def test_commission_from_payment_to_settlement_with_a_refund(shop, client, runti
     assert sales == {"guide_id": amy, "orders": 1, "sales": goods, "refunded": goods // 2, "commission_frozen": 0,
                      "commission_settled": mine["net"], "commission_reversed": goods // 20}
     stores = {r["store_id"]: r for r in ok(client.get("/api/v1/reports/stores", headers=shop.admin))}
-    assert (stores[shop.store2_id]["orders"], stores[shop.store2_id]["revenue"], stores[shop.store2_id]["refunds"],
-            stores[shop.store2_id]["commission_settled"]) == (1, goods, shop.prices["BEANS"], mine["net"])
-    assert (stores[shop.store_id]["orders"], stores[shop.store_id]["commission"]) == (1, 0)
+    s1, s2 = stores[shop.store_id], stores[shop.store2_id]
+    assert (s2["orders"], s2["revenue"], s2["refunds"], s2["commission"]) == (1, goods, shop.prices["BEANS"], 0)
+    # Commission counts for Amy's own store (she works at store 1), not for the store that sold.
+    assert (s1["orders"], s1["revenue"], s1["commission"], s1["commission_settled"]) == \
+        (1, unbound["total"], mine["net"], mine["net"])
     [guide_row] = ok(client.get("/api/v1/reports/guides", headers=shop.admin))
     assert (guide_row["guide_id"], guide_row["name"], guide_row["revenue"], guide_row["commission"]) == \
         (amy, "Amy", goods, mine["net"])
@@ -127,3 +129,34 @@ def test_the_light_store_loop_over_http(shop, client):
     [mine] = ok(client.get("/api/v1/workbench/commissions", headers=amy_key))["items"]
     assert mine["status"] == "reversed" and mine["net"] == 0
     assert shop.level(shop.warehouse_id, "BEANS")["on_hand"] == 100  # the shipped beans came back
+
+
+def test_a_split_order_counts_for_each_location_that_handed_over(shop, client):
+    """O5 per-store revenue: the store earns the lines it handed over, the warehouse the lines it
+    shipped and the delivery fee; refunds count where their lines were."""
+    ok(client.patch(f"/api/v1/stores/{shop.warehouse_id}", json={"fulfilment": {"express_fee": 800}},
+                    headers=shop.admin))
+    shop.stock(shop.store_id, "BEANS", 0)
+
+    def checkout(routing):
+        order = ok(client.post("/api/v1/storefront/orders", json={
+            "location_id": shop.store_id, "fulfilment": {"routing": routing},
+            "lines": [{"sku_id": shop.skus["LATTE-T"], "quantity": 1}, {"sku_id": shop.skus["BEANS"], "quantity": 1}]},
+            headers=shop.customer), 201)
+        shop.pay(order["id"])
+        return order
+
+    split = checkout("split")
+    beans = next(line for line in split["lines"] if line["sku_id"] == shop.skus["BEANS"])
+    latte = next(line for line in split["lines"] if line["sku_id"] == shop.skus["LATTE-T"])
+    ok(client.post(f"/api/v1/orders/{split['id']}/refunds", json={"lines": [{"line_id": beans["id"], "quantity": 1}]},
+                   headers=shop.admin), 201)
+    whole = checkout("warehouse")  # then refunded in full before it ships: the delivery fee comes back too
+    ok(client.post(f"/api/v1/orders/{whole['id']}/refunds", json={}, headers=shop.admin), 201)
+    stores = {r["store_id"]: r for r in ok(client.get("/api/v1/reports/stores", headers=shop.admin))}
+    store, warehouse = stores[shop.store_id], stores[shop.warehouse_id]
+    assert (store["orders"], store["revenue"], store["refunds"]) == (1, latte["total"], 0)
+    assert (warehouse["orders"], warehouse["revenue"], warehouse["refunds"]) == \
+        (2, beans["total"] + 800 + whole["total"], beans["total"] + whole["total"])
+    assert store["revenue"] + warehouse["revenue"] == split["total"] + whole["total"]
+    assert stores[shop.store2_id]["orders"] == 0

@@ -25,6 +25,7 @@ from shoplet.inventory.models import StockLevel, StockLocation
 from shoplet.inventory.nearby import distance_m, local_time, open_at
 from shoplet.inventory.schemas import FulfilmentSettings
 from shoplet.orders.models import DeliverySlot, Fulfilment, Order, OrderLine
+from shoplet.pricing.money import allocate
 from shoplet.tenancy.models import Merchant
 
 ROUTINGS = ("store", "split", "warehouse")
@@ -283,10 +284,13 @@ def create(session: Session, *, order: Order, shipments: list[Shipment], items: 
     delivery slot; returns the fulfilment id of each SKU. Raises (the caller rolls back) when
     stock or a slot ran out meanwhile."""
     by_sku: dict[str, str] = {}
-    for shipment in shipments:
+    # The fee the order pays (after free-delivery waivers) is shared by the parts' own fees.
+    paid = allocate(order.delivery_fee, [shipment.fee for shipment in shipments])
+    for shipment, delivery_paid in zip(shipments, paid):
         fulfilment = Fulfilment(
             merchant_id=order.merchant_id, id=new_id("ful"), order_id=order.id, location_id=shipment.location.id,
-            mode=shipment.mode, status="pending", fee=shipment.fee, ready_at=shipment.ready_at,
+            mode=shipment.mode, status="pending", fee=shipment.fee, delivery_paid=delivery_paid,
+            ready_at=shipment.ready_at,
             slot_start=shipment.slot_start, slot_end=shipment.slot_end, address=shipment.address,
             distance_m=shipment.distance_m, created_at=now)
         _insert_with_code(session, fulfilment)

@@ -129,6 +129,7 @@ class Fulfilment(TenantMixin, Base):
         CheckConstraint("mode IN ('pickup','delivery','express')", name="mode"),
         CheckConstraint("status IN ('pending','ready','done','expired','cancelled')", name="status"),
         CheckConstraint("fee >= 0", name="fee"),
+        CheckConstraint("delivery_paid >= 0 AND delivery_paid <= fee", name="delivery_paid"),
         ForeignKeyConstraint(["merchant_id", "order_id"], ["orders.merchant_id", "orders.id"]),
         ForeignKeyConstraint(
             ["merchant_id", "location_id"], ["stock_locations.merchant_id", "stock_locations.id"]
@@ -146,6 +147,8 @@ class Fulfilment(TenantMixin, Base):
     mode: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     fee: Mapped[int] = mapped_column(default=0)
+    # This part's share of the delivery fee the order paid (after waivers): its location's revenue.
+    delivery_paid: Mapped[int] = mapped_column(default=0)
     pickup_code: Mapped[str | None] = mapped_column(String(12))
     ready_at: Mapped[datetime | None] = mapped_column()  # pickup: ready from; express: ships by
     slot_start: Mapped[datetime | None] = mapped_column()

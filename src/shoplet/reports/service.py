@@ -1,8 +1,10 @@
 """Per-store and per-guide figures (O5): direct and franchise stores share one catalogue and
 central promotions; what each one sold, refunded and paid in commission is reported here.
 
-An order counts for the store the customer chose (``orders.location_id``), also when its
-missing lines shipped from the warehouse; the figures cover orders paid in [since, until).
+A location's revenue is what it handed over: the lines of its fulfilments and their share
+of the delivery fee paid, so a split order counts for the store and for the warehouse that
+shipped its missing lines. Commission counts for the guide's own store. The figures cover
+orders paid in [since, until).
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from shoplet.guides.models import Commission
 from shoplet.inventory.models import StockLocation
-from shoplet.orders.models import Order
-from shoplet.payments.models import Refund
+from shoplet.orders.models import Fulfilment, Order, OrderLine
+from shoplet.payments.models import Refund, RefundLine
 from shoplet.tenancy.models import Staff
 
 
@@ -35,35 +37,62 @@ def _refunds() -> Any:
             .where(Refund.status != "failed").group_by(Refund.merchant_id, Refund.order_id).subquery())
 
 
-def _commissions() -> Any:
-    return select(Commission.merchant_id, Commission.order_id, Commission.guide_id,
-                  (Commission.amount - Commission.reversed_amount).label("net"),
-                  Commission.status).subquery()
-
-
 def by_store(session: Session, *, merchant_id: str, since: datetime | None = None,
              until: datetime | None = None) -> list[dict[str, Any]]:
-    """Every store and warehouse: orders paid, revenue (paid), refunds, net revenue and guide
-    commission (net of reversals; of which settled)."""
-    refunds, commissions = _refunds(), _commissions()
-    totals = {row[0]: row[1:] for row in session.execute(
-        select(Order.location_id, func.count(Order.id), func.sum(Order.paid_amount),
-               func.sum(func.coalesce(refunds.c.amount, 0)), func.sum(func.coalesce(commissions.c.net, 0)),
-               func.sum(case((commissions.c.status == "settled", commissions.c.net), else_=0)))
-        .outerjoin(refunds, and_(refunds.c.merchant_id == Order.merchant_id, refunds.c.order_id == Order.id))
-        .outerjoin(commissions, and_(commissions.c.merchant_id == Order.merchant_id,
-                                     commissions.c.order_id == Order.id))
-        .where(Order.merchant_id == merchant_id, *_paid_between(since, until))
-        .group_by(Order.location_id))}
+    """Every store and warehouse: paid orders it handed over (a part of), revenue (its lines
+    and delivery share), refunds of them, net revenue, and the commission of its guides
+    (net of reversals; of which settled)."""
+    paid = [Order.merchant_id == merchant_id, *_paid_between(since, until)]
+    on_order = and_(Order.merchant_id == Fulfilment.merchant_id, Order.id == Fulfilment.order_id)
+    orders, delivery = _by_location(session.execute(
+        select(Fulfilment.location_id, func.count(func.distinct(Fulfilment.order_id)),
+               func.sum(Fulfilment.delivery_paid))
+        .join(Order, on_order).where(*paid).group_by(Fulfilment.location_id)), 2)
+    line_refunds = (select(RefundLine.merchant_id, RefundLine.order_line_id,
+                           func.sum(RefundLine.amount).label("amount"))
+                    .join(Refund, and_(Refund.merchant_id == RefundLine.merchant_id, Refund.id == RefundLine.refund_id))
+                    .where(RefundLine.merchant_id == merchant_id, Refund.status != "failed")
+                    .group_by(RefundLine.merchant_id, RefundLine.order_line_id).subquery())
+    goods, goods_refunded = _by_location(session.execute(
+        select(Fulfilment.location_id, func.sum(OrderLine.total), func.sum(func.coalesce(line_refunds.c.amount, 0)))
+        .join(Fulfilment, and_(Fulfilment.merchant_id == OrderLine.merchant_id,
+                               Fulfilment.id == OrderLine.fulfilment_id))
+        .join(Order, on_order)
+        .outerjoin(line_refunds, and_(line_refunds.c.merchant_id == OrderLine.merchant_id,
+                                      line_refunds.c.order_line_id == OrderLine.id))
+        .where(*paid).group_by(Fulfilment.location_id)), 2)
+    delivery_back = (select(Refund.order_id).where(Refund.merchant_id == merchant_id, Refund.status != "failed",
+                                                    Refund.delivery_fee > 0).distinct().subquery())
+    (delivery_refunded,) = _by_location(session.execute(
+        select(Fulfilment.location_id, func.sum(Fulfilment.delivery_paid))
+        .join(Order, on_order).join(delivery_back, delivery_back.c.order_id == Order.id)
+        .where(*paid).group_by(Fulfilment.location_id)), 1)
+    commission, settled = _by_location(session.execute(
+        select(Commission.store_id, func.sum(Commission.amount - Commission.reversed_amount),
+               func.sum(case((Commission.status == "settled", Commission.amount - Commission.reversed_amount),
+                             else_=0)))
+        .join(Order, and_(Order.merchant_id == Commission.merchant_id, Order.id == Commission.order_id))
+        .where(*paid, Commission.store_id.is_not(None)).group_by(Commission.store_id)), 2)
     rows = []
     for location in session.scalars(select(StockLocation).where(StockLocation.merchant_id == merchant_id)
                                     .order_by(StockLocation.code)):
-        orders, revenue, refunded, commission, settled = totals.get(location.id, (0, 0, 0, 0, 0))
-        rows.append({"store_id": location.id, "code": location.code, "name": location.name, "kind": location.kind,
-                     "operation": location.operation, "orders": orders, "revenue": revenue or 0,
-                     "refunds": refunded or 0, "net_revenue": (revenue or 0) - (refunded or 0),
-                     "commission": commission or 0, "commission_settled": settled or 0})
+        at = location.id
+        revenue = goods.get(at, 0) + delivery.get(at, 0)
+        refunds = goods_refunded.get(at, 0) + delivery_refunded.get(at, 0)
+        rows.append({"store_id": at, "code": location.code, "name": location.name, "kind": location.kind,
+                     "operation": location.operation, "orders": orders.get(at, 0), "revenue": revenue,
+                     "refunds": refunds, "net_revenue": revenue - refunds,
+                     "commission": commission.get(at, 0), "commission_settled": settled.get(at, 0)})
     return rows
+
+
+def _by_location(rows: Any, width: int) -> tuple[dict[str, int], ...]:
+    """``width`` figures per location from rows of (location, figure, ...), as one dict each."""
+    found: tuple[dict[str, int], ...] = tuple({} for _ in range(width))
+    for location_id, *figures in rows:
+        for column, figure in zip(found, figures):
+            column[location_id] = int(figure or 0)
+    return found
 
 
 def by_guide(session: Session, *, merchant_id: str, since: datetime | None = None,
