@@ -147,6 +147,8 @@ def test_a_split_order_counts_for_each_location_that_handed_over(shop, client):
         return order
 
     split = checkout("split")
+    assert sorted((f["mode"], f["fee"], f["delivery_paid"]) for f in split["fulfilments"]) == [
+        ("express", 800, 800), ("pickup", 0, 0)]
     beans = next(line for line in split["lines"] if line["sku_id"] == shop.skus["BEANS"])
     latte = next(line for line in split["lines"] if line["sku_id"] == shop.skus["LATTE-T"])
     ok(client.post(f"/api/v1/orders/{split['id']}/refunds", json={"lines": [{"line_id": beans["id"], "quantity": 1}]},

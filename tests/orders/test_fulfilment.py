@@ -185,7 +185,8 @@ def test_a_tier_with_free_delivery_waives_the_fee(shop, client):
     shop.pay(before["id"])  # the paid order's growth reaches VIP
     after = _checkout(shop, {"LATTE-T": 1}, location=shop.warehouse_id)
     assert after["delivery_fee"] == 0 and after["pricing"]["tier_free_delivery"] is True
-    assert after["fulfilments"][0]["fee"] == 800  # what the shipment costs; the tier waived it
+    assert (after["fulfilments"][0]["fee"], after["fulfilments"][0]["delivery_paid"]) == (800, 0)  # waived
+    assert before["fulfilments"][0]["delivery_paid"] == 800
     listed = ok(client.get("/api/v1/orders", params={"guide_id": "nobody"}, headers=shop.admin))["items"]
     assert listed == []
 

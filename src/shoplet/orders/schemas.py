@@ -29,7 +29,8 @@ class FulfilmentOut(Out):
     mode: str = Field(description="pickup, delivery or express.")
     status: str = Field(description="pending (unpaid), ready, done, expired (uncollected pickup, refunded) "
                                     "or cancelled.")
-    fee: Fen
+    fee: Fen = Field(description="This part's delivery fee before free-delivery waivers.")
+    delivery_paid: Fen = Field(description="Its share of the delivery fee the order paid (after waivers).")
     pickup_code: str | None = Field(None, description="Shown to the customer once the order is paid; the clerk "
                                                       "verifies it at the store.")
     ready_at: datetime | None = Field(description="Pickup: ready from. Express: ships by.")
