@@ -9,7 +9,8 @@ Then each customer checks out at their store, half for pickup and half for deliv
 slot: when the store lacks a line the answer is ``stock.insufficient`` with routing
 options, and the customer takes the split (missing lines express from the warehouse) or
 the whole order from the warehouse — as a customer would before paying. A full slot makes
-them take the next one. Afterwards the database is read back: no level negative, reserved
+them take the next one; a slot that passed during the run makes them list the slots again.
+Afterwards the database is read back: no level negative, reserved
 never above on hand, and each location's reserved units exactly the open orders' units.
 """
 
@@ -105,6 +106,11 @@ def customer_checkout(http: httpx.Client, world: dict, i: int) -> str:
             return "out_of_stock"
         elif code == "delivery.slot_full":
             slot_index = (slot_index + 1) % len(slots)
+            fulfilment["slot_start"] = slots[slot_index]
+        elif code == "delivery.bad_slot":  # the listed slot has passed during the run: list them again
+            listed = http.get(f"/api/v1/storefront/stores/{store['id']}/delivery-slots", headers=headers)
+            slots = world["slots"][store["id"]] = [x["start"] for x in listed.json()]
+            slot_index = rng.randrange(min(4, len(slots)))
             fulfilment["slot_start"] = slots[slot_index]
         else:
             return f"error:{response.status_code}:{code}"
