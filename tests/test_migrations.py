@@ -33,7 +33,8 @@ def test_orders_from_before_fulfilments_get_one_each(tmp_path):
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     migrate.upgrade(url)
-    runtime = Runtime(Settings(database_url=url, platform_key=PLATFORM_KEY, jobs_path=str(tmp_path / "jobs.db")))
+    runtime = Runtime(Settings(database_url=url, platform_key=PLATFORM_KEY, sandbox_payments=True,
+                               jobs_path=str(tmp_path / "jobs.db")))
     with TestClient(create_app(runtime)) as client:
         shop = Shop.create(client, runtime)
         pickup = shop.order({"LATTE-T": 1})
@@ -64,7 +65,8 @@ def test_parts_get_their_share_of_the_delivery_fee_paid(tmp_path):
 
     url = f"sqlite:///{tmp_path / 'fees.db'}"
     migrate.upgrade(url)
-    runtime = Runtime(Settings(database_url=url, platform_key=PLATFORM_KEY, jobs_path=str(tmp_path / "jobs.db")))
+    runtime = Runtime(Settings(database_url=url, platform_key=PLATFORM_KEY, sandbox_payments=True,
+                               jobs_path=str(tmp_path / "jobs.db")))
     with TestClient(create_app(runtime)) as client:
         shop = Shop.create(client, runtime)
         ok(client.patch(f"/api/v1/stores/{shop.warehouse_id}", json={"fulfilment": {"express_fee": 800}},

@@ -23,6 +23,7 @@ from shoplet.guides import api as guides_api
 from shoplet.membership import api as membership_api
 from shoplet.errors import Conflict, InvalidInput, ShopletError, Unavailable
 from shoplet.inventory import api as inventory_api
+from shoplet.middleware import Guard
 from shoplet.orders import api as orders_api
 from shoplet.reports import api as reports_api
 from shoplet.payments import api as payments_api
@@ -67,7 +68,7 @@ def install_error_handlers(app: FastAPI) -> None:
         error = ShopletError("http.not_found" if exc.status_code == 404 else f"http.{exc.status_code}",
                              str(exc.detail))
         body = error.problem() | {"status": exc.status_code, "title": str(exc.detail)}
-        return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM)
+        return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM, headers=exc.headers)
 
     @app.exception_handler(IntegrityError)
     async def integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
@@ -80,12 +81,7 @@ def install_error_handlers(app: FastAPI) -> None:
         log.error("database error: %s", exc.orig)
         return problem_response(Unavailable("service.database_busy", "The database is busy; try again shortly."))
 
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        error = ShopletError("internal", "Something went wrong on our side; nothing was changed.")
-        return JSONResponse(error.problem() | {"status": 500, "title": "Internal error"}, status_code=500,
-                            media_type=PROBLEM)
+    # Anything else is caught by middleware.Guard, which keeps the connection open.
 
 
 def create_app(runtime: Runtime | None = None) -> FastAPI:
@@ -107,6 +103,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    app.add_middleware(Guard)
     static = resources.files("shoplet") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 

@@ -15,10 +15,44 @@ console = Console()
 
 
 def _settings(**overrides):
+    """The settings from the environment; an invalid one is one line naming it, exit 2."""
+    from pydantic import ValidationError
+
     from shoplet.config import get_settings
 
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "SHOPLET_" + str(first["loc"][0]).upper() if first.get("loc") else "a SHOPLET_ setting"
+        typer.echo(f"shoplet: {name} is invalid: {first['msg']} (got {first.get('input')!r})", err=True)
+        raise typer.Exit(2) from None
     return settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+
+
+def _require_migrated(url: str) -> None:
+    """Refuse to serve a database whose schema is behind: one line saying what to do."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from shoplet.migrate import pending
+
+    try:
+        missing = pending(url)
+    except SQLAlchemyError as exc:
+        typer.echo(f"shoplet: cannot reach the database ({url.split('@')[-1]}): {exc.__class__.__name__}", err=True)
+        raise typer.Exit(1) from None
+    if missing:
+        typer.echo(f"shoplet: the database is not migrated ({len(missing)} migration(s) pending); "
+                   "run `shoplet migrate` first.", err=True)
+        raise typer.Exit(1)
+
+
+def _warn_sandbox(settings) -> None:
+    if settings.sandbox_payments:
+        err = Console(stderr=True)
+        err.print("[bold red]WARNING: the sandbox is ON[/bold red] (SHOPLET_SANDBOX_PAYMENTS=true): anyone can pay "
+                  "orders through the unauthenticated sandbox wallet and sign in through the sandbox host apps. "
+                  "Never use it with real customers.", highlight=False)
 
 
 def _serve(settings, host: str, port: int, *, worker: bool) -> None:
@@ -47,17 +81,24 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     settings = _settings()
     if settings.public_url == "http://127.0.0.1:8000" and "SHOPLET_PUBLIC_URL" not in os.environ:
         settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
+    _require_migrated(settings.database_url)
+    _warn_sandbox(settings)
     _serve(settings, host, port, worker=worker)
 
 
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date."""
-    from shoplet.migrate import upgrade
+    from shoplet.migrate import pending, upgrade
 
     settings = _settings()
+    where = settings.database_url.split("@")[-1]
+    steps = pending(settings.database_url)
     upgrade(settings.database_url)
-    console.print(f"[green]Database is up to date[/green] ({settings.database_url.split('@')[-1]}).")
+    for revision, what in steps:
+        console.print(f"  applied {revision}: {what}", highlight=False)
+    state = f"{len(steps)} migration(s) applied" if steps else "nothing to apply"
+    console.print(f"[green]Database is up to date[/green] ({where}): {state}.", highlight=False)
 
 
 @app.command()
@@ -69,7 +110,7 @@ def demo(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)) 
 
     settings = _settings()
     platform_key = settings.platform_key or "pk_demo_" + secrets.token_urlsafe(16)
-    settings = settings.model_copy(update={"platform_key": platform_key,
+    settings = settings.model_copy(update={"platform_key": platform_key, "sandbox_payments": True,
                                            "public_url": f"http://{host}:{port}"})
     upgrade(settings.database_url)
     db = Database(settings.database_url)
@@ -89,10 +130,17 @@ def demo(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)) 
         ("API docs", f"{base}/docs"),
         ("OpenAPI", f"{base}/openapi.json"),
     ]
+    rows[5:5] = [("Coupon code", f"{creds.public_code}   (public: any customer can claim ¥15 off ¥99 with it)"),
+                 ("Batch code", f"{creds.batch_code}   (one of 50 unique codes, each redeemed once)")]
     console.print(f"[bold]{demo_data.DEMO_NAME}[/bold] — {state}")
     for label, value in rows:  # plain lines: credentials must never be cut to fit a table
         console.print(f"  {label + ':':<18} {value}", soft_wrap=True, highlight=False)
-    console.print("Use a key as [bold]Authorization: Bearer <key>[/bold]. Keys are shown once.")
+    console.print("Use a key as [bold]Authorization: Bearer <key>[/bold]. Keys are shown once. "
+                  "Paste these into a shell for the README's walkthrough:", highlight=False)
+    console.print(f"export BASE={base} ADMIN={creds.admin_key} CLERK={creds.clerk_key} GUIDE={creds.guide_key} "
+                  f"CUSTOMER={creds.customer_token} PLATFORM={platform_key}", soft_wrap=True, highlight=False)
+    console.print("[bold yellow]The sandbox is on[/bold yellow] (demo only): payments, the wallet at "
+                  f"{base}/api/v1/sandbox and host-app sign-in are simulated.", highlight=False)
     _serve(settings, host, port, worker=True)
 
 
@@ -173,6 +221,44 @@ def settle(at: str = typer.Option(None, help="Settle as of this ISO time (defaul
     rt.db.dispose()
     typer.echo(json.dumps({"closed": done.closed, "charged": done.charged, "nothing_owed": done.closed_free,
                            "failed_attempts": done.failed, "overdue": done.overdue}))
+
+
+keys = typer.Typer(help="API keys of a merchant, for an operator with access to the database.",
+                  no_args_is_help=True)
+app.add_typer(keys, name="keys")
+
+
+@keys.command("create")
+def create_key(merchant: str = typer.Option(..., help="The merchant's id (mer_…)."),
+               role: str = typer.Option("admin", help="admin: a key with every right of the merchant."),
+               staff: str = typer.Option(None, help="Instead: a key that acts as this staff member (stf_…)."),
+               name: str = typer.Option("command-line key", help="What the key is for.")) -> None:
+    """Issue an API key for an existing merchant (e.g. when every admin key was lost); the
+    token is printed once."""
+    from shoplet.db import Database, utcnow
+    from shoplet.errors import ShopletError
+    from shoplet.tenancy import service as tenancy
+    from shoplet.tenancy.models import Merchant
+
+    if role != "admin" and staff is None:
+        typer.echo("shoplet keys create: --role admin, or --staff for a staff member's key", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    _require_migrated(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        with db.unit_of_work() as session:
+            if session.get(Merchant, merchant) is None:
+                typer.echo(f"shoplet keys create: no merchant {merchant}", err=True)
+                raise typer.Exit(2)
+            key, token = tenancy.create_api_key(session, merchant_id=merchant, name=name, staff_id=staff,
+                                                now=utcnow())
+    except ShopletError as exc:
+        typer.echo(f"shoplet keys create: {exc.detail}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    typer.echo(f"{key.id} {token}")
 
 
 @app.command()

@@ -36,11 +36,14 @@ class Settings(BaseSettings):
         default=15, ge=1, description="Unpaid orders are cancelled after this many minutes."
     )
     sandbox_payments: bool = Field(
-        default=True, description="Enable the built-in sandbox payment provider."
+        default=False,
+        description="Turn on the sandbox: its payment provider, its unauthenticated wallet (/api/v1/sandbox) and "
+                    "the sandbox sign-in of every host app. For demos and tests only; `shoplet demo` turns it on.",
     )
-    sandbox_secret: str = Field(
-        default="shoplet-sandbox-secret",
-        description="HMAC secret the sandbox provider signs its notifications with.",
+    sandbox_secret: str | None = Field(
+        default=None, min_length=16,
+        description="HMAC secret the sandbox provider signs its notifications with (default: one generated once "
+                    "per installation and kept in the database).",
     )
     sandbox_agreement_failure_rate: float = Field(
         default=0.0, ge=0.0, le=1.0,

@@ -1,5 +1,7 @@
 """The demo merchant: a coffee chain with a flagship warehouse, three stores, ~20 products,
-four running promotions and five customers."""
+four running promotions, coupons of every kind (in the coupon centre, behind a public code,
+a batch of unique codes), member tiers with benefits, a light-membership plan, a shopping
+guide with her regulars, and five customers."""
 
 from __future__ import annotations
 
@@ -10,13 +12,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shoplet.catalog import service as catalog
+from shoplet.coupons import issuing
+from shoplet.coupons import service as coupons
+from shoplet.coupons.codes import display
+from shoplet.coupons.models import CouponCode
+from shoplet.coupons.schemas import CouponTemplateIn
 from shoplet.customers import service as customers
 from shoplet.guides import commissions, groups
 from shoplet.guides import service as guides
 from shoplet.inventory import service as inventory
 from shoplet.inventory.models import StockLocation
+from shoplet.membership import light, points, tiers
+from shoplet.membership.schemas import LightPlanIn, LoyaltySettingsIn, TierIn
 from shoplet.promotions import service as promotions
 from shoplet.tenancy import service as tenancy
+from shoplet.catalog.models import Sku
 from shoplet.tenancy.models import Merchant, Staff
 
 DEMO_NAME = "Lumen Coffee (demo)"
@@ -73,6 +83,20 @@ PROMOTIONS = [
     ("10% off beans over ¥200", "threshold_percent", {"threshold": 20000, "percent_off": 10}, "beans", "order"),
 ]
 
+# Coupon templates, one of each kind; "where" says how customers get them.
+COUPONS = [
+    dict(name="¥5 off any order", kind="cash", off=500, validity="relative", valid_days=30, total_stock=1000,
+         per_customer_limit=1),  # in the coupon centre (领券)
+    dict(name="¥15 off ¥99", kind="threshold", off=1500, threshold=9900, validity="relative", valid_days=14,
+         public_code="LUMEN15", per_customer_limit=1),  # a public discount code (优惠码)
+    dict(name="12% off beans, up to ¥30", kind="percent", percent_off=12, max_off=3000, validity="relative",
+         valid_days=60, per_customer_limit=1),  # a batch of unique codes, handed out in store
+    dict(name="A croissant for ¥1", kind="exchange", price=100, sku="CROISSANT", validity="relative",
+         valid_days=7, per_customer_limit=2),  # the gold tier's pack
+    dict(name="Free delivery", kind="free_delivery", validity="relative", valid_days=30),  # the light plan's pack
+]
+CODE_BATCH = 50
+
 CUSTOMERS = [
     ("Li Wei", "13800000001", [("alipay", "2088000000000001")]),
     ("Zhang Min", "13800000002", [("alipay", "2088000000000002"), ("taobao", "tb_zhangmin")]),
@@ -92,6 +116,8 @@ class DemoCredentials:
     customer_id: str
     customer_token: str
     created: bool
+    public_code: str = ""
+    batch_code: str = ""
 
 
 def _stock_for(location: StockLocation, code: str) -> int:
@@ -131,9 +157,12 @@ def _create(session: Session, now: datetime) -> Merchant:
         promotions.create(session, merchant_id=merchant.id, now=now, fields=dict(
             name=name, kind=kind, params=params, scope=scope, stack_group=group, exclusive=False,
             host_apps=[], store_ids=[], starts_at=None, ends_at=None))
+    _loyalty(session, merchant.id, categories["beans"].id, {sku.code: sku.id for sku in session.scalars(
+        select(Sku).where(Sku.merchant_id == merchant.id))}, now)
     regulars = groups.create(session, merchant_id=merchant.id, guide_id=guide.id, name="Morning regulars", now=now)
     for name, phone, identities in CUSTOMERS:
-        customer = customers.create_customer(session, merchant_id=merchant.id, name=name, phone=phone, tags=[],
+        tags = ["credit:760"] if name == CUSTOMERS[0][0] else []  # the light plan asks for 600
+        customer = customers.create_customer(session, merchant_id=merchant.id, name=name, phone=phone, tags=tags,
                                              identities=identities, now=now)
         if customer.name == CUSTOMERS[0][0]:  # served in store by Guide Qian, and one of her regulars
             guides.bind(session, merchant_id=merchant.id, customer_id=customer.id, guide_id=guide.id,
@@ -141,6 +170,29 @@ def _create(session: Session, now: datetime) -> Merchant:
             groups.add_member(session, merchant_id=merchant.id, guide_id=guide.id, group_id=regulars["id"],
                               customer_id=customer.id, now=now)
     return merchant
+
+
+def _loyalty(session: Session, merchant_id: str, beans_category: str, skus: dict[str, str], now: datetime) -> None:
+    """Coupons of every kind, tiers with benefits and a light-membership plan."""
+    made = []
+    for spec in COUPONS:
+        fields = dict(spec)
+        if fields["kind"] == "exchange":
+            fields["sku"] = skus[fields["sku"]]
+        if fields["kind"] == "percent":
+            fields["scope"] = {"categories": [beans_category]}
+        made.append(coupons.create_from_request(session, merchant_id=merchant_id, body=CouponTemplateIn(**fields),
+                                                now=now))
+    issuing.generate_codes(session, merchant_id=merchant_id, template_id=made[2].id, count=CODE_BATCH, now=now)
+    points.set_settings(session, merchant_id=merchant_id, now=now, values=LoyaltySettingsIn(
+        points_per_yuan=1, growth_per_yuan=1, value_per_point=1, max_share_percent=30).model_dump())
+    for tier in (TierIn(code="silver", name="Silver", threshold=200, points_multiplier=120),
+                 TierIn(code="gold", name="Gold", threshold=1000, points_multiplier=150, free_delivery=True,
+                        coupon_template_ids=[made[3].id])):
+        tiers.create_tier(session, merchant_id=merchant_id, fields=tier.model_dump(), now=now)
+    light.create_plan(session, merchant_id=merchant_id, now=now, fields=LightPlanIn(
+        name="Coffee pass", fee=1990, period_days=7, percent_off=10, min_credit_score=600,
+        coupon_template_ids=[made[4].id]).model_dump())
 
 
 def load(session: Session, *, now: datetime, session_days: int = 30) -> DemoCredentials:
@@ -161,6 +213,9 @@ def load(session: Session, *, now: datetime, session_days: int = 30) -> DemoCred
                                           host_user_id="2088000000000001", phone=None, now=now)
     _, token = customers.open_session(session, merchant_id=merchant.id, customer_id=customer.id,
                                       host_app="alipay", scene="qr_scan", days=session_days, now=now)
+    batch_code = session.scalar(select(CouponCode.code).where(
+        CouponCode.merchant_id == merchant.id, CouponCode.redeemed_at.is_(None)).order_by(CouponCode.code).limit(1))
     return DemoCredentials(merchant_id=merchant.id, admin_key=admin_key, clerk_key=clerk_key,
-                           clerk_store=clerk.store_id or "", guide_key=guide_key, customer_id=customer.id, customer_token=token,
-                           created=created)
+                           clerk_store=clerk.store_id or "", guide_key=guide_key, customer_id=customer.id,
+                           customer_token=token, created=created, public_code=str(COUPONS[1]["public_code"]),
+                           batch_code=display(batch_code) if batch_code else "")

@@ -6,6 +6,9 @@ from importlib import resources
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
 
 from shoplet.db import normalize_url
 
@@ -30,3 +33,27 @@ def downgrade(url: str, revision: str) -> None:
 def revision(url: str, message: str) -> None:
     """Autogenerate a new migration from the models (for developers)."""
     command.revision(alembic_config(url), message=message, autogenerate=True)
+
+
+def _script(url: str) -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config(url))
+
+
+def current(url: str) -> str | None:
+    """The revision the database at ``url`` is at (None: never migrated)."""
+    engine = create_engine(normalize_url(url))
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def pending(url: str) -> list[tuple[str, str]]:
+    """(revision, what it does) of each migration not yet applied, oldest first."""
+    script = _script(url)
+    at = current(url)
+    steps = [(rev.revision, (rev.doc or "").strip().splitlines()[0] if rev.doc else "")
+             for rev in script.walk_revisions(base="base", head="heads")
+             if at is None or rev.revision not in {r.revision for r in script.iterate_revisions(at, "base")}]
+    return list(reversed(steps))

@@ -42,6 +42,7 @@ from shoplet.orders.models import CartItem, DeliverySlot, Fulfilment, Order, Ord
 from shoplet.outbox import OutboxEvent
 from shoplet.promotions.models import Promotion
 from shoplet.payments.models import (
+    InstallationSecret,
     Payment,
     PaymentNotification,
     Refund,
@@ -61,7 +62,7 @@ __all__ = [
     "LightPlan", "LightSettlement", "LoyaltySettings", "PointsEntry", "PointsLot", "SandboxAgreement",
     "SandboxAgreementCharge", "Tier", "TierChange", "CouponTemplate", "Category", "Customer", "CustomerIdentity", "CustomerSession",
     "Follower", "GuideBinding", "GuideBindingChange", "GuideCouponQuota", "GuidePolicy",
-    "IdempotencyRecord", "Member", "Merchant", "Order", "OrderLine", "OutboxEvent", "Payment",
+    "IdempotencyRecord", "InstallationSecret", "Member", "Merchant", "Order", "OrderLine", "OutboxEvent", "Payment",
     "PaymentNotification", "Product", "Promotion", "Refund", "RefundLine", "SandboxRefund", "SandboxTrade",
     "Sku", "Staff", "StockLevel", "StockLocation", "StockMovement", "StockTransfer", "metadata",
 ]

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 T = TypeVar("T")
 
 MAX_LIMIT = 200
+CURSOR = r"^[a-z]{2,8}_[0-9A-Z]{26}$"
+"""A cursor is the id of the last row of a page; anything else is refused (422), not read as page one."""
 
 
 class Page(BaseModel, Generic[T]):
@@ -26,16 +28,17 @@ class PageParams(BaseModel):
 
 def page_params(
     limit: int = Query(50, ge=1, le=MAX_LIMIT, description="Items per page."),
-    after: str | None = Query(None, max_length=64, description="The next_cursor of the previous page."),
+    after: str | None = Query(None, max_length=40, pattern=CURSOR,
+                              description="The next_cursor of the previous page."),
 ) -> PageParams:
     return PageParams(limit=limit, after=after)
 
 
 def paginate(session: Session, stmt: Select[Any], id_column: Any, params: PageParams) -> tuple[list[Any], str | None]:
-    """Rows of ``stmt`` after the cursor, ordered by id; the cursor is the last id seen."""
+    """Rows of ``stmt`` after the cursor, ordered by ``id_column``; the cursor is its last value seen."""
     if params.after:
         stmt = stmt.where(id_column > params.after)
     rows = list(session.scalars(stmt.order_by(id_column).limit(params.limit + 1)))
     more = len(rows) > params.limit
     rows = rows[: params.limit]
-    return rows, (rows[-1].id if more and rows else None)
+    return rows, (getattr(rows[-1], id_column.key) if more and rows else None)

@@ -1,10 +1,80 @@
-"""Schema pieces shared by every domain."""
+"""Schema pieces shared by every domain.
+
+Request models (:class:`In`) are strict: a number is a JSON number and a flag a JSON
+boolean (``"2"`` or ``true`` as a quantity is refused), unknown fields are refused, text
+carries no control characters and has a length limit, and every amount and count has an
+upper bound (:data:`Money`, :data:`Count`, :data:`Quantity`), the same on SQLite and
+PostgreSQL. Times are :data:`Instant`: ISO 8601 with an offset, between 2000 and 2100.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from shoplet.errors import InvalidInput
 
 Fen = int  # money, in fen (1/100 yuan)
+
+MAX_MONEY = 10_000_000_000
+"""The largest amount of money any field accepts: ¥100,000,000.00, in fen."""
+MAX_PRICE = 100_000_000
+"""The largest price of one unit: ¥1,000,000.00, in fen."""
+MAX_COUNT = 1_000_000_000
+"""The largest count any field accepts (stock, limits, points)."""
+MAX_QUANTITY = 9_999
+"""The most units of one SKU on one line."""
+MAX_TEXT = 2_000
+"""Default length limit of any text field that does not set its own."""
+MAX_ITEMS = 500
+"""Default length limit of a list of ids."""
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+Money = Annotated[int, Field(ge=0, le=MAX_MONEY, description="Fen (100 = ¥1.00), at most ¥100,000,000.")]
+Price = Annotated[int, Field(ge=0, le=MAX_PRICE, description="Fen (100 = ¥1.00), at most ¥1,000,000.")]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+Id = Annotated[str, Field(min_length=1, max_length=40)]
+Tag = Annotated[str, Field(min_length=1, max_length=32)]
+
+# Control characters other than tab, line feed and carriage return (NUL among them).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def has_control_characters(text: str) -> bool:
+    return _CONTROL.search(text) is not None
+
+
+def _in_range(value: datetime) -> datetime:
+    # The local fields are checked before any conversion: converting year 1 with an offset overflows.
+    if not 2000 <= value.year <= 2100 or not EARLIEST <= value <= LATEST:
+        raise ValueError("must be between 2000-01-01 and 2100-12-31")
+    return value
+
+
+Instant = Annotated[AwareDatetime, Field(strict=False), AfterValidator(_in_range)]
+"""A moment: ISO 8601 with an offset (``2026-11-21T10:00:00+08:00``), between 2000 and 2100."""
+
+
+def _refuse_control_characters(value: Any, where: str = "") -> None:
+    if isinstance(value, str):
+        if has_control_characters(value):
+            raise InvalidInput("request.control_character",
+                               f"'{where or 'text'}' contains a control character; remove it and try again.")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_control_characters(key, where)
+            _refuse_control_characters(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_control_characters(item, where)
 
 
 class Out(BaseModel):
@@ -14,10 +84,57 @@ class Out(BaseModel):
 
 
 class In(BaseModel):
-    """Base of request models: unknown fields are refused, so typos do not pass silently."""
+    """Base of request models: strict types, bounded text, no control characters, no unknown fields."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True, str_max_length=MAX_TEXT)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_control_characters(cls, data: Any) -> Any:
+        _refuse_control_characters(data)
+        return data
 
 
 Name = Field(min_length=1, max_length=200)
 Code = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def _known_zone(name: str) -> str:
+    if name not in _zones():
+        raise ValueError("must be an IANA time zone name such as Asia/Shanghai")
+    return name
+
+
+_ZONES: set[str] = set()
+
+
+def _zones() -> set[str]:
+    if not _ZONES:
+        from zoneinfo import available_timezones
+
+        _ZONES.update(available_timezones())
+    return _ZONES
+
+
+TimeZone = Annotated[str, Field(min_length=1, max_length=64, examples=["Asia/Shanghai"]), AfterValidator(_known_zone)]
+"""An IANA time zone name (``Asia/Shanghai``); unknown names are refused."""
+
+
+def _small_json(value: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    if len(value) > 50 or len(json.dumps(value, ensure_ascii=False)) > 4_000:
+        raise ValueError("must have at most 50 keys and 4,000 characters as JSON")
+    return value
+
+
+SmallDict = Annotated[dict[str, Any], AfterValidator(_small_json)]
+"""Free-form attributes: at most 50 keys and 4,000 characters as JSON."""
+
+
+def zone_named(name: str | None) -> ZoneInfo:
+    """The time zone of that name; UTC for a name that is not one (rows older than the check)."""
+    try:
+        return ZoneInfo(name) if name and name in _zones() else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")

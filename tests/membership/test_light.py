@@ -238,6 +238,7 @@ def test_shoplet_settle_on_the_command_line(shop, client, runtime, database, mon
     join(shop, p["id"])
     shop.paid_order({"LATTE-T": 1})
     monkeypatch.setenv("SHOPLET_DATABASE_URL", database.url)
+    monkeypatch.setenv("SHOPLET_SANDBOX_PAYMENTS", "true")
     later = (runtime.clock() + timedelta(days=8)).isoformat()
     result = CliRunner().invoke(app, ["settle", "--at", later, "--quiet"])
     assert result.exit_code == 0, result.output

@@ -60,12 +60,19 @@ def test_customer_sign_in_links_host_identities(client, shop):
     first = shop.sign_in("u-1", host_app="taobao")
     again = shop.sign_in("u-1", host_app="taobao")
     assert first["customer_id"] == again["customer_id"] and first["token"] != again["token"]
-    # The same person through another host app, recognised by phone.
+    # The same person through another host app, recognised by a phone the host verified.
     customer = ok(client.post("/api/v1/customers", json={"name": "Mei", "phone": "13900000009",
                                                           "identities": [{"host_app": "alipay", "host_user_id": "2088x"}]},
                               headers=shop.admin), 201)
+    # A phone the host does not vouch for links nothing: typing someone's number is not signing in as them.
+    stranger = ok(client.post("/api/v1/storefront/sessions", json={
+        "merchant_id": shop.merchant_id, "host_app": "weibo", "auth_code": "sandbox:wb-stranger:13900000009"}), 201)
+    assert stranger["customer_id"] != customer["id"]
+    stranger_me = ok(client.get("/api/v1/storefront/me", headers={"Authorization": f"Bearer {stranger['token']}"}))
+    assert stranger_me["phone"] is None
     via_weibo = ok(client.post("/api/v1/storefront/sessions", json={
-        "merchant_id": shop.merchant_id, "host_app": "weibo", "auth_code": "sandbox:wb-mei:13900000009"}), 201)
+        "merchant_id": shop.merchant_id, "host_app": "weibo", "auth_code": "sandbox:wb-mei:13900000009:verified"}),
+        201)
     assert via_weibo["customer_id"] == customer["id"]
     linked = ok(client.get(f"/api/v1/customers/{customer['id']}", headers=shop.admin))
     assert {(i["host_app"], i["host_user_id"]) for i in linked["identities"]} == {("alipay", "2088x"),

@@ -5,13 +5,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from shoplet.schemas import Code, Fen, In, Name, Out
+from shoplet.schemas import MAX_ITEMS, Code, Fen, Id, In, Name, Out, Price, SmallDict, Tag
 
 
 class CategoryIn(In):
     code: str = Code
     name: str = Name
-    parent_id: str | None = Field(None, max_length=32)
+    parent_id: Id | None = None
 
 
 class CategoryOut(Out):
@@ -25,18 +25,17 @@ class CategoryOut(Out):
 class SkuIn(In):
     code: str = Code
     name: str = Field("", max_length=200)
-    list_price: Fen = Field(ge=0, le=100_000_000, description="In fen.")
-    member_price: Fen | None = Field(None, ge=0, le=100_000_000, description="In fen; at most the list price.")
-    light_member_price: Fen | None = Field(None, ge=0, le=100_000_000,
-                                           description="In fen: the price for light members (轻会员).")
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    list_price: Price
+    member_price: Price | None = Field(None, description="In fen; at most the list price.")
+    light_member_price: Price | None = Field(None, description="In fen: the price for light members (轻会员).")
+    attributes: SmallDict = Field(default_factory=dict)
 
 
 class SkuPatch(In):
     name: str | None = Field(None, max_length=200)
-    list_price: Fen | None = Field(None, ge=0, le=100_000_000)
-    member_price: Fen | None = Field(None, ge=0, le=100_000_000)
-    light_member_price: Fen | None = Field(None, ge=0, le=100_000_000)
+    list_price: Price | None = None
+    member_price: Price | None = None
+    light_member_price: Price | None = None
     status: Literal["active", "archived"] | None = None
 
 
@@ -55,16 +54,16 @@ class SkuOut(Out):
 class ProductIn(In):
     title: str = Name
     description: str = Field("", max_length=10_000)
-    category_id: str | None = Field(None, max_length=32)
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    category_id: Id | None = None
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
     skus: list[SkuIn] = Field(min_length=1, max_length=200)
 
 
 class ProductPatch(In):
     title: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=10_000)
-    category_id: str | None = Field(None, max_length=32)
-    tags: list[str] | None = Field(None, max_length=50)
+    category_id: Id | None = None
+    tags: list[Tag] | None = Field(None, max_length=50)
     status: Literal["active", "archived"] | None = None
 
 

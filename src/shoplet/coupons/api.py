@@ -33,8 +33,7 @@ from shoplet.coupons.schemas import (
 )
 from shoplet.customers.models import Customer
 from shoplet.db import Database
-from shoplet.errors import Forbidden, InvalidInput, NotFound
-from shoplet.inventory.models import StockLocation
+from shoplet.errors import Forbidden, NotFound
 from shoplet.pagination import Page, PageParams, page_params, paginate
 from shoplet.scoping import get_owned, scoped
 
@@ -55,37 +54,12 @@ def coupon_out(coupon: Coupon) -> CouponOut:
     return CouponOut(**fields, name=coupon.rule.get("name"), kind=coupon.rule["kind"])
 
 
-def _limits(body, s: Session, merchant_id: str) -> dict:
-    fields = body.model_dump(exclude_unset=True, include=set(service.EDITABLE))
-    if "scope" in fields:
-        fields["scope"] = body.scope.model_dump() if body.scope else {}
-    if "audience" in fields:
-        fields["audience"] = body.audience.model_dump() if body.audience else {}
-    for field in ("name", "store_ids", "host_apps"):
-        if field in fields and fields[field] is None:
-            raise InvalidInput("request.null_field", f"'{field}' cannot be cleared; give it a value.")
-    for store_id in fields.get("store_ids") or []:
-        if s.get(StockLocation, (merchant_id, store_id)) is None:
-            raise InvalidInput("coupon.unknown_store", f"No store '{store_id}' in this shop.")
-    return fields
-
-
 @router.post("/coupon-templates", response_model=CouponTemplateOut, status_code=201)
 def create_template(body: CouponTemplateIn, p: Principal = Depends(editor), db: Database = Depends(get_db),
                     now: datetime = Depends(get_now)) -> CouponTemplateOut:
     """A coupon design: kind and value, scope, stores and host apps, validity, stock, limits, audience."""
     with db.unit_of_work() as s:
-        fields = _limits(body, s, p.tenant)
-        fields.setdefault("scope", {})
-        fields.setdefault("audience", {"kind": "everyone"})
-        fields.setdefault("store_ids", [])
-        fields.setdefault("host_apps", [])
-        template = service.create_template(s, merchant_id=p.tenant, now=now, fields=dict(
-            fields, name=body.name, kind=body.kind, params=body.params(), stackable=body.stackable,
-            exclusive_with_promotions=body.exclusive_with_promotions, validity=body.validity,
-            valid_from=body.valid_from, valid_until=body.valid_until, valid_days=body.valid_days,
-            delay_days=body.delay_days, public_code=body.public_code.upper() if body.public_code else None))
-        return template_out(template)
+        return template_out(service.create_from_request(s, merchant_id=p.tenant, body=body, now=now))
 
 
 @router.get("/coupon-templates", response_model=Page[CouponTemplateOut])
@@ -113,7 +87,7 @@ def update_template(template_id: str, body: CouponTemplatePatch, p: Principal = 
     """Edit limits, audience, stores, claim window or stock; issued coupons keep their rule."""
     with db.unit_of_work() as s:
         return template_out(service.update_template(s, merchant_id=p.tenant, template_id=template_id,
-                                                    changes=_limits(body, s, p.tenant), now=now))
+                                                    changes=service.request_fields(s, p.tenant, body), now=now))
 
 
 def _transition(action: str):

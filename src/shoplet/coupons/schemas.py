@@ -3,11 +3,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from shoplet.customers.schemas import HostAppName
 from shoplet.promotions.schemas import Scope
-from shoplet.schemas import In, Out
+from shoplet.schemas import MAX_ITEMS, Count, Id, In, Instant, Money, Out, Tag
 
 Kind = Literal["cash", "threshold", "percent", "exchange", "free_delivery"]
 PARAMS = ("off", "threshold", "percent_off", "max_off", "sku", "price")
@@ -15,38 +15,38 @@ PARAMS = ("off", "threshold", "percent_off", "max_off", "sku", "price")
 
 class Audience(In):
     kind: Literal["everyone", "new_customers", "members", "light_members", "tags", "followers"] = "everyone"
-    tiers: list[str] = Field(default_factory=list, description="members: only these tiers (empty: any).")
-    tags: list[str] = Field(default_factory=list, description="tags: customers with any of these tags.")
+    tiers: list[Id] = Field(default_factory=list, max_length=50, description="members: only these tiers (empty: any).")
+    tags: list[Tag] = Field(default_factory=list, max_length=50, description="tags: customers with any of these tags.")
 
 
 class _Limits(In):
     name: str | None = Field(None, min_length=1, max_length=200)
     scope: Scope | None = None
-    store_ids: list[str] | None = Field(None, description="Stores where it can be used; empty = all.")
-    host_apps: list[HostAppName] | None = Field(None, description="Host apps where it can be used; empty = all.")
+    store_ids: list[Id] | None = Field(None, max_length=MAX_ITEMS, description="Stores where it can be used; empty = all.")
+    host_apps: list[HostAppName] | None = Field(None, max_length=20, description="Host apps where it can be used; empty = all.")
     audience: Audience | None = None
-    claim_starts_at: AwareDatetime | None = None
-    claim_ends_at: AwareDatetime | None = None
-    total_stock: int | None = Field(None, ge=0, description="How many can be issued; empty = unlimited.")
-    per_customer_limit: int | None = Field(None, ge=1)
-    per_day_limit: int | None = Field(None, ge=1)
-    budget: int | None = Field(None, ge=0, description="Fen: issuing stops when face values would exceed it.")
+    claim_starts_at: Instant | None = None
+    claim_ends_at: Instant | None = None
+    total_stock: Count | None = Field(None, description="How many can be issued; empty = unlimited.")
+    per_customer_limit: Count | None = Field(None, ge=1)
+    per_day_limit: Count | None = Field(None, ge=1)
+    budget: Money | None = Field(None, description="Fen: issuing stops when face values would exceed it.")
 
 
 class CouponTemplateIn(_Limits):
     name: str = Field(min_length=1, max_length=200)
     kind: Kind
-    off: int | None = Field(None, ge=0, description="cash / threshold: fen off.")
-    threshold: int | None = Field(None, ge=0, description="threshold / percent: minimum eligible amount.")
+    off: Money | None = Field(None, description="cash / threshold: fen off.")
+    threshold: Money | None = Field(None, description="threshold / percent: minimum eligible amount.")
     percent_off: int | None = Field(None, ge=0, le=100)
-    max_off: int | None = Field(None, ge=0, description="percent: the cap.")
-    sku: str | None = Field(None, description="exchange: the SKU id it buys.")
-    price: int | None = Field(None, ge=0, description="exchange: the price paid for that SKU.")
+    max_off: Money | None = Field(None, description="percent: the cap.")
+    sku: Id | None = Field(None, description="exchange: the SKU id it buys.")
+    price: Money | None = Field(None, description="exchange: the price paid for that SKU.")
     stackable: bool = False
     exclusive_with_promotions: bool = False
     validity: Literal["fixed", "relative"] = "fixed"
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
+    valid_from: Instant | None = None
+    valid_until: Instant | None = None
     valid_days: int | None = Field(None, ge=1, le=3650, description="relative: days valid after claim.")
     delay_days: int = Field(0, ge=0, le=365, description="relative: days after claim before it starts.")
     public_code: str | None = Field(None, min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_-]+$",
@@ -143,7 +143,7 @@ class CodeBatchOut(Out):
 class EventRuleIn(In):
     event: Literal["joined", "first_order", "order_at_least", "birthday"]
     template_id: str = Field(min_length=1, max_length=32)
-    min_order_amount: int | None = Field(None, ge=1, description="order_at_least: fen.")
+    min_order_amount: Money | None = Field(None, ge=1, description="order_at_least: fen.")
 
 
 class EventRuleOut(Out):
@@ -157,7 +157,7 @@ class EventRuleOut(Out):
 
 class Segment(In):
     kind: Literal["everyone", "members", "light_members", "tags", "followers"] = "everyone"
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
 
 
 class IssueJobIn(In):

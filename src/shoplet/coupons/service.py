@@ -22,10 +22,12 @@ from shoplet.customers.models import Customer
 from shoplet.customers.service import is_follower
 from shoplet.db import new_id
 from shoplet.errors import Conflict, Forbidden, InvalidInput, Unprocessable
+from shoplet.inventory.models import StockLocation
 from shoplet.membership import light
 from shoplet.membership.models import Member
 from shoplet.pricing import InvalidCart
 from shoplet.pricing.model import parse
+from shoplet.schemas import zone_named
 from shoplet.scoping import get_owned
 from shoplet.tenancy.models import Merchant
 
@@ -98,6 +100,36 @@ def create_template(session: Session, *, merchant_id: str, fields: dict[str, Any
     return template
 
 
+def request_fields(s: Session, merchant_id: str, body: Any) -> dict[str, Any]:
+    """The editable fields a template request sets, checked (stores of this shop, no clearing)."""
+    fields = body.model_dump(exclude_unset=True, include=set(EDITABLE))
+    if "scope" in fields:
+        fields["scope"] = body.scope.model_dump() if body.scope else {}
+    if "audience" in fields:
+        fields["audience"] = body.audience.model_dump() if body.audience else {}
+    for field in ("name", "store_ids", "host_apps"):
+        if field in fields and fields[field] is None:
+            raise InvalidInput("request.null_field", f"'{field}' cannot be cleared; give it a value.")
+    for store_id in fields.get("store_ids") or []:
+        if s.get(StockLocation, (merchant_id, store_id)) is None:
+            raise InvalidInput("coupon.unknown_store", f"No store '{store_id}' in this shop.")
+    return fields
+
+
+def create_from_request(session: Session, *, merchant_id: str, body: Any, now: datetime) -> CouponTemplate:
+    """A template from a ``CouponTemplateIn``: the API's and the demo's one way to make one."""
+    fields = request_fields(session, merchant_id, body)
+    fields.setdefault("scope", {})
+    fields.setdefault("audience", {"kind": "everyone"})
+    fields.setdefault("store_ids", [])
+    fields.setdefault("host_apps", [])
+    return create_template(session, merchant_id=merchant_id, now=now, fields=dict(
+        fields, name=body.name, kind=body.kind, params=body.params(), stackable=body.stackable,
+        exclusive_with_promotions=body.exclusive_with_promotions, validity=body.validity,
+        valid_from=body.valid_from, valid_until=body.valid_until, valid_days=body.valid_days,
+        delay_days=body.delay_days, public_code=body.public_code.upper() if body.public_code else None))
+
+
 def update_template(session: Session, *, merchant_id: str, template_id: str, changes: dict[str, Any],
                     now: datetime) -> CouponTemplate:
     """Edit a template; coupons already issued keep the rule they were issued with."""
@@ -139,7 +171,7 @@ def local_day(session: Session, merchant_id: str, now: datetime) -> str:
     zone = _TIMEZONES.get(merchant_id)
     if zone is None:
         merchant = session.get(Merchant, merchant_id)
-        zone = _TIMEZONES[merchant_id] = ZoneInfo(merchant.timezone if merchant else "UTC")
+        zone = _TIMEZONES[merchant_id] = zone_named(merchant.timezone if merchant else None)
     return now.astimezone(zone).date().isoformat()
 
 

@@ -11,6 +11,8 @@ from fastapi import APIRouter, Depends, Header, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shoplet.periods import Period, period_params
+from shoplet.tenancy.service import zone
 from shoplet import idempotency
 from shoplet.auth import Principal, get_db, get_now, require_customer, require_staff
 from shoplet.coupons.api import coupon_out
@@ -321,9 +323,10 @@ def my_commissions(p: Principal = Depends(require_guide), db: Database = Depends
 
 @router.get("/workbench/sales", response_model=GuideFiguresOut)
 def my_sales(p: Principal = Depends(require_guide), db: Database = Depends(get_db),
-             since: datetime | None = None, until: datetime | None = None) -> GuideFiguresOut:
+             period: Period = Depends(period_params)) -> GuideFiguresOut:
     """My sales and commission for orders paid in [since, until) (default: all time)."""
     with db.unit_of_work(write=False) as s:
+        since, until = period.resolve(zone(s, p.tenant))
         rows = commissions.figures(s, merchant_id=p.tenant, guide_id=p.staff_id, since=since, until=until)
         return GuideFiguresOut(**(rows[0] if rows else {"guide_id": p.staff_id, "orders": 0, "sales": 0,
                                                         "refunded": 0, "commission_frozen": 0,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shoplet.schemas import zone_named
 from shoplet.inventory.models import StockLevel, StockLocation
 from shoplet.tenancy.models import Merchant
 from typing import Any
@@ -72,7 +72,7 @@ def open_at(hours: dict[str, list[str]], local: datetime) -> bool | None:
 
 
 def local_time(timezone: str, now: datetime) -> datetime:
-    return now.astimezone(ZoneInfo(timezone))
+    return now.astimezone(zone_named(timezone))
 
 
 def nearby_stores(session: Session, *, merchant_id: str, latitude: float, longitude: float,

@@ -11,11 +11,11 @@ lots by conditional UPDATEs that refuse to go below empty.
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from shoplet.schemas import zone_named
 from shoplet.db import new_id
 from shoplet.errors import Conflict, Unprocessable
 from shoplet.membership.models import LoyaltySettings, Member, PointsEntry, PointsLot
@@ -45,7 +45,7 @@ def set_settings(session: Session, *, merchant_id: str, values: dict[str, int], 
 def expiry_for(session: Session, merchant_id: str, earned_at: datetime) -> datetime:
     """The end of the year after the one the points were earned in, in the merchant's time."""
     merchant = session.get(Merchant, merchant_id)
-    zone = ZoneInfo(merchant.timezone if merchant else "UTC")
+    zone = zone_named(merchant.timezone if merchant else None)
     year = earned_at.astimezone(zone).year
     return datetime(year + 2, 1, 1, tzinfo=zone)
 

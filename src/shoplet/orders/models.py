@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from shoplet.db import Base, TenantMixin, utcnow
 
-ORDER_STATUSES = ("pending_payment", "paid", "fulfilled", "cancelled")
+ORDER_STATUSES = ("pending_payment", "paid", "fulfilled", "refunded", "closed", "cancelled")
 FULFILMENT_MODES = ("pickup", "delivery", "express")
 FULFILMENT_STATUSES = ("pending", "ready", "done", "expired", "cancelled")
 
@@ -41,7 +41,7 @@ class Order(TenantMixin, Base):
     __tablename__ = "orders"
     __table_args__ = (
         CheckConstraint(
-            "status IN ('pending_payment','paid','fulfilled','cancelled')", name="status"
+            "status IN ('pending_payment','paid','fulfilled','refunded','closed','cancelled')", name="status"
         ),
         CheckConstraint("total >= 0 AND subtotal >= 0 AND discount >= 0", name="amounts"),
         CheckConstraint("refunded_amount >= 0 AND refunded_amount <= paid_amount", name="refunds"),

@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from shoplet.schemas import Fen, In, Out
+from shoplet.schemas import Fen, Id, In, Instant, Out
 
 
 class OrderLineOut(Out):
@@ -47,7 +47,9 @@ class OrderOut(Out):
     id: str
     customer_id: str
     location_id: str
-    status: str
+    status: str = Field(description="pending_payment, paid, fulfilled (everything handed over), refunded "
+                                    "(every unit refunded), closed (its pickup expired uncollected and was "
+                                    "refunded) or cancelled (never paid).")
     refund_status: str = Field(description="none, partial or full.")
     currency: str
     subtotal: Fen
@@ -89,7 +91,7 @@ class FulfilmentIn(In):
 
     mode: Literal["pickup", "delivery", "express"] | None = Field(
         None, description="Default: pickup at a store, express from a warehouse.")
-    slot_start: datetime | None = Field(None, description="Delivery: the start of a slot the store offers.")
+    slot_start: Instant | None = Field(None, description="Delivery: the start of a slot the store offers.")
     address: DeliveryAddress | None = Field(None, description="Delivery: where to.")
     routing: Literal["store", "split", "warehouse"] = Field(
         "store", description="store: only the chosen location; split: what it lacks comes express from the "
@@ -101,7 +103,7 @@ class CheckoutIn(In):
     lines: list[CheckoutLine] | None = Field(
         None, min_length=1, max_length=100, description="Leave out to check out the cart.")
     note: str = Field("", max_length=500)
-    coupon_ids: list[str] | None = Field(
+    coupon_ids: list[Id] | None = Field(
         None, max_length=20, description="Leave out to let the best coupons be chosen; [] uses none.")
     use_points: bool = Field(False, description="Let points pay part of the goods (up to the merchant's share).")
     fulfilment: FulfilmentIn | None = None
@@ -124,7 +126,7 @@ class QuoteIn(In):
     location_id: str = Field(min_length=1, max_length=32)
     lines: list[CheckoutLine] | None = Field(None, min_length=1, max_length=100,
                                              description="Leave out to price the cart.")
-    coupon_ids: list[str] | None = Field(None, max_length=20,
+    coupon_ids: list[Id] | None = Field(None, max_length=20,
                                          description="Leave out to let the best coupons be chosen; [] uses none.")
     use_points: bool = Field(False, description="Let points pay part of the goods (up to the merchant's share).")
     fulfilment: FulfilmentIn | None = None

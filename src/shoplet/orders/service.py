@@ -264,6 +264,17 @@ def finish(session: Session, *, order: Order, now: datetime) -> None:
     session.flush()
 
 
+def end_refunded(session: Session, *, order: Order) -> None:
+    """Every unit of a paid order came back: it ends ``closed`` when nothing was handed over
+    because its pickup expired uncollected, ``refunded`` otherwise."""
+    states = {f.status for f in fulfilments.of_order(session, order.merchant_id, order.id)}
+    expired_only = "expired" in states and not states & {"done", *fulfilments.OPEN}
+    session.execute(update(Order).where(
+        Order.merchant_id == order.merchant_id, Order.id == order.id, Order.status.in_(("paid", "fulfilled")))
+        .values(status="closed" if expired_only else "refunded"))
+    session.refresh(order)
+
+
 def expired_unpaid(session: Session, *, now: datetime, limit: int) -> list[tuple[str, str]]:
     """(merchant_id, order_id) of unpaid orders past their payment deadline."""
     return [tuple(row) for row in session.execute(

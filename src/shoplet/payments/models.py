@@ -146,3 +146,14 @@ class SandboxAgreementCharge(Base):
     attempts: Mapped[int] = mapped_column(default=1)
     charged_at: Mapped[datetime | None] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InstallationSecret(Base):
+    """A secret generated once per installation (the sandbox's signing key when none is
+    configured): never a constant from the docs, and the same for every process."""
+
+    __tablename__ = "installation_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -30,7 +30,7 @@ from shoplet.inventory import service as inventory
 from shoplet.guides import commissions
 from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders.models import Fulfilment, Order, OrderLine
-from shoplet.orders.service import finish, get_order, lines_of
+from shoplet.orders.service import end_refunded, finish, get_order, lines_of
 from shoplet.payments.models import Payment, Refund, RefundLine
 from shoplet.payments.provider import PaymentProvider
 from shoplet.scoping import get_owned
@@ -116,6 +116,8 @@ def request_refund(session: Session, *, merchant_id: str, order_id: str, items: 
         _return_stock(session, order=order, fulfilment=parts[fulfilment_id], items=units, restock=restock, now=now)
     fulfilments.after_refund(session, order=order)
     finish(session, order=order, now=now)
+    if fully_refunded:
+        end_refunded(session, order=order)
     session.flush()
     return refund
 

@@ -25,7 +25,7 @@ from shoplet.db import Clock, Database, bulk_insert, one_of
 from shoplet.errors import Conflict, NotFound
 from shoplet.outbox import emit
 from shoplet.membership.agreements import ChargeRequest, ChargeResult
-from shoplet.payments.models import SandboxAgreement, SandboxAgreementCharge, SandboxRefund, SandboxTrade
+from shoplet.payments.models import InstallationSecret, SandboxAgreement, SandboxAgreementCharge, SandboxRefund, SandboxTrade
 from shoplet.payments.provider import (
     InvalidNotification,
     Notification,
@@ -40,6 +40,21 @@ TOLERANCE_SECONDS = 15 * 60
 _STATUS = {"WAIT_BUYER_PAY": "pending", "TRADE_SUCCESS": "paid", "TRADE_CLOSED": "closed"}
 
 
+def installation_secret(db: Database, name: str) -> str:
+    """The secret of that name, created once per installation; concurrent first uses agree."""
+    with db.unit_of_work() as session:
+        found = session.get(InstallationSecret, name)
+        if found is None:
+            try:
+                with session.begin_nested():
+                    found = InstallationSecret(name=name, value=secrets.token_urlsafe(32))
+                    session.add(found)
+                    session.flush()
+            except IntegrityError:
+                found = session.get(InstallationSecret, name)
+        return found.value
+
+
 def sign(secret: str, timestamp: int, body: bytes) -> str:
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={mac}"
@@ -48,11 +63,18 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 class SandboxProvider:
     name = "sandbox"
 
-    def __init__(self, db: Database, *, secret: str, clock: Clock, agreement_failure_rate: float = 0.0) -> None:
+    def __init__(self, db: Database, *, secret: str | None, clock: Clock, agreement_failure_rate: float = 0.0) -> None:
         self.db = db
-        self.secret = secret
+        self._secret = secret
         self.clock = clock
         self.agreement_failure_rate = agreement_failure_rate
+
+    @property
+    def secret(self) -> str:
+        """The configured secret, else this installation's own (generated on first use, kept in the database)."""
+        if self._secret is None:
+            self._secret = installation_secret(self.db, "sandbox_signing")
+        return self._secret
 
     # --- the merchant-facing API -------------------------------------------------------
     def create_trade(self, *, merchant_id: str, out_trade_no: str, amount: int, subject: str,

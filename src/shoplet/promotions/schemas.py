@@ -3,10 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from shoplet.customers.schemas import HostAppName
-from shoplet.schemas import In, Out
+from shoplet.schemas import MAX_ITEMS, Count, Id, In, Instant, Money, Out, Tag
 
 Kind = Literal["item_price", "item_percent", "bundle", "buy_x_get_y", "threshold_off", "threshold_percent",
                "free_delivery"]
@@ -14,27 +14,27 @@ PARAMS = ("price", "percent_off", "count", "buy", "get", "tiers", "every", "off"
 
 
 class Tier(In):
-    threshold: int = Field(ge=0, description="Fen.")
-    off: int = Field(ge=0, description="Fen.")
+    threshold: Money
+    off: Money
 
 
 class Scope(In):
-    skus: list[str] = Field(default_factory=list, max_length=500, description="SKU ids; empty = all.")
-    categories: list[str] = Field(default_factory=list, max_length=100, description="Category ids.")
-    exclude_skus: list[str] = Field(default_factory=list, max_length=500)
+    skus: list[Id] = Field(default_factory=list, max_length=500, description="SKU ids; empty = all.")
+    categories: list[Id] = Field(default_factory=list, max_length=100, description="Category ids.")
+    exclude_skus: list[Id] = Field(default_factory=list, max_length=500)
 
 
 class _Rule(In):
-    price: int | None = Field(None, ge=0, description="item_price: the price; bundle: the group's price (fen).")
+    price: Money | None = Field(None, description="item_price: the price; bundle: the group's price (fen).")
     percent_off: int | None = Field(None, ge=0, le=100, description="10 = 10% off.")
     count: int | None = Field(None, ge=1, le=100, description="bundle: units per group (N元N件).")
     buy: int | None = Field(None, ge=1, le=100)
     get: int | None = Field(None, ge=1, le=100)
     tiers: list[Tier] | None = Field(None, min_length=1, max_length=20, description="threshold_off (满减) tiers.")
-    every: int | None = Field(None, ge=1, description="threshold_off: every X fen ...")
-    off: int | None = Field(None, ge=0, description="... take this many fen off")
-    cap: int | None = Field(None, ge=0)
-    threshold: int | None = Field(None, ge=0)
+    every: Money | None = Field(None, ge=1, description="threshold_off: every X fen ...")
+    off: Money | None = Field(None, description="... take this many fen off")
+    cap: Money | None = None
+    threshold: Money | None = None
 
     def params(self) -> dict[str, Any]:
         values = self.model_dump(include=set(PARAMS), exclude_none=True)
@@ -49,10 +49,10 @@ class PromotionIn(_Rule):
     scope: Scope = Field(default_factory=Scope)
     group: str | None = Field(None, max_length=64, description="Stack group: at most one promotion per group applies.")
     exclusive: bool = Field(False, description="When it applies, no other stage 2–3 promotion does.")
-    host_apps: list[HostAppName] = Field(default_factory=list, description="Where it runs; empty = every host app.")
-    store_ids: list[str] = Field(default_factory=list, description="Stores it runs at; empty = everywhere.")
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    host_apps: list[HostAppName] = Field(default_factory=list, max_length=20, description="Where it runs; empty = every host app.")
+    store_ids: list[Id] = Field(default_factory=list, max_length=MAX_ITEMS, description="Stores it runs at; empty = everywhere.")
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
     paused: bool = Field(False, description="Create it paused.")
 
 
@@ -61,10 +61,10 @@ class PromotionPatch(_Rule):
     scope: Scope | None = None
     group: str | None = Field(None, max_length=64)
     exclusive: bool | None = None
-    host_apps: list[HostAppName] | None = None
-    store_ids: list[str] | None = None
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    host_apps: list[HostAppName] | None = Field(None, max_length=20)
+    store_ids: list[Id] | None = Field(None, max_length=MAX_ITEMS)
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
 
 
 class PromotionOut(Out):

@@ -68,7 +68,8 @@ def sign_in(body: SignInIn, db: Database = Depends(get_db), now: datetime = Depe
         if merchant is None or merchant.status != "active":
             raise NotFound("merchant.not_found", "No such shop.")
         found = customers.resolve_customer(s, merchant_id=merchant.id, host_app=body.host_app,
-                                           host_user_id=user.host_user_id, phone=user.phone, now=now)
+                                           host_user_id=user.host_user_id,
+                                           phone=user.phone if user.phone_verified else None, now=now)
         record, token = customers.open_session(s, merchant_id=merchant.id, customer_id=found.id,
                                                host_app=body.host_app, scene=body.scene,
                                                days=rt.settings.customer_session_days, now=now)

@@ -5,14 +5,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from shoplet.schemas import In, Name, Out
+from shoplet.schemas import Id, In, Name, Out, TimeZone
 
 Role = Literal["admin", "operator", "clerk", "guide"]
 
 
 class MerchantIn(In):
     name: str = Name
-    timezone: str = Field("Asia/Shanghai", max_length=64)
+    timezone: TimeZone = "Asia/Shanghai"
 
 
 class MerchantOut(Out):
@@ -50,7 +50,7 @@ class ApiKeyCreated(Out):
 class StaffIn(In):
     name: str = Name
     role: Role
-    store_id: str | None = Field(None, max_length=32, description="Required for clerks.")
+    store_id: Id | None = Field(None, description="Required for clerks.")
     phone: str | None = Field(None, max_length=32)
 
 

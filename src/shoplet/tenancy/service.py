@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shoplet.auth import API_KEY_PREFIX, hash_secret, make_token, new_secret
 from shoplet.db import new_id
-from shoplet.errors import InvalidInput, NotFound
+from shoplet.errors import Conflict, InvalidInput, NotFound
 from shoplet.inventory.models import StockLocation
+from shoplet.schemas import zone_named
 from shoplet.scoping import get_owned
 from shoplet.tenancy.models import ApiKey, Merchant, Staff
 
@@ -38,9 +40,29 @@ def create_api_key(session: Session, *, merchant_id: str, name: str, staff_id: s
     return key, make_token(API_KEY_PREFIX, merchant_id, key.id, secret)
 
 
+def _working_admin_keys(session: Session, merchant_id: str) -> list[str]:
+    """Ids of the merchant's keys that act as an admin now: unbound, or bound to an active admin."""
+    return list(session.scalars(
+        select(ApiKey.id).outerjoin(Staff, (Staff.merchant_id == ApiKey.merchant_id) & (Staff.id == ApiKey.staff_id))
+        .where(ApiKey.merchant_id == merchant_id, ApiKey.revoked_at.is_(None),
+               ApiKey.staff_id.is_(None) | ((Staff.role == "admin") & Staff.active.is_(True)))))
+
+
+def _lock_merchant(session: Session, merchant_id: str) -> None:
+    """Serialise changes to who may administer a merchant (two revocations at once cannot
+    each leave the other as the last admin key). SQLite writers are serialised already."""
+    session.execute(select(Merchant.id).where(Merchant.id == merchant_id).with_for_update())
+
+
 def revoke_api_key(session: Session, *, merchant_id: str, key_id: str, now: datetime) -> ApiKey:
+    """Revoke a key; the merchant's last working admin key cannot be revoked (nobody could
+    administer the shop any more)."""
+    _lock_merchant(session, merchant_id)
     key = get_owned(session, ApiKey, merchant_id, key_id, what="API key", code="api_key")
     if key.revoked_at is None:
+        if _working_admin_keys(session, merchant_id) == [key.id]:
+            raise Conflict("api_key.last_admin", "This is the shop's last working admin key: create another "
+                                                 "admin key before revoking it.")
         key.revoked_at = now
     return key
 
@@ -64,10 +86,23 @@ def create_staff(session: Session, *, merchant_id: str, name: str, role: str,
 
 def deactivate_staff(session: Session, *, merchant_id: str, staff_id: str) -> Staff:
     """Deactivating a staff member disables every key bound to them at once."""
+    _lock_merchant(session, merchant_id)
     staff = get_owned(session, Staff, merchant_id, staff_id, what="Staff member", code="staff")
+    if staff.active and staff.role == "admin":
+        remaining = set(_working_admin_keys(session, merchant_id)) - set(session.scalars(
+            select(ApiKey.id).where(ApiKey.merchant_id == merchant_id, ApiKey.staff_id == staff_id)))
+        if not remaining:
+            raise Conflict("staff.last_admin", "This is the shop's last admin: make someone else an admin (or "
+                                               "create an admin key) before deactivating them.")
     staff.active = False
     return staff
 
 
 def list_merchants(session: Session) -> list[Merchant]:
     return list(session.scalars(select(Merchant).order_by(Merchant.id)))
+
+
+def zone(session: Session, merchant_id: str) -> ZoneInfo:
+    """The merchant's time zone (dates in filters, opening hours, birthdays are local to it)."""
+    merchant = session.get(Merchant, merchant_id)
+    return zone_named(merchant.timezone if merchant else None)
