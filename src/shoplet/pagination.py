@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 T = TypeVar("T")
 
 MAX_LIMIT = 200
-CURSOR = r"^[a-z]{2,8}_[0-9A-Z]{26}$"
+CURSOR = r"^[A-Za-z0-9_]{1,40}$"
 """A cursor is the id of the last row of a page; anything else is refused (422), not read as page one."""
 
 

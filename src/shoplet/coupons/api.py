@@ -204,6 +204,26 @@ def issue_job(template_id: str, job_id: str, p: Principal = Depends(reader), db:
         return IssueJobOut.model_validate(job)
 
 
+@router.get("/coupons", response_model=Page[CouponOut])
+def list_coupons(p: Principal = Depends(reader), db: Database = Depends(get_db),
+                 page: PageParams = Depends(page_params),
+                 template_id: str | None = Query(None, max_length=40, description="Only coupons of this template."),
+                 customer_id: str | None = Query(None, max_length=40, description="Only this customer's coupons."),
+                 status: str | None = Query(None, pattern="^(available|locked|used|expired)$"),
+                 ) -> Page[CouponOut]:
+    """Issued coupons, newest last: by template, customer and status (a clerk sees the same list)."""
+    with db.unit_of_work(write=False) as s:
+        stmt = scoped(Coupon, p.tenant)
+        if template_id:
+            stmt = stmt.where(Coupon.template_id == template_id)
+        if customer_id:
+            stmt = stmt.where(Coupon.customer_id == customer_id)
+        if status:
+            stmt = stmt.where(Coupon.status == status)
+        rows, cursor = paginate(s, stmt, Coupon.id, page)
+        return Page(items=[coupon_out(r) for r in rows], next_cursor=cursor)
+
+
 @router.get("/coupons/by-code/{code}", response_model=CouponOut)
 def coupon_by_code(code: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> CouponOut:
     """What a code the customer shows is, before verifying it."""

@@ -124,12 +124,14 @@ def get_refund(refund_id: str, p: Principal = Depends(reader), db: Database = De
 
 
 @notify.post("/payments/notify/{provider}", response_class=PlainTextResponse,
-             responses={200: {"content": {"text/plain": {"example": "success"}}}})
+             responses={200: {"content": {"text/plain": {"example": "success"}}},
+                        422: {"description": "The signature or the body is not valid (`payment.notification_invalid`)."}})
 async def provider_notification(provider: str, request: Request) -> PlainTextResponse:
     """Where a provider posts its signed asynchronous notifications.
 
     Answers ``success`` once the notification is applied or recognised as a duplicate;
-    a bad signature is a 400 and changes nothing.
+    a bad signature or an unreadable body is a 422 (``payment.notification_invalid``) and
+    changes nothing.
     """
     rt = request.app.state.runtime
     gateway = rt.providers.get(provider)

@@ -52,6 +52,8 @@ def request_refund(session: Session, *, merchant_id: str, order_id: str, items: 
     """Write a pending refund for the given lines (``None``: everything not yet refunded)."""
     order = get_order(session, merchant_id, order_id, for_update=True)
     session.refresh(order)  # the locked row, not a stale copy
+    if order.status in ("refunded", "closed"):
+        raise Conflict("refund.already_refunded", "Everything on this order has already been refunded.")
     if order.status not in ("paid", "fulfilled"):
         raise Conflict("refund.order_not_paid", "Only paid orders can be refunded.")
     payment = session.scalar(select(Payment).where(Payment.merchant_id == merchant_id,

@@ -65,6 +65,12 @@ class Cart:
     points: dict[str, int] | None
 
 
+MAX_AMOUNT = 10_000_000_000
+"""The largest amount (fen) or count any field may carry: ¥100,000,000.00."""
+MAX_QUANTITY = 1_000_000
+MAX_LINES, MAX_RULES = 1_000, 200
+
+
 def _where(path: str, message: str) -> InvalidCart:
     return InvalidCart(f"{path}: {message}")
 
@@ -86,8 +92,9 @@ def _int(data: dict[str, Any], key: str, path: str, *, required: bool = True, de
         raise _where(f"{path}.{key}", "must be an integer (amounts are in fen)")
     if value < minimum:
         raise _where(f"{path}.{key}", f"must be at least {minimum}" if minimum else "must not be negative")
-    if maximum is not None and value > maximum:
-        raise _where(f"{path}.{key}", f"must be at most {maximum}")
+    limit = MAX_AMOUNT if maximum is None else maximum
+    if value > limit:
+        raise _where(f"{path}.{key}", f"must be at most {limit}")
     return value
 
 
@@ -116,8 +123,10 @@ def parse_time(value: Any, path: str) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
         raise _where(path, "must be an ISO 8601 date-time with an offset") from exc
-    if moment.tzinfo is None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
         raise _where(path, "needs a UTC offset, e.g. 2026-11-21T10:00:00+08:00")
+    if not 2000 <= moment.year <= 2100:  # checked before any conversion, which could overflow
+        raise _where(path, "must be between the years 2000 and 2100")
     return moment
 
 
@@ -202,6 +211,8 @@ def _rules(items: Any, path: str, kinds: tuple[str, ...], lines: tuple[Line, ...
         return ()
     if not isinstance(items, list):
         raise _where(path, "must be a list")
+    if len(items) > MAX_RULES:
+        raise _where(path, f"must have at most {MAX_RULES} entries")
     rules, seen = [], set()
     for i, raw in enumerate(items):
         where = f"{path}[{i}]"
@@ -230,6 +241,8 @@ def _rules(items: Any, path: str, kinds: tuple[str, ...], lines: tuple[Line, ...
 def _lines(items: Any) -> tuple[Line, ...]:
     if not isinstance(items, list) or not items:
         raise _where("lines", "must be a non-empty list")
+    if len(items) > MAX_LINES:
+        raise _where("lines", f"must have at most {MAX_LINES} lines")
     lines = []
     for i, raw in enumerate(items):
         where = f"lines[{i}]"
@@ -238,7 +251,8 @@ def _lines(items: Any) -> tuple[Line, ...]:
         if category is not None and not isinstance(category, str):
             raise _where(f"{where}.category", "must be a string")
         lines.append(Line(
-            index=i, sku=_str(data, "sku", where), quantity=_int(data, "quantity", where, minimum=1),
+            index=i, sku=_str(data, "sku", where),
+            quantity=_int(data, "quantity", where, minimum=1, maximum=MAX_QUANTITY),
             unit_price=_int(data, "unit_price", where), category=category,
             member_price=_int(data, "member_price", where, required=False),
             light_member_price=_int(data, "light_member_price", where, required=False),

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from shoplet import idempotency
 from shoplet.auth import Principal, get_db, get_now, get_runtime, require_customer
 from shoplet.catalog.api import product_out
-from shoplet.catalog.models import Product
-from shoplet.catalog.schemas import ProductOut
+from shoplet.catalog.models import Category, Product
+from shoplet.catalog.schemas import CategoryOut, ProductOut
 from shoplet.catalog.service import skus_of
 from shoplet.customers import service as customers
 from shoplet.customers.api import customer_out, follow_out
@@ -109,12 +109,37 @@ def unfollow(p: Principal = Depends(customer), db: Database = Depends(get_db),
 
 @router.get("/products", response_model=Page[ProductOut])
 def browse(p: Principal = Depends(customer), db: Database = Depends(get_db),
-           page: PageParams = Depends(page_params)) -> Page[ProductOut]:
+           page: PageParams = Depends(page_params),
+           category_id: str | None = Query(None, max_length=40, description="Only this category's products."),
+           ) -> Page[ProductOut]:
+    """The shop's products on sale, with their active SKUs."""
     with db.unit_of_work(write=False) as s:
-        rows, cursor = paginate(s, scoped(Product, p.tenant).where(Product.status == "active"), Product.id, page)
+        stmt = scoped(Product, p.tenant).where(Product.status == "active")
+        if category_id:
+            stmt = stmt.where(Product.category_id == category_id)
+        rows, cursor = paginate(s, stmt, Product.id, page)
         skus = skus_of(s, p.tenant, [r.id for r in rows])
         return Page(items=[product_out(r, [k for k in skus[r.id] if k.status == "active"]) for r in rows],
                     next_cursor=cursor)
+
+
+@router.get("/products/{product_id}", response_model=ProductOut)
+def product_detail(product_id: str, p: Principal = Depends(customer), db: Database = Depends(get_db)) -> ProductOut:
+    """One product on sale with its active SKUs; an archived product is not found."""
+    with db.unit_of_work(write=False) as s:
+        product = get_owned(s, Product, p.tenant, product_id, what="Product")
+        if product.status != "active":
+            raise NotFound.of("Product")
+        skus = skus_of(s, p.tenant, [product.id])[product.id]
+        return product_out(product, [k for k in skus if k.status == "active"])
+
+
+@router.get("/categories", response_model=list[CategoryOut])
+def categories(p: Principal = Depends(customer), db: Database = Depends(get_db)) -> list[CategoryOut]:
+    """The shop's categories (a tree through ``parent_id``), by code."""
+    with db.unit_of_work(write=False) as s:
+        rows = s.scalars(scoped(Category, p.tenant).order_by(Category.code).limit(1000))
+        return [CategoryOut.model_validate(r) for r in rows]
 
 
 @router.get("/stores", response_model=Page[StoreOut])
