@@ -43,6 +43,7 @@ def demo(tmp_path_factory):
             pytest.fail("demo did not answer: " + (work / "demo.log").read_text())
         text = (work / "demo.log").read_text()
         creds = {label: value for label, value in re.findall(r"^\s+([A-Za-z ]+):\s+(\S+)", text, re.M)}
+        creds["export line"] = next(line for line in text.splitlines() if line.startswith("export "))
         yield base, creds
     finally:
         proc.terminate()
@@ -102,3 +103,82 @@ def test_demo_loop_over_real_http(demo):
         assert [g["name"] for c in mine for g in c["groups"]] == ["Morning regulars"]
         commission = http.get("/api/v1/workbench/commissions", headers=guide).json()["items"]
         assert [c["order_id"] for c in commission] == [order["id"]] and commission[0]["rate_bp"] == 500
+
+
+def test_the_demo_shows_every_feature_built(demo):
+    base, creds = demo
+    admin = {"Authorization": f"Bearer {creds['Admin API key']}"}
+    customer = {"Authorization": f"Bearer {creds['Customer session']}"}
+    with httpx.Client(base_url=base, timeout=10) as http:
+        kinds = {t["kind"] for t in http.get("/api/v1/coupon-templates", headers=admin).json()["items"]}
+        assert kinds == {"cash", "threshold", "percent", "exchange", "free_delivery"}
+        assert http.get("/api/v1/storefront/coupon-centre", headers=customer).json()
+        claimed = http.post("/api/v1/storefront/coupons/redeem-code", json={"code": creds["Coupon code"]},
+                            headers=customer)
+        assert claimed.status_code == 201, claimed.text
+        tiers = http.get("/api/v1/member-tiers", headers=admin).json()
+        assert [t["code"] for t in tiers] == ["silver", "gold"] and tiers[1]["coupon_template_ids"]
+        plans = http.get("/api/v1/storefront/light-plans", headers=customer).json()
+        joined = http.post("/api/v1/storefront/light-membership", json={"plan_id": plans[0]["id"]},
+                           headers=customer)
+        assert joined.status_code == 201, joined.text
+
+
+def test_the_demo_prints_lines_to_paste_into_a_shell(demo):
+    base, creds = demo
+    exports = dict(re.findall(r"(\w+)=(\S+)", creds["export line"]))
+    assert exports["ADMIN"] == creds["Admin API key"] and exports["CUSTOMER"] == creds["Customer session"]
+    assert {"CLERK", "GUIDE", "BASE"} <= set(exports) and exports["BASE"] == base
+
+
+def _shoplet(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPLET_")}
+    return subprocess.run([str(BIN), *args], env={**base_env, **env}, cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_serve_refuses_an_unmigrated_database_and_migrate_says_what_it_applied(tmp_path):
+    env = {"SHOPLET_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}"}
+    refused = _shoplet("serve", "--port", str(_free_port()), env=env, cwd=tmp_path)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [
+        refused.stderr.strip()] and "shoplet migrate" in refused.stderr and "Traceback" not in refused.stderr
+    applied = _shoplet("migrate", env=env, cwd=tmp_path)
+    assert applied.returncode == 0, applied.stderr
+    assert "applied 0001: initial schema" in applied.stdout and "migration(s) applied" in applied.stdout
+    again = _shoplet("migrate", env=env, cwd=tmp_path)
+    assert "nothing to apply" in again.stdout
+
+
+def test_an_invalid_setting_is_one_line_naming_it(tmp_path):
+    for name, value in (("SHOPLET_UNPAID_ORDER_TIMEOUT_MINUTES", "soon"), ("SHOPLET_SANDBOX_PAYMENTS", "maybe"),
+                        ("SHOPLET_SANDBOX_SECRET", "short")):
+        result = _shoplet("migrate", env={name: value, "SHOPLET_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"},
+                          cwd=tmp_path)
+        assert result.returncode == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and name in lines[0] and "Traceback" not in result.stderr, result.stderr
+
+
+def test_keys_create_issues_an_admin_key_for_an_existing_merchant(tmp_path):
+    env = {"SHOPLET_DATABASE_URL": f"sqlite:///{tmp_path / 'k.db'}", "SHOPLET_PLATFORM_KEY": "pk-test"}
+    assert _shoplet("migrate", env=env, cwd=tmp_path).returncode == 0
+    from fastapi.testclient import TestClient
+
+    from shoplet.app import create_app
+    from shoplet.config import Settings
+    from shoplet.runtime import Runtime
+
+    runtime = Runtime(Settings(database_url=env["SHOPLET_DATABASE_URL"], platform_key="pk-test",
+                               jobs_path=str(tmp_path / "jobs.db")))
+    client = TestClient(create_app(runtime))
+    merchant = client.post("/api/v1/platform/merchants", json={"name": "Lost keys"},
+                           headers={"Authorization": "Bearer pk-test"}).json()["merchant"]["id"]
+    made = _shoplet("keys", "create", "--merchant", merchant, "--role", "admin", env=env, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    key_id, token = made.stdout.split()
+    me = client.get("/api/v1/merchant", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200 and me.json()["id"] == merchant
+    unknown = _shoplet("keys", "create", "--merchant", "mer_nope", env=env, cwd=tmp_path)
+    assert unknown.returncode == 2 and "no merchant" in unknown.stderr
+    runtime.db.dispose()

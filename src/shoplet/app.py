@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from shoplet import __version__
 from shoplet.catalog import api as catalog_api
@@ -53,6 +54,23 @@ def _describe(errors: list[dict]) -> str:
     return "The request is not valid: " + "; ".join(parts) + more + "."
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method the API answers at this path, from its OpenAPI document (each method is
+    its own route, so the router's 405 alone names only one)."""
+    table = getattr(request.app.state, "allow_table", None)
+    if table is None:
+        table = request.app.state.allow_table = [
+            (compile_path(path)[0], {m.upper() for m in operations}) for path, operations in
+            request.app.openapi()["paths"].items()]
+    methods: set[str] = set()
+    for pattern, verbs in table:
+        if pattern.match(request.url.path):
+            methods |= verbs
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ShopletError)
     async def shoplet_error(_: Request, exc: ShopletError) -> JSONResponse:
@@ -64,11 +82,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(InvalidInput("request.invalid", _describe(errors), errors=errors))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         error = ShopletError("http.not_found" if exc.status_code == 404 else f"http.{exc.status_code}",
                              str(exc.detail))
         body = error.problem() | {"status": exc.status_code, "title": str(exc.detail)}
-        return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM, headers=headers)
 
     @app.exception_handler(IntegrityError)
     async def integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:

@@ -80,8 +80,6 @@ class Guard:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                if head or message["status"] == 405:
-                    message = dict(message, headers=_with_head_allowed(message.get("headers", [])))
             elif message["type"] == "http.response.body" and head:
                 message = dict(message, body=b"")
             await send(message)
@@ -101,11 +99,3 @@ class Guard:
             await _send_problem(guarded_send, error.problem() | {"status": 500, "title": "Internal error",
                                                                  "error_id": error_id}, 500)
 
-
-def _with_head_allowed(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    out = []
-    for name, value in headers:
-        if name.lower() == b"allow" and b"GET" in value.split(b", ") and b"HEAD" not in value:
-            value = value + b", HEAD"
-        out.append((name, value))
-    return out

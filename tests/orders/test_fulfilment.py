@@ -63,6 +63,9 @@ def test_uncollected_pickup_expires_releases_stock_and_refunds(shop, runtime, cl
     sweeps.fulfilment_lifecycle(runtime)  # once only
     after = ok(shop.client.get(f"/api/v1/orders/{order['id']}", headers=shop.admin))
     assert after["fulfilments"][0]["status"] == "expired" and after["refund_status"] == "full"
+    assert after["status"] == "closed"  # it ended uncollected, and its money went back
+    closed = ok(shop.client.get("/api/v1/orders", params={"status": "closed"}, headers=shop.admin))["items"]
+    assert [o["id"] for o in closed] == [order["id"]]
     refunds = ok(shop.client.get(f"/api/v1/orders/{order['id']}/refunds", headers=shop.admin))
     assert [(r["amount"], r["status"], r["reason"]) for r in refunds] == [(order["total"], "succeeded", "pickup_expired")]
     assert shop.level(shop.store_id, "BEANS")["reserved"] == 0 and shop.level(shop.store_id, "BEANS")["on_hand"] == 20
