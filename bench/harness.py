@@ -46,6 +46,7 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPLET_")}
         env.update(SHOPLET_DATABASE_URL=url, SHOPLET_PLATFORM_KEY=PLATFORM_KEY, SHOPLET_LOG_LEVEL="warning",
+                   SHOPLET_SANDBOX_PAYMENTS="true",
                    SHOPLET_JOBS_PATH=str(workdir / "jobs.db"))
         if redis_url:
             env["SHOPLET_REDIS_URL"] = redis_url
