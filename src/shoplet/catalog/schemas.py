@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from shoplet.schemas import MAX_ITEMS, Code, Fen, Id, In, Name, Out, Price, SmallDict, Tag
+from shoplet.schemas import Code, Fen, Id, In, Name, Out, Price, SmallDict, Tag
 
 
 class CategoryIn(In):

@@ -22,8 +22,10 @@ class Audience(In):
 class _Limits(In):
     name: str | None = Field(None, min_length=1, max_length=200)
     scope: Scope | None = None
-    store_ids: list[Id] | None = Field(None, max_length=MAX_ITEMS, description="Stores where it can be used; empty = all.")
-    host_apps: list[HostAppName] | None = Field(None, max_length=20, description="Host apps where it can be used; empty = all.")
+    store_ids: list[Id] | None = Field(None, max_length=MAX_ITEMS,
+                                       description="Stores where it can be used; empty = all.")
+    host_apps: list[HostAppName] | None = Field(None, max_length=20,
+                                                description="Host apps where it can be used; empty = all.")
     audience: Audience | None = None
     claim_starts_at: Instant | None = None
     claim_ends_at: Instant | None = None

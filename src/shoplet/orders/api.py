@@ -34,8 +34,8 @@ def visible_order(s, p: Principal, order_id: str) -> Order:
 @router.get("/orders", response_model=Page[OrderOut])
 def list_orders(p: Principal = Depends(reader), db: Database = Depends(get_db),
                 page: PageParams = Depends(page_params),
-                status: str | None = Query(None, pattern="^(pending_payment|paid|fulfilled|refunded|closed|cancelled)$",
-                                            description="Only orders in this state."),
+                status: str | None = Query(None, description="Only orders in this state.",
+                                            pattern="^(pending_payment|paid|fulfilled|refunded|closed|cancelled)$"),
                 customer_id: str | None = Query(None, max_length=32),
                 location_id: str | None = Query(None, max_length=32),
                 guide_id: str | None = Query(None, max_length=32,

@@ -125,7 +125,8 @@ def get_refund(refund_id: str, p: Principal = Depends(reader), db: Database = De
 
 @notify.post("/payments/notify/{provider}", response_class=PlainTextResponse,
              responses={200: {"content": {"text/plain": {"example": "success"}}},
-                        422: {"description": "The signature or the body is not valid (`payment.notification_invalid`)."}})
+                        422: {"description": "The signature or the body is not valid "
+                                             "(`payment.notification_invalid`)."}})
 async def provider_notification(provider: str, request: Request) -> PlainTextResponse:
     """Where a provider posts its signed asynchronous notifications.
 

@@ -25,7 +25,13 @@ from shoplet.db import Clock, Database, bulk_insert, one_of
 from shoplet.errors import Conflict, NotFound
 from shoplet.outbox import emit
 from shoplet.membership.agreements import ChargeRequest, ChargeResult
-from shoplet.payments.models import InstallationSecret, SandboxAgreement, SandboxAgreementCharge, SandboxRefund, SandboxTrade
+from shoplet.payments.models import (
+    InstallationSecret,
+    SandboxAgreement,
+    SandboxAgreementCharge,
+    SandboxRefund,
+    SandboxTrade,
+)
 from shoplet.payments.provider import (
     InvalidNotification,
     Notification,

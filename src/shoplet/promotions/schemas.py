@@ -6,7 +6,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from shoplet.customers.schemas import HostAppName
-from shoplet.schemas import MAX_ITEMS, Count, Id, In, Instant, Money, Out, Tag
+from shoplet.schemas import MAX_ITEMS, Id, In, Instant, Money, Out
 
 Kind = Literal["item_price", "item_percent", "bundle", "buy_x_get_y", "threshold_off", "threshold_percent",
                "free_delivery"]
@@ -49,8 +49,10 @@ class PromotionIn(_Rule):
     scope: Scope = Field(default_factory=Scope)
     group: str | None = Field(None, max_length=64, description="Stack group: at most one promotion per group applies.")
     exclusive: bool = Field(False, description="When it applies, no other stage 2–3 promotion does.")
-    host_apps: list[HostAppName] = Field(default_factory=list, max_length=20, description="Where it runs; empty = every host app.")
-    store_ids: list[Id] = Field(default_factory=list, max_length=MAX_ITEMS, description="Stores it runs at; empty = everywhere.")
+    host_apps: list[HostAppName] = Field(default_factory=list, max_length=20,
+                                         description="Where it runs; empty = every host app.")
+    store_ids: list[Id] = Field(default_factory=list, max_length=MAX_ITEMS,
+                                description="Stores it runs at; empty = everywhere.")
     starts_at: Instant | None = None
     ends_at: Instant | None = None
     paused: bool = Field(False, description="Create it paused.")
