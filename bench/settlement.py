@@ -47,6 +47,7 @@ from shoplet.tenancy.models import Merchant  # noqa: E402
 BIN = Path(sys.executable).parent / "shoplet"
 FAILURE_RATE = 0.1
 MERCHANTS = 4
+KILL_WINDOW_S = 120  # a run that writes nothing for this long (a stall) is killed all the same
 MAX_RESTARTS = 12  # kill attempts per round; a round that outlasts them finishes uninterrupted
 
 
@@ -90,10 +91,19 @@ def seed(db: Database, n: int, started: datetime, rng: random.Random) -> dict[st
     return expected
 
 
-def run_settle(url: str, at: datetime, workdir: Path, rng: random.Random, *, kills_wanted: int,
-               max_delay: float) -> int:
+def _progress(db: Database) -> int:
+    """Settlement work written so far: closed periods plus recorded charge attempts."""
+    with db.unit_of_work(write=False) as s:
+        return (s.scalar(select(func.count()).select_from(LightSettlement)) or 0) + (
+            s.scalar(select(func.coalesce(func.sum(SandboxAgreementCharge.attempts), 0))) or 0)
+
+
+def run_settle(url: str, at: datetime, workdir: Path, rng: random.Random, db: Database, *,
+               kills_wanted: int) -> int:
     """Run ``shoplet settle --at`` until it completes, SIGKILLing it ``kills_wanted`` times
-    while it is still working. Returns the kills made."""
+    in the middle of its work: each kill lands at a random moment after the run has written
+    something (a closed chunk, a charge), so it falls between a close, a charge and its
+    record. Returns the kills made (a run that finishes first is not killed)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPLET_")}
     env.update(SHOPLET_DATABASE_URL=url, SHOPLET_LOG_LEVEL="warning", SHOPLET_SANDBOX_PAYMENTS="true",
                SHOPLET_SANDBOX_AGREEMENT_FAILURE_RATE=str(FAILURE_RATE), SHOPLET_JOBS_PATH=str(workdir / "jobs.db"))
@@ -102,9 +112,11 @@ def run_settle(url: str, at: datetime, workdir: Path, rng: random.Random, *, kil
         proc = subprocess.Popen([str(BIN), "settle", "--at", at.isoformat(), "--quiet"], env=env, cwd=workdir,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         if kills < kills_wanted:
-            try:
-                proc.wait(timeout=rng.uniform(1.2, max_delay))  # start-up takes about a second
-            except subprocess.TimeoutExpired:
+            before, deadline = _progress(db), time.monotonic() + KILL_WINDOW_S
+            while proc.poll() is None and time.monotonic() < deadline and _progress(db) == before:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0, 0.3))
+            if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
                 kills += 1
@@ -167,20 +179,18 @@ def bench(backend: str, url: str, n: int, workdir: Path, rng: random.Random) -> 
     # Round one: everything is due; kill it at least three times while it works.
     t = time.monotonic()
     kills = 0
-    estimate = max(3.0, n / 4000)
     for _ in range(MAX_RESTARTS):
         if kills >= 3 or not due(db, started):
             break  # three kills landed, or it finished first (tiny runs): the kills made still count
-        kills += run_settle(url, started, workdir, rng, kills_wanted=3 - kills, max_delay=1.2 + estimate / 2)
-    run_settle(url, started, workdir, rng, kills_wanted=0, max_delay=0)
+        kills += run_settle(url, started, workdir, rng, db, kills_wanted=3 - kills)
+    run_settle(url, started, workdir, rng, db, kills_wanted=0)
     if due(db, started):
         raise RuntimeError("memberships are still due after an uninterrupted settlement run")
     first_round = time.monotonic() - t
     # The retry schedule: 1 h, 24 h and 72 h after each failure (one kill in each round, if it lasts).
     for hours in (1, 25, 97):
-        kills += run_settle(url, started + timedelta(hours=hours, seconds=1), workdir, rng, kills_wanted=1,
-                            max_delay=1.5)
-        run_settle(url, started + timedelta(hours=hours, seconds=1), workdir, rng, kills_wanted=0, max_delay=0)
+        kills += run_settle(url, started + timedelta(hours=hours, seconds=1), workdir, rng, db, kills_wanted=1)
+        run_settle(url, started + timedelta(hours=hours, seconds=1), workdir, rng, db, kills_wanted=0)
     outcome = verify(db, expected)
     db.dispose()
     return {"backend": backend, "memberships": n, "kills": kills, **outcome,
