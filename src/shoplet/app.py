@@ -11,7 +11,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
@@ -96,6 +96,13 @@ def install_error_handlers(app: FastAPI) -> None:
         # A constraint caught a race the service checks did not: never leak database text.
         log.warning("integrity error: %s", exc.orig)
         return problem_response(Conflict("request.conflict", "The request conflicts with the current state; try again."))
+
+    @app.exception_handler(DataError)
+    async def data_error(_: Request, exc: DataError) -> JSONResponse:
+        # A value the database cannot hold (a total past its integer columns): the input's doing.
+        log.warning("data error: %s", exc.orig)
+        return problem_response(InvalidInput("request.value_out_of_range",
+                                             "A number in the request, or a total it leads to, is too large."))
 
     @app.exception_handler(OperationalError)
     async def db_unavailable(_: Request, exc: OperationalError) -> JSONResponse:

@@ -21,8 +21,9 @@ from shoplet.errors import InvalidInput
 
 Fen = int  # money, in fen (1/100 yuan)
 
-MAX_MONEY = 10_000_000_000
-"""The largest amount of money any field accepts: ¥100,000,000.00, in fen."""
+MAX_MONEY = 2_000_000_000
+"""The largest amount of money any field accepts: ¥20,000,000.00, in fen (amounts are 32-bit
+integer columns on PostgreSQL; an order worth more is refused as a whole)."""
 MAX_PRICE = 100_000_000
 """The largest price of one unit: ¥1,000,000.00, in fen."""
 MAX_COUNT = 1_000_000_000
@@ -37,7 +38,7 @@ MAX_ITEMS = 500
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 12, 31, 23, 59, 59, tzinfo=UTC)
 
-Money = Annotated[int, Field(ge=0, le=MAX_MONEY, description="Fen (100 = ¥1.00), at most ¥100,000,000.")]
+Money = Annotated[int, Field(ge=0, le=MAX_MONEY, description="Fen (100 = ¥1.00), at most ¥20,000,000.")]
 Price = Annotated[int, Field(ge=0, le=MAX_PRICE, description="Fen (100 = ¥1.00), at most ¥1,000,000.")]
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]

@@ -26,10 +26,12 @@ from shoplet.orders.models import CartItem, Order, OrderLine
 from shoplet.orders.pricing import CartLine, CartPricer, PricedCart, PricingContext
 from shoplet.coupons import redemption as coupons
 from shoplet.promotions import service as promotions
+from shoplet.schemas import MAX_MONEY
 from shoplet.scoping import get_owned
 
 MAX_LINES = 100
 MAX_QUANTITY = 999
+MAX_ORDER_AMOUNT = MAX_MONEY  # every stored amount fits the databases' 32-bit integer columns
 
 
 def _cart_lines(session: Session, merchant_id: str, items: list[tuple[str, int]]) -> list[CartLine]:
@@ -154,6 +156,9 @@ def checkout(session: Session, *, merchant_id: str, customer_id: str, location_i
         raise Unprocessable("order.coupons_invalid", f"The chosen coupons cannot be used: {priced.selection_error}.")
     if priced.total <= 0:
         raise Unprocessable("order.zero_total", "This shop does not accept orders that cost nothing.")
+    if priced.subtotal > MAX_ORDER_AMOUNT:
+        raise Unprocessable("order.too_large", f"An order can be worth at most ¥{MAX_ORDER_AMOUNT // 100:,}; "
+                                               "split it into several orders.")
     guide = session.get(GuideBinding, (merchant_id, customer_id))
     order = Order(
         merchant_id=merchant_id, id=new_id("ord"), customer_id=customer_id, location_id=location_id,
