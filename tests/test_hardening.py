@@ -320,3 +320,19 @@ def test_an_expired_pickup_order_is_closed_by_the_sweep(shop, runtime, clock):
     clock.advance(hours=49)
     sweeps.fulfilment_lifecycle(runtime)
     assert ok(shop.client.get(f"/api/v1/orders/{order['id']}", headers=shop.admin))["status"] == "closed"
+
+
+def test_deep_nesting_and_lone_surrogates_are_refused_before_anything_is_stored(shop, client):
+    before = ok(client.get("/api/v1/products", headers=shop.admin))["items"]
+    json = {**shop.admin, "Content-Type": "application/json"}
+    for depth in (5, 900):
+        nested = b"[" * depth + b"]" * depth
+        problem(client.post("/api/v1/products", headers=json, content=b'{"title": "x", "skus": [{"code": "A", '
+                            b'"list_price": 1, "attributes": {"a": ' + nested + b"}}]}"), 422)
+    problem(client.post("/api/v1/products", headers=json, content=b'{"title": "x", "skus": [{"code": "A", '
+                        b'"list_price": 1, "attributes": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}]}"), 400)
+    problem(client.post("/api/v1/customers", headers=json, content=b'{"name": "\\ud800"}'), 422)
+    assert ok(client.get("/api/v1/products", headers=shop.admin))["items"] == before
+    ok(client.post("/api/v1/products", json={"title": "Mug", "skus": [
+        {"code": "MUG", "list_price": 100, "attributes": {"colour": "blue", "sizes": [{"ml": 350}]}}]},
+        headers=shop.admin), 201)

@@ -64,18 +64,21 @@ Instant = Annotated[AwareDatetime, Field(strict=False), AfterValidator(_in_range
 """A moment: ISO 8601 with an offset (``2026-11-21T10:00:00+08:00``), between 2000 and 2100."""
 
 
-def _refuse_control_characters(value: Any, where: str = "") -> None:
-    if isinstance(value, str):
-        if has_control_characters(value):
-            raise InvalidInput("request.control_character",
-                               f"'{where or 'text'}' contains a control character; remove it and try again.")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _refuse_control_characters(key, where)
-            _refuse_control_characters(item, f"{where}.{key}" if where else str(key))
-    elif isinstance(value, list):
-        for item in value:
-            _refuse_control_characters(item, where)
+def _refuse_control_characters(value: Any) -> None:
+    """Walk a request's JSON (iteratively: its nesting depth is the caller's choice)."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if has_control_characters(item):
+                raise InvalidInput("request.control_character",
+                                   f"'{where or 'text'}' contains a control character; remove it and try again.")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                stack.append((key, where))
+                stack.append((child, f"{where}.{key}" if where else str(key)))
+        elif isinstance(item, list):
+            stack.extend((child, where) for child in item)
 
 
 class Out(BaseModel):
@@ -121,16 +124,28 @@ TimeZone = Annotated[str, Field(min_length=1, max_length=64, examples=["Asia/Sha
 """An IANA time zone name (``Asia/Shanghai``); unknown names are refused."""
 
 
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def _small_json(value: dict[str, Any]) -> dict[str, Any]:
     import json
 
+    if _depth(value) > 4:
+        raise ValueError("must nest at most 4 levels deep")
     if len(value) > 50 or len(json.dumps(value, ensure_ascii=False)) > 4_000:
         raise ValueError("must have at most 50 keys and 4,000 characters as JSON")
     return value
 
 
 SmallDict = Annotated[dict[str, Any], AfterValidator(_small_json)]
-"""Free-form attributes: at most 50 keys and 4,000 characters as JSON."""
+"""Free-form attributes: at most 50 keys, 4 levels and 4,000 characters as JSON."""
 
 
 def zone_named(name: str | None) -> ZoneInfo:
