@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -23,7 +24,7 @@ log = logging.getLogger("shoplet.errors")
 
 MAX_BODY = 1_048_576
 PROBLEM = b"application/problem+json"
-_CONTROL = bytes(range(0x00, 0x20)).replace(b"\t", b"").replace(b"\n", b"").replace(b"\r", b"") + b"\x7f"
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class BodyTooLarge(ShopletError):
@@ -32,7 +33,10 @@ class BodyTooLarge(ShopletError):
 
 
 def _has_control(raw: bytes) -> bool:
-    return any(byte in _CONTROL for byte in raw)
+    """Whether the raw (percent-encoded) path or query string carries a control character."""
+    if b"%" in raw:
+        raw = unquote_to_bytes(raw)
+    return _CONTROL.search(raw) is not None
 
 
 async def _send_problem(send: Any, body: dict[str, Any], status: int) -> None:
@@ -51,7 +55,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "replace")
-        if _has_control(unquote_to_bytes(raw_path)) or _has_control(unquote_to_bytes(scope.get("query_string", b""))):
+        if _has_control(raw_path) or _has_control(scope.get("query_string", b"")):
             error = InvalidInput("request.control_character",
                                  "The address contains a control character; remove it and try again.")
             await _send_problem(send, error.problem(), error.status)
