@@ -336,3 +336,15 @@ def test_deep_nesting_and_lone_surrogates_are_refused_before_anything_is_stored(
     ok(client.post("/api/v1/products", json={"title": "Mug", "skus": [
         {"code": "MUG", "list_price": 100, "attributes": {"colour": "blue", "sizes": [{"ml": 350}]}}]},
         headers=shop.admin), 201)
+
+
+def test_a_chunked_body_over_the_limit_is_a_413(shop, client):
+    def chunks():
+        yield b'{"name": "'
+        for _ in range(40):
+            yield b"x" * 50_000
+        yield b'"}'
+
+    problem(client.post("/api/v1/customers", content=chunks(), headers={**shop.admin, "Content-Type":
+                                                                         "application/json"}), 413,
+            "request.too_large")

@@ -83,8 +83,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        error = ShopletError("http.not_found" if exc.status_code == 404 else f"http.{exc.status_code}",
-                             str(exc.detail))
+        code = {404: "http.not_found", 413: "request.too_large"}.get(exc.status_code, f"http.{exc.status_code}")
+        error = ShopletError(code, str(exc.detail))
         body = error.problem() | {"status": exc.status_code, "title": str(exc.detail)}
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
