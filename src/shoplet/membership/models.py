@@ -8,7 +8,7 @@ movement of points or growth is a ledger row.
 from __future__ import annotations
 
 from datetime import datetime
-from sqlalchemy import JSON, CheckConstraint, ForeignKeyConstraint, Index, String, text
+from sqlalchemy import BigInteger, JSON, CheckConstraint, ForeignKeyConstraint, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shoplet.db import Base, TenantMixin
@@ -33,8 +33,9 @@ class Member(Base):
     scene: Mapped[str | None] = mapped_column(String(32))
     first_order_id: Mapped[str | None] = mapped_column(String(32))
     joined_at: Mapped[datetime] = mapped_column()
-    growth: Mapped[int] = mapped_column(default=0, server_default="0")
-    points_balance: Mapped[int] = mapped_column(default=0, server_default="0")
+    # 64-bit: growth and points accumulate over every order a customer ever pays.
+    growth: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    points_balance: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class LoyaltySettings(Base):
@@ -82,7 +83,7 @@ class TierChange(TenantMixin, Base):
     customer_id: Mapped[str] = mapped_column(String(32))
     from_tier: Mapped[str] = mapped_column(String(32))
     to_tier: Mapped[str] = mapped_column(String(32))
-    growth: Mapped[int] = mapped_column()
+    growth: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column()
 
@@ -99,7 +100,7 @@ class GrowthEntry(TenantMixin, Base):
     customer_id: Mapped[str] = mapped_column(String(32))
     order_id: Mapped[str | None] = mapped_column(String(32))
     kind: Mapped[str] = mapped_column(String(16))  # earn | reverse
-    delta: Mapped[int] = mapped_column()
+    delta: Mapped[int] = mapped_column(BigInteger)
     at: Mapped[datetime] = mapped_column()
 
 
@@ -114,8 +115,8 @@ class PointsLot(TenantMixin, Base):
     )
 
     customer_id: Mapped[str] = mapped_column(String(32))
-    amount: Mapped[int] = mapped_column()
-    remaining: Mapped[int] = mapped_column()
+    amount: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
     source: Mapped[str] = mapped_column(String(16))
     order_id: Mapped[str | None] = mapped_column(String(32))
     earned_at: Mapped[datetime] = mapped_column()
@@ -136,8 +137,8 @@ class PointsEntry(TenantMixin, Base):
 
     customer_id: Mapped[str] = mapped_column(String(32))
     kind: Mapped[str] = mapped_column(String(16))
-    delta: Mapped[int] = mapped_column()
-    balance_after: Mapped[int] = mapped_column()
+    delta: Mapped[int] = mapped_column(BigInteger)
+    balance_after: Mapped[int] = mapped_column(BigInteger)
     lot_id: Mapped[str | None] = mapped_column(String(32))
     order_id: Mapped[str | None] = mapped_column(String(32))
     note: Mapped[str] = mapped_column(String(200), default="")
@@ -195,7 +196,7 @@ class LightMembership(TenantMixin, Base):
     period_no: Mapped[int] = mapped_column(default=1)
     period_start: Mapped[datetime] = mapped_column()
     period_end: Mapped[datetime] = mapped_column()
-    enjoyed: Mapped[int] = mapped_column(default=0)
+    enjoyed: Mapped[int] = mapped_column(BigInteger, default=0)  # sums a whole period's orders
     auto_renew: Mapped[bool] = mapped_column(default=False)
     agreement_no: Mapped[str] = mapped_column(String(64))
     credit_score: Mapped[int] = mapped_column()
@@ -240,7 +241,7 @@ class LightSettlement(TenantMixin, Base):
     customer_id: Mapped[str] = mapped_column(String(32))
     period_no: Mapped[int] = mapped_column()
     fee: Mapped[int] = mapped_column()
-    enjoyed: Mapped[int] = mapped_column()
+    enjoyed: Mapped[int] = mapped_column(BigInteger)
     amount: Mapped[int] = mapped_column()  # min(fee, enjoyed), fixed when the period closed
     reason: Mapped[str] = mapped_column(String(16))  # period_end | cancelled
     status: Mapped[str] = mapped_column(String(16), default="pending")
