@@ -6,9 +6,12 @@ are problem+json with a code.
 
 One shop per database serves the whole fuzz (building a shop per operation would cost
 more than the fuzzing). The fuzz cannot lock itself out: the API refuses to revoke the
-last working admin key or deactivate the last admin."""
+last working admin key or deactivate the last admin. ``SHOPLET_FUZZ_EXAMPLES=50 make test``
+fuzzes harder (4 examples per operation by default, to keep CI's suite short)."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 import schemathesis
@@ -43,7 +46,7 @@ def fuzz_shop(database, tmp_path_factory):
 
 
 @schema.parametrize()
-@settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=int(os.environ.get("SHOPLET_FUZZ_EXAMPLES", "4")), deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_no_input_causes_a_server_error(case, fuzz_shop):
     client, roles = fuzz_shop
     credentials = dict(roles)

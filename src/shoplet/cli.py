@@ -205,6 +205,9 @@ def settle(at: str = typer.Option(None, help="Settle as of this ISO time (defaul
     if now.tzinfo is None:
         typer.echo("shoplet settle: --at needs a time zone (e.g. +08:00 or Z)", err=True)
         raise typer.Exit(2)
+    if not 2000 <= now.year <= 2100:
+        typer.echo("shoplet settle: --at must be between the years 2000 and 2100", err=True)
+        raise typer.Exit(2)
     total = settlement.due_count(rt.db, now=now)
     columns = (TextColumn("[bold]settling"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
                TimeRemainingColumn())

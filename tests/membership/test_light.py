@@ -247,6 +247,8 @@ def test_shoplet_settle_on_the_command_line(shop, client, runtime, database, mon
     assert [c.amount for c in charges(runtime, shop.merchant_id)] == [320]
     naive = CliRunner().invoke(app, ["settle", "--at", "2030-01-01T00:00:00"])
     assert naive.exit_code == 2
+    ancient = CliRunner().invoke(app, ["settle", "--at", "0001-01-01T00:00:00+14:00"])
+    assert ancient.exit_code == 2
 
 
 def test_light_member_prices_and_coupons_for_light_members(shop, client):
