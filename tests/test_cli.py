@@ -128,7 +128,8 @@ def test_the_demo_prints_lines_to_paste_into_a_shell(demo):
     base, creds = demo
     exports = dict(re.findall(r"(\w+)=(\S+)", creds["export line"]))
     assert exports["ADMIN"] == creds["Admin API key"] and exports["CUSTOMER"] == creds["Customer session"]
-    assert {"CLERK", "GUIDE", "BASE"} <= set(exports) and exports["BASE"] == base
+    assert {"CLERK", "GUIDE", "BASE", "STORE"} <= set(exports) and exports["BASE"] == base
+    assert exports["STORE"] in creds["export line"] and exports["STORE"].startswith("loc_")
 
 
 def _shoplet(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:

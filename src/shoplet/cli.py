@@ -138,7 +138,8 @@ def demo(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)) 
     console.print("Use a key as [bold]Authorization: Bearer <key>[/bold]. Keys are shown once. "
                   "Paste these into a shell for the README's walkthrough:", highlight=False)
     console.print(f"export BASE={base} ADMIN={creds.admin_key} CLERK={creds.clerk_key} GUIDE={creds.guide_key} "
-                  f"CUSTOMER={creds.customer_token} PLATFORM={platform_key}", soft_wrap=True, highlight=False)
+                  f"CUSTOMER={creds.customer_token} PLATFORM={platform_key} STORE={creds.clerk_store}",
+                  soft_wrap=True, highlight=False)
     console.print("[bold yellow]The sandbox is on[/bold yellow] (demo only): payments, the wallet at "
                   f"{base}/api/v1/sandbox and host-app sign-in are simulated.", highlight=False)
     _serve(settings, host, port, worker=True)
