@@ -60,7 +60,8 @@ def _in_range(value: datetime) -> datetime:
     return value
 
 
-Instant = Annotated[AwareDatetime, Field(strict=False), AfterValidator(_in_range)]
+Instant = Annotated[AwareDatetime, Field(strict=False, description="ISO 8601 with an offset, between 2000 and 2100."),
+                  AfterValidator(_in_range)]
 """A moment: ISO 8601 with an offset (``2026-11-21T10:00:00+08:00``), between 2000 and 2100."""
 
 
