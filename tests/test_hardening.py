@@ -348,3 +348,27 @@ def test_a_chunked_body_over_the_limit_is_a_413(shop, client):
     problem(client.post("/api/v1/customers", content=chunks(), headers={**shop.admin, "Content-Type":
                                                                          "application/json"}), 413,
             "request.too_large")
+
+
+def test_concurrent_first_uses_of_the_installation_secret_agree(database):
+    from sqlalchemy import delete
+
+    from shoplet.payments.models import InstallationSecret
+    from shoplet.payments.sandbox import installation_secret
+
+    name = f"race-{time.monotonic_ns()}"
+    barrier, seen = threading.Barrier(4), []
+
+    def first_use() -> None:
+        barrier.wait()
+        seen.append(installation_secret(database, name))
+
+    threads = [threading.Thread(target=first_use) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) == 4 and len(set(seen)) == 1
+    with database.unit_of_work() as s:
+        assert s.scalar(select(func.count()).select_from(InstallationSecret).where(InstallationSecret.name == name)) == 1
+        s.execute(delete(InstallationSecret).where(InstallationSecret.name == name))
