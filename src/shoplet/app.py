@@ -84,6 +84,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "http.not_found", 413: "request.too_large"}.get(exc.status_code, f"http.{exc.status_code}")
+        if exc.status_code == 400 and request.url.path.startswith("/api/"):
+            code = "request.unreadable_body"  # FastAPI could not read the body (e.g. JSON nested too deep)
         error = ShopletError(code, str(exc.detail))
         body = error.problem() | {"status": exc.status_code, "title": str(exc.detail)}
         headers = dict(exc.headers or {})
