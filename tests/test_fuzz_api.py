@@ -46,7 +46,8 @@ def fuzz_shop(database, tmp_path_factory):
 
 
 @schema.parametrize()
-@settings(max_examples=int(os.environ.get("SHOPLET_FUZZ_EXAMPLES", "4")), deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=int(os.environ.get("SHOPLET_FUZZ_EXAMPLES", "4")), deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
 def test_no_input_causes_a_server_error(case, fuzz_shop):
     client, roles = fuzz_shop
     credentials = dict(roles)

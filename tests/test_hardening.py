@@ -371,5 +371,6 @@ def test_concurrent_first_uses_of_the_installation_secret_agree(database):
         t.join()
     assert len(seen) == 4 and len(set(seen)) == 1
     with database.unit_of_work() as s:
-        assert s.scalar(select(func.count()).select_from(InstallationSecret).where(InstallationSecret.name == name)) == 1
+        rows = select(func.count()).select_from(InstallationSecret).where(InstallationSecret.name == name)
+        assert s.scalar(rows) == 1
         s.execute(delete(InstallationSecret).where(InstallationSecret.name == name))

@@ -125,13 +125,13 @@ def demo(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)) 
         ("Clerk API key", f"{creds.clerk_key}   (clerk of store {creds.clerk_store})"),
         ("Guide API key", f"{creds.guide_key}   (Guide Qian's workbench: /api/v1/workbench/...)"),
         ("Customer session", f"{creds.customer_token}   (customer {creds.customer_id}, via Alipay)"),
+        ("Coupon code", f"{creds.public_code}   (public: any customer can claim ¥15 off ¥99 with it)"),
+        ("Batch code", f"{creds.batch_code}   (one of 50 unique codes, each redeemed once)"),
         ("Platform key", platform_key),
         ("Health", f"{base}/api/v1/health"),
         ("API docs", f"{base}/docs"),
         ("OpenAPI", f"{base}/openapi.json"),
     ]
-    rows[5:5] = [("Coupon code", f"{creds.public_code}   (public: any customer can claim ¥15 off ¥99 with it)"),
-                 ("Batch code", f"{creds.batch_code}   (one of 50 unique codes, each redeemed once)")]
     console.print(f"[bold]{demo_data.DEMO_NAME}[/bold] — {state}")
     for label, value in rows:  # plain lines: credentials must never be cut to fit a table
         console.print(f"  {label + ':':<18} {value}", soft_wrap=True, highlight=False)
@@ -206,7 +206,9 @@ def settle(at: str = typer.Option(None, help="Settle as of this ISO time (defaul
     if now.tzinfo is None:
         typer.echo("shoplet settle: --at needs a time zone (e.g. +08:00 or Z)", err=True)
         raise typer.Exit(2)
-    if not 2000 <= now.year <= 2100:
+    from shoplet.schemas import in_sane_range
+
+    if not in_sane_range(now):
         typer.echo("shoplet settle: --at must be between the years 2000 and 2100", err=True)
         raise typer.Exit(2)
     total = settlement.due_count(rt.db, now=now)

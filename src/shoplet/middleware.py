@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -21,12 +20,12 @@ from urllib.parse import unquote_to_bytes
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shoplet.errors import InvalidInput, ShopletError
+from shoplet.schemas import has_control_characters
 
 log = logging.getLogger("shoplet.errors")
 
 MAX_BODY = 1_048_576
 PROBLEM = b"application/problem+json"
-_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class BodyTooLarge(ShopletError):
@@ -38,7 +37,7 @@ def _has_control(raw: bytes) -> bool:
     """Whether the raw (percent-encoded) path or query string carries a control character."""
     if b"%" in raw:
         raw = unquote_to_bytes(raw)
-    return _CONTROL.search(raw) is not None
+    return has_control_characters(raw.decode("latin-1"))  # one character per byte; controls are ASCII
 
 
 async def _send_problem(send: Any, body: dict[str, Any], status: int) -> None:

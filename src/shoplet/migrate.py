@@ -35,10 +35,6 @@ def revision(url: str, message: str) -> None:
     command.revision(alembic_config(url), message=message, autogenerate=True)
 
 
-def _script(url: str) -> ScriptDirectory:
-    return ScriptDirectory.from_config(alembic_config(url))
-
-
 def current(url: str) -> str | None:
     """The revision the database at ``url`` is at (None: never migrated)."""
     engine = create_engine(normalize_url(url))
@@ -51,9 +47,9 @@ def current(url: str) -> str | None:
 
 def pending(url: str) -> list[tuple[str, str]]:
     """(revision, what it does) of each migration not yet applied, oldest first."""
-    script = _script(url)
+    script = ScriptDirectory.from_config(alembic_config(url))
     at = current(url)
+    applied = {r.revision for r in script.iterate_revisions(at, "base")} if at else set()
     steps = [(rev.revision, (rev.doc or "").strip().splitlines()[0] if rev.doc else "")
-             for rev in script.walk_revisions(base="base", head="heads")
-             if at is None or rev.revision not in {r.revision for r in script.iterate_revisions(at, "base")}]
+             for rev in script.walk_revisions(base="base", head="heads") if rev.revision not in applied]
     return list(reversed(steps))

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Query
 
 from shoplet.errors import InvalidInput
-from shoplet.schemas import EARLIEST, LATEST
+from shoplet.schemas import in_sane_range
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DESCRIPTION = ("A date (YYYY-MM-DD: midnight in the shop's time zone) or an ISO 8601 time with an offset, "
@@ -34,9 +34,7 @@ def parse_moment(value: str, zone: ZoneInfo, *, name: str) -> datetime:
             moment = datetime.fromisoformat(value)
     except ValueError:
         raise refused from None
-    if moment.tzinfo is None or moment.utcoffset() is None or not 2000 <= moment.year <= 2100:
-        raise refused
-    if not EARLIEST <= moment <= LATEST:
+    if moment.tzinfo is None or moment.utcoffset() is None or not in_sane_range(moment):
         raise refused
     return moment
 

@@ -53,9 +53,14 @@ def has_control_characters(text: str) -> bool:
     return _CONTROL.search(text) is not None
 
 
+def in_sane_range(value: datetime) -> bool:
+    """Whether an aware time lies in 2000–2100. The local year is checked before any
+    comparison converts it: converting year 1 with an offset overflows."""
+    return 2000 <= value.year <= 2100 and EARLIEST <= value <= LATEST
+
+
 def _in_range(value: datetime) -> datetime:
-    # The local fields are checked before any conversion: converting year 1 with an offset overflows.
-    if not 2000 <= value.year <= 2100 or not EARLIEST <= value <= LATEST:
+    if not in_sane_range(value):
         raise ValueError("must be between 2000-01-01 and 2100-12-31")
     return value
 
