@@ -20,7 +20,6 @@ import httpx
 from sqlalchemy import func, select
 
 from harness import PLATFORM_KEY, Server, fresh_postgres, rate
-
 from shoplet.coupons.models import Coupon, CouponTemplate
 from shoplet.db import Database
 from shoplet.migrate import upgrade
@@ -39,23 +38,48 @@ def run_backend(name: str, url: str, args, redis_url: str | None = None) -> dict
     try:
         base = server.base
         with httpx.Client(base_url=base, timeout=60) as http:
-            merchant = http.post("/api/v1/platform/merchants", json={"name": "Flash"},
-                                 headers={"Authorization": f"Bearer {PLATFORM_KEY}"}).json()
+            merchant = http.post(
+                "/api/v1/platform/merchants",
+                json={"name": "Flash"},
+                headers={"Authorization": f"Bearer {PLATFORM_KEY}"},
+            ).json()
             admin = {"Authorization": f"Bearer {merchant['api_key']}"}
-            template = http.post("/api/v1/coupon-templates", headers=admin, json={
-                "name": "Flash ¥10", "kind": "cash", "off": 1000, "validity": "relative", "valid_days": 7,
-                "total_stock": args.stock, "per_customer_limit": args.limit}).json()
-            tokens = [http.post("/api/v1/storefront/sessions", json={
-                "merchant_id": merchant["merchant"]["id"], "host_app": "alipay",
-                "auth_code": f"sandbox:fan-{i}"}).json()["token"] for i in range(args.customers)]
+            template = http.post(
+                "/api/v1/coupon-templates",
+                headers=admin,
+                json={
+                    "name": "Flash ¥10",
+                    "kind": "cash",
+                    "off": 1000,
+                    "validity": "relative",
+                    "valid_days": 7,
+                    "total_stock": args.stock,
+                    "per_customer_limit": args.limit,
+                },
+            ).json()
+            tokens = [
+                http.post(
+                    "/api/v1/storefront/sessions",
+                    json={
+                        "merchant_id": merchant["merchant"]["id"],
+                        "host_app": "alipay",
+                        "auth_code": f"sandbox:fan-{i}",
+                    },
+                ).json()["token"]
+                for i in range(args.customers)
+            ]
 
-        baseline, _ = rate(base, args.threads, args.attempts,
-                           lambda http, i: http.get("/api/v1/health").status_code)
+        baseline, _ = rate(
+            base, args.threads, args.attempts, lambda http, i: http.get("/api/v1/health").status_code
+        )
 
         def claim(http, i):
             token = tokens[i % len(tokens)]
-            return http.post("/api/v1/storefront/coupons", json={"template_id": template["id"]},
-                             headers={"Authorization": f"Bearer {token}"}).status_code
+            return http.post(
+                "/api/v1/storefront/coupons",
+                json={"template_id": template["id"]},
+                headers={"Authorization": f"Bearer {token}"},
+            ).status_code
 
         claims_per_s, statuses = rate(base, args.threads, args.attempts, claim)
     finally:
@@ -63,17 +87,28 @@ def run_backend(name: str, url: str, args, redis_url: str | None = None) -> dict
     db = Database(url)
     with db.unit_of_work(write=False) as s:
         merchant_id = merchant["merchant"]["id"]
-        issued = s.scalar(select(func.count()).select_from(Coupon).where(
-            Coupon.merchant_id == merchant_id, Coupon.template_id == template["id"]))
-        per_customer = s.execute(select(func.count()).select_from(Coupon).where(
-            Coupon.merchant_id == merchant_id, Coupon.template_id == template["id"]).group_by(Coupon.customer_id)).all()
+        issued = s.scalar(
+            select(func.count())
+            .select_from(Coupon)
+            .where(Coupon.merchant_id == merchant_id, Coupon.template_id == template["id"])
+        )
+        per_customer = s.execute(
+            select(func.count())
+            .select_from(Coupon)
+            .where(Coupon.merchant_id == merchant_id, Coupon.template_id == template["id"])
+            .group_by(Coupon.customer_id)
+        ).all()
         counter = s.get(CouponTemplate, (merchant_id, template["id"])).issued_count
     db.dispose()
     return {
-        "backend": name, "attempts": args.attempts, "stock": args.stock, "issued": issued,
+        "backend": name,
+        "attempts": args.attempts,
+        "stock": args.stock,
+        "issued": issued,
         "oversold": max(0, issued - args.stock) + abs(counter - issued),
         "limit_violations": sum(1 for (n,) in per_customer if n > args.limit),
-        "claims_per_s": round(claims_per_s, 1), "baseline_rps": round(baseline, 1),
+        "claims_per_s": round(claims_per_s, 1),
+        "baseline_rps": round(baseline, 1),
         "ratio": round(claims_per_s / baseline, 3),
         "statuses": {str(k): statuses.count(k) for k in sorted(set(statuses))},
     }
@@ -89,6 +124,7 @@ def main() -> None:
         args.attempts, args.stock, args.customers = 800, 300, 200
     else:
         args.attempts, args.stock, args.customers = 8000, 3000, 2000
+
     def sqlite_url() -> str:
         return f"sqlite:///{tempfile.mkdtemp(prefix='bench-')}/claims.db"
 

@@ -45,13 +45,22 @@ class Server:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPLET_")}
-        env.update(SHOPLET_DATABASE_URL=url, SHOPLET_PLATFORM_KEY=PLATFORM_KEY, SHOPLET_LOG_LEVEL="warning",
-                   SHOPLET_SANDBOX_PAYMENTS="true",
-                   SHOPLET_JOBS_PATH=str(workdir / "jobs.db"))
+        env.update(
+            SHOPLET_DATABASE_URL=url,
+            SHOPLET_PLATFORM_KEY=PLATFORM_KEY,
+            SHOPLET_LOG_LEVEL="warning",
+            SHOPLET_SANDBOX_PAYMENTS="true",
+            SHOPLET_JOBS_PATH=str(workdir / "jobs.db"),
+        )
         if redis_url:
             env["SHOPLET_REDIS_URL"] = redis_url
-        self.proc = subprocess.Popen([str(BIN), "serve", "--port", str(self.port)], env=env, cwd=workdir,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [str(BIN), "serve", "--port", str(self.port)],
+            env=env,
+            cwd=workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -78,6 +87,7 @@ def client(base: str) -> httpx.Client:
 
 def rate(base: str, threads: int, total: int, request) -> tuple[float, list]:
     """Run ``request(client, i)`` for i in range(total) on ``threads`` threads: (per second, results)."""
+
     def one(i):
         return request(client(base), i)
 

@@ -37,11 +37,18 @@ def anchor_basket() -> dict:
     for i in range(20):
         quantity = 3 if i < 10 else 2  # 10 × 3 + 10 × 2 = 50 units
         units += quantity
-        lines.append({"sku": f"sku{i}", "quantity": quantity, "unit_price": rng.randrange(500, 5000, 10),
-                      "category": "A" if i % 2 == 0 else "B"})
+        lines.append(
+            {
+                "sku": f"sku{i}",
+                "quantity": quantity,
+                "unit_price": rng.randrange(500, 5000, 10),
+                "category": "A" if i % 2 == 0 else "B",
+            }
+        )
     assert units == 50
     return {
-        "now": NOW, "lines": lines,
+        "now": NOW,
+        "lines": lines,
         "promotions": [
             {"id": "a10", "kind": "item_percent", "percent_off": 10, "scope": {"categories": ["A"]}},
             {"id": "b2g1", "kind": "buy_x_get_y", "buy": 2, "get": 1, "scope": {"categories": ["B"]}},
@@ -57,8 +64,15 @@ def large_basket() -> dict:
     lines = []
     for i in range(50):
         unit = rng.randrange(300, 12000, 10)
-        lines.append({"sku": f"sku{i}", "quantity": rng.randint(1, 3), "unit_price": unit,
-                      "category": categories[i % 8], "member_price": unit * 95 // 100 if i % 3 == 0 else None})
+        lines.append(
+            {
+                "sku": f"sku{i}",
+                "quantity": rng.randint(1, 3),
+                "unit_price": unit,
+                "category": categories[i % 8],
+                "member_price": unit * 95 // 100 if i % 3 == 0 else None,
+            }
+        )
     kinds = ["bundle", "buy_x_get_y", "threshold_off", "threshold_percent", "threshold_off", "free_delivery"]
     promotions = []
     for k in range(20):
@@ -71,8 +85,12 @@ def large_basket() -> dict:
         elif kind == "buy_x_get_y":
             rule.update(buy=rng.randint(2, 3), get=1)
         elif kind == "threshold_off":
-            rule.update(tiers=[{"threshold": t, "off": t // rng.randint(8, 12)}
-                               for t in sorted(rng.sample(range(5000, 80000, 5000), 3))])
+            rule.update(
+                tiers=[
+                    {"threshold": t, "off": t // rng.randint(8, 12)}
+                    for t in sorted(rng.sample(range(5000, 80000, 5000), 3))
+                ]
+            )
         elif kind == "threshold_percent":
             rule.update(threshold=rng.randrange(10000, 60000, 5000), percent_off=rng.randint(5, 15))
         else:
@@ -93,8 +111,14 @@ def large_basket() -> dict:
         coupons.append(coupon)
     coupons += [{"id": f"s{k}", "kind": "cash", "off": 300 + 100 * k, "stackable": True} for k in range(3)]
     coupons += [{"id": f"fd{k}", "kind": "free_delivery"} for k in range(2)]
-    return {"now": NOW, "lines": lines, "customer": {"member": True}, "delivery_fee": 1200,
-            "promotions": promotions, "coupons": coupons}
+    return {
+        "now": NOW,
+        "lines": lines,
+        "customer": {"member": True},
+        "delivery_fee": 1200,
+        "promotions": promotions,
+        "coupons": coupons,
+    }
 
 
 def median_ms(fn, runs: int) -> float:
@@ -111,7 +135,8 @@ def plain_evaluation(cart: dict):
     parsed = parse(cart)
     ctx = Context(parsed, member=parsed.member, light_member=parsed.light_member)
     return lambda: Context(parsed, member=parsed.member, light_member=parsed.light_member).evaluate(
-        list(ctx.promotions[:1]), [])
+        list(ctx.promotions[:1]), []
+    )
 
 
 def main() -> None:
@@ -139,7 +164,7 @@ def main() -> None:
         "anchor_total": price(anchor)["total"],
         "large_total": price(large)["total"],
     }
-    result["targets_met"] = (result["anchor_median_ms"] <= 1.0 and result["large_median_ms"] <= 50.0 and agrees)
+    result["targets_met"] = result["anchor_median_ms"] <= 1.0 and result["large_median_ms"] <= 50.0 and agrees
     print(json.dumps(result))
 
 

@@ -37,9 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from harness import fresh_postgres  # noqa: E402
+from shoplet.customers.models import Customer  # noqa: E402
 from shoplet.db import Database  # noqa: E402
 from shoplet.membership.models import LightMembership, LightPlan, LightSettlement  # noqa: E402
-from shoplet.customers.models import Customer  # noqa: E402
 from shoplet.migrate import upgrade  # noqa: E402
 from shoplet.payments.models import SandboxAgreement, SandboxAgreementCharge  # noqa: E402
 from shoplet.tenancy.models import Merchant  # noqa: E402
@@ -57,13 +57,37 @@ def seed(db: Database, n: int, started: datetime, rng: random.Random) -> dict[st
     with db.unit_of_work() as s:
         conn = s.connection()
         for m in range(MERCHANTS):
-            conn.execute(Merchant.__table__.insert(), [{"id": f"mer_bench{m}", "name": f"Bench {m}",
-                                                        "timezone": "Asia/Shanghai", "status": "active",
-                                                        "created_at": started}])
-            conn.execute(LightPlan.__table__.insert(), [{
-                "merchant_id": f"mer_bench{m}", "id": f"lpl_bench{m}", "name": "Pass", "fee": 1990,
-                "period_days": 30, "light_member_prices": True, "percent_off": 10, "coupon_template_ids": [],
-                "min_credit_score": 0, "auto_renew_allowed": True, "status": "active", "created_at": started}])
+            conn.execute(
+                Merchant.__table__.insert(),
+                [
+                    {
+                        "id": f"mer_bench{m}",
+                        "name": f"Bench {m}",
+                        "timezone": "Asia/Shanghai",
+                        "status": "active",
+                        "created_at": started,
+                    }
+                ],
+            )
+            conn.execute(
+                LightPlan.__table__.insert(),
+                [
+                    {
+                        "merchant_id": f"mer_bench{m}",
+                        "id": f"lpl_bench{m}",
+                        "name": "Pass",
+                        "fee": 1990,
+                        "period_days": 30,
+                        "light_member_prices": True,
+                        "percent_off": 10,
+                        "coupon_template_ids": [],
+                        "min_credit_score": 0,
+                        "auto_renew_allowed": True,
+                        "status": "active",
+                        "created_at": started,
+                    }
+                ],
+            )
     batch = 20_000
     for offset in range(0, n, batch):
         customers, agreements, memberships = [], [], []
@@ -72,17 +96,47 @@ def seed(db: Database, n: int, started: datetime, rng: random.Random) -> dict[st
             customer, agreement = f"cus_b{i:09d}", f"sba_b{i:09d}"
             fee, enjoyed = rng.randint(100, 5000), rng.choice([0, rng.randint(1, 8000)])
             expected[agreement] = min(fee, enjoyed)
-            customers.append({"merchant_id": merchant, "id": customer, "name": None, "phone": None, "tags": [],
-                              "birthday": None, "created_at": started})
-            agreements.append({"merchant_id": merchant, "agreement_no": agreement, "customer_id": customer,
-                               "plan_id": f"lpl_bench{i % MERCHANTS}", "signed_at": started})
-            memberships.append({
-                "merchant_id": merchant, "id": f"lms_b{i:09d}", "customer_id": customer,
-                "plan_id": f"lpl_bench{i % MERCHANTS}", "fee": fee, "period_days": 30, "period_no": 1,
-                "period_start": started - timedelta(days=30), "period_end": started - timedelta(seconds=i % 3600),
-                "enjoyed": enjoyed, "auto_renew": i % 5 == 0, "agreement_no": agreement, "credit_score": 700,
-                "status": "active", "end_reason": None, "joined_at": started - timedelta(days=30),
-                "ended_at": None})
+            customers.append(
+                {
+                    "merchant_id": merchant,
+                    "id": customer,
+                    "name": None,
+                    "phone": None,
+                    "tags": [],
+                    "birthday": None,
+                    "created_at": started,
+                }
+            )
+            agreements.append(
+                {
+                    "merchant_id": merchant,
+                    "agreement_no": agreement,
+                    "customer_id": customer,
+                    "plan_id": f"lpl_bench{i % MERCHANTS}",
+                    "signed_at": started,
+                }
+            )
+            memberships.append(
+                {
+                    "merchant_id": merchant,
+                    "id": f"lms_b{i:09d}",
+                    "customer_id": customer,
+                    "plan_id": f"lpl_bench{i % MERCHANTS}",
+                    "fee": fee,
+                    "period_days": 30,
+                    "period_no": 1,
+                    "period_start": started - timedelta(days=30),
+                    "period_end": started - timedelta(seconds=i % 3600),
+                    "enjoyed": enjoyed,
+                    "auto_renew": i % 5 == 0,
+                    "agreement_no": agreement,
+                    "credit_score": 700,
+                    "status": "active",
+                    "end_reason": None,
+                    "joined_at": started - timedelta(days=30),
+                    "ended_at": None,
+                }
+            )
         with db.unit_of_work() as s:
             conn = s.connection()
             conn.execute(Customer.__table__.insert(), customers)
@@ -95,22 +149,34 @@ def _progress(db: Database) -> int:
     """Settlement work written so far: closed periods plus recorded charge attempts."""
     with db.unit_of_work(write=False) as s:
         return (s.scalar(select(func.count()).select_from(LightSettlement)) or 0) + (
-            s.scalar(select(func.coalesce(func.sum(SandboxAgreementCharge.attempts), 0))) or 0)
+            s.scalar(select(func.coalesce(func.sum(SandboxAgreementCharge.attempts), 0))) or 0
+        )
 
 
-def run_settle(url: str, at: datetime, workdir: Path, rng: random.Random, db: Database, *,
-               kills_wanted: int) -> int:
+def run_settle(
+    url: str, at: datetime, workdir: Path, rng: random.Random, db: Database, *, kills_wanted: int
+) -> int:
     """Run ``shoplet settle --at`` until it completes, SIGKILLing it ``kills_wanted`` times
     in the middle of its work: each kill lands at a random moment after the run has written
     something (a closed chunk, a charge), so it falls between a close, a charge and its
     record. Returns the kills made (a run that finishes first is not killed)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPLET_")}
-    env.update(SHOPLET_DATABASE_URL=url, SHOPLET_LOG_LEVEL="warning", SHOPLET_SANDBOX_PAYMENTS="true",
-               SHOPLET_SANDBOX_AGREEMENT_FAILURE_RATE=str(FAILURE_RATE), SHOPLET_JOBS_PATH=str(workdir / "jobs.db"))
+    env.update(
+        SHOPLET_DATABASE_URL=url,
+        SHOPLET_LOG_LEVEL="warning",
+        SHOPLET_SANDBOX_PAYMENTS="true",
+        SHOPLET_SANDBOX_AGREEMENT_FAILURE_RATE=str(FAILURE_RATE),
+        SHOPLET_JOBS_PATH=str(workdir / "jobs.db"),
+    )
     kills = 0
     for _ in range(kills_wanted + 1):  # each try is either killed (counted) or runs to the end
-        proc = subprocess.Popen([str(BIN), "settle", "--at", at.isoformat(), "--quiet"], env=env, cwd=workdir,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [str(BIN), "settle", "--at", at.isoformat(), "--quiet"],
+            env=env,
+            cwd=workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         if kills < kills_wanted:
             before, deadline = _progress(db), time.monotonic() + KILL_WINDOW_S
             while proc.poll() is None and time.monotonic() < deadline and _progress(db) == before:
@@ -132,25 +198,46 @@ def due(db: Database, at: datetime) -> int:
     """Memberships whose period has ended by ``at`` and is not yet closed. Renewed ones (a new,
     future period) are not due: counting them kept an earlier version restarting for nothing."""
     with db.unit_of_work(write=False) as s:
-        return s.scalar(select(func.count()).select_from(LightMembership).where(
-            LightMembership.status == "active", LightMembership.period_end <= at))
+        return s.scalar(
+            select(func.count())
+            .select_from(LightMembership)
+            .where(LightMembership.status == "active", LightMembership.period_end <= at)
+        )
 
 
 def verify(db: Database, expected: dict[str, int]) -> dict[str, int]:
     with db.unit_of_work(write=False) as s:
         succeeded: dict[str, list[int]] = {}
-        for agreement, amount in s.execute(select(SandboxAgreementCharge.agreement_no, SandboxAgreementCharge.amount)
-                                           .where(SandboxAgreementCharge.status == "succeeded")):
+        for agreement, amount in s.execute(
+            select(SandboxAgreementCharge.agreement_no, SandboxAgreementCharge.amount).where(
+                SandboxAgreementCharge.status == "succeeded"
+            )
+        ):
             succeeded.setdefault(agreement, []).append(amount)
-        failed = dict(s.execute(select(SandboxAgreementCharge.agreement_no, SandboxAgreementCharge.attempts)
-                                .where(SandboxAgreementCharge.status == "failed")).all())
+        failed = dict(
+            s.execute(
+                select(SandboxAgreementCharge.agreement_no, SandboxAgreementCharge.attempts).where(
+                    SandboxAgreementCharge.status == "failed"
+                )
+            ).all()
+        )
         status = dict(s.execute(select(LightMembership.agreement_no, LightMembership.status)).all())
-        closed = set(s.scalars(select(LightMembership.agreement_no).join(
-            LightSettlement, (LightSettlement.merchant_id == LightMembership.merchant_id)
-            & (LightSettlement.membership_id == LightMembership.id)).where(LightSettlement.status == "closed")))
+        closed = set(
+            s.scalars(
+                select(LightMembership.agreement_no)
+                .join(
+                    LightSettlement,
+                    (LightSettlement.merchant_id == LightMembership.merchant_id)
+                    & (LightSettlement.membership_id == LightMembership.id),
+                )
+                .where(LightSettlement.status == "closed")
+            )
+        )
         settlements = s.scalar(select(func.count()).select_from(LightSettlement))
     double = sum(1 for amounts in succeeded.values() if len(amounts) > 1)
-    wrong = sum(1 for agreement, amounts in succeeded.items() if any(a != expected.get(agreement) for a in amounts))
+    wrong = sum(
+        1 for agreement, amounts in succeeded.items() if any(a != expected.get(agreement) for a in amounts)
+    )
     missed = 0
     for agreement, owed in expected.items():
         if owed > 0:
@@ -161,8 +248,14 @@ def verify(db: Database, expected: dict[str, int]) -> dict[str, int]:
         elif agreement not in closed or agreement in succeeded:
             missed += 1
     overdue = sum(1 for v in status.values() if v == "overdue")
-    return {"charged": sum(len(v) for v in succeeded.values()), "double_charges": double, "wrong_amounts": wrong,
-            "missed": missed, "overdue": overdue, "settlements": settlements}
+    return {
+        "charged": sum(len(v) for v in succeeded.values()),
+        "double_charges": double,
+        "wrong_amounts": wrong,
+        "missed": missed,
+        "overdue": overdue,
+        "settlements": settlements,
+    }
 
 
 def bench(backend: str, url: str, n: int, workdir: Path, rng: random.Random) -> dict:
@@ -189,25 +282,41 @@ def bench(backend: str, url: str, n: int, workdir: Path, rng: random.Random) -> 
     first_round = time.monotonic() - t
     # The retry schedule: 1 h, 24 h and 72 h after each failure (one kill in each round, if it lasts).
     for hours in (1, 25, 97):
-        kills += run_settle(url, started + timedelta(hours=hours, seconds=1), workdir, rng, db, kills_wanted=1)
+        kills += run_settle(
+            url, started + timedelta(hours=hours, seconds=1), workdir, rng, db, kills_wanted=1
+        )
         run_settle(url, started + timedelta(hours=hours, seconds=1), workdir, rng, db, kills_wanted=0)
     outcome = verify(db, expected)
     db.dispose()
-    return {"backend": backend, "memberships": n, "kills": kills, **outcome,
-            "per_s": round(n / first_round, 1), "seed_s": round(seeded_s, 1), "first_round_s": round(first_round, 1)}
+    return {
+        "backend": backend,
+        "memberships": n,
+        "kills": kills,
+        **outcome,
+        "per_s": round(n / first_round, 1),
+        "seed_s": round(seeded_s, 1),
+        "first_round_s": round(first_round, 1),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10,000 memberships per backend (about a minute).")
+    parser.add_argument(
+        "--quick", action="store_true", help="10,000 memberships per backend (about a minute)."
+    )
     parser.add_argument("--memberships", type=int, help="Override the number of memberships.")
     args = parser.parse_args()
     rng = random.Random(5)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        backends = [("sqlite", f"sqlite:///{workdir / 'settle.db'}", args.memberships or (10_000 if args.quick
-                                                                                            else 100_000))]
+        backends = [
+            (
+                "sqlite",
+                f"sqlite:///{workdir / 'settle.db'}",
+                args.memberships or (10_000 if args.quick else 100_000),
+            )
+        ]
         pg = os.environ.get("SHOPLET_TEST_DATABASE_URL")
         if pg:
             backends.append(("postgresql", pg, args.memberships or (10_000 if args.quick else 1_000_000)))

@@ -73,8 +73,13 @@ def clock() -> Clock:
 
 @pytest.fixture
 def runtime(database, clock, tmp_path) -> Runtime:
-    settings = Settings(database_url=database.url, platform_key=PLATFORM_KEY, sandbox_payments=True,
-                        public_url="http://testserver", jobs_path=str(tmp_path / "jobs.db"))
+    settings = Settings(
+        database_url=database.url,
+        platform_key=PLATFORM_KEY,
+        sandbox_payments=True,
+        public_url="http://testserver",
+        jobs_path=str(tmp_path / "jobs.db"),
+    )
     return Runtime(settings, clock=clock, db=database)
 
 

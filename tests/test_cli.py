@@ -28,8 +28,9 @@ def demo(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPLET_")}
     env.update(SHOPLET_DATABASE_URL=f"sqlite:///{work / 'demo.db'}", PYTHONUNBUFFERED="1", COLUMNS="300")
     log = open(work / "demo.log", "w+")
-    proc = subprocess.Popen([str(BIN), "demo", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
-                            env=env, cwd=work)
+    proc = subprocess.Popen(
+        [str(BIN), "demo", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -70,15 +71,23 @@ def test_demo_loop_over_real_http(demo):
     clerk = {"Authorization": f"Bearer {creds['Clerk API key']}"}
     customer = {"Authorization": f"Bearer {creds['Customer session']}"}
     with httpx.Client(base_url=base, timeout=10) as http:
-        products = http.get("/api/v1/storefront/products", params={"limit": 100}, headers=customer).json()["items"]
+        products = http.get("/api/v1/storefront/products", params={"limit": 100}, headers=customer).json()[
+            "items"
+        ]
         assert len(products) >= 20
         latte = next(p for p in products if p["title"] == "Latte")["skus"][0]
         store = http.get("/api/v1/merchant", headers=clerk)
         assert store.status_code == 200
-        clerk_store = next(s for s in http.get("/api/v1/stores", headers=admin).json()["items"]
-                           if s["code"] == "S-PEOPLES-SQ")
-        order = http.post("/api/v1/storefront/orders", headers={**customer, "Idempotency-Key": "demo-1"},
-                          json={"location_id": clerk_store["id"], "lines": [{"sku_id": latte["id"], "quantity": 3}]})
+        clerk_store = next(
+            s
+            for s in http.get("/api/v1/stores", headers=admin).json()["items"]
+            if s["code"] == "S-PEOPLES-SQ"
+        )
+        order = http.post(
+            "/api/v1/storefront/orders",
+            headers={**customer, "Idempotency-Key": "demo-1"},
+            json={"location_id": clerk_store["id"], "lines": [{"sku_id": latte["id"], "quantity": 3}]},
+        )
         assert order.status_code == 201, order.text
         order = order.json()
         payment = http.post(f"/api/v1/storefront/orders/{order['id']}/payments", headers=customer).json()
@@ -90,12 +99,17 @@ def test_demo_loop_over_real_http(demo):
                 break
             time.sleep(0.2)
         assert current["status"] == "paid", "the signed notification was delivered and verified"
-        refund = http.post(f"/api/v1/orders/{order['id']}/refunds", headers={**clerk, "Idempotency-Key": "r-1"},
-                           json={"lines": [{"line_id": current["lines"][0]["id"], "quantity": 1}]})
+        refund = http.post(
+            f"/api/v1/orders/{order['id']}/refunds",
+            headers={**clerk, "Idempotency-Key": "r-1"},
+            json={"lines": [{"line_id": current["lines"][0]["id"], "quantity": 1}]},
+        )
         assert refund.status_code == 201, refund.text
         assert refund.json()["amount"] == latte["list_price"] and refund.json()["status"] == "succeeded"
         code = http.get(f"/api/v1/storefront/orders/{order['id']}", headers=customer).json()["fulfilments"][0]
-        fulfilled = http.post("/api/v1/pickups/verify", headers=clerk, json={"code": code["pickup_code"]}).json()
+        fulfilled = http.post(
+            "/api/v1/pickups/verify", headers=clerk, json={"code": code["pickup_code"]}
+        ).json()
         assert fulfilled["status"] == "fulfilled" and fulfilled["refunded_amount"] == latte["list_price"]
         # The demo customer is one of Guide Qian's regulars: she sees them, and the order's commission.
         guide = {"Authorization": f"Bearer {creds['Guide API key']}"}
@@ -113,14 +127,16 @@ def test_the_demo_shows_every_feature_built(demo):
         kinds = {t["kind"] for t in http.get("/api/v1/coupon-templates", headers=admin).json()["items"]}
         assert kinds == {"cash", "threshold", "percent", "exchange", "free_delivery"}
         assert http.get("/api/v1/storefront/coupon-centre", headers=customer).json()
-        claimed = http.post("/api/v1/storefront/coupons/redeem-code", json={"code": creds["Coupon code"]},
-                            headers=customer)
+        claimed = http.post(
+            "/api/v1/storefront/coupons/redeem-code", json={"code": creds["Coupon code"]}, headers=customer
+        )
         assert claimed.status_code == 201, claimed.text
         tiers = http.get("/api/v1/member-tiers", headers=admin).json()
         assert [t["code"] for t in tiers] == ["silver", "gold"] and tiers[1]["coupon_template_ids"]
         plans = http.get("/api/v1/storefront/light-plans", headers=customer).json()
-        joined = http.post("/api/v1/storefront/light-membership", json={"plan_id": plans[0]["id"]},
-                           headers=customer)
+        joined = http.post(
+            "/api/v1/storefront/light-membership", json={"plan_id": plans[0]["id"]}, headers=customer
+        )
         assert joined.status_code == 201, joined.text
 
 
@@ -134,16 +150,20 @@ def test_the_demo_prints_lines_to_paste_into_a_shell(demo):
 
 def _shoplet(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPLET_")}
-    return subprocess.run([str(BIN), *args], env={**base_env, **env}, cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [str(BIN), *args], env={**base_env, **env}, cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_serve_refuses_an_unmigrated_database_and_migrate_says_what_it_applied(tmp_path):
     env = {"SHOPLET_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}"}
     refused = _shoplet("serve", "--port", str(_free_port()), env=env, cwd=tmp_path)
     assert refused.returncode == 1
-    assert refused.stderr.strip().splitlines() == [
-        refused.stderr.strip()] and "shoplet migrate" in refused.stderr and "Traceback" not in refused.stderr
+    assert (
+        refused.stderr.strip().splitlines() == [refused.stderr.strip()]
+        and "shoplet migrate" in refused.stderr
+        and "Traceback" not in refused.stderr
+    )
     applied = _shoplet("migrate", env=env, cwd=tmp_path)
     assert applied.returncode == 0, applied.stderr
     assert "applied 0001: initial schema" in applied.stdout and "migration(s) applied" in applied.stdout
@@ -152,10 +172,16 @@ def test_serve_refuses_an_unmigrated_database_and_migrate_says_what_it_applied(t
 
 
 def test_an_invalid_setting_is_one_line_naming_it(tmp_path):
-    for name, value in (("SHOPLET_UNPAID_ORDER_TIMEOUT_MINUTES", "soon"), ("SHOPLET_SANDBOX_PAYMENTS", "maybe"),
-                        ("SHOPLET_SANDBOX_SECRET", "short")):
-        result = _shoplet("migrate", env={name: value, "SHOPLET_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"},
-                          cwd=tmp_path)
+    for name, value in (
+        ("SHOPLET_UNPAID_ORDER_TIMEOUT_MINUTES", "soon"),
+        ("SHOPLET_SANDBOX_PAYMENTS", "maybe"),
+        ("SHOPLET_SANDBOX_SECRET", "short"),
+    ):
+        result = _shoplet(
+            "migrate",
+            env={name: value, "SHOPLET_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"},
+            cwd=tmp_path,
+        )
         assert result.returncode == 2
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and name in lines[0] and "Traceback" not in result.stderr, result.stderr
@@ -170,11 +196,17 @@ def test_keys_create_issues_an_admin_key_for_an_existing_merchant(tmp_path):
     from shoplet.config import Settings
     from shoplet.runtime import Runtime
 
-    runtime = Runtime(Settings(database_url=env["SHOPLET_DATABASE_URL"], platform_key="pk-test",
-                               jobs_path=str(tmp_path / "jobs.db")))
+    runtime = Runtime(
+        Settings(
+            database_url=env["SHOPLET_DATABASE_URL"],
+            platform_key="pk-test",
+            jobs_path=str(tmp_path / "jobs.db"),
+        )
+    )
     client = TestClient(create_app(runtime))
-    merchant = client.post("/api/v1/platform/merchants", json={"name": "Lost keys"},
-                           headers={"Authorization": "Bearer pk-test"}).json()["merchant"]["id"]
+    merchant = client.post(
+        "/api/v1/platform/merchants", json={"name": "Lost keys"}, headers={"Authorization": "Bearer pk-test"}
+    ).json()["merchant"]["id"]
     made = _shoplet("keys", "create", "--merchant", merchant, "--role", "admin", env=env, cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     key_id, token = made.stdout.split()

@@ -31,23 +31,41 @@ schema = schemathesis.openapi.from_dict(_document)
 
 @pytest.fixture(scope="module")
 def fuzz_shop(database, tmp_path_factory):
-    runtime = Runtime(Settings(database_url=database.url, platform_key=PLATFORM_KEY, sandbox_payments=True,
-                               public_url="http://testserver",
-                               jobs_path=str(tmp_path_factory.mktemp("fuzz") / "jobs.db")),
-                      clock=Clock(), db=database)
+    runtime = Runtime(
+        Settings(
+            database_url=database.url,
+            platform_key=PLATFORM_KEY,
+            sandbox_payments=True,
+            public_url="http://testserver",
+            jobs_path=str(tmp_path_factory.mktemp("fuzz") / "jobs.db"),
+        ),
+        clock=Clock(),
+        db=database,
+    )
     client = TestClient(create_app(runtime), raise_server_exceptions=False)
     shop = Shop.create(client, runtime, name="Fuzzed shop")
-    guide = ok(client.post("/api/v1/staff", json={"name": "Guide", "role": "guide", "store_id": shop.store_id},
-                           headers=shop.admin), 201)
-    guide_key = ok(client.post(f"/api/v1/staff/{guide['id']}/api-keys", json={"name": "phone"},
-                               headers=shop.admin), 201)["token"]
+    guide = ok(
+        client.post(
+            "/api/v1/staff",
+            json={"name": "Guide", "role": "guide", "store_id": shop.store_id},
+            headers=shop.admin,
+        ),
+        201,
+    )
+    guide_key = ok(
+        client.post(f"/api/v1/staff/{guide['id']}/api-keys", json={"name": "phone"}, headers=shop.admin), 201
+    )["token"]
     roles = {"admin": shop.admin, "clerk": shop.clerk, "guide": bearer(guide_key), "customer": shop.customer}
     return client, roles
 
 
 @schema.parametrize()
-@settings(max_examples=int(os.environ.get("SHOPLET_FUZZ_EXAMPLES", "4")), deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=int(os.environ.get("SHOPLET_FUZZ_EXAMPLES", "4")),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
 def test_no_input_causes_a_server_error(case, fuzz_shop):
     client, roles = fuzz_shop
     credentials = dict(roles)
@@ -56,8 +74,13 @@ def test_no_input_causes_a_server_error(case, fuzz_shop):
     sent = case.as_transport_kwargs(base_url="")
     body = {"json": sent["json"]} if "json" in sent else {"content": sent["data"]} if "data" in sent else {}
     for role, headers in credentials.items():
-        response = client.request(case.method, case.formatted_path, params=sent.get("params") or None,
-                                  headers={**sent.get("headers", {}), **headers}, **body)
+        response = client.request(
+            case.method,
+            case.formatted_path,
+            params=sent.get("params") or None,
+            headers={**sent.get("headers", {}), **headers},
+            **body,
+        )
         where = f"{role}: {case.method} {case.formatted_path}"
         assert response.status_code < 500, f"{where}: {response.status_code} {response.text}"
         if response.status_code >= 400 and case.method != "HEAD":

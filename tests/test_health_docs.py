@@ -11,8 +11,16 @@ def test_health_reports_database(client, database):
 
 def test_openapi_covers_the_core_resources(client):
     paths = ok(client.get("/openapi.json"))["paths"]
-    for fragment in ("/products", "/customers", "/stores", "/orders", "/payments", "/refunds",
-                     "/storefront/orders", "/payments/notify/{provider}"):
+    for fragment in (
+        "/products",
+        "/customers",
+        "/stores",
+        "/orders",
+        "/payments",
+        "/refunds",
+        "/storefront/orders",
+        "/payments/notify/{provider}",
+    ):
         assert any(p.endswith(fragment) or fragment in p for p in paths), fragment
 
 

@@ -43,9 +43,13 @@ def _metadata(annotation, field_metadata):
 
 
 def _has_upper(meta) -> bool:
-    return any(isinstance(m, (annotated_types.Le, annotated_types.Lt, annotated_types.MaxLen)) or
-               getattr(m, "le", None) is not None or getattr(m, "lt", None) is not None or
-               getattr(m, "max_length", None) is not None for m in meta)
+    return any(
+        isinstance(m, (annotated_types.Le, annotated_types.Lt, annotated_types.MaxLen))
+        or getattr(m, "le", None) is not None
+        or getattr(m, "lt", None) is not None
+        or getattr(m, "max_length", None) is not None
+        for m in meta
+    )
 
 
 def _problems(model: type[BaseModel]) -> list[str]:

@@ -51,5 +51,10 @@ def test_embedded_consumer_delivers_notifications(queue, shop, client, runtime):
 
 def test_periodic_sweeps_are_registered():
     names = {name.split(".")[-1] for name in jobs.huey._registry._registry}
-    assert {"dispatch_outbox_periodic", "cancel_unpaid_orders_periodic", "reconcile_payments_periodic",
-            "retry_refunds_periodic", "dispatch_outbox_task"} <= names
+    assert {
+        "dispatch_outbox_periodic",
+        "cancel_unpaid_orders_periodic",
+        "reconcile_payments_periodic",
+        "retry_refunds_periodic",
+        "dispatch_outbox_task",
+    } <= names

@@ -33,8 +33,14 @@ def test_orders_from_before_fulfilments_get_one_each(tmp_path):
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     migrate.upgrade(url)
-    runtime = Runtime(Settings(database_url=url, platform_key=PLATFORM_KEY, sandbox_payments=True,
-                               jobs_path=str(tmp_path / "jobs.db")))
+    runtime = Runtime(
+        Settings(
+            database_url=url,
+            platform_key=PLATFORM_KEY,
+            sandbox_payments=True,
+            jobs_path=str(tmp_path / "jobs.db"),
+        )
+    )
     with TestClient(create_app(runtime)) as client:
         shop = Shop.create(client, runtime)
         pickup = shop.order({"LATTE-T": 1})
@@ -44,13 +50,19 @@ def test_orders_from_before_fulfilments_get_one_each(tmp_path):
     migrate.upgrade(url)
     engine = sa.create_engine(url)
     with engine.connect() as connection:
-        rows = connection.execute(sa.text(
-            "SELECT o.id, f.mode, f.status, f.location_id, f.pickup_code IS NOT NULL FROM orders o "
-            "JOIN order_lines l ON l.order_id = o.id JOIN fulfilments f ON f.id = l.fulfilment_id")).all()
+        rows = connection.execute(
+            sa.text(
+                "SELECT o.id, f.mode, f.status, f.location_id, f.pickup_code IS NOT NULL FROM orders o "
+                "JOIN order_lines l ON l.order_id = o.id JOIN fulfilments f ON f.id = l.fulfilment_id"
+            )
+        ).all()
     engine.dispose()
-    assert sorted((*row[:4], bool(row[4])) for row in rows) == sorted([
-        (pickup["id"], "pickup", "pending", shop.store_id, True),
-                                   (unpaid["id"], "express", "pending", shop.warehouse_id, False)])
+    assert sorted((*row[:4], bool(row[4])) for row in rows) == sorted(
+        [
+            (pickup["id"], "pickup", "pending", shop.store_id, True),
+            (unpaid["id"], "express", "pending", shop.warehouse_id, False),
+        ]
+    )
 
 
 def test_parts_get_their_share_of_the_delivery_fee_paid(tmp_path):
@@ -65,31 +77,83 @@ def test_parts_get_their_share_of_the_delivery_fee_paid(tmp_path):
 
     url = f"sqlite:///{tmp_path / 'fees.db'}"
     migrate.upgrade(url)
-    runtime = Runtime(Settings(database_url=url, platform_key=PLATFORM_KEY, sandbox_payments=True,
-                               jobs_path=str(tmp_path / "jobs.db")))
+    runtime = Runtime(
+        Settings(
+            database_url=url,
+            platform_key=PLATFORM_KEY,
+            sandbox_payments=True,
+            jobs_path=str(tmp_path / "jobs.db"),
+        )
+    )
     with TestClient(create_app(runtime)) as client:
         shop = Shop.create(client, runtime)
-        ok(client.patch(f"/api/v1/stores/{shop.warehouse_id}", json={"fulfilment": {"express_fee": 800}},
-                        headers=shop.admin))
-        ok(client.patch(f"/api/v1/stores/{shop.store_id}", json={"fulfilment": {
-            "delivery_radius_m": 3000, "delivery_fee": 500, "lead_minutes": 0, "days_ahead": 1}}, headers=shop.admin))
-        slot = next(s for s in ok(client.get(f"/api/v1/storefront/stores/{shop.store_id}/delivery-slots",
-                                             headers=shop.customer)) if s["remaining"])
+        ok(
+            client.patch(
+                f"/api/v1/stores/{shop.warehouse_id}",
+                json={"fulfilment": {"express_fee": 800}},
+                headers=shop.admin,
+            )
+        )
+        ok(
+            client.patch(
+                f"/api/v1/stores/{shop.store_id}",
+                json={
+                    "fulfilment": {
+                        "delivery_radius_m": 3000,
+                        "delivery_fee": 500,
+                        "lead_minutes": 0,
+                        "days_ahead": 1,
+                    }
+                },
+                headers=shop.admin,
+            )
+        )
+        slot = next(
+            s
+            for s in ok(
+                client.get(f"/api/v1/storefront/stores/{shop.store_id}/delivery-slots", headers=shop.customer)
+            )
+            if s["remaining"]
+        )
         shop.stock(shop.store_id, "BEANS", 0)
-        split = ok(client.post("/api/v1/storefront/orders", json={
-            "location_id": shop.store_id, "lines": [{"sku_id": shop.skus["LATTE-T"], "quantity": 1},
-                                                    {"sku_id": shop.skus["BEANS"], "quantity": 1}],
-            "fulfilment": {"mode": "delivery", "routing": "split", "slot_start": slot["start"], "address": {
-                "name": "Li", "phone": "13800000000", "address": "Next door", "latitude": 31.201,
-                "longitude": 121.4}}}, headers=shop.customer), 201)
+        split = ok(
+            client.post(
+                "/api/v1/storefront/orders",
+                json={
+                    "location_id": shop.store_id,
+                    "lines": [
+                        {"sku_id": shop.skus["LATTE-T"], "quantity": 1},
+                        {"sku_id": shop.skus["BEANS"], "quantity": 1},
+                    ],
+                    "fulfilment": {
+                        "mode": "delivery",
+                        "routing": "split",
+                        "slot_start": slot["start"],
+                        "address": {
+                            "name": "Li",
+                            "phone": "13800000000",
+                            "address": "Next door",
+                            "latitude": 31.201,
+                            "longitude": 121.4,
+                        },
+                    },
+                },
+                headers=shop.customer,
+            ),
+            201,
+        )
     runtime.db.dispose()
     assert split["delivery_fee"] == 1300
 
     def shares():
         engine = sa.create_engine(url)
         with engine.connect() as connection:
-            found = dict(connection.execute(sa.text("SELECT mode, delivery_paid FROM fulfilments WHERE order_id = :o"),
-                                            {"o": split["id"]}).all())
+            found = dict(
+                connection.execute(
+                    sa.text("SELECT mode, delivery_paid FROM fulfilments WHERE order_id = :o"),
+                    {"o": split["id"]},
+                ).all()
+            )
         engine.dispose()
         return found
 

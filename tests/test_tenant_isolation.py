@@ -10,8 +10,11 @@ from tests.helpers import ok
 
 # Endpoints that take no tenant object in their path, or are not tenant-scoped by design.
 UNSCOPED = {
-    "/api/v1/health", "/api/v1/platform/merchants", "/api/v1/storefront/sessions",
-    "/api/v1/payments/notify/{provider}", "/api/v1/sandbox/trades/{trade_no}/pay",
+    "/api/v1/health",
+    "/api/v1/platform/merchants",
+    "/api/v1/storefront/sessions",
+    "/api/v1/payments/notify/{provider}",
+    "/api/v1/sandbox/trades/{trade_no}/pay",
 }
 
 BODIES = {
@@ -40,83 +43,237 @@ BODIES = {
 QUERIES = {"/api/v1/storefront/stores/nearby": {"lat": 31.2, "lng": 121.4}}
 
 # Snapshot of every tenant table: a walk must leave merchant A's rows exactly as they were.
-TENANT_TABLES = ["coupon_issue_jobs", "coupon_codes", "coupon_event_rules", "coupon_templates", "coupons", "coupon_claim_counts", "promotions", "stock_locations", "stock_levels", "products", "skus", "staff", "api_keys", "customers",
-                 "customer_identities", "customer_sessions", "orders", "order_lines", "payments", "refunds",
-                 "cart_items", "members", "followers", "guide_policies", "guide_bindings", "guide_binding_changes",
-                 "guide_coupon_quotas", "member_tiers", "member_tier_changes", "growth_entries", "points_lots",
-                 "points_entries", "loyalty_settings", "light_plans", "light_memberships", "light_benefits",
-                 "light_settlements", "points_mall_items", "coupon_pack_grants", "sandbox_agreements",
-                 "sandbox_agreement_charges", "stock_transfers", "fulfilments", "delivery_slots", "commissions",
-                 "commission_rules", "guide_visits", "guide_groups", "guide_group_members"]
+TENANT_TABLES = [
+    "coupon_issue_jobs",
+    "coupon_codes",
+    "coupon_event_rules",
+    "coupon_templates",
+    "coupons",
+    "coupon_claim_counts",
+    "promotions",
+    "stock_locations",
+    "stock_levels",
+    "products",
+    "skus",
+    "staff",
+    "api_keys",
+    "customers",
+    "customer_identities",
+    "customer_sessions",
+    "orders",
+    "order_lines",
+    "payments",
+    "refunds",
+    "cart_items",
+    "members",
+    "followers",
+    "guide_policies",
+    "guide_bindings",
+    "guide_binding_changes",
+    "guide_coupon_quotas",
+    "member_tiers",
+    "member_tier_changes",
+    "growth_entries",
+    "points_lots",
+    "points_entries",
+    "loyalty_settings",
+    "light_plans",
+    "light_memberships",
+    "light_benefits",
+    "light_settlements",
+    "points_mall_items",
+    "coupon_pack_grants",
+    "sandbox_agreements",
+    "sandbox_agreement_charges",
+    "stock_transfers",
+    "fulfilments",
+    "delivery_slots",
+    "commissions",
+    "commission_rules",
+    "guide_visits",
+    "guide_groups",
+    "guide_group_members",
+]
 
 
 def _snapshot(runtime, merchant_id):
     with runtime.db.unit_of_work(write=False) as s:
-        return {t: sorted(map(repr, s.execute(text(f"SELECT * FROM {t} WHERE merchant_id = :m"),
-                                                 {"m": merchant_id}).all())) for t in TENANT_TABLES}
+        return {
+            t: sorted(
+                map(
+                    repr,
+                    s.execute(text(f"SELECT * FROM {t} WHERE merchant_id = :m"), {"m": merchant_id}).all(),
+                )
+            )
+            for t in TENANT_TABLES
+        }
 
 
 def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client, runtime):
     a, b = shop, other_shop
     order = a.paid_order({"LATTE-T": 2})
     payment = ok(client.get(f"/api/v1/orders/{order['id']}/payments", headers=a.admin))[0]
-    refund = ok(client.post(f"/api/v1/orders/{order['id']}/refunds",
-                            json={"lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}]}, headers=a.admin), 201)
+    refund = ok(
+        client.post(
+            f"/api/v1/orders/{order['id']}/refunds",
+            json={"lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}]},
+            headers=a.admin,
+        ),
+        201,
+    )
     unpaid = a.order({"LATTE-T": 1})
-    promotion = ok(client.post("/api/v1/promotions", json={"name": "10% off", "kind": "item_percent",
-                                                           "percent_off": 10}, headers=a.admin), 201)
-    coupon_template = ok(client.post("/api/v1/coupon-templates", json={
-        "name": "¥5", "kind": "cash", "off": 500, "validity": "relative", "valid_days": 7}, headers=a.admin), 201)
-    coupon = ok(client.post("/api/v1/storefront/coupons", json={"template_id": coupon_template["id"]},
-                            headers=a.customer), 201)
-    ok(client.post(f"/api/v1/coupon-templates/{coupon_template['id']}/codes", json={"count": 3}, headers=a.admin), 201)
-    issue_job = ok(client.post(f"/api/v1/coupon-templates/{coupon_template['id']}/issue-jobs", json={},
-                               headers=a.admin), 202)
-    rule = ok(client.post("/api/v1/coupon-event-rules", json={"event": "joined", "template_id": coupon_template["id"]},
-                          headers=a.admin), 201)
+    promotion = ok(
+        client.post(
+            "/api/v1/promotions",
+            json={"name": "10% off", "kind": "item_percent", "percent_off": 10},
+            headers=a.admin,
+        ),
+        201,
+    )
+    coupon_template = ok(
+        client.post(
+            "/api/v1/coupon-templates",
+            json={"name": "¥5", "kind": "cash", "off": 500, "validity": "relative", "valid_days": 7},
+            headers=a.admin,
+        ),
+        201,
+    )
+    coupon = ok(
+        client.post(
+            "/api/v1/storefront/coupons", json={"template_id": coupon_template["id"]}, headers=a.customer
+        ),
+        201,
+    )
+    ok(
+        client.post(
+            f"/api/v1/coupon-templates/{coupon_template['id']}/codes", json={"count": 3}, headers=a.admin
+        ),
+        201,
+    )
+    issue_job = ok(
+        client.post(f"/api/v1/coupon-templates/{coupon_template['id']}/issue-jobs", json={}, headers=a.admin),
+        202,
+    )
+    rule = ok(
+        client.post(
+            "/api/v1/coupon-event-rules",
+            json={"event": "joined", "template_id": coupon_template["id"]},
+            headers=a.admin,
+        ),
+        201,
+    )
     a_guide, a_guide_key = make_guide(a, "A's guide")
     b_guide, b_guide_key = make_guide(b, "B's guide")
     ok(client.put("/api/v1/guide-policy", json={"protection_days": 3}, headers=a.admin))
     ok(client.post("/api/v1/storefront/guide", json={"guide_id": a_guide}, headers=a.customer))
     ok(client.post("/api/v1/storefront/guide", json={"guide_id": b_guide}, headers=b.customer))
-    ok(client.put(f"/api/v1/coupon-templates/{coupon_template['id']}/guide-quotas/{a_guide}", json={"quota": 3},
-                  headers=a.admin))
+    ok(
+        client.put(
+            f"/api/v1/coupon-templates/{coupon_template['id']}/guide-quotas/{a_guide}",
+            json={"quota": 3},
+            headers=a.admin,
+        )
+    )
     ok(client.put("/api/v1/storefront/following", headers=a.customer))
-    ok(client.put("/api/v1/commission-rules", json={"scope": "guide", "target_id": a_guide, "rate_bp": 500},
-                  headers=a.admin))
+    ok(
+        client.put(
+            "/api/v1/commission-rules",
+            json={"scope": "guide", "target_id": a_guide, "rate_bp": 500},
+            headers=a.admin,
+        )
+    )
     attributed = a.paid_order({"LATTE-G": 1})
     commission = ok(client.get("/api/v1/commissions", headers=a.admin))["items"][0]
     assert commission["order_id"] == attributed["id"]
-    ok(client.post(f"/api/v1/workbench/customers/{a.customer_id}/visits", json={"note": "called"},
-                   headers=a_guide_key), 201)
+    ok(
+        client.post(
+            f"/api/v1/workbench/customers/{a.customer_id}/visits",
+            json={"note": "called"},
+            headers=a_guide_key,
+        ),
+        201,
+    )
     group = ok(client.post("/api/v1/workbench/groups", json={"name": "Regulars"}, headers=a_guide_key), 201)
     ok(client.put(f"/api/v1/workbench/groups/{group['id']}/customers/{a.customer_id}", headers=a_guide_key))
     ok(client.post("/api/v1/workbench/groups", json={"name": "B's own"}, headers=b_guide_key), 201)
-    tier = ok(client.post("/api/v1/member-tiers", json={"code": "silver", "name": "Silver", "threshold": 10},
-                          headers=a.admin), 201)
+    tier = ok(
+        client.post(
+            "/api/v1/member-tiers",
+            json={"code": "silver", "name": "Silver", "threshold": 10},
+            headers=a.admin,
+        ),
+        201,
+    )
     ok(client.put("/api/v1/loyalty-settings", json={"points_per_yuan": 2}, headers=a.admin))
-    light_plan = ok(client.post("/api/v1/light-plans", json={"name": "Pass", "fee": 990, "period_days": 30},
-                                headers=a.admin), 201)
-    light_membership = ok(client.post("/api/v1/storefront/light-membership", json={"plan_id": light_plan["id"]},
-                                      headers=a.customer), 201)
-    mall_item = ok(client.post("/api/v1/points-mall/items", json={"template_id": coupon_template["id"], "points": 5},
-                               headers=a.admin), 201)
+    light_plan = ok(
+        client.post(
+            "/api/v1/light-plans", json={"name": "Pass", "fee": 990, "period_days": 30}, headers=a.admin
+        ),
+        201,
+    )
+    light_membership = ok(
+        client.post(
+            "/api/v1/storefront/light-membership", json={"plan_id": light_plan["id"]}, headers=a.customer
+        ),
+        201,
+    )
+    mall_item = ok(
+        client.post(
+            "/api/v1/points-mall/items",
+            json={"template_id": coupon_template["id"], "points": 5},
+            headers=a.admin,
+        ),
+        201,
+    )
     b.paid_order({"LATTE-T": 1})  # B's own customer is a member with a light membership: B's views answer
-    b_plan = ok(client.post("/api/v1/light-plans", json={"name": "B pass", "fee": 990, "period_days": 30},
-                            headers=b.admin), 201)
-    ok(client.post("/api/v1/storefront/light-membership", json={"plan_id": b_plan["id"]}, headers=b.customer), 201)
-    transfer = ok(client.post("/api/v1/stock-transfers", json={
-        "from_location_id": a.warehouse_id, "to_location_id": a.store_id,
-        "lines": [{"sku_id": a.skus["BEANS"], "quantity": 1}]}, headers=a.admin), 201)
+    b_plan = ok(
+        client.post(
+            "/api/v1/light-plans", json={"name": "B pass", "fee": 990, "period_days": 30}, headers=b.admin
+        ),
+        201,
+    )
+    ok(
+        client.post(
+            "/api/v1/storefront/light-membership", json={"plan_id": b_plan["id"]}, headers=b.customer
+        ),
+        201,
+    )
+    transfer = ok(
+        client.post(
+            "/api/v1/stock-transfers",
+            json={
+                "from_location_id": a.warehouse_id,
+                "to_location_id": a.store_id,
+                "lines": [{"sku_id": a.skus["BEANS"], "quantity": 1}],
+            },
+            headers=a.admin,
+        ),
+        201,
+    )
     staff = ok(client.get("/api/v1/staff", headers=a.admin))["items"][0]
     key = ok(client.get("/api/v1/api-keys", headers=a.admin))["items"][0]
     ids = {
-        "store_id": a.store_id, "sku_id": a.skus["LATTE-T"], "product_id": a.product_id, "staff_id": staff["id"],
-        "key_id": key["id"], "customer_id": a.customer_id, "payment_id": payment["id"], "refund_id": refund["id"],
-        "promotion_id": promotion["id"], "template_id": coupon_template["id"], "coupon_id": coupon["id"],
-        "code": coupon["code"], "rule_id": rule["id"], "job_id": issue_job["id"], "guide_id": a_guide,
-        "tier_id": tier["id"], "plan_id": light_plan["id"], "membership_id": light_membership["id"],
-        "item_id": mall_item["id"], "transfer_id": transfer["id"], "scope": "guide",
+        "store_id": a.store_id,
+        "sku_id": a.skus["LATTE-T"],
+        "product_id": a.product_id,
+        "staff_id": staff["id"],
+        "key_id": key["id"],
+        "customer_id": a.customer_id,
+        "payment_id": payment["id"],
+        "refund_id": refund["id"],
+        "promotion_id": promotion["id"],
+        "template_id": coupon_template["id"],
+        "coupon_id": coupon["id"],
+        "code": coupon["code"],
+        "rule_id": rule["id"],
+        "job_id": issue_job["id"],
+        "guide_id": a_guide,
+        "tier_id": tier["id"],
+        "plan_id": light_plan["id"],
+        "membership_id": light_membership["id"],
+        "item_id": mall_item["id"],
+        "transfer_id": transfer["id"],
+        "scope": "guide",
         "group_id": group["id"],
     }
     before = _snapshot(runtime, a.merchant_id)
@@ -148,17 +305,38 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
                 who_all = (b_guide_key,)
             for who in who_all:
                 response = client.request(method.upper(), url, json=body, headers=who)
-                assert response.status_code == 404, f"{method.upper()} {url}: {response.status_code} {response.text}"
+                assert response.status_code == 404, (
+                    f"{method.upper()} {url}: {response.status_code} {response.text}"
+                )
                 assert response.headers["content-type"].startswith("application/problem+json")
                 walked += 1
     assert walked >= 30
     assert _snapshot(runtime, a.merchant_id) == before
 
     # Lists show none of A's objects to B.
-    a_ids = {a.store_id, a.product_id, a.customer_id, order["id"], unpaid["id"], staff["id"], key["id"],
-             promotion["id"], coupon_template["id"], coupon["id"], rule["id"], a_guide,
-             tier["id"], light_plan["id"], light_membership["id"], mall_item["id"], transfer["id"],
-             attributed["id"], commission["id"], group["id"], a.category_id}
+    a_ids = {
+        a.store_id,
+        a.product_id,
+        a.customer_id,
+        order["id"],
+        unpaid["id"],
+        staff["id"],
+        key["id"],
+        promotion["id"],
+        coupon_template["id"],
+        coupon["id"],
+        rule["id"],
+        a_guide,
+        tier["id"],
+        light_plan["id"],
+        light_membership["id"],
+        mall_item["id"],
+        transfer["id"],
+        attributed["id"],
+        commission["id"],
+        group["id"],
+        a.category_id,
+    }
     a_ids |= {f["id"] for f in attributed["fulfilments"]}
     for path, operations in ok(client.get("/openapi.json"))["paths"].items():
         if "get" in operations and "{" not in path and path not in UNSCOPED and path != "/api/v1/merchant":
@@ -172,20 +350,34 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
 
 
 def test_another_merchants_clerk_cannot_verify_or_claim_our_coupons(shop, other_shop, client):
-    template = ok(client.post("/api/v1/coupon-templates", json={
-        "name": "¥5", "kind": "cash", "off": 500, "validity": "relative", "valid_days": 7}, headers=shop.admin), 201)
-    coupon = ok(client.post("/api/v1/storefront/coupons", json={"template_id": template["id"]},
-                            headers=shop.customer), 201)
+    template = ok(
+        client.post(
+            "/api/v1/coupon-templates",
+            json={"name": "¥5", "kind": "cash", "off": 500, "validity": "relative", "valid_days": 7},
+            headers=shop.admin,
+        ),
+        201,
+    )
+    coupon = ok(
+        client.post(
+            "/api/v1/storefront/coupons", json={"template_id": template["id"]}, headers=shop.customer
+        ),
+        201,
+    )
     verify = client.post("/api/v1/coupons/verify", json={"code": coupon["code"]}, headers=other_shop.clerk)
     assert verify.status_code == 404
-    stolen = client.post("/api/v1/storefront/coupons", json={"template_id": template["id"]},
-                         headers=other_shop.customer)
+    stolen = client.post(
+        "/api/v1/storefront/coupons", json={"template_id": template["id"]}, headers=other_shop.customer
+    )
     assert stolen.status_code == 404
     mine = ok(client.get("/api/v1/storefront/coupons", headers=shop.customer))["items"]
     assert mine[0]["status"] == "available"
 
 
 def test_customer_of_one_merchant_cannot_use_another_merchants_skus(shop, other_shop, client):
-    response = client.put(f"/api/v1/storefront/cart/items/{shop.skus['BEANS']}", json={"quantity": 1},
-                          headers=other_shop.customer)
+    response = client.put(
+        f"/api/v1/storefront/cart/items/{shop.skus['BEANS']}",
+        json={"quantity": 1},
+        headers=other_shop.customer,
+    )
     assert response.status_code == 404

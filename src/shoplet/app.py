@@ -20,16 +20,16 @@ from shoplet.catalog import api as catalog_api
 from shoplet.config import get_settings
 from shoplet.coupons import api as coupons_api
 from shoplet.customers import api as customers_api
-from shoplet.guides import api as guides_api
-from shoplet.membership import api as membership_api
 from shoplet.errors import Conflict, InvalidInput, ShopletError, Unavailable
+from shoplet.guides import api as guides_api
 from shoplet.inventory import api as inventory_api
+from shoplet.membership import api as membership_api
 from shoplet.middleware import Guard
 from shoplet.orders import api as orders_api
-from shoplet.reports import api as reports_api
 from shoplet.payments import api as payments_api
 from shoplet.payments import sandbox_api
 from shoplet.promotions import api as promotions_api
+from shoplet.reports import api as reports_api
 from shoplet.runtime import Runtime
 from shoplet.storefront import api as storefront_api
 from shoplet.tenancy import api as tenancy_api
@@ -60,8 +60,9 @@ def _allowed_methods(request: Request) -> str:
     table = getattr(request.app.state, "allow_table", None)
     if table is None:
         table = request.app.state.allow_table = [
-            (compile_path(path)[0], {m.upper() for m in operations}) for path, operations in
-            request.app.openapi()["paths"].items()]
+            (compile_path(path)[0], {m.upper() for m in operations})
+            for path, operations in request.app.openapi()["paths"].items()
+        ]
     methods: set[str] = set()
     for pattern, verbs in table:
         if pattern.match(request.url.path):
@@ -78,12 +79,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()
+        ]
         return problem_response(InvalidInput("request.invalid", _describe(errors), errors=errors))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "http.not_found", 413: "request.too_large"}.get(exc.status_code, f"http.{exc.status_code}")
+        code = {404: "http.not_found", 413: "request.too_large"}.get(
+            exc.status_code, f"http.{exc.status_code}"
+        )
         if exc.status_code == 400 and request.url.path.startswith("/api/"):
             code = "request.unreadable_body"  # FastAPI could not read the body (e.g. JSON nested too deep)
         error = ShopletError(code, str(exc.detail))
@@ -97,19 +102,26 @@ def install_error_handlers(app: FastAPI) -> None:
     async def integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
         # A constraint caught a race the service checks did not: never leak database text.
         log.warning("integrity error: %s", exc.orig)
-        return problem_response(Conflict("request.conflict", "The request conflicts with the current state; try again."))
+        return problem_response(
+            Conflict("request.conflict", "The request conflicts with the current state; try again.")
+        )
 
     @app.exception_handler(DataError)
     async def data_error(_: Request, exc: DataError) -> JSONResponse:
         # A value the database cannot hold (a total past its integer columns): the input's doing.
         log.warning("data error: %s", exc.orig)
-        return problem_response(InvalidInput("request.value_out_of_range",
-                                             "A number in the request, or a total it leads to, is too large."))
+        return problem_response(
+            InvalidInput(
+                "request.value_out_of_range", "A number in the request, or a total it leads to, is too large."
+            )
+        )
 
     @app.exception_handler(OperationalError)
     async def db_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
         log.error("database error: %s", exc.orig)
-        return problem_response(Unavailable("service.database_busy", "The database is busy; try again shortly."))
+        return problem_response(
+            Unavailable("service.database_busy", "The database is busy; try again shortly.")
+        )
 
     # Anything else is caught by middleware.Guard, which keeps the connection open.
 
@@ -149,8 +161,19 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
             raise Unavailable("service.database_down", "The database cannot be reached.") from exc
         return {"status": "ok", "version": __version__, "database": runtime.db.dialect}
 
-    for module in (tenancy_api, inventory_api, catalog_api, customers_api, promotions_api, coupons_api,
-                   guides_api, membership_api, orders_api, payments_api, reports_api):
+    for module in (
+        tenancy_api,
+        inventory_api,
+        catalog_api,
+        customers_api,
+        promotions_api,
+        coupons_api,
+        guides_api,
+        membership_api,
+        orders_api,
+        payments_api,
+        reports_api,
+    ):
         api.include_router(module.router)
     api.include_router(tenancy_api.platform)
     api.include_router(payments_api.notify)
@@ -166,7 +189,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     def docs() -> HTMLResponse:
         """Interactive API docs from vendored assets: nothing is loaded from the internet."""
         return get_swagger_ui_html(
-            openapi_url="/openapi.json", title="Shoplet API",
+            openapi_url="/openapi.json",
+            title="Shoplet API",
             swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
             swagger_css_url="/static/swagger-ui/swagger-ui.css",
             swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",

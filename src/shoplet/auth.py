@@ -82,9 +82,7 @@ def _bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated(
-            "auth.missing", "Send a credential as 'Authorization: Bearer <token>'."
-        )
+        raise Unauthenticated("auth.missing", "Send a credential as 'Authorization: Bearer <token>'.")
     return token.strip()
 
 
@@ -95,13 +93,15 @@ def _invalid() -> Unauthenticated:
 # Declared so that OpenAPI documents the scheme and /docs offers "Authorize"; the token
 # itself is parsed below, so a missing one gets Shoplet's own problem+json 401.
 bearer_scheme = HTTPBearer(
-    auto_error=False, scheme_name="bearer",
+    auto_error=False,
+    scheme_name="bearer",
     description="A merchant API key (sk.…), a customer session (cs.…) or the platform key.",
 )
 
 
-def authenticate(request: Request,
-                 _credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme)) -> Principal:
+def authenticate(
+    request: Request, _credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme)
+) -> Principal:
     """Resolve the bearer token into a principal, or raise 401."""
     token = _bearer(request)
     runtime = request.app.state.runtime
@@ -122,8 +122,10 @@ def authenticate(request: Request,
             raise _invalid()
         if prefix == API_KEY_PREFIX:
             key = session.get(ApiKey, (merchant_id, object_id))
-            if key is None or key.revoked_at is not None or not hmac.compare_digest(
-                key.secret_hash, hash_secret(secret)
+            if (
+                key is None
+                or key.revoked_at is not None
+                or not hmac.compare_digest(key.secret_hash, hash_secret(secret))
             ):
                 raise _invalid()
             role, store_id = "admin", None
@@ -134,8 +136,12 @@ def authenticate(request: Request,
                 role, store_id = staff.role, staff.store_id
             stale = key.last_used_at is None or now - key.last_used_at > timedelta(minutes=10)
             principal = Principal(
-                kind="staff", merchant_id=merchant_id, role=role, staff_id=key.staff_id,
-                api_key_id=key.id, store_id=store_id,
+                kind="staff",
+                merchant_id=merchant_id,
+                role=role,
+                staff_id=key.staff_id,
+                api_key_id=key.id,
+                store_id=store_id,
             )
         else:
             raise _invalid()
@@ -152,22 +158,41 @@ def authenticate(request: Request,
 
 # Customers call on every tap of the mini program: one prebuilt query, session and merchant together.
 _SESSION_QUERY = (
-    select(CustomerSession.customer_id, CustomerSession.host_app, CustomerSession.scene,
-           CustomerSession.secret_hash, CustomerSession.expires_at, CustomerSession.revoked_at)
+    select(
+        CustomerSession.customer_id,
+        CustomerSession.host_app,
+        CustomerSession.scene,
+        CustomerSession.secret_hash,
+        CustomerSession.expires_at,
+        CustomerSession.revoked_at,
+    )
     .join(Merchant, Merchant.id == CustomerSession.merchant_id)
-    .where(CustomerSession.merchant_id == bindparam("m"), CustomerSession.id == bindparam("s"),
-           Merchant.status == "active")
+    .where(
+        CustomerSession.merchant_id == bindparam("m"),
+        CustomerSession.id == bindparam("s"),
+        Merchant.status == "active",
+    )
 )
 
 
 def _customer(db: Database, merchant_id: str, session_id: str, secret: str, now) -> Principal:
     with db.unit_of_work(write=False) as session:
         row = session.connection().execute(_SESSION_QUERY, {"m": merchant_id, "s": session_id}).first()
-    if (row is None or row.revoked_at is not None or row.expires_at <= now
-            or not hmac.compare_digest(row.secret_hash, hash_secret(secret))):
+    if (
+        row is None
+        or row.revoked_at is not None
+        or row.expires_at <= now
+        or not hmac.compare_digest(row.secret_hash, hash_secret(secret))
+    ):
         raise _invalid()
-    return Principal(kind="customer", merchant_id=merchant_id, customer_id=row.customer_id,
-                     session_id=session_id, host_app=row.host_app, scene=row.scene)
+    return Principal(
+        kind="customer",
+        merchant_id=merchant_id,
+        customer_id=row.customer_id,
+        session_id=session_id,
+        host_app=row.host_app,
+        scene=row.scene,
+    )
 
 
 def require_platform(principal: Principal = Depends(authenticate)) -> Principal:
@@ -185,7 +210,8 @@ def require_staff(*roles: str):
             raise Forbidden("auth.staff_only", "This needs a merchant API key.")
         if principal.role not in allowed:
             raise Forbidden(
-                "auth.role", f"The role '{principal.role}' cannot do this; it needs {' or '.join(sorted(allowed))}."
+                "auth.role",
+                f"The role '{principal.role}' cannot do this; it needs {' or '.join(sorted(allowed))}.",
             )
         return principal
 

@@ -9,8 +9,11 @@ import secrets
 import typer
 from rich.console import Console
 
-app = typer.Typer(help="Shoplet: a commerce operating system for mini-program merchants.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Shoplet: a commerce operating system for mini-program merchants.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 console = Console()
 
 
@@ -39,20 +42,28 @@ def _require_migrated(url: str) -> None:
     try:
         missing = pending(url)
     except SQLAlchemyError as exc:
-        typer.echo(f"shoplet: cannot reach the database ({url.split('@')[-1]}): {exc.__class__.__name__}", err=True)
+        typer.echo(
+            f"shoplet: cannot reach the database ({url.split('@')[-1]}): {exc.__class__.__name__}", err=True
+        )
         raise typer.Exit(1) from None
     if missing:
-        typer.echo(f"shoplet: the database is not migrated ({len(missing)} migration(s) pending); "
-                   "run `shoplet migrate` first.", err=True)
+        typer.echo(
+            f"shoplet: the database is not migrated ({len(missing)} migration(s) pending); "
+            "run `shoplet migrate` first.",
+            err=True,
+        )
         raise typer.Exit(1)
 
 
 def _warn_sandbox(settings) -> None:
     if settings.sandbox_payments:
         err = Console(stderr=True)
-        err.print("[bold red]WARNING: the sandbox is ON[/bold red] (SHOPLET_SANDBOX_PAYMENTS=true): anyone can pay "
-                  "orders through the unauthenticated sandbox wallet and sign in through the sandbox host apps. "
-                  "Never use it with real customers.", highlight=False)
+        err.print(
+            "[bold red]WARNING: the sandbox is ON[/bold red] (SHOPLET_SANDBOX_PAYMENTS=true): anyone can pay "
+            "orders through the unauthenticated sandbox wallet and sign in through the sandbox host apps. "
+            "Never use it with real customers.",
+            highlight=False,
+        )
 
 
 def _serve(settings, host: str, port: int, *, worker: bool) -> None:
@@ -74,9 +85,11 @@ def _serve(settings, host: str, port: int, *, worker: bool) -> None:
 
 
 @app.command()
-def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-          port: int = typer.Option(8000, help="Port to listen on."),
-          worker: bool = typer.Option(True, help="Run the job consumer in this process too.")) -> None:
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    worker: bool = typer.Option(True, help="Run the job consumer in this process too."),
+) -> None:
     """Serve the API (and, by default, the job consumer in the same process)."""
     settings = _settings()
     if settings.public_url == "http://127.0.0.1:8000" and "SHOPLET_PUBLIC_URL" not in os.environ:
@@ -110,8 +123,9 @@ def demo(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)) 
 
     settings = _settings()
     platform_key = settings.platform_key or "pk_demo_" + secrets.token_urlsafe(16)
-    settings = settings.model_copy(update={"platform_key": platform_key, "sandbox_payments": True,
-                                           "public_url": f"http://{host}:{port}"})
+    settings = settings.model_copy(
+        update={"platform_key": platform_key, "sandbox_payments": True, "public_url": f"http://{host}:{port}"}
+    )
     upgrade(settings.database_url)
     db = Database(settings.database_url)
     with db.unit_of_work() as session:
@@ -135,13 +149,22 @@ def demo(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)) 
     console.print(f"[bold]{demo_data.DEMO_NAME}[/bold] — {state}")
     for label, value in rows:  # plain lines: credentials must never be cut to fit a table
         console.print(f"  {label + ':':<18} {value}", soft_wrap=True, highlight=False)
-    console.print("Use a key as [bold]Authorization: Bearer <key>[/bold]. Keys are shown once. "
-                  "Paste these into a shell for the README's walkthrough:", highlight=False)
-    console.print(f"export BASE={base} ADMIN={creds.admin_key} CLERK={creds.clerk_key} GUIDE={creds.guide_key} "
-                  f"CUSTOMER={creds.customer_token} PLATFORM={platform_key} STORE={creds.clerk_store}",
-                  soft_wrap=True, highlight=False)
-    console.print("[bold yellow]The sandbox is on[/bold yellow] (demo only): payments, the wallet at "
-                  f"{base}/api/v1/sandbox and host-app sign-in are simulated.", highlight=False)
+    console.print(
+        "Use a key as [bold]Authorization: Bearer <key>[/bold]. Keys are shown once. "
+        "Paste these into a shell for the README's walkthrough:",
+        highlight=False,
+    )
+    console.print(
+        f"export BASE={base} ADMIN={creds.admin_key} CLERK={creds.clerk_key} GUIDE={creds.guide_key} "
+        f"CUSTOMER={creds.customer_token} PLATFORM={platform_key} STORE={creds.clerk_store}",
+        soft_wrap=True,
+        highlight=False,
+    )
+    console.print(
+        "[bold yellow]The sandbox is on[/bold yellow] (demo only): payments, the wallet at "
+        f"{base}/api/v1/sandbox and host-app sign-in are simulated.",
+        highlight=False,
+    )
     _serve(settings, host, port, worker=True)
 
 
@@ -166,7 +189,9 @@ def price(source: str = typer.Argument("-", help="A JSON cart file, or - for sta
     try:
         cart = json.loads(text)
     except json.JSONDecodeError as exc:
-        typer.echo(f"shoplet price: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", err=True)
+        typer.echo(
+            f"shoplet price: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", err=True
+        )
         raise typer.Exit(2) from None
     try:
         result = price_cart(cart, now=datetime.now(UTC))
@@ -177,9 +202,11 @@ def price(source: str = typer.Argument("-", help="A JSON cart file, or - for sta
 
 
 @app.command()
-def settle(at: str = typer.Option(None, help="Settle as of this ISO time (default: now)."),
-           chunk: int = typer.Option(None, help="Memberships per transaction (default: SHOPLET_SETTLEMENT_CHUNK)."),
-           quiet: bool = typer.Option(False, help="No progress bar; print the summary only.")) -> None:
+def settle(
+    at: str = typer.Option(None, help="Settle as of this ISO time (default: now)."),
+    chunk: int = typer.Option(None, help="Memberships per transaction (default: SHOPLET_SETTLEMENT_CHUNK)."),
+    quiet: bool = typer.Option(False, help="No progress bar; print the summary only."),
+) -> None:
     """Settle light memberships whose period has ended: charge min(fee, enjoyed) once each.
 
     Safe to stop at any moment (even kill -9) and to run again: nothing is charged twice
@@ -212,33 +239,54 @@ def settle(at: str = typer.Option(None, help="Settle as of this ISO time (defaul
         typer.echo("shoplet settle: --at must be between the years 2000 and 2100", err=True)
         raise typer.Exit(2)
     total = settlement.due_count(rt.db, now=now)
-    columns = (TextColumn("[bold]settling"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("[bold]settling"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, disable=quiet) as bar:
         task = bar.add_task("settle", total=total or None, detail="")
 
         def on_chunk(p: settlement.Progress) -> None:
-            bar.update(task, completed=min(p.charged + p.closed_free + p.failed, total),
-                       detail=f"charged {p.charged} · nothing owed {p.closed_free} · failed {p.failed} · "
-                              f"overdue {p.overdue}")
+            bar.update(
+                task,
+                completed=min(p.charged + p.closed_free + p.failed, total),
+                detail=f"charged {p.charged} · nothing owed {p.closed_free} · failed {p.failed} · "
+                f"overdue {p.overdue}",
+            )
 
-        done = settlement.settle(rt.db, rt.agreements, now=now, chunk=chunk or settings.settlement_chunk,
-                                 on_chunk=on_chunk)
+        done = settlement.settle(
+            rt.db, rt.agreements, now=now, chunk=chunk or settings.settlement_chunk, on_chunk=on_chunk
+        )
     rt.db.dispose()
-    typer.echo(json.dumps({"closed": done.closed, "charged": done.charged, "nothing_owed": done.closed_free,
-                           "failed_attempts": done.failed, "overdue": done.overdue}))
+    typer.echo(
+        json.dumps(
+            {
+                "closed": done.closed,
+                "charged": done.charged,
+                "nothing_owed": done.closed_free,
+                "failed_attempts": done.failed,
+                "overdue": done.overdue,
+            }
+        )
+    )
 
 
-keys = typer.Typer(help="API keys of a merchant, for an operator with access to the database.",
-                  no_args_is_help=True)
+keys = typer.Typer(
+    help="API keys of a merchant, for an operator with access to the database.", no_args_is_help=True
+)
 app.add_typer(keys, name="keys")
 
 
 @keys.command("create")
-def create_key(merchant: str = typer.Option(..., help="The merchant's id (mer_…)."),
-               role: str = typer.Option("admin", help="admin: a key with every right of the merchant."),
-               staff: str = typer.Option(None, help="Instead: a key that acts as this staff member (stf_…)."),
-               name: str = typer.Option("command-line key", help="What the key is for.")) -> None:
+def create_key(
+    merchant: str = typer.Option(..., help="The merchant's id (mer_…)."),
+    role: str = typer.Option("admin", help="admin: a key with every right of the merchant."),
+    staff: str = typer.Option(None, help="Instead: a key that acts as this staff member (stf_…)."),
+    name: str = typer.Option("command-line key", help="What the key is for."),
+) -> None:
     """Issue an API key for an existing merchant (e.g. when every admin key was lost); the
     token is printed once."""
     from shoplet.db import Database, utcnow
@@ -257,8 +305,9 @@ def create_key(merchant: str = typer.Option(..., help="The merchant's id (mer_�
             if session.get(Merchant, merchant) is None:
                 typer.echo(f"shoplet keys create: no merchant {merchant}", err=True)
                 raise typer.Exit(2)
-            key, token = tenancy.create_api_key(session, merchant_id=merchant, name=name, staff_id=staff,
-                                                now=utcnow())
+            key, token = tenancy.create_api_key(
+                session, merchant_id=merchant, name=name, staff_id=staff, now=utcnow()
+            )
     except ShopletError as exc:
         typer.echo(f"shoplet keys create: {exc.detail}", err=True)
         raise typer.Exit(2) from None

@@ -38,21 +38,27 @@ class Settings(BaseSettings):
     sandbox_payments: bool = Field(
         default=False,
         description="Turn on the sandbox: its payment provider, its unauthenticated wallet (/api/v1/sandbox) and "
-                    "the sandbox sign-in of every host app. For demos and tests only; `shoplet demo` turns it on.",
+        "the sandbox sign-in of every host app. For demos and tests only; `shoplet demo` turns it on.",
     )
     sandbox_secret: str | None = Field(
-        default=None, min_length=16,
+        default=None,
+        min_length=16,
         description="HMAC secret the sandbox provider signs its notifications with (default: one generated once "
-                    "per installation and kept in the database).",
+        "per installation and kept in the database).",
     )
     sandbox_agreement_failure_rate: float = Field(
-        default=0.0, ge=0.0, le=1.0,
+        default=0.0,
+        ge=0.0,
+        le=1.0,
         description="Share of sandbox agreement (withholding) charges that fail, to exercise retries and overdue.",
     )
     settlement_chunk: int | None = Field(
-        default=None, ge=1, le=100_000,
+        default=None,
+        ge=1,
+        le=100_000,
         description="Light memberships settled per transaction (default: 1000 on SQLite, whose one writer other "
-                    "requests wait for; 5000 on PostgreSQL).")
+        "requests wait for; 5000 on PostgreSQL).",
+    )
     customer_session_days: int = Field(default=30, ge=1)
     sweep_interval_seconds: int = Field(default=60, ge=1)
     log_level: str = "info"

@@ -20,8 +20,8 @@ from sqlalchemy import DateTime, Engine, MetaData, String, and_, bindparam, crea
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.pool import StaticPool
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 Clock = Callable[[], datetime]
@@ -111,8 +111,14 @@ def pairs_in(dialect: str, first: Any, second: Any, pairs: Any) -> Any:
     match the same rows because the ids are unique, and which SQLite answers from the index."""
     pairs = list(pairs)
     if dialect == "postgresql":
-        keys = func.unnest(bindparam(None, [a for a, _ in pairs], type_=ARRAY(String)),
-                           bindparam(None, [b for _, b in pairs], type_=ARRAY(String))).table_valued("a", "b").render_derived()
+        keys = (
+            func.unnest(
+                bindparam(None, [a for a, _ in pairs], type_=ARRAY(String)),
+                bindparam(None, [b for _, b in pairs], type_=ARRAY(String)),
+            )
+            .table_valued("a", "b")
+            .render_derived()
+        )
         return and_(first == keys.c.a, second == keys.c.b)
     return and_(first.in_({a for a, _ in pairs}), second.in_([b for _, b in pairs]))
 
@@ -141,7 +147,7 @@ def normalize_url(url: str) -> str:
     """Accept plain ``postgresql://`` URLs (as CI exports them) and use the psycopg 3 driver."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

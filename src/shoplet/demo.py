@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shoplet.catalog import service as catalog
+from shoplet.catalog.models import Sku
 from shoplet.coupons import issuing
 from shoplet.coupons import service as coupons
 from shoplet.coupons.codes import display
@@ -26,29 +27,61 @@ from shoplet.membership import light, points, tiers
 from shoplet.membership.schemas import LightPlanIn, LoyaltySettingsIn, TierIn
 from shoplet.promotions import service as promotions
 from shoplet.tenancy import service as tenancy
-from shoplet.catalog.models import Sku
 from shoplet.tenancy.models import Merchant, Staff
 
 DEMO_NAME = "Lumen Coffee (demo)"
 
 LOCATIONS = [
-    dict(kind="warehouse", code="WH-FLAGSHIP", name="Flagship warehouse", operation="direct",
-         address="88 Jiangchang Rd, Jing'an, Shanghai", latitude=31.2915, longitude=121.4566,
-         fulfilment={"express_fee": 800, "ship_within_hours": 24, "transit_days": 1}),
-    dict(kind="store", code="S-PEOPLES-SQ", name="Lumen People's Square", operation="direct",
-         address="100 Nanjing W Rd, Huangpu, Shanghai", latitude=31.2337, longitude=121.4721,
-         opening_hours={d: ["07:30", "21:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
-         fulfilment={"delivery_radius_m": 3000, "delivery_fee": 500, "slot_minutes": 60, "slot_capacity": 8}),
-    dict(kind="store", code="S-XINTIANDI", name="Lumen Xintiandi", operation="direct",
-         address="181 Taicang Rd, Huangpu, Shanghai", latitude=31.2196, longitude=121.4751,
-         opening_hours={d: ["08:00", "22:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}),
-    dict(kind="store", code="S-JINGAN", name="Lumen Jing'an Temple (franchise)", operation="franchise",
-         address="1686 Nanjing W Rd, Jing'an, Shanghai", latitude=31.2239, longitude=121.4460,
-         opening_hours={d: ["08:00", "20:00"] for d in ("mon", "tue", "wed", "thu", "fri")}),
+    dict(
+        kind="warehouse",
+        code="WH-FLAGSHIP",
+        name="Flagship warehouse",
+        operation="direct",
+        address="88 Jiangchang Rd, Jing'an, Shanghai",
+        latitude=31.2915,
+        longitude=121.4566,
+        fulfilment={"express_fee": 800, "ship_within_hours": 24, "transit_days": 1},
+    ),
+    dict(
+        kind="store",
+        code="S-PEOPLES-SQ",
+        name="Lumen People's Square",
+        operation="direct",
+        address="100 Nanjing W Rd, Huangpu, Shanghai",
+        latitude=31.2337,
+        longitude=121.4721,
+        opening_hours={d: ["07:30", "21:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+        fulfilment={"delivery_radius_m": 3000, "delivery_fee": 500, "slot_minutes": 60, "slot_capacity": 8},
+    ),
+    dict(
+        kind="store",
+        code="S-XINTIANDI",
+        name="Lumen Xintiandi",
+        operation="direct",
+        address="181 Taicang Rd, Huangpu, Shanghai",
+        latitude=31.2196,
+        longitude=121.4751,
+        opening_hours={d: ["08:00", "22:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+    ),
+    dict(
+        kind="store",
+        code="S-JINGAN",
+        name="Lumen Jing'an Temple (franchise)",
+        operation="franchise",
+        address="1686 Nanjing W Rd, Jing'an, Shanghai",
+        latitude=31.2239,
+        longitude=121.4460,
+        opening_hours={d: ["08:00", "20:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
+    ),
 ]
 
-CATEGORIES = [("coffee", "Coffee"), ("tea", "Tea"), ("bakery", "Bakery"), ("beans", "Coffee beans"),
-              ("merch", "Cups & merchandise")]
+CATEGORIES = [
+    ("coffee", "Coffee"),
+    ("tea", "Tea"),
+    ("bakery", "Bakery"),
+    ("beans", "Coffee beans"),
+    ("merch", "Cups & merchandise"),
+]
 
 # (category, title, tags, [(sku code, sku name, list price, member price)])
 PRODUCTS = [
@@ -78,22 +111,64 @@ PRODUCTS = [
 PROMOTIONS = [
     ("Morning pastry 20% off", "item_percent", {"percent_off": 20}, "bakery", None),
     ("Tea: buy 2, get 1 free", "buy_x_get_y", {"buy": 2, "get": 1}, "tea", None),
-    ("¥20 off orders over ¥150", "threshold_off", {"tiers": [{"threshold": 15000, "off": 2000},
-                                                              {"threshold": 30000, "off": 5000}]}, None, "order"),
-    ("10% off beans over ¥200", "threshold_percent", {"threshold": 20000, "percent_off": 10}, "beans", "order"),
+    (
+        "¥20 off orders over ¥150",
+        "threshold_off",
+        {"tiers": [{"threshold": 15000, "off": 2000}, {"threshold": 30000, "off": 5000}]},
+        None,
+        "order",
+    ),
+    (
+        "10% off beans over ¥200",
+        "threshold_percent",
+        {"threshold": 20000, "percent_off": 10},
+        "beans",
+        "order",
+    ),
 ]
 
 # Coupon templates, one of each kind; "where" says how customers get them.
 COUPONS = [
-    dict(name="¥5 off any order", kind="cash", off=500, validity="relative", valid_days=30, total_stock=1000,
-         per_customer_limit=1),  # in the coupon centre (领券)
-    dict(name="¥15 off ¥99", kind="threshold", off=1500, threshold=9900, validity="relative", valid_days=14,
-         public_code="LUMEN15", per_customer_limit=1),  # a public discount code (优惠码)
-    dict(name="12% off beans, up to ¥30", kind="percent", percent_off=12, max_off=3000, validity="relative",
-         valid_days=60, per_customer_limit=1),  # a batch of unique codes, handed out in store
-    dict(name="A croissant for ¥1", kind="exchange", price=100, sku="CROISSANT", validity="relative",
-         valid_days=7, per_customer_limit=2),  # the gold tier's pack
-    dict(name="Free delivery", kind="free_delivery", validity="relative", valid_days=30),  # the light plan's pack
+    dict(
+        name="¥5 off any order",
+        kind="cash",
+        off=500,
+        validity="relative",
+        valid_days=30,
+        total_stock=1000,
+        per_customer_limit=1,
+    ),  # in the coupon centre (领券)
+    dict(
+        name="¥15 off ¥99",
+        kind="threshold",
+        off=1500,
+        threshold=9900,
+        validity="relative",
+        valid_days=14,
+        public_code="LUMEN15",
+        per_customer_limit=1,
+    ),  # a public discount code (优惠码)
+    dict(
+        name="12% off beans, up to ¥30",
+        kind="percent",
+        percent_off=12,
+        max_off=3000,
+        validity="relative",
+        valid_days=60,
+        per_customer_limit=1,
+    ),  # a batch of unique codes, handed out in store
+    dict(
+        name="A croissant for ¥1",
+        kind="exchange",
+        price=100,
+        sku="CROISSANT",
+        validity="relative",
+        valid_days=7,
+        per_customer_limit=2,
+    ),  # the gold tier's pack
+    dict(
+        name="Free delivery", kind="free_delivery", validity="relative", valid_days=30
+    ),  # the light plan's pack
 ]
 CODE_BATCH = 50
 
@@ -122,57 +197,151 @@ class DemoCredentials:
 
 def _stock_for(location: StockLocation, code: str) -> int:
     if location.kind == "warehouse":
-        return 0 if code.startswith(("LATTE", "AMER", "FLAT", "CAPP", "MOCHA", "COLD", "COCO", "JASMINE",
-                                     "OOLONG", "MATCHA")) else 500
+        return (
+            0
+            if code.startswith(
+                ("LATTE", "AMER", "FLAT", "CAPP", "MOCHA", "COLD", "COCO", "JASMINE", "OOLONG", "MATCHA")
+            )
+            else 500
+        )
     return {"S-PEOPLES-SQ": 40, "S-XINTIANDI": 25, "S-JINGAN": 8}[location.code]
 
 
 def _create(session: Session, now: datetime) -> Merchant:
-    merchant, _key, _token = tenancy.create_merchant(session, name=DEMO_NAME, timezone="Asia/Shanghai", now=now)
-    locations = [inventory.create_location(session, merchant_id=merchant.id, now=now, **loc) for loc in LOCATIONS]
-    categories = {code: catalog.create_category(session, merchant_id=merchant.id, code=code, name=name,
-                                                parent_id=None, now=now) for code, name in CATEGORIES}
+    merchant, _key, _token = tenancy.create_merchant(
+        session, name=DEMO_NAME, timezone="Asia/Shanghai", now=now
+    )
+    locations = [
+        inventory.create_location(session, merchant_id=merchant.id, now=now, **loc) for loc in LOCATIONS
+    ]
+    categories = {
+        code: catalog.create_category(
+            session, merchant_id=merchant.id, code=code, name=name, parent_id=None, now=now
+        )
+        for code, name in CATEGORIES
+    }
     for category, title, tags, skus in PRODUCTS:
         _, created = catalog.create_product(
-            session, merchant_id=merchant.id, title=title, description="", category_id=categories[category].id,
-            tags=tags, now=now,
-            skus=[dict(code=c, name=n, list_price=lp, member_price=mp) for c, n, lp, mp in skus])
+            session,
+            merchant_id=merchant.id,
+            title=title,
+            description="",
+            category_id=categories[category].id,
+            tags=tags,
+            now=now,
+            skus=[dict(code=c, name=n, list_price=lp, member_price=mp) for c, n, lp, mp in skus],
+        )
         for sku in created:
             for location in locations:
                 quantity = _stock_for(location, sku.code)
                 if quantity:
-                    inventory.adjust(session, merchant_id=merchant.id, location_id=location.id, sku_id=sku.id,
-                                     delta=quantity, reason="opening stock", now=now)
+                    inventory.adjust(
+                        session,
+                        merchant_id=merchant.id,
+                        location_id=location.id,
+                        sku_id=sku.id,
+                        delta=quantity,
+                        reason="opening stock",
+                        now=now,
+                    )
     store = locations[1]
-    tenancy.create_staff(session, merchant_id=merchant.id, name="Operator Sun", role="operator", store_id=None,
-                         phone=None, now=now)
-    tenancy.create_staff(session, merchant_id=merchant.id, name="Clerk Zhao", role="clerk", store_id=store.id,
-                         phone=None, now=now)
-    guide = tenancy.create_staff(session, merchant_id=merchant.id, name="Guide Qian", role="guide",
-                                 store_id=store.id, phone=None, now=now)
-    commissions.set_rule(session, merchant_id=merchant.id, scope="merchant", target_id=None, rate_bp=300, now=now)
-    commissions.set_rule(session, merchant_id=merchant.id, scope="guide", target_id=guide.id, rate_bp=500, now=now)
+    tenancy.create_staff(
+        session,
+        merchant_id=merchant.id,
+        name="Operator Sun",
+        role="operator",
+        store_id=None,
+        phone=None,
+        now=now,
+    )
+    tenancy.create_staff(
+        session,
+        merchant_id=merchant.id,
+        name="Clerk Zhao",
+        role="clerk",
+        store_id=store.id,
+        phone=None,
+        now=now,
+    )
+    guide = tenancy.create_staff(
+        session,
+        merchant_id=merchant.id,
+        name="Guide Qian",
+        role="guide",
+        store_id=store.id,
+        phone=None,
+        now=now,
+    )
+    commissions.set_rule(
+        session, merchant_id=merchant.id, scope="merchant", target_id=None, rate_bp=300, now=now
+    )
+    commissions.set_rule(
+        session, merchant_id=merchant.id, scope="guide", target_id=guide.id, rate_bp=500, now=now
+    )
     for name, kind, params, category, group in PROMOTIONS:
         scope = {"categories": [categories[category].id]} if category else {}
-        promotions.create(session, merchant_id=merchant.id, now=now, fields=dict(
-            name=name, kind=kind, params=params, scope=scope, stack_group=group, exclusive=False,
-            host_apps=[], store_ids=[], starts_at=None, ends_at=None))
-    _loyalty(session, merchant.id, categories["beans"].id, {sku.code: sku.id for sku in session.scalars(
-        select(Sku).where(Sku.merchant_id == merchant.id))}, now)
-    regulars = groups.create(session, merchant_id=merchant.id, guide_id=guide.id, name="Morning regulars", now=now)
+        promotions.create(
+            session,
+            merchant_id=merchant.id,
+            now=now,
+            fields=dict(
+                name=name,
+                kind=kind,
+                params=params,
+                scope=scope,
+                stack_group=group,
+                exclusive=False,
+                host_apps=[],
+                store_ids=[],
+                starts_at=None,
+                ends_at=None,
+            ),
+        )
+    _loyalty(
+        session,
+        merchant.id,
+        categories["beans"].id,
+        {sku.code: sku.id for sku in session.scalars(select(Sku).where(Sku.merchant_id == merchant.id))},
+        now,
+    )
+    regulars = groups.create(
+        session, merchant_id=merchant.id, guide_id=guide.id, name="Morning regulars", now=now
+    )
     for name, phone, identities in CUSTOMERS:
         tags = ["credit:760"] if name == CUSTOMERS[0][0] else []  # the light plan asks for 600
-        customer = customers.create_customer(session, merchant_id=merchant.id, name=name, phone=phone, tags=tags,
-                                             identities=identities, now=now)
+        customer = customers.create_customer(
+            session,
+            merchant_id=merchant.id,
+            name=name,
+            phone=phone,
+            tags=tags,
+            identities=identities,
+            now=now,
+        )
         if customer.name == CUSTOMERS[0][0]:  # served in store by Guide Qian, and one of her regulars
-            guides.bind(session, merchant_id=merchant.id, customer_id=customer.id, guide_id=guide.id,
-                        source="store", by="demo", now=now)
-            groups.add_member(session, merchant_id=merchant.id, guide_id=guide.id, group_id=regulars["id"],
-                              customer_id=customer.id, now=now)
+            guides.bind(
+                session,
+                merchant_id=merchant.id,
+                customer_id=customer.id,
+                guide_id=guide.id,
+                source="store",
+                by="demo",
+                now=now,
+            )
+            groups.add_member(
+                session,
+                merchant_id=merchant.id,
+                guide_id=guide.id,
+                group_id=regulars["id"],
+                customer_id=customer.id,
+                now=now,
+            )
     return merchant
 
 
-def _loyalty(session: Session, merchant_id: str, beans_category: str, skus: dict[str, str], now: datetime) -> None:
+def _loyalty(
+    session: Session, merchant_id: str, beans_category: str, skus: dict[str, str], now: datetime
+) -> None:
     """Coupons of every kind, tiers with benefits and a light-membership plan."""
     made = []
     for spec in COUPONS:
@@ -181,18 +350,47 @@ def _loyalty(session: Session, merchant_id: str, beans_category: str, skus: dict
             fields["sku"] = skus[fields["sku"]]
         if fields["kind"] == "percent":
             fields["scope"] = {"categories": [beans_category]}
-        made.append(coupons.create_from_request(session, merchant_id=merchant_id, body=CouponTemplateIn(**fields),
-                                                now=now))
-    issuing.generate_codes(session, merchant_id=merchant_id, template_id=made[2].id, count=CODE_BATCH, now=now)
-    points.set_settings(session, merchant_id=merchant_id, now=now, values=LoyaltySettingsIn(
-        points_per_yuan=1, growth_per_yuan=1, value_per_point=1, max_share_percent=30).model_dump())
-    for tier in (TierIn(code="silver", name="Silver", threshold=200, points_multiplier=120),
-                 TierIn(code="gold", name="Gold", threshold=1000, points_multiplier=150, free_delivery=True,
-                        coupon_template_ids=[made[3].id])):
+        made.append(
+            coupons.create_from_request(
+                session, merchant_id=merchant_id, body=CouponTemplateIn(**fields), now=now
+            )
+        )
+    issuing.generate_codes(
+        session, merchant_id=merchant_id, template_id=made[2].id, count=CODE_BATCH, now=now
+    )
+    points.set_settings(
+        session,
+        merchant_id=merchant_id,
+        now=now,
+        values=LoyaltySettingsIn(
+            points_per_yuan=1, growth_per_yuan=1, value_per_point=1, max_share_percent=30
+        ).model_dump(),
+    )
+    for tier in (
+        TierIn(code="silver", name="Silver", threshold=200, points_multiplier=120),
+        TierIn(
+            code="gold",
+            name="Gold",
+            threshold=1000,
+            points_multiplier=150,
+            free_delivery=True,
+            coupon_template_ids=[made[3].id],
+        ),
+    ):
         tiers.create_tier(session, merchant_id=merchant_id, fields=tier.model_dump(), now=now)
-    light.create_plan(session, merchant_id=merchant_id, now=now, fields=LightPlanIn(
-        name="Coffee pass", fee=1990, period_days=7, percent_off=10, min_credit_score=600,
-        coupon_template_ids=[made[4].id]).model_dump())
+    light.create_plan(
+        session,
+        merchant_id=merchant_id,
+        now=now,
+        fields=LightPlanIn(
+            name="Coffee pass",
+            fee=1990,
+            period_days=7,
+            percent_off=10,
+            min_credit_score=600,
+            coupon_template_ids=[made[4].id],
+        ).model_dump(),
+    )
 
 
 def load(session: Session, *, now: datetime, session_days: int = 30) -> DemoCredentials:
@@ -201,21 +399,49 @@ def load(session: Session, *, now: datetime, session_days: int = 30) -> DemoCred
     created = merchant is None
     if merchant is None:
         merchant = _create(session, now)
-    admin_key = tenancy.create_api_key(session, merchant_id=merchant.id, name="demo admin key", staff_id=None,
-                                       now=now)[1]
+    admin_key = tenancy.create_api_key(
+        session, merchant_id=merchant.id, name="demo admin key", staff_id=None, now=now
+    )[1]
     clerk = session.scalar(select(Staff).where(Staff.merchant_id == merchant.id, Staff.role == "clerk"))
-    clerk_key = tenancy.create_api_key(session, merchant_id=merchant.id, name="demo clerk key",
-                                       staff_id=clerk.id, now=now)[1]
+    clerk_key = tenancy.create_api_key(
+        session, merchant_id=merchant.id, name="demo clerk key", staff_id=clerk.id, now=now
+    )[1]
     guide = session.scalar(select(Staff).where(Staff.merchant_id == merchant.id, Staff.role == "guide"))
-    guide_key = tenancy.create_api_key(session, merchant_id=merchant.id, name="demo guide key",
-                                       staff_id=guide.id, now=now)[1]
-    customer = customers.resolve_customer(session, merchant_id=merchant.id, host_app="alipay",
-                                          host_user_id="2088000000000001", phone=None, now=now)
-    _, token = customers.open_session(session, merchant_id=merchant.id, customer_id=customer.id,
-                                      host_app="alipay", scene="qr_scan", days=session_days, now=now)
-    batch_code = session.scalar(select(CouponCode.code).where(
-        CouponCode.merchant_id == merchant.id, CouponCode.redeemed_at.is_(None)).order_by(CouponCode.code).limit(1))
-    return DemoCredentials(merchant_id=merchant.id, admin_key=admin_key, clerk_key=clerk_key,
-                           clerk_store=clerk.store_id or "", guide_key=guide_key, customer_id=customer.id,
-                           customer_token=token, created=created, public_code=str(COUPONS[1]["public_code"]),
-                           batch_code=display(batch_code) if batch_code else "")
+    guide_key = tenancy.create_api_key(
+        session, merchant_id=merchant.id, name="demo guide key", staff_id=guide.id, now=now
+    )[1]
+    customer = customers.resolve_customer(
+        session,
+        merchant_id=merchant.id,
+        host_app="alipay",
+        host_user_id="2088000000000001",
+        phone=None,
+        now=now,
+    )
+    _, token = customers.open_session(
+        session,
+        merchant_id=merchant.id,
+        customer_id=customer.id,
+        host_app="alipay",
+        scene="qr_scan",
+        days=session_days,
+        now=now,
+    )
+    batch_code = session.scalar(
+        select(CouponCode.code)
+        .where(CouponCode.merchant_id == merchant.id, CouponCode.redeemed_at.is_(None))
+        .order_by(CouponCode.code)
+        .limit(1)
+    )
+    return DemoCredentials(
+        merchant_id=merchant.id,
+        admin_key=admin_key,
+        clerk_key=clerk_key,
+        clerk_store=clerk.store_id or "",
+        guide_key=guide_key,
+        customer_id=customer.id,
+        customer_token=token,
+        created=created,
+        public_code=str(COUPONS[1]["public_code"]),
+        batch_code=display(batch_code) if batch_code else "",
+    )

@@ -45,8 +45,9 @@ def request_hash(operation: str, payload: Any) -> str:
 Work = Callable[[Session], tuple[int, Any]]
 
 
-def run(db: Database, *, merchant_id: str, scope: str, key: str | None, operation: str,
-        payload: Any, work: Work) -> tuple[int, Any]:
+def run(
+    db: Database, *, merchant_id: str, scope: str, key: str | None, operation: str, payload: Any, work: Work
+) -> tuple[int, Any]:
     """Run ``work`` in one unit of work, at most once per ``(scope, key)``.
 
     ``work`` returns ``(status_code, jsonable_body)``; that pair is what replays return.
@@ -66,16 +67,17 @@ def run(db: Database, *, merchant_id: str, scope: str, key: str | None, operatio
                 stored = session.get(IdempotencyRecord, (merchant_id, scope, key))
                 if stored is not None:
                     return _replay(stored, digest)
-                record = IdempotencyRecord(
-                    merchant_id=merchant_id, scope=scope, key=key, request_hash=digest
-                )
+                record = IdempotencyRecord(merchant_id=merchant_id, scope=scope, key=key, request_hash=digest)
                 session.add(record)
                 session.flush()
                 status_code, body = work(session)
                 record.status_code, record.response = status_code, body
                 return status_code, body
         except IntegrityError as exc:
-            if "idempotency_records" not in str(exc.orig).lower() and "pk_idempotency" not in str(exc.orig).lower():
+            if (
+                "idempotency_records" not in str(exc.orig).lower()
+                and "pk_idempotency" not in str(exc.orig).lower()
+            ):
                 raise
             # A concurrent request with the same key committed first: replay it.
             continue

@@ -42,8 +42,13 @@ def _has_control(raw: bytes) -> bool:
 
 async def _send_problem(send: Any, body: dict[str, Any], status: int) -> None:
     payload = json.dumps(body, ensure_ascii=False).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", PROBLEM), (b"content-length", str(len(payload)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", PROBLEM), (b"content-length", str(len(payload)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -57,8 +62,10 @@ class Guard:
             return
         raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "replace")
         if _has_control(raw_path) or _has_control(scope.get("query_string", b"")):
-            error = InvalidInput("request.control_character",
-                                 "The address contains a control character; remove it and try again.")
+            error = InvalidInput(
+                "request.control_character",
+                "The address contains a control character; remove it and try again.",
+            )
             await _send_problem(send, error.problem(), error.status)
             return
         too_large = BodyTooLarge("request.too_large", f"The request body is over {MAX_BODY:,} bytes.")
@@ -97,8 +104,13 @@ class Guard:
             log.exception("unhandled error %s on %s %s", error_id, scope["method"], scope["path"])
             if started:  # the status line is gone; all that is left is to end the response
                 raise
-            error = ShopletError("internal", "Something went wrong on our side; nothing was changed. "
-                                             f"Quote {error_id} when you report it.")
-            await _send_problem(guarded_send, error.problem() | {"status": 500, "title": "Internal error",
-                                                                 "error_id": error_id}, 500)
-
+            error = ShopletError(
+                "internal",
+                "Something went wrong on our side; nothing was changed. "
+                f"Quote {error_id} when you report it.",
+            )
+            await _send_problem(
+                guarded_send,
+                error.problem() | {"status": 500, "title": "Internal error", "error_id": error_id},
+                500,
+            )

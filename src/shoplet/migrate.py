@@ -50,6 +50,9 @@ def pending(url: str) -> list[tuple[str, str]]:
     script = ScriptDirectory.from_config(alembic_config(url))
     at = current(url)
     applied = {r.revision for r in script.iterate_revisions(at, "base")} if at else set()
-    steps = [(rev.revision, (rev.doc or "").strip().splitlines()[0] if rev.doc else "")
-             for rev in script.walk_revisions(base="base", head="heads") if rev.revision not in applied]
+    steps = [
+        (rev.revision, (rev.doc or "").strip().splitlines()[0] if rev.doc else "")
+        for rev in script.walk_revisions(base="base", head="heads")
+        if rev.revision not in applied
+    ]
     return list(reversed(steps))

@@ -9,8 +9,8 @@ from shoplet.coupons.models import (
     CouponEventRule,
     CouponIssueJob,
     CouponPackGrant,
-    PointsMallItem,
     CouponTemplate,
+    PointsMallItem,
 )
 from shoplet.customers.models import Customer, CustomerIdentity, CustomerSession, Follower
 from shoplet.db import Base
@@ -40,7 +40,6 @@ from shoplet.membership.models import (
 )
 from shoplet.orders.models import CartItem, DeliverySlot, Fulfilment, Order, OrderLine
 from shoplet.outbox import OutboxEvent
-from shoplet.promotions.models import Promotion
 from shoplet.payments.models import (
     InstallationSecret,
     Payment,
@@ -52,17 +51,69 @@ from shoplet.payments.models import (
     SandboxRefund,
     SandboxTrade,
 )
+from shoplet.promotions.models import Promotion
 from shoplet.tenancy.models import ApiKey, Merchant, Staff
 
 metadata = Base.metadata
 
 __all__ = [
-    "ApiKey", "CartItem", "Commission", "CommissionRule", "DeliverySlot", "Fulfilment", "GuideVisit", "Coupon", "CouponClaimCount", "CouponCode", "CouponEventGrant",
-    "CouponEventRule", "CouponIssueJob", "CouponPackGrant", "PointsMallItem", "GrowthEntry", "LightBenefit", "LightMembership",
-    "LightPlan", "LightSettlement", "LoyaltySettings", "PointsEntry", "PointsLot", "SandboxAgreement",
-    "SandboxAgreementCharge", "Tier", "TierChange", "CouponTemplate", "Category", "Customer", "CustomerIdentity", "CustomerSession",
-    "Follower", "GuideBinding", "GuideBindingChange", "GuideCouponQuota", "GuidePolicy",
-    "IdempotencyRecord", "InstallationSecret", "Member", "Merchant", "Order", "OrderLine", "OutboxEvent", "Payment",
-    "PaymentNotification", "Product", "Promotion", "Refund", "RefundLine", "SandboxRefund", "SandboxTrade",
-    "Sku", "Staff", "StockLevel", "StockLocation", "StockMovement", "StockTransfer", "metadata",
+    "ApiKey",
+    "CartItem",
+    "Commission",
+    "CommissionRule",
+    "DeliverySlot",
+    "Fulfilment",
+    "GuideVisit",
+    "Coupon",
+    "CouponClaimCount",
+    "CouponCode",
+    "CouponEventGrant",
+    "CouponEventRule",
+    "CouponIssueJob",
+    "CouponPackGrant",
+    "PointsMallItem",
+    "GrowthEntry",
+    "LightBenefit",
+    "LightMembership",
+    "LightPlan",
+    "LightSettlement",
+    "LoyaltySettings",
+    "PointsEntry",
+    "PointsLot",
+    "SandboxAgreement",
+    "SandboxAgreementCharge",
+    "Tier",
+    "TierChange",
+    "CouponTemplate",
+    "Category",
+    "Customer",
+    "CustomerIdentity",
+    "CustomerSession",
+    "Follower",
+    "GuideBinding",
+    "GuideBindingChange",
+    "GuideCouponQuota",
+    "GuidePolicy",
+    "IdempotencyRecord",
+    "InstallationSecret",
+    "Member",
+    "Merchant",
+    "Order",
+    "OrderLine",
+    "OutboxEvent",
+    "Payment",
+    "PaymentNotification",
+    "Product",
+    "Promotion",
+    "Refund",
+    "RefundLine",
+    "SandboxRefund",
+    "SandboxTrade",
+    "Sku",
+    "Staff",
+    "StockLevel",
+    "StockLocation",
+    "StockMovement",
+    "StockTransfer",
+    "metadata",
 ]

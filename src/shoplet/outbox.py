@@ -39,19 +39,31 @@ class OutboxEvent(TenantMixin, Base):
 Handler = Callable[[dict[str, Any]], None]
 
 
-def emit(session: Session, *, merchant_id: str, topic: str, payload: dict[str, Any],
-         now: datetime, delay: timedelta = timedelta(0)) -> OutboxEvent:
+def emit(
+    session: Session,
+    *,
+    merchant_id: str,
+    topic: str,
+    payload: dict[str, Any],
+    now: datetime,
+    delay: timedelta = timedelta(0),
+) -> OutboxEvent:
     """Record a side effect to deliver after this transaction commits."""
     event = OutboxEvent(
-        merchant_id=merchant_id, id=new_id("evt"), topic=topic, payload=payload,
-        next_attempt_at=now + delay, created_at=now,
+        merchant_id=merchant_id,
+        id=new_id("evt"),
+        topic=topic,
+        payload=payload,
+        next_attempt_at=now + delay,
+        created_at=now,
     )
     session.add(event)
     return event
 
 
-def dispatch(db: Database, handlers: dict[str, Handler], *, now: datetime | None = None,
-             limit: int = 100) -> int:
+def dispatch(
+    db: Database, handlers: dict[str, Handler], *, now: datetime | None = None, limit: int = 100
+) -> int:
     """Deliver due events; returns how many were delivered.
 
     Each event is claimed by a conditional update (status and attempt count unchanged),
@@ -62,8 +74,11 @@ def dispatch(db: Database, handlers: dict[str, Handler], *, now: datetime | None
         due = session.execute(
             select(OutboxEvent.merchant_id, OutboxEvent.id, OutboxEvent.attempts)
             # Topics nobody handles yet (e.g. messages before messaging exists) wait, untouched.
-            .where(OutboxEvent.status == "pending", OutboxEvent.next_attempt_at <= now,
-                   OutboxEvent.topic.in_(list(handlers)))
+            .where(
+                OutboxEvent.status == "pending",
+                OutboxEvent.next_attempt_at <= now,
+                OutboxEvent.topic.in_(list(handlers)),
+            )
             .order_by(OutboxEvent.next_attempt_at)
             .limit(limit)
         ).all()
@@ -73,14 +88,19 @@ def dispatch(db: Database, handlers: dict[str, Handler], *, now: datetime | None
     return delivered
 
 
-def _deliver_one(db: Database, handlers: dict[str, Handler], merchant_id: str,
-                 event_id: str, attempts: int, now: datetime) -> int:
+def _deliver_one(
+    db: Database, handlers: dict[str, Handler], merchant_id: str, event_id: str, attempts: int, now: datetime
+) -> int:
     lease = now + timedelta(seconds=BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS) - 1)])
     with db.unit_of_work() as session:
         claimed = session.execute(
             update(OutboxEvent)
-            .where(OutboxEvent.merchant_id == merchant_id, OutboxEvent.id == event_id,
-                   OutboxEvent.status == "pending", OutboxEvent.attempts == attempts)
+            .where(
+                OutboxEvent.merchant_id == merchant_id,
+                OutboxEvent.id == event_id,
+                OutboxEvent.status == "pending",
+                OutboxEvent.attempts == attempts,
+            )
             .values(attempts=attempts + 1, next_attempt_at=lease)
         ).rowcount
         if not claimed:

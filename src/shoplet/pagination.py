@@ -28,13 +28,16 @@ class PageParams(BaseModel):
 
 def page_params(
     limit: int = Query(50, ge=1, le=MAX_LIMIT, description="Items per page."),
-    after: str | None = Query(None, max_length=40, pattern=CURSOR,
-                              description="The next_cursor of the previous page."),
+    after: str | None = Query(
+        None, max_length=40, pattern=CURSOR, description="The next_cursor of the previous page."
+    ),
 ) -> PageParams:
     return PageParams(limit=limit, after=after)
 
 
-def paginate(session: Session, stmt: Select[Any], id_column: Any, params: PageParams) -> tuple[list[Any], str | None]:
+def paginate(
+    session: Session, stmt: Select[Any], id_column: Any, params: PageParams
+) -> tuple[list[Any], str | None]:
     """Rows of ``stmt`` after the cursor, ordered by ``id_column``; the cursor is its last value seen."""
     if params.after:
         stmt = stmt.where(id_column > params.after)

@@ -18,15 +18,20 @@ from shoplet.errors import InvalidInput
 from shoplet.schemas import in_sane_range
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DESCRIPTION = ("A date (YYYY-MM-DD: midnight in the shop's time zone) or an ISO 8601 time with an offset, "
-                "between 2000 and 2100.")
+_DESCRIPTION = (
+    "A date (YYYY-MM-DD: midnight in the shop's time zone) or an ISO 8601 time with an offset, "
+    "between 2000 and 2100."
+)
 
 
 def parse_moment(value: str, zone: ZoneInfo, *, name: str) -> datetime:
     """The moment a date filter names, in the merchant's ``zone`` for a plain date."""
-    refused = InvalidInput("request.bad_time", f"'{name}' must be a date (YYYY-MM-DD) or an ISO 8601 time with "
-                                               f"an offset (e.g. 2026-11-01T08:00:00+08:00), between 2000 and 2100.",
-                           parameter=name)
+    refused = InvalidInput(
+        "request.bad_time",
+        f"'{name}' must be a date (YYYY-MM-DD) or an ISO 8601 time with "
+        f"an offset (e.g. 2026-11-01T08:00:00+08:00), between 2000 and 2100.",
+        parameter=name,
+    )
     try:
         if _DATE.match(value):
             moment = datetime.combine(date.fromisoformat(value), time(), tzinfo=zone)
@@ -52,7 +57,8 @@ class Period:
         return since, until
 
 
-def period_params(since: str | None = Query(None, max_length=40, description="From (inclusive). " + _DESCRIPTION),
-                  until: str | None = Query(None, max_length=40, description="Until (exclusive). " + _DESCRIPTION),
-                  ) -> Period:
+def period_params(
+    since: str | None = Query(None, max_length=40, description="From (inclusive). " + _DESCRIPTION),
+    until: str | None = Query(None, max_length=40, description="Until (exclusive). " + _DESCRIPTION),
+) -> Period:
     return Period(since=since, until=until)

@@ -13,9 +13,9 @@ from shoplet.coupons.gate import RedisGate
 from shoplet.customers.hosts import HostApp, SandboxHostApp
 from shoplet.customers.models import HOST_APPS
 from shoplet.db import Clock, Database, utcnow
+from shoplet.membership.agreements import AgreementProvider, CreditProvider, SandboxCreditScorer
 from shoplet.orders.pricing import CartPricer, EnginePricer
 from shoplet.payments.provider import PaymentProvider
-from shoplet.membership.agreements import AgreementProvider, CreditProvider, SandboxCreditScorer
 from shoplet.payments.sandbox import SandboxProvider
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,14 @@ def http_post(url: str, body: bytes, headers: dict[str, str]) -> int:
 class Runtime:
     """Settings, database, clock, providers and hooks, shared by the API and the jobs."""
 
-    def __init__(self, settings: Settings, *, clock: Clock = utcnow, db: Database | None = None,
-                 post: HttpPost = http_post) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock = utcnow,
+        db: Database | None = None,
+        post: HttpPost = http_post,
+    ) -> None:
         self.settings = settings
         self.clock = clock
         self.db = db or Database(settings.database_url)
@@ -45,8 +51,12 @@ class Runtime:
         self.credit: CreditProvider = SandboxCreditScorer()
         self.agreements: AgreementProvider | None = None
         if settings.sandbox_payments:  # the sandbox wallet and the sandbox sign-in of every host app
-            self.sandbox = SandboxProvider(self.db, secret=settings.sandbox_secret, clock=clock,
-                                           agreement_failure_rate=settings.sandbox_agreement_failure_rate)
+            self.sandbox = SandboxProvider(
+                self.db,
+                secret=settings.sandbox_secret,
+                clock=clock,
+                agreement_failure_rate=settings.sandbox_agreement_failure_rate,
+            )
             self.providers["sandbox"] = self.sandbox
             self.agreements = self.sandbox
             sandbox_host = SandboxHostApp()

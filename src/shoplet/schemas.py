@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
-
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -65,8 +64,11 @@ def _in_range(value: datetime) -> datetime:
     return value
 
 
-Instant = Annotated[AwareDatetime, Field(strict=False, description="ISO 8601 with an offset, between 2000 and 2100."),
-                  AfterValidator(_in_range)]
+Instant = Annotated[
+    AwareDatetime,
+    Field(strict=False, description="ISO 8601 with an offset, between 2000 and 2100."),
+    AfterValidator(_in_range),
+]
 """A moment: ISO 8601 with an offset (``2026-11-21T10:00:00+08:00``), between 2000 and 2100."""
 
 
@@ -77,8 +79,10 @@ def _refuse_control_characters(value: Any) -> None:
         item, where = stack.pop()
         if isinstance(item, str):
             if has_control_characters(item):
-                raise InvalidInput("request.control_character",
-                                   f"'{where or 'text'}' contains a control character; remove it and try again.")
+                raise InvalidInput(
+                    "request.control_character",
+                    f"'{where or 'text'}' contains a control character; remove it and try again.",
+                )
         elif isinstance(item, dict):
             for key, child in item.items():
                 stack.append((key, where))
@@ -126,7 +130,9 @@ def _zones() -> set[str]:
     return _ZONES
 
 
-TimeZone = Annotated[str, Field(min_length=1, max_length=64, examples=["Asia/Shanghai"]), AfterValidator(_known_zone)]
+TimeZone = Annotated[
+    str, Field(min_length=1, max_length=64, examples=["Asia/Shanghai"]), AfterValidator(_known_zone)
+]
 """An IANA time zone name (``Asia/Shanghai``); unknown names are refused."""
 
 

@@ -12,8 +12,16 @@ from shoplet.errors import NotFound
 M = TypeVar("M")
 
 
-def get_owned(session: Session, model: type[M], merchant_id: str, object_id: str, *,
-              what: str, code: str | None = None, for_update: bool = False) -> M:
+def get_owned(
+    session: Session,
+    model: type[M],
+    merchant_id: str,
+    object_id: str,
+    *,
+    what: str,
+    code: str | None = None,
+    for_update: bool = False,
+) -> M:
     """The merchant's object, or 404 — another tenant's object is indistinguishable from none."""
     obj = session.get(model, (merchant_id, object_id), with_for_update=for_update or None)
     if obj is None:

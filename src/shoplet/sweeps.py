@@ -16,11 +16,12 @@ from shoplet.coupons import redemption as coupon_redemption
 from shoplet.errors import ShopletError
 from shoplet.guides import commissions
 from shoplet.inventory import service as inventory
-from shoplet.orders import fulfilment as fulfilments
 from shoplet.membership import points, settlement
 from shoplet.membership.service import PACK_TOPIC
+from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders import service as orders
-from shoplet.payments import refunds, service as payments
+from shoplet.payments import refunds
+from shoplet.payments import service as payments
 from shoplet.payments.sandbox import NOTIFY_TOPIC
 from shoplet.runtime import Runtime
 
@@ -35,8 +36,12 @@ def cancel_unpaid_orders(rt: Runtime, *, now: datetime | None = None, max_batche
     Drains every due batch (up to ``max_batches``), so a backlog clears in one run.
     """
     now = now or rt.clock()
-    cancelled = _drain(rt, lambda session: orders.expired_unpaid(session, now=now, limit=BATCH),
-                       lambda merchant_id, order_id: _cancel_expired(rt, merchant_id, order_id, now), max_batches)
+    cancelled = _drain(
+        rt,
+        lambda session: orders.expired_unpaid(session, now=now, limit=BATCH),
+        lambda merchant_id, order_id: _cancel_expired(rt, merchant_id, order_id, now),
+        max_batches,
+    )
     rt.after_commit()
     return cancelled
 
@@ -59,8 +64,9 @@ def _drain(rt: Runtime, due, handle, max_batches: int) -> int:
 def _cancel_expired(rt: Runtime, merchant_id: str, order_id: str, now: datetime) -> int:
     try:
         with rt.db.unit_of_work() as session:
-            _, changed = orders.cancel(session, merchant_id=merchant_id, order_id=order_id,
-                                       reason="payment_timeout", now=now)
+            _, changed = orders.cancel(
+                session, merchant_id=merchant_id, order_id=order_id, reason="payment_timeout", now=now
+            )
     except ShopletError as exc:  # paid meanwhile: nothing to cancel
         log.info("order %s not cancelled: %s", order_id, exc.code)
         return 0
@@ -123,9 +129,12 @@ def fulfilment_lifecycle(rt: Runtime, *, now: datetime | None = None) -> dict[st
     """O2/O4: uncollected pickups past their deadline expire — their stock is released and
     what they cost refunded; commissions whose after-sale window closed are settled."""
     now = now or rt.clock()
-    expired = _drain(rt, lambda session: fulfilments.due_pickups(session, now=now, limit=BATCH),
-                     lambda merchant_id, fulfilment_id: _expire_pickup(rt, merchant_id, fulfilment_id, now),
-                     max_batches=50)
+    expired = _drain(
+        rt,
+        lambda session: fulfilments.due_pickups(session, now=now, limit=BATCH),
+        lambda merchant_id, fulfilment_id: _expire_pickup(rt, merchant_id, fulfilment_id, now),
+        max_batches=50,
+    )
     with rt.db.unit_of_work() as session:
         settled = commissions.settle_due(session, now=now)
     rt.after_commit()
@@ -142,14 +151,29 @@ def _expire_pickup(rt: Runtime, merchant_id: str, fulfilment_id: str, now: datet
             session.refresh(fulfilment)
             open_lines = fulfilments.open_lines(session, fulfilment)
             order = orders.get_order(session, merchant_id, fulfilment.order_id)
-            items = [refunds.RefundItem(line.id, line.quantity - line.refunded_quantity) for line in open_lines]
+            items = [
+                refunds.RefundItem(line.id, line.quantity - line.refunded_quantity) for line in open_lines
+            ]
             if sum(line.total - line.refunded_amount for line in open_lines) > 0:
-                refund_id = refunds.request_refund(session, merchant_id=merchant_id, order_id=order.id, items=items,
-                                                   restock=False, reason="pickup_expired", now=now).id
+                refund_id = refunds.request_refund(
+                    session,
+                    merchant_id=merchant_id,
+                    order_id=order.id,
+                    items=items,
+                    restock=False,
+                    reason="pickup_expired",
+                    now=now,
+                ).id
             else:  # nothing was paid for these units: only their reservation goes back
-                inventory.release(session, merchant_id=merchant_id, location_id=fulfilment.location_id,
-                                  items=fulfilments.outstanding(session, fulfilment), order_id=order.id,
-                                  reason="pickup_expired", now=now)
+                inventory.release(
+                    session,
+                    merchant_id=merchant_id,
+                    location_id=fulfilment.location_id,
+                    items=fulfilments.outstanding(session, fulfilment),
+                    order_id=order.id,
+                    reason="pickup_expired",
+                    now=now,
+                )
                 orders.finish(session, order=order, now=now)
     except ShopletError as exc:  # rolled back, left for the next run: one bad pickup must not stop the rest
         log.warning("pickup %s not expired: %s", fulfilment_id, exc.code)
@@ -164,27 +188,44 @@ def outbox_handlers(rt: Runtime) -> dict[str, outbox.Handler]:
 
     def sandbox_notify(payload: dict[str, Any]) -> None:
         assert rt.sandbox is not None
-        url, body, headers = rt.sandbox.notification_for(payload["merchant_id"], payload["trade_no"],
-                                                         payload["event"])
+        url, body, headers = rt.sandbox.notification_for(
+            payload["merchant_id"], payload["trade_no"], payload["event"]
+        )
         status = rt.post(url, body, headers)
         if status != 200:
             raise RuntimeError(f"notify URL answered {status}")
 
     def refund_process(payload: dict[str, Any]) -> None:
-        refunds.complete_refund(rt.db, rt.providers, merchant_id=payload["merchant_id"],
-                                refund_id=payload["refund_id"], now=rt.clock())
+        refunds.complete_refund(
+            rt.db,
+            rt.providers,
+            merchant_id=payload["merchant_id"],
+            refund_id=payload["refund_id"],
+            now=rt.clock(),
+        )
 
     def coupon_issue_job(payload: dict[str, Any]) -> None:
-        coupon_issuing.run_issue_job(rt.db, merchant_id=payload["merchant_id"], job_id=payload["job_id"],
-                                     now=rt.clock())
+        coupon_issuing.run_issue_job(
+            rt.db, merchant_id=payload["merchant_id"], job_id=payload["job_id"], now=rt.clock()
+        )
 
     def coupon_pack(payload: dict[str, Any]) -> None:
         with rt.db.unit_of_work() as session:
-            coupon_issuing.issue_pack(session, merchant_id=payload["merchant_id"], customer_id=payload["customer_id"],
-                                      template_ids=payload["template_ids"], key=payload["key"], now=rt.clock())
+            coupon_issuing.issue_pack(
+                session,
+                merchant_id=payload["merchant_id"],
+                customer_id=payload["customer_id"],
+                template_ids=payload["template_ids"],
+                key=payload["key"],
+                now=rt.clock(),
+            )
 
-    return {NOTIFY_TOPIC: sandbox_notify, payments.REFUND_TOPIC: refund_process,
-            coupon_issuing.ISSUE_JOB_TOPIC: coupon_issue_job, PACK_TOPIC: coupon_pack}
+    return {
+        NOTIFY_TOPIC: sandbox_notify,
+        payments.REFUND_TOPIC: refund_process,
+        coupon_issuing.ISSUE_JOB_TOPIC: coupon_issue_job,
+        PACK_TOPIC: coupon_pack,
+    }
 
 
 def dispatch_outbox(rt: Runtime, *, now: datetime | None = None) -> int:

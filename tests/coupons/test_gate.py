@@ -32,7 +32,9 @@ def _claim(runtime, gate, shop, template_id, customer_id):
     try:
         with runtime.db.unit_of_work(write=False) as s:
             fresh = s.get(CouponTemplate, (shop.merchant_id, template_id))
-        service.claim_through_gate(runtime.db, gate, template=fresh, customer_id=customer_id, now=runtime.clock())
+        service.claim_through_gate(
+            runtime.db, gate, template=fresh, customer_id=customer_id, now=runtime.clock()
+        )
         return "ok"
     except ShopletError as exc:
         return exc.code
@@ -43,12 +45,19 @@ def test_concurrent_claims_through_the_gate(shop, runtime, gate, customers, expe
     t = template(shop, total_stock=25, per_customer_limit=2)
     ids = [shop.sign_in(f"gate-{customers}-{i}")["customer_id"] for i in range(customers)]
     with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(lambda i: _claim(runtime, gate, shop, t["id"], ids[i % len(ids)]), range(100)))
+        results = list(
+            pool.map(lambda i: _claim(runtime, gate, shop, t["id"], ids[i % len(ids)]), range(100))
+        )
     assert results.count("ok") == expected
     assert set(results) <= {"ok", "coupon.sold_out", "coupon.limit_reached"}
     with runtime.db.unit_of_work(write=False) as s:
-        held = dict(s.execute(select(Coupon.customer_id, func.count()).where(
-            Coupon.merchant_id == shop.merchant_id, Coupon.template_id == t["id"]).group_by(Coupon.customer_id)).all())
+        held = dict(
+            s.execute(
+                select(Coupon.customer_id, func.count())
+                .where(Coupon.merchant_id == shop.merchant_id, Coupon.template_id == t["id"])
+                .group_by(Coupon.customer_id)
+            ).all()
+        )
         assert sum(held.values()) == expected and max(held.values()) <= 2
         issued = s.get(CouponTemplate, (shop.merchant_id, t["id"])).issued_count
     stock_key = gate.keys(shop.merchant_id, t["id"], "-", "-")[0]

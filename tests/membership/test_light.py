@@ -1,8 +1,8 @@
 """Light membership (M3): join free, enjoy, pay min(fee, enjoyed) once per period."""
 
 import json
-from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -20,8 +20,12 @@ def plan(shop, **body):
 
 
 def join(shop, plan_id, status=201, **body):
-    return ok(shop.client.post("/api/v1/storefront/light-membership", json={"plan_id": plan_id, **body},
-                               headers=shop.customer), status)
+    return ok(
+        shop.client.post(
+            "/api/v1/storefront/light-membership", json={"plan_id": plan_id, **body}, headers=shop.customer
+        ),
+        status,
+    )
 
 
 def mine(shop, status=200):
@@ -30,14 +34,21 @@ def mine(shop, status=200):
 
 def refund(shop, order, quantity):
     line = order["lines"][0]
-    return ok(shop.client.post(f"/api/v1/orders/{order['id']}/refunds",
-                               json={"lines": [{"line_id": line["id"], "quantity": quantity}]}, headers=shop.admin),
-              201)
+    return ok(
+        shop.client.post(
+            f"/api/v1/orders/{order['id']}/refunds",
+            json={"lines": [{"line_id": line["id"], "quantity": quantity}]},
+            headers=shop.admin,
+        ),
+        201,
+    )
 
 
 def charges(runtime, merchant_id):
     with runtime.db.unit_of_work(write=False) as s:
-        return list(s.scalars(select(SandboxAgreementCharge).where(SandboxAgreementCharge.merchant_id == merchant_id)))
+        return list(
+            s.scalars(select(SandboxAgreementCharge).where(SandboxAgreementCharge.merchant_id == merchant_id))
+        )
 
 
 def test_enjoy_then_pay_what_was_saved_when_less_than_the_fee(shop, client, runtime, clock):
@@ -45,9 +56,13 @@ def test_enjoy_then_pay_what_was_saved_when_less_than_the_fee(shop, client, runt
     joined = join(shop, p["id"])
     assert joined["status"] == "active" and joined["enjoyed"] == 0 and joined["to_charge"] == 0
     assert charges(runtime, shop.merchant_id) == []  # joining moves no money
-    quote = ok(client.post("/api/v1/storefront/quote", json={
-        "location_id": shop.store_id, "lines": [{"sku_id": shop.skus["LATTE-T"], "quantity": 2}]},
-        headers=shop.customer))
+    quote = ok(
+        client.post(
+            "/api/v1/storefront/quote",
+            json={"location_id": shop.store_id, "lines": [{"sku_id": shop.skus["LATTE-T"], "quantity": 2}]},
+            headers=shop.customer,
+        )
+    )
     assert quote["total"] == 2 * 2880 and quote["light_member_savings"] == 640  # 10% off ¥32 twice
     order = shop.paid_order({"LATTE-T": 2})
     assert mine(shop)["enjoyed"] == 640 and mine(shop)["to_charge"] == 640
@@ -74,11 +89,17 @@ def test_saving_more_than_the_fee_pays_the_fee_and_saving_nothing_pays_nothing(s
     shop.paid_order({"BEANS": 3})  # 20% of ¥88.99 × 3 saved: far more than ¥5
     assert mine(shop)["to_charge"] == 500
     other = shop.sign_in("nothing-saved")
-    ok(client.post("/api/v1/storefront/light-membership", json={"plan_id": p["id"]}, headers=bearer(other["token"])),
-       201)
+    ok(
+        client.post(
+            "/api/v1/storefront/light-membership", json={"plan_id": p["id"]}, headers=bearer(other["token"])
+        ),
+        201,
+    )
     clock.advance(days=8)
     sweeps.membership_lifecycle(runtime)
-    assert [c.amount for c in charges(runtime, shop.merchant_id)] == [500]  # nothing charged for nothing saved
+    assert [c.amount for c in charges(runtime, shop.merchant_id)] == [
+        500
+    ]  # nothing charged for nothing saved
     with runtime.db.unit_of_work(write=False) as s:
         closed = s.scalar(select(LightSettlement).where(LightSettlement.customer_id == other["customer_id"]))
     assert closed.status == "closed" and closed.amount == 0
@@ -86,11 +107,18 @@ def test_saving_more_than_the_fee_pays_the_fee_and_saving_nothing_pays_nothing(s
 
 def test_join_errors_change_nothing(shop, client, runtime):
     strict = plan(shop, min_credit_score=600)
-    low = ok(client.post("/api/v1/customers", json={"name": "Low", "tags": ["credit:100"]}, headers=shop.admin), 201)
-    session = ok(client.post(f"/api/v1/customers/{low['id']}/sessions", json={"host_app": "h5"}, headers=shop.admin),
-                 201)
+    low = ok(
+        client.post("/api/v1/customers", json={"name": "Low", "tags": ["credit:100"]}, headers=shop.admin),
+        201,
+    )
+    session = ok(
+        client.post(f"/api/v1/customers/{low['id']}/sessions", json={"host_app": "h5"}, headers=shop.admin),
+        201,
+    )
     low_headers = {"Authorization": f"Bearer {session['token']}"}
-    refused = client.post("/api/v1/storefront/light-membership", json={"plan_id": strict["id"]}, headers=low_headers)
+    refused = client.post(
+        "/api/v1/storefront/light-membership", json={"plan_id": strict["id"]}, headers=low_headers
+    )
     assert refused.status_code == 403 and refused.json()["code"] == "light_membership.not_eligible"
     assert "600" in refused.json()["detail"]
     p = plan(shop)
@@ -99,7 +127,9 @@ def test_join_errors_change_nothing(shop, client, runtime):
     assert again["code"] == "light_membership.already_member"
     closed = plan(shop, name="Old pass")
     ok(client.post(f"/api/v1/light-plans/{closed['id']}/close", headers=shop.admin))
-    low_join = client.post("/api/v1/storefront/light-membership", json={"plan_id": closed["id"]}, headers=low_headers)
+    low_join = client.post(
+        "/api/v1/storefront/light-membership", json={"plan_id": closed["id"]}, headers=low_headers
+    )
     assert low_join.status_code == 409 and low_join.json()["code"] == "light_plan.closed"
     fee_edit = client.patch(f"/api/v1/light-plans/{p['id']}", json={"fee": 1}, headers=shop.admin)
     assert fee_edit.status_code == 422
@@ -115,9 +145,13 @@ def test_cancelling_settles_at_once_and_ends_the_benefits(shop, client, runtime)
     cancelled = ok(client.post("/api/v1/storefront/light-membership/cancel", headers=shop.customer))
     assert cancelled["status"] == "ended" and cancelled["end_reason"] == "cancelled"
     assert cancelled["settlement"]["amount"] == 320 and cancelled["settlement"]["status"] == "charged"
-    quote = ok(client.post("/api/v1/storefront/quote", json={
-        "location_id": shop.store_id, "lines": [{"sku_id": shop.skus["LATTE-T"], "quantity": 1}]},
-        headers=shop.customer))
+    quote = ok(
+        client.post(
+            "/api/v1/storefront/quote",
+            json={"location_id": shop.store_id, "lines": [{"sku_id": shop.skus["LATTE-T"], "quantity": 1}]},
+            headers=shop.customer,
+        )
+    )
     assert quote["light_member_savings"] == 0 and quote["total"] == 2900  # member price only now
     assert [c.amount for c in charges(runtime, shop.merchant_id)] == [320]
 
@@ -179,25 +213,36 @@ def test_a_crash_between_charge_and_record_never_charges_twice(shop, runtime, cl
     except KeyboardInterrupt:
         pass
     with runtime.db.unit_of_work(write=False) as s:
-        assert s.scalar(select(LightSettlement.status).where(
-            LightSettlement.merchant_id == shop.merchant_id)) == "pending"  # charged, but not yet recorded
+        assert (
+            s.scalar(select(LightSettlement.status).where(LightSettlement.merchant_id == shop.merchant_id))
+            == "pending"
+        )  # charged, but not yet recorded
     settlement.settle(runtime.db, crashing, now=runtime.clock())
     [charge] = charges(runtime, shop.merchant_id)
     assert charge.status == "succeeded" and charge.attempts == 1 and charge.amount == 640
     with runtime.db.unit_of_work(write=False) as s:
-        assert s.scalar(select(LightSettlement.status).where(
-            LightSettlement.merchant_id == shop.merchant_id)) == "charged"
+        assert (
+            s.scalar(select(LightSettlement.status).where(LightSettlement.merchant_id == shop.merchant_id))
+            == "charged"
+        )
 
 
 def test_concurrent_settlement_runs_charge_each_period_once(shop, client, runtime, clock):
     p = plan(shop)
     for i in range(12):
         session = shop.sign_in(f"lm-{i}")
-        ok(client.post("/api/v1/storefront/light-membership", json={"plan_id": p["id"]},
-                       headers={"Authorization": f"Bearer {session['token']}"}), 201)
+        ok(
+            client.post(
+                "/api/v1/storefront/light-membership",
+                json={"plan_id": p["id"]},
+                headers={"Authorization": f"Bearer {session['token']}"},
+            ),
+            201,
+        )
     with runtime.db.unit_of_work() as s:  # every one of them enjoyed something
-        for i, m in enumerate(s.scalars(select(LightMembership).where(
-                LightMembership.merchant_id == shop.merchant_id))):
+        for i, m in enumerate(
+            s.scalars(select(LightMembership).where(LightMembership.merchant_id == shop.merchant_id))
+        ):
             m.enjoyed = 100 + i
     clock.advance(days=8)
     now = runtime.clock()
@@ -222,8 +267,13 @@ def test_auto_renewal_starts_a_new_period_with_a_fresh_coupon_pack(shop, client,
     assert renewed["status"] == "active" and renewed["period_no"] == 2 and renewed["enjoyed"] == 0
     sweeps.dispatch_outbox(runtime)
     assert len(ok(client.get("/api/v1/storefront/coupons", headers=shop.customer))["items"]) == 2
-    ok(client.put("/api/v1/storefront/light-membership/auto-renew", json={"auto_renew": False},
-                  headers=shop.customer))
+    ok(
+        client.put(
+            "/api/v1/storefront/light-membership/auto-renew",
+            json={"auto_renew": False},
+            headers=shop.customer,
+        )
+    )
     clock.advance(days=7, seconds=1)
     sweeps.membership_lifecycle(runtime)
     mine(shop, 404)
@@ -252,16 +302,37 @@ def test_shoplet_settle_on_the_command_line(shop, client, runtime, database, mon
 
 
 def test_light_member_prices_and_coupons_for_light_members(shop, client):
-    ok(client.patch(f"/api/v1/skus/{shop.skus['BEANS']}", json={"light_member_price": 6999}, headers=shop.admin))
-    above = client.patch(f"/api/v1/skus/{shop.skus['BEANS']}", json={"light_member_price": 9999}, headers=shop.admin)
+    ok(
+        client.patch(
+            f"/api/v1/skus/{shop.skus['BEANS']}", json={"light_member_price": 6999}, headers=shop.admin
+        )
+    )
+    above = client.patch(
+        f"/api/v1/skus/{shop.skus['BEANS']}", json={"light_member_price": 9999}, headers=shop.admin
+    )
     assert above.status_code == 422 and above.json()["code"] == "sku.light_member_price_above_list"
     only_light = template(shop, audience={"kind": "light_members"})
-    refused = client.post("/api/v1/storefront/coupons", json={"template_id": only_light["id"]}, headers=shop.customer)
+    refused = client.post(
+        "/api/v1/storefront/coupons", json={"template_id": only_light["id"]}, headers=shop.customer
+    )
     assert refused.status_code == 403 and refused.json()["code"] == "coupon.not_eligible"
     p = plan(shop, percent_off=5)  # 5% of ¥88.99 is less than the SKU's light-member price saves
     join(shop, p["id"])
-    ok(client.post("/api/v1/storefront/coupons", json={"template_id": only_light["id"]}, headers=shop.customer), 201)
-    quote = ok(client.post("/api/v1/storefront/quote", json={
-        "location_id": shop.store_id, "lines": [{"sku_id": shop.skus["BEANS"], "quantity": 1}], "coupon_ids": []},
-        headers=shop.customer))
+    ok(
+        client.post(
+            "/api/v1/storefront/coupons", json={"template_id": only_light["id"]}, headers=shop.customer
+        ),
+        201,
+    )
+    quote = ok(
+        client.post(
+            "/api/v1/storefront/quote",
+            json={
+                "location_id": shop.store_id,
+                "lines": [{"sku_id": shop.skus["BEANS"], "quantity": 1}],
+                "coupon_ids": [],
+            },
+            headers=shop.customer,
+        )
+    )
     assert quote["total"] == 6999 and quote["light_member_savings"] == 8899 - 6999

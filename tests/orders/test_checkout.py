@@ -30,7 +30,9 @@ def test_same_idempotency_key_returns_the_same_order(shop, runtime):
     assert reused["code"] == "idempotency.key_reused"
     # Keys are per customer: another customer's identical key is their own.
     other = shop.sign_in("someone-else")
-    other_order = shop.order({"LATTE-T": 1}, key="k-1", customer={"Authorization": f"Bearer {other['token']}"})
+    other_order = shop.order(
+        {"LATTE-T": 1}, key="k-1", customer={"Authorization": f"Bearer {other['token']}"}
+    )
     assert other_order["id"] != first["id"]
 
 
@@ -38,14 +40,26 @@ def test_input_errors_are_clear_and_change_nothing(shop, other_shop, runtime):
     client = shop.client
     cases = [
         ({"location_id": shop.store_id, "lines": []}, 422, "request.invalid"),
-        ({"location_id": shop.store_id, "lines": [{"sku_id": shop.skus["BEANS"], "quantity": 0}]}, 422,
-         "request.invalid"),
-        ({"location_id": shop.store_id, "lines": [{"sku_id": "sku_missing", "quantity": 1}]}, 422,
-         "order.unknown_sku"),
-        ({"location_id": shop.store_id, "lines": [{"sku_id": other_shop.skus["BEANS"], "quantity": 1}]}, 422,
-         "order.unknown_sku"),
-        ({"location_id": other_shop.store_id, "lines": [{"sku_id": shop.skus["BEANS"], "quantity": 1}]}, 422,
-         "order.location_unavailable"),
+        (
+            {"location_id": shop.store_id, "lines": [{"sku_id": shop.skus["BEANS"], "quantity": 0}]},
+            422,
+            "request.invalid",
+        ),
+        (
+            {"location_id": shop.store_id, "lines": [{"sku_id": "sku_missing", "quantity": 1}]},
+            422,
+            "order.unknown_sku",
+        ),
+        (
+            {"location_id": shop.store_id, "lines": [{"sku_id": other_shop.skus["BEANS"], "quantity": 1}]},
+            422,
+            "order.unknown_sku",
+        ),
+        (
+            {"location_id": other_shop.store_id, "lines": [{"sku_id": shop.skus["BEANS"], "quantity": 1}]},
+            422,
+            "order.location_unavailable",
+        ),
         ({"location_id": shop.store_id}, 422, "order.empty"),  # empty cart
     ]
     for body, status, code in cases:
@@ -59,11 +73,26 @@ def test_input_errors_are_clear_and_change_nothing(shop, other_shop, runtime):
 
 def test_cart_checkout_empties_the_cart(shop):
     client = shop.client
-    ok(client.put(f"/api/v1/storefront/cart/items/{shop.skus['LATTE-G']}", json={"quantity": 2}, headers=shop.customer))
-    cart = ok(client.put(f"/api/v1/storefront/cart/items/{shop.skus['BEANS']}", json={"quantity": 1},
-                         headers=shop.customer))
-    assert {(c["sku_id"], c["quantity"]) for c in cart} == {(shop.skus["LATTE-G"], 2), (shop.skus["BEANS"], 1)}
-    order = ok(client.post("/api/v1/storefront/orders", json={"location_id": shop.store_id}, headers=shop.customer), 201)
+    ok(
+        client.put(
+            f"/api/v1/storefront/cart/items/{shop.skus['LATTE-G']}",
+            json={"quantity": 2},
+            headers=shop.customer,
+        )
+    )
+    cart = ok(
+        client.put(
+            f"/api/v1/storefront/cart/items/{shop.skus['BEANS']}", json={"quantity": 1}, headers=shop.customer
+        )
+    )
+    assert {(c["sku_id"], c["quantity"]) for c in cart} == {
+        (shop.skus["LATTE-G"], 2),
+        (shop.skus["BEANS"], 1),
+    }
+    order = ok(
+        client.post("/api/v1/storefront/orders", json={"location_id": shop.store_id}, headers=shop.customer),
+        201,
+    )
     assert order["total"] == 2 * 3650 + 8899
     assert ok(client.get("/api/v1/storefront/cart", headers=shop.customer)) == []
 
@@ -90,7 +119,10 @@ def test_unpaid_orders_time_out_and_release_stock(shop, runtime, clock):
     order = shop.order({"LATTE-T": 3})
     clock.advance(minutes=runtime.settings.unpaid_order_timeout_minutes - 1)
     sweeps.cancel_unpaid_orders(runtime)
-    assert ok(shop.client.get(f"/api/v1/orders/{order['id']}", headers=shop.admin))["status"] == "pending_payment"
+    assert (
+        ok(shop.client.get(f"/api/v1/orders/{order['id']}", headers=shop.admin))["status"]
+        == "pending_payment"
+    )
     clock.advance(minutes=2)
     expired = shop.client.post(f"/api/v1/storefront/orders/{order['id']}/payments", headers=shop.customer)
     assert expired.status_code == 409 and expired.json()["code"] == "order.payment_expired"
@@ -118,8 +150,13 @@ def test_order_lists_paginate(shop):
     ids = [shop.order({"LATTE-T": 1})["id"] for _ in range(5)]
     seen, cursor = [], None
     while True:
-        page = ok(shop.client.get("/api/v1/storefront/orders", params={"limit": 2, **({"after": cursor} if cursor else {})},
-                                  headers=shop.customer))
+        page = ok(
+            shop.client.get(
+                "/api/v1/storefront/orders",
+                params={"limit": 2, **({"after": cursor} if cursor else {})},
+                headers=shop.customer,
+            )
+        )
         seen += [o["id"] for o in page["items"]]
         cursor = page["next_cursor"]
         if cursor is None:

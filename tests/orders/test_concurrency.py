@@ -18,9 +18,19 @@ THREADS = 8
 
 def _checkout(db, shop, customer_id, quantity):
     with db.unit_of_work() as s:
-        order = orders.checkout(s, merchant_id=shop.merchant_id, customer_id=customer_id, location_id=shop.store_id,
-                                items=[(shop.skus["BEANS"], quantity)], pricer=EnginePricer(), host_app="alipay",
-                                scene=None, note="", timeout=timedelta(minutes=15), now=utcnow())
+        order = orders.checkout(
+            s,
+            merchant_id=shop.merchant_id,
+            customer_id=customer_id,
+            location_id=shop.store_id,
+            items=[(shop.skus["BEANS"], quantity)],
+            pricer=EnginePricer(),
+            host_app="alipay",
+            scene=None,
+            note="",
+            timeout=timedelta(minutes=15),
+            now=utcnow(),
+        )
         return order.id
 
 
@@ -43,8 +53,12 @@ def test_concurrent_checkouts_never_oversell(shop, runtime):
     assert placed, "some orders went through"
     with db.unit_of_work(write=False) as s:
         level = s.get(StockLevel, (shop.merchant_id, shop.store_id, shop.skus["BEANS"]))
-        ordered = s.scalar(select(func.coalesce(func.sum(Order.total), 0)).where(
-            Order.merchant_id == shop.merchant_id)) // shop.prices["BEANS"]
+        ordered = (
+            s.scalar(
+                select(func.coalesce(func.sum(Order.total), 0)).where(Order.merchant_id == shop.merchant_id)
+            )
+            // shop.prices["BEANS"]
+        )
     assert level.reserved == ordered <= level.on_hand == 25
     assert level.on_hand - level.reserved < 3 or len(placed) == len(attempts)
 
@@ -53,15 +67,31 @@ def test_concurrent_requests_with_one_key_make_one_order(shop, runtime):
     db = runtime.db
 
     def work(s):
-        order = orders.checkout(s, merchant_id=shop.merchant_id, customer_id=shop.customer_id,
-                                location_id=shop.store_id, items=[(shop.skus["LATTE-T"], 1)],
-                                pricer=EnginePricer(), host_app=None, scene=None, note="",
-                                timeout=timedelta(minutes=15), now=utcnow())
+        order = orders.checkout(
+            s,
+            merchant_id=shop.merchant_id,
+            customer_id=shop.customer_id,
+            location_id=shop.store_id,
+            items=[(shop.skus["LATTE-T"], 1)],
+            pricer=EnginePricer(),
+            host_app=None,
+            scene=None,
+            note="",
+            timeout=timedelta(minutes=15),
+            now=utcnow(),
+        )
         return 201, {"order_id": order.id}
 
     def attempt(_):
-        return run_idempotent(db, merchant_id=shop.merchant_id, scope=f"customer:{shop.customer_id}",
-                              key="double-tap", operation="checkout", payload={"x": 1}, work=work)[1]["order_id"]
+        return run_idempotent(
+            db,
+            merchant_id=shop.merchant_id,
+            scope=f"customer:{shop.customer_id}",
+            key="double-tap",
+            operation="checkout",
+            payload={"x": 1},
+            work=work,
+        )[1]["order_id"]
 
     with ThreadPoolExecutor(THREADS) as pool:
         ids = set(pool.map(attempt, range(THREADS * 2)))

@@ -22,7 +22,9 @@ def _order_status(shop, order_id):
 def test_duplicate_notification_is_harmless(shop, client, runtime):
     order = shop.order({"LATTE-T": 1})
     payment = shop.pay(order["id"])
-    path, body, headers = _signed_notification(runtime, shop.merchant_id, payment["provider_trade_no"], "trade.paid")
+    path, body, headers = _signed_notification(
+        runtime, shop.merchant_id, payment["provider_trade_no"], "trade.paid"
+    )
     for _ in range(3):
         response = client.post(path, content=body, headers=headers)
         assert response.status_code == 200 and response.text == "success"
@@ -34,7 +36,9 @@ def test_duplicate_notification_is_harmless(shop, client, runtime):
 def test_closed_after_paid_changes_nothing(shop, client, runtime):
     order = shop.order({"LATTE-T": 1})
     payment = shop.pay(order["id"])
-    path, body, headers = _signed_notification(runtime, shop.merchant_id, payment["provider_trade_no"], "trade.closed")
+    path, body, headers = _signed_notification(
+        runtime, shop.merchant_id, payment["provider_trade_no"], "trade.closed"
+    )
     assert client.post(path, content=body, headers=headers).status_code == 200
     assert _order_status(shop, order["id"])["status"] == "paid"
     payments = ok(client.get(f"/api/v1/orders/{order['id']}/payments", headers=shop.admin))
@@ -44,7 +48,9 @@ def test_closed_after_paid_changes_nothing(shop, client, runtime):
 def test_forged_or_tampered_notification_is_refused(shop, client, runtime):
     order = shop.order({"LATTE-T": 1})
     payment = shop.pay(order["id"], deliver=False)
-    path, body, headers = _signed_notification(runtime, shop.merchant_id, payment["provider_trade_no"], "trade.paid")
+    path, body, headers = _signed_notification(
+        runtime, shop.merchant_id, payment["provider_trade_no"], "trade.paid"
+    )
     tampered = json.loads(body)
     tampered["amount"] = 1
     bad = client.post(path, content=json.dumps(tampered).encode(), headers=headers)

@@ -1,7 +1,8 @@
 """Refunds (P3): by line and quantity, exact allocated shares, never more than paid."""
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shoplet.payments.refunds import line_share
 from tests.helpers import ok
@@ -51,7 +52,11 @@ def test_refund_input_errors_change_nothing(shop, other_shop):
         ({"lines": [{"line_id": foreign["lines"][0]["id"], "quantity": 1}]}, 422, "refund.unknown_line"),
         ({"lines": [{"line_id": order["lines"][0]["id"], "quantity": 0}]}, 422, "request.invalid"),
         ({"lines": []}, 422, "request.invalid"),
-        ({"lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}], "bogus": 1}, 422, "request.invalid"),
+        (
+            {"lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}], "bogus": 1},
+            422,
+            "request.invalid",
+        ),
     ]
     for body, status, code in cases:
         assert _refund(shop, order["id"], body, status=status)["code"] == code
@@ -68,8 +73,16 @@ def test_unpaid_order_cannot_be_refunded(shop):
 def test_goods_returned_after_fulfilment_come_back_on_hand(shop, restock):
     order = shop.paid_order({"BEANS": 2})
     assert shop.pick_up(order["id"])["status"] == "fulfilled"
-    assert shop.level(shop.store_id, "BEANS") == {**shop.level(shop.store_id, "BEANS"), "on_hand": 18, "reserved": 0}
-    _refund(shop, order["id"], {"lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}], "restock": restock})
+    assert shop.level(shop.store_id, "BEANS") == {
+        **shop.level(shop.store_id, "BEANS"),
+        "on_hand": 18,
+        "reserved": 0,
+    }
+    _refund(
+        shop,
+        order["id"],
+        {"lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}], "restock": restock},
+    )
     assert shop.level(shop.store_id, "BEANS")["on_hand"] == (19 if restock else 18)
 
 
@@ -95,11 +108,22 @@ def test_concurrent_refunds_never_exceed_the_line(shop, runtime):
     def attempt(_):
         try:
             with runtime.db.unit_of_work() as s:
-                refund = refunds.request_refund(s, merchant_id=shop.merchant_id, order_id=order["id"],
-                                                items=[refunds.RefundItem(line["id"], 1)], restock=False,
-                                                reason="race", now=runtime.clock())
-            return refunds.complete_refund(runtime.db, runtime.providers, merchant_id=shop.merchant_id,
-                                           refund_id=refund.id, now=runtime.clock()).amount
+                refund = refunds.request_refund(
+                    s,
+                    merchant_id=shop.merchant_id,
+                    order_id=order["id"],
+                    items=[refunds.RefundItem(line["id"], 1)],
+                    restock=False,
+                    reason="race",
+                    now=runtime.clock(),
+                )
+            return refunds.complete_refund(
+                runtime.db,
+                runtime.providers,
+                merchant_id=shop.merchant_id,
+                refund_id=refund.id,
+                now=runtime.clock(),
+            ).amount
         except ShopletError as exc:
             assert exc.code in ("refund.exceeds_quantity", "refund.already_refunded")
             return 0

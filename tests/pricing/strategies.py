@@ -19,8 +19,12 @@ price = st.integers(0, 6000)
 @st.composite
 def line(draw, sku):
     unit = draw(st.integers(100, 6000))
-    data = {"sku": sku, "quantity": draw(st.integers(1, 3)), "unit_price": unit,
-            "category": draw(st.sampled_from(CATEGORIES))}
+    data = {
+        "sku": sku,
+        "quantity": draw(st.integers(1, 3)),
+        "unit_price": unit,
+        "category": draw(st.sampled_from(CATEGORIES)),
+    }
     if draw(st.booleans()):
         data["member_price"] = draw(st.integers(0, unit))
     if draw(st.booleans()):
@@ -30,8 +34,20 @@ def line(draw, sku):
 
 @st.composite
 def promotion(draw, index):
-    kind = draw(st.sampled_from(["item_price", "item_percent", "bundle", "buy_x_get_y", "threshold_off",
-                                 "threshold_off_every", "threshold_percent", "free_delivery"]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "item_price",
+                "item_percent",
+                "bundle",
+                "buy_x_get_y",
+                "threshold_off",
+                "threshold_off_every",
+                "threshold_percent",
+                "free_delivery",
+            ]
+        )
+    )
     data = {"id": f"p{index}", "scope": draw(scope)}
     if kind == "item_price":
         data.update(kind=kind, price=draw(price))
@@ -45,8 +61,12 @@ def promotion(draw, index):
         tiers = draw(st.lists(st.tuples(st.integers(0, 20000), st.integers(0, 5000)), min_size=1, max_size=3))
         data.update(kind=kind, tiers=[{"threshold": t, "off": o} for t, o in tiers])
     elif kind == "threshold_off_every":
-        data.update(kind="threshold_off", every=draw(st.integers(1000, 10000)), off=draw(st.integers(0, 2000)),
-                    cap=draw(st.one_of(st.none(), st.integers(0, 5000))))
+        data.update(
+            kind="threshold_off",
+            every=draw(st.integers(1000, 10000)),
+            off=draw(st.integers(0, 2000)),
+            cap=draw(st.one_of(st.none(), st.integers(0, 5000))),
+        )
     elif kind == "threshold_percent":
         data.update(kind=kind, threshold=draw(st.integers(0, 20000)), percent_off=draw(st.integers(0, 100)))
     else:
@@ -56,7 +76,9 @@ def promotion(draw, index):
         data["group"] = group
     if draw(st.integers(0, 5)) == 0:
         data["exclusive"] = True
-    start, end = draw(st.sampled_from([(None, None)] * 4 + [(TIMES[1], None), (None, TIMES[1]), (TIMES[2], None)]))
+    start, end = draw(
+        st.sampled_from([(None, None)] * 4 + [(TIMES[1], None), (None, TIMES[1]), (TIMES[2], None)])
+    )
     if start:
         data["starts_at"] = start
     if end:
@@ -73,8 +95,11 @@ def coupon(draw, index, skus):
     elif kind == "threshold":
         data.update(threshold=draw(st.integers(0, 15000)), off=draw(st.integers(0, 5000)))
     elif kind == "percent":
-        data.update(percent_off=draw(st.integers(0, 100)), threshold=draw(st.integers(0, 10000)),
-                    max_off=draw(st.one_of(st.none(), st.integers(0, 4000))))
+        data.update(
+            percent_off=draw(st.integers(0, 100)),
+            threshold=draw(st.integers(0, 10000)),
+            max_off=draw(st.one_of(st.none(), st.integers(0, 4000))),
+        )
     elif kind == "exchange":
         data.update(sku=draw(st.sampled_from(skus + ["zz"])), price=draw(st.integers(0, 3000)))
     data["stackable"] = draw(st.booleans())
@@ -92,7 +117,12 @@ def carts(draw, max_promotions=5, max_coupons=4):
     lines = [draw(line(sku)) for sku in skus]
     promotions = [draw(promotion(i)) for i in range(draw(st.integers(0, max_promotions)))]
     coupons = [draw(coupon(i, skus)) for i in range(draw(st.integers(0, max_coupons)))]
-    return {"now": NOW, "lines": lines,
-            "customer": {"member": draw(st.booleans()), "light_member": draw(st.booleans())},
-            "delivery_fee": draw(st.sampled_from([0, 600, 1000])), "promotions": promotions,
-            "coupons": coupons, "selected_coupons": None}
+    return {
+        "now": NOW,
+        "lines": lines,
+        "customer": {"member": draw(st.booleans()), "light_member": draw(st.booleans())},
+        "delivery_fee": draw(st.sampled_from([0, 600, 1000])),
+        "promotions": promotions,
+        "coupons": coupons,
+        "selected_coupons": None,
+    }

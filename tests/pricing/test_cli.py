@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 
 BIN = Path(sys.executable).parent / "shoplet"
-CART = {"now": "2026-11-21T10:00:00+08:00",
-        "lines": [{"sku": "latte", "quantity": 2, "unit_price": 3200, "member_price": 2900}],
-        "customer": {"member": True}, "coupons": [{"id": "c1", "kind": "cash", "off": 500}]}
+CART = {
+    "now": "2026-11-21T10:00:00+08:00",
+    "lines": [{"sku": "latte", "quantity": 2, "unit_price": 3200, "member_price": 2900}],
+    "customer": {"member": True},
+    "coupons": [{"id": "c1", "kind": "cash", "off": 500}],
+}
 
 
 def run(args, stdin=""):
@@ -27,13 +30,25 @@ def test_prices_from_stdin_and_file(tmp_path):
     assert json.loads(run([str(path)]).stdout) == body
 
 
-@pytest.mark.parametrize("stdin, fragment", [
-    ("{not json", "not valid JSON"),
-    (json.dumps({**CART, "promotions": [{"id": "p", "kind": "mystery"}]}), "unknown kind 'mystery'"),
-    (json.dumps({**CART, "lines": [{"sku": "a", "quantity": 1, "unit_price": -5}]}), "must not be negative"),
-    (json.dumps({**CART, "coupons": [{"id": "c", "kind": "percent", "percent_off": 101}]}), "from 0 to 100"),
-    (json.dumps({**CART, "coupons": [{"id": "c", "kind": "threshold", "off": 5}]}), "threshold: is required"),
-])
+@pytest.mark.parametrize(
+    "stdin, fragment",
+    [
+        ("{not json", "not valid JSON"),
+        (json.dumps({**CART, "promotions": [{"id": "p", "kind": "mystery"}]}), "unknown kind 'mystery'"),
+        (
+            json.dumps({**CART, "lines": [{"sku": "a", "quantity": 1, "unit_price": -5}]}),
+            "must not be negative",
+        ),
+        (
+            json.dumps({**CART, "coupons": [{"id": "c", "kind": "percent", "percent_off": 101}]}),
+            "from 0 to 100",
+        ),
+        (
+            json.dumps({**CART, "coupons": [{"id": "c", "kind": "threshold", "off": 5}]}),
+            "threshold: is required",
+        ),
+    ],
+)
 def test_invalid_input_exits_2_with_one_line(stdin, fragment):
     result = run(["-"], stdin)
     assert result.returncode == 2

@@ -40,7 +40,9 @@ def test_membership_savings_match_brute_force(data):
         return brute_force(Context(cart, member=member, light_member=light))[0][0]
 
     assert result["total"] == best_total(cart.member, cart.light_member)
-    expected_member = max(0, best_total(False, False) - result["total"]) if cart.member or cart.light_member else 0
+    expected_member = (
+        max(0, best_total(False, False) - result["total"]) if cart.member or cart.light_member else 0
+    )
     expected_light = max(0, best_total(cart.member, False) - result["total"]) if cart.light_member else 0
     assert result["member_savings"] == expected_member
     assert result["light_member_savings"] == expected_light

@@ -19,4 +19,6 @@ def test_pricing_imports_only_itself_and_the_standard_library():
             else:
                 continue
             for name in names:
-                assert name.startswith("shoplet.pricing") or name.split(".")[0] in ALLOWED, f"{path.name}: {name}"
+                assert name.startswith("shoplet.pricing") or name.split(".")[0] in ALLOWED, (
+                    f"{path.name}: {name}"
+                )

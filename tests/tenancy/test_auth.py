@@ -7,8 +7,13 @@ from tests.helpers import PLATFORM, bearer, ok
 
 
 def test_requests_without_a_valid_credential_are_401(client, shop):
-    for headers in ({}, {"Authorization": "Basic abc"}, bearer("sk.nope.nope.nope"), bearer("garbage"),
-                    bearer(shop.admin["Authorization"].split()[1] + "x")):
+    for headers in (
+        {},
+        {"Authorization": "Basic abc"},
+        bearer("sk.nope.nope.nope"),
+        bearer("garbage"),
+        bearer(shop.admin["Authorization"].split()[1] + "x"),
+    ):
         response = client.get("/api/v1/products", headers=headers)
         assert response.status_code == 401, headers
         assert response.json()["code"] in ("auth.missing", "auth.invalid")
@@ -30,19 +35,26 @@ def test_api_keys_are_stored_hashed_and_shown_once(client, shop, runtime):
 
 
 def test_roles_limit_what_staff_can_do(client, shop):
-    denied = client.post("/api/v1/products", json={"title": "X", "skus": [{"code": "X", "list_price": 1}]},
-                         headers=shop.clerk)
+    denied = client.post(
+        "/api/v1/products", json={"title": "X", "skus": [{"code": "X", "list_price": 1}]}, headers=shop.clerk
+    )
     assert denied.status_code == 403 and denied.json()["code"] == "auth.role"
     assert client.post("/api/v1/api-keys", json={"name": "x"}, headers=shop.clerk).status_code == 403
     assert client.get("/api/v1/products", headers=shop.clerk).status_code == 200
     assert client.get("/api/v1/products", headers=shop.customer).status_code == 403
     assert client.get("/api/v1/storefront/me", headers=shop.admin).status_code == 403
-    assert client.post("/api/v1/platform/merchants", json={"name": "x"}, headers=shop.admin).status_code == 403
+    assert (
+        client.post("/api/v1/platform/merchants", json={"name": "x"}, headers=shop.admin).status_code == 403
+    )
 
 
 def test_deactivated_staff_lose_access(client, shop):
-    staff = ok(client.post("/api/v1/staff", json={"name": "Temp", "role": "operator"}, headers=shop.admin), 201)
-    token = ok(client.post(f"/api/v1/staff/{staff['id']}/api-keys", json={"name": "t"}, headers=shop.admin), 201)["token"]
+    staff = ok(
+        client.post("/api/v1/staff", json={"name": "Temp", "role": "operator"}, headers=shop.admin), 201
+    )
+    token = ok(
+        client.post(f"/api/v1/staff/{staff['id']}/api-keys", json={"name": "t"}, headers=shop.admin), 201
+    )["token"]
     ok(client.get("/api/v1/products", headers=bearer(token)))
     ok(client.post(f"/api/v1/staff/{staff['id']}/deactivate", headers=shop.admin))
     assert client.get("/api/v1/products", headers=bearer(token)).status_code == 401
@@ -51,8 +63,11 @@ def test_deactivated_staff_lose_access(client, shop):
 def test_clerk_must_belong_to_a_store(client, shop):
     response = client.post("/api/v1/staff", json={"name": "C", "role": "clerk"}, headers=shop.admin)
     assert response.status_code == 422 and response.json()["code"] == "staff.clerk_needs_store"
-    response = client.post("/api/v1/staff", json={"name": "C", "role": "clerk", "store_id": shop.warehouse_id},
-                           headers=shop.admin)
+    response = client.post(
+        "/api/v1/staff",
+        json={"name": "C", "role": "clerk", "store_id": shop.warehouse_id},
+        headers=shop.admin,
+    )
     assert response.status_code == 404
 
 
@@ -61,27 +76,61 @@ def test_customer_sign_in_links_host_identities(client, shop):
     again = shop.sign_in("u-1", host_app="taobao")
     assert first["customer_id"] == again["customer_id"] and first["token"] != again["token"]
     # The same person through another host app, recognised by a phone the host verified.
-    customer = ok(client.post("/api/v1/customers", json={"name": "Mei", "phone": "13900000009",
-                                                          "identities": [{"host_app": "alipay", "host_user_id": "2088x"}]},
-                              headers=shop.admin), 201)
+    customer = ok(
+        client.post(
+            "/api/v1/customers",
+            json={
+                "name": "Mei",
+                "phone": "13900000009",
+                "identities": [{"host_app": "alipay", "host_user_id": "2088x"}],
+            },
+            headers=shop.admin,
+        ),
+        201,
+    )
     # A phone the host does not vouch for links nothing: typing someone's number is not signing in as them.
-    stranger = ok(client.post("/api/v1/storefront/sessions", json={
-        "merchant_id": shop.merchant_id, "host_app": "weibo", "auth_code": "sandbox:wb-stranger:13900000009"}), 201)
+    stranger = ok(
+        client.post(
+            "/api/v1/storefront/sessions",
+            json={
+                "merchant_id": shop.merchant_id,
+                "host_app": "weibo",
+                "auth_code": "sandbox:wb-stranger:13900000009",
+            },
+        ),
+        201,
+    )
     assert stranger["customer_id"] != customer["id"]
-    stranger_me = ok(client.get("/api/v1/storefront/me", headers={"Authorization": f"Bearer {stranger['token']}"}))
+    stranger_me = ok(
+        client.get("/api/v1/storefront/me", headers={"Authorization": f"Bearer {stranger['token']}"})
+    )
     assert stranger_me["phone"] is None
-    via_weibo = ok(client.post("/api/v1/storefront/sessions", json={
-        "merchant_id": shop.merchant_id, "host_app": "weibo", "auth_code": "sandbox:wb-mei:13900000009:verified"}),
-        201)
+    via_weibo = ok(
+        client.post(
+            "/api/v1/storefront/sessions",
+            json={
+                "merchant_id": shop.merchant_id,
+                "host_app": "weibo",
+                "auth_code": "sandbox:wb-mei:13900000009:verified",
+            },
+        ),
+        201,
+    )
     assert via_weibo["customer_id"] == customer["id"]
     linked = ok(client.get(f"/api/v1/customers/{customer['id']}", headers=shop.admin))
-    assert {(i["host_app"], i["host_user_id"]) for i in linked["identities"]} == {("alipay", "2088x"),
-                                                                                   ("weibo", "wb-mei")}
-    bad = client.post("/api/v1/storefront/sessions", json={
-        "merchant_id": shop.merchant_id, "host_app": "alipay", "auth_code": "forged"})
+    assert {(i["host_app"], i["host_user_id"]) for i in linked["identities"]} == {
+        ("alipay", "2088x"),
+        ("weibo", "wb-mei"),
+    }
+    bad = client.post(
+        "/api/v1/storefront/sessions",
+        json={"merchant_id": shop.merchant_id, "host_app": "alipay", "auth_code": "forged"},
+    )
     assert bad.status_code == 401 and bad.json()["code"] == "auth.code_invalid"
-    unknown = client.post("/api/v1/storefront/sessions", json={
-        "merchant_id": "mer_nope", "host_app": "alipay", "auth_code": "sandbox:x"})
+    unknown = client.post(
+        "/api/v1/storefront/sessions",
+        json={"merchant_id": "mer_nope", "host_app": "alipay", "auth_code": "sandbox:x"},
+    )
     assert unknown.status_code == 404
 
 
@@ -95,8 +144,13 @@ def test_platform_lists_merchants(client, shop, other_shop):
     ids = set()
     cursor = None
     while True:
-        page = ok(client.get("/api/v1/platform/merchants", params={"limit": 200, **({"after": cursor} if cursor else {})},
-                             headers=PLATFORM))
+        page = ok(
+            client.get(
+                "/api/v1/platform/merchants",
+                params={"limit": 200, **({"after": cursor} if cursor else {})},
+                headers=PLATFORM,
+            )
+        )
         ids |= {m["id"] for m in page["items"]}
         cursor = page["next_cursor"]
         if not cursor:

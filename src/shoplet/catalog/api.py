@@ -34,37 +34,59 @@ def product_out(product: Product, skus: list[Sku]) -> ProductOut:
 
 
 @router.post("/categories", response_model=CategoryOut, status_code=201)
-def create_category(body: CategoryIn, p: Principal = Depends(editor), db: Database = Depends(get_db),
-                    now: datetime = Depends(get_now)) -> CategoryOut:
+def create_category(
+    body: CategoryIn,
+    p: Principal = Depends(editor),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> CategoryOut:
     with db.unit_of_work() as s:
-        return CategoryOut.model_validate(service.create_category(
-            s, merchant_id=p.tenant, code=body.code, name=body.name, parent_id=body.parent_id, now=now))
+        return CategoryOut.model_validate(
+            service.create_category(
+                s, merchant_id=p.tenant, code=body.code, name=body.name, parent_id=body.parent_id, now=now
+            )
+        )
 
 
 @router.get("/categories", response_model=Page[CategoryOut])
-def list_categories(p: Principal = Depends(reader), db: Database = Depends(get_db),
-                    page: PageParams = Depends(page_params)) -> Page[CategoryOut]:
+def list_categories(
+    p: Principal = Depends(reader), db: Database = Depends(get_db), page: PageParams = Depends(page_params)
+) -> Page[CategoryOut]:
     with db.unit_of_work(write=False) as s:
         rows, cursor = paginate(s, scoped(Category, p.tenant), Category.id, page)
         return Page(items=[CategoryOut.model_validate(r) for r in rows], next_cursor=cursor)
 
 
 @router.post("/products", response_model=ProductOut, status_code=201)
-def create_product(body: ProductIn, p: Principal = Depends(editor), db: Database = Depends(get_db),
-                   now: datetime = Depends(get_now)) -> ProductOut:
+def create_product(
+    body: ProductIn,
+    p: Principal = Depends(editor),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> ProductOut:
     """A product with its SKUs (prices in fen)."""
     with db.unit_of_work() as s:
         product, skus = service.create_product(
-            s, merchant_id=p.tenant, title=body.title, description=body.description,
-            category_id=body.category_id, tags=body.tags, skus=[k.model_dump() for k in body.skus], now=now)
+            s,
+            merchant_id=p.tenant,
+            title=body.title,
+            description=body.description,
+            category_id=body.category_id,
+            tags=body.tags,
+            skus=[k.model_dump() for k in body.skus],
+            now=now,
+        )
         return product_out(product, skus)
 
 
 @router.get("/products", response_model=Page[ProductOut])
-def list_products(p: Principal = Depends(reader), db: Database = Depends(get_db),
-                  page: PageParams = Depends(page_params),
-                  category_id: str | None = Query(None, max_length=32),
-                  status: str | None = Query(None, pattern="^(active|archived)$")) -> Page[ProductOut]:
+def list_products(
+    p: Principal = Depends(reader),
+    db: Database = Depends(get_db),
+    page: PageParams = Depends(page_params),
+    category_id: str | None = Query(None, max_length=32),
+    status: str | None = Query(None, pattern="^(active|archived)$"),
+) -> Page[ProductOut]:
     with db.unit_of_work(write=False) as s:
         stmt = scoped(Product, p.tenant)
         if category_id:
@@ -77,28 +99,38 @@ def list_products(p: Principal = Depends(reader), db: Database = Depends(get_db)
 
 
 @router.get("/products/{product_id}", response_model=ProductOut)
-def get_product(product_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> ProductOut:
+def get_product(
+    product_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
+) -> ProductOut:
     with db.unit_of_work(write=False) as s:
         product = get_owned(s, Product, p.tenant, product_id, what="Product")
         return product_out(product, service.skus_of(s, p.tenant, [product.id])[product.id])
 
 
 @router.patch("/products/{product_id}", response_model=ProductOut)
-def update_product(product_id: str, body: ProductPatch, p: Principal = Depends(editor),
-                   db: Database = Depends(get_db)) -> ProductOut:
+def update_product(
+    product_id: str, body: ProductPatch, p: Principal = Depends(editor), db: Database = Depends(get_db)
+) -> ProductOut:
     with db.unit_of_work() as s:
-        product = service.update_product(s, merchant_id=p.tenant, product_id=product_id,
-                                         changes=body.model_dump(exclude_unset=True))
+        product = service.update_product(
+            s, merchant_id=p.tenant, product_id=product_id, changes=body.model_dump(exclude_unset=True)
+        )
         return product_out(product, service.skus_of(s, p.tenant, [product.id])[product.id])
 
 
 @router.post("/products/{product_id}/skus", response_model=SkuOut, status_code=201)
-def add_sku(product_id: str, body: SkuIn, p: Principal = Depends(editor), db: Database = Depends(get_db),
-            now: datetime = Depends(get_now)) -> SkuOut:
+def add_sku(
+    product_id: str,
+    body: SkuIn,
+    p: Principal = Depends(editor),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> SkuOut:
     with db.unit_of_work() as s:
         product = get_owned(s, Product, p.tenant, product_id, what="Product")
-        return SkuOut.model_validate(service.add_sku(s, merchant_id=p.tenant, product=product, now=now,
-                                                     **body.model_dump()))
+        return SkuOut.model_validate(
+            service.add_sku(s, merchant_id=p.tenant, product=product, now=now, **body.model_dump())
+        )
 
 
 @router.get("/skus/{sku_id}", response_model=SkuOut)
@@ -108,8 +140,12 @@ def get_sku(sku_id: str, p: Principal = Depends(reader), db: Database = Depends(
 
 
 @router.patch("/skus/{sku_id}", response_model=SkuOut)
-def update_sku(sku_id: str, body: SkuPatch, p: Principal = Depends(editor),
-               db: Database = Depends(get_db)) -> SkuOut:
+def update_sku(
+    sku_id: str, body: SkuPatch, p: Principal = Depends(editor), db: Database = Depends(get_db)
+) -> SkuOut:
     with db.unit_of_work() as s:
-        return SkuOut.model_validate(service.update_sku(s, merchant_id=p.tenant, sku_id=sku_id,
-                                                        changes=body.model_dump(exclude_unset=True)))
+        return SkuOut.model_validate(
+            service.update_sku(
+                s, merchant_id=p.tenant, sku_id=sku_id, changes=body.model_dump(exclude_unset=True)
+            )
+        )

@@ -25,9 +25,7 @@ class Product(TenantMixin, Base):
     __tablename__ = "products"
     __table_args__ = (
         CheckConstraint("status IN ('active','archived')", name="status"),
-        ForeignKeyConstraint(
-            ["merchant_id", "category_id"], ["categories.merchant_id", "categories.id"]
-        ),
+        ForeignKeyConstraint(["merchant_id", "category_id"], ["categories.merchant_id", "categories.id"]),
     )
 
     title: Mapped[str] = mapped_column(String(200))

@@ -27,7 +27,9 @@ class SkuIn(In):
     name: str = Field("", max_length=200)
     list_price: Price
     member_price: Price | None = Field(None, description="In fen; at most the list price.")
-    light_member_price: Price | None = Field(None, description="In fen: the price for light members (轻会员).")
+    light_member_price: Price | None = Field(
+        None, description="In fen: the price for light members (轻会员)."
+    )
     attributes: SmallDict = Field(default_factory=dict)
 
 

@@ -15,14 +15,16 @@ from shoplet.errors import Conflict, InvalidInput
 from shoplet.scoping import get_owned
 
 
-def create_category(session: Session, *, merchant_id: str, code: str, name: str,
-                    parent_id: str | None, now: datetime) -> Category:
+def create_category(
+    session: Session, *, merchant_id: str, code: str, name: str, parent_id: str | None, now: datetime
+) -> Category:
     if parent_id is not None:
         get_owned(session, Category, merchant_id, parent_id, what="Category")
     if session.scalar(select(Category.id).where(Category.merchant_id == merchant_id, Category.code == code)):
         raise Conflict("category.code_taken", f"A category with code '{code}' already exists.")
-    category = Category(merchant_id=merchant_id, id=new_id("cat"), code=code, name=name,
-                        parent_id=parent_id, created_at=now)
+    category = Category(
+        merchant_id=merchant_id, id=new_id("cat"), code=code, name=name, parent_id=parent_id, created_at=now
+    )
     session.add(category)
     session.flush()
     return category
@@ -30,36 +32,74 @@ def create_category(session: Session, *, merchant_id: str, code: str, name: str,
 
 def _check_prices(list_price: int, member_price: int | None, light_member_price: int | None = None) -> None:
     if member_price is not None and member_price > list_price:
-        raise InvalidInput("sku.member_price_above_list",
-                           "The member price cannot be higher than the list price.")
+        raise InvalidInput(
+            "sku.member_price_above_list", "The member price cannot be higher than the list price."
+        )
     if light_member_price is not None and light_member_price > list_price:
-        raise InvalidInput("sku.light_member_price_above_list",
-                           "The light-member price cannot be higher than the list price.")
+        raise InvalidInput(
+            "sku.light_member_price_above_list",
+            "The light-member price cannot be higher than the list price.",
+        )
 
 
-def create_product(session: Session, *, merchant_id: str, title: str, description: str,
-                   category_id: str | None, tags: list[str], skus: list[dict[str, Any]],
-                   now: datetime) -> tuple[Product, list[Sku]]:
+def create_product(
+    session: Session,
+    *,
+    merchant_id: str,
+    title: str,
+    description: str,
+    category_id: str | None,
+    tags: list[str],
+    skus: list[dict[str, Any]],
+    now: datetime,
+) -> tuple[Product, list[Sku]]:
     if category_id is not None:
         get_owned(session, Category, merchant_id, category_id, what="Category")
-    product = Product(merchant_id=merchant_id, id=new_id("prd"), title=title,
-                      description=description, category_id=category_id, tags=tags,
-                      created_at=now, updated_at=now)
+    product = Product(
+        merchant_id=merchant_id,
+        id=new_id("prd"),
+        title=title,
+        description=description,
+        category_id=category_id,
+        tags=tags,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(product)
     session.flush()
     created = [add_sku(session, merchant_id=merchant_id, product=product, now=now, **sku) for sku in skus]
     return product, created
 
 
-def add_sku(session: Session, *, merchant_id: str, product: Product, code: str, name: str,
-            list_price: int, member_price: int | None = None, light_member_price: int | None = None,
-            attributes: dict[str, Any] | None = None, now: datetime) -> Sku:
+def add_sku(
+    session: Session,
+    *,
+    merchant_id: str,
+    product: Product,
+    code: str,
+    name: str,
+    list_price: int,
+    member_price: int | None = None,
+    light_member_price: int | None = None,
+    attributes: dict[str, Any] | None = None,
+    now: datetime,
+) -> Sku:
     _check_prices(list_price, member_price, light_member_price)
     if session.scalar(select(Sku.id).where(Sku.merchant_id == merchant_id, Sku.code == code)):
         raise Conflict("sku.code_taken", f"A SKU with code '{code}' already exists.")
-    sku = Sku(merchant_id=merchant_id, id=new_id("sku"), product_id=product.id, code=code,
-              name=name, list_price=list_price, member_price=member_price,
-              light_member_price=light_member_price, attributes=attributes or {}, created_at=now, updated_at=now)
+    sku = Sku(
+        merchant_id=merchant_id,
+        id=new_id("sku"),
+        product_id=product.id,
+        code=code,
+        name=name,
+        list_price=list_price,
+        member_price=member_price,
+        light_member_price=light_member_price,
+        attributes=attributes or {},
+        created_at=now,
+        updated_at=now,
+    )
     session.add(sku)
     try:
         session.flush()
@@ -68,8 +108,9 @@ def add_sku(session: Session, *, merchant_id: str, product: Product, code: str, 
     return sku
 
 
-def update_product(session: Session, *, merchant_id: str, product_id: str,
-                   changes: dict[str, Any]) -> Product:
+def update_product(
+    session: Session, *, merchant_id: str, product_id: str, changes: dict[str, Any]
+) -> Product:
     product = get_owned(session, Product, merchant_id, product_id, what="Product")
     _refuse_nulls(changes, nullable={"category_id"})
     if changes.get("category_id"):
@@ -102,8 +143,11 @@ def _refuse_nulls(changes: dict[str, Any], *, nullable: set[str]) -> None:
 def skus_of(session: Session, merchant_id: str, product_ids: list[str]) -> dict[str, list[Sku]]:
     result: dict[str, list[Sku]] = {pid: [] for pid in product_ids}
     if product_ids:
-        rows = session.scalars(select(Sku).where(Sku.merchant_id == merchant_id,
-                                                 Sku.product_id.in_(product_ids)).order_by(Sku.id))
+        rows = session.scalars(
+            select(Sku)
+            .where(Sku.merchant_id == merchant_id, Sku.product_id.in_(product_ids))
+            .order_by(Sku.id)
+        )
         for sku in rows:
             result[sku.product_id].append(sku)
     return result

@@ -55,8 +55,17 @@ class RedisGate:
         base = f"{self.prefix}:{merchant_id}:{template_id}"
         return f"{base}:stock", f"{base}:c:{customer_id}", f"{base}:d:{customer_id}:{day}"
 
-    def take(self, *, merchant_id: str, template_id: str, customer_id: str, day: str, total_limit: int | None,
-             day_limit: int | None, prime) -> tuple[int, Slot | None]:
+    def take(
+        self,
+        *,
+        merchant_id: str,
+        template_id: str,
+        customer_id: str,
+        day: str,
+        total_limit: int | None,
+        day_limit: int | None,
+        prime,
+    ) -> tuple[int, Slot | None]:
         """Try to take a slot. ``prime()`` returns (stock left, customer's count, today's count)
         from the database, used when a key is missing. Returns (code, slot)."""
         keys = self.keys(merchant_id, template_id, customer_id, day)

@@ -68,7 +68,9 @@ class Coupon(TenantMixin, Base):
     __tablename__ = "coupons"
     __table_args__ = (
         CheckConstraint("status IN ('available','locked','used','expired')", name="status"),
-        ForeignKeyConstraint(["merchant_id", "template_id"], ["coupon_templates.merchant_id", "coupon_templates.id"]),
+        ForeignKeyConstraint(
+            ["merchant_id", "template_id"], ["coupon_templates.merchant_id", "coupon_templates.id"]
+        ),
         Index("uq_coupons_code", "merchant_id", "code", unique=True),
         Index("ix_coupons_customer", "merchant_id", "customer_id", "status"),
         Index("ix_coupons_template", "merchant_id", "template_id", "status"),
@@ -113,7 +115,9 @@ class CouponCode(Base):
 
     __tablename__ = "coupon_codes"
     __table_args__ = (
-        ForeignKeyConstraint(["merchant_id", "template_id"], ["coupon_templates.merchant_id", "coupon_templates.id"]),
+        ForeignKeyConstraint(
+            ["merchant_id", "template_id"], ["coupon_templates.merchant_id", "coupon_templates.id"]
+        ),
         Index("ix_coupon_codes_template", "merchant_id", "template_id", "batch_id"),
     )
 
@@ -134,7 +138,9 @@ class CouponEventRule(TenantMixin, Base):
     __tablename__ = "coupon_event_rules"
     __table_args__ = (
         CheckConstraint("event IN ('joined','first_order','order_at_least','birthday')", name="event"),
-        ForeignKeyConstraint(["merchant_id", "template_id"], ["coupon_templates.merchant_id", "coupon_templates.id"]),
+        ForeignKeyConstraint(
+            ["merchant_id", "template_id"], ["coupon_templates.merchant_id", "coupon_templates.id"]
+        ),
     )
 
     event: Mapped[str] = mapped_column(String(32))
@@ -181,7 +187,9 @@ class CouponIssueJob(TenantMixin, Base):
     __tablename__ = "coupon_issue_jobs"
     __table_args__ = (
         CheckConstraint("status IN ('pending','running','done')", name="status"),
-        ForeignKeyConstraint(["merchant_id", "template_id"], ["coupon_templates.merchant_id", "coupon_templates.id"]),
+        ForeignKeyConstraint(
+            ["merchant_id", "template_id"], ["coupon_templates.merchant_id", "coupon_templates.id"]
+        ),
     )
 
     template_id: Mapped[str] = mapped_column(String(32))
@@ -202,7 +210,9 @@ class PointsMallItem(TenantMixin, Base):
     __tablename__ = "points_mall_items"
     __table_args__ = (
         CheckConstraint("points > 0", name="points"),
-        ForeignKeyConstraint(["merchant_id", "template_id"], ["coupon_templates.merchant_id", "coupon_templates.id"]),
+        ForeignKeyConstraint(
+            ["merchant_id", "template_id"], ["coupon_templates.merchant_id", "coupon_templates.id"]
+        ),
     )
 
     template_id: Mapped[str] = mapped_column(String(32))

@@ -18,8 +18,18 @@ from shoplet.errors import Conflict, NotFound, Unprocessable
 from shoplet.outbox import emit
 from shoplet.scoping import get_owned
 
-RULE_FIELDS = ("kind", "off", "threshold", "percent_off", "max_off", "sku", "price", "scope", "stackable",
-               "exclusive_with_promotions")
+RULE_FIELDS = (
+    "kind",
+    "off",
+    "threshold",
+    "percent_off",
+    "max_off",
+    "sku",
+    "price",
+    "scope",
+    "stackable",
+    "exclusive_with_promotions",
+)
 
 
 def as_contract(coupon: Coupon) -> dict[str, Any]:
@@ -32,41 +42,54 @@ def as_contract(coupon: Coupon) -> dict[str, Any]:
     return rule
 
 
-def held(session: Session, *, merchant_id: str, customer_id: str, host_app: str | None,
-         store_id: str | None) -> list[Coupon]:
+def held(
+    session: Session, *, merchant_id: str, customer_id: str, host_app: str | None, store_id: str | None
+) -> list[Coupon]:
     """The customer's available coupons that may be used in this host app at this store."""
-    rows = session.scalars(select(Coupon).where(
-        Coupon.merchant_id == merchant_id, Coupon.customer_id == customer_id, Coupon.status == "available"
-    ).order_by(Coupon.valid_until, Coupon.id))
-    return [c for c in rows
-            if (not c.rule.get("host_apps") or host_app in c.rule["host_apps"])
-            and (not c.rule.get("store_ids") or store_id in c.rule["store_ids"])]
+    rows = session.scalars(
+        select(Coupon)
+        .where(
+            Coupon.merchant_id == merchant_id, Coupon.customer_id == customer_id, Coupon.status == "available"
+        )
+        .order_by(Coupon.valid_until, Coupon.id)
+    )
+    return [
+        c
+        for c in rows
+        if (not c.rule.get("host_apps") or host_app in c.rule["host_apps"])
+        and (not c.rule.get("store_ids") or store_id in c.rule["store_ids"])
+    ]
 
 
-def lock(session: Session, *, merchant_id: str, order_id: str, order_amount: int, discounts: dict[str, int]) -> None:
+def lock(
+    session: Session, *, merchant_id: str, order_id: str, order_amount: int, discounts: dict[str, int]
+) -> None:
     """The order's coupons are set aside until it is paid or cancelled."""
     for coupon_id, discount in sorted(discounts.items()):
         locked = session.execute(
-            update(Coupon).where(Coupon.merchant_id == merchant_id, Coupon.id == coupon_id,
-                                 Coupon.status == "available")
+            update(Coupon)
+            .where(Coupon.merchant_id == merchant_id, Coupon.id == coupon_id, Coupon.status == "available")
             .values(status="locked", order_id=order_id, discount=discount, order_amount=order_amount)
         ).rowcount
         if not locked:
-            raise Conflict("coupon.not_available", "One of the coupons was just used elsewhere; please try again.")
+            raise Conflict(
+                "coupon.not_available", "One of the coupons was just used elsewhere; please try again."
+            )
 
 
 def use_for_order(session: Session, *, merchant_id: str, order_id: str, now: datetime) -> int:
     return session.execute(
-        update(Coupon).where(Coupon.merchant_id == merchant_id, Coupon.order_id == order_id,
-                             Coupon.status == "locked").values(status="used", used_at=now)
+        update(Coupon)
+        .where(Coupon.merchant_id == merchant_id, Coupon.order_id == order_id, Coupon.status == "locked")
+        .values(status="used", used_at=now)
     ).rowcount
 
 
 def release_for_order(session: Session, *, merchant_id: str, order_id: str) -> int:
     """An unpaid order was cancelled: its coupons can be used again."""
     return session.execute(
-        update(Coupon).where(Coupon.merchant_id == merchant_id, Coupon.order_id == order_id,
-                             Coupon.status == "locked")
+        update(Coupon)
+        .where(Coupon.merchant_id == merchant_id, Coupon.order_id == order_id, Coupon.status == "locked")
         .values(status="available", order_id=None, discount=0, order_amount=0)
     ).rowcount
 
@@ -74,9 +97,13 @@ def release_for_order(session: Session, *, merchant_id: str, order_id: str) -> i
 def return_for_order(session: Session, *, merchant_id: str, order_id: str, now: datetime) -> int:
     """The whole order was refunded: coupons still within their validity come back (P3)."""
     return session.execute(
-        update(Coupon).where(Coupon.merchant_id == merchant_id, Coupon.order_id == order_id,
-                             Coupon.status == "used",
-                             (Coupon.valid_until.is_(None)) | (Coupon.valid_until > now))
+        update(Coupon)
+        .where(
+            Coupon.merchant_id == merchant_id,
+            Coupon.order_id == order_id,
+            Coupon.status == "used",
+            (Coupon.valid_until.is_(None)) | (Coupon.valid_until > now),
+        )
         .values(status="available", order_id=None, used_at=None, discount=0, order_amount=0)
     ).rowcount
 
@@ -105,15 +132,17 @@ def _refusal(coupon: Coupon, store_id: str, now: datetime):
     return None
 
 
-def verify(session: Session, *, merchant_id: str, code: str, store_id: str, staff_id: str | None,
-           now: datetime) -> Coupon:
+def verify(
+    session: Session, *, merchant_id: str, code: str, store_id: str, staff_id: str | None, now: datetime
+) -> Coupon:
     """A clerk verifies a code at their store: it is used there, once."""
     coupon = find_by_code(session, merchant_id, code)
     refusal = _refusal(coupon, store_id, now)
     if refusal is not None:
         raise refusal
     won = session.execute(
-        update(Coupon).where(Coupon.merchant_id == merchant_id, Coupon.id == coupon.id, Coupon.status == "available")
+        update(Coupon)
+        .where(Coupon.merchant_id == merchant_id, Coupon.id == coupon.id, Coupon.status == "available")
         .values(status="used", used_at=now, verified_store_id=store_id, verified_by=staff_id)
     ).rowcount
     if not won:
@@ -122,16 +151,23 @@ def verify(session: Session, *, merchant_id: str, code: str, store_id: str, staf
     return coupon
 
 
-def reverse(session: Session, *, merchant_id: str, coupon_id: str, now: datetime, window: timedelta) -> Coupon:
+def reverse(
+    session: Session, *, merchant_id: str, coupon_id: str, now: datetime, window: timedelta
+) -> Coupon:
     """An admin undoes a mistaken in-store verification, within the window."""
     coupon = get_owned(session, Coupon, merchant_id, coupon_id, what="Coupon")
     if coupon.status != "used" or coupon.verified_store_id is None:
-        raise Conflict("coupon.not_verified", "Only a coupon verified in store can have its verification reversed.")
+        raise Conflict(
+            "coupon.not_verified", "Only a coupon verified in store can have its verification reversed."
+        )
     if coupon.used_at is None or now - coupon.used_at > window:
-        raise Conflict("coupon.reversal_window_passed",
-                       f"Verifications can be reversed for {int(window.total_seconds() // 3600)} hours only.")
+        raise Conflict(
+            "coupon.reversal_window_passed",
+            f"Verifications can be reversed for {int(window.total_seconds() // 3600)} hours only.",
+        )
     session.execute(
-        update(Coupon).where(Coupon.merchant_id == merchant_id, Coupon.id == coupon_id, Coupon.status == "used")
+        update(Coupon)
+        .where(Coupon.merchant_id == merchant_id, Coupon.id == coupon_id, Coupon.status == "used")
         .values(status="available", used_at=None, verified_store_id=None, verified_by=None)
     )
     session.refresh(coupon)
@@ -141,41 +177,83 @@ def reverse(session: Session, *, merchant_id: str, coupon_id: str, now: datetime
 def expire(session: Session, *, now: datetime) -> int:
     """Lifecycle sweep: available coupons past their validity become expired."""
     return session.execute(
-        update(Coupon).where(Coupon.status == "available", Coupon.valid_until.is_not(None),
-                             Coupon.valid_until <= now).values(status="expired")
+        update(Coupon)
+        .where(Coupon.status == "available", Coupon.valid_until.is_not(None), Coupon.valid_until <= now)
+        .values(status="expired")
     ).rowcount
 
 
 def remind(session: Session, *, now: datetime, days: int = 3, limit: int = 1000) -> int:
     """Queue one "expires in 3 days" reminder per coupon, for messaging to deliver (C5, §L)."""
-    due = list(session.scalars(select(Coupon).where(
-        Coupon.status == "available", Coupon.reminded_at.is_(None), Coupon.valid_until.is_not(None),
-        Coupon.valid_until > now, Coupon.valid_until <= now + timedelta(days=days)).limit(limit)))
+    due = list(
+        session.scalars(
+            select(Coupon)
+            .where(
+                Coupon.status == "available",
+                Coupon.reminded_at.is_(None),
+                Coupon.valid_until.is_not(None),
+                Coupon.valid_until > now,
+                Coupon.valid_until <= now + timedelta(days=days),
+            )
+            .limit(limit)
+        )
+    )
     for coupon in due:
-        marked = session.execute(update(Coupon).where(
-            Coupon.merchant_id == coupon.merchant_id, Coupon.id == coupon.id, Coupon.reminded_at.is_(None))
-            .values(reminded_at=now)).rowcount
+        marked = session.execute(
+            update(Coupon)
+            .where(
+                Coupon.merchant_id == coupon.merchant_id, Coupon.id == coupon.id, Coupon.reminded_at.is_(None)
+            )
+            .values(reminded_at=now)
+        ).rowcount
         if marked:
-            emit(session, merchant_id=coupon.merchant_id, topic="coupon.expiring", now=now,
-                 payload={"merchant_id": coupon.merchant_id, "coupon_id": coupon.id,
-                          "customer_id": coupon.customer_id, "valid_until": coupon.valid_until.isoformat()})
+            emit(
+                session,
+                merchant_id=coupon.merchant_id,
+                topic="coupon.expiring",
+                now=now,
+                payload={
+                    "merchant_id": coupon.merchant_id,
+                    "coupon_id": coupon.id,
+                    "customer_id": coupon.customer_id,
+                    "valid_until": coupon.valid_until.isoformat(),
+                },
+            )
     return len(due)
 
 
 def figures(session: Session, *, merchant_id: str, template_id: str) -> dict[str, Any]:
     """C6: issued, claimed, used, use rate (核销率), GMV of orders using it, discount cost."""
-    template = get_owned(session, CouponTemplate, merchant_id, template_id, what="Coupon template",
-                         code="coupon_template")
-    base = select(func.count()).select_from(Coupon).where(Coupon.merchant_id == merchant_id,
-                                                          Coupon.template_id == template_id)
+    template = get_owned(
+        session, CouponTemplate, merchant_id, template_id, what="Coupon template", code="coupon_template"
+    )
+    base = (
+        select(func.count())
+        .select_from(Coupon)
+        .where(Coupon.merchant_id == merchant_id, Coupon.template_id == template_id)
+    )
     claimed = session.scalar(base.where(Coupon.source.in_(("claim", "code"))))
     used = session.scalar(base.where(Coupon.status == "used"))
-    cost = session.scalar(select(func.coalesce(func.sum(Coupon.discount), 0)).where(
-        Coupon.merchant_id == merchant_id, Coupon.template_id == template_id, Coupon.status == "used"))
-    gmv = session.scalar(select(func.coalesce(func.sum(Coupon.order_amount), 0)).where(
-        Coupon.merchant_id == merchant_id, Coupon.template_id == template_id, Coupon.status == "used"))
+    cost = session.scalar(
+        select(func.coalesce(func.sum(Coupon.discount), 0)).where(
+            Coupon.merchant_id == merchant_id, Coupon.template_id == template_id, Coupon.status == "used"
+        )
+    )
+    gmv = session.scalar(
+        select(func.coalesce(func.sum(Coupon.order_amount), 0)).where(
+            Coupon.merchant_id == merchant_id, Coupon.template_id == template_id, Coupon.status == "used"
+        )
+    )
     issued = template.issued_count
-    return {"template_id": template_id, "issued": issued, "claimed": claimed, "used": used,
-            "use_rate": round(used / issued, 4) if issued else 0.0, "gmv": gmv, "discount_cost": cost,
-            "verified_in_store": session.scalar(base.where(Coupon.status == "used",
-                                                           Coupon.verified_store_id.is_not(None)))}
+    return {
+        "template_id": template_id,
+        "issued": issued,
+        "claimed": claimed,
+        "used": used,
+        "use_rate": round(used / issued, 4) if issued else 0.0,
+        "gmv": gmv,
+        "discount_cost": cost,
+        "verified_in_store": session.scalar(
+            base.where(Coupon.status == "used", Coupon.verified_store_id.is_not(None))
+        ),
+    }

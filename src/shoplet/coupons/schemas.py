@@ -15,17 +15,23 @@ PARAMS = ("off", "threshold", "percent_off", "max_off", "sku", "price")
 
 class Audience(In):
     kind: Literal["everyone", "new_customers", "members", "light_members", "tags", "followers"] = "everyone"
-    tiers: list[Id] = Field(default_factory=list, max_length=50, description="members: only these tiers (empty: any).")
-    tags: list[Tag] = Field(default_factory=list, max_length=50, description="tags: customers with any of these tags.")
+    tiers: list[Id] = Field(
+        default_factory=list, max_length=50, description="members: only these tiers (empty: any)."
+    )
+    tags: list[Tag] = Field(
+        default_factory=list, max_length=50, description="tags: customers with any of these tags."
+    )
 
 
 class _Limits(In):
     name: str | None = Field(None, min_length=1, max_length=200)
     scope: Scope | None = None
-    store_ids: list[Id] | None = Field(None, max_length=MAX_ITEMS,
-                                       description="Stores where it can be used; empty = all.")
-    host_apps: list[HostAppName] | None = Field(None, max_length=20,
-                                                description="Host apps where it can be used; empty = all.")
+    store_ids: list[Id] | None = Field(
+        None, max_length=MAX_ITEMS, description="Stores where it can be used; empty = all."
+    )
+    host_apps: list[HostAppName] | None = Field(
+        None, max_length=20, description="Host apps where it can be used; empty = all."
+    )
     audience: Audience | None = None
     claim_starts_at: Instant | None = None
     claim_ends_at: Instant | None = None
@@ -51,8 +57,13 @@ class CouponTemplateIn(_Limits):
     valid_until: Instant | None = None
     valid_days: int | None = Field(None, ge=1, le=3650, description="relative: days valid after claim.")
     delay_days: int = Field(0, ge=0, le=365, description="relative: days after claim before it starts.")
-    public_code: str | None = Field(None, min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_-]+$",
-                                    description="A discount code (优惠码) anyone can enter to claim it.")
+    public_code: str | None = Field(
+        None,
+        min_length=3,
+        max_length=32,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="A discount code (优惠码) anyone can enter to claim it.",
+    )
 
     def params(self) -> dict[str, Any]:
         return self.model_dump(include=set(PARAMS), exclude_none=True)

@@ -32,8 +32,19 @@ from shoplet.scoping import get_owned
 from shoplet.tenancy.models import Merchant
 
 KINDS = ("cash", "threshold", "percent", "exchange", "free_delivery")
-EDITABLE = ("name", "scope", "store_ids", "host_apps", "audience", "claim_starts_at", "claim_ends_at",
-            "total_stock", "per_customer_limit", "per_day_limit", "budget")
+EDITABLE = (
+    "name",
+    "scope",
+    "store_ids",
+    "host_apps",
+    "audience",
+    "claim_starts_at",
+    "claim_ends_at",
+    "total_stock",
+    "per_customer_limit",
+    "per_day_limit",
+    "budget",
+)
 
 
 def rule_of(template: CouponTemplate) -> dict[str, Any]:
@@ -61,8 +72,13 @@ def _check(session: Session, template: CouponTemplate) -> None:
     if template.kind not in KINDS:
         raise InvalidInput("coupon.kind", f"Unknown coupon kind '{template.kind}'.")
     try:
-        parse({"now": "2026-01-01T00:00:00+00:00", "lines": [{"sku": "_", "quantity": 1, "unit_price": 0}],
-               "coupons": [{"id": "t", **rule_of(template)}]})
+        parse(
+            {
+                "now": "2026-01-01T00:00:00+00:00",
+                "lines": [{"sku": "_", "quantity": 1, "unit_price": 0}],
+                "coupons": [{"id": "t", **rule_of(template)}],
+            }
+        )
     except InvalidCart as exc:
         detail = str(exc).removeprefix("coupons[0].").removeprefix("coupons[0]: ")
         raise InvalidInput("coupon.invalid", f"The coupon is not valid: {detail}.") from exc
@@ -82,18 +98,36 @@ def _check(session: Session, template: CouponTemplate) -> None:
         if skus - found:
             raise InvalidInput("coupon.unknown_sku", f"No SKU '{sorted(skus - found)[0]}' in this shop.")
     categories = set(template.scope.get("categories", []))
-    if categories and categories - set(session.scalars(
-            select(Category.id).where(Category.merchant_id == merchant_id, Category.id.in_(categories)))):
+    if categories and categories - set(
+        session.scalars(
+            select(Category.id).where(Category.merchant_id == merchant_id, Category.id.in_(categories))
+        )
+    ):
         raise InvalidInput("coupon.unknown_category", "A category in the scope is not in this shop.")
-    if template.public_code and session.scalar(select(CouponTemplate.id).where(
-            CouponTemplate.merchant_id == merchant_id, CouponTemplate.public_code == template.public_code,
-            CouponTemplate.id != template.id)):
+    if template.public_code and session.scalar(
+        select(CouponTemplate.id).where(
+            CouponTemplate.merchant_id == merchant_id,
+            CouponTemplate.public_code == template.public_code,
+            CouponTemplate.id != template.id,
+        )
+    ):
         raise Conflict("coupon.public_code_taken", "Another coupon already uses this discount code.")
 
 
-def create_template(session: Session, *, merchant_id: str, fields: dict[str, Any], now: datetime) -> CouponTemplate:
-    template = CouponTemplate(merchant_id=merchant_id, id=new_id("cpt"), status="active", version=1,
-                              issued_count=0, budget_committed=0, created_at=now, updated_at=now, **fields)
+def create_template(
+    session: Session, *, merchant_id: str, fields: dict[str, Any], now: datetime
+) -> CouponTemplate:
+    template = CouponTemplate(
+        merchant_id=merchant_id,
+        id=new_id("cpt"),
+        status="active",
+        version=1,
+        issued_count=0,
+        budget_committed=0,
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )
     _check(session, template)
     session.add(template)
     session.flush()
@@ -123,29 +157,51 @@ def create_from_request(session: Session, *, merchant_id: str, body: Any, now: d
     fields.setdefault("audience", {"kind": "everyone"})
     fields.setdefault("store_ids", [])
     fields.setdefault("host_apps", [])
-    return create_template(session, merchant_id=merchant_id, now=now, fields=dict(
-        fields, name=body.name, kind=body.kind, params=body.params(), stackable=body.stackable,
-        exclusive_with_promotions=body.exclusive_with_promotions, validity=body.validity,
-        valid_from=body.valid_from, valid_until=body.valid_until, valid_days=body.valid_days,
-        delay_days=body.delay_days, public_code=body.public_code.upper() if body.public_code else None))
+    return create_template(
+        session,
+        merchant_id=merchant_id,
+        now=now,
+        fields=dict(
+            fields,
+            name=body.name,
+            kind=body.kind,
+            params=body.params(),
+            stackable=body.stackable,
+            exclusive_with_promotions=body.exclusive_with_promotions,
+            validity=body.validity,
+            valid_from=body.valid_from,
+            valid_until=body.valid_until,
+            valid_days=body.valid_days,
+            delay_days=body.delay_days,
+            public_code=body.public_code.upper() if body.public_code else None,
+        ),
+    )
 
 
-def update_template(session: Session, *, merchant_id: str, template_id: str, changes: dict[str, Any],
-                    now: datetime) -> CouponTemplate:
+def update_template(
+    session: Session, *, merchant_id: str, template_id: str, changes: dict[str, Any], now: datetime
+) -> CouponTemplate:
     """Edit a template; coupons already issued keep the rule they were issued with."""
-    template = get_owned(session, CouponTemplate, merchant_id, template_id, what="Coupon template",
-                         code="coupon_template")
+    template = get_owned(
+        session, CouponTemplate, merchant_id, template_id, what="Coupon template", code="coupon_template"
+    )
     if template.status == "stopped":
         raise Conflict("coupon.stopped", "A stopped coupon cannot be edited; create a new one.")
     for field, value in changes.items():
         if field not in EDITABLE:
-            raise InvalidInput("coupon.not_editable", f"'{field}' cannot be changed once issued; create a new coupon.")
+            raise InvalidInput(
+                "coupon.not_editable", f"'{field}' cannot be changed once issued; create a new coupon."
+            )
         setattr(template, field, value)
     if template.total_stock is not None and template.total_stock < template.issued_count:
-        raise Unprocessable("coupon.stock_below_issued",
-                            f"{template.issued_count} coupons are already issued; the stock cannot be lower.")
+        raise Unprocessable(
+            "coupon.stock_below_issued",
+            f"{template.issued_count} coupons are already issued; the stock cannot be lower.",
+        )
     if template.budget is not None and template.budget < template.budget_committed:
-        raise Unprocessable("coupon.budget_below_committed", "The budget cannot be lower than what is committed.")
+        raise Unprocessable(
+            "coupon.budget_below_committed", "The budget cannot be lower than what is committed."
+        )
     _check(session, template)
     template.version += 1
     template.updated_at = now
@@ -153,10 +209,13 @@ def update_template(session: Session, *, merchant_id: str, template_id: str, cha
     return template
 
 
-def transition(session: Session, *, merchant_id: str, template_id: str, action: str, now: datetime) -> CouponTemplate:
+def transition(
+    session: Session, *, merchant_id: str, template_id: str, action: str, now: datetime
+) -> CouponTemplate:
     """Pause, resume or stop giving the coupon out; issued coupons stay usable either way."""
-    template = get_owned(session, CouponTemplate, merchant_id, template_id, what="Coupon template",
-                         code="coupon_template")
+    template = get_owned(
+        session, CouponTemplate, merchant_id, template_id, what="Coupon template", code="coupon_template"
+    )
     lifecycle.apply(template, action, now, stopped_code="coupon.stopped")
     session.flush()
     return template
@@ -175,7 +234,9 @@ def local_day(session: Session, merchant_id: str, now: datetime) -> str:
     return now.astimezone(zone).date().isoformat()
 
 
-def audience_refusal(session: Session, template: CouponTemplate, customer_id: str, now: datetime) -> str | None:
+def audience_refusal(
+    session: Session, template: CouponTemplate, customer_id: str, now: datetime
+) -> str | None:
     """Why this customer is not in the template's audience (None: they are)."""
     audience = template.audience or {}
     kind = audience.get("kind", "everyone")
@@ -183,7 +244,11 @@ def audience_refusal(session: Session, template: CouponTemplate, customer_id: st
     if kind == "everyone":
         return None
     if kind == "new_customers":  # the first paid order makes a member (P4): members are not new
-        return None if session.get(Member, (merchant_id, customer_id)) is None else "This coupon is for new customers."
+        return (
+            None
+            if session.get(Member, (merchant_id, customer_id)) is None
+            else "This coupon is for new customers."
+        )
     if kind == "members":
         member = session.get(Member, (merchant_id, customer_id))
         tiers = audience.get("tiers") or []
@@ -216,8 +281,12 @@ def validity_for(template: CouponTemplate, now: datetime) -> tuple[datetime, dat
 def _counter_statement(dialect: str):
     insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
     stmt = insert(CouponClaimCount).values(
-        merchant_id=bindparam("m"), template_id=bindparam("t"), customer_id=bindparam("c"),
-        period=bindparam("p"), claimed=1)
+        merchant_id=bindparam("m"),
+        template_id=bindparam("t"),
+        customer_id=bindparam("c"),
+        period=bindparam("p"),
+        claimed=1,
+    )
     return stmt.on_conflict_do_update(
         index_elements=["merchant_id", "template_id", "customer_id", "period"],
         set_={"claimed": CouponClaimCount.claimed + 1},
@@ -229,12 +298,18 @@ def _counter_statement(dialect: str):
 _COUNTER = {"sqlite": _counter_statement("sqlite"), "postgresql": _counter_statement("postgresql")}
 _TAKE_STOCK = (
     update(CouponTemplate)
-    .where(CouponTemplate.merchant_id == bindparam("m"), CouponTemplate.id == bindparam("t"),
-           CouponTemplate.status == "active",
-           (CouponTemplate.total_stock.is_(None)) | (CouponTemplate.issued_count < CouponTemplate.total_stock),
-           (CouponTemplate.budget.is_(None)) | (CouponTemplate.budget_committed + bindparam("face") <= CouponTemplate.budget))
-    .values(issued_count=CouponTemplate.issued_count + 1,
-            budget_committed=CouponTemplate.budget_committed + bindparam("face"))
+    .where(
+        CouponTemplate.merchant_id == bindparam("m"),
+        CouponTemplate.id == bindparam("t"),
+        CouponTemplate.status == "active",
+        (CouponTemplate.total_stock.is_(None)) | (CouponTemplate.issued_count < CouponTemplate.total_stock),
+        (CouponTemplate.budget.is_(None))
+        | (CouponTemplate.budget_committed + bindparam("face") <= CouponTemplate.budget),
+    )
+    .values(
+        issued_count=CouponTemplate.issued_count + 1,
+        budget_committed=CouponTemplate.budget_committed + bindparam("face"),
+    )
     .execution_options(synchronize_session=False)
 )
 
@@ -242,13 +317,22 @@ _TAKE_STOCK = (
 _INSERT_COUPON = Coupon.__table__.insert()
 
 
-def _counter(session: Session, template: CouponTemplate, customer_id: str, period: str, limit: int,
-             code: str, message: str) -> None:
+def _counter(
+    session: Session,
+    template: CouponTemplate,
+    customer_id: str,
+    period: str,
+    limit: int,
+    code: str,
+    message: str,
+) -> None:
     """Count one more coupon for this customer and period, unless that passes ``limit``:
     one upsert whose update only happens while ``claimed < limit``."""
     connection = session.connection()
-    row = connection.execute(_COUNTER[connection.dialect.name], {"m": template.merchant_id, "t": template.id, "c": customer_id, "p": period,
-                                 "limit": limit}).first()
+    row = connection.execute(
+        _COUNTER[connection.dialect.name],
+        {"m": template.merchant_id, "t": template.id, "c": customer_id, "p": period, "limit": limit},
+    ).first()
     # RETURNING, not rowcount: drivers disagree on the rowcount of an upsert.
     if row is None:
         raise Conflict(code, message)
@@ -266,8 +350,15 @@ def claimable_refusal(template: CouponTemplate, now: datetime) -> Conflict | Unp
     return None
 
 
-def issue(session: Session, *, template: CouponTemplate, customer_id: str, source: str, now: datetime,
-          check_audience: bool = True) -> Coupon:
+def issue(
+    session: Session,
+    *,
+    template: CouponTemplate,
+    customer_id: str,
+    source: str,
+    now: datetime,
+    check_audience: bool = True,
+) -> Coupon:
     """Issue one coupon of ``template`` to a customer, within every limit, or raise and take nothing."""
     refusal = claimable_refusal(template, now)
     if refusal is not None:
@@ -280,19 +371,52 @@ def issue(session: Session, *, template: CouponTemplate, customer_id: str, sourc
     # The template row is every claimant's hot spot: on PostgreSQL its lock is held from the
     # stock UPDATE to COMMIT. So it goes last; a refusal anywhere rolls everything back.
     if template.per_customer_limit is not None:
-        _counter(session, template, customer_id, "all", template.per_customer_limit, "coupon.limit_reached",
-                 f"You can hold at most {template.per_customer_limit} of this coupon.")
+        _counter(
+            session,
+            template,
+            customer_id,
+            "all",
+            template.per_customer_limit,
+            "coupon.limit_reached",
+            f"You can hold at most {template.per_customer_limit} of this coupon.",
+        )
     if template.per_day_limit is not None:
-        _counter(session, template, customer_id, local_day(session, merchant_id, now), template.per_day_limit,
-                 "coupon.daily_limit_reached", f"You can claim at most {template.per_day_limit} of this coupon a day.")
+        _counter(
+            session,
+            template,
+            customer_id,
+            local_day(session, merchant_id, now),
+            template.per_day_limit,
+            "coupon.daily_limit_reached",
+            f"You can claim at most {template.per_day_limit} of this coupon a day.",
+        )
     valid_from, valid_until = validity_for(template, now)
-    values = dict(merchant_id=merchant_id, id=new_id("cpn"), template_id=template.id,
-                  template_version=template.version, customer_id=customer_id, code=new_code(),
-                  rule={**rule_of(template), "store_ids": list(template.store_ids),
-                        "host_apps": list(template.host_apps), "name": template.name},
-                  source=source, status="available", valid_from=valid_from, valid_until=valid_until,
-                  claimed_at=now, order_id=None, used_at=None, verified_store_id=None, verified_by=None,
-                  discount=0, order_amount=0, reminded_at=None)
+    values = dict(
+        merchant_id=merchant_id,
+        id=new_id("cpn"),
+        template_id=template.id,
+        template_version=template.version,
+        customer_id=customer_id,
+        code=new_code(),
+        rule={
+            **rule_of(template),
+            "store_ids": list(template.store_ids),
+            "host_apps": list(template.host_apps),
+            "name": template.name,
+        },
+        source=source,
+        status="available",
+        valid_from=valid_from,
+        valid_until=valid_until,
+        claimed_at=now,
+        order_id=None,
+        used_at=None,
+        verified_store_id=None,
+        verified_by=None,
+        discount=0,
+        order_amount=0,
+        reminded_at=None,
+    )
     connection = session.connection()  # Core on the session's transaction: no ORM overhead on the hot path
     connection.execute(_INSERT_COUPON, values)
     face = face_value(template) if template.budget is not None else 0
@@ -307,8 +431,15 @@ def issue(session: Session, *, template: CouponTemplate, customer_id: str, sourc
     return Coupon(**values)  # the row as written, for the caller to read
 
 
-def claim(session: Session, *, merchant_id: str, template_id: str, customer_id: str, now: datetime,
-          source: str = "claim") -> Coupon:
+def claim(
+    session: Session,
+    *,
+    merchant_id: str,
+    template_id: str,
+    customer_id: str,
+    now: datetime,
+    source: str = "claim",
+) -> Coupon:
     template = get_owned(session, CouponTemplate, merchant_id, template_id, what="Coupon", code="coupon")
     return issue(session, template=template, customer_id=customer_id, source=source, now=now)
 
@@ -362,13 +493,28 @@ def claim_through_gate(db, gate, *, template: CouponTemplate, customer_id: str, 
     def prime() -> tuple[int, int, int]:
         with db.unit_of_work(write=False) as session:
             fresh = session.get(CouponTemplate, (merchant_id, template_id))
-            counts = {row.period: row.claimed for row in session.scalars(select(CouponClaimCount).where(
-                CouponClaimCount.merchant_id == merchant_id, CouponClaimCount.template_id == template_id,
-                CouponClaimCount.customer_id == customer_id, CouponClaimCount.period.in_(("all", day))))}
+            counts = {
+                row.period: row.claimed
+                for row in session.scalars(
+                    select(CouponClaimCount).where(
+                        CouponClaimCount.merchant_id == merchant_id,
+                        CouponClaimCount.template_id == template_id,
+                        CouponClaimCount.customer_id == customer_id,
+                        CouponClaimCount.period.in_(("all", day)),
+                    )
+                )
+            }
             return fresh.total_stock - fresh.issued_count, counts.get("all", 0), counts.get(day, 0)
 
-    code, slot = gate.take(merchant_id=merchant_id, template_id=template_id, customer_id=customer_id, day=day,
-                           total_limit=template.per_customer_limit, day_limit=template.per_day_limit, prime=prime)
+    code, slot = gate.take(
+        merchant_id=merchant_id,
+        template_id=template_id,
+        customer_id=customer_id,
+        day=day,
+        total_limit=template.per_customer_limit,
+        day_limit=template.per_day_limit,
+        prime=prime,
+    )
     if slot is None:
         raise Conflict(*GATE_REFUSALS[code])
     try:
@@ -382,9 +528,14 @@ def claim_through_gate(db, gate, *, template: CouponTemplate, customer_id: str, 
 def reconcile_gate(db, gate) -> int:
     """Re-prime the gate's stock keys from the database for every active template with a stock."""
     with db.unit_of_work(write=False) as session:
-        rows = session.execute(select(CouponTemplate.merchant_id, CouponTemplate.id, CouponTemplate.total_stock,
-                                      CouponTemplate.issued_count).where(
-            CouponTemplate.status == "active", CouponTemplate.total_stock.is_not(None))).all()
+        rows = session.execute(
+            select(
+                CouponTemplate.merchant_id,
+                CouponTemplate.id,
+                CouponTemplate.total_stock,
+                CouponTemplate.issued_count,
+            ).where(CouponTemplate.status == "active", CouponTemplate.total_stock.is_not(None))
+        ).all()
     for merchant_id, template_id, stock, issued in rows:
         gate.reconcile(merchant_id, template_id, stock - issued)
     return len(rows)

@@ -34,26 +34,47 @@ reader = require_staff("operator", "clerk", "guide")
 def customer_out(s: Session, customer: Customer) -> CustomerOut:
     member = s.get(Member, (customer.merchant_id, customer.id))
     return CustomerOut(
-        id=customer.id, name=customer.name, phone=customer.phone, tags=customer.tags, birthday=customer.birthday,
-        identities=[IdentityOut.model_validate(i) for i in service.identities_of(s, customer.merchant_id, customer.id)],
-        membership=MembershipOut.model_validate(member) if member else None, created_at=customer.created_at,
+        id=customer.id,
+        name=customer.name,
+        phone=customer.phone,
+        tags=customer.tags,
+        birthday=customer.birthday,
+        identities=[
+            IdentityOut.model_validate(i) for i in service.identities_of(s, customer.merchant_id, customer.id)
+        ],
+        membership=MembershipOut.model_validate(member) if member else None,
+        created_at=customer.created_at,
     )
 
 
 @router.post("/customers", response_model=CustomerOut, status_code=201)
-def create_customer(body: CustomerIn, p: Principal = Depends(editor), db: Database = Depends(get_db),
-                    now: datetime = Depends(get_now)) -> CustomerOut:
+def create_customer(
+    body: CustomerIn,
+    p: Principal = Depends(editor),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> CustomerOut:
     with db.unit_of_work() as s:
         customer = service.create_customer(
-            s, merchant_id=p.tenant, name=body.name, phone=body.phone, tags=body.tags, birthday=body.birthday,
-            identities=[(i.host_app, i.host_user_id) for i in body.identities], now=now)
+            s,
+            merchant_id=p.tenant,
+            name=body.name,
+            phone=body.phone,
+            tags=body.tags,
+            birthday=body.birthday,
+            identities=[(i.host_app, i.host_user_id) for i in body.identities],
+            now=now,
+        )
         return customer_out(s, customer)
 
 
 @router.get("/customers", response_model=Page[CustomerOut])
-def list_customers(p: Principal = Depends(reader), db: Database = Depends(get_db),
-                   page: PageParams = Depends(page_params),
-                   phone: str | None = Query(None, max_length=32)) -> Page[CustomerOut]:
+def list_customers(
+    p: Principal = Depends(reader),
+    db: Database = Depends(get_db),
+    page: PageParams = Depends(page_params),
+    phone: str | None = Query(None, max_length=32),
+) -> Page[CustomerOut]:
     with db.unit_of_work(write=False) as s:
         stmt = scoped(Customer, p.tenant)
         if phone:
@@ -64,15 +85,22 @@ def list_customers(p: Principal = Depends(reader), db: Database = Depends(get_db
 
 def follow_out(customer_id: str, row: Follower | None) -> FollowOut:
     if row is None:
-        return FollowOut(customer_id=customer_id, following=False, host_app=None, followed_at=None,
-                         unfollowed_at=None)
-    return FollowOut(customer_id=customer_id, following=row.unfollowed_at is None, host_app=row.host_app,
-                     followed_at=row.followed_at, unfollowed_at=row.unfollowed_at)
+        return FollowOut(
+            customer_id=customer_id, following=False, host_app=None, followed_at=None, unfollowed_at=None
+        )
+    return FollowOut(
+        customer_id=customer_id,
+        following=row.unfollowed_at is None,
+        host_app=row.host_app,
+        followed_at=row.followed_at,
+        unfollowed_at=row.unfollowed_at,
+    )
 
 
 @router.get("/followers", response_model=Page[FollowOut])
-def list_followers(p: Principal = Depends(reader), db: Database = Depends(get_db),
-                   page: PageParams = Depends(page_params)) -> Page[FollowOut]:
+def list_followers(
+    p: Principal = Depends(reader), db: Database = Depends(get_db), page: PageParams = Depends(page_params)
+) -> Page[FollowOut]:
     """Current followers of the merchant's life account (生活号), by customer."""
     with db.unit_of_work(write=False) as s:
         stmt = select(Follower).where(Follower.merchant_id == p.tenant, Follower.unfollowed_at.is_(None))
@@ -81,32 +109,54 @@ def list_followers(p: Principal = Depends(reader), db: Database = Depends(get_db
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut)
-def get_customer(customer_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> CustomerOut:
+def get_customer(
+    customer_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
+) -> CustomerOut:
     with db.unit_of_work(write=False) as s:
         return customer_out(s, get_owned(s, Customer, p.tenant, customer_id, what="Customer"))
 
 
 @router.post("/customers/{customer_id}/identities", response_model=CustomerOut)
-def link_identity(customer_id: str, body: IdentityIn, p: Principal = Depends(editor),
-                  db: Database = Depends(get_db), now: datetime = Depends(get_now)) -> CustomerOut:
+def link_identity(
+    customer_id: str,
+    body: IdentityIn,
+    p: Principal = Depends(editor),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> CustomerOut:
     """Link another host app's user id to this customer (one person, many ends)."""
     with db.unit_of_work() as s:
         customer = get_owned(s, Customer, p.tenant, customer_id, what="Customer")
-        service.link_identity(s, merchant_id=p.tenant, customer_id=customer.id, host_app=body.host_app,
-                              host_user_id=body.host_user_id, now=now)
+        service.link_identity(
+            s,
+            merchant_id=p.tenant,
+            customer_id=customer.id,
+            host_app=body.host_app,
+            host_user_id=body.host_user_id,
+            now=now,
+        )
         return customer_out(s, customer)
 
 
 @router.post("/customers/{customer_id}/sessions", response_model=SessionOut, status_code=201)
-def open_session(customer_id: str, body: SessionIn, p: Principal = Depends(editor),
-                 db: Database = Depends(get_db), now: datetime = Depends(get_now),
-                 rt=Depends(get_runtime)) -> SessionOut:
+def open_session(
+    customer_id: str,
+    body: SessionIn,
+    p: Principal = Depends(editor),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+    rt=Depends(get_runtime),
+) -> SessionOut:
     """Issue a customer session from a trusted server (POS, H5 back end)."""
     with db.unit_of_work() as s:
         customer = get_owned(s, Customer, p.tenant, customer_id, what="Customer")
-        record, token = service.open_session(s, merchant_id=p.tenant, customer_id=customer.id,
-                                             host_app=body.host_app, scene=body.scene,
-                                             days=rt.settings.customer_session_days, now=now)
+        record, token = service.open_session(
+            s,
+            merchant_id=p.tenant,
+            customer_id=customer.id,
+            host_app=body.host_app,
+            scene=body.scene,
+            days=rt.settings.customer_session_days,
+            now=now,
+        )
         return SessionOut(customer_id=customer.id, token=token, expires_at=record.expires_at)
-
-

@@ -33,8 +33,14 @@ class SandboxHostApp:
 
     def resolve(self, auth_code: str) -> HostUser:
         parts = auth_code.split(":")
-        if (len(parts) not in (2, 3, 4) or parts[0] != "sandbox" or not parts[1]
-                or (len(parts) == 4 and parts[3] != "verified")):
+        if (
+            len(parts) not in (2, 3, 4)
+            or parts[0] != "sandbox"
+            or not parts[1]
+            or (len(parts) == 4 and parts[3] != "verified")
+        ):
             raise Unauthenticated("auth.code_invalid", "The host app's sign-in code is not valid.")
         phone = parts[2] if len(parts) >= 3 and parts[2] else None
-        return HostUser(host_user_id=parts[1], phone=phone, phone_verified=phone is not None and len(parts) == 4)
+        return HostUser(
+            host_user_id=parts[1], phone=phone, phone_verified=phone is not None and len(parts) == 4
+        )

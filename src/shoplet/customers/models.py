@@ -10,7 +10,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 from shoplet.db import Base, TenantMixin, utcnow
 
 HOST_APPS = (
-    "alipay", "taobao", "tmall", "weibo", "amap", "eleme", "dingtalk", "wechat", "h5", "pos",
+    "alipay",
+    "taobao",
+    "tmall",
+    "weibo",
+    "amap",
+    "eleme",
+    "dingtalk",
+    "wechat",
+    "h5",
+    "pos",
 )
 
 
@@ -35,9 +44,7 @@ class CustomerIdentity(Base):
 
     __tablename__ = "customer_identities"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["merchant_id", "customer_id"], ["customers.merchant_id", "customers.id"]
-        ),
+        ForeignKeyConstraint(["merchant_id", "customer_id"], ["customers.merchant_id", "customers.id"]),
         Index("ix_customer_identities_customer", "merchant_id", "customer_id"),
     )
 
@@ -53,9 +60,7 @@ class CustomerSession(TenantMixin, Base):
 
     __tablename__ = "customer_sessions"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["merchant_id", "customer_id"], ["customers.merchant_id", "customers.id"]
-        ),
+        ForeignKeyConstraint(["merchant_id", "customer_id"], ["customers.merchant_id", "customers.id"]),
     )
 
     customer_id: Mapped[str] = mapped_column(String(32))

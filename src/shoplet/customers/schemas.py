@@ -9,8 +9,12 @@ from shoplet.customers.models import HOST_APPS
 from shoplet.schemas import In, Out, Tag
 
 HostAppName = Literal[HOST_APPS]  # type: ignore[valid-type]
-Scene = Field(None, max_length=32, pattern=r"^[a-z0-9_]+$",
-              description="Entry scene: qr_scan, search, share, profile, feed, home_banner, nearby, ...")
+Scene = Field(
+    None,
+    max_length=32,
+    pattern=r"^[a-z0-9_]+$",
+    description="Entry scene: qr_scan, search, share, profile, feed, home_banner, nearby, ...",
+)
 
 
 class IdentityIn(In):
@@ -27,8 +31,11 @@ class CustomerIn(In):
     name: str | None = Field(None, max_length=200)
     phone: str | None = Field(None, max_length=32, pattern=r"^\+?[0-9-]{5,20}$")
     tags: list[Tag] = Field(default_factory=list, max_length=50)
-    birthday: str | None = Field(None, pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
-                                 description="MM-DD, for birthday coupons.")
+    birthday: str | None = Field(
+        None,
+        pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+        description="MM-DD, for birthday coupons.",
+    )
     identities: list[IdentityIn] = Field(default_factory=list, max_length=20)
 
 

@@ -15,62 +15,104 @@ from shoplet.errors import Conflict
 from shoplet.scoping import get_owned
 
 
-def create_customer(session: Session, *, merchant_id: str, name: str | None, phone: str | None,
-                    tags: list[str], identities: list[tuple[str, str]], now: datetime,
-                    birthday: str | None = None) -> Customer:
-    if phone and session.scalar(select(Customer.id).where(Customer.merchant_id == merchant_id,
-                                                          Customer.phone == phone)):
+def create_customer(
+    session: Session,
+    *,
+    merchant_id: str,
+    name: str | None,
+    phone: str | None,
+    tags: list[str],
+    identities: list[tuple[str, str]],
+    now: datetime,
+    birthday: str | None = None,
+) -> Customer:
+    if phone and session.scalar(
+        select(Customer.id).where(Customer.merchant_id == merchant_id, Customer.phone == phone)
+    ):
         raise Conflict("customer.phone_taken", "Another customer already has this phone number.")
-    customer = Customer(merchant_id=merchant_id, id=new_id("cus"), name=name, phone=phone,
-                        tags=tags, birthday=birthday, created_at=now)
+    customer = Customer(
+        merchant_id=merchant_id,
+        id=new_id("cus"),
+        name=name,
+        phone=phone,
+        tags=tags,
+        birthday=birthday,
+        created_at=now,
+    )
     session.add(customer)
     session.flush()
     for host_app, host_user_id in identities:
-        link_identity(session, merchant_id=merchant_id, customer_id=customer.id,
-                      host_app=host_app, host_user_id=host_user_id, now=now)
+        link_identity(
+            session,
+            merchant_id=merchant_id,
+            customer_id=customer.id,
+            host_app=host_app,
+            host_user_id=host_user_id,
+            now=now,
+        )
     return customer
 
 
-def link_identity(session: Session, *, merchant_id: str, customer_id: str, host_app: str,
-                  host_user_id: str, now: datetime) -> CustomerIdentity:
+def link_identity(
+    session: Session, *, merchant_id: str, customer_id: str, host_app: str, host_user_id: str, now: datetime
+) -> CustomerIdentity:
     existing = session.get(CustomerIdentity, (merchant_id, host_app, host_user_id))
     if existing is not None:
         if existing.customer_id != customer_id:
-            raise Conflict("customer.identity_taken",
-                           f"This {host_app} user is already linked to another customer.")
+            raise Conflict(
+                "customer.identity_taken", f"This {host_app} user is already linked to another customer."
+            )
         return existing
-    identity = CustomerIdentity(merchant_id=merchant_id, host_app=host_app,
-                                host_user_id=host_user_id, customer_id=customer_id, created_at=now)
+    identity = CustomerIdentity(
+        merchant_id=merchant_id,
+        host_app=host_app,
+        host_user_id=host_user_id,
+        customer_id=customer_id,
+        created_at=now,
+    )
     session.add(identity)
     session.flush()
     return identity
 
 
 def identities_of(session: Session, merchant_id: str, customer_id: str) -> list[CustomerIdentity]:
-    return list(session.scalars(select(CustomerIdentity).where(
-        CustomerIdentity.merchant_id == merchant_id, CustomerIdentity.customer_id == customer_id
-    ).order_by(CustomerIdentity.host_app)))
+    return list(
+        session.scalars(
+            select(CustomerIdentity)
+            .where(CustomerIdentity.merchant_id == merchant_id, CustomerIdentity.customer_id == customer_id)
+            .order_by(CustomerIdentity.host_app)
+        )
+    )
 
 
-def resolve_customer(session: Session, *, merchant_id: str, host_app: str, host_user_id: str,
-                     phone: str | None, now: datetime) -> Customer:
+def resolve_customer(
+    session: Session, *, merchant_id: str, host_app: str, host_user_id: str, phone: str | None, now: datetime
+) -> Customer:
     """The customer behind a host-app user: by identity, else by phone (linking), else new."""
     identity = session.get(CustomerIdentity, (merchant_id, host_app, host_user_id))
     if identity is not None:
         return get_owned(session, Customer, merchant_id, identity.customer_id, what="Customer")
     customer = None
     if phone:
-        customer = session.scalar(select(Customer).where(Customer.merchant_id == merchant_id,
-                                                         Customer.phone == phone))
+        customer = session.scalar(
+            select(Customer).where(Customer.merchant_id == merchant_id, Customer.phone == phone)
+        )
     try:
         with session.begin_nested():
             if customer is None:
-                customer = Customer(merchant_id=merchant_id, id=new_id("cus"), phone=phone,
-                                    tags=[], created_at=now)
+                customer = Customer(
+                    merchant_id=merchant_id, id=new_id("cus"), phone=phone, tags=[], created_at=now
+                )
                 session.add(customer)
                 session.flush()
-            link_identity(session, merchant_id=merchant_id, customer_id=customer.id,
-                          host_app=host_app, host_user_id=host_user_id, now=now)
+            link_identity(
+                session,
+                merchant_id=merchant_id,
+                customer_id=customer.id,
+                host_app=host_app,
+                host_user_id=host_user_id,
+                now=now,
+            )
     except IntegrityError:
         # The same host user signed in twice at once: the other sign-in created them.
         identity = session.get(CustomerIdentity, (merchant_id, host_app, host_user_id))
@@ -80,13 +122,28 @@ def resolve_customer(session: Session, *, merchant_id: str, host_app: str, host_
     return customer
 
 
-def open_session(session: Session, *, merchant_id: str, customer_id: str, host_app: str,
-                 scene: str | None, days: int, now: datetime) -> tuple[CustomerSession, str]:
+def open_session(
+    session: Session,
+    *,
+    merchant_id: str,
+    customer_id: str,
+    host_app: str,
+    scene: str | None,
+    days: int,
+    now: datetime,
+) -> tuple[CustomerSession, str]:
     """A customer session token for one host app; the secret is returned once."""
     secret = new_secret()
-    record = CustomerSession(merchant_id=merchant_id, id=new_id("ses"), customer_id=customer_id,
-                             host_app=host_app, scene=scene, secret_hash=hash_secret(secret),
-                             created_at=now, expires_at=now + timedelta(days=days))
+    record = CustomerSession(
+        merchant_id=merchant_id,
+        id=new_id("ses"),
+        customer_id=customer_id,
+        host_app=host_app,
+        scene=scene,
+        secret_hash=hash_secret(secret),
+        created_at=now,
+        expires_at=now + timedelta(days=days),
+    )
     session.add(record)
     session.flush()
     return record, make_token(SESSION_PREFIX, merchant_id, record.id, secret)
@@ -98,8 +155,13 @@ def follow(session: Session, *, merchant_id: str, customer_id: str, host_app: st
     if row is None:
         try:
             with session.begin_nested():
-                row = Follower(merchant_id=merchant_id, customer_id=customer_id, host_app=host_app,
-                               followed_at=now, unfollowed_at=None)
+                row = Follower(
+                    merchant_id=merchant_id,
+                    customer_id=customer_id,
+                    host_app=host_app,
+                    followed_at=now,
+                    unfollowed_at=None,
+                )
                 session.add(row)
                 session.flush()
         except IntegrityError:  # a concurrent follow landed first: same outcome

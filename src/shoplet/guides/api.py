@@ -11,12 +11,11 @@ from fastapi import APIRouter, Depends, Header, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shoplet.periods import Period, period_params
-from shoplet.tenancy.service import zone
 from shoplet import idempotency
 from shoplet.auth import Principal, get_db, get_now, require_customer, require_staff
 from shoplet.coupons.api import coupon_out
 from shoplet.coupons.models import Coupon, CouponTemplate
+from shoplet.coupons.schemas import CouponOut
 from shoplet.customers.models import Customer
 from shoplet.db import Database
 from shoplet.errors import Forbidden, NotFound
@@ -34,22 +33,23 @@ from shoplet.guides.schemas import (
     GroupIssueOut,
     GroupOut,
     GroupRef,
-    GuideFiguresOut,
-    ReminderOut,
-    VisitIn,
-    VisitOut,
     GuideBindingOut,
+    GuideFiguresOut,
     GuideIssueIn,
     GuidePolicyIn,
     GuidePolicyOut,
     MyCustomerOut,
     QuotaIn,
     QuotaOut,
+    ReminderOut,
+    VisitIn,
+    VisitOut,
 )
-from shoplet.coupons.schemas import CouponOut
 from shoplet.pagination import Page, PageParams, page_params, paginate
+from shoplet.periods import Period, period_params
 from shoplet.scoping import get_owned, scoped
 from shoplet.tenancy.models import Staff
+from shoplet.tenancy.service import zone
 
 router = APIRouter(tags=["guides"])
 storefront = APIRouter(prefix="/storefront", tags=["storefront"])
@@ -68,9 +68,16 @@ def require_guide(p: Principal = Depends(require_staff("guide"))) -> Principal:
 
 def binding_out(s: Session, binding: GuideBinding) -> GuideBindingOut:
     guide = s.get(Staff, (binding.merchant_id, binding.guide_id))
-    return GuideBindingOut(customer_id=binding.customer_id, guide_id=binding.guide_id, guide_name=guide.name,
-                           store_id=binding.store_id, source=binding.source, bound_at=binding.bound_at,
-                           protected_until=binding.protected_until, first_bound_at=binding.first_bound_at)
+    return GuideBindingOut(
+        customer_id=binding.customer_id,
+        guide_id=binding.guide_id,
+        guide_name=guide.name,
+        store_id=binding.store_id,
+        source=binding.source,
+        bound_at=binding.bound_at,
+        protected_until=binding.protected_until,
+        first_bound_at=binding.first_bound_at,
+    )
 
 
 def masked(phone: str | None) -> str | None:
@@ -87,28 +94,49 @@ def get_policy(p: Principal = Depends(reader), db: Database = Depends(get_db)) -
 
 
 @router.put("/guide-policy", response_model=GuidePolicyOut)
-def put_policy(body: GuidePolicyIn, p: Principal = Depends(admin), db: Database = Depends(get_db),
-               now: datetime = Depends(get_now)) -> GuidePolicyOut:
+def put_policy(
+    body: GuidePolicyIn,
+    p: Principal = Depends(admin),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> GuidePolicyOut:
     """How long a first binding is protected, whether a later scan may take a customer over,
     how long commissions stay frozen after hand-over, and when guides are reminded to revisit."""
     with db.unit_of_work() as s:
-        return GuidePolicyOut.model_validate(service.set_policy(s, merchant_id=p.tenant, now=now, **body.model_dump()))
+        return GuidePolicyOut.model_validate(
+            service.set_policy(s, merchant_id=p.tenant, now=now, **body.model_dump())
+        )
 
 
 @router.put("/customers/{customer_id}/guide", response_model=GuideBindingOut)
-def assign_guide(customer_id: str, body: AssignIn, p: Principal = Depends(assigner), db: Database = Depends(get_db),
-                 now: datetime = Depends(get_now)) -> GuideBindingOut:
+def assign_guide(
+    customer_id: str,
+    body: AssignIn,
+    p: Principal = Depends(assigner),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> GuideBindingOut:
     """Assign a customer to a guide in store (protection holds unless an admin forces it)."""
     if body.force and p.role != "admin":
         raise Forbidden("guide.force_needs_admin", "Only an admin can reassign a protected binding.")
     with db.unit_of_work() as s:
-        binding = service.bind(s, merchant_id=p.tenant, customer_id=customer_id, guide_id=body.guide_id,
-                               source="admin" if body.force else "store", by=p.scope, now=now, force=body.force)
+        binding = service.bind(
+            s,
+            merchant_id=p.tenant,
+            customer_id=customer_id,
+            guide_id=body.guide_id,
+            source="admin" if body.force else "store",
+            by=p.scope,
+            now=now,
+            force=body.force,
+        )
         return binding_out(s, binding)
 
 
 @router.get("/customers/{customer_id}/guide", response_model=GuideBindingOut)
-def get_binding(customer_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> GuideBindingOut:
+def get_binding(
+    customer_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
+) -> GuideBindingOut:
     with db.unit_of_work(write=False) as s:
         get_owned(s, Customer, p.tenant, customer_id, what="Customer")
         binding = service.binding_of(s, p.tenant, customer_id)
@@ -118,40 +146,59 @@ def get_binding(customer_id: str, p: Principal = Depends(reader), db: Database =
 
 
 @router.get("/customers/{customer_id}/guide/history", response_model=list[BindingChangeOut])
-def binding_history(customer_id: str, p: Principal = Depends(editor),
-                    db: Database = Depends(get_db)) -> list[BindingChangeOut]:
+def binding_history(
+    customer_id: str, p: Principal = Depends(editor), db: Database = Depends(get_db)
+) -> list[BindingChangeOut]:
     with db.unit_of_work(write=False) as s:
         get_owned(s, Customer, p.tenant, customer_id, what="Customer")
-        rows = s.scalars(select(GuideBindingChange).where(GuideBindingChange.merchant_id == p.tenant,
-                                                          GuideBindingChange.customer_id == customer_id)
-                         .order_by(GuideBindingChange.at, GuideBindingChange.id))
+        rows = s.scalars(
+            select(GuideBindingChange)
+            .where(GuideBindingChange.merchant_id == p.tenant, GuideBindingChange.customer_id == customer_id)
+            .order_by(GuideBindingChange.at, GuideBindingChange.id)
+        )
         return [BindingChangeOut.model_validate(r) for r in rows]
 
 
 @router.put("/coupon-templates/{template_id}/guide-quotas/{guide_id}", response_model=QuotaOut)
-def put_quota(template_id: str, guide_id: str, body: QuotaIn, p: Principal = Depends(editor),
-              db: Database = Depends(get_db), now: datetime = Depends(get_now)) -> QuotaOut:
+def put_quota(
+    template_id: str,
+    guide_id: str,
+    body: QuotaIn,
+    p: Principal = Depends(editor),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> QuotaOut:
     """Let a guide give out up to ``quota`` coupons of this template to their own customers."""
     with db.unit_of_work() as s:
-        return QuotaOut.model_validate(service.set_quota(s, merchant_id=p.tenant, template_id=template_id,
-                                                         guide_id=guide_id, quota=body.quota, now=now))
+        return QuotaOut.model_validate(
+            service.set_quota(
+                s, merchant_id=p.tenant, template_id=template_id, guide_id=guide_id, quota=body.quota, now=now
+            )
+        )
 
 
 @router.get("/coupon-templates/{template_id}/guide-quotas", response_model=list[QuotaOut])
-def list_quotas(template_id: str, p: Principal = Depends(editor), db: Database = Depends(get_db)) -> list[QuotaOut]:
+def list_quotas(
+    template_id: str, p: Principal = Depends(editor), db: Database = Depends(get_db)
+) -> list[QuotaOut]:
     with db.unit_of_work(write=False) as s:
         get_owned(s, CouponTemplate, p.tenant, template_id, what="Coupon template", code="coupon_template")
-        rows = s.scalars(select(GuideCouponQuota).where(GuideCouponQuota.merchant_id == p.tenant,
-                                                        GuideCouponQuota.template_id == template_id)
-                         .order_by(GuideCouponQuota.guide_id))
+        rows = s.scalars(
+            select(GuideCouponQuota)
+            .where(GuideCouponQuota.merchant_id == p.tenant, GuideCouponQuota.template_id == template_id)
+            .order_by(GuideCouponQuota.guide_id)
+        )
         return [QuotaOut.model_validate(r) for r in rows]
 
 
 @router.get("/workbench/customers", response_model=Page[MyCustomerOut])
-def my_customers(p: Principal = Depends(require_guide), db: Database = Depends(get_db),
-                 page: PageParams = Depends(page_params),
-                 tag: str | None = Query(None, max_length=64),
-                 group_id: str | None = Query(None, max_length=32)) -> Page[MyCustomerOut]:
+def my_customers(
+    p: Principal = Depends(require_guide),
+    db: Database = Depends(get_db),
+    page: PageParams = Depends(page_params),
+    tag: str | None = Query(None, max_length=64),
+    group_id: str | None = Query(None, max_length=32),
+) -> Page[MyCustomerOut]:
     """The customers bound to me, with their tags and my groups (phone numbers masked);
     optionally only those with a tag or in one of my groups."""
     with db.unit_of_work(write=False) as s:
@@ -163,9 +210,17 @@ def my_customers(p: Principal = Depends(require_guide), db: Database = Depends(g
         items = []
         for customer in rows:
             binding = s.get(GuideBinding, (p.tenant, customer.id))
-            items.append(MyCustomerOut(id=customer.id, name=customer.name, phone=masked(customer.phone),
-                                       tags=customer.tags, groups=[GroupRef(**g) for g in their_groups[customer.id]],
-                                       bound_at=binding.bound_at, protected_until=binding.protected_until))
+            items.append(
+                MyCustomerOut(
+                    id=customer.id,
+                    name=customer.name,
+                    phone=masked(customer.phone),
+                    tags=customer.tags,
+                    groups=[GroupRef(**g) for g in their_groups[customer.id]],
+                    bound_at=binding.bound_at,
+                    protected_until=binding.protected_until,
+                )
+            )
         return Page(items=items, next_cursor=cursor)
 
 
@@ -177,95 +232,159 @@ def my_groups(p: Principal = Depends(require_guide), db: Database = Depends(get_
 
 
 @router.post("/workbench/groups", response_model=GroupOut, status_code=201)
-def create_group(body: GroupIn, p: Principal = Depends(require_guide), db: Database = Depends(get_db),
-                 now: datetime = Depends(get_now)) -> GroupOut:
+def create_group(
+    body: GroupIn,
+    p: Principal = Depends(require_guide),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> GroupOut:
     with db.unit_of_work() as s:
-        return GroupOut(**groups.create(s, merchant_id=p.tenant, guide_id=p.staff_id, name=body.name, now=now))
+        return GroupOut(
+            **groups.create(s, merchant_id=p.tenant, guide_id=p.staff_id, name=body.name, now=now)
+        )
 
 
 @router.patch("/workbench/groups/{group_id}", response_model=GroupOut)
-def rename_group(group_id: str, body: GroupIn, p: Principal = Depends(require_guide),
-                 db: Database = Depends(get_db)) -> GroupOut:
+def rename_group(
+    group_id: str, body: GroupIn, p: Principal = Depends(require_guide), db: Database = Depends(get_db)
+) -> GroupOut:
     with db.unit_of_work() as s:
-        return GroupOut(**groups.rename(s, merchant_id=p.tenant, guide_id=p.staff_id, group_id=group_id,
-                                        name=body.name))
+        return GroupOut(
+            **groups.rename(s, merchant_id=p.tenant, guide_id=p.staff_id, group_id=group_id, name=body.name)
+        )
 
 
 @router.delete("/workbench/groups/{group_id}", status_code=204)
-def delete_group(group_id: str, p: Principal = Depends(require_guide), db: Database = Depends(get_db)) -> None:
+def delete_group(
+    group_id: str, p: Principal = Depends(require_guide), db: Database = Depends(get_db)
+) -> None:
     """Delete the group (its customers stay mine)."""
     with db.unit_of_work() as s:
         groups.remove(s, merchant_id=p.tenant, guide_id=p.staff_id, group_id=group_id)
 
 
 @router.put("/workbench/groups/{group_id}/customers/{customer_id}", response_model=GroupOut)
-def add_to_group(group_id: str, customer_id: str, p: Principal = Depends(require_guide),
-                 db: Database = Depends(get_db), now: datetime = Depends(get_now)) -> GroupOut:
+def add_to_group(
+    group_id: str,
+    customer_id: str,
+    p: Principal = Depends(require_guide),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> GroupOut:
     """Put one of my customers in one of my groups (again changes nothing)."""
     with db.unit_of_work() as s:
-        return GroupOut(**groups.add_member(s, merchant_id=p.tenant, guide_id=p.staff_id, group_id=group_id,
-                                            customer_id=customer_id, now=now))
+        return GroupOut(
+            **groups.add_member(
+                s,
+                merchant_id=p.tenant,
+                guide_id=p.staff_id,
+                group_id=group_id,
+                customer_id=customer_id,
+                now=now,
+            )
+        )
 
 
 @router.delete("/workbench/groups/{group_id}/customers/{customer_id}", status_code=204)
-def remove_from_group(group_id: str, customer_id: str, p: Principal = Depends(require_guide),
-                      db: Database = Depends(get_db)) -> None:
+def remove_from_group(
+    group_id: str, customer_id: str, p: Principal = Depends(require_guide), db: Database = Depends(get_db)
+) -> None:
     with db.unit_of_work() as s:
-        groups.remove_member(s, merchant_id=p.tenant, guide_id=p.staff_id, group_id=group_id,
-                             customer_id=customer_id)
+        groups.remove_member(
+            s, merchant_id=p.tenant, guide_id=p.staff_id, group_id=group_id, customer_id=customer_id
+        )
 
 
 @router.post("/workbench/groups/{group_id}/coupons", response_model=GroupIssueOut, status_code=201)
-def give_group_coupons(group_id: str, body: GroupIssueIn, p: Principal = Depends(require_guide),
-                       db: Database = Depends(get_db), now: datetime = Depends(get_now),
-                       idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> GroupIssueOut:
+def give_group_coupons(
+    group_id: str,
+    body: GroupIssueIn,
+    p: Principal = Depends(require_guide),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+) -> GroupIssueOut:
     """Give every customer in my group one coupon from my quota: refused whole when the quota
     left cannot cover the group; members the coupon's own limits refuse are skipped."""
 
     def work(s: Session) -> tuple[int, dict]:
-        return 201, groups.issue_coupons(s, merchant_id=p.tenant, guide_id=p.staff_id, group_id=group_id,
-                                         template_id=body.template_id, now=now)
+        return 201, groups.issue_coupons(
+            s,
+            merchant_id=p.tenant,
+            guide_id=p.staff_id,
+            group_id=group_id,
+            template_id=body.template_id,
+            now=now,
+        )
 
-    _, stored = idempotency.run(db, merchant_id=p.tenant, scope=p.scope, key=idempotency_key,
-                                operation="guide-group-coupons", payload={"group_id": group_id, **body.model_dump()},
-                                work=work)
+    _, stored = idempotency.run(
+        db,
+        merchant_id=p.tenant,
+        scope=p.scope,
+        key=idempotency_key,
+        operation="guide-group-coupons",
+        payload={"group_id": group_id, **body.model_dump()},
+        work=work,
+    )
     return GroupIssueOut(**stored)
 
 
 @router.get("/workbench/coupon-quotas", response_model=list[QuotaOut])
 def my_quotas(p: Principal = Depends(require_guide), db: Database = Depends(get_db)) -> list[QuotaOut]:
     with db.unit_of_work(write=False) as s:
-        rows = s.scalars(select(GuideCouponQuota).where(GuideCouponQuota.merchant_id == p.tenant,
-                                                        GuideCouponQuota.guide_id == p.staff_id)
-                         .order_by(GuideCouponQuota.template_id))
+        rows = s.scalars(
+            select(GuideCouponQuota)
+            .where(GuideCouponQuota.merchant_id == p.tenant, GuideCouponQuota.guide_id == p.staff_id)
+            .order_by(GuideCouponQuota.template_id)
+        )
         return [QuotaOut.model_validate(r) for r in rows]
 
 
 @router.post("/workbench/coupons", response_model=CouponOut, status_code=201)
-def give_coupon(body: GuideIssueIn, p: Principal = Depends(require_guide), db: Database = Depends(get_db),
-                now: datetime = Depends(get_now),
-                idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> CouponOut:
+def give_coupon(
+    body: GuideIssueIn,
+    p: Principal = Depends(require_guide),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+) -> CouponOut:
     """Give one of my customers a coupon from my quota."""
 
     def work(s: Session) -> tuple[int, dict]:
-        coupon = service.issue_coupon(s, merchant_id=p.tenant, guide_id=p.staff_id, template_id=body.template_id,
-                                      customer_id=body.customer_id, now=now)
+        coupon = service.issue_coupon(
+            s,
+            merchant_id=p.tenant,
+            guide_id=p.staff_id,
+            template_id=body.template_id,
+            customer_id=body.customer_id,
+            now=now,
+        )
         return 201, {"coupon_id": coupon.id}
 
-    _, stored = idempotency.run(db, merchant_id=p.tenant, scope=p.scope, key=idempotency_key,
-                                operation="guide-coupon", payload=body.model_dump(), work=work)
+    _, stored = idempotency.run(
+        db,
+        merchant_id=p.tenant,
+        scope=p.scope,
+        key=idempotency_key,
+        operation="guide-coupon",
+        payload=body.model_dump(),
+        work=work,
+    )
     with db.unit_of_work(write=False) as s:
         return coupon_out(get_owned(s, Coupon, p.tenant, stored["coupon_id"], what="Coupon"))
 
 
 def commission_out(c: Commission) -> CommissionOut:
-    return CommissionOut(**{k: getattr(c, k) for k in CommissionOut.model_fields if k != "net"},
-                         net=c.amount - c.reversed_amount)
+    return CommissionOut(
+        **{k: getattr(c, k) for k in CommissionOut.model_fields if k != "net"},
+        net=c.amount - c.reversed_amount,
+    )
 
 
 def rule_out(rule) -> CommissionRuleOut:
-    return CommissionRuleOut(scope=rule.scope, target_id=rule.target_id or None, rate_bp=rule.rate_bp,
-                             updated_at=rule.updated_at)
+    return CommissionRuleOut(
+        scope=rule.scope, target_id=rule.target_id or None, rate_bp=rule.rate_bp, updated_at=rule.updated_at
+    )
 
 
 @router.get("/commission-rules", response_model=list[CommissionRuleOut])
@@ -275,18 +394,34 @@ def list_rules(p: Principal = Depends(editor), db: Database = Depends(get_db)) -
 
 
 @router.put("/commission-rules", response_model=CommissionRuleOut)
-def put_rule(body: CommissionRuleIn, p: Principal = Depends(admin), db: Database = Depends(get_db),
-             now: datetime = Depends(get_now)) -> CommissionRuleOut:
+def put_rule(
+    body: CommissionRuleIn,
+    p: Principal = Depends(admin),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> CommissionRuleOut:
     """Set a commission rate: the merchant's default, a store's (its guides), or one guide's.
     The most specific applies when an order is paid."""
     with db.unit_of_work() as s:
-        return rule_out(commissions.set_rule(s, merchant_id=p.tenant, scope=body.scope, target_id=body.target_id,
-                                             rate_bp=body.rate_bp, now=now))
+        return rule_out(
+            commissions.set_rule(
+                s,
+                merchant_id=p.tenant,
+                scope=body.scope,
+                target_id=body.target_id,
+                rate_bp=body.rate_bp,
+                now=now,
+            )
+        )
 
 
 @router.delete("/commission-rules/{scope}", status_code=204)
-def delete_rule(scope: str, p: Principal = Depends(admin), db: Database = Depends(get_db),
-                target_id: str | None = Query(None, max_length=32)) -> None:
+def delete_rule(
+    scope: str,
+    p: Principal = Depends(admin),
+    db: Database = Depends(get_db),
+    target_id: str | None = Query(None, max_length=32),
+) -> None:
     if scope not in ("merchant", "store", "guide"):
         raise NotFound("commission.rule_not_found", "There is no such commission rule.")
     with db.unit_of_work() as s:
@@ -294,15 +429,19 @@ def delete_rule(scope: str, p: Principal = Depends(admin), db: Database = Depend
 
 
 @router.get("/commissions", response_model=Page[CommissionOut])
-def list_commissions(p: Principal = Depends(editor), db: Database = Depends(get_db),
-                     page: PageParams = Depends(page_params),
-                     guide_id: str | None = Query(None, max_length=32),
-                     status: str | None = Query(None, pattern="^(frozen|settled|reversed)$")) -> Page[CommissionOut]:
+def list_commissions(
+    p: Principal = Depends(editor),
+    db: Database = Depends(get_db),
+    page: PageParams = Depends(page_params),
+    guide_id: str | None = Query(None, max_length=32),
+    status: str | None = Query(None, pattern="^(frozen|settled|reversed)$"),
+) -> Page[CommissionOut]:
     return _commission_page(db, p.tenant, page, guide_id=guide_id, status=status)
 
 
-def _commission_page(db: Database, merchant_id: str, page: PageParams, *, guide_id: str | None,
-                     status: str | None) -> Page[CommissionOut]:
+def _commission_page(
+    db: Database, merchant_id: str, page: PageParams, *, guide_id: str | None, status: str | None
+) -> Page[CommissionOut]:
     with db.unit_of_work(write=False) as s:
         stmt = scoped(Commission, merchant_id)
         if guide_id:
@@ -314,51 +453,94 @@ def _commission_page(db: Database, merchant_id: str, page: PageParams, *, guide_
 
 
 @router.get("/workbench/commissions", response_model=Page[CommissionOut])
-def my_commissions(p: Principal = Depends(require_guide), db: Database = Depends(get_db),
-                   page: PageParams = Depends(page_params),
-                   status: str | None = Query(None, pattern="^(frozen|settled|reversed)$")) -> Page[CommissionOut]:
+def my_commissions(
+    p: Principal = Depends(require_guide),
+    db: Database = Depends(get_db),
+    page: PageParams = Depends(page_params),
+    status: str | None = Query(None, pattern="^(frozen|settled|reversed)$"),
+) -> Page[CommissionOut]:
     """The orders attributed to me, each with its commission."""
     return _commission_page(db, p.tenant, page, guide_id=p.staff_id, status=status)
 
 
 @router.get("/workbench/sales", response_model=GuideFiguresOut)
-def my_sales(p: Principal = Depends(require_guide), db: Database = Depends(get_db),
-             period: Period = Depends(period_params)) -> GuideFiguresOut:
+def my_sales(
+    p: Principal = Depends(require_guide),
+    db: Database = Depends(get_db),
+    period: Period = Depends(period_params),
+) -> GuideFiguresOut:
     """My sales and commission for orders paid in [since, until) (default: all time)."""
     with db.unit_of_work(write=False) as s:
         since, until = period.resolve(zone(s, p.tenant))
         rows = commissions.figures(s, merchant_id=p.tenant, guide_id=p.staff_id, since=since, until=until)
-        return GuideFiguresOut(**(rows[0] if rows else {"guide_id": p.staff_id, "orders": 0, "sales": 0,
-                                                        "refunded": 0, "commission_frozen": 0,
-                                                        "commission_settled": 0, "commission_reversed": 0}))
+        return GuideFiguresOut(
+            **(
+                rows[0]
+                if rows
+                else {
+                    "guide_id": p.staff_id,
+                    "orders": 0,
+                    "sales": 0,
+                    "refunded": 0,
+                    "commission_frozen": 0,
+                    "commission_settled": 0,
+                    "commission_reversed": 0,
+                }
+            )
+        )
 
 
 @router.get("/workbench/reminders", response_model=list[ReminderOut])
-def my_reminders(p: Principal = Depends(require_guide), db: Database = Depends(get_db),
-                 now: datetime = Depends(get_now), limit: int = Query(100, ge=1, le=500)) -> list[ReminderOut]:
+def my_reminders(
+    p: Principal = Depends(require_guide),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+    limit: int = Query(100, ge=1, le=500),
+) -> list[ReminderOut]:
     """My customers due a revisit: not seen (no order, no recorded visit) for the merchant's
     ``revisit_days``, longest first."""
     with db.unit_of_work(write=False) as s:
-        return [ReminderOut(**r) for r in revisits.reminders(s, merchant_id=p.tenant, guide_id=p.staff_id,
-                                                                now=now, limit=limit)]
+        return [
+            ReminderOut(**r)
+            for r in revisits.reminders(s, merchant_id=p.tenant, guide_id=p.staff_id, now=now, limit=limit)
+        ]
 
 
 @router.post("/workbench/customers/{customer_id}/visits", response_model=VisitOut, status_code=201)
-def record_visit(customer_id: str, body: VisitIn, p: Principal = Depends(require_guide),
-                 db: Database = Depends(get_db), now: datetime = Depends(get_now)) -> VisitOut:
+def record_visit(
+    customer_id: str,
+    body: VisitIn,
+    p: Principal = Depends(require_guide),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> VisitOut:
     """I contacted one of my customers: the reminder is silenced for another ``revisit_days``."""
     with db.unit_of_work() as s:
-        return VisitOut.model_validate(revisits.record_visit(s, merchant_id=p.tenant, guide_id=p.staff_id,
-                                                                customer_id=customer_id, note=body.note, now=now))
+        return VisitOut.model_validate(
+            revisits.record_visit(
+                s, merchant_id=p.tenant, guide_id=p.staff_id, customer_id=customer_id, note=body.note, now=now
+            )
+        )
 
 
 @storefront.post("/guide", response_model=GuideBindingOut)
-def scan_guide_code(body: BindIn, p: Principal = Depends(require_customer), db: Database = Depends(get_db),
-                    now: datetime = Depends(get_now)) -> GuideBindingOut:
+def scan_guide_code(
+    body: BindIn,
+    p: Principal = Depends(require_customer),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> GuideBindingOut:
     """Scanning a guide's code binds me to them (unless another guide's binding is protected)."""
     with db.unit_of_work() as s:
-        binding = service.bind(s, merchant_id=p.tenant, customer_id=p.customer_id, guide_id=body.guide_id,
-                               source="scan", by=p.scope, now=now)
+        binding = service.bind(
+            s,
+            merchant_id=p.tenant,
+            customer_id=p.customer_id,
+            guide_id=body.guide_id,
+            source="scan",
+            by=p.scope,
+            now=now,
+        )
         return binding_out(s, binding)
 
 

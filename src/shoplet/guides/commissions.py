@@ -24,8 +24,9 @@ from shoplet.inventory.models import StockLocation
 from shoplet.scoping import get_owned
 
 
-def set_rule(session: Session, *, merchant_id: str, scope: str, target_id: str | None, rate_bp: int,
-             now: datetime) -> CommissionRule:
+def set_rule(
+    session: Session, *, merchant_id: str, scope: str, target_id: str | None, rate_bp: int, now: datetime
+) -> CommissionRule:
     """Set the merchant's default rate, a store's, or a guide's (basis points of goods paid)."""
     target = _target(session, merchant_id, scope, target_id)
     rule = session.get(CommissionRule, (merchant_id, scope, target))
@@ -60,8 +61,13 @@ def _target(session: Session, merchant_id: str, scope: str, target_id: str | Non
 
 
 def rules(session: Session, merchant_id: str) -> list[CommissionRule]:
-    return list(session.scalars(select(CommissionRule).where(CommissionRule.merchant_id == merchant_id)
-                                .order_by(CommissionRule.scope, CommissionRule.target_id)))
+    return list(
+        session.scalars(
+            select(CommissionRule)
+            .where(CommissionRule.merchant_id == merchant_id)
+            .order_by(CommissionRule.scope, CommissionRule.target_id)
+        )
+    )
 
 
 def rate_for(session: Session, merchant_id: str, guide_id: str, store_id: str | None) -> int:
@@ -72,88 +78,158 @@ def rate_for(session: Session, merchant_id: str, guide_id: str, store_id: str | 
     return 0
 
 
-def on_paid(session: Session, *, merchant_id: str, order_id: str, customer_id: str, guide_id: str | None,
-            store_id: str | None, goods_paid: int, now: datetime) -> Commission | None:
+def on_paid(
+    session: Session,
+    *,
+    merchant_id: str,
+    order_id: str,
+    customer_id: str,
+    guide_id: str | None,
+    store_id: str | None,
+    goods_paid: int,
+    now: datetime,
+) -> Commission | None:
     """Attribute a paid order to its guide: the commission is created once per order."""
     if guide_id is None:
         return None
-    existing = session.scalar(select(Commission).where(Commission.merchant_id == merchant_id,
-                                                       Commission.order_id == order_id))
+    existing = session.scalar(
+        select(Commission).where(Commission.merchant_id == merchant_id, Commission.order_id == order_id)
+    )
     if existing is not None:
         return existing
     rate = rate_for(session, merchant_id, guide_id, store_id)
-    commission = Commission(merchant_id=merchant_id, id=new_id("com"), order_id=order_id, guide_id=guide_id,
-                            store_id=store_id, customer_id=customer_id, base=goods_paid, rate_bp=rate,
-                            amount=goods_paid * rate // 10_000, reversed_amount=0, refunded=0, status="frozen",
-                            created_at=now)
+    commission = Commission(
+        merchant_id=merchant_id,
+        id=new_id("com"),
+        order_id=order_id,
+        guide_id=guide_id,
+        store_id=store_id,
+        customer_id=customer_id,
+        base=goods_paid,
+        rate_bp=rate,
+        amount=goods_paid * rate // 10_000,
+        reversed_amount=0,
+        refunded=0,
+        status="frozen",
+        created_at=now,
+    )
     try:
         with session.begin_nested():
             session.add(commission)
             session.flush()
     except IntegrityError:  # created concurrently (a replayed notification)
-        return session.scalar(select(Commission).where(Commission.merchant_id == merchant_id,
-                                                       Commission.order_id == order_id))
+        return session.scalar(
+            select(Commission).where(Commission.merchant_id == merchant_id, Commission.order_id == order_id)
+        )
     return commission
 
 
 def on_refund(session: Session, *, merchant_id: str, order_id: str, goods_refunded: int) -> None:
     """The order's goods refunded so far are ``goods_refunded``: reverse that share of the
     commission (all of it when everything came back)."""
-    commission = session.scalar(select(Commission).where(Commission.merchant_id == merchant_id,
-                                                         Commission.order_id == order_id))
+    commission = session.scalar(
+        select(Commission).where(Commission.merchant_id == merchant_id, Commission.order_id == order_id)
+    )
     if commission is None:
         return
     refunded = min(goods_refunded, commission.base)
-    reversed_amount = commission.amount if refunded == commission.base else \
-        commission.amount * refunded // max(commission.base, 1)
+    reversed_amount = (
+        commission.amount
+        if refunded == commission.base
+        else commission.amount * refunded // max(commission.base, 1)
+    )
     values: dict[str, Any] = {"refunded": refunded, "reversed_amount": reversed_amount}
     if refunded == commission.base:
         values["status"] = case((Commission.status == "frozen", "reversed"), else_=Commission.status)
-    session.execute(update(Commission).where(
-        Commission.merchant_id == merchant_id, Commission.id == commission.id, Commission.refunded < refunded)
-        .values(**values))
+    session.execute(
+        update(Commission)
+        .where(
+            Commission.merchant_id == merchant_id,
+            Commission.id == commission.id,
+            Commission.refunded < refunded,
+        )
+        .values(**values)
+    )
     session.flush()
 
 
 def start_after_sale(session: Session, *, merchant_id: str, order_id: str, now: datetime) -> None:
     """The order was handed over: its commission settles when the after-sale window closes."""
     days = policy_of(session, merchant_id).after_sale_days
-    session.execute(update(Commission).where(
-        Commission.merchant_id == merchant_id, Commission.order_id == order_id, Commission.status == "frozen",
-        Commission.frozen_until.is_(None)).values(frozen_until=now + timedelta(days=days)))
+    session.execute(
+        update(Commission)
+        .where(
+            Commission.merchant_id == merchant_id,
+            Commission.order_id == order_id,
+            Commission.status == "frozen",
+            Commission.frozen_until.is_(None),
+        )
+        .values(frozen_until=now + timedelta(days=days))
+    )
 
 
 def settle_due(session: Session, *, now: datetime, limit: int = 1000) -> int:
     """Settle frozen commissions whose after-sale window has closed."""
-    due = select(Commission.merchant_id, Commission.id).where(
-        Commission.status == "frozen", Commission.frozen_until <= now).limit(limit)
+    due = (
+        select(Commission.merchant_id, Commission.id)
+        .where(Commission.status == "frozen", Commission.frozen_until <= now)
+        .limit(limit)
+    )
     rows = session.execute(due).all()
     settled = 0
     for merchant_id, commission_id in rows:
-        settled += session.execute(update(Commission).where(
-            Commission.merchant_id == merchant_id, Commission.id == commission_id, Commission.status == "frozen")
-            .values(status="settled", settled_at=now)).rowcount
+        settled += session.execute(
+            update(Commission)
+            .where(
+                Commission.merchant_id == merchant_id,
+                Commission.id == commission_id,
+                Commission.status == "frozen",
+            )
+            .values(status="settled", settled_at=now)
+        ).rowcount
     return settled
 
 
-def figures(session: Session, *, merchant_id: str, guide_id: str | None = None,
-            since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
+def figures(
+    session: Session,
+    *,
+    merchant_id: str,
+    guide_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[dict[str, Any]]:
     """Per guide (or one guide): attributed orders, goods sold and refunded, and commission
     frozen, settled (net of refunds) and reversed — for orders paid in [since, until)."""
     net = Commission.amount - Commission.reversed_amount
-    stmt = select(
-        Commission.guide_id, func.count(), func.sum(Commission.base), func.sum(Commission.refunded),
-        func.sum(case((Commission.status == "frozen", net), else_=0)),
-        func.sum(case((Commission.status == "settled", net), else_=0)),
-        func.sum(Commission.reversed_amount),
-    ).where(Commission.merchant_id == merchant_id).group_by(Commission.guide_id).order_by(Commission.guide_id)
+    stmt = (
+        select(
+            Commission.guide_id,
+            func.count(),
+            func.sum(Commission.base),
+            func.sum(Commission.refunded),
+            func.sum(case((Commission.status == "frozen", net), else_=0)),
+            func.sum(case((Commission.status == "settled", net), else_=0)),
+            func.sum(Commission.reversed_amount),
+        )
+        .where(Commission.merchant_id == merchant_id)
+        .group_by(Commission.guide_id)
+        .order_by(Commission.guide_id)
+    )
     if guide_id is not None:
         stmt = stmt.where(Commission.guide_id == guide_id)
     if since is not None:
         stmt = stmt.where(Commission.created_at >= since)
     if until is not None:
         stmt = stmt.where(Commission.created_at < until)
-    return [{"guide_id": g, "orders": n, "sales": sales or 0, "refunded": refunded or 0,
-             "commission_frozen": frozen or 0, "commission_settled": settled or 0,
-             "commission_reversed": reversed_ or 0}
-            for g, n, sales, refunded, frozen, settled, reversed_ in session.execute(stmt)]
+    return [
+        {
+            "guide_id": g,
+            "orders": n,
+            "sales": sales or 0,
+            "refunded": refunded or 0,
+            "commission_frozen": frozen or 0,
+            "commission_settled": settled or 0,
+            "commission_reversed": reversed_ or 0,
+        }
+        for g, n, sales, refunded, frozen, settled, reversed_ in session.execute(stmt)
+    ]

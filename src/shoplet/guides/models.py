@@ -73,7 +73,9 @@ class GuideCouponQuota(Base):
 
     __tablename__ = "guide_coupon_quotas"
     __table_args__ = (
-        ForeignKeyConstraint(["merchant_id", "template_id"], ["coupon_templates.merchant_id", "coupon_templates.id"]),
+        ForeignKeyConstraint(
+            ["merchant_id", "template_id"], ["coupon_templates.merchant_id", "coupon_templates.id"]
+        ),
         ForeignKeyConstraint(["merchant_id", "guide_id"], ["staff.merchant_id", "staff.id"]),
         CheckConstraint("issued >= 0 AND issued <= quota", name="within_quota"),
         Index("ix_guide_coupon_quotas_guide", "merchant_id", "guide_id"),

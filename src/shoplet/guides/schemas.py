@@ -11,11 +11,16 @@ from shoplet.schemas import In, Out
 class GuidePolicyIn(In):
     protection_days: int = Field(30, ge=0, le=3650, description="Days a new binding cannot be taken over.")
     after_protection: Literal["first_touch", "last_touch"] = Field(
-        "last_touch", description="first_touch: the binding stays for good; last_touch: a new guide's code "
-                                  "takes the customer over once protection has passed.")
-    after_sale_days: int = Field(7, ge=0, le=365, description="Commissions stay frozen this many days after "
-                                                              "the order is handed over.")
-    revisit_days: int = Field(30, ge=1, le=3650, description="Remind a guide of a customer not seen this long.")
+        "last_touch",
+        description="first_touch: the binding stays for good; last_touch: a new guide's code "
+        "takes the customer over once protection has passed.",
+    )
+    after_sale_days: int = Field(
+        7, ge=0, le=365, description="Commissions stay frozen this many days after the order is handed over."
+    )
+    revisit_days: int = Field(
+        30, ge=1, le=3650, description="Remind a guide of a customer not seen this long."
+    )
 
 
 class GuidePolicyOut(Out):
@@ -87,7 +92,9 @@ class MyCustomerOut(Out):
 
 class CommissionRuleIn(In):
     scope: Literal["merchant", "store", "guide"]
-    target_id: str | None = Field(None, max_length=32, description="The store or guide (leave out for 'merchant').")
+    target_id: str | None = Field(
+        None, max_length=32, description="The store or guide (leave out for 'merchant')."
+    )
     rate_bp: int = Field(ge=0, le=10_000, description="Basis points of the goods paid: 500 is 5%.")
 
 
@@ -175,4 +182,6 @@ class GroupIssueOut(Out):
     group_id: str
     template_id: str
     issued: list[GroupCouponOut] = Field(description="One coupon each, taken from my quota.")
-    skipped: list[GroupSkipOut] = Field(description="Members the coupon's own limits refused; no quota taken.")
+    skipped: list[GroupSkipOut] = Field(
+        description="Members the coupon's own limits refused; no quota taken."
+    )

@@ -34,18 +34,36 @@ def policy_of(session: Session, merchant_id: str) -> GuidePolicy:
     """The merchant's binding policy; the defaults (30 days, then last touch) until one is set."""
     policy = session.get(GuidePolicy, merchant_id)
     if policy is None:
-        policy = GuidePolicy(merchant_id=merchant_id, protection_days=30, after_protection="last_touch",
-                             after_sale_days=7, revisit_days=30, updated_at=None)
+        policy = GuidePolicy(
+            merchant_id=merchant_id,
+            protection_days=30,
+            after_protection="last_touch",
+            after_sale_days=7,
+            revisit_days=30,
+            updated_at=None,
+        )
     return policy
 
 
-def set_policy(session: Session, *, merchant_id: str, protection_days: int, after_protection: str,
-               now: datetime, after_sale_days: int = 7, revisit_days: int = 30) -> GuidePolicy:
+def set_policy(
+    session: Session,
+    *,
+    merchant_id: str,
+    protection_days: int,
+    after_protection: str,
+    now: datetime,
+    after_sale_days: int = 7,
+    revisit_days: int = 30,
+) -> GuidePolicy:
     policy = session.get(GuidePolicy, merchant_id)
     if policy is None:
         policy = GuidePolicy(merchant_id=merchant_id)
         session.add(policy)
-    policy.protection_days, policy.after_protection, policy.updated_at = protection_days, after_protection, now
+    policy.protection_days, policy.after_protection, policy.updated_at = (
+        protection_days,
+        after_protection,
+        now,
+    )
     policy.after_sale_days, policy.revisit_days = after_sale_days, revisit_days
     session.flush()
     return policy
@@ -59,8 +77,17 @@ def guide_of(session: Session, merchant_id: str, guide_id: str) -> Staff:
     return staff
 
 
-def bind(session: Session, *, merchant_id: str, customer_id: str, guide_id: str, source: str, by: str,
-         now: datetime, force: bool = False) -> GuideBinding:
+def bind(
+    session: Session,
+    *,
+    merchant_id: str,
+    customer_id: str,
+    guide_id: str,
+    source: str,
+    by: str,
+    now: datetime,
+    force: bool = False,
+) -> GuideBinding:
     """Bind the customer to the guide under the merchant's policy; ``force`` (an admin's
     reassignment, e.g. when a guide leaves) ignores protection."""
     get_owned(session, Customer, merchant_id, customer_id, what="Customer")
@@ -71,9 +98,16 @@ def bind(session: Session, *, merchant_id: str, customer_id: str, guide_id: str,
     if current is None:
         try:
             with session.begin_nested():
-                current = GuideBinding(merchant_id=merchant_id, customer_id=customer_id, guide_id=guide.id,
-                                       store_id=guide.store_id, source=source, bound_at=now,
-                                       protected_until=protected_until, first_bound_at=now)
+                current = GuideBinding(
+                    merchant_id=merchant_id,
+                    customer_id=customer_id,
+                    guide_id=guide.id,
+                    store_id=guide.store_id,
+                    source=source,
+                    bound_at=now,
+                    protected_until=protected_until,
+                    first_bound_at=now,
+                )
                 session.add(current)
                 session.flush()
             _record(session, merchant_id, customer_id, None, guide.id, source, by, now)
@@ -84,33 +118,64 @@ def bind(session: Session, *, merchant_id: str, customer_id: str, guide_id: str,
         return current
     if not force:
         if now < current.protected_until:
-            raise Conflict("guide.binding_protected",
-                           f"This customer is bound to another guide until {current.protected_until:%Y-%m-%d}.",
-                           protected_until=current.protected_until.isoformat())
+            raise Conflict(
+                "guide.binding_protected",
+                f"This customer is bound to another guide until {current.protected_until:%Y-%m-%d}.",
+                protected_until=current.protected_until.isoformat(),
+            )
         if policy.after_protection == "first_touch":
             raise Conflict("guide.binding_kept", "This customer stays with the guide who served them first.")
     previous = current.guide_id
     moved = session.execute(
         update(GuideBinding)
-        .where(GuideBinding.merchant_id == merchant_id, GuideBinding.customer_id == customer_id,
-               GuideBinding.guide_id == previous)
-        .values(guide_id=guide.id, store_id=guide.store_id, source=source, bound_at=now,
-                protected_until=protected_until)
+        .where(
+            GuideBinding.merchant_id == merchant_id,
+            GuideBinding.customer_id == customer_id,
+            GuideBinding.guide_id == previous,
+        )
+        .values(
+            guide_id=guide.id,
+            store_id=guide.store_id,
+            source=source,
+            bound_at=now,
+            protected_until=protected_until,
+        )
         .execution_options(synchronize_session=False)
     ).rowcount
     if not moved:
         raise Conflict("guide.binding_changed", "The customer's guide changed a moment ago; look again.")
     # Groups are the old guide's own: the customer leaves them.
-    session.execute(delete(GuideGroupMember).where(GuideGroupMember.merchant_id == merchant_id,
-                                                   GuideGroupMember.customer_id == customer_id))
+    session.execute(
+        delete(GuideGroupMember).where(
+            GuideGroupMember.merchant_id == merchant_id, GuideGroupMember.customer_id == customer_id
+        )
+    )
     _record(session, merchant_id, customer_id, previous, guide.id, source, by, now)
     return session.get(GuideBinding, (merchant_id, customer_id), populate_existing=True)
 
 
-def _record(session: Session, merchant_id: str, customer_id: str, previous: str | None, guide_id: str,
-            source: str, by: str, now: datetime) -> None:
-    session.add(GuideBindingChange(merchant_id=merchant_id, id=new_id("gbc"), customer_id=customer_id,
-                                   from_guide_id=previous, to_guide_id=guide_id, source=source, by=by, at=now))
+def _record(
+    session: Session,
+    merchant_id: str,
+    customer_id: str,
+    previous: str | None,
+    guide_id: str,
+    source: str,
+    by: str,
+    now: datetime,
+) -> None:
+    session.add(
+        GuideBindingChange(
+            merchant_id=merchant_id,
+            id=new_id("gbc"),
+            customer_id=customer_id,
+            from_guide_id=previous,
+            to_guide_id=guide_id,
+            source=source,
+            by=by,
+            at=now,
+        )
+    )
     session.flush()
 
 
@@ -126,59 +191,81 @@ def own_customer(session: Session, *, merchant_id: str, guide_id: str, customer_
     return binding
 
 
-def set_quota(session: Session, *, merchant_id: str, template_id: str, guide_id: str, quota: int,
-              now: datetime) -> GuideCouponQuota:
+def set_quota(
+    session: Session, *, merchant_id: str, template_id: str, guide_id: str, quota: int, now: datetime
+) -> GuideCouponQuota:
     """Give a guide a quota of a template (setting it again changes it; never below what was issued)."""
-    get_owned(session, CouponTemplate, merchant_id, template_id, what="Coupon template", code="coupon_template")
+    get_owned(
+        session, CouponTemplate, merchant_id, template_id, what="Coupon template", code="coupon_template"
+    )
     guide_of(session, merchant_id, guide_id)
     row = session.get(GuideCouponQuota, (merchant_id, template_id, guide_id))
     if row is None:
         row = GuideCouponQuota(merchant_id=merchant_id, template_id=template_id, guide_id=guide_id, issued=0)
         session.add(row)
     elif quota < row.issued:
-        raise Unprocessable("guide.quota_below_issued",
-                            f"This guide has already issued {row.issued}; the quota cannot be lower.")
+        raise Unprocessable(
+            "guide.quota_below_issued",
+            f"This guide has already issued {row.issued}; the quota cannot be lower.",
+        )
     row.quota, row.updated_at = quota, now
     session.flush()
     return row
 
 
-def issue_coupon(session: Session, *, merchant_id: str, guide_id: str, template_id: str, customer_id: str,
-                 now: datetime) -> Coupon:
+def issue_coupon(
+    session: Session, *, merchant_id: str, guide_id: str, template_id: str, customer_id: str, now: datetime
+) -> Coupon:
     """A guide gives one coupon to one of their own customers, within their quota and every
     limit of the template; a refusal anywhere takes nothing (the quota included)."""
     get_owned(session, Customer, merchant_id, customer_id, what="Customer")
     binding = session.get(GuideBinding, (merchant_id, customer_id))
     if binding is None or binding.guide_id != guide_id:
         raise Forbidden("guide.not_your_customer", "This customer is not bound to you.")
-    template = get_owned(session, CouponTemplate, merchant_id, template_id, what="Coupon template",
-                         code="coupon_template")
+    template = get_owned(
+        session, CouponTemplate, merchant_id, template_id, what="Coupon template", code="coupon_template"
+    )
     quota = session.get(GuideCouponQuota, (merchant_id, template_id, guide_id))
     if quota is None:
         raise Forbidden("guide.no_quota", "You have no quota for this coupon.")
     taken = session.execute(
         update(GuideCouponQuota)
-        .where(GuideCouponQuota.merchant_id == merchant_id, GuideCouponQuota.template_id == template_id,
-               GuideCouponQuota.guide_id == guide_id, GuideCouponQuota.issued < GuideCouponQuota.quota)
+        .where(
+            GuideCouponQuota.merchant_id == merchant_id,
+            GuideCouponQuota.template_id == template_id,
+            GuideCouponQuota.guide_id == guide_id,
+            GuideCouponQuota.issued < GuideCouponQuota.quota,
+        )
         .values(issued=GuideCouponQuota.issued + 1)
         .execution_options(synchronize_session=False)
     ).rowcount
     if not taken:
-        raise Conflict("guide.quota_exhausted", f"You have used all {quota.quota} of your quota for this coupon.")
-    return coupons.issue(session, template=template, customer_id=customer_id, source="guide", now=now,
-                         check_audience=False)
+        raise Conflict(
+            "guide.quota_exhausted", f"You have used all {quota.quota} of your quota for this coupon."
+        )
+    return coupons.issue(
+        session, template=template, customer_id=customer_id, source="guide", now=now, check_audience=False
+    )
 
 
 def customers_of(*, merchant_id: str, guide_id: str, tag: str | None = None, group_id: str | None = None):
     """The guide's customers (optionally those with ``tag``, or in one of the guide's groups)
     as a statement for pagination. Tags are a JSON list; matching its quoted text works
     alike on SQLite and PostgreSQL."""
-    stmt = (select(Customer).join(GuideBinding, (GuideBinding.merchant_id == Customer.merchant_id)
-                                  & (GuideBinding.customer_id == Customer.id))
-            .where(Customer.merchant_id == merchant_id, GuideBinding.guide_id == guide_id))
+    stmt = (
+        select(Customer)
+        .join(
+            GuideBinding,
+            (GuideBinding.merchant_id == Customer.merchant_id) & (GuideBinding.customer_id == Customer.id),
+        )
+        .where(Customer.merchant_id == merchant_id, GuideBinding.guide_id == guide_id)
+    )
     if tag:
         stmt = stmt.where(cast(Customer.tags, String).contains(json.dumps(tag), autoescape=True))
     if group_id:
-        stmt = stmt.join(GuideGroupMember, (GuideGroupMember.merchant_id == Customer.merchant_id)
-                         & (GuideGroupMember.customer_id == Customer.id)).where(GuideGroupMember.group_id == group_id)
+        stmt = stmt.join(
+            GuideGroupMember,
+            (GuideGroupMember.merchant_id == Customer.merchant_id)
+            & (GuideGroupMember.customer_id == Customer.id),
+        ).where(GuideGroupMember.group_id == group_id)
     return stmt

@@ -33,8 +33,13 @@ stock_keeper = require_staff("clerk")
 
 
 def stock_out(level: StockLevel) -> StockOut:
-    return StockOut(location_id=level.location_id, sku_id=level.sku_id, on_hand=level.on_hand,
-                    reserved=level.reserved, available=level.on_hand - level.reserved)
+    return StockOut(
+        location_id=level.location_id,
+        sku_id=level.sku_id,
+        on_hand=level.on_hand,
+        reserved=level.reserved,
+        available=level.on_hand - level.reserved,
+    )
 
 
 def own_location(s, p: Principal, store_id: str) -> StockLocation:
@@ -45,18 +50,26 @@ def own_location(s, p: Principal, store_id: str) -> StockLocation:
 
 
 @router.post("/stores", response_model=StoreOut, status_code=201)
-def create_store(body: StoreIn, p: Principal = Depends(admin), db: Database = Depends(get_db),
-                 now: datetime = Depends(get_now)) -> StoreOut:
+def create_store(
+    body: StoreIn,
+    p: Principal = Depends(admin),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> StoreOut:
     """A store (direct or franchise) or a warehouse: both hold stock."""
     with db.unit_of_work() as s:
-        return StoreOut.model_validate(service.create_location(s, merchant_id=p.tenant, now=now,
-                                                               **body.model_dump()))
+        return StoreOut.model_validate(
+            service.create_location(s, merchant_id=p.tenant, now=now, **body.model_dump())
+        )
 
 
 @router.get("/stores", response_model=Page[StoreOut])
-def list_stores(p: Principal = Depends(reader), db: Database = Depends(get_db),
-                page: PageParams = Depends(page_params),
-                kind: str | None = Query(None, pattern="^(store|warehouse)$")) -> Page[StoreOut]:
+def list_stores(
+    p: Principal = Depends(reader),
+    db: Database = Depends(get_db),
+    page: PageParams = Depends(page_params),
+    kind: str | None = Query(None, pattern="^(store|warehouse)$"),
+) -> Page[StoreOut]:
     with db.unit_of_work(write=False) as s:
         stmt = scoped(StockLocation, p.tenant)
         if kind:
@@ -68,12 +81,15 @@ def list_stores(p: Principal = Depends(reader), db: Database = Depends(get_db),
 @router.get("/stores/{store_id}", response_model=StoreOut)
 def get_store(store_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> StoreOut:
     with db.unit_of_work(write=False) as s:
-        return StoreOut.model_validate(get_owned(s, StockLocation, p.tenant, store_id, what="Store", code="store"))
+        return StoreOut.model_validate(
+            get_owned(s, StockLocation, p.tenant, store_id, what="Store", code="store")
+        )
 
 
 @router.patch("/stores/{store_id}", response_model=StoreOut)
-def update_store(store_id: str, body: StorePatch, p: Principal = Depends(admin),
-                 db: Database = Depends(get_db)) -> StoreOut:
+def update_store(
+    store_id: str, body: StorePatch, p: Principal = Depends(admin), db: Database = Depends(get_db)
+) -> StoreOut:
     with db.unit_of_work() as s:
         location = get_owned(s, StockLocation, p.tenant, store_id, what="Store", code="store")
         for field, value in body.model_dump(exclude_unset=True).items():
@@ -87,7 +103,9 @@ def update_store(store_id: str, body: StorePatch, p: Principal = Depends(admin),
 
 
 @router.get("/stores/{store_id}/stock", response_model=list[StockOut])
-def store_stock(store_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> list[StockOut]:
+def store_stock(
+    store_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
+) -> list[StockOut]:
     """Stock of every SKU held at this location."""
     with db.unit_of_work(write=False) as s:
         own_location(s, p, store_id)
@@ -95,29 +113,63 @@ def store_stock(store_id: str, p: Principal = Depends(reader), db: Database = De
 
 
 @router.put("/stores/{store_id}/stock/{sku_id}", response_model=StockOut)
-def count_stock(store_id: str, sku_id: str, body: StockCount, p: Principal = Depends(stock_keeper),
-                db: Database = Depends(get_db), now: datetime = Depends(get_now)) -> StockOut:
+def count_stock(
+    store_id: str,
+    sku_id: str,
+    body: StockCount,
+    p: Principal = Depends(stock_keeper),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> StockOut:
     """Record a stock-take: the counted on-hand quantity (the difference is logged)."""
     with db.unit_of_work() as s:
         own_location(s, p, store_id)
-        return stock_out(service.set_on_hand(s, merchant_id=p.tenant, location_id=store_id, sku_id=sku_id,
-                                             on_hand=body.on_hand, reason=body.reason, now=now))
+        return stock_out(
+            service.set_on_hand(
+                s,
+                merchant_id=p.tenant,
+                location_id=store_id,
+                sku_id=sku_id,
+                on_hand=body.on_hand,
+                reason=body.reason,
+                now=now,
+            )
+        )
 
 
 @router.post("/stores/{store_id}/stock/{sku_id}/adjustments", response_model=StockOut)
-def adjust_stock(store_id: str, sku_id: str, body: StockAdjustment, p: Principal = Depends(stock_keeper),
-                 db: Database = Depends(get_db), now: datetime = Depends(get_now)) -> StockOut:
+def adjust_stock(
+    store_id: str,
+    sku_id: str,
+    body: StockAdjustment,
+    p: Principal = Depends(stock_keeper),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> StockOut:
     """Receive or remove units, with a reason."""
     with db.unit_of_work() as s:
         own_location(s, p, store_id)
-        return stock_out(service.adjust(s, merchant_id=p.tenant, location_id=store_id, sku_id=sku_id,
-                                        delta=body.delta, reason=body.reason, now=now))
+        return stock_out(
+            service.adjust(
+                s,
+                merchant_id=p.tenant,
+                location_id=store_id,
+                sku_id=sku_id,
+                delta=body.delta,
+                reason=body.reason,
+                now=now,
+            )
+        )
 
 
 @router.post("/stock-transfers", response_model=TransferOut, status_code=201)
-def create_transfer(body: TransferIn, p: Principal = Depends(stock_keeper), db: Database = Depends(get_db),
-                    now: datetime = Depends(get_now),
-                    idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> TransferOut:
+def create_transfer(
+    body: TransferIn,
+    p: Principal = Depends(stock_keeper),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+) -> TransferOut:
     """Move stock between two locations (two-sided, all lines or none). A clerk can send
     only from their own store."""
     items: dict[str, int] = {}
@@ -126,28 +178,54 @@ def create_transfer(body: TransferIn, p: Principal = Depends(stock_keeper), db: 
 
     def work(s: Session) -> tuple[int, dict]:
         own_location(s, p, body.from_location_id)
-        record = service.transfer(s, merchant_id=p.tenant, from_location_id=body.from_location_id,
-                                  to_location_id=body.to_location_id, items=items, reason=body.reason,
-                                  by=p.scope, now=now)
+        record = service.transfer(
+            s,
+            merchant_id=p.tenant,
+            from_location_id=body.from_location_id,
+            to_location_id=body.to_location_id,
+            items=items,
+            reason=body.reason,
+            by=p.scope,
+            now=now,
+        )
         return 201, {"transfer_id": record.id}
 
-    _, stored = idempotency.run(db, merchant_id=p.tenant, scope=p.scope, key=idempotency_key,
-                                operation="stock-transfer", payload=body.model_dump(), work=work)
+    _, stored = idempotency.run(
+        db,
+        merchant_id=p.tenant,
+        scope=p.scope,
+        key=idempotency_key,
+        operation="stock-transfer",
+        payload=body.model_dump(),
+        work=work,
+    )
     with db.unit_of_work(write=False) as s:
-        return TransferOut.model_validate(get_owned(s, StockTransfer, p.tenant, stored["transfer_id"],
-                                                    what="Stock transfer", code="stock_transfer"))
+        return TransferOut.model_validate(
+            get_owned(
+                s,
+                StockTransfer,
+                p.tenant,
+                stored["transfer_id"],
+                what="Stock transfer",
+                code="stock_transfer",
+            )
+        )
 
 
 @router.get("/stock-transfers", response_model=Page[TransferOut])
-def list_transfers(p: Principal = Depends(reader), db: Database = Depends(get_db),
-                   page: PageParams = Depends(page_params)) -> Page[TransferOut]:
+def list_transfers(
+    p: Principal = Depends(reader), db: Database = Depends(get_db), page: PageParams = Depends(page_params)
+) -> Page[TransferOut]:
     with db.unit_of_work(write=False) as s:
         rows, cursor = paginate(s, scoped(StockTransfer, p.tenant), StockTransfer.id, page)
         return Page(items=[TransferOut.model_validate(r) for r in rows], next_cursor=cursor)
 
 
 @router.get("/stock-transfers/{transfer_id}", response_model=TransferOut)
-def get_transfer(transfer_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> TransferOut:
+def get_transfer(
+    transfer_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
+) -> TransferOut:
     with db.unit_of_work(write=False) as s:
-        return TransferOut.model_validate(get_owned(s, StockTransfer, p.tenant, transfer_id, what="Stock transfer",
-                                                    code="stock_transfer"))
+        return TransferOut.model_validate(
+            get_owned(s, StockTransfer, p.tenant, transfer_id, what="Stock transfer", code="stock_transfer")
+        )

@@ -63,9 +63,7 @@ class StockMovement(TenantMixin, Base):
     """One change to a stock level, for the audit trail: who or what moved how many and why."""
 
     __tablename__ = "stock_movements"
-    __table_args__ = (
-        Index("ix_stock_movements_level", "merchant_id", "location_id", "sku_id"),
-    )
+    __table_args__ = (Index("ix_stock_movements_level", "merchant_id", "location_id", "sku_id"),)
 
     location_id: Mapped[str] = mapped_column(String(32))
     sku_id: Mapped[str] = mapped_column(String(32))
@@ -84,8 +82,12 @@ class StockTransfer(TenantMixin, Base):
     __tablename__ = "stock_transfers"
     __table_args__ = (
         CheckConstraint("from_location_id <> to_location_id", name="two_places"),
-        ForeignKeyConstraint(["merchant_id", "from_location_id"], ["stock_locations.merchant_id", "stock_locations.id"]),
-        ForeignKeyConstraint(["merchant_id", "to_location_id"], ["stock_locations.merchant_id", "stock_locations.id"]),
+        ForeignKeyConstraint(
+            ["merchant_id", "from_location_id"], ["stock_locations.merchant_id", "stock_locations.id"]
+        ),
+        ForeignKeyConstraint(
+            ["merchant_id", "to_location_id"], ["stock_locations.merchant_id", "stock_locations.id"]
+        ),
     )
 
     from_location_id: Mapped[str] = mapped_column(String(32))

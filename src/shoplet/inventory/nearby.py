@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shoplet.schemas import zone_named
 from shoplet.inventory.models import StockLevel, StockLocation
+from shoplet.schemas import zone_named
 from shoplet.tenancy.models import Merchant
-from typing import Any
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 EARTH_RADIUS_M = 6_371_000
@@ -40,11 +40,15 @@ def check_hours(hours: dict[str, Any]) -> dict[str, list[str]]:
         if day not in DAYS:
             raise ValueError(f"'{day}' is not a day; use {', '.join(DAYS)}")
         if not (isinstance(span, list) and len(span) == 2 and all(isinstance(t, str) for t in span)):
-            raise ValueError(f"{day}: give [opening, closing] as two \"HH:MM\" times")
+            raise ValueError(f'{day}: give [opening, closing] as two "HH:MM" times')
         for t in span:
             parts = t.split(":")
-            if len(parts) != 2 or not all(p.isdigit() and len(p) == 2 for p in parts) \
-                    or not (0 <= int(parts[0]) <= 24 and 0 <= int(parts[1]) < 60) or _minutes(t) > 24 * 60:
+            if (
+                len(parts) != 2
+                or not all(p.isdigit() and len(p) == 2 for p in parts)
+                or not (0 <= int(parts[0]) <= 24 and 0 <= int(parts[1]) < 60)
+                or _minutes(t) > 24 * 60
+            ):
                 raise ValueError(f"{day}: '{t}' is not a time of day (HH:MM)")
         if span[0] == span[1]:
             raise ValueError(f"{day}: opening and closing times are the same")
@@ -75,21 +79,41 @@ def local_time(timezone: str, now: datetime) -> datetime:
     return now.astimezone(zone_named(timezone))
 
 
-def nearby_stores(session: Session, *, merchant_id: str, latitude: float, longitude: float,
-                  items: dict[str, int], now: datetime, radius_m: int | None = None, open_only: bool = False,
-                  in_stock_only: bool = False, limit: int = 20) -> list[dict[str, Any]]:
+def nearby_stores(
+    session: Session,
+    *,
+    merchant_id: str,
+    latitude: float,
+    longitude: float,
+    items: dict[str, int],
+    now: datetime,
+    radius_m: int | None = None,
+    open_only: bool = False,
+    in_stock_only: bool = False,
+    limit: int = 20,
+) -> list[dict[str, Any]]:
     """Active stores with coordinates, nearest first, each with whether it is open now and
     whether it can supply every item (available = on hand − reserved)."""
     merchant = session.get(Merchant, merchant_id)
     local = local_time(merchant.timezone if merchant else "UTC", now)
-    stores = session.scalars(select(StockLocation).where(
-        StockLocation.merchant_id == merchant_id, StockLocation.kind == "store", StockLocation.active.is_(True),
-        StockLocation.latitude.is_not(None), StockLocation.longitude.is_not(None))).all()
+    stores = session.scalars(
+        select(StockLocation).where(
+            StockLocation.merchant_id == merchant_id,
+            StockLocation.kind == "store",
+            StockLocation.active.is_(True),
+            StockLocation.latitude.is_not(None),
+            StockLocation.longitude.is_not(None),
+        )
+    ).all()
     available: dict[tuple[str, str], int] = {}
     if items and stores:
-        for level in session.scalars(select(StockLevel).where(
-                StockLevel.merchant_id == merchant_id, StockLevel.sku_id.in_(list(items)),
-                StockLevel.location_id.in_([s.id for s in stores]))):
+        for level in session.scalars(
+            select(StockLevel).where(
+                StockLevel.merchant_id == merchant_id,
+                StockLevel.sku_id.in_(list(items)),
+                StockLevel.location_id.in_([s.id for s in stores]),
+            )
+        ):
             available[(level.location_id, level.sku_id)] = level.on_hand - level.reserved
     found = []
     for store in stores:
@@ -97,13 +121,26 @@ def nearby_stores(session: Session, *, merchant_id: str, latitude: float, longit
         if radius_m is not None and distance > radius_m:
             continue
         is_open = open_at(store.opening_hours or {}, local)
-        missing = sorted(sku for sku, quantity in items.items() if available.get((store.id, sku), 0) < quantity)
+        missing = sorted(
+            sku for sku, quantity in items.items() if available.get((store.id, sku), 0) < quantity
+        )
         has_stock = None if not items else not missing
         if (open_only and not is_open) or (in_stock_only and not has_stock):
             continue
-        found.append({"id": store.id, "code": store.code, "name": store.name, "address": store.address,
-                      "latitude": store.latitude, "longitude": store.longitude, "distance_m": distance,
-                      "open_now": is_open, "opening_hours": store.opening_hours or {}, "has_stock": has_stock,
-                      "missing": missing})
+        found.append(
+            {
+                "id": store.id,
+                "code": store.code,
+                "name": store.name,
+                "address": store.address,
+                "latitude": store.latitude,
+                "longitude": store.longitude,
+                "distance_m": distance,
+                "open_now": is_open,
+                "opening_hours": store.opening_hours or {},
+                "has_stock": has_stock,
+                "missing": missing,
+            }
+        )
     found.sort(key=lambda row: (row["distance_m"], row["id"]))
     return found[:limit]

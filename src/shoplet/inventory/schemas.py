@@ -25,17 +25,30 @@ class FulfilmentSettings(In):
     time slots; warehouses: express. Amounts are fen."""
 
     pickup: bool = Field(True, description="Customers may collect orders at this store.")
-    prep_minutes: int = Field(15, ge=0, le=1440, description="A pickup order is ready this long after it is placed.")
-    pickup_hours: int = Field(48, ge=1, le=720,
-                              description="Uncollected pickups expire this long after payment: stock "
-                                          "released, money refunded.")
-    delivery_radius_m: int = Field(0, ge=0, le=100_000, description="Deliver within this distance (0: no delivery).")
+    prep_minutes: int = Field(
+        15, ge=0, le=1440, description="A pickup order is ready this long after it is placed."
+    )
+    pickup_hours: int = Field(
+        48,
+        ge=1,
+        le=720,
+        description="Uncollected pickups expire this long after payment: stock released, money refunded.",
+    )
+    delivery_radius_m: int = Field(
+        0, ge=0, le=100_000, description="Deliver within this distance (0: no delivery)."
+    )
     delivery_fee: int = Field(0, ge=0, le=100_000)
-    slot_minutes: int = Field(60, ge=15, le=480, description="Delivery slots are this long, from local midnight.")
+    slot_minutes: int = Field(
+        60, ge=15, le=480, description="Delivery slots are this long, from local midnight."
+    )
     slot_capacity: int = Field(10, ge=1, le=100_000, description="Deliveries per slot.")
-    lead_minutes: int = Field(60, ge=0, le=1440, description="The earliest slot starts at least this long from now.")
+    lead_minutes: int = Field(
+        60, ge=0, le=1440, description="The earliest slot starts at least this long from now."
+    )
     days_ahead: int = Field(2, ge=0, le=14, description="Slots are offered today and this many days ahead.")
-    express_fee: int = Field(0, ge=0, le=100_000, description="Shipping fee when this location ships express.")
+    express_fee: int = Field(
+        0, ge=0, le=100_000, description="Shipping fee when this location ships express."
+    )
     ship_within_hours: int = Field(24, ge=1, le=720)
     transit_days: int = Field(2, ge=0, le=30)
 
@@ -48,9 +61,11 @@ class StoreIn(In):
     address: str = Field("", max_length=400)
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
-    opening_hours: OpeningHours = Field(default_factory=dict,
-                                        description='e.g. {"mon": ["07:30", "21:00"], "fri": ["10:00", "02:00"]}; '
-                                                    'a day left out is closed; closing past midnight is allowed.')
+    opening_hours: OpeningHours = Field(
+        default_factory=dict,
+        description='e.g. {"mon": ["07:30", "21:00"], "fri": ["10:00", "02:00"]}; '
+        "a day left out is closed; closing past midnight is allowed.",
+    )
     fulfilment: FulfilmentSettings = Field(default_factory=FulfilmentSettings)
 
 
@@ -106,10 +121,13 @@ class NearbyStoreOut(Out):
     latitude: float
     longitude: float
     distance_m: int = Field(description="Straight-line distance from the given point, in metres.")
-    open_now: bool | None = Field(description="Open at this moment in the shop's time zone (null: hours not set).")
+    open_now: bool | None = Field(
+        description="Open at this moment in the shop's time zone (null: hours not set)."
+    )
     opening_hours: dict[str, Any]
-    has_stock: bool | None = Field(description="Every line of the cart (or of `skus`) is available here "
-                                               "(null: nothing was asked about).")
+    has_stock: bool | None = Field(
+        description="Every line of the cart (or of `skus`) is available here (null: nothing was asked about)."
+    )
     missing: list[str] = Field(default_factory=list, description="SKU ids this store cannot supply in full.")
 
 

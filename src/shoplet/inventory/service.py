@@ -23,8 +23,9 @@ from shoplet.scoping import get_owned
 
 def create_location(session: Session, *, merchant_id: str, now: datetime, **fields: Any) -> StockLocation:
     code = fields["code"]
-    if session.scalar(select(StockLocation.id).where(StockLocation.merchant_id == merchant_id,
-                                                     StockLocation.code == code)):
+    if session.scalar(
+        select(StockLocation.id).where(StockLocation.merchant_id == merchant_id, StockLocation.code == code)
+    ):
         raise Conflict("store.code_taken", f"A store or warehouse with code '{code}' already exists.")
     location = StockLocation(merchant_id=merchant_id, id=new_id("loc"), created_at=now, **fields)
     session.add(location)
@@ -32,19 +33,41 @@ def create_location(session: Session, *, merchant_id: str, now: datetime, **fiel
     return location
 
 
-def _movement(session: Session, *, merchant_id: str, location_id: str, sku_id: str, kind: str,
-              on_hand: int = 0, reserved: int = 0, reason: str = "", order_id: str | None = None,
-              now: datetime) -> None:
-    session.add(StockMovement(
-        merchant_id=merchant_id, id=new_id("mov"), location_id=location_id, sku_id=sku_id,
-        kind=kind, on_hand_delta=on_hand, reserved_delta=reserved, reason=reason,
-        order_id=order_id, created_at=now,
-    ))
+def _movement(
+    session: Session,
+    *,
+    merchant_id: str,
+    location_id: str,
+    sku_id: str,
+    kind: str,
+    on_hand: int = 0,
+    reserved: int = 0,
+    reason: str = "",
+    order_id: str | None = None,
+    now: datetime,
+) -> None:
+    session.add(
+        StockMovement(
+            merchant_id=merchant_id,
+            id=new_id("mov"),
+            location_id=location_id,
+            sku_id=sku_id,
+            kind=kind,
+            on_hand_delta=on_hand,
+            reserved_delta=reserved,
+            reason=reason,
+            order_id=order_id,
+            created_at=now,
+        )
+    )
 
 
 def _level_filter(merchant_id: str, location_id: str, sku_id: str) -> list[Any]:
-    return [StockLevel.merchant_id == merchant_id, StockLevel.location_id == location_id,
-            StockLevel.sku_id == sku_id]
+    return [
+        StockLevel.merchant_id == merchant_id,
+        StockLevel.location_id == location_id,
+        StockLevel.sku_id == sku_id,
+    ]
 
 
 def _check_refs(session: Session, merchant_id: str, location_id: str, sku_id: str) -> None:
@@ -57,48 +80,103 @@ def _ensure_level(session: Session, merchant_id: str, location_id: str, sku_id: 
         return
     try:
         with session.begin_nested():
-            session.add(StockLevel(merchant_id=merchant_id, location_id=location_id,
-                                   sku_id=sku_id, on_hand=0, reserved=0, updated_at=now))
+            session.add(
+                StockLevel(
+                    merchant_id=merchant_id,
+                    location_id=location_id,
+                    sku_id=sku_id,
+                    on_hand=0,
+                    reserved=0,
+                    updated_at=now,
+                )
+            )
     except IntegrityError:
         pass  # created concurrently: the row exists, which is all we need
 
 
-def adjust(session: Session, *, merchant_id: str, location_id: str, sku_id: str, delta: int,
-           reason: str, now: datetime) -> StockLevel:
+def adjust(
+    session: Session,
+    *,
+    merchant_id: str,
+    location_id: str,
+    sku_id: str,
+    delta: int,
+    reason: str,
+    now: datetime,
+) -> StockLevel:
     """Add or remove on-hand units (receipt, stock-take, damage). Never below what is reserved."""
     _check_refs(session, merchant_id, location_id, sku_id)
     _ensure_level(session, merchant_id, location_id, sku_id, now)
     changed = session.execute(
         update(StockLevel)
-        .where(*_level_filter(merchant_id, location_id, sku_id),
-               StockLevel.on_hand + delta >= StockLevel.reserved)
+        .where(
+            *_level_filter(merchant_id, location_id, sku_id),
+            StockLevel.on_hand + delta >= StockLevel.reserved,
+        )
         .values(on_hand=StockLevel.on_hand + delta, updated_at=now)
     ).rowcount
     if not changed:
-        raise Unprocessable("stock.adjustment_below_reserved",
-                            "That would leave fewer units on hand than are reserved for orders.")
-    _movement(session, merchant_id=merchant_id, location_id=location_id, sku_id=sku_id,
-              kind="adjust", on_hand=delta, reason=reason, now=now)
+        raise Unprocessable(
+            "stock.adjustment_below_reserved",
+            "That would leave fewer units on hand than are reserved for orders.",
+        )
+    _movement(
+        session,
+        merchant_id=merchant_id,
+        location_id=location_id,
+        sku_id=sku_id,
+        kind="adjust",
+        on_hand=delta,
+        reason=reason,
+        now=now,
+    )
     session.flush()
     level = session.get(StockLevel, (merchant_id, location_id, sku_id))
     session.refresh(level)
     return level
 
 
-def set_on_hand(session: Session, *, merchant_id: str, location_id: str, sku_id: str,
-                on_hand: int, reason: str, now: datetime) -> StockLevel:
+def set_on_hand(
+    session: Session,
+    *,
+    merchant_id: str,
+    location_id: str,
+    sku_id: str,
+    on_hand: int,
+    reason: str,
+    now: datetime,
+) -> StockLevel:
     """A stock-take: set the counted quantity, recorded as the difference."""
     _check_refs(session, merchant_id, location_id, sku_id)
     _ensure_level(session, merchant_id, location_id, sku_id, now)
     level = session.get(StockLevel, (merchant_id, location_id, sku_id))
     session.refresh(level)
-    return adjust(session, merchant_id=merchant_id, location_id=location_id, sku_id=sku_id,
-                  delta=on_hand - level.on_hand, reason=reason, now=now)
+    return adjust(
+        session,
+        merchant_id=merchant_id,
+        location_id=location_id,
+        sku_id=sku_id,
+        delta=on_hand - level.on_hand,
+        reason=reason,
+        now=now,
+    )
 
 
-def _move(session: Session, *, merchant_id: str, location_id: str, items: dict[str, int], kind: str,
-          on_hand: int, reserved: int, guard: Any, error: Exception | None, order_id: str | None, reason: str,
-          now: datetime) -> None:
+def _move(
+    session: Session,
+    *,
+    merchant_id: str,
+    location_id: str,
+    items: dict[str, int],
+    kind: str,
+    on_hand: int,
+    reserved: int,
+    guard: Any,
+    error: Exception | None,
+    order_id: str | None,
+    reason: str,
+    now: datetime,
+) -> None:
     """Apply ``on_hand``/``reserved`` (+1, −1 or 0 per unit) to each item by one conditional
     UPDATE whose extra condition is ``guard(quantity)``; a row the guard refuses raises ``error``.
 
@@ -112,73 +190,174 @@ def _move(session: Session, *, merchant_id: str, location_id: str, items: dict[s
         changed = session.execute(
             update(StockLevel)
             .where(*_level_filter(merchant_id, location_id, sku_id), *condition)
-            .values(on_hand=StockLevel.on_hand + on_hand * quantity,
-                    reserved=StockLevel.reserved + reserved * quantity, updated_at=now)
+            .values(
+                on_hand=StockLevel.on_hand + on_hand * quantity,
+                reserved=StockLevel.reserved + reserved * quantity,
+                updated_at=now,
+            )
         ).rowcount
         if not changed and error is not None:
             if isinstance(error, Unprocessable):
                 error.extra["sku_id"] = sku_id
             raise error
-        _movement(session, merchant_id=merchant_id, location_id=location_id, sku_id=sku_id, kind=kind,
-                  on_hand=on_hand * quantity, reserved=reserved * quantity, reason=reason,
-                  order_id=order_id, now=now)
+        _movement(
+            session,
+            merchant_id=merchant_id,
+            location_id=location_id,
+            sku_id=sku_id,
+            kind=kind,
+            on_hand=on_hand * quantity,
+            reserved=reserved * quantity,
+            reason=reason,
+            order_id=order_id,
+            now=now,
+        )
 
 
-def reserve(session: Session, *, merchant_id: str, location_id: str, items: dict[str, int],
-            order_id: str, now: datetime) -> None:
+def reserve(
+    session: Session,
+    *,
+    merchant_id: str,
+    location_id: str,
+    items: dict[str, int],
+    order_id: str,
+    now: datetime,
+) -> None:
     """Reserve every item or none: the first short SKU raises and the transaction rolls back."""
-    _move(session, merchant_id=merchant_id, location_id=location_id, items=items, kind="reserve",
-          on_hand=0, reserved=1, guard=lambda n: StockLevel.on_hand - StockLevel.reserved >= n,
-          error=Unprocessable("stock.insufficient", "Not enough stock at this store for one of the items."),
-          order_id=order_id, reason="", now=now)
+    _move(
+        session,
+        merchant_id=merchant_id,
+        location_id=location_id,
+        items=items,
+        kind="reserve",
+        on_hand=0,
+        reserved=1,
+        guard=lambda n: StockLevel.on_hand - StockLevel.reserved >= n,
+        error=Unprocessable("stock.insufficient", "Not enough stock at this store for one of the items."),
+        order_id=order_id,
+        reason="",
+        now=now,
+    )
 
 
-def release(session: Session, *, merchant_id: str, location_id: str, items: dict[str, int],
-            order_id: str, reason: str, now: datetime) -> None:
+def release(
+    session: Session,
+    *,
+    merchant_id: str,
+    location_id: str,
+    items: dict[str, int],
+    order_id: str,
+    reason: str,
+    now: datetime,
+) -> None:
     """Give reserved units back to available stock (cancel, timeout, refund before fulfilment)."""
-    _move(session, merchant_id=merchant_id, location_id=location_id, items=items, kind="release",
-          on_hand=0, reserved=-1, guard=lambda n: StockLevel.reserved >= n,
-          error=Conflict("stock.release_mismatch", "The reservation to release is not there."),
-          order_id=order_id, reason=reason, now=now)
+    _move(
+        session,
+        merchant_id=merchant_id,
+        location_id=location_id,
+        items=items,
+        kind="release",
+        on_hand=0,
+        reserved=-1,
+        guard=lambda n: StockLevel.reserved >= n,
+        error=Conflict("stock.release_mismatch", "The reservation to release is not there."),
+        order_id=order_id,
+        reason=reason,
+        now=now,
+    )
 
 
-def commit(session: Session, *, merchant_id: str, location_id: str, items: dict[str, int],
-           order_id: str, now: datetime) -> None:
+def commit(
+    session: Session,
+    *,
+    merchant_id: str,
+    location_id: str,
+    items: dict[str, int],
+    order_id: str,
+    now: datetime,
+) -> None:
     """Goods leave the location: reserved units come off on hand."""
-    _move(session, merchant_id=merchant_id, location_id=location_id, items=items, kind="commit",
-          on_hand=-1, reserved=-1, guard=lambda n: StockLevel.reserved >= n,
-          error=Conflict("stock.commit_mismatch", "The reservation to fulfil is not there."),
-          order_id=order_id, reason="", now=now)
+    _move(
+        session,
+        merchant_id=merchant_id,
+        location_id=location_id,
+        items=items,
+        kind="commit",
+        on_hand=-1,
+        reserved=-1,
+        guard=lambda n: StockLevel.reserved >= n,
+        error=Conflict("stock.commit_mismatch", "The reservation to fulfil is not there."),
+        order_id=order_id,
+        reason="",
+        now=now,
+    )
 
 
-def restock(session: Session, *, merchant_id: str, location_id: str, items: dict[str, int],
-            order_id: str, now: datetime) -> None:
+def restock(
+    session: Session,
+    *,
+    merchant_id: str,
+    location_id: str,
+    items: dict[str, int],
+    order_id: str,
+    now: datetime,
+) -> None:
     """Returned goods come back on hand."""
     for sku_id in items:
         _ensure_level(session, merchant_id, location_id, sku_id, now)
-    _move(session, merchant_id=merchant_id, location_id=location_id, items=items, kind="return",
-          on_hand=1, reserved=0, guard=None, error=None, order_id=order_id, reason="refund_return", now=now)
+    _move(
+        session,
+        merchant_id=merchant_id,
+        location_id=location_id,
+        items=items,
+        kind="return",
+        on_hand=1,
+        reserved=0,
+        guard=None,
+        error=None,
+        order_id=order_id,
+        reason="refund_return",
+        now=now,
+    )
 
 
 def levels_at(session: Session, merchant_id: str, location_id: str) -> list[StockLevel]:
-    return list(session.scalars(
-        select(StockLevel).where(StockLevel.merchant_id == merchant_id,
-                                 StockLevel.location_id == location_id).order_by(StockLevel.sku_id)
-    ))
+    return list(
+        session.scalars(
+            select(StockLevel)
+            .where(StockLevel.merchant_id == merchant_id, StockLevel.location_id == location_id)
+            .order_by(StockLevel.sku_id)
+        )
+    )
 
 
-def transfer(session: Session, *, merchant_id: str, from_location_id: str, to_location_id: str,
-             items: dict[str, int], reason: str, by: str, now: datetime) -> StockTransfer:
+def transfer(
+    session: Session,
+    *,
+    merchant_id: str,
+    from_location_id: str,
+    to_location_id: str,
+    items: dict[str, int],
+    reason: str,
+    by: str,
+    now: datetime,
+) -> StockTransfer:
     """Move units between two locations in one transaction: each SKU leaves the source only
     if that many are available there (on hand − reserved), or nothing moves at all."""
     if from_location_id == to_location_id:
         raise Unprocessable("stock.transfer_same_place", "A transfer needs two different locations.")
     for location_id in (from_location_id, to_location_id):
         get_owned(session, StockLocation, merchant_id, location_id, what="Store", code="store")
-    record = StockTransfer(merchant_id=merchant_id, id=new_id("trf"), from_location_id=from_location_id,
-                           to_location_id=to_location_id,
-                           lines=[{"sku_id": k, "quantity": v} for k, v in sorted(items.items())],
-                           reason=reason, created_by=by, created_at=now)
+    record = StockTransfer(
+        merchant_id=merchant_id,
+        id=new_id("trf"),
+        from_location_id=from_location_id,
+        to_location_id=to_location_id,
+        lines=[{"sku_id": k, "quantity": v} for k, v in sorted(items.items())],
+        reason=reason,
+        created_by=by,
+        created_at=now,
+    )
     session.add(record)
     session.flush()
     note = f"transfer {record.id}" + (f": {reason}" if reason else "")
@@ -186,11 +365,33 @@ def transfer(session: Session, *, merchant_id: str, from_location_id: str, to_lo
         get_owned(session, Sku, merchant_id, sku_id, what="SKU")
         _ensure_level(session, merchant_id, from_location_id, sku_id, now)
         _ensure_level(session, merchant_id, to_location_id, sku_id, now)
-    _move(session, merchant_id=merchant_id, location_id=from_location_id, items=items, kind="transfer_out",
-          on_hand=-1, reserved=0, guard=lambda q: StockLevel.on_hand - StockLevel.reserved >= q,
-          error=Unprocessable("stock.transfer_short", "The source does not have that many available to move."),
-          order_id=None, reason=note, now=now)
-    _move(session, merchant_id=merchant_id, location_id=to_location_id, items=items, kind="transfer_in",
-          on_hand=1, reserved=0, guard=None, error=None, order_id=None, reason=note, now=now)
+    _move(
+        session,
+        merchant_id=merchant_id,
+        location_id=from_location_id,
+        items=items,
+        kind="transfer_out",
+        on_hand=-1,
+        reserved=0,
+        guard=lambda q: StockLevel.on_hand - StockLevel.reserved >= q,
+        error=Unprocessable("stock.transfer_short", "The source does not have that many available to move."),
+        order_id=None,
+        reason=note,
+        now=now,
+    )
+    _move(
+        session,
+        merchant_id=merchant_id,
+        location_id=to_location_id,
+        items=items,
+        kind="transfer_in",
+        on_hand=1,
+        reserved=0,
+        guard=None,
+        error=None,
+        order_id=None,
+        reason=note,
+        now=now,
+    )
     session.flush()
     return record

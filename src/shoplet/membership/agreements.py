@@ -20,7 +20,9 @@ class CreditDecision:
 
 
 class CreditProvider(Protocol):
-    def assess(self, *, merchant_id: str, customer_id: str, tags: list[str], min_score: int) -> CreditDecision: ...
+    def assess(
+        self, *, merchant_id: str, customer_id: str, tags: list[str], min_score: int
+    ) -> CreditDecision: ...
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,9 @@ class SandboxCreditScorer:
     """A deterministic credit score in 0..1000 from the customer's id (a test can pin one
     with a ``credit:NNN`` tag on the customer)."""
 
-    def assess(self, *, merchant_id: str, customer_id: str, tags: list[str], min_score: int) -> CreditDecision:
+    def assess(
+        self, *, merchant_id: str, customer_id: str, tags: list[str], min_score: int
+    ) -> CreditDecision:
         pinned = [t.split(":", 1)[1] for t in tags if t.startswith("credit:") and t[7:].isdigit()]
         if pinned:
             score = min(int(pinned[0]), 1000)

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shoplet.coupons.models import CouponTemplate
 from shoplet.auth import Principal, get_db, get_now, get_runtime, require_customer, require_staff
+from shoplet.coupons.models import CouponTemplate
 from shoplet.db import Database
 from shoplet.errors import InvalidInput, NotFound, Unavailable
 from shoplet.membership import light, points, settlement, tiers
@@ -52,27 +52,51 @@ reader = require_staff("operator", "clerk", "guide")
 
 def member_out(s: Session, member: Member) -> MemberOut:
     ahead = [t for t in tiers.tiers_of(s, member.merchant_id) if t.threshold > member.growth]
-    return MemberOut(customer_id=member.customer_id, tier=member.tier, growth=member.growth,
-                     points_balance=member.points_balance, next_tier=ahead[0].code if ahead else None,
-                     growth_to_next=ahead[0].threshold - member.growth if ahead else None,
-                     joined_at=member.joined_at, host_app=member.host_app, scene=member.scene)
+    return MemberOut(
+        customer_id=member.customer_id,
+        tier=member.tier,
+        growth=member.growth,
+        points_balance=member.points_balance,
+        next_tier=ahead[0].code if ahead else None,
+        growth_to_next=ahead[0].threshold - member.growth if ahead else None,
+        joined_at=member.joined_at,
+        host_app=member.host_app,
+        scene=member.scene,
+    )
 
 
 def membership_out(s: Session, m: LightMembership) -> LightMembershipOut:
     current = light.settlement_of(s, m) if m.status != "active" else None
     return LightMembershipOut(
-        id=m.id, customer_id=m.customer_id, plan_id=m.plan_id, status=m.status, period_no=m.period_no,
-        period_start=m.period_start, period_end=m.period_end, fee=m.fee, enjoyed=m.enjoyed,
-        to_charge=current.amount if current else light.quote(m)["to_charge"], auto_renew=m.auto_renew,
-        credit_score=m.credit_score, joined_at=m.joined_at, ended_at=m.ended_at, end_reason=m.end_reason,
-        settlement=LightSettlementOut.model_validate(current) if current else None)
+        id=m.id,
+        customer_id=m.customer_id,
+        plan_id=m.plan_id,
+        status=m.status,
+        period_no=m.period_no,
+        period_start=m.period_start,
+        period_end=m.period_end,
+        fee=m.fee,
+        enjoyed=m.enjoyed,
+        to_charge=current.amount if current else light.quote(m)["to_charge"],
+        auto_renew=m.auto_renew,
+        credit_score=m.credit_score,
+        joined_at=m.joined_at,
+        ended_at=m.ended_at,
+        end_reason=m.end_reason,
+        settlement=LightSettlementOut.model_validate(current) if current else None,
+    )
 
 
 def _check_pack(s: Session, merchant_id: str, template_ids: list[str] | None, code: str) -> None:
     """A coupon pack may only name this merchant's coupon templates."""
     if template_ids:
-        found = set(s.scalars(select(CouponTemplate.id).where(CouponTemplate.merchant_id == merchant_id,
-                                                              CouponTemplate.id.in_(template_ids))))
+        found = set(
+            s.scalars(
+                select(CouponTemplate.id).where(
+                    CouponTemplate.merchant_id == merchant_id, CouponTemplate.id.in_(template_ids)
+                )
+            )
+        )
         missing = [t for t in template_ids if t not in found]
         if missing:
             raise InvalidInput(code, f"No coupon template '{missing[0]}' in this shop.")
@@ -81,7 +105,9 @@ def _check_pack(s: Session, merchant_id: str, template_ids: list[str] | None, co
 def _member(s: Session, merchant_id: str, customer_id: str) -> Member:
     member = s.get(Member, (merchant_id, customer_id))
     if member is None:
-        raise NotFound("member.not_found", "This customer is not a member yet (the first paid order makes one).")
+        raise NotFound(
+            "member.not_found", "This customer is not a member yet (the first paid order makes one)."
+        )
     return member
 
 
@@ -93,21 +119,32 @@ def get_settings(p: Principal = Depends(reader), db: Database = Depends(get_db))
 
 
 @router.put("/loyalty-settings", response_model=LoyaltySettingsOut)
-def put_settings(body: LoyaltySettingsIn, p: Principal = Depends(admin), db: Database = Depends(get_db),
-                 now: datetime = Depends(get_now)) -> LoyaltySettingsOut:
+def put_settings(
+    body: LoyaltySettingsIn,
+    p: Principal = Depends(admin),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> LoyaltySettingsOut:
     """How points and growth are earned and what points are worth at checkout."""
     with db.unit_of_work() as s:
-        return LoyaltySettingsOut.model_validate(points.set_settings(s, merchant_id=p.tenant,
-                                                                     values=body.model_dump(), now=now))
+        return LoyaltySettingsOut.model_validate(
+            points.set_settings(s, merchant_id=p.tenant, values=body.model_dump(), now=now)
+        )
 
 
 @router.post("/member-tiers", response_model=TierOut, status_code=201)
-def create_tier(body: TierIn, p: Principal = Depends(editor), db: Database = Depends(get_db),
-                now: datetime = Depends(get_now)) -> TierOut:
+def create_tier(
+    body: TierIn,
+    p: Principal = Depends(editor),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> TierOut:
     """A tier reached at a growth value, with its benefits (members move on their next change)."""
     with db.unit_of_work() as s:
         _check_pack(s, p.tenant, body.coupon_template_ids, "tier.unknown_coupon")
-        return TierOut.model_validate(tiers.create_tier(s, merchant_id=p.tenant, fields=body.model_dump(), now=now))
+        return TierOut.model_validate(
+            tiers.create_tier(s, merchant_id=p.tenant, fields=body.model_dump(), now=now)
+        )
 
 
 @router.get("/member-tiers", response_model=list[TierOut])
@@ -117,21 +154,27 @@ def list_tiers(p: Principal = Depends(reader), db: Database = Depends(get_db)) -
 
 
 @router.patch("/member-tiers/{tier_id}", response_model=TierOut)
-def update_tier(tier_id: str, body: TierPatch, p: Principal = Depends(editor),
-                db: Database = Depends(get_db)) -> TierOut:
+def update_tier(
+    tier_id: str, body: TierPatch, p: Principal = Depends(editor), db: Database = Depends(get_db)
+) -> TierOut:
     changes = body.model_dump(exclude_unset=True)
     if any(v is None for v in changes.values()):
         raise InvalidInput("request.null_field", "A tier's fields cannot be cleared; give them a value.")
     with db.unit_of_work() as s:
         _check_pack(s, p.tenant, changes.get("coupon_template_ids"), "tier.unknown_coupon")
-        return TierOut.model_validate(tiers.update_tier(s, merchant_id=p.tenant, tier_id=tier_id, changes=changes))
+        return TierOut.model_validate(
+            tiers.update_tier(s, merchant_id=p.tenant, tier_id=tier_id, changes=changes)
+        )
 
 
 # --- members and points ------------------------------------------------------------------
 @router.get("/members", response_model=Page[MemberOut])
-def list_members(p: Principal = Depends(reader), db: Database = Depends(get_db),
-                 page: PageParams = Depends(page_params),
-                 tier: str | None = Query(None, max_length=32)) -> Page[MemberOut]:
+def list_members(
+    p: Principal = Depends(reader),
+    db: Database = Depends(get_db),
+    page: PageParams = Depends(page_params),
+    tier: str | None = Query(None, max_length=32),
+) -> Page[MemberOut]:
     with db.unit_of_work(write=False) as s:
         stmt = select(Member).where(Member.merchant_id == p.tenant)
         if tier:
@@ -147,8 +190,12 @@ def get_member(customer_id: str, p: Principal = Depends(reader), db: Database = 
 
 
 @router.get("/members/{customer_id}/points", response_model=Page[PointsEntryOut])
-def member_points(customer_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db),
-                  page: PageParams = Depends(page_params)) -> Page[PointsEntryOut]:
+def member_points(
+    customer_id: str,
+    p: Principal = Depends(reader),
+    db: Database = Depends(get_db),
+    page: PageParams = Depends(page_params),
+) -> Page[PointsEntryOut]:
     """The member's points ledger, oldest first: every movement with the balance after it."""
     with db.unit_of_work(write=False) as s:
         _member(s, p.tenant, customer_id)
@@ -158,8 +205,13 @@ def member_points(customer_id: str, p: Principal = Depends(reader), db: Database
 
 
 @router.post("/members/{customer_id}/points/adjustments", response_model=MemberOut)
-def adjust_points(customer_id: str, body: PointsAdjustIn, p: Principal = Depends(admin),
-                  db: Database = Depends(get_db), now: datetime = Depends(get_now)) -> MemberOut:
+def adjust_points(
+    customer_id: str,
+    body: PointsAdjustIn,
+    p: Principal = Depends(admin),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> MemberOut:
     """Add or take points by hand, with a reason (taking never goes below zero)."""
     if body.delta == 0:
         raise InvalidInput("points.zero", "An adjustment moves at least one point.")
@@ -167,39 +219,63 @@ def adjust_points(customer_id: str, body: PointsAdjustIn, p: Principal = Depends
         member = _member(s, p.tenant, customer_id)
         note = f"{body.note} (by {p.scope})"
         if body.delta > 0:
-            points.credit(s, merchant_id=p.tenant, customer_id=customer_id, points=body.delta, kind="adjust",
-                          now=now, note=note)
+            points.credit(
+                s,
+                merchant_id=p.tenant,
+                customer_id=customer_id,
+                points=body.delta,
+                kind="adjust",
+                now=now,
+                note=note,
+            )
         else:
-            points.debit(s, merchant_id=p.tenant, customer_id=customer_id, points=-body.delta, kind="adjust",
-                         now=now, note=note)
+            points.debit(
+                s,
+                merchant_id=p.tenant,
+                customer_id=customer_id,
+                points=-body.delta,
+                kind="adjust",
+                now=now,
+                note=note,
+            )
         s.refresh(member)
         return member_out(s, member)
 
 
 @router.get("/members/{customer_id}/tier-changes", response_model=list[TierChangeOut])
-def tier_changes(customer_id: str, p: Principal = Depends(reader),
-                 db: Database = Depends(get_db)) -> list[TierChangeOut]:
+def tier_changes(
+    customer_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
+) -> list[TierChangeOut]:
     with db.unit_of_work(write=False) as s:
         _member(s, p.tenant, customer_id)
-        rows = s.scalars(scoped(TierChange, p.tenant).where(TierChange.customer_id == customer_id)
-                         .order_by(TierChange.at, TierChange.id))
+        rows = s.scalars(
+            scoped(TierChange, p.tenant)
+            .where(TierChange.customer_id == customer_id)
+            .order_by(TierChange.at, TierChange.id)
+        )
         return [TierChangeOut.model_validate(r) for r in rows]
 
 
 # --- light membership (merchant) -----------------------------------------------------------
 @router.post("/light-plans", response_model=LightPlanOut, status_code=201)
-def create_plan(body: LightPlanIn, p: Principal = Depends(editor), db: Database = Depends(get_db),
-                now: datetime = Depends(get_now)) -> LightPlanOut:
+def create_plan(
+    body: LightPlanIn,
+    p: Principal = Depends(editor),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> LightPlanOut:
     """A light membership plan (轻会员): members join free and pay min(fee, enjoyed) per period."""
     with db.unit_of_work() as s:
         _check_pack(s, p.tenant, body.coupon_template_ids, "light_plan.unknown_coupon")
-        return LightPlanOut.model_validate(light.create_plan(s, merchant_id=p.tenant, fields=body.model_dump(),
-                                                             now=now))
+        return LightPlanOut.model_validate(
+            light.create_plan(s, merchant_id=p.tenant, fields=body.model_dump(), now=now)
+        )
 
 
 @router.get("/light-plans", response_model=Page[LightPlanOut])
-def list_plans(p: Principal = Depends(reader), db: Database = Depends(get_db),
-               page: PageParams = Depends(page_params)) -> Page[LightPlanOut]:
+def list_plans(
+    p: Principal = Depends(reader), db: Database = Depends(get_db), page: PageParams = Depends(page_params)
+) -> Page[LightPlanOut]:
     with db.unit_of_work(write=False) as s:
         rows, cursor = paginate(s, scoped(LightPlan, p.tenant), LightPlan.id, page)
         return Page(items=[LightPlanOut.model_validate(r) for r in rows], next_cursor=cursor)
@@ -208,20 +284,23 @@ def list_plans(p: Principal = Depends(reader), db: Database = Depends(get_db),
 @router.get("/light-plans/{plan_id}", response_model=LightPlanOut)
 def get_plan(plan_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> LightPlanOut:
     with db.unit_of_work(write=False) as s:
-        return LightPlanOut.model_validate(get_owned(s, LightPlan, p.tenant, plan_id, what="Light membership plan",
-                                                     code="light_plan"))
+        return LightPlanOut.model_validate(
+            get_owned(s, LightPlan, p.tenant, plan_id, what="Light membership plan", code="light_plan")
+        )
 
 
 @router.patch("/light-plans/{plan_id}", response_model=LightPlanOut)
-def update_plan(plan_id: str, body: LightPlanPatch, p: Principal = Depends(editor),
-                db: Database = Depends(get_db)) -> LightPlanOut:
+def update_plan(
+    plan_id: str, body: LightPlanPatch, p: Principal = Depends(editor), db: Database = Depends(get_db)
+) -> LightPlanOut:
     changes = body.model_dump(exclude_unset=True)
     if any(v is None for v in changes.values()):
         raise InvalidInput("request.null_field", "A plan's fields cannot be cleared; give them a value.")
     with db.unit_of_work() as s:
         _check_pack(s, p.tenant, changes.get("coupon_template_ids"), "light_plan.unknown_coupon")
-        return LightPlanOut.model_validate(light.update_plan(s, merchant_id=p.tenant, plan_id=plan_id,
-                                                             changes=changes))
+        return LightPlanOut.model_validate(
+            light.update_plan(s, merchant_id=p.tenant, plan_id=plan_id, changes=changes)
+        )
 
 
 @router.post("/light-plans/{plan_id}/close", response_model=LightPlanOut)
@@ -232,7 +311,9 @@ def close_plan(plan_id: str, p: Principal = Depends(editor), db: Database = Depe
 
 
 @router.get("/light-plans/{plan_id}/figures", response_model=LightFiguresOut)
-def plan_figures(plan_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> LightFiguresOut:
+def plan_figures(
+    plan_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
+) -> LightFiguresOut:
     with db.unit_of_work(write=False) as s:
         get_owned(s, LightPlan, p.tenant, plan_id, what="Light membership plan", code="light_plan")
         return LightFiguresOut(**light.figures(s, merchant_id=p.tenant, plan_id=plan_id))
@@ -246,10 +327,13 @@ def all_figures(p: Principal = Depends(reader), db: Database = Depends(get_db)) 
 
 
 @router.get("/light-memberships", response_model=Page[LightMembershipOut])
-def list_memberships(p: Principal = Depends(reader), db: Database = Depends(get_db),
-                     page: PageParams = Depends(page_params),
-                     status: str | None = Query(None, pattern="^(active|settling|overdue|ended)$"),
-                     customer_id: str | None = Query(None, max_length=32)) -> Page[LightMembershipOut]:
+def list_memberships(
+    p: Principal = Depends(reader),
+    db: Database = Depends(get_db),
+    page: PageParams = Depends(page_params),
+    status: str | None = Query(None, pattern="^(active|settling|overdue|ended)$"),
+    customer_id: str | None = Query(None, max_length=32),
+) -> Page[LightMembershipOut]:
     with db.unit_of_work(write=False) as s:
         stmt = scoped(LightMembership, p.tenant)
         if status:
@@ -261,31 +345,45 @@ def list_memberships(p: Principal = Depends(reader), db: Database = Depends(get_
 
 
 @router.get("/light-memberships/{membership_id}", response_model=LightMembershipOut)
-def get_membership(membership_id: str, p: Principal = Depends(reader),
-                   db: Database = Depends(get_db)) -> LightMembershipOut:
+def get_membership(
+    membership_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
+) -> LightMembershipOut:
     with db.unit_of_work(write=False) as s:
-        return membership_out(s, get_owned(s, LightMembership, p.tenant, membership_id, what="Light membership",
-                                           code="light_membership"))
+        return membership_out(
+            s,
+            get_owned(
+                s, LightMembership, p.tenant, membership_id, what="Light membership", code="light_membership"
+            ),
+        )
 
 
-def _cancel_and_charge(db: Database, rt, merchant_id: str, membership_id: str, now: datetime,
-                       customer_id: str | None = None) -> LightMembershipOut:
+def _cancel_and_charge(
+    db: Database, rt, merchant_id: str, membership_id: str, now: datetime, customer_id: str | None = None
+) -> LightMembershipOut:
     with db.unit_of_work() as s:
-        membership = get_owned(s, LightMembership, merchant_id, membership_id, what="Light membership",
-                               code="light_membership")
+        membership = get_owned(
+            s, LightMembership, merchant_id, membership_id, what="Light membership", code="light_membership"
+        )
         if customer_id is not None and membership.customer_id != customer_id:
             raise NotFound("light_membership.not_found", "No such light membership.")
         light.cancel(s, merchant_id=merchant_id, membership_id=membership_id, now=now)
         settlement_id = light.settlement_of(s, membership).id
     if rt.agreements is not None:  # otherwise the settlement sweep charges it when it can
-        settlement.charge_now(db, rt.agreements, merchant_id=merchant_id, settlement_id=settlement_id, now=now)
+        settlement.charge_now(
+            db, rt.agreements, merchant_id=merchant_id, settlement_id=settlement_id, now=now
+        )
     with db.unit_of_work(write=False) as s:
         return membership_out(s, s.get(LightMembership, (merchant_id, membership_id)))
 
 
 @router.post("/light-memberships/{membership_id}/cancel", response_model=LightMembershipOut)
-def cancel_membership(membership_id: str, p: Principal = Depends(admin), db: Database = Depends(get_db),
-                      now: datetime = Depends(get_now), rt=Depends(get_runtime)) -> LightMembershipOut:
+def cancel_membership(
+    membership_id: str,
+    p: Principal = Depends(admin),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+    rt=Depends(get_runtime),
+) -> LightMembershipOut:
     """End a light membership now; its period settles at once by the same rule."""
     return _cancel_and_charge(db, rt, p.tenant, membership_id, now)
 
@@ -299,8 +397,11 @@ def my_membership(p: Principal = Depends(require_customer), db: Database = Depen
 
 
 @storefront.get("/points", response_model=Page[PointsEntryOut])
-def my_points(p: Principal = Depends(require_customer), db: Database = Depends(get_db),
-              page: PageParams = Depends(page_params)) -> Page[PointsEntryOut]:
+def my_points(
+    p: Principal = Depends(require_customer),
+    db: Database = Depends(get_db),
+    page: PageParams = Depends(page_params),
+) -> Page[PointsEntryOut]:
     with db.unit_of_work(write=False) as s:
         stmt = scoped(PointsEntry, p.tenant).where(PointsEntry.customer_id == p.customer_id)
         rows, cursor = paginate(s, stmt, PointsEntry.id, page)
@@ -308,26 +409,50 @@ def my_points(p: Principal = Depends(require_customer), db: Database = Depends(g
 
 
 @storefront.get("/light-plans", response_model=list[LightPlanOut])
-def open_plans(p: Principal = Depends(require_customer), db: Database = Depends(get_db)) -> list[LightPlanOut]:
+def open_plans(
+    p: Principal = Depends(require_customer), db: Database = Depends(get_db)
+) -> list[LightPlanOut]:
     with db.unit_of_work(write=False) as s:
-        rows = s.scalars(scoped(LightPlan, p.tenant).where(LightPlan.status == "active").order_by(LightPlan.id))
+        rows = s.scalars(
+            scoped(LightPlan, p.tenant).where(LightPlan.status == "active").order_by(LightPlan.id)
+        )
         return [LightPlanOut.model_validate(r) for r in rows]
 
 
 @storefront.post("/light-membership", response_model=LightMembershipOut, status_code=201)
-def join(body: JoinIn, p: Principal = Depends(require_customer), db: Database = Depends(get_db),
-         now: datetime = Depends(get_now), rt=Depends(get_runtime)) -> LightMembershipOut:
+def join(
+    body: JoinIn,
+    p: Principal = Depends(require_customer),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+    rt=Depends(get_runtime),
+) -> LightMembershipOut:
     """Join a light membership without paying: enjoy now, pay min(fee, enjoyed) at the end."""
     with db.unit_of_work(write=False) as s:
-        score = light.check_join(s, merchant_id=p.tenant, customer_id=p.customer_id, plan_id=body.plan_id,
-                                 auto_renew=body.auto_renew, credit=rt.credit)
+        score = light.check_join(
+            s,
+            merchant_id=p.tenant,
+            customer_id=p.customer_id,
+            plan_id=body.plan_id,
+            auto_renew=body.auto_renew,
+            credit=rt.credit,
+        )
     if rt.agreements is None:
         raise Unavailable("light_membership.unavailable", "Deduction agreements are not configured.")
-    agreement_no = rt.agreements.sign_agreement(merchant_id=p.tenant, customer_id=p.customer_id,
-                                                plan_id=body.plan_id)
+    agreement_no = rt.agreements.sign_agreement(
+        merchant_id=p.tenant, customer_id=p.customer_id, plan_id=body.plan_id
+    )
     with db.unit_of_work() as s:
-        membership = light.join(s, merchant_id=p.tenant, customer_id=p.customer_id, plan_id=body.plan_id,
-                                auto_renew=body.auto_renew, agreement_no=agreement_no, credit_score=score, now=now)
+        membership = light.join(
+            s,
+            merchant_id=p.tenant,
+            customer_id=p.customer_id,
+            plan_id=body.plan_id,
+            auto_renew=body.auto_renew,
+            agreement_no=agreement_no,
+            credit_score=score,
+            now=now,
+        )
         out = membership_out(s, membership)
     rt.after_commit()
     return out
@@ -341,16 +466,20 @@ def _mine(s: Session, p: Principal) -> LightMembership:
 
 
 @storefront.get("/light-membership", response_model=LightMembershipOut)
-def my_light_membership(p: Principal = Depends(require_customer),
-                        db: Database = Depends(get_db)) -> LightMembershipOut:
+def my_light_membership(
+    p: Principal = Depends(require_customer), db: Database = Depends(get_db)
+) -> LightMembershipOut:
     """My period, what I have enjoyed, and what would be charged: min(fee, enjoyed)."""
     with db.unit_of_work(write=False) as s:
         return membership_out(s, _mine(s, p))
 
 
 @storefront.put("/light-membership/auto-renew", response_model=LightMembershipOut)
-def set_auto_renew(body: AutoRenewIn, p: Principal = Depends(require_customer), db: Database = Depends(get_db),
-                   ) -> LightMembershipOut:
+def set_auto_renew(
+    body: AutoRenewIn,
+    p: Principal = Depends(require_customer),
+    db: Database = Depends(get_db),
+) -> LightMembershipOut:
     with db.unit_of_work() as s:
         membership = _mine(s, p)
         plan = s.get(LightPlan, (p.tenant, membership.plan_id))
@@ -362,8 +491,12 @@ def set_auto_renew(body: AutoRenewIn, p: Principal = Depends(require_customer), 
 
 
 @storefront.post("/light-membership/cancel", response_model=LightMembershipOut)
-def cancel_mine(p: Principal = Depends(require_customer), db: Database = Depends(get_db),
-                now: datetime = Depends(get_now), rt=Depends(get_runtime)) -> LightMembershipOut:
+def cancel_mine(
+    p: Principal = Depends(require_customer),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+    rt=Depends(get_runtime),
+) -> LightMembershipOut:
     """Cancel now: the benefits end and I am charged min(fee, enjoyed) for this period."""
     with db.unit_of_work(write=False) as s:
         membership_id = _mine(s, p).id
@@ -371,8 +504,12 @@ def cancel_mine(p: Principal = Depends(require_customer), db: Database = Depends
 
 
 @storefront.post("/light-membership/pay", response_model=LightMembershipOut)
-def pay_overdue(p: Principal = Depends(require_customer), db: Database = Depends(get_db),
-                now: datetime = Depends(get_now), rt=Depends(get_runtime)) -> LightMembershipOut:
+def pay_overdue(
+    p: Principal = Depends(require_customer),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+    rt=Depends(get_runtime),
+) -> LightMembershipOut:
     """Pay an overdue (or retrying) period now through the agreement, after topping up."""
     with db.unit_of_work(write=False) as s:
         membership = _mine(s, p)

@@ -20,13 +20,19 @@ from shoplet.customers.models import Customer
 from shoplet.db import new_id
 from shoplet.errors import Conflict, Forbidden, InvalidInput, Unprocessable
 from shoplet.membership.agreements import CreditProvider
-from shoplet.membership.settlement import close_period
 from shoplet.membership.models import LightBenefit, LightMembership, LightPlan, LightSettlement
 from shoplet.membership.service import emit_pack
+from shoplet.membership.settlement import close_period
 from shoplet.scoping import get_owned
 
-EDITABLE = ("name", "light_member_prices", "percent_off", "coupon_template_ids", "min_credit_score",
-            "auto_renew_allowed")
+EDITABLE = (
+    "name",
+    "light_member_prices",
+    "percent_off",
+    "coupon_template_ids",
+    "min_credit_score",
+    "auto_renew_allowed",
+)
 
 
 def create_plan(session: Session, *, merchant_id: str, fields: dict[str, Any], now: datetime) -> LightPlan:
@@ -39,7 +45,9 @@ def create_plan(session: Session, *, merchant_id: str, fields: dict[str, Any], n
 def update_plan(session: Session, *, merchant_id: str, plan_id: str, changes: dict[str, Any]) -> LightPlan:
     """Edit a plan. Fee and period are fixed once created (members joined on them): a new
     price is a new plan. Benefits apply to current members from the next order on."""
-    plan = get_owned(session, LightPlan, merchant_id, plan_id, what="Light membership plan", code="light_plan")
+    plan = get_owned(
+        session, LightPlan, merchant_id, plan_id, what="Light membership plan", code="light_plan"
+    )
     for field, value in changes.items():
         if field not in EDITABLE:
             raise InvalidInput("light_plan.not_editable", f"'{field}' cannot be changed; create a new plan.")
@@ -50,7 +58,9 @@ def update_plan(session: Session, *, merchant_id: str, plan_id: str, changes: di
 
 def close_plan(session: Session, *, merchant_id: str, plan_id: str) -> LightPlan:
     """No new joins; current members keep their period (and are not renewed)."""
-    plan = get_owned(session, LightPlan, merchant_id, plan_id, what="Light membership plan", code="light_plan")
+    plan = get_owned(
+        session, LightPlan, merchant_id, plan_id, what="Light membership plan", code="light_plan"
+    )
     plan.status = "closed"
     session.flush()
     return plan
@@ -58,38 +68,61 @@ def close_plan(session: Session, *, merchant_id: str, plan_id: str) -> LightPlan
 
 def current_of(session: Session, merchant_id: str, customer_id: str) -> LightMembership | None:
     """The customer's light membership that is not over (active, settling or overdue)."""
-    return session.scalar(select(LightMembership).where(
-        LightMembership.merchant_id == merchant_id, LightMembership.customer_id == customer_id,
-        LightMembership.status.in_(("active", "settling", "overdue"))))
+    return session.scalar(
+        select(LightMembership).where(
+            LightMembership.merchant_id == merchant_id,
+            LightMembership.customer_id == customer_id,
+            LightMembership.status.in_(("active", "settling", "overdue")),
+        )
+    )
 
 
-def enjoying(session: Session, merchant_id: str, customer_id: str, now: datetime
-             ) -> tuple[LightMembership, LightPlan] | None:
+def enjoying(
+    session: Session, merchant_id: str, customer_id: str, now: datetime
+) -> tuple[LightMembership, LightPlan] | None:
     """The membership whose benefits apply to an order placed now, with its plan."""
     membership = current_of(session, merchant_id, customer_id)
-    if membership is None or membership.status != "active" or not (
-            membership.period_start <= now < membership.period_end):
+    if (
+        membership is None
+        or membership.status != "active"
+        or not (membership.period_start <= now < membership.period_end)
+    ):
         return None
     return membership, session.get(LightPlan, (merchant_id, membership.plan_id))
 
 
-def check_join(session: Session, *, merchant_id: str, customer_id: str, plan_id: str, auto_renew: bool,
-               credit: CreditProvider) -> int:
+def check_join(
+    session: Session,
+    *,
+    merchant_id: str,
+    customer_id: str,
+    plan_id: str,
+    auto_renew: bool,
+    credit: CreditProvider,
+) -> int:
     """Whether the customer may join the plan now; the credit score when they may."""
     plan = _open_plan(session, merchant_id, plan_id)
     if auto_renew and not plan.auto_renew_allowed:
         raise InvalidInput("light_plan.no_auto_renew", "This plan does not renew automatically.")
     _refuse_current(session, merchant_id, customer_id)
     customer = get_owned(session, Customer, merchant_id, customer_id, what="Customer")
-    decision = credit.assess(merchant_id=merchant_id, customer_id=customer_id, tags=list(customer.tags),
-                             min_score=plan.min_credit_score)
+    decision = credit.assess(
+        merchant_id=merchant_id,
+        customer_id=customer_id,
+        tags=list(customer.tags),
+        min_score=plan.min_credit_score,
+    )
     if not decision.admitted:
-        raise Forbidden("light_membership.not_eligible", decision.reason or "You are not eligible for this plan.")
+        raise Forbidden(
+            "light_membership.not_eligible", decision.reason or "You are not eligible for this plan."
+        )
     return decision.score
 
 
 def _open_plan(session: Session, merchant_id: str, plan_id: str) -> LightPlan:
-    plan = get_owned(session, LightPlan, merchant_id, plan_id, what="Light membership plan", code="light_plan")
+    plan = get_owned(
+        session, LightPlan, merchant_id, plan_id, what="Light membership plan", code="light_plan"
+    )
     if plan.status != "active":
         raise Conflict("light_plan.closed", "This light membership plan is no longer open.")
     return plan
@@ -99,59 +132,117 @@ def _refuse_current(session: Session, merchant_id: str, customer_id: str) -> Non
     current = current_of(session, merchant_id, customer_id)
     if current is not None:
         if current.status == "overdue":
-            raise Conflict("light_membership.overdue",
-                           "A previous light membership is unpaid; pay it before joining again.")
+            raise Conflict(
+                "light_membership.overdue",
+                "A previous light membership is unpaid; pay it before joining again.",
+            )
         raise Conflict("light_membership.already_member", "You already have a light membership here.")
 
 
-def join(session: Session, *, merchant_id: str, customer_id: str, plan_id: str, auto_renew: bool,
-         agreement_no: str, credit_score: int, now: datetime) -> LightMembership:
+def join(
+    session: Session,
+    *,
+    merchant_id: str,
+    customer_id: str,
+    plan_id: str,
+    auto_renew: bool,
+    agreement_no: str,
+    credit_score: int,
+    now: datetime,
+) -> LightMembership:
     """Record the membership once credit admitted the customer and the deduction agreement
     was signed (both outside this transaction: they are calls to other systems). No money moves."""
     plan = _open_plan(session, merchant_id, plan_id)
     _refuse_current(session, merchant_id, customer_id)
     membership = LightMembership(
-        merchant_id=merchant_id, id=new_id("lms"), customer_id=customer_id, plan_id=plan.id, fee=plan.fee,
-        period_days=plan.period_days, period_no=1, period_start=now,
-        period_end=now + timedelta(days=plan.period_days), enjoyed=0, auto_renew=auto_renew,
-        agreement_no=agreement_no, credit_score=credit_score, status="active", joined_at=now)
+        merchant_id=merchant_id,
+        id=new_id("lms"),
+        customer_id=customer_id,
+        plan_id=plan.id,
+        fee=plan.fee,
+        period_days=plan.period_days,
+        period_no=1,
+        period_start=now,
+        period_end=now + timedelta(days=plan.period_days),
+        enjoyed=0,
+        auto_renew=auto_renew,
+        agreement_no=agreement_no,
+        credit_score=credit_score,
+        status="active",
+        joined_at=now,
+    )
     try:
         with session.begin_nested():
             session.add(membership)
             session.flush()
     except IntegrityError as exc:  # a concurrent join won the partial unique index
-        raise Conflict("light_membership.already_member", "You already have a light membership here.") from exc
-    emit_pack(session, merchant_id=merchant_id, customer_id=customer_id, template_ids=plan.coupon_template_ids,
-              key=f"light:{membership.id}:{membership.period_no}", now=now)
+        raise Conflict(
+            "light_membership.already_member", "You already have a light membership here."
+        ) from exc
+    emit_pack(
+        session,
+        merchant_id=merchant_id,
+        customer_id=customer_id,
+        template_ids=plan.coupon_template_ids,
+        key=f"light:{membership.id}:{membership.period_no}",
+        now=now,
+    )
     return membership
 
 
-def record_enjoyed(session: Session, *, merchant_id: str, order_id: str, customer_id: str, amount: int,
-                   placed_at: datetime, now: datetime) -> int:
+def record_enjoyed(
+    session: Session,
+    *,
+    merchant_id: str,
+    order_id: str,
+    customer_id: str,
+    amount: int,
+    placed_at: datetime,
+    now: datetime,
+) -> int:
     """A paid order adds what light membership saved it to the period it was placed in, once."""
     if amount <= 0:
         return 0
     membership = current_of(session, merchant_id, customer_id)
-    if membership is None or membership.status != "active" or not (
-            membership.period_start <= placed_at < membership.period_end):
+    if (
+        membership is None
+        or membership.status != "active"
+        or not (membership.period_start <= placed_at < membership.period_end)
+    ):
         return 0  # the period closed between checkout and payment: its settlement is fixed
     try:
         with session.begin_nested():
-            session.add(LightBenefit(merchant_id=merchant_id, order_id=order_id, membership_id=membership.id,
-                                     period_no=membership.period_no, amount=amount, reversed=0, at=now))
+            session.add(
+                LightBenefit(
+                    merchant_id=merchant_id,
+                    order_id=order_id,
+                    membership_id=membership.id,
+                    period_no=membership.period_no,
+                    amount=amount,
+                    reversed=0,
+                    at=now,
+                )
+            )
             session.flush()
     except IntegrityError:
         return 0  # already recorded for this order
     added = session.execute(
-        update(LightMembership).where(LightMembership.merchant_id == merchant_id,
-                                      LightMembership.id == membership.id,
-                                      LightMembership.period_no == membership.period_no,
-                                      LightMembership.status == "active")
-        .values(enjoyed=LightMembership.enjoyed + amount).execution_options(synchronize_session=False)
+        update(LightMembership)
+        .where(
+            LightMembership.merchant_id == merchant_id,
+            LightMembership.id == membership.id,
+            LightMembership.period_no == membership.period_no,
+            LightMembership.status == "active",
+        )
+        .values(enjoyed=LightMembership.enjoyed + amount)
+        .execution_options(synchronize_session=False)
     ).rowcount
     if not added:  # the period was closed concurrently: this order's saving is not in it
-        session.execute(update(LightBenefit).where(LightBenefit.merchant_id == merchant_id,
-                                                   LightBenefit.order_id == order_id).values(amount=0))
+        session.execute(
+            update(LightBenefit)
+            .where(LightBenefit.merchant_id == merchant_id, LightBenefit.order_id == order_id)
+            .values(amount=0)
+        )
         return 0
     return amount
 
@@ -167,25 +258,36 @@ def reverse_enjoyed(session: Session, *, merchant_id: str, order_id: str, refund
     if delta <= 0:
         return 0
     taken = session.execute(
-        update(LightMembership).where(LightMembership.merchant_id == merchant_id,
-                                      LightMembership.id == benefit.membership_id,
-                                      LightMembership.period_no == benefit.period_no,
-                                      LightMembership.status == "active", LightMembership.enjoyed >= delta)
-        .values(enjoyed=LightMembership.enjoyed - delta).execution_options(synchronize_session=False)
+        update(LightMembership)
+        .where(
+            LightMembership.merchant_id == merchant_id,
+            LightMembership.id == benefit.membership_id,
+            LightMembership.period_no == benefit.period_no,
+            LightMembership.status == "active",
+            LightMembership.enjoyed >= delta,
+        )
+        .values(enjoyed=LightMembership.enjoyed - delta)
+        .execution_options(synchronize_session=False)
     ).rowcount
     if not taken:
         return 0  # the period is settled: its charge stands
-    session.execute(update(LightBenefit).where(LightBenefit.merchant_id == merchant_id,
-                                               LightBenefit.order_id == order_id,
-                                               LightBenefit.reversed == benefit.reversed)
-                    .values(reversed=target))
+    session.execute(
+        update(LightBenefit)
+        .where(
+            LightBenefit.merchant_id == merchant_id,
+            LightBenefit.order_id == order_id,
+            LightBenefit.reversed == benefit.reversed,
+        )
+        .values(reversed=target)
+    )
     return delta
 
 
 def cancel(session: Session, *, merchant_id: str, membership_id: str, now: datetime) -> LightMembership:
     """Cancel early: the benefits end now and the period settles at once by the same rule."""
-    membership = get_owned(session, LightMembership, merchant_id, membership_id, what="Light membership",
-                           code="light_membership")
+    membership = get_owned(
+        session, LightMembership, merchant_id, membership_id, what="Light membership", code="light_membership"
+    )
     if membership.status != "active":
         raise Conflict("light_membership.not_active", "This light membership is not active.")
     if not close_period(session, membership, reason="cancelled", now=now):
@@ -196,8 +298,11 @@ def cancel(session: Session, *, merchant_id: str, membership_id: str, now: datet
 
 def quote(membership: LightMembership) -> dict[str, Any]:
     """What the customer sees at any time: the period, enjoyed, and what would be charged."""
-    return {"enjoyed": membership.enjoyed, "fee": membership.fee,
-            "to_charge": min(membership.fee, membership.enjoyed)}
+    return {
+        "enjoyed": membership.enjoyed,
+        "fee": membership.fee,
+        "to_charge": min(membership.fee, membership.enjoyed),
+    }
 
 
 def figures(session: Session, *, merchant_id: str, plan_id: str | None = None) -> dict[str, Any]:
@@ -206,23 +311,40 @@ def figures(session: Session, *, merchant_id: str, plan_id: str | None = None) -
     settlements = select(LightSettlement).where(LightSettlement.merchant_id == merchant_id)
     if plan_id:
         memberships = memberships.where(LightMembership.plan_id == plan_id)
-        settlements = settlements.where(LightSettlement.membership_id.in_(
-            select(LightMembership.id).where(LightMembership.merchant_id == merchant_id,
-                                             LightMembership.plan_id == plan_id)))
+        settlements = settlements.where(
+            LightSettlement.membership_id.in_(
+                select(LightMembership.id).where(
+                    LightMembership.merchant_id == merchant_id, LightMembership.plan_id == plan_id
+                )
+            )
+        )
     m, st = memberships.subquery(), settlements.subquery()
     by_status = dict(session.execute(select(m.c.status, func.count()).group_by(m.c.status)).all())
     open_enjoyed, open_fees = session.execute(
-        select(func.coalesce(func.sum(m.c.enjoyed), 0), func.coalesce(func.sum(m.c.fee), 0))
-        .where(m.c.status == "active")).one()
-    rows = session.execute(select(st.c.status, func.count(), func.coalesce(func.sum(st.c.amount), 0),
-                                  func.coalesce(func.sum(st.c.enjoyed), 0), func.coalesce(func.sum(st.c.fee), 0))
-                           .group_by(st.c.status)).all()
-    settled = {status: {"count": n, "amount": amount, "enjoyed": enjoyed, "fees": fees}
-               for status, n, amount, enjoyed, fees in rows}
+        select(func.coalesce(func.sum(m.c.enjoyed), 0), func.coalesce(func.sum(m.c.fee), 0)).where(
+            m.c.status == "active"
+        )
+    ).one()
+    rows = session.execute(
+        select(
+            st.c.status,
+            func.count(),
+            func.coalesce(func.sum(st.c.amount), 0),
+            func.coalesce(func.sum(st.c.enjoyed), 0),
+            func.coalesce(func.sum(st.c.fee), 0),
+        ).group_by(st.c.status)
+    ).all()
+    settled = {
+        status: {"count": n, "amount": amount, "enjoyed": enjoyed, "fees": fees}
+        for status, n, amount, enjoyed, fees in rows
+    }
     return {
-        "joins": sum(by_status.values()), "active": by_status.get("active", 0),
-        "overdue": by_status.get("overdue", 0), "ended": by_status.get("ended", 0),
-        "open_enjoyed": open_enjoyed, "open_fees": open_fees,
+        "joins": sum(by_status.values()),
+        "active": by_status.get("active", 0),
+        "overdue": by_status.get("overdue", 0),
+        "ended": by_status.get("ended", 0),
+        "open_enjoyed": open_enjoyed,
+        "open_fees": open_fees,
         "periods_settled": sum(v["count"] for k, v in settled.items() if k in ("charged", "closed")),
         "enjoyed_settled": sum(v["enjoyed"] for v in settled.values()),
         "fees_settled": sum(v["fees"] for v in settled.values()),
@@ -233,9 +355,13 @@ def figures(session: Session, *, merchant_id: str, plan_id: str | None = None) -
 
 
 def settlement_of(session: Session, membership: LightMembership) -> LightSettlement | None:
-    return session.scalar(select(LightSettlement).where(
-        LightSettlement.merchant_id == membership.merchant_id, LightSettlement.membership_id == membership.id,
-        LightSettlement.period_no == membership.period_no))
+    return session.scalar(
+        select(LightSettlement).where(
+            LightSettlement.merchant_id == membership.merchant_id,
+            LightSettlement.membership_id == membership.id,
+            LightSettlement.period_no == membership.period_no,
+        )
+    )
 
 
 def ensure_payable(settlement: LightSettlement | None) -> LightSettlement:

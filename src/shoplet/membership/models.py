@@ -8,7 +8,8 @@ movement of points or growth is a ledger row.
 from __future__ import annotations
 
 from datetime import datetime
-from sqlalchemy import BigInteger, JSON, CheckConstraint, ForeignKeyConstraint, Index, String, text
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKeyConstraint, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shoplet.db import Base, TenantMixin
@@ -19,9 +20,7 @@ class Member(Base):
 
     __tablename__ = "members"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["merchant_id", "customer_id"], ["customers.merchant_id", "customers.id"]
-        ),
+        ForeignKeyConstraint(["merchant_id", "customer_id"], ["customers.merchant_id", "customers.id"]),
         CheckConstraint("points_balance >= 0", name="points_balance"),
         CheckConstraint("growth >= 0", name="growth"),
     )
@@ -130,7 +129,8 @@ class PointsEntry(TenantMixin, Base):
     __tablename__ = "points_entries"
     __table_args__ = (
         CheckConstraint(
-            "kind IN ('earn','reverse_earn','spend','return_spend','exchange','expire','adjust')", name="kind"),
+            "kind IN ('earn','reverse_earn','spend','return_spend','exchange','expire','adjust')", name="kind"
+        ),
         Index("ix_points_entries_customer", "merchant_id", "customer_id"),
         Index("ix_points_entries_order", "merchant_id", "order_id"),
     )
@@ -183,8 +183,14 @@ class LightMembership(TenantMixin, Base):
         CheckConstraint("enjoyed >= 0", name="enjoyed"),
         ForeignKeyConstraint(["merchant_id", "customer_id"], ["customers.merchant_id", "customers.id"]),
         ForeignKeyConstraint(["merchant_id", "plan_id"], ["light_plans.merchant_id", "light_plans.id"]),
-        Index("uq_light_memberships_current", "merchant_id", "customer_id", unique=True,
-              sqlite_where=text(CURRENT), postgresql_where=text(CURRENT)),
+        Index(
+            "uq_light_memberships_current",
+            "merchant_id",
+            "customer_id",
+            unique=True,
+            sqlite_where=text(CURRENT),
+            postgresql_where=text(CURRENT),
+        ),
         Index("ix_light_memberships_due", "status", "period_end"),
         Index("ix_light_memberships_customer", "merchant_id", "customer_id"),
     )

@@ -15,22 +15,30 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from shoplet.schemas import zone_named
 from shoplet.db import new_id
 from shoplet.errors import Conflict, Unprocessable
 from shoplet.membership.models import LoyaltySettings, Member, PointsEntry, PointsLot
+from shoplet.schemas import zone_named
 from shoplet.tenancy.models import Merchant
 
 
 def settings_of(session: Session, merchant_id: str) -> LoyaltySettings:
     row = session.get(LoyaltySettings, merchant_id)
     if row is None:
-        row = LoyaltySettings(merchant_id=merchant_id, points_per_yuan=1, growth_per_yuan=1, value_per_point=1,
-                              max_share_percent=50, updated_at=None)
+        row = LoyaltySettings(
+            merchant_id=merchant_id,
+            points_per_yuan=1,
+            growth_per_yuan=1,
+            value_per_point=1,
+            max_share_percent=50,
+            updated_at=None,
+        )
     return row
 
 
-def set_settings(session: Session, *, merchant_id: str, values: dict[str, int], now: datetime) -> LoyaltySettings:
+def set_settings(
+    session: Session, *, merchant_id: str, values: dict[str, int], now: datetime
+) -> LoyaltySettings:
     row = session.get(LoyaltySettings, merchant_id)
     if row is None:
         row = LoyaltySettings(merchant_id=merchant_id)
@@ -52,22 +60,61 @@ def expiry_for(session: Session, merchant_id: str, earned_at: datetime) -> datet
 
 def _move_balance(session: Session, merchant_id: str, customer_id: str, delta: int) -> int | None:
     """Add ``delta`` to the balance unless that would take it below zero; the new balance or None."""
-    stmt = (update(Member).where(Member.merchant_id == merchant_id, Member.customer_id == customer_id,
-                                 Member.points_balance + delta >= 0)
-            .values(points_balance=Member.points_balance + delta).returning(Member.points_balance)
-            .execution_options(synchronize_session=False))
+    stmt = (
+        update(Member)
+        .where(
+            Member.merchant_id == merchant_id,
+            Member.customer_id == customer_id,
+            Member.points_balance + delta >= 0,
+        )
+        .values(points_balance=Member.points_balance + delta)
+        .returning(Member.points_balance)
+        .execution_options(synchronize_session=False)
+    )
     return session.execute(stmt).scalar()
 
 
-def _entry(session: Session, merchant_id: str, customer_id: str, kind: str, delta: int, balance: int, now: datetime,
-           *, lot_id: str | None = None, order_id: str | None = None, note: str = "") -> None:
-    session.add(PointsEntry(merchant_id=merchant_id, id=new_id("pte"), customer_id=customer_id, kind=kind,
-                            delta=delta, balance_after=balance, lot_id=lot_id, order_id=order_id, note=note[:200],
-                            at=now))
+def _entry(
+    session: Session,
+    merchant_id: str,
+    customer_id: str,
+    kind: str,
+    delta: int,
+    balance: int,
+    now: datetime,
+    *,
+    lot_id: str | None = None,
+    order_id: str | None = None,
+    note: str = "",
+) -> None:
+    session.add(
+        PointsEntry(
+            merchant_id=merchant_id,
+            id=new_id("pte"),
+            customer_id=customer_id,
+            kind=kind,
+            delta=delta,
+            balance_after=balance,
+            lot_id=lot_id,
+            order_id=order_id,
+            note=note[:200],
+            at=now,
+        )
+    )
 
 
-def credit(session: Session, *, merchant_id: str, customer_id: str, points: int, kind: str, now: datetime,
-           expires_at: datetime | None = None, order_id: str | None = None, note: str = "") -> int:
+def credit(
+    session: Session,
+    *,
+    merchant_id: str,
+    customer_id: str,
+    points: int,
+    kind: str,
+    now: datetime,
+    expires_at: datetime | None = None,
+    order_id: str | None = None,
+    note: str = "",
+) -> int:
     """Add points as a new lot; returns the new balance."""
     if points <= 0:
         return balance_of(session, merchant_id, customer_id)
@@ -75,18 +122,47 @@ def credit(session: Session, *, merchant_id: str, customer_id: str, points: int,
     balance = _move_balance(session, merchant_id, customer_id, points)
     if balance is None:
         raise Unprocessable("points.not_member", "Only members collect points.")
-    lot = PointsLot(merchant_id=merchant_id, id=new_id("ptl"), customer_id=customer_id, amount=points,
-                    remaining=points, source=kind, order_id=order_id, earned_at=now, expires_at=expires_at)
+    lot = PointsLot(
+        merchant_id=merchant_id,
+        id=new_id("ptl"),
+        customer_id=customer_id,
+        amount=points,
+        remaining=points,
+        source=kind,
+        order_id=order_id,
+        earned_at=now,
+        expires_at=expires_at,
+    )
     session.add(lot)
-    _entry(session, merchant_id, customer_id, kind, points, balance, now, lot_id=lot.id, order_id=order_id,
-           note=note)
+    _entry(
+        session,
+        merchant_id,
+        customer_id,
+        kind,
+        points,
+        balance,
+        now,
+        lot_id=lot.id,
+        order_id=order_id,
+        note=note,
+    )
     session.flush()
     return balance
 
 
-def debit(session: Session, *, merchant_id: str, customer_id: str, points: int, kind: str, now: datetime,
-          order_id: str | None = None, note: str = "", prefer_lot: str | None = None,
-          partial: bool = False) -> int:
+def debit(
+    session: Session,
+    *,
+    merchant_id: str,
+    customer_id: str,
+    points: int,
+    kind: str,
+    now: datetime,
+    order_id: str | None = None,
+    note: str = "",
+    prefer_lot: str | None = None,
+    partial: bool = False,
+) -> int:
     """Take points from the lots that expire soonest (``prefer_lot`` first); all or nothing
     unless ``partial``. Returns how many were taken."""
     if points <= 0:
@@ -98,9 +174,17 @@ def debit(session: Session, *, merchant_id: str, customer_id: str, points: int, 
     balance = _move_balance(session, merchant_id, customer_id, -points)
     if balance is None:
         raise Conflict("points.insufficient", "Not enough points.")
-    lots = list(session.scalars(select(PointsLot).where(
-        PointsLot.merchant_id == merchant_id, PointsLot.customer_id == customer_id, PointsLot.remaining > 0)
-        .order_by(PointsLot.expires_at, PointsLot.id)))
+    lots = list(
+        session.scalars(
+            select(PointsLot)
+            .where(
+                PointsLot.merchant_id == merchant_id,
+                PointsLot.customer_id == customer_id,
+                PointsLot.remaining > 0,
+            )
+            .order_by(PointsLot.expires_at, PointsLot.id)
+        )
+    )
     if prefer_lot:
         lots.sort(key=lambda lot: lot.id != prefer_lot)
     left, running = points, balance + points
@@ -108,14 +192,27 @@ def debit(session: Session, *, merchant_id: str, customer_id: str, points: int, 
         if left == 0:
             break
         take = min(left, lot.remaining)
-        taken = session.execute(update(PointsLot).where(
-            PointsLot.merchant_id == merchant_id, PointsLot.id == lot.id, PointsLot.remaining >= take)
-            .values(remaining=PointsLot.remaining - take).execution_options(synchronize_session=False)).rowcount
+        taken = session.execute(
+            update(PointsLot)
+            .where(PointsLot.merchant_id == merchant_id, PointsLot.id == lot.id, PointsLot.remaining >= take)
+            .values(remaining=PointsLot.remaining - take)
+            .execution_options(synchronize_session=False)
+        ).rowcount
         if not taken:
             raise Conflict("points.busy", "Points changed at the same moment; try again.")
         running -= take
-        _entry(session, merchant_id, customer_id, kind, -take, running, now, lot_id=lot.id, order_id=order_id,
-               note=note)
+        _entry(
+            session,
+            merchant_id,
+            customer_id,
+            kind,
+            -take,
+            running,
+            now,
+            lot_id=lot.id,
+            order_id=order_id,
+            note=note,
+        )
         left -= take
     if left:
         raise Conflict("points.inconsistent", "The points ledger does not add up; nothing was taken.")
@@ -129,30 +226,69 @@ def balance_of(session: Session, merchant_id: str, customer_id: str) -> int:
 
 
 def _order_sum(session: Session, merchant_id: str, order_id: str, kinds: tuple[str, ...]) -> int:
-    return session.scalar(select(func.coalesce(func.sum(PointsEntry.delta), 0)).where(
-        PointsEntry.merchant_id == merchant_id, PointsEntry.order_id == order_id, PointsEntry.kind.in_(kinds)))
+    return session.scalar(
+        select(func.coalesce(func.sum(PointsEntry.delta), 0)).where(
+            PointsEntry.merchant_id == merchant_id,
+            PointsEntry.order_id == order_id,
+            PointsEntry.kind.in_(kinds),
+        )
+    )
 
 
-def earn_for_order(session: Session, *, merchant_id: str, customer_id: str, order_id: str, paid: int,
-                   multiplier: int, now: datetime) -> int:
+def earn_for_order(
+    session: Session,
+    *,
+    merchant_id: str,
+    customer_id: str,
+    order_id: str,
+    paid: int,
+    multiplier: int,
+    now: datetime,
+) -> int:
     """Points for a paid order: per whole yuan paid × points_per_yuan × the tier's multiplier."""
     if _order_sum(session, merchant_id, order_id, ("earn",)):
         return 0  # already earned
     settings = settings_of(session, merchant_id)
     points = (paid // 100) * settings.points_per_yuan * multiplier // 100
-    credit(session, merchant_id=merchant_id, customer_id=customer_id, points=points, kind="earn", now=now,
-           order_id=order_id, note="order paid")
+    credit(
+        session,
+        merchant_id=merchant_id,
+        customer_id=customer_id,
+        points=points,
+        kind="earn",
+        now=now,
+        order_id=order_id,
+        note="order paid",
+    )
     return points
 
 
-def spend_for_order(session: Session, *, merchant_id: str, customer_id: str, order_id: str, points: int,
-                    now: datetime) -> int:
-    return debit(session, merchant_id=merchant_id, customer_id=customer_id, points=points, kind="spend",
-                 now=now, order_id=order_id, note="paid part of an order")
+def spend_for_order(
+    session: Session, *, merchant_id: str, customer_id: str, order_id: str, points: int, now: datetime
+) -> int:
+    return debit(
+        session,
+        merchant_id=merchant_id,
+        customer_id=customer_id,
+        points=points,
+        kind="spend",
+        now=now,
+        order_id=order_id,
+        note="paid part of an order",
+    )
 
 
-def on_refund(session: Session, *, merchant_id: str, customer_id: str, order_id: str, refunded: int, paid: int,
-              full: bool, now: datetime) -> None:
+def on_refund(
+    session: Session,
+    *,
+    merchant_id: str,
+    customer_id: str,
+    order_id: str,
+    refunded: int,
+    paid: int,
+    full: bool,
+    now: datetime,
+) -> None:
     """A refund takes back its share of the points the order earned and gives back its share
     of the points it spent (cumulative targets, so partial refunds add up exactly)."""
     earned = _order_sum(session, merchant_id, order_id, ("earn",))
@@ -160,27 +296,69 @@ def on_refund(session: Session, *, merchant_id: str, customer_id: str, order_id:
         target = earned if full else earned * min(refunded, paid) // paid
         done = -_order_sum(session, merchant_id, order_id, ("reverse_earn",))
         if target > done:
-            lot = session.scalar(select(PointsLot.id).where(PointsLot.merchant_id == merchant_id,
-                                                            PointsLot.order_id == order_id,
-                                                            PointsLot.source == "earn"))
+            lot = session.scalar(
+                select(PointsLot.id).where(
+                    PointsLot.merchant_id == merchant_id,
+                    PointsLot.order_id == order_id,
+                    PointsLot.source == "earn",
+                )
+            )
             # If the points were already spent, take what is there: the balance never goes negative.
-            debit(session, merchant_id=merchant_id, customer_id=customer_id, points=target - done,
-                  kind="reverse_earn", now=now, order_id=order_id, note="order refunded", prefer_lot=lot,
-                  partial=True)
-    _return_spent(session, merchant_id=merchant_id, customer_id=customer_id, order_id=order_id,
-                  share=(refunded, paid), full=full, now=now)
+            debit(
+                session,
+                merchant_id=merchant_id,
+                customer_id=customer_id,
+                points=target - done,
+                kind="reverse_earn",
+                now=now,
+                order_id=order_id,
+                note="order refunded",
+                prefer_lot=lot,
+                partial=True,
+            )
+    _return_spent(
+        session,
+        merchant_id=merchant_id,
+        customer_id=customer_id,
+        order_id=order_id,
+        share=(refunded, paid),
+        full=full,
+        now=now,
+    )
 
 
 def on_cancel(session: Session, *, merchant_id: str, customer_id: str, order_id: str, now: datetime) -> None:
     """An unpaid order was cancelled: every point it spent comes back."""
-    _return_spent(session, merchant_id=merchant_id, customer_id=customer_id, order_id=order_id, share=(1, 1),
-                  full=True, now=now)
+    _return_spent(
+        session,
+        merchant_id=merchant_id,
+        customer_id=customer_id,
+        order_id=order_id,
+        share=(1, 1),
+        full=True,
+        now=now,
+    )
 
 
-def _return_spent(session: Session, *, merchant_id: str, customer_id: str, order_id: str,
-                  share: tuple[int, int], full: bool, now: datetime) -> None:
-    spent_entries = list(session.scalars(select(PointsEntry).where(
-        PointsEntry.merchant_id == merchant_id, PointsEntry.order_id == order_id, PointsEntry.kind == "spend")))
+def _return_spent(
+    session: Session,
+    *,
+    merchant_id: str,
+    customer_id: str,
+    order_id: str,
+    share: tuple[int, int],
+    full: bool,
+    now: datetime,
+) -> None:
+    spent_entries = list(
+        session.scalars(
+            select(PointsEntry).where(
+                PointsEntry.merchant_id == merchant_id,
+                PointsEntry.order_id == order_id,
+                PointsEntry.kind == "spend",
+            )
+        )
+    )
     spent = -sum(e.delta for e in spent_entries)
     if not spent:
         return
@@ -191,27 +369,56 @@ def _return_spent(session: Session, *, merchant_id: str, customer_id: str, order
         return
     # The points come back with the latest expiry of the lots they came from: never longer-lived.
     expires = max(session.get(PointsLot, (merchant_id, e.lot_id)).expires_at for e in spent_entries)
-    credit(session, merchant_id=merchant_id, customer_id=customer_id, points=target - done, kind="return_spend",
-           now=now, expires_at=expires, order_id=order_id, note="spent points returned")
+    credit(
+        session,
+        merchant_id=merchant_id,
+        customer_id=customer_id,
+        points=target - done,
+        kind="return_spend",
+        now=now,
+        expires_at=expires,
+        order_id=order_id,
+        note="spent points returned",
+    )
 
 
 def expire(session: Session, *, now: datetime, limit: int = 1000) -> int:
     """Expire what is left of lots whose time has come; returns the points expired."""
-    lots = list(session.scalars(select(PointsLot).where(PointsLot.expires_at <= now, PointsLot.remaining > 0)
-                                .order_by(PointsLot.expires_at).limit(limit)))
+    lots = list(
+        session.scalars(
+            select(PointsLot)
+            .where(PointsLot.expires_at <= now, PointsLot.remaining > 0)
+            .order_by(PointsLot.expires_at)
+            .limit(limit)
+        )
+    )
     total = 0
     for lot in lots:
         left = lot.remaining
-        taken = session.execute(update(PointsLot).where(
-            PointsLot.merchant_id == lot.merchant_id, PointsLot.id == lot.id, PointsLot.remaining == left)
-            .values(remaining=0).execution_options(synchronize_session=False)).rowcount
+        taken = session.execute(
+            update(PointsLot)
+            .where(
+                PointsLot.merchant_id == lot.merchant_id, PointsLot.id == lot.id, PointsLot.remaining == left
+            )
+            .values(remaining=0)
+            .execution_options(synchronize_session=False)
+        ).rowcount
         if not taken:
             continue  # spent at the same moment: the next sweep sees what is left
         balance = _move_balance(session, lot.merchant_id, lot.customer_id, -left)
         if balance is None:
             raise Conflict("points.inconsistent", "The points ledger does not add up.")
-        _entry(session, lot.merchant_id, lot.customer_id, "expire", -left, balance, now, lot_id=lot.id,
-               note="expired")
+        _entry(
+            session,
+            lot.merchant_id,
+            lot.customer_id,
+            "expire",
+            -left,
+            balance,
+            now,
+            lot_id=lot.id,
+            note="expired",
+        )
         total += left
     session.flush()
     return total

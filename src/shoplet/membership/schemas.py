@@ -10,10 +10,14 @@ TierCode = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_-]+$")
 
 
 class LoyaltySettingsIn(In):
-    points_per_yuan: int = Field(1, ge=0, le=1000, description="Points earned per whole yuan paid (before multipliers).")
+    points_per_yuan: int = Field(
+        1, ge=0, le=1000, description="Points earned per whole yuan paid (before multipliers)."
+    )
     growth_per_yuan: int = Field(1, ge=0, le=1000, description="Growth value per whole yuan paid.")
     value_per_point: int = Field(1, ge=1, le=10_000, description="Fen one point pays at checkout.")
-    max_share_percent: int = Field(50, ge=0, le=100, description="At most this share of the goods is paid in points.")
+    max_share_percent: int = Field(
+        50, ge=0, le=100, description="At most this share of the goods is paid in points."
+    )
 
 
 class LoyaltySettingsOut(Out):
@@ -28,8 +32,9 @@ class _TierBenefits(In):
     member_price: bool | None = Field(None, description="Members of this tier pay SKU member prices.")
     points_multiplier: int | None = Field(None, ge=0, le=1000, description="Percent: 150 earns 1.5× points.")
     free_delivery: bool | None = None
-    coupon_template_ids: list[str] | None = Field(None, max_length=20,
-                                                  description="Coupons issued once on reaching the tier.")
+    coupon_template_ids: list[str] | None = Field(
+        None, max_length=20, description="Coupons issued once on reaching the tier."
+    )
 
 
 class TierIn(_TierBenefits):
@@ -89,16 +94,23 @@ class PointsEntryOut(Out):
 
 
 class PointsAdjustIn(In):
-    delta: int = Field(ge=-1_000_000, le=1_000_000, description="Points to add (positive) or take (negative).")
+    delta: int = Field(
+        ge=-1_000_000, le=1_000_000, description="Points to add (positive) or take (negative)."
+    )
     note: str = Field(min_length=1, max_length=200, description="Why, for the ledger.")
 
 
 class _PlanBenefits(In):
     name: str | None = Field(None, min_length=1, max_length=200)
-    light_member_prices: bool | None = Field(None, description="Light members pay the SKUs' light-member prices.")
-    percent_off: int | None = Field(None, ge=0, le=100, description="Light members get this percent off list prices.")
-    coupon_template_ids: list[str] | None = Field(None, max_length=20,
-                                                  description="Coupons issued at the start of each period.")
+    light_member_prices: bool | None = Field(
+        None, description="Light members pay the SKUs' light-member prices."
+    )
+    percent_off: int | None = Field(
+        None, ge=0, le=100, description="Light members get this percent off list prices."
+    )
+    coupon_template_ids: list[str] | None = Field(
+        None, max_length=20, description="Coupons issued at the start of each period."
+    )
     min_credit_score: int | None = Field(None, ge=0, le=1000, description="The credit score needed to join.")
     auto_renew_allowed: bool | None = None
 
@@ -171,7 +183,9 @@ class LightMembershipOut(Out):
     joined_at: datetime
     ended_at: datetime | None
     end_reason: str | None
-    settlement: LightSettlementOut | None = Field(None, description="The current period's charge, once closed.")
+    settlement: LightSettlementOut | None = Field(
+        None, description="The current period's charge, once closed."
+    )
 
 
 class LightFiguresOut(Out):

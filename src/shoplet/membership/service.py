@@ -11,8 +11,16 @@ from shoplet.membership.models import Member
 from shoplet.outbox import emit
 
 
-def enrol_on_payment(session: Session, *, merchant_id: str, customer_id: str, order_id: str,
-                     host_app: str | None, scene: str | None, now: datetime) -> bool:
+def enrol_on_payment(
+    session: Session,
+    *,
+    merchant_id: str,
+    customer_id: str,
+    order_id: str,
+    host_app: str | None,
+    scene: str | None,
+    now: datetime,
+) -> bool:
     """Enrol the customer as a base-tier member on their first paid order.
 
     Returns True when this call enrolled them. Idempotent: the primary key
@@ -22,9 +30,17 @@ def enrol_on_payment(session: Session, *, merchant_id: str, customer_id: str, or
         return False
     try:
         with session.begin_nested():
-            session.add(Member(merchant_id=merchant_id, customer_id=customer_id, tier="base",
-                               host_app=host_app, scene=scene, first_order_id=order_id,
-                               joined_at=now))
+            session.add(
+                Member(
+                    merchant_id=merchant_id,
+                    customer_id=customer_id,
+                    tier="base",
+                    host_app=host_app,
+                    scene=scene,
+                    first_order_id=order_id,
+                    joined_at=now,
+                )
+            )
     except IntegrityError:
         return False
     return True
@@ -33,10 +49,21 @@ def enrol_on_payment(session: Session, *, merchant_id: str, customer_id: str, or
 PACK_TOPIC = "coupon.pack"
 
 
-def emit_pack(session: Session, *, merchant_id: str, customer_id: str, template_ids: list[str], key: str,
-              now: datetime) -> None:
+def emit_pack(
+    session: Session, *, merchant_id: str, customer_id: str, template_ids: list[str], key: str, now: datetime
+) -> None:
     """Ask for a coupon pack (a tier reached, a light membership period begun). Coupons sit
     above membership, so the request goes through the outbox; ``key`` makes it once only."""
     if template_ids:
-        emit(session, merchant_id=merchant_id, topic=PACK_TOPIC, now=now, payload={
-            "merchant_id": merchant_id, "customer_id": customer_id, "template_ids": list(template_ids), "key": key})
+        emit(
+            session,
+            merchant_id=merchant_id,
+            topic=PACK_TOPIC,
+            now=now,
+            payload={
+                "merchant_id": merchant_id,
+                "customer_id": customer_id,
+                "template_ids": list(template_ids),
+                "key": key,
+            },
+        )

@@ -48,25 +48,57 @@ class Progress:
 
 
 def _settlement_rows(rows, reason: str, now: datetime, status: str = "pending") -> list[dict]:
-    return [{"merchant_id": r.merchant_id, "id": new_id("lst"), "membership_id": r.id, "customer_id": r.customer_id,
-             "period_no": r.period_no, "fee": r.fee, "enjoyed": r.enjoyed, "amount": min(r.fee, r.enjoyed),
-             "reason": reason, "status": status, "attempts": 0, "next_attempt_at": now, "last_error": None,
-             "created_at": now, "charged_at": now if status == "closed" else None} for r in rows]
+    return [
+        {
+            "merchant_id": r.merchant_id,
+            "id": new_id("lst"),
+            "membership_id": r.id,
+            "customer_id": r.customer_id,
+            "period_no": r.period_no,
+            "fee": r.fee,
+            "enjoyed": r.enjoyed,
+            "amount": min(r.fee, r.enjoyed),
+            "reason": reason,
+            "status": status,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "last_error": None,
+            "created_at": now,
+            "charged_at": now if status == "closed" else None,
+        }
+        for r in rows
+    ]
 
 
 def _closing(where, reason: str, values: dict | None = None):
-    return (update(LightMembership).where(*where, LightMembership.status == "active")
-            .values(**(values or {"status": "settling"}), end_reason=reason)
-            .returning(LightMembership.merchant_id, LightMembership.id, LightMembership.customer_id,
-                       LightMembership.period_no, LightMembership.fee, LightMembership.enjoyed)
-            .execution_options(synchronize_session=False))
+    return (
+        update(LightMembership)
+        .where(*where, LightMembership.status == "active")
+        .values(**(values or {"status": "settling"}), end_reason=reason)
+        .returning(
+            LightMembership.merchant_id,
+            LightMembership.id,
+            LightMembership.customer_id,
+            LightMembership.period_no,
+            LightMembership.fee,
+            LightMembership.enjoyed,
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def close_period(session: Session, membership: LightMembership, *, reason: str, now: datetime) -> bool:
     """Close one membership's current period now (a cancellation); False if not active."""
-    rows = session.execute(_closing((LightMembership.merchant_id == membership.merchant_id,
-                                     LightMembership.id == membership.id,
-                                     LightMembership.period_no == membership.period_no), reason)).all()
+    rows = session.execute(
+        _closing(
+            (
+                LightMembership.merchant_id == membership.merchant_id,
+                LightMembership.id == membership.id,
+                LightMembership.period_no == membership.period_no,
+            ),
+            reason,
+        )
+    ).all()
     if not rows:
         return False
     bulk_insert(session.connection(), LightSettlement.__table__, _settlement_rows(rows, reason, now))
@@ -77,9 +109,12 @@ def close_due(db: Database, *, now: datetime, chunk: int) -> tuple[int, int]:
     """Close up to ``chunk`` periods that ended by ``now``; returns how many, and how many of
     them owed nothing and ended at once."""
     with db.unit_of_work() as session:
-        due = select(LightMembership.merchant_id, LightMembership.id).where(
-            LightMembership.status == "active", LightMembership.period_end <= now
-        ).order_by(LightMembership.period_end, LightMembership.id).limit(chunk)
+        due = (
+            select(LightMembership.merchant_id, LightMembership.id)
+            .where(LightMembership.status == "active", LightMembership.period_end <= now)
+            .order_by(LightMembership.period_end, LightMembership.id)
+            .limit(chunk)
+        )
         keys = session.execute(due).all()
         if not keys:
             return 0, 0
@@ -87,26 +122,46 @@ def close_due(db: Database, *, now: datetime, chunk: int) -> tuple[int, int]:
         due_now = (_among(session, LightMembership, keys), LightMembership.period_end <= now)
         # Owing nothing and not renewing: the period closes and the membership ends in one go,
         # with no charge to make (the settlement row still records the closed period).
-        free = connection.execute(_closing(
-            (*due_now, LightMembership.enjoyed == 0, LightMembership.auto_renew.is_(False)), "period_end",
-            {"status": "ended", "ended_at": now})).all()
+        free = connection.execute(
+            _closing(
+                (*due_now, LightMembership.enjoyed == 0, LightMembership.auto_renew.is_(False)),
+                "period_end",
+                {"status": "ended", "ended_at": now},
+            )
+        ).all()
         rows = connection.execute(_closing(due_now, "period_end")).all()
-        bulk_insert(connection, LightSettlement.__table__, _settlement_rows(free, "period_end", now, "closed")
-                    + _settlement_rows(rows, "period_end", now))
+        bulk_insert(
+            connection,
+            LightSettlement.__table__,
+            _settlement_rows(free, "period_end", now, "closed") + _settlement_rows(rows, "period_end", now),
+        )
         return len(free) + len(rows), len(free)
 
 
 def due_settlements(session: Session, *, now: datetime, chunk: int, ids: list[tuple[str, str]] | None = None):
-    stmt = (select(LightSettlement.merchant_id, LightSettlement.id, LightSettlement.membership_id,
-                   LightSettlement.amount, LightSettlement.attempts, LightSettlement.created_at,
-                   LightSettlement.reason, LightMembership.agreement_no)
-            .join(LightMembership, (LightMembership.merchant_id == LightSettlement.merchant_id)
-                  & (LightMembership.id == LightSettlement.membership_id)))
+    stmt = select(
+        LightSettlement.merchant_id,
+        LightSettlement.id,
+        LightSettlement.membership_id,
+        LightSettlement.amount,
+        LightSettlement.attempts,
+        LightSettlement.created_at,
+        LightSettlement.reason,
+        LightMembership.agreement_no,
+    ).join(
+        LightMembership,
+        (LightMembership.merchant_id == LightSettlement.merchant_id)
+        & (LightMembership.id == LightSettlement.membership_id),
+    )
     if ids is not None:
         return session.execute(stmt.where(_among(session, LightSettlement, ids))).all()
-    return session.execute(stmt.where(LightSettlement.status.in_(("pending", "retrying")),
-                                      LightSettlement.next_attempt_at <= now)
-                           .order_by(LightSettlement.next_attempt_at, LightSettlement.id).limit(chunk)).all()
+    return session.execute(
+        stmt.where(
+            LightSettlement.status.in_(("pending", "retrying")), LightSettlement.next_attempt_at <= now
+        )
+        .order_by(LightSettlement.next_attempt_at, LightSettlement.id)
+        .limit(chunk)
+    ).all()
 
 
 def _keys(rows, column: str = "id") -> list[tuple[str, str]]:
@@ -126,11 +181,16 @@ def _record(session: Session, rows, now: datetime, **values) -> None:
         return
     seen = {r.attempts for r in rows}
     assert len(seen) == 1, "groups share their attempt count"
-    session.connection().execute(update(LightSettlement)
-                    .where(_among(session, LightSettlement, _keys(rows)),
-                           LightSettlement.attempts == seen.pop(),
-                           LightSettlement.status.in_(("pending", "retrying", "overdue")))
-                    .values(**values).execution_options(synchronize_session=False))
+    session.connection().execute(
+        update(LightSettlement)
+        .where(
+            _among(session, LightSettlement, _keys(rows)),
+            LightSettlement.attempts == seen.pop(),
+            LightSettlement.status.in_(("pending", "retrying", "overdue")),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def charge(db: Database, provider: AgreementProvider, rows, *, now: datetime, progress: Progress) -> None:
@@ -139,9 +199,17 @@ def charge(db: Database, provider: AgreementProvider, rows, *, now: datetime, pr
     to_charge = [r for r in rows if r.amount > 0]
     answers = {}
     if to_charge:
-        results = provider.charge_agreements([ChargeRequest(merchant_id=r.merchant_id, agreement_no=r.agreement_no,
-                                                             out_request_no=r.id, amount=r.amount)
-                                               for r in to_charge])
+        results = provider.charge_agreements(
+            [
+                ChargeRequest(
+                    merchant_id=r.merchant_id,
+                    agreement_no=r.agreement_no,
+                    out_request_no=r.id,
+                    amount=r.amount,
+                )
+                for r in to_charge
+            ]
+        )
         answers = {r.id: a for r, a in zip(to_charge, results, strict=True)}
     free = [r for r in rows if r.amount == 0]
     paid = [r for r in to_charge if answers[r.id].succeeded]
@@ -156,8 +224,15 @@ def charge(db: Database, provider: AgreementProvider, rows, *, now: datetime, pr
         for group in _by_attempts(free):
             _record(session, group, now, status="closed", charged_at=now, last_error=None)
         for group in _by_attempts(paid):
-            _record(session, group, now, status="charged", attempts=group[0].attempts + 1, charged_at=now,
-                    last_error=None)
+            _record(
+                session,
+                group,
+                now,
+                status="charged",
+                attempts=group[0].attempts + 1,
+                charged_at=now,
+                last_error=None,
+            )
         for seen, group in failed.items():
             progress.failed += len(group)
             error = answers[group[0].id].message[:200] or "declined"
@@ -165,13 +240,23 @@ def charge(db: Database, provider: AgreementProvider, rows, *, now: datetime, pr
                 overdue.extend(group)
                 _record(session, group, now, status="overdue", attempts=seen + 1, last_error=error)
             else:
-                _record(session, group, now, status="retrying", attempts=seen + 1,
-                        next_attempt_at=now + RETRY_DELAYS[seen], last_error=error)
+                _record(
+                    session,
+                    group,
+                    now,
+                    status="retrying",
+                    attempts=seen + 1,
+                    next_attempt_at=now + RETRY_DELAYS[seen],
+                    last_error=error,
+                )
         progress.overdue += len(overdue)
         if overdue:
-            session.connection().execute(update(LightMembership)
-                            .where(_among(session, LightMembership, _keys(overdue, "membership_id")))
-                            .values(status="overdue").execution_options(synchronize_session=False))
+            session.connection().execute(
+                update(LightMembership)
+                .where(_among(session, LightMembership, _keys(overdue, "membership_id")))
+                .values(status="overdue")
+                .execution_options(synchronize_session=False)
+            )
         if free or paid:
             _finish(session, free + paid, now)
 
@@ -187,11 +272,19 @@ def _finish(session: Session, rows, now: datetime) -> None:
     """A period is paid (or owed nothing): renew where the customer asked and the plan is
     still open, otherwise end the membership — a statement per plan renewed, one to end."""
     keys = _keys(rows, "membership_id")
-    candidates = session.execute(select(LightMembership.merchant_id, LightMembership.id, LightMembership.plan_id,
-                                        LightMembership.customer_id)
-                                 .where(_among(session, LightMembership, keys),
-                                        LightMembership.status == "settling", LightMembership.auto_renew.is_(True),
-                                        LightMembership.end_reason == "period_end")).all()
+    candidates = session.execute(
+        select(
+            LightMembership.merchant_id,
+            LightMembership.id,
+            LightMembership.plan_id,
+            LightMembership.customer_id,
+        ).where(
+            _among(session, LightMembership, keys),
+            LightMembership.status == "settling",
+            LightMembership.auto_renew.is_(True),
+            LightMembership.end_reason == "period_end",
+        )
+    ).all()
     by_plan: dict[tuple[str, str], list] = {}
     for c in candidates:
         by_plan.setdefault((c.merchant_id, c.plan_id), []).append(c)
@@ -201,39 +294,74 @@ def _finish(session: Session, rows, now: datetime) -> None:
         if plan.status != "active":
             continue
         # Benefits paused while the period settled: the new one starts now, at the plan's current terms.
-        session.connection().execute(update(LightMembership)
-                        .where(_among(session, LightMembership, _keys(group)),
-                               LightMembership.status == "settling")
-                        .values(period_no=LightMembership.period_no + 1, period_start=now,
-                                period_end=now + timedelta(days=plan.period_days), fee=plan.fee,
-                                period_days=plan.period_days, enjoyed=0, status="active", end_reason=None)
-                        .execution_options(synchronize_session=False))
+        session.connection().execute(
+            update(LightMembership)
+            .where(_among(session, LightMembership, _keys(group)), LightMembership.status == "settling")
+            .values(
+                period_no=LightMembership.period_no + 1,
+                period_start=now,
+                period_end=now + timedelta(days=plan.period_days),
+                fee=plan.fee,
+                period_days=plan.period_days,
+                enjoyed=0,
+                status="active",
+                end_reason=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
         if plan.coupon_template_ids:
             for c in group:
-                number = session.scalar(select(LightMembership.period_no).where(
-                    LightMembership.merchant_id == merchant_id, LightMembership.id == c.id))
-                emit_pack(session, merchant_id=merchant_id, customer_id=c.customer_id,
-                          template_ids=plan.coupon_template_ids, key=f"light:{c.id}:{number}", now=now)
+                number = session.scalar(
+                    select(LightMembership.period_no).where(
+                        LightMembership.merchant_id == merchant_id, LightMembership.id == c.id
+                    )
+                )
+                emit_pack(
+                    session,
+                    merchant_id=merchant_id,
+                    customer_id=c.customer_id,
+                    template_ids=plan.coupon_template_ids,
+                    key=f"light:{c.id}:{number}",
+                    now=now,
+                )
         renewing.update(_keys(group))
     ending = [k for k in keys if k not in renewing]
     if ending:
-        session.connection().execute(update(LightMembership)
-                        .where(_among(session, LightMembership, ending),
-                               LightMembership.status.in_(("settling", "overdue")))
-                        .values(status="ended", ended_at=now).execution_options(synchronize_session=False))
+        session.connection().execute(
+            update(LightMembership)
+            .where(
+                _among(session, LightMembership, ending), LightMembership.status.in_(("settling", "overdue"))
+            )
+            .values(status="ended", ended_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def due_count(db: Database, *, now: datetime) -> int:
     with db.unit_of_work(write=False) as session:
-        closing = session.scalar(select(func.count()).select_from(LightMembership).where(
-            LightMembership.status == "active", LightMembership.period_end <= now))
-        charging = session.scalar(select(func.count()).select_from(LightSettlement).where(
-            LightSettlement.status.in_(("pending", "retrying")), LightSettlement.next_attempt_at <= now))
+        closing = session.scalar(
+            select(func.count())
+            .select_from(LightMembership)
+            .where(LightMembership.status == "active", LightMembership.period_end <= now)
+        )
+        charging = session.scalar(
+            select(func.count())
+            .select_from(LightSettlement)
+            .where(
+                LightSettlement.status.in_(("pending", "retrying")), LightSettlement.next_attempt_at <= now
+            )
+        )
         return closing + charging
 
 
-def settle(db: Database, provider: AgreementProvider, *, now: datetime, chunk: int | None = None,
-           on_chunk: Callable[[Progress], None] | None = None) -> Progress:
+def settle(
+    db: Database,
+    provider: AgreementProvider,
+    *,
+    now: datetime,
+    chunk: int | None = None,
+    on_chunk: Callable[[Progress], None] | None = None,
+) -> Progress:
     """Close every due period, then charge every due settlement, chunk by chunk."""
     chunk = chunk or (5000 if db.dialect == "postgresql" else 1000)
     progress = Progress()
@@ -251,8 +379,9 @@ def settle(db: Database, provider: AgreementProvider, *, now: datetime, chunk: i
             return progress
 
 
-def charge_now(db: Database, provider: AgreementProvider, *, merchant_id: str, settlement_id: str,
-               now: datetime) -> Progress:
+def charge_now(
+    db: Database, provider: AgreementProvider, *, merchant_id: str, settlement_id: str, now: datetime
+) -> Progress:
     """Charge one settlement at once: a cancellation, or an overdue period the customer
     wants to pay now (after topping up)."""
     progress = Progress()

@@ -30,7 +30,9 @@ def create_tier(session: Session, *, merchant_id: str, fields: dict[str, Any], n
         raise InvalidInput("tier.base_threshold", "The base tier starts at 0 growth.")
     if session.scalar(select(Tier.id).where(Tier.merchant_id == merchant_id, Tier.code == fields["code"])):
         raise Conflict("tier.code_taken", f"There is already a tier '{fields['code']}'.")
-    if session.scalar(select(Tier.id).where(Tier.merchant_id == merchant_id, Tier.threshold == fields["threshold"])):
+    if session.scalar(
+        select(Tier.id).where(Tier.merchant_id == merchant_id, Tier.threshold == fields["threshold"])
+    ):
         raise Conflict("tier.threshold_taken", "Another tier starts at the same growth value.")
     tier = Tier(merchant_id=merchant_id, id=new_id("tir"), created_at=now, **fields)
     session.add(tier)
@@ -64,36 +66,77 @@ def benefits_of(session: Session, merchant_id: str, tier_code: str) -> Tier | No
 
 
 def _order_growth(session: Session, merchant_id: str, order_id: str, kind: str) -> int:
-    return session.scalar(select(func.coalesce(func.sum(GrowthEntry.delta), 0)).where(
-        GrowthEntry.merchant_id == merchant_id, GrowthEntry.order_id == order_id, GrowthEntry.kind == kind))
+    return session.scalar(
+        select(func.coalesce(func.sum(GrowthEntry.delta), 0)).where(
+            GrowthEntry.merchant_id == merchant_id, GrowthEntry.order_id == order_id, GrowthEntry.kind == kind
+        )
+    )
 
 
-def _move(session: Session, merchant_id: str, customer_id: str, order_id: str, kind: str, delta: int,
-          reason: str, now: datetime) -> None:
+def _move(
+    session: Session,
+    merchant_id: str,
+    customer_id: str,
+    order_id: str,
+    kind: str,
+    delta: int,
+    reason: str,
+    now: datetime,
+) -> None:
     growth = session.execute(
-        update(Member).where(Member.merchant_id == merchant_id, Member.customer_id == customer_id,
-                             Member.growth + delta >= 0)
-        .values(growth=Member.growth + delta).returning(Member.growth)
-        .execution_options(synchronize_session=False)).scalar()
+        update(Member)
+        .where(
+            Member.merchant_id == merchant_id, Member.customer_id == customer_id, Member.growth + delta >= 0
+        )
+        .values(growth=Member.growth + delta)
+        .returning(Member.growth)
+        .execution_options(synchronize_session=False)
+    ).scalar()
     if growth is None:
         return
-    session.add(GrowthEntry(merchant_id=merchant_id, id=new_id("gre"), customer_id=customer_id,
-                            order_id=order_id, kind=kind, delta=delta, at=now))
+    session.add(
+        GrowthEntry(
+            merchant_id=merchant_id,
+            id=new_id("gre"),
+            customer_id=customer_id,
+            order_id=order_id,
+            kind=kind,
+            delta=delta,
+            at=now,
+        )
+    )
     member = session.get(Member, (merchant_id, customer_id), populate_existing=True)
     target = tier_for(tiers_of(session, merchant_id), growth)
     if target != member.tier:
-        session.add(TierChange(merchant_id=merchant_id, id=new_id("tch"), customer_id=customer_id,
-                               from_tier=member.tier, to_tier=target, growth=growth, reason=reason, at=now))
+        session.add(
+            TierChange(
+                merchant_id=merchant_id,
+                id=new_id("tch"),
+                customer_id=customer_id,
+                from_tier=member.tier,
+                to_tier=target,
+                growth=growth,
+                reason=reason,
+                at=now,
+            )
+        )
         member.tier = target
         tier = benefits_of(session, merchant_id, target)
         if tier is not None and delta > 0:
-            emit_pack(session, merchant_id=merchant_id, customer_id=customer_id,
-                      template_ids=tier.coupon_template_ids, key=f"tier:{customer_id}:{target}", now=now)
+            emit_pack(
+                session,
+                merchant_id=merchant_id,
+                customer_id=customer_id,
+                template_ids=tier.coupon_template_ids,
+                key=f"tier:{customer_id}:{target}",
+                now=now,
+            )
     session.flush()
 
 
-def earn_for_order(session: Session, *, merchant_id: str, customer_id: str, order_id: str, paid: int,
-                   now: datetime) -> None:
+def earn_for_order(
+    session: Session, *, merchant_id: str, customer_id: str, order_id: str, paid: int, now: datetime
+) -> None:
     if _order_growth(session, merchant_id, order_id, "earn"):
         return
     delta = (paid // 100) * settings_of(session, merchant_id).growth_per_yuan
@@ -101,8 +144,17 @@ def earn_for_order(session: Session, *, merchant_id: str, customer_id: str, orde
         _move(session, merchant_id, customer_id, order_id, "earn", delta, "order_paid", now)
 
 
-def on_refund(session: Session, *, merchant_id: str, customer_id: str, order_id: str, refunded: int, paid: int,
-              full: bool, now: datetime) -> None:
+def on_refund(
+    session: Session,
+    *,
+    merchant_id: str,
+    customer_id: str,
+    order_id: str,
+    refunded: int,
+    paid: int,
+    full: bool,
+    now: datetime,
+) -> None:
     earned = _order_growth(session, merchant_id, order_id, "earn")
     if not earned or paid <= 0:
         return

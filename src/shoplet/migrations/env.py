@@ -29,7 +29,9 @@ def run() -> None:
                 broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
                 conn.rollback()
                 if broken:
-                    raise RuntimeError(f"the migration left rows whose foreign keys point nowhere: {broken[:5]}")
+                    raise RuntimeError(
+                        f"the migration left rows whose foreign keys point nowhere: {broken[:5]}"
+                    )
         engine.dispose()
     else:
         _migrate(connection)

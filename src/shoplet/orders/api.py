@@ -25,21 +25,31 @@ fulfiller = require_staff("operator", "clerk")
 def visible_order(s, p: Principal, order_id: str) -> Order:
     """An order this staff member may see: clerks only see orders their store chose or ships."""
     order = service.get_order(s, p.tenant, order_id)
-    if p.role == "clerk" and order.location_id != p.store_id and \
-            not any(f.location_id == p.store_id for f in fulfilments.of_order(s, p.tenant, order_id)):
+    if (
+        p.role == "clerk"
+        and order.location_id != p.store_id
+        and not any(f.location_id == p.store_id for f in fulfilments.of_order(s, p.tenant, order_id))
+    ):
         raise NotFound.of("Order")
     return order
 
 
 @router.get("/orders", response_model=Page[OrderOut])
-def list_orders(p: Principal = Depends(reader), db: Database = Depends(get_db),
-                page: PageParams = Depends(page_params),
-                status: str | None = Query(None, description="Only orders in this state.",
-                                            pattern="^(pending_payment|paid|fulfilled|refunded|closed|cancelled)$"),
-                customer_id: str | None = Query(None, max_length=32),
-                location_id: str | None = Query(None, max_length=32),
-                guide_id: str | None = Query(None, max_length=32,
-                                             description="Orders attributed to this shopping guide.")) -> Page[OrderOut]:
+def list_orders(
+    p: Principal = Depends(reader),
+    db: Database = Depends(get_db),
+    page: PageParams = Depends(page_params),
+    status: str | None = Query(
+        None,
+        description="Only orders in this state.",
+        pattern="^(pending_payment|paid|fulfilled|refunded|closed|cancelled)$",
+    ),
+    customer_id: str | None = Query(None, max_length=32),
+    location_id: str | None = Query(None, max_length=32),
+    guide_id: str | None = Query(
+        None, max_length=32, description="Orders attributed to this shopping guide."
+    ),
+) -> Page[OrderOut]:
     with db.unit_of_work(write=False) as s:
         stmt = scoped(Order, p.tenant)
         if p.role == "clerk":
@@ -63,26 +73,41 @@ def get_order(order_id: str, p: Principal = Depends(reader), db: Database = Depe
 
 
 @router.post("/orders/{order_id}/fulfil", response_model=OrderOut)
-def fulfil_order(order_id: str, p: Principal = Depends(fulfiller), db: Database = Depends(get_db),
-                 now: datetime = Depends(get_now)) -> OrderOut:
+def fulfil_order(
+    order_id: str,
+    p: Principal = Depends(fulfiller),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> OrderOut:
     """Hand over a paid order's deliveries and express shipments (a clerk: those of their
     store): reserved stock leaves the location. Pickups are handed over with their code."""
     with db.unit_of_work() as s:
         visible_order(s, p, order_id)
-        order = service.fulfil(s, merchant_id=p.tenant, order_id=order_id, by=p.scope, now=now,
-                               store_id=p.store_id if p.role == "clerk" else None)
+        order = service.fulfil(
+            s,
+            merchant_id=p.tenant,
+            order_id=order_id,
+            by=p.scope,
+            now=now,
+            store_id=p.store_id if p.role == "clerk" else None,
+        )
         return order_out(s, order)
 
 
 @router.post("/pickups/verify", response_model=OrderOut)
-def verify_pickup(body: PickupIn, p: Principal = Depends(fulfiller), db: Database = Depends(get_db),
-                  now: datetime = Depends(get_now)) -> OrderOut:
+def verify_pickup(
+    body: PickupIn,
+    p: Principal = Depends(fulfiller),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> OrderOut:
     """A clerk verifies the pickup code the customer shows: the goods are handed over, once.
     A wrong code is ``pickup.code_wrong``; a used one ``pickup.code_used``."""
     store_id = p.store_id if p.role == "clerk" else body.store_id
     if not store_id:
         raise InvalidInput("pickup.store_required", "Say at which store the code is verified.")
     with db.unit_of_work() as s:
-        order = service.verify_pickup(s, merchant_id=p.tenant, store_id=store_id, code=body.code, by=p.scope,
-                                      now=now)
+        order = service.verify_pickup(
+            s, merchant_id=p.tenant, store_id=store_id, code=body.code, by=p.scope, now=now
+        )
         return order_out(s, order)

@@ -64,10 +64,19 @@ class Shipment:
     address: dict[str, Any] | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"location_id": self.location.id, "location_name": self.location.name,
-                "location_kind": self.location.kind, "mode": self.mode, "sku_ids": self.skus, "fee": self.fee,
-                "ready_at": self.ready_at, "slot_start": self.slot_start, "slot_end": self.slot_end,
-                "arrive_by": self.arrive_by, "distance_m": self.distance_m}
+        return {
+            "location_id": self.location.id,
+            "location_name": self.location.name,
+            "location_kind": self.location.kind,
+            "mode": self.mode,
+            "sku_ids": self.skus,
+            "fee": self.fee,
+            "ready_at": self.ready_at,
+            "slot_start": self.slot_start,
+            "slot_end": self.slot_end,
+            "arrive_by": self.arrive_by,
+            "distance_m": self.distance_m,
+        }
 
 
 @dataclass
@@ -84,10 +93,16 @@ class Plan:
         return sum(s.fee for s in self.shipments)
 
 
-def _available(session: Session, merchant_id: str, location_ids: list[str], skus: list[str]) -> dict[tuple[str, str], int]:
-    rows = session.execute(select(StockLevel.location_id, StockLevel.sku_id, StockLevel.on_hand - StockLevel.reserved)
-                           .where(StockLevel.merchant_id == merchant_id, StockLevel.location_id.in_(location_ids),
-                                  StockLevel.sku_id.in_(skus)))
+def _available(
+    session: Session, merchant_id: str, location_ids: list[str], skus: list[str]
+) -> dict[tuple[str, str], int]:
+    rows = session.execute(
+        select(StockLevel.location_id, StockLevel.sku_id, StockLevel.on_hand - StockLevel.reserved).where(
+            StockLevel.merchant_id == merchant_id,
+            StockLevel.location_id.in_(location_ids),
+            StockLevel.sku_id.in_(skus),
+        )
+    )
     return {(loc, sku): n for loc, sku, n in rows}
 
 
@@ -114,33 +129,62 @@ def slots(session: Session, *, store: StockLocation, now: datetime) -> list[dict
         day_start = midnight + timedelta(days=day)
         for k in range(24 * 60 // cfg.slot_minutes):
             local_start = day_start + timedelta(minutes=k * cfg.slot_minutes)
-            if local_start >= earliest and _slot_bounds(local_start, cfg.slot_minutes, store.opening_hours or {}):
+            if local_start >= earliest and _slot_bounds(
+                local_start, cfg.slot_minutes, store.opening_hours or {}
+            ):
                 starts.append(local_start)
-    booked = {row.slot_start: row.booked for row in session.scalars(select(DeliverySlot).where(
-        DeliverySlot.merchant_id == store.merchant_id, DeliverySlot.location_id == store.id,
-        DeliverySlot.slot_start >= now))}
-    return [{"start": s, "end": s + timedelta(minutes=cfg.slot_minutes),
-             "remaining": max(0, cfg.slot_capacity - booked.get(s, 0))} for s in starts]
+    booked = {
+        row.slot_start: row.booked
+        for row in session.scalars(
+            select(DeliverySlot).where(
+                DeliverySlot.merchant_id == store.merchant_id,
+                DeliverySlot.location_id == store.id,
+                DeliverySlot.slot_start >= now,
+            )
+        )
+    }
+    return [
+        {
+            "start": s,
+            "end": s + timedelta(minutes=cfg.slot_minutes),
+            "remaining": max(0, cfg.slot_capacity - booked.get(s, 0)),
+        }
+        for s in starts
+    ]
 
 
-def _check_slot(session: Session, store: StockLocation, start: datetime | None,
-                now: datetime) -> tuple[datetime, datetime]:
+def _check_slot(
+    session: Session, store: StockLocation, start: datetime | None, now: datetime
+) -> tuple[datetime, datetime]:
     if start is None:
         raise InvalidInput("delivery.slot_required", "Choose a delivery slot.")
     match = next((s for s in slots(session, store=store, now=now) if s["start"] == start), None)
     if match is None:
-        raise Unprocessable("delivery.bad_slot", "That delivery slot is not offered by this store; "
-                                                 "list the store's delivery slots and choose one.")
+        raise Unprocessable(
+            "delivery.bad_slot",
+            "That delivery slot is not offered by this store; "
+            "list the store's delivery slots and choose one.",
+        )
     return match["start"], match["end"]
 
 
-def _warehouses(session: Session, merchant_id: str, exclude: str,
-                near: tuple[float, float] | None) -> list[StockLocation]:
+def _warehouses(
+    session: Session, merchant_id: str, exclude: str, near: tuple[float, float] | None
+) -> list[StockLocation]:
     """Active warehouses, nearest to ``near`` first; those without coordinates (or all of
     them when ``near`` is unknown) after, by code."""
-    found = list(session.scalars(select(StockLocation).where(
-        StockLocation.merchant_id == merchant_id, StockLocation.kind == "warehouse",
-        StockLocation.active.is_(True), StockLocation.id != exclude).order_by(StockLocation.code)))
+    found = list(
+        session.scalars(
+            select(StockLocation)
+            .where(
+                StockLocation.merchant_id == merchant_id,
+                StockLocation.kind == "warehouse",
+                StockLocation.active.is_(True),
+                StockLocation.id != exclude,
+            )
+            .order_by(StockLocation.code)
+        )
+    )
 
     def key(w: StockLocation) -> tuple[int, int]:
         if near is None or w.latitude is None or w.longitude is None:
@@ -163,12 +207,19 @@ def _destination(location: StockLocation, request: Request) -> tuple[float, floa
 def _express(location: StockLocation, skus: list[str], now: datetime) -> Shipment:
     cfg = settings_of(location)
     ship_by = now + timedelta(hours=cfg.ship_within_hours)
-    return Shipment(location=location, mode="express", skus=skus, fee=cfg.express_fee, ready_at=ship_by,
-                    arrive_by=ship_by + timedelta(days=cfg.transit_days))
+    return Shipment(
+        location=location,
+        mode="express",
+        skus=skus,
+        fee=cfg.express_fee,
+        ready_at=ship_by,
+        arrive_by=ship_by + timedelta(days=cfg.transit_days),
+    )
 
 
-def _at_location(session: Session, location: StockLocation, request: Request, skus: list[str],
-                 now: datetime) -> Shipment:
+def _at_location(
+    session: Session, location: StockLocation, request: Request, skus: list[str], now: datetime
+) -> Shipment:
     """The shipment the chosen location makes in the requested mode; raises when the mode
     cannot be used there (no pickup, outside the radius, a slot not offered)."""
     cfg = settings_of(location)
@@ -178,13 +229,20 @@ def _at_location(session: Session, location: StockLocation, request: Request, sk
             raise Unprocessable("fulfilment.mode_unavailable", "A warehouse only ships express.")
         return _express(location, skus, now)
     if mode == "express":
-        raise Unprocessable("fulfilment.mode_unavailable", "Stores hand over by pickup or delivery; "
-                                                           "express ships from the warehouse.")
+        raise Unprocessable(
+            "fulfilment.mode_unavailable",
+            "Stores hand over by pickup or delivery; express ships from the warehouse.",
+        )
     if mode == "pickup":
         if not cfg.pickup:
             raise Unprocessable("fulfilment.mode_unavailable", "This store does not offer pickup.")
-        return Shipment(location=location, mode="pickup", skus=skus, fee=0,
-                        ready_at=now + timedelta(minutes=cfg.prep_minutes))
+        return Shipment(
+            location=location,
+            mode="pickup",
+            skus=skus,
+            fee=0,
+            ready_at=now + timedelta(minutes=cfg.prep_minutes),
+        )
     if cfg.delivery_radius_m == 0:
         raise Unprocessable("fulfilment.mode_unavailable", "This store does not deliver.")
     address = request.address
@@ -194,16 +252,29 @@ def _at_location(session: Session, location: StockLocation, request: Request, sk
         raise Unprocessable("fulfilment.mode_unavailable", "This store has no location to deliver from.")
     distance = distance_m(location.latitude, location.longitude, address["latitude"], address["longitude"])
     if distance > cfg.delivery_radius_m:
-        raise Unprocessable("delivery.outside_radius",
-                            f"The address is {distance} m away; this store delivers within {cfg.delivery_radius_m} m.",
-                            distance_m=distance, radius_m=cfg.delivery_radius_m)
+        raise Unprocessable(
+            "delivery.outside_radius",
+            f"The address is {distance} m away; this store delivers within {cfg.delivery_radius_m} m.",
+            distance_m=distance,
+            radius_m=cfg.delivery_radius_m,
+        )
     start, end = _check_slot(session, location, request.slot_start, now)
-    return Shipment(location=location, mode="delivery", skus=skus, fee=cfg.delivery_fee, slot_start=start,
-                    slot_end=end, arrive_by=end, distance_m=distance, address=dict(address))
+    return Shipment(
+        location=location,
+        mode="delivery",
+        skus=skus,
+        fee=cfg.delivery_fee,
+        slot_start=start,
+        slot_end=end,
+        arrive_by=end,
+        distance_m=distance,
+        address=dict(address),
+    )
 
 
-def plan(session: Session, *, location: StockLocation, items: dict[str, int], request: Request,
-         now: datetime) -> Plan:
+def plan(
+    session: Session, *, location: StockLocation, items: dict[str, int], request: Request, now: datetime
+) -> Plan:
     """Where each SKU ships from for the requested routing, and which routings are possible.
 
     ``store``: everything from the chosen location. ``split``: what it lacks from the nearest
@@ -214,8 +285,9 @@ def plan(session: Session, *, location: StockLocation, items: dict[str, int], re
     if request.routing not in ROUTINGS:
         raise InvalidInput("fulfilment.bad_routing", f"Routing must be one of {', '.join(ROUTINGS)}.")
     skus = sorted(items)
-    warehouses = _warehouses(session, location.merchant_id, exclude=location.id,
-                             near=_destination(location, request))
+    warehouses = _warehouses(
+        session, location.merchant_id, exclude=location.id, near=_destination(location, request)
+    )
     available = _available(session, location.merchant_id, [location.id] + [w.id for w in warehouses], skus)
 
     def has(loc: StockLocation, wanted: list[str]) -> bool:
@@ -232,11 +304,16 @@ def plan(session: Session, *, location: StockLocation, items: dict[str, int], re
         elif source is not None and keep:
             here.skus = keep
             options["split"] = [here, _express(source, missing, now)]
-    whole = location if location.kind == "warehouse" and not missing else \
-        next((w for w in warehouses if has(w, skus)), None)
+    whole = (
+        location
+        if location.kind == "warehouse" and not missing
+        else next((w for w in warehouses if has(w, skus)), None)
+    )
     if whole is not None:
         options["warehouse"] = [_express(whole, skus, now)]
-    chosen = options.get(request.routing) or (options.get("store") if request.routing != "warehouse" else None)
+    chosen = options.get(request.routing) or (
+        options.get("store") if request.routing != "warehouse" else None
+    )
     return Plan(shipments=chosen or [], missing=missing, options=options)
 
 
@@ -245,11 +322,20 @@ def require(plan_: Plan) -> list[Shipment]:
     if plan_.shipments:
         return plan_.shipments
     if not plan_.options:
-        raise Unprocessable("stock.out_everywhere", "Some items are out of stock at this store and at the warehouse.",
-                            missing=plan_.missing, sku_id=plan_.missing[0] if plan_.missing else None)
-    raise Unprocessable("stock.insufficient", "Not enough stock at this store for some items; they can come "
-                        "from the warehouse instead (choose routing 'split' or 'warehouse').",
-                        missing=plan_.missing, sku_id=plan_.missing[0], routing_options=sorted(plan_.options))
+        raise Unprocessable(
+            "stock.out_everywhere",
+            "Some items are out of stock at this store and at the warehouse.",
+            missing=plan_.missing,
+            sku_id=plan_.missing[0] if plan_.missing else None,
+        )
+    raise Unprocessable(
+        "stock.insufficient",
+        "Not enough stock at this store for some items; they can come "
+        "from the warehouse instead (choose routing 'split' or 'warehouse').",
+        missing=plan_.missing,
+        sku_id=plan_.missing[0],
+        routing_options=sorted(plan_.options),
+    )
 
 
 def _book_slot(session: Session, shipment: Shipment, now: datetime) -> None:
@@ -257,47 +343,82 @@ def _book_slot(session: Session, shipment: Shipment, now: datetime) -> None:
     if session.get(DeliverySlot, (merchant_id, location_id, shipment.slot_start)) is None:
         try:
             with session.begin_nested():
-                session.add(DeliverySlot(merchant_id=merchant_id, location_id=location_id,
-                                         slot_start=shipment.slot_start, booked=0))
+                session.add(
+                    DeliverySlot(
+                        merchant_id=merchant_id,
+                        location_id=location_id,
+                        slot_start=shipment.slot_start,
+                        booked=0,
+                    )
+                )
         except IntegrityError:
             pass  # booked concurrently: the row is there
     capacity = settings_of(shipment.location).slot_capacity
-    booked = session.execute(update(DeliverySlot).where(
-        DeliverySlot.merchant_id == merchant_id, DeliverySlot.location_id == location_id,
-        DeliverySlot.slot_start == shipment.slot_start, DeliverySlot.booked + 1 <= capacity)
-        .values(booked=DeliverySlot.booked + 1)).rowcount
+    booked = session.execute(
+        update(DeliverySlot)
+        .where(
+            DeliverySlot.merchant_id == merchant_id,
+            DeliverySlot.location_id == location_id,
+            DeliverySlot.slot_start == shipment.slot_start,
+            DeliverySlot.booked + 1 <= capacity,
+        )
+        .values(booked=DeliverySlot.booked + 1)
+    ).rowcount
     if not booked:
         raise Conflict("delivery.slot_full", "That delivery slot is full; choose another.")
 
 
 def _unbook_slot(session: Session, fulfilment: Fulfilment) -> None:
     if fulfilment.mode == "delivery" and fulfilment.slot_start is not None:
-        session.execute(update(DeliverySlot).where(
-            DeliverySlot.merchant_id == fulfilment.merchant_id, DeliverySlot.location_id == fulfilment.location_id,
-            DeliverySlot.slot_start == fulfilment.slot_start, DeliverySlot.booked > 0)
-            .values(booked=DeliverySlot.booked - 1))
+        session.execute(
+            update(DeliverySlot)
+            .where(
+                DeliverySlot.merchant_id == fulfilment.merchant_id,
+                DeliverySlot.location_id == fulfilment.location_id,
+                DeliverySlot.slot_start == fulfilment.slot_start,
+                DeliverySlot.booked > 0,
+            )
+            .values(booked=DeliverySlot.booked - 1)
+        )
 
 
-def create(session: Session, *, order: Order, shipments: list[Shipment], items: dict[str, int],
-           now: datetime) -> dict[str, str]:
+def create(
+    session: Session, *, order: Order, shipments: list[Shipment], items: dict[str, int], now: datetime
+) -> dict[str, str]:
     """Write the order's fulfilments, reserve each one's stock at its location and book its
     delivery slot; returns the fulfilment id of each SKU. Raises (the caller rolls back) when
     stock or a slot ran out meanwhile."""
     by_sku: dict[str, str] = {}
     # The fee the order pays (after free-delivery waivers) is shared by the parts' own fees.
     paid = allocate(order.delivery_fee, [shipment.fee for shipment in shipments])
-    for shipment, delivery_paid in zip(shipments, paid):
+    for shipment, delivery_paid in zip(shipments, paid, strict=True):
         fulfilment = Fulfilment(
-            merchant_id=order.merchant_id, id=new_id("ful"), order_id=order.id, location_id=shipment.location.id,
-            mode=shipment.mode, status="pending", fee=shipment.fee, delivery_paid=delivery_paid,
+            merchant_id=order.merchant_id,
+            id=new_id("ful"),
+            order_id=order.id,
+            location_id=shipment.location.id,
+            mode=shipment.mode,
+            status="pending",
+            fee=shipment.fee,
+            delivery_paid=delivery_paid,
             ready_at=shipment.ready_at,
-            slot_start=shipment.slot_start, slot_end=shipment.slot_end, address=shipment.address,
-            distance_m=shipment.distance_m, created_at=now)
+            slot_start=shipment.slot_start,
+            slot_end=shipment.slot_end,
+            address=shipment.address,
+            distance_m=shipment.distance_m,
+            created_at=now,
+        )
         _insert_with_code(session, fulfilment)
         if shipment.mode == "delivery":
             _book_slot(session, shipment, now)
-        inventory.reserve(session, merchant_id=order.merchant_id, location_id=shipment.location.id,
-                          items={sku: items[sku] for sku in shipment.skus}, order_id=order.id, now=now)
+        inventory.reserve(
+            session,
+            merchant_id=order.merchant_id,
+            location_id=shipment.location.id,
+            items={sku: items[sku] for sku in shipment.skus},
+            order_id=order.id,
+            now=now,
+        )
         by_sku.update({sku: fulfilment.id for sku in shipment.skus})
     return by_sku
 
@@ -321,15 +442,26 @@ def _insert_with_code(session: Session, fulfilment: Fulfilment) -> None:
 
 
 def of_order(session: Session, merchant_id: str, order_id: str) -> list[Fulfilment]:
-    return list(session.scalars(select(Fulfilment).where(Fulfilment.merchant_id == merchant_id,
-                                                         Fulfilment.order_id == order_id).order_by(Fulfilment.id)))
+    return list(
+        session.scalars(
+            select(Fulfilment)
+            .where(Fulfilment.merchant_id == merchant_id, Fulfilment.order_id == order_id)
+            .order_by(Fulfilment.id)
+        )
+    )
 
 
 def open_lines(session: Session, fulfilment: Fulfilment) -> list[OrderLine]:
     """This fulfilment's lines with units not refunded."""
-    return [line for line in session.scalars(select(OrderLine).where(
-        OrderLine.merchant_id == fulfilment.merchant_id, OrderLine.fulfilment_id == fulfilment.id)
-        .order_by(OrderLine.line_no)) if line.quantity > line.refunded_quantity]
+    return [
+        line
+        for line in session.scalars(
+            select(OrderLine)
+            .where(OrderLine.merchant_id == fulfilment.merchant_id, OrderLine.fulfilment_id == fulfilment.id)
+            .order_by(OrderLine.line_no)
+        )
+        if line.quantity > line.refunded_quantity
+    ]
 
 
 def outstanding(session: Session, fulfilment: Fulfilment) -> dict[str, int]:
@@ -348,7 +480,9 @@ def on_paid(session: Session, *, order: Order, paid_at: datetime) -> None:
         fulfilment.status = "ready"
         if fulfilment.mode == "pickup":
             cfg = settings_of(session.get(StockLocation, (order.merchant_id, fulfilment.location_id)))
-            fulfilment.expires_at = max(paid_at, fulfilment.ready_at or paid_at) + timedelta(hours=cfg.pickup_hours)
+            fulfilment.expires_at = max(paid_at, fulfilment.ready_at or paid_at) + timedelta(
+                hours=cfg.pickup_hours
+            )
     session.flush()
 
 
@@ -357,8 +491,15 @@ def on_cancel(session: Session, *, order: Order, reason: str, now: datetime) -> 
     for fulfilment in of_order(session, order.merchant_id, order.id):
         if fulfilment.status not in OPEN:
             continue
-        inventory.release(session, merchant_id=order.merchant_id, location_id=fulfilment.location_id,
-                          items=outstanding(session, fulfilment), order_id=order.id, reason=reason, now=now)
+        inventory.release(
+            session,
+            merchant_id=order.merchant_id,
+            location_id=fulfilment.location_id,
+            items=outstanding(session, fulfilment),
+            order_id=order.id,
+            reason=reason,
+            now=now,
+        )
         _unbook_slot(session, fulfilment)
         fulfilment.status = "cancelled"
     session.flush()
@@ -366,29 +507,51 @@ def on_cancel(session: Session, *, order: Order, reason: str, now: datetime) -> 
 
 def _finish(session: Session, fulfilment: Fulfilment, *, by: str, now: datetime) -> bool:
     """Hand one ready fulfilment over: its outstanding units leave the location."""
-    done = session.execute(update(Fulfilment).where(
-        Fulfilment.merchant_id == fulfilment.merchant_id, Fulfilment.id == fulfilment.id,
-        Fulfilment.status == "ready").values(status="done", done_at=now, done_by=by)).rowcount
+    done = session.execute(
+        update(Fulfilment)
+        .where(
+            Fulfilment.merchant_id == fulfilment.merchant_id,
+            Fulfilment.id == fulfilment.id,
+            Fulfilment.status == "ready",
+        )
+        .values(status="done", done_at=now, done_by=by)
+    ).rowcount
     if not done:
         return False
-    inventory.commit(session, merchant_id=fulfilment.merchant_id, location_id=fulfilment.location_id,
-                     items=outstanding(session, fulfilment), order_id=fulfilment.order_id, now=now)
+    inventory.commit(
+        session,
+        merchant_id=fulfilment.merchant_id,
+        location_id=fulfilment.location_id,
+        items=outstanding(session, fulfilment),
+        order_id=fulfilment.order_id,
+        now=now,
+    )
     return True
 
 
-def verify_pickup(session: Session, *, merchant_id: str, store_id: str, code: str, by: str,
-                  now: datetime) -> Fulfilment:
+def verify_pickup(
+    session: Session, *, merchant_id: str, store_id: str, code: str, by: str, now: datetime
+) -> Fulfilment:
     """A clerk verifies a pickup code at their store: it works exactly once."""
-    found = session.scalars(select(Fulfilment).where(
-        Fulfilment.merchant_id == merchant_id, Fulfilment.location_id == store_id, Fulfilment.mode == "pickup",
-        Fulfilment.pickup_code == code).order_by(Fulfilment.created_at.desc())).all()
+    found = session.scalars(
+        select(Fulfilment)
+        .where(
+            Fulfilment.merchant_id == merchant_id,
+            Fulfilment.location_id == store_id,
+            Fulfilment.mode == "pickup",
+            Fulfilment.pickup_code == code,
+        )
+        .order_by(Fulfilment.created_at.desc())
+    ).all()
     current = next((f for f in found if f.status in OPEN), None) or (found[0] if found else None)
     if current is None:
         raise Unprocessable("pickup.code_wrong", "No order at this store has that pickup code.")
     if current.status == "pending":
         raise Conflict("pickup.not_paid", "That order has not been paid yet.")
     if current.status == "done":
-        raise Conflict("pickup.code_used", f"That pickup code was already used at {current.done_at:%Y-%m-%d %H:%M} UTC.")
+        raise Conflict(
+            "pickup.code_used", f"That pickup code was already used at {current.done_at:%Y-%m-%d %H:%M} UTC."
+        )
     if current.status in ("expired", "cancelled"):
         raise Conflict(f"pickup.{current.status}", f"That pickup was {current.status} and refunded.")
     if not _finish(session, current, by=by, now=now):
@@ -400,14 +563,21 @@ def verify_pickup(session: Session, *, merchant_id: str, store_id: str, code: st
 def hand_over(session: Session, *, order: Order, store_id: str | None, by: str, now: datetime) -> int:
     """Hand over the order's ready deliveries and shipments (at ``store_id`` only, for a clerk).
     Pickups need their code (:func:`verify_pickup`). Returns how many were handed over."""
-    fulfilments = [f for f in of_order(session, order.merchant_id, order.id)
-                   if store_id is None or f.location_id == store_id]
+    fulfilments = [
+        f
+        for f in of_order(session, order.merchant_id, order.id)
+        if store_id is None or f.location_id == store_id
+    ]
     ready = [f for f in fulfilments if f.status == "ready"]
     if not ready:
-        raise Conflict("order.not_fulfillable",
-                       f"An order that is {order.status.replace('_', ' ')} has nothing here to hand over.")
+        raise Conflict(
+            "order.not_fulfillable",
+            f"An order that is {order.status.replace('_', ' ')} has nothing here to hand over.",
+        )
     if all(f.mode == "pickup" for f in ready):
-        raise Conflict("fulfilment.pickup_code_required", "A pickup is handed over by verifying its pickup code.")
+        raise Conflict(
+            "fulfilment.pickup_code_required", "A pickup is handed over by verifying its pickup code."
+        )
     return sum(_finish(session, f, by=by, now=now) for f in ready if f.mode != "pickup")
 
 
@@ -417,9 +587,11 @@ def close_when_done(session: Session, *, order: Order, now: datetime) -> bool:
     states = {f.status for f in of_order(session, order.merchant_id, order.id)}
     if states & set(OPEN) or "done" not in states:
         return False
-    changed = session.execute(update(Order).where(
-        Order.merchant_id == order.merchant_id, Order.id == order.id, Order.status == "paid")
-        .values(status="fulfilled", fulfilled_at=now)).rowcount
+    changed = session.execute(
+        update(Order)
+        .where(Order.merchant_id == order.merchant_id, Order.id == order.id, Order.status == "paid")
+        .values(status="fulfilled", fulfilled_at=now)
+    ).rowcount
     session.refresh(order)
     return bool(changed)
 
@@ -436,17 +608,31 @@ def after_refund(session: Session, *, order: Order) -> None:
 
 def expire(session: Session, fulfilment: Fulfilment, *, now: datetime) -> bool:
     """Mark an uncollected pickup expired (the caller refunds and releases its units)."""
-    return bool(session.execute(update(Fulfilment).where(
-        Fulfilment.merchant_id == fulfilment.merchant_id, Fulfilment.id == fulfilment.id,
-        Fulfilment.status == "ready", Fulfilment.expires_at <= now).values(status="expired", done_at=now)).rowcount)
+    return bool(
+        session.execute(
+            update(Fulfilment)
+            .where(
+                Fulfilment.merchant_id == fulfilment.merchant_id,
+                Fulfilment.id == fulfilment.id,
+                Fulfilment.status == "ready",
+                Fulfilment.expires_at <= now,
+            )
+            .values(status="expired", done_at=now)
+        ).rowcount
+    )
 
 
 def due_pickups(session: Session, *, now: datetime, limit: int) -> list[tuple[str, str]]:
     """(merchant_id, fulfilment_id) of paid pickups past their collection deadline."""
-    return [tuple(row) for row in session.execute(
-        select(Fulfilment.merchant_id, Fulfilment.id).where(
-            Fulfilment.status == "ready", Fulfilment.mode == "pickup", Fulfilment.expires_at <= now)
-        .order_by(Fulfilment.expires_at).limit(limit))]
+    return [
+        tuple(row)
+        for row in session.execute(
+            select(Fulfilment.merchant_id, Fulfilment.id)
+            .where(Fulfilment.status == "ready", Fulfilment.mode == "pickup", Fulfilment.expires_at <= now)
+            .order_by(Fulfilment.expires_at)
+            .limit(limit)
+        )
+    ]
 
 
 def get(session: Session, merchant_id: str, fulfilment_id: str) -> Fulfilment:

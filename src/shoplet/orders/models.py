@@ -45,9 +45,7 @@ class Order(TenantMixin, Base):
         ),
         CheckConstraint("total >= 0 AND subtotal >= 0 AND discount >= 0", name="amounts"),
         CheckConstraint("refunded_amount >= 0 AND refunded_amount <= paid_amount", name="refunds"),
-        ForeignKeyConstraint(
-            ["merchant_id", "customer_id"], ["customers.merchant_id", "customers.id"]
-        ),
+        ForeignKeyConstraint(["merchant_id", "customer_id"], ["customers.merchant_id", "customers.id"]),
         ForeignKeyConstraint(
             ["merchant_id", "location_id"], ["stock_locations.merchant_id", "stock_locations.id"]
         ),
@@ -87,12 +85,8 @@ class OrderLine(TenantMixin, Base):
     __tablename__ = "order_lines"
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity"),
-        CheckConstraint(
-            "refunded_quantity >= 0 AND refunded_quantity <= quantity", name="refunded_quantity"
-        ),
-        CheckConstraint(
-            "refunded_amount >= 0 AND refunded_amount <= total", name="refunded_amount"
-        ),
+        CheckConstraint("refunded_quantity >= 0 AND refunded_quantity <= quantity", name="refunded_quantity"),
+        CheckConstraint("refunded_amount >= 0 AND refunded_amount <= total", name="refunded_amount"),
         CheckConstraint("total >= 0 AND discount >= 0", name="amounts"),
         ForeignKeyConstraint(["merchant_id", "order_id"], ["orders.merchant_id", "orders.id"]),
         ForeignKeyConstraint(["merchant_id", "fulfilment_id"], ["fulfilments.merchant_id", "fulfilments.id"]),
@@ -137,9 +131,15 @@ class Fulfilment(TenantMixin, Base):
         Index("ix_fulfilments_order", "merchant_id", "order_id"),
         Index("ix_fulfilments_due", "status", "mode", "expires_at"),
         # A pickup code names one open pickup at its store; a finished one frees it.
-        Index("uq_fulfilments_open_code", "merchant_id", "location_id", "pickup_code", unique=True,
-              sqlite_where=text("status IN ('pending','ready')"),
-              postgresql_where=text("status IN ('pending','ready')")),
+        Index(
+            "uq_fulfilments_open_code",
+            "merchant_id",
+            "location_id",
+            "pickup_code",
+            unique=True,
+            sqlite_where=text("status IN ('pending','ready')"),
+            postgresql_where=text("status IN ('pending','ready')"),
+        ),
     )
 
     order_id: Mapped[str] = mapped_column(String(32))

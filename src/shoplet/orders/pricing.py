@@ -72,9 +72,17 @@ class EnginePricer:
     def price(self, lines: list[CartLine], context: PricingContext) -> PricedCart:
         cart = {
             "now": context.now.isoformat(),
-            "lines": [{"sku": line.sku_id, "quantity": line.quantity, "unit_price": line.list_price,
-                       "category": line.category_id, "member_price": line.member_price,
-                       "light_member_price": line.light_member_price} for line in lines],
+            "lines": [
+                {
+                    "sku": line.sku_id,
+                    "quantity": line.quantity,
+                    "unit_price": line.list_price,
+                    "category": line.category_id,
+                    "member_price": line.member_price,
+                    "light_member_price": line.light_member_price,
+                }
+                for line in lines
+            ],
             "customer": {"member": context.member, "light_member": context.light_member},
             "promotions": context.promotions,
             "coupons": context.coupons,
@@ -84,11 +92,25 @@ class EnginePricer:
         if context.points:
             cart["points"] = context.points
         result = price(cart)
-        priced = [PricedLine(unit_price=line.list_price, subtotal=out["subtotal"], discount=out["discount"],
-                             total=out["total"]) for line, out in zip(lines, result["lines"], strict=True)]
-        return PricedCart(lines=priced, subtotal=result["subtotal"], discount=result["discount"],
-                          delivery_fee=result["delivery_fee"], total=result["total"], applied=result["applied"],
-                          member_savings=result["member_savings"],
-                          light_member_savings=result["light_member_savings"], coupons=result["coupons"],
-                          points_used=next((a["points_used"] for a in result["applied"] if a["id"] == "points"), 0),
-                          selection_error=result["selection_error"])
+        priced = [
+            PricedLine(
+                unit_price=line.list_price,
+                subtotal=out["subtotal"],
+                discount=out["discount"],
+                total=out["total"],
+            )
+            for line, out in zip(lines, result["lines"], strict=True)
+        ]
+        return PricedCart(
+            lines=priced,
+            subtotal=result["subtotal"],
+            discount=result["discount"],
+            delivery_fee=result["delivery_fee"],
+            total=result["total"],
+            applied=result["applied"],
+            member_savings=result["member_savings"],
+            light_member_savings=result["light_member_savings"],
+            coupons=result["coupons"],
+            points_used=next((a["points_used"] for a in result["applied"] if a["id"] == "points"), 0),
+            selection_error=result["selection_error"],
+        )

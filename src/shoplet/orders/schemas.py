@@ -27,12 +27,14 @@ class FulfilmentOut(Out):
     id: str
     location_id: str
     mode: str = Field(description="pickup, delivery or express.")
-    status: str = Field(description="pending (unpaid), ready, done, expired (uncollected pickup, refunded) "
-                                    "or cancelled.")
+    status: str = Field(
+        description="pending (unpaid), ready, done, expired (uncollected pickup, refunded) or cancelled."
+    )
     fee: Fen = Field(description="This part's delivery fee before free-delivery waivers.")
     delivery_paid: Fen = Field(description="Its share of the delivery fee the order paid (after waivers).")
-    pickup_code: str | None = Field(None, description="Shown to the customer once the order is paid; the clerk "
-                                                      "verifies it at the store.")
+    pickup_code: str | None = Field(
+        None, description="Shown to the customer once the order is paid; the clerk verifies it at the store."
+    )
     ready_at: datetime | None = Field(description="Pickup: ready from. Express: ships by.")
     slot_start: datetime | None
     slot_end: datetime | None
@@ -47,9 +49,11 @@ class OrderOut(Out):
     id: str
     customer_id: str
     location_id: str
-    status: str = Field(description="pending_payment, paid, fulfilled (everything handed over), refunded "
-                                    "(every unit refunded), closed (its pickup expired uncollected and was "
-                                    "refunded) or cancelled (never paid).")
+    status: str = Field(
+        description="pending_payment, paid, fulfilled (everything handed over), refunded "
+        "(every unit refunded), closed (its pickup expired uncollected and was "
+        "refunded) or cancelled (never paid)."
+    )
     refund_status: str = Field(description="none, partial or full.")
     currency: str
     subtotal: Fen
@@ -90,22 +94,29 @@ class FulfilmentIn(In):
     """How the customer gets the order, and where what the store lacks comes from."""
 
     mode: Literal["pickup", "delivery", "express"] | None = Field(
-        None, description="Default: pickup at a store, express from a warehouse.")
+        None, description="Default: pickup at a store, express from a warehouse."
+    )
     slot_start: Instant | None = Field(None, description="Delivery: the start of a slot the store offers.")
     address: DeliveryAddress | None = Field(None, description="Delivery: where to.")
     routing: Literal["store", "split", "warehouse"] = Field(
-        "store", description="store: only the chosen location; split: what it lacks comes express from the "
-                             "warehouse; warehouse: the whole order express from the warehouse.")
+        "store",
+        description="store: only the chosen location; split: what it lacks comes express from the "
+        "warehouse; warehouse: the whole order express from the warehouse.",
+    )
 
 
 class CheckoutIn(In):
     location_id: str = Field(min_length=1, max_length=32, description="The store or warehouse to buy from.")
     lines: list[CheckoutLine] | None = Field(
-        None, min_length=1, max_length=100, description="Leave out to check out the cart.")
+        None, min_length=1, max_length=100, description="Leave out to check out the cart."
+    )
     note: str = Field("", max_length=500)
     coupon_ids: list[Id] | None = Field(
-        None, max_length=20, description="Leave out to let the best coupons be chosen; [] uses none.")
-    use_points: bool = Field(False, description="Let points pay part of the goods (up to the merchant's share).")
+        None, max_length=20, description="Leave out to let the best coupons be chosen; [] uses none."
+    )
+    use_points: bool = Field(
+        False, description="Let points pay part of the goods (up to the merchant's share)."
+    )
     fulfilment: FulfilmentIn | None = None
 
 
@@ -124,11 +135,15 @@ class CancelIn(In):
 
 class QuoteIn(In):
     location_id: str = Field(min_length=1, max_length=32)
-    lines: list[CheckoutLine] | None = Field(None, min_length=1, max_length=100,
-                                             description="Leave out to price the cart.")
-    coupon_ids: list[Id] | None = Field(None, max_length=20,
-                                         description="Leave out to let the best coupons be chosen; [] uses none.")
-    use_points: bool = Field(False, description="Let points pay part of the goods (up to the merchant's share).")
+    lines: list[CheckoutLine] | None = Field(
+        None, min_length=1, max_length=100, description="Leave out to price the cart."
+    )
+    coupon_ids: list[Id] | None = Field(
+        None, max_length=20, description="Leave out to let the best coupons be chosen; [] uses none."
+    )
+    use_points: bool = Field(
+        False, description="Let points pay part of the goods (up to the merchant's share)."
+    )
     fulfilment: FulfilmentIn | None = None
 
 
@@ -192,13 +207,19 @@ class QuoteOut(Out):
     total: int
     member: bool
     member_savings: int = Field(description="What membership saves on this cart.")
-    light_member_savings: int = Field(0, description="What light membership saves on this cart (its 'enjoyed').")
+    light_member_savings: int = Field(
+        0, description="What light membership saves on this cart (its 'enjoyed')."
+    )
     points_used: int = Field(0, description="Points this cart would spend (with use_points).")
     applied: list[AppliedRule]
-    coupons: list[CouponOption] = Field(description="Every coupon the customer holds, usable here or not, and why.")
+    coupons: list[CouponOption] = Field(
+        description="Every coupon the customer holds, usable here or not, and why."
+    )
     coupon_error: str | None = Field(None, description="Why the chosen coupons cannot be used (none were).")
-    shipments: list[ShipmentOut] = Field(description="Who ships what and when, for the requested routing "
-                                                     "(empty: it cannot be met; see routing_options).")
+    shipments: list[ShipmentOut] = Field(
+        description="Who ships what and when, for the requested routing "
+        "(empty: it cannot be met; see routing_options)."
+    )
     missing: list[str] = Field(description="SKUs the chosen location cannot supply in full.")
     routing_options: list[RoutingOption] = Field(description="Every routing that would work now.")
 

@@ -15,16 +15,16 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from shoplet.catalog.models import Product, Sku
+from shoplet.coupons import redemption as coupons
 from shoplet.db import new_id
 from shoplet.errors import Conflict, InvalidInput, NotFound, Unprocessable
-from shoplet.inventory.models import StockLocation
 from shoplet.guides import commissions
 from shoplet.guides.models import GuideBinding
+from shoplet.inventory.models import StockLocation
 from shoplet.membership import loyalty, points
 from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders.models import CartItem, Order, OrderLine
 from shoplet.orders.pricing import CartLine, CartPricer, PricedCart, PricingContext
-from shoplet.coupons import redemption as coupons
 from shoplet.promotions import service as promotions
 from shoplet.schemas import MAX_MONEY
 from shoplet.scoping import get_owned
@@ -45,22 +45,35 @@ def _cart_lines(session: Session, merchant_id: str, items: list[tuple[str, int]]
     if len(merged) > MAX_LINES:
         raise InvalidInput("order.too_many_lines", f"An order can have at most {MAX_LINES} different items.")
     rows = session.execute(
-        select(Sku, Product).join(Product, (Product.merchant_id == Sku.merchant_id) & (Product.id == Sku.product_id))
+        select(Sku, Product)
+        .join(Product, (Product.merchant_id == Sku.merchant_id) & (Product.id == Sku.product_id))
         .where(Sku.merchant_id == merchant_id, Sku.id.in_(list(merged)))
     ).all()
     found = {sku.id: (sku, product) for sku, product in rows}
     lines = []
     for sku_id, quantity in merged.items():
         if sku_id not in found:
-            raise Unprocessable("order.unknown_sku", f"There is no item '{sku_id}' in this shop.", sku_id=sku_id)
+            raise Unprocessable(
+                "order.unknown_sku", f"There is no item '{sku_id}' in this shop.", sku_id=sku_id
+            )
         sku, product = found[sku_id]
         if sku.status != "active" or product.status != "active":
-            raise Unprocessable("order.sku_unavailable", f"'{product.title}' is no longer sold.", sku_id=sku_id)
+            raise Unprocessable(
+                "order.sku_unavailable", f"'{product.title}' is no longer sold.", sku_id=sku_id
+            )
         title = product.title if sku.name in ("", product.title) else f"{product.title} ({sku.name})"
-        lines.append(CartLine(sku_id=sku.id, product_id=product.id, title=title,
-                              category_id=product.category_id, quantity=quantity,
-                              list_price=sku.list_price, member_price=sku.member_price,
-                              light_member_price=sku.light_member_price))
+        lines.append(
+            CartLine(
+                sku_id=sku.id,
+                product_id=product.id,
+                title=title,
+                category_id=product.category_id,
+                quantity=quantity,
+                list_price=sku.list_price,
+                member_price=sku.member_price,
+                light_member_price=sku.light_member_price,
+            )
+        )
     return lines
 
 
@@ -85,11 +98,20 @@ def location_of(session: Session, merchant_id: str, location_id: str) -> StockLo
     return location
 
 
-def price_items(session: Session, *, merchant_id: str, customer_id: str, location_id: str,
-                items: list[tuple[str, int]], pricer: CartPricer, host_app: str | None,
-                now: datetime, coupon_ids: list[str] | None = None, use_points: bool = False,
-                fulfilment: fulfilments.Request | None = None
-                ) -> tuple[list[CartLine], PricedCart, dict[str, Any], fulfilments.Plan]:
+def price_items(
+    session: Session,
+    *,
+    merchant_id: str,
+    customer_id: str,
+    location_id: str,
+    items: list[tuple[str, int]],
+    pricer: CartPricer,
+    host_app: str | None,
+    now: datetime,
+    coupon_ids: list[str] | None = None,
+    use_points: bool = False,
+    fulfilment: fulfilments.Request | None = None,
+) -> tuple[list[CartLine], PricedCart, dict[str, Any], fulfilments.Plan]:
     """Plan where the items ship from and price them at the chosen location with the
     promotions running there now, for this customer.
 
@@ -99,43 +121,94 @@ def price_items(session: Session, *, merchant_id: str, customer_id: str, locatio
     """
     location = location_of(session, merchant_id, location_id)
     lines = _cart_lines(session, merchant_id, items)
-    route = fulfilments.plan(session, location=location, items={line.sku_id: line.quantity for line in lines},
-                             request=fulfilment or fulfilments.Request(), now=now)
-    terms = loyalty.pricing_terms(session, merchant_id=merchant_id, customer_id=customer_id, now=now,
-                                  use_points=use_points)
+    route = fulfilments.plan(
+        session,
+        location=location,
+        items={line.sku_id: line.quantity for line in lines},
+        request=fulfilment or fulfilments.Request(),
+        now=now,
+    )
+    terms = loyalty.pricing_terms(
+        session, merchant_id=merchant_id, customer_id=customer_id, now=now, use_points=use_points
+    )
     delivery_fee = route.fee
     fee = 0 if terms["free_delivery"] else delivery_fee
     member, light = terms["member"], terms["light"]
-    lines = _light_prices(lines, light) if light else [replace(line, light_member_price=None) for line in lines]
-    running = promotions.running(session, merchant_id=merchant_id, now=now, host_app=host_app, store_id=location_id)
-    held = coupons.held(session, merchant_id=merchant_id, customer_id=customer_id, host_app=host_app,
-                        store_id=location_id)
-    priced = pricer.price(lines, PricingContext(
-        merchant_id=merchant_id, customer_id=customer_id, member=member, now=now,
-        light_member=light is not None, points=terms["points"], delivery_fee=fee, promotions=[promotions.as_rule(p) for p in running], coupons=[coupons.as_contract(c) for c in held],
-        selected_coupons=coupon_ids))
+    lines = (
+        _light_prices(lines, light) if light else [replace(line, light_member_price=None) for line in lines]
+    )
+    running = promotions.running(
+        session, merchant_id=merchant_id, now=now, host_app=host_app, store_id=location_id
+    )
+    held = coupons.held(
+        session, merchant_id=merchant_id, customer_id=customer_id, host_app=host_app, store_id=location_id
+    )
+    priced = pricer.price(
+        lines,
+        PricingContext(
+            merchant_id=merchant_id,
+            customer_id=customer_id,
+            member=member,
+            now=now,
+            light_member=light is not None,
+            points=terms["points"],
+            delivery_fee=fee,
+            promotions=[promotions.as_rule(p) for p in running],
+            coupons=[coupons.as_contract(c) for c in held],
+            selected_coupons=coupon_ids,
+        ),
+    )
     amounts = {entry["id"]: entry["amount"] for entry in priced.applied}
     applied_coupons = {o["id"] for o in priced.coupons if o["applied"]}
     record = {
-        "member": member, "member_savings": priced.member_savings,
-        "light_member_savings": priced.light_member_savings, "applied": priced.applied,
-        "light_membership_id": light["membership_id"] if light else None, "points_used": priced.points_used,
-        "delivery_fee_before_waivers": delivery_fee, "tier_free_delivery": bool(terms["free_delivery"] and delivery_fee),
-        "promotions": [{"id": p.id, "name": p.name, "version": p.version, "rule": promotions.as_rule(p)}
-                       for p in running if p.id in amounts],
-        "coupons": [{"id": c.id, "template_id": c.template_id, "name": c.rule.get("name"),
-                     "discount": amounts.get(c.id, 0)} for c in held if c.id in applied_coupons],
-        "coupon_options": [{**o, "name": c.rule.get("name"), "valid_until": c.valid_until}
-                           for o, c in zip(priced.coupons, held, strict=True)],
+        "member": member,
+        "member_savings": priced.member_savings,
+        "light_member_savings": priced.light_member_savings,
+        "applied": priced.applied,
+        "light_membership_id": light["membership_id"] if light else None,
+        "points_used": priced.points_used,
+        "delivery_fee_before_waivers": delivery_fee,
+        "tier_free_delivery": bool(terms["free_delivery"] and delivery_fee),
+        "promotions": [
+            {"id": p.id, "name": p.name, "version": p.version, "rule": promotions.as_rule(p)}
+            for p in running
+            if p.id in amounts
+        ],
+        "coupons": [
+            {
+                "id": c.id,
+                "template_id": c.template_id,
+                "name": c.rule.get("name"),
+                "discount": amounts.get(c.id, 0),
+            }
+            for c in held
+            if c.id in applied_coupons
+        ],
+        "coupon_options": [
+            {**o, "name": c.rule.get("name"), "valid_until": c.valid_until}
+            for o, c in zip(priced.coupons, held, strict=True)
+        ],
     }
     return lines, priced, record, route
 
 
-def checkout(session: Session, *, merchant_id: str, customer_id: str, location_id: str,
-             items: list[tuple[str, int]], pricer: CartPricer, host_app: str | None,
-             scene: str | None, note: str, timeout: timedelta, now: datetime,
-             coupon_ids: list[str] | None = None, use_points: bool = False,
-             fulfilment: fulfilments.Request | None = None) -> Order:
+def checkout(
+    session: Session,
+    *,
+    merchant_id: str,
+    customer_id: str,
+    location_id: str,
+    items: list[tuple[str, int]],
+    pricer: CartPricer,
+    host_app: str | None,
+    scene: str | None,
+    note: str,
+    timeout: timedelta,
+    now: datetime,
+    coupon_ids: list[str] | None = None,
+    use_points: bool = False,
+    fulfilment: fulfilments.Request | None = None,
+) -> Order:
     """Create an order, its fulfilments, reserve its stock and lock its coupons atomically;
     raises (writing nothing) when stock is short, a delivery slot is full, or a chosen coupon
     cannot be used.
@@ -148,24 +221,48 @@ def checkout(session: Session, *, merchant_id: str, customer_id: str, location_i
     order attributed to that guide (O4).
     """
     lines, priced, record, route = price_items(
-        session, merchant_id=merchant_id, customer_id=customer_id, location_id=location_id, items=items,
-        pricer=pricer, host_app=host_app, now=now, coupon_ids=coupon_ids, use_points=use_points,
-        fulfilment=fulfilment)
+        session,
+        merchant_id=merchant_id,
+        customer_id=customer_id,
+        location_id=location_id,
+        items=items,
+        pricer=pricer,
+        host_app=host_app,
+        now=now,
+        coupon_ids=coupon_ids,
+        use_points=use_points,
+        fulfilment=fulfilment,
+    )
     shipments = fulfilments.require(route)
     if priced.selection_error:
-        raise Unprocessable("order.coupons_invalid", f"The chosen coupons cannot be used: {priced.selection_error}.")
+        raise Unprocessable(
+            "order.coupons_invalid", f"The chosen coupons cannot be used: {priced.selection_error}."
+        )
     if priced.total <= 0:
         raise Unprocessable("order.zero_total", "This shop does not accept orders that cost nothing.")
     if priced.subtotal > MAX_ORDER_AMOUNT:
-        raise Unprocessable("order.too_large", f"An order can be worth at most ¥{MAX_ORDER_AMOUNT // 100:,}; "
-                                               "split it into several orders.")
+        raise Unprocessable(
+            "order.too_large",
+            f"An order can be worth at most ¥{MAX_ORDER_AMOUNT // 100:,}; split it into several orders.",
+        )
     guide = session.get(GuideBinding, (merchant_id, customer_id))
     order = Order(
-        merchant_id=merchant_id, id=new_id("ord"), customer_id=customer_id, location_id=location_id,
-        status="pending_payment", subtotal=priced.subtotal, discount=priced.discount,
-        delivery_fee=priced.delivery_fee, total=priced.total, host_app=host_app, scene=scene,
-        note=note, pricing={k: v for k, v in record.items() if k != "coupon_options"},
-        created_at=now, expires_at=now + timeout, guide_id=guide.guide_id if guide else None,
+        merchant_id=merchant_id,
+        id=new_id("ord"),
+        customer_id=customer_id,
+        location_id=location_id,
+        status="pending_payment",
+        subtotal=priced.subtotal,
+        discount=priced.discount,
+        delivery_fee=priced.delivery_fee,
+        total=priced.total,
+        host_app=host_app,
+        scene=scene,
+        note=note,
+        pricing={k: v for k, v in record.items() if k != "coupon_options"},
+        created_at=now,
+        expires_at=now + timeout,
+        guide_id=guide.guide_id if guide else None,
         guide_store_id=guide.store_id if guide else None,
     )
     session.add(order)
@@ -173,42 +270,85 @@ def checkout(session: Session, *, merchant_id: str, customer_id: str, location_i
     quantities = {line.sku_id: line.quantity for line in lines}
     fulfilment_of = fulfilments.create(session, order=order, shipments=shipments, items=quantities, now=now)
     for number, (line, price) in enumerate(zip(lines, priced.lines, strict=True), start=1):
-        session.add(OrderLine(
-            merchant_id=merchant_id, id=new_id("oln"), order_id=order.id, line_no=number,
-            fulfilment_id=fulfilment_of[line.sku_id], sku_id=line.sku_id, product_id=line.product_id,
-            title=line.title, quantity=line.quantity, unit_price=price.unit_price, subtotal=price.subtotal,
-            discount=price.discount, total=price.total,
-        ))
-    coupons.lock(session, merchant_id=merchant_id, order_id=order.id, order_amount=order.total,
-                 discounts={c["id"]: c["discount"] for c in record["coupons"]})
+        session.add(
+            OrderLine(
+                merchant_id=merchant_id,
+                id=new_id("oln"),
+                order_id=order.id,
+                line_no=number,
+                fulfilment_id=fulfilment_of[line.sku_id],
+                sku_id=line.sku_id,
+                product_id=line.product_id,
+                title=line.title,
+                quantity=line.quantity,
+                unit_price=price.unit_price,
+                subtotal=price.subtotal,
+                discount=price.discount,
+                total=price.total,
+            )
+        )
+    coupons.lock(
+        session,
+        merchant_id=merchant_id,
+        order_id=order.id,
+        order_amount=order.total,
+        discounts={c["id"]: c["discount"] for c in record["coupons"]},
+    )
     if priced.points_used:  # spent now, given back if the order is cancelled
-        points.spend_for_order(session, merchant_id=merchant_id, customer_id=customer_id, order_id=order.id,
-                               points=priced.points_used, now=now)
+        points.spend_for_order(
+            session,
+            merchant_id=merchant_id,
+            customer_id=customer_id,
+            order_id=order.id,
+            points=priced.points_used,
+            now=now,
+        )
     session.flush()
     return order
 
 
 def checkout_cart(session: Session, *, merchant_id: str, customer_id: str, **kwargs) -> Order:
     """Check out the customer's cart, then empty it of what was ordered."""
-    cart = list(session.scalars(select(CartItem).where(CartItem.merchant_id == merchant_id,
-                                                       CartItem.customer_id == customer_id)
-                                .order_by(CartItem.added_at, CartItem.sku_id)))
+    cart = list(
+        session.scalars(
+            select(CartItem)
+            .where(CartItem.merchant_id == merchant_id, CartItem.customer_id == customer_id)
+            .order_by(CartItem.added_at, CartItem.sku_id)
+        )
+    )
     if not cart:
         raise InvalidInput("order.empty", "The cart is empty.")
-    order = checkout(session, merchant_id=merchant_id, customer_id=customer_id,
-                     items=[(item.sku_id, item.quantity) for item in cart], **kwargs)
-    session.execute(delete(CartItem).where(CartItem.merchant_id == merchant_id,
-                                           CartItem.customer_id == customer_id))
+    order = checkout(
+        session,
+        merchant_id=merchant_id,
+        customer_id=customer_id,
+        items=[(item.sku_id, item.quantity) for item in cart],
+        **kwargs,
+    )
+    session.execute(
+        delete(CartItem).where(CartItem.merchant_id == merchant_id, CartItem.customer_id == customer_id)
+    )
     return order
 
 
 def lines_of(session: Session, merchant_id: str, order_id: str) -> list[OrderLine]:
-    return list(session.scalars(select(OrderLine).where(
-        OrderLine.merchant_id == merchant_id, OrderLine.order_id == order_id).order_by(OrderLine.line_no)))
+    return list(
+        session.scalars(
+            select(OrderLine)
+            .where(OrderLine.merchant_id == merchant_id, OrderLine.order_id == order_id)
+            .order_by(OrderLine.line_no)
+        )
+    )
 
 
-def get_order(session: Session, merchant_id: str, order_id: str, *, customer_id: str | None = None,
-              for_update: bool = False) -> Order:
+def get_order(
+    session: Session,
+    merchant_id: str,
+    order_id: str,
+    *,
+    customer_id: str | None = None,
+    for_update: bool = False,
+) -> Order:
     """An order of this merchant (and of this customer, when given) or 404."""
     order = get_owned(session, Order, merchant_id, order_id, what="Order", for_update=for_update)
     if customer_id is not None and order.customer_id != customer_id:
@@ -216,46 +356,65 @@ def get_order(session: Session, merchant_id: str, order_id: str, *, customer_id:
     return order
 
 
-def cancel(session: Session, *, merchant_id: str, order_id: str, reason: str, now: datetime,
-           customer_id: str | None = None) -> tuple[Order, bool]:
+def cancel(
+    session: Session,
+    *,
+    merchant_id: str,
+    order_id: str,
+    reason: str,
+    now: datetime,
+    customer_id: str | None = None,
+) -> tuple[Order, bool]:
     """Cancel an unpaid order and release its stock; returns the order and whether this call
     cancelled it. Cancelling a cancelled order is a no-op."""
     order = get_order(session, merchant_id, order_id, customer_id=customer_id)
     changed = session.execute(
-        update(Order).where(Order.merchant_id == merchant_id, Order.id == order_id,
-                            Order.status == "pending_payment")
+        update(Order)
+        .where(Order.merchant_id == merchant_id, Order.id == order_id, Order.status == "pending_payment")
         .values(status="cancelled", cancelled_at=now, cancel_reason=reason)
     ).rowcount
     session.refresh(order)
     if not changed:
         if order.status == "cancelled":
             return order, False
-        raise Conflict("order.not_cancellable", "Only unpaid orders can be cancelled; ask for a refund instead.")
+        raise Conflict(
+            "order.not_cancellable", "Only unpaid orders can be cancelled; ask for a refund instead."
+        )
     fulfilments.on_cancel(session, order=order, reason=reason, now=now)
     coupons.release_for_order(session, merchant_id=merchant_id, order_id=order_id)
-    loyalty.on_cancel(session, merchant_id=merchant_id, customer_id=order.customer_id, order_id=order_id, now=now)
+    loyalty.on_cancel(
+        session, merchant_id=merchant_id, customer_id=order.customer_id, order_id=order_id, now=now
+    )
     session.flush()
     return order, True
 
 
-def fulfil(session: Session, *, merchant_id: str, order_id: str, by: str, now: datetime,
-           store_id: str | None = None) -> Order:
+def fulfil(
+    session: Session, *, merchant_id: str, order_id: str, by: str, now: datetime, store_id: str | None = None
+) -> Order:
     """Hand over a paid order's deliveries and shipments (a clerk: those of their store); its
     outstanding reserved units leave the location. The order is fulfilled when every part is."""
     order = get_order(session, merchant_id, order_id)
-    if store_id is not None and not any(f.location_id == store_id
-                                        for f in fulfilments.of_order(session, merchant_id, order_id)):
+    if store_id is not None and not any(
+        f.location_id == store_id for f in fulfilments.of_order(session, merchant_id, order_id)
+    ):
         raise NotFound.of("Order")  # a clerk sees only their store's orders
     if order.status != "paid":
-        raise Conflict("order.not_fulfillable", f"An order that is {order.status.replace('_', ' ')} cannot be fulfilled.")
+        raise Conflict(
+            "order.not_fulfillable", f"An order that is {order.status.replace('_', ' ')} cannot be fulfilled."
+        )
     fulfilments.hand_over(session, order=order, store_id=store_id, by=by, now=now)
     finish(session, order=order, now=now)
     return order
 
 
-def verify_pickup(session: Session, *, merchant_id: str, store_id: str, code: str, by: str, now: datetime) -> Order:
+def verify_pickup(
+    session: Session, *, merchant_id: str, store_id: str, code: str, by: str, now: datetime
+) -> Order:
     """A clerk verifies a pickup code at their store (once); returns the order."""
-    picked = fulfilments.verify_pickup(session, merchant_id=merchant_id, store_id=store_id, code=code, by=by, now=now)
+    picked = fulfilments.verify_pickup(
+        session, merchant_id=merchant_id, store_id=store_id, code=code, by=by, now=now
+    )
     order = get_order(session, merchant_id, picked.order_id)
     finish(session, order=order, now=now)
     return order
@@ -274,23 +433,34 @@ def end_refunded(session: Session, *, order: Order) -> None:
     because its pickup expired uncollected, ``refunded`` otherwise."""
     states = {f.status for f in fulfilments.of_order(session, order.merchant_id, order.id)}
     expired_only = "expired" in states and not states & {"done", *fulfilments.OPEN}
-    session.execute(update(Order).where(
-        Order.merchant_id == order.merchant_id, Order.id == order.id, Order.status.in_(("paid", "fulfilled")))
-        .values(status="closed" if expired_only else "refunded"))
+    session.execute(
+        update(Order)
+        .where(
+            Order.merchant_id == order.merchant_id,
+            Order.id == order.id,
+            Order.status.in_(("paid", "fulfilled")),
+        )
+        .values(status="closed" if expired_only else "refunded")
+    )
     session.refresh(order)
 
 
 def expired_unpaid(session: Session, *, now: datetime, limit: int) -> list[tuple[str, str]]:
     """(merchant_id, order_id) of unpaid orders past their payment deadline."""
-    return [tuple(row) for row in session.execute(
-        select(Order.merchant_id, Order.id)
-        .where(Order.status == "pending_payment", Order.expires_at <= now)
-        .order_by(Order.expires_at).limit(limit)
-    )]
+    return [
+        tuple(row)
+        for row in session.execute(
+            select(Order.merchant_id, Order.id)
+            .where(Order.status == "pending_payment", Order.expires_at <= now)
+            .order_by(Order.expires_at)
+            .limit(limit)
+        )
+    ]
 
 
-def set_cart_item(session: Session, *, merchant_id: str, customer_id: str, sku_id: str,
-                  quantity: int, now: datetime) -> None:
+def set_cart_item(
+    session: Session, *, merchant_id: str, customer_id: str, sku_id: str, quantity: int, now: datetime
+) -> None:
     """Put a quantity of a SKU in the cart; quantity 0 removes it."""
     if quantity < 0 or quantity > MAX_QUANTITY:
         raise InvalidInput("cart.bad_quantity", f"The quantity must be between 0 and {MAX_QUANTITY}.")
@@ -302,14 +472,25 @@ def set_cart_item(session: Session, *, merchant_id: str, customer_id: str, sku_i
         if item is not None:
             session.delete(item)
     elif item is None:
-        session.add(CartItem(merchant_id=merchant_id, customer_id=customer_id, sku_id=sku_id,
-                             quantity=quantity, added_at=now))
+        session.add(
+            CartItem(
+                merchant_id=merchant_id,
+                customer_id=customer_id,
+                sku_id=sku_id,
+                quantity=quantity,
+                added_at=now,
+            )
+        )
     else:
         item.quantity = quantity
     session.flush()
 
 
 def cart_of(session: Session, merchant_id: str, customer_id: str) -> list[CartItem]:
-    return list(session.scalars(select(CartItem).where(
-        CartItem.merchant_id == merchant_id, CartItem.customer_id == customer_id
-    ).order_by(CartItem.added_at, CartItem.sku_id)))
+    return list(
+        session.scalars(
+            select(CartItem)
+            .where(CartItem.merchant_id == merchant_id, CartItem.customer_id == customer_id)
+            .order_by(CartItem.added_at, CartItem.sku_id)
+        )
+    )

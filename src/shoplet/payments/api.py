@@ -36,14 +36,24 @@ def refund_out(s: Session, refund: Refund) -> RefundOut:
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut, tags=["orders"])
-def cancel_order(order_id: str, body: CancelIn | None = None, p: Principal = Depends(handler),
-                 db: Database = Depends(get_db), now: datetime = Depends(get_now),
-                 rt=Depends(get_runtime)) -> OrderOut:
+def cancel_order(
+    order_id: str,
+    body: CancelIn | None = None,
+    p: Principal = Depends(handler),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+    rt=Depends(get_runtime),
+) -> OrderOut:
     """Cancel an unpaid order: its stock is released and its open trade closed."""
     with db.unit_of_work() as s:
         visible_order(s, p, order_id)
-        orders.cancel(s, merchant_id=p.tenant, order_id=order_id,
-                      reason=body.reason if body else "cancelled_by_merchant", now=now)
+        orders.cancel(
+            s,
+            merchant_id=p.tenant,
+            order_id=order_id,
+            reason=body.reason if body else "cancelled_by_merchant",
+            now=now,
+        )
     service.close_open_payments(db, rt.providers, merchant_id=p.tenant, order_id=order_id, now=now)
     rt.after_commit()
     with db.unit_of_work(write=False) as s:
@@ -51,16 +61,23 @@ def cancel_order(order_id: str, body: CancelIn | None = None, p: Principal = Dep
 
 
 @router.get("/orders/{order_id}/payments", response_model=list[PaymentOut])
-def order_payments(order_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> list[PaymentOut]:
+def order_payments(
+    order_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
+) -> list[PaymentOut]:
     with db.unit_of_work(write=False) as s:
         visible_order(s, p, order_id)
-        rows = s.scalars(select(Payment).where(Payment.merchant_id == p.tenant, Payment.order_id == order_id)
-                         .order_by(Payment.id))
+        rows = s.scalars(
+            select(Payment)
+            .where(Payment.merchant_id == p.tenant, Payment.order_id == order_id)
+            .order_by(Payment.id)
+        )
         return [PaymentOut.model_validate(r) for r in rows]
 
 
 @router.get("/payments/{payment_id}", response_model=PaymentOut)
-def get_payment(payment_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> PaymentOut:
+def get_payment(
+    payment_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
+) -> PaymentOut:
     with db.unit_of_work(write=False) as s:
         payment = get_owned(s, Payment, p.tenant, payment_id, what="Payment")
         visible_order(s, p, payment.order_id)
@@ -68,9 +85,13 @@ def get_payment(payment_id: str, p: Principal = Depends(reader), db: Database = 
 
 
 @router.post("/payments/{payment_id}/reconcile", response_model=PaymentOut)
-def reconcile_payment(payment_id: str, p: Principal = Depends(require_staff("operator")),
-                      db: Database = Depends(get_db), now: datetime = Depends(get_now),
-                      rt=Depends(get_runtime)) -> PaymentOut:
+def reconcile_payment(
+    payment_id: str,
+    p: Principal = Depends(require_staff("operator")),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+    rt=Depends(get_runtime),
+) -> PaymentOut:
     """Ask the provider how this payment stands and apply it (a lost notification)."""
     with db.unit_of_work(write=False) as s:
         payment = get_owned(s, Payment, p.tenant, payment_id, what="Payment")
@@ -83,9 +104,15 @@ def reconcile_payment(payment_id: str, p: Principal = Depends(require_staff("ope
 
 
 @router.post("/orders/{order_id}/refunds", response_model=RefundOut, status_code=201, tags=["refunds"])
-def create_refund(order_id: str, body: RefundIn, p: Principal = Depends(handler),
-                  db: Database = Depends(get_db), now: datetime = Depends(get_now), rt=Depends(get_runtime),
-                  idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> RefundOut:
+def create_refund(
+    order_id: str,
+    body: RefundIn,
+    p: Principal = Depends(handler),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+    rt=Depends(get_runtime),
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+) -> RefundOut:
     """Refund some lines and quantities, or (without ``lines``) everything still refundable.
 
     Each line returns its *allocated* payable share; the whole order can never return
@@ -94,24 +121,47 @@ def create_refund(order_id: str, body: RefundIn, p: Principal = Depends(handler)
 
     def work(s: Session) -> tuple[int, dict]:
         visible_order(s, p, order_id)
-        items = None if body.lines is None else [refunds.RefundItem(x.line_id, x.quantity) for x in body.lines]
-        refund = refunds.request_refund(s, merchant_id=p.tenant, order_id=order_id, items=items,
-                                        restock=body.restock, reason=body.reason, now=now)
+        items = (
+            None if body.lines is None else [refunds.RefundItem(x.line_id, x.quantity) for x in body.lines]
+        )
+        refund = refunds.request_refund(
+            s,
+            merchant_id=p.tenant,
+            order_id=order_id,
+            items=items,
+            restock=body.restock,
+            reason=body.reason,
+            now=now,
+        )
         return 201, {"refund_id": refund.id}
 
-    _, stored = idempotency.run(db, merchant_id=p.tenant, scope=p.scope, key=idempotency_key,
-                                operation=f"refund:{order_id}", payload=body.model_dump(), work=work)
-    refund = refunds.complete_refund(db, rt.providers, merchant_id=p.tenant, refund_id=stored["refund_id"], now=now)
+    _, stored = idempotency.run(
+        db,
+        merchant_id=p.tenant,
+        scope=p.scope,
+        key=idempotency_key,
+        operation=f"refund:{order_id}",
+        payload=body.model_dump(),
+        work=work,
+    )
+    refund = refunds.complete_refund(
+        db, rt.providers, merchant_id=p.tenant, refund_id=stored["refund_id"], now=now
+    )
     with db.unit_of_work(write=False) as s:
         return refund_out(s, refund)
 
 
 @router.get("/orders/{order_id}/refunds", response_model=list[RefundOut], tags=["refunds"])
-def order_refunds(order_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> list[RefundOut]:
+def order_refunds(
+    order_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
+) -> list[RefundOut]:
     with db.unit_of_work(write=False) as s:
         visible_order(s, p, order_id)
-        rows = s.scalars(select(Refund).where(Refund.merchant_id == p.tenant, Refund.order_id == order_id)
-                         .order_by(Refund.id))
+        rows = s.scalars(
+            select(Refund)
+            .where(Refund.merchant_id == p.tenant, Refund.order_id == order_id)
+            .order_by(Refund.id)
+        )
         return [refund_out(s, r) for r in rows]
 
 
@@ -123,10 +173,14 @@ def get_refund(refund_id: str, p: Principal = Depends(reader), db: Database = De
         return refund_out(s, refund)
 
 
-@notify.post("/payments/notify/{provider}", response_class=PlainTextResponse,
-             responses={200: {"content": {"text/plain": {"example": "success"}}},
-                        422: {"description": "The signature or the body is not valid "
-                                             "(`payment.notification_invalid`)."}})
+@notify.post(
+    "/payments/notify/{provider}",
+    response_class=PlainTextResponse,
+    responses={
+        200: {"content": {"text/plain": {"example": "success"}}},
+        422: {"description": "The signature or the body is not valid (`payment.notification_invalid`)."},
+    },
+)
 async def provider_notification(provider: str, request: Request) -> PlainTextResponse:
     """Where a provider posts its signed asynchronous notifications.
 

@@ -23,11 +23,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shoplet.coupons import redemption as coupons
-from shoplet.membership import loyalty
 from shoplet.db import Database, new_id
 from shoplet.errors import Conflict, InvalidInput, Unprocessable
-from shoplet.inventory import service as inventory
 from shoplet.guides import commissions
+from shoplet.inventory import service as inventory
+from shoplet.membership import loyalty
 from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders.models import Fulfilment, Order, OrderLine
 from shoplet.orders.service import end_refunded, finish, get_order, lines_of
@@ -47,8 +47,16 @@ def line_share(total: int, quantity: int, refunded: int, more: int) -> int:
     return total * (refunded + more) // quantity - total * refunded // quantity
 
 
-def request_refund(session: Session, *, merchant_id: str, order_id: str, items: list[RefundItem] | None,
-                   restock: bool, reason: str, now: datetime) -> Refund:
+def request_refund(
+    session: Session,
+    *,
+    merchant_id: str,
+    order_id: str,
+    items: list[RefundItem] | None,
+    restock: bool,
+    reason: str,
+    now: datetime,
+) -> Refund:
     """Write a pending refund for the given lines (``None``: everything not yet refunded)."""
     order = get_order(session, merchant_id, order_id, for_update=True)
     session.refresh(order)  # the locked row, not a stale copy
@@ -56,9 +64,11 @@ def request_refund(session: Session, *, merchant_id: str, order_id: str, items: 
         raise Conflict("refund.already_refunded", "Everything on this order has already been refunded.")
     if order.status not in ("paid", "fulfilled"):
         raise Conflict("refund.order_not_paid", "Only paid orders can be refunded.")
-    payment = session.scalar(select(Payment).where(Payment.merchant_id == merchant_id,
-                                                   Payment.order_id == order_id, Payment.status == "paid")
-                             .order_by(Payment.paid_at))
+    payment = session.scalar(
+        select(Payment)
+        .where(Payment.merchant_id == merchant_id, Payment.order_id == order_id, Payment.status == "paid")
+        .order_by(Payment.paid_at)
+    )
     if payment is None:
         raise Conflict("refund.no_payment", "This order has no captured payment to refund.")
     lines = {line.id: line for line in lines_of(session, merchant_id, order_id)}
@@ -67,8 +77,17 @@ def request_refund(session: Session, *, merchant_id: str, order_id: str, items: 
     wanted = _wanted(lines, items)
     parts = {f.id: f for f in fulfilments.of_order(session, merchant_id, order_id)}
     handed_over = any(f.status == "done" for f in parts.values())
-    refund = Refund(merchant_id=merchant_id, id=new_id("rfd"), order_id=order_id, payment_id=payment.id,
-                    amount=1, status="pending", reason=reason[:200], restock=restock, created_at=now)
+    refund = Refund(
+        merchant_id=merchant_id,
+        id=new_id("rfd"),
+        order_id=order_id,
+        payment_id=payment.id,
+        amount=1,
+        status="pending",
+        reason=reason[:200],
+        restock=restock,
+        created_at=now,
+    )
     session.add(refund)
     session.flush()
     # Decided before the UPDATEs below, which also refresh these objects in the session.
@@ -82,15 +101,28 @@ def request_refund(session: Session, *, merchant_id: str, order_id: str, items: 
         line = lines[line_id]
         share = line_share(line.total, line.quantity, line.refunded_quantity, quantity)
         moved = session.execute(
-            update(OrderLine).where(OrderLine.merchant_id == merchant_id, OrderLine.id == line_id,
-                                    OrderLine.refunded_quantity + quantity <= OrderLine.quantity)
-            .values(refunded_quantity=OrderLine.refunded_quantity + quantity,
-                    refunded_amount=OrderLine.refunded_amount + share)
+            update(OrderLine)
+            .where(
+                OrderLine.merchant_id == merchant_id,
+                OrderLine.id == line_id,
+                OrderLine.refunded_quantity + quantity <= OrderLine.quantity,
+            )
+            .values(
+                refunded_quantity=OrderLine.refunded_quantity + quantity,
+                refunded_amount=OrderLine.refunded_amount + share,
+            )
         ).rowcount
         if not moved:
             raise Conflict("refund.exceeds_quantity", "More units than remain unrefunded on a line.")
-        session.add(RefundLine(merchant_id=merchant_id, refund_id=refund.id, order_line_id=line_id,
-                               quantity=quantity, amount=share))
+        session.add(
+            RefundLine(
+                merchant_id=merchant_id,
+                refund_id=refund.id,
+                order_line_id=line_id,
+                quantity=quantity,
+                amount=share,
+            )
+        )
         units = returned.setdefault(line.fulfilment_id, {})
         units[line.sku_id] = units.get(line.sku_id, 0) + quantity
         amount += share
@@ -102,8 +134,12 @@ def request_refund(session: Session, *, merchant_id: str, order_id: str, items: 
     if amount <= 0:
         raise Unprocessable("refund.nothing_to_refund", "These items were free: there is no money to return.")
     moved = session.execute(
-        update(Order).where(Order.merchant_id == merchant_id, Order.id == order_id,
-                            Order.refunded_amount + amount <= Order.paid_amount)
+        update(Order)
+        .where(
+            Order.merchant_id == merchant_id,
+            Order.id == order_id,
+            Order.refunded_amount + amount <= Order.paid_amount,
+        )
         .values(refunded_amount=Order.refunded_amount + amount)
     ).rowcount
     if not moved:
@@ -111,11 +147,21 @@ def request_refund(session: Session, *, merchant_id: str, order_id: str, items: 
     refund.amount, refund.delivery_fee = amount, delivery
     if fully_refunded:
         coupons.return_for_order(session, merchant_id=merchant_id, order_id=order_id, now=now)
-    loyalty.on_refund(session, merchant_id=merchant_id, customer_id=order.customer_id, order_id=order_id,
-                      refunded=refunded_before + amount, paid=paid, full=fully_refunded, now=now)
+    loyalty.on_refund(
+        session,
+        merchant_id=merchant_id,
+        customer_id=order.customer_id,
+        order_id=order_id,
+        refunded=refunded_before + amount,
+        paid=paid,
+        full=fully_refunded,
+        now=now,
+    )
     commissions.on_refund(session, merchant_id=merchant_id, order_id=order_id, goods_refunded=goods_refunded)
     for fulfilment_id, units in returned.items():
-        _return_stock(session, order=order, fulfilment=parts[fulfilment_id], items=units, restock=restock, now=now)
+        _return_stock(
+            session, order=order, fulfilment=parts[fulfilment_id], items=units, restock=restock, now=now
+        )
     fulfilments.after_refund(session, order=order)
     finish(session, order=order, now=now)
     if fully_refunded:
@@ -126,13 +172,18 @@ def request_refund(session: Session, *, merchant_id: str, order_id: str, items: 
 
 def _wanted(lines: dict[str, OrderLine], items: list[RefundItem] | None) -> dict[str, int]:
     if items is None:
-        wanted = {line.id: line.quantity - line.refunded_quantity for line in lines.values()
-                  if line.quantity > line.refunded_quantity}
+        wanted = {
+            line.id: line.quantity - line.refunded_quantity
+            for line in lines.values()
+            if line.quantity > line.refunded_quantity
+        }
         if not wanted:
             raise Conflict("refund.already_refunded", "Everything on this order has already been refunded.")
         return wanted
     if not items:
-        raise InvalidInput("refund.empty", "Say which lines to refund, or leave 'lines' out to refund everything.")
+        raise InvalidInput(
+            "refund.empty", "Say which lines to refund, or leave 'lines' out to refund everything."
+        )
     wanted: dict[str, int] = {}
     for item in items:
         if item.line_id not in lines:
@@ -150,20 +201,41 @@ def _wanted(lines: dict[str, OrderLine], items: list[RefundItem] | None) -> dict
     return wanted
 
 
-def _return_stock(session: Session, *, order: Order, fulfilment: Fulfilment, items: dict[str, int],
-                  restock: bool, now: datetime) -> None:
+def _return_stock(
+    session: Session,
+    *,
+    order: Order,
+    fulfilment: Fulfilment,
+    items: dict[str, int],
+    restock: bool,
+    now: datetime,
+) -> None:
     """Units not handed over give their reservation back at their location; handed-over
     units return on hand there if restocked."""
     if fulfilment.status in fulfilments.OPEN or fulfilment.status == "expired":
-        inventory.release(session, merchant_id=order.merchant_id, location_id=fulfilment.location_id,
-                          items=items, order_id=order.id, reason="refund", now=now)
+        inventory.release(
+            session,
+            merchant_id=order.merchant_id,
+            location_id=fulfilment.location_id,
+            items=items,
+            order_id=order.id,
+            reason="refund",
+            now=now,
+        )
     elif fulfilment.status == "done" and restock:
-        inventory.restock(session, merchant_id=order.merchant_id, location_id=fulfilment.location_id,
-                          items=items, order_id=order.id, now=now)
+        inventory.restock(
+            session,
+            merchant_id=order.merchant_id,
+            location_id=fulfilment.location_id,
+            items=items,
+            order_id=order.id,
+            now=now,
+        )
 
 
-def complete_refund(db: Database, provider_for: dict[str, PaymentProvider], *, merchant_id: str,
-                    refund_id: str, now: datetime) -> Refund:
+def complete_refund(
+    db: Database, provider_for: dict[str, PaymentProvider], *, merchant_id: str, refund_id: str, now: datetime
+) -> Refund:
     """Pay out a pending refund through its provider; safe to call any number of times."""
     with db.unit_of_work(write=False) as session:
         refund = get_owned(session, Refund, merchant_id, refund_id, what="Refund")
@@ -171,25 +243,37 @@ def complete_refund(db: Database, provider_for: dict[str, PaymentProvider], *, m
             return refund
         payment = get_owned(session, Payment, merchant_id, refund.payment_id, what="Payment")
     provider = provider_for[payment.provider]
-    result = provider.refund(merchant_id=merchant_id, out_trade_no=payment.id,
-                             out_refund_no=refund.id, amount=refund.amount)
+    result = provider.refund(
+        merchant_id=merchant_id, out_trade_no=payment.id, out_refund_no=refund.id, amount=refund.amount
+    )
     with db.unit_of_work() as session:
         session.execute(
-            update(Refund).where(Refund.merchant_id == merchant_id, Refund.id == refund_id,
-                                 Refund.status == "pending")
-            .values(status="succeeded" if result.succeeded else "failed",
-                    provider_refund_no=result.refund_no, completed_at=now)
+            update(Refund)
+            .where(Refund.merchant_id == merchant_id, Refund.id == refund_id, Refund.status == "pending")
+            .values(
+                status="succeeded" if result.succeeded else "failed",
+                provider_refund_no=result.refund_no,
+                completed_at=now,
+            )
         )
         return get_owned(session, Refund, merchant_id, refund_id, what="Refund")
 
 
 def refund_lines(session: Session, merchant_id: str, refund_id: str) -> list[RefundLine]:
-    return list(session.scalars(select(RefundLine).where(RefundLine.merchant_id == merchant_id,
-                                                         RefundLine.refund_id == refund_id)))
+    return list(
+        session.scalars(
+            select(RefundLine).where(RefundLine.merchant_id == merchant_id, RefundLine.refund_id == refund_id)
+        )
+    )
 
 
 def pending_refunds(session: Session, *, before: datetime, limit: int) -> list[tuple[str, str]]:
-    return [tuple(row) for row in session.execute(
-        select(Refund.merchant_id, Refund.id).where(Refund.status == "pending", Refund.created_at <= before)
-        .order_by(Refund.created_at).limit(limit)
-    )]
+    return [
+        tuple(row)
+        for row in session.execute(
+            select(Refund.merchant_id, Refund.id)
+            .where(Refund.status == "pending", Refund.created_at <= before)
+            .order_by(Refund.created_at)
+            .limit(limit)
+        )
+    ]

@@ -23,8 +23,8 @@ from sqlalchemy.exc import IntegrityError
 
 from shoplet.db import Clock, Database, bulk_insert, one_of
 from shoplet.errors import Conflict, NotFound
-from shoplet.outbox import emit
 from shoplet.membership.agreements import ChargeRequest, ChargeResult
+from shoplet.outbox import emit
 from shoplet.payments.models import (
     InstallationSecret,
     SandboxAgreement,
@@ -69,7 +69,9 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 class SandboxProvider:
     name = "sandbox"
 
-    def __init__(self, db: Database, *, secret: str | None, clock: Clock, agreement_failure_rate: float = 0.0) -> None:
+    def __init__(
+        self, db: Database, *, secret: str | None, clock: Clock, agreement_failure_rate: float = 0.0
+    ) -> None:
         self.db = db
         self._secret = secret
         self.clock = clock
@@ -83,81 +85,125 @@ class SandboxProvider:
         return self._secret
 
     # --- the merchant-facing API -------------------------------------------------------
-    def create_trade(self, *, merchant_id: str, out_trade_no: str, amount: int, subject: str,
-                     notify_url: str) -> TradeCreated:
+    def create_trade(
+        self, *, merchant_id: str, out_trade_no: str, amount: int, subject: str, notify_url: str
+    ) -> TradeCreated:
         for _ in range(2):
             try:
                 with self.db.unit_of_work() as session:
-                    trade = session.scalar(select(SandboxTrade).where(
-                        SandboxTrade.merchant_id == merchant_id, SandboxTrade.out_trade_no == out_trade_no))
+                    trade = session.scalar(
+                        select(SandboxTrade).where(
+                            SandboxTrade.merchant_id == merchant_id, SandboxTrade.out_trade_no == out_trade_no
+                        )
+                    )
                     if trade is None:
                         trade = SandboxTrade(
-                            merchant_id=merchant_id, trade_no="sbx" + secrets.token_hex(12),
-                            out_trade_no=out_trade_no, amount=amount, subject=subject[:256],
-                            notify_url=notify_url, created_at=self.clock(),
+                            merchant_id=merchant_id,
+                            trade_no="sbx" + secrets.token_hex(12),
+                            out_trade_no=out_trade_no,
+                            amount=amount,
+                            subject=subject[:256],
+                            notify_url=notify_url,
+                            created_at=self.clock(),
                         )
                         session.add(trade)
                         session.flush()
                     elif trade.amount != amount:
-                        raise Conflict("payment.provider_amount_mismatch",
-                                       "The provider already holds this trade with another amount.")
-                    return TradeCreated(trade_no=trade.trade_no,
-                                        pay_params={"provider": "sandbox", "trade_no": trade.trade_no,
-                                                    "amount": amount})
+                        raise Conflict(
+                            "payment.provider_amount_mismatch",
+                            "The provider already holds this trade with another amount.",
+                        )
+                    return TradeCreated(
+                        trade_no=trade.trade_no,
+                        pay_params={"provider": "sandbox", "trade_no": trade.trade_no, "amount": amount},
+                    )
             except IntegrityError:
                 continue  # created concurrently: read it back
         raise Conflict("payment.provider_busy", "The payment provider is busy; try again.")
 
     def query_trade(self, *, merchant_id: str, out_trade_no: str) -> TradeStatus | None:
         with self.db.unit_of_work(write=False) as session:
-            trade = session.scalar(select(SandboxTrade).where(
-                SandboxTrade.merchant_id == merchant_id, SandboxTrade.out_trade_no == out_trade_no))
+            trade = session.scalar(
+                select(SandboxTrade).where(
+                    SandboxTrade.merchant_id == merchant_id, SandboxTrade.out_trade_no == out_trade_no
+                )
+            )
             if trade is None:
                 return None
-            return TradeStatus(status=_STATUS[trade.status], trade_no=trade.trade_no,
-                               amount=trade.amount, paid_at=trade.paid_at)
+            return TradeStatus(
+                status=_STATUS[trade.status],
+                trade_no=trade.trade_no,
+                amount=trade.amount,
+                paid_at=trade.paid_at,
+            )
 
     def close_trade(self, *, merchant_id: str, out_trade_no: str) -> None:
         now = self.clock()
         with self.db.unit_of_work() as session:
-            trade = session.scalar(select(SandboxTrade).where(
-                SandboxTrade.merchant_id == merchant_id, SandboxTrade.out_trade_no == out_trade_no))
+            trade = session.scalar(
+                select(SandboxTrade).where(
+                    SandboxTrade.merchant_id == merchant_id, SandboxTrade.out_trade_no == out_trade_no
+                )
+            )
             if trade is None:
                 return
             closed = session.execute(
-                update(SandboxTrade).where(SandboxTrade.merchant_id == merchant_id,
-                                           SandboxTrade.trade_no == trade.trade_no,
-                                           SandboxTrade.status == "WAIT_BUYER_PAY")
+                update(SandboxTrade)
+                .where(
+                    SandboxTrade.merchant_id == merchant_id,
+                    SandboxTrade.trade_no == trade.trade_no,
+                    SandboxTrade.status == "WAIT_BUYER_PAY",
+                )
                 .values(status="TRADE_CLOSED")
             ).rowcount
             if closed:
-                emit(session, merchant_id=merchant_id, topic=NOTIFY_TOPIC,
-                     payload={"merchant_id": merchant_id, "trade_no": trade.trade_no,
-                              "event": "trade.closed"}, now=now)
+                emit(
+                    session,
+                    merchant_id=merchant_id,
+                    topic=NOTIFY_TOPIC,
+                    payload={"merchant_id": merchant_id, "trade_no": trade.trade_no, "event": "trade.closed"},
+                    now=now,
+                )
 
-    def refund(self, *, merchant_id: str, out_trade_no: str, out_refund_no: str,
-               amount: int) -> RefundResult:
+    def refund(self, *, merchant_id: str, out_trade_no: str, out_refund_no: str, amount: int) -> RefundResult:
         now = self.clock()
         with self.db.unit_of_work() as session:
             done = session.get(SandboxRefund, (merchant_id, out_refund_no))
             if done is not None:  # the same refund asked again: answer as before
-                return RefundResult(refund_no=out_refund_no, succeeded=done.amount == amount,
-                                    message="" if done.amount == amount else "amount differs from the first request")
-            trade = session.scalar(select(SandboxTrade).where(
-                SandboxTrade.merchant_id == merchant_id, SandboxTrade.out_trade_no == out_trade_no))
+                return RefundResult(
+                    refund_no=out_refund_no,
+                    succeeded=done.amount == amount,
+                    message="" if done.amount == amount else "amount differs from the first request",
+                )
+            trade = session.scalar(
+                select(SandboxTrade).where(
+                    SandboxTrade.merchant_id == merchant_id, SandboxTrade.out_trade_no == out_trade_no
+                )
+            )
             if trade is None or trade.status != "TRADE_SUCCESS":
                 return RefundResult(refund_no=out_refund_no, succeeded=False, message="trade not paid")
             taken = session.execute(
-                update(SandboxTrade).where(SandboxTrade.merchant_id == merchant_id,
-                                           SandboxTrade.trade_no == trade.trade_no,
-                                           SandboxTrade.refunded_amount + amount <= SandboxTrade.amount)
+                update(SandboxTrade)
+                .where(
+                    SandboxTrade.merchant_id == merchant_id,
+                    SandboxTrade.trade_no == trade.trade_no,
+                    SandboxTrade.refunded_amount + amount <= SandboxTrade.amount,
+                )
                 .values(refunded_amount=SandboxTrade.refunded_amount + amount)
             ).rowcount
             if not taken:
-                return RefundResult(refund_no=out_refund_no, succeeded=False,
-                                    message="refund exceeds the amount paid")
-            session.add(SandboxRefund(merchant_id=merchant_id, out_refund_no=out_refund_no,
-                                      trade_no=trade.trade_no, amount=amount, created_at=now))
+                return RefundResult(
+                    refund_no=out_refund_no, succeeded=False, message="refund exceeds the amount paid"
+                )
+            session.add(
+                SandboxRefund(
+                    merchant_id=merchant_id,
+                    out_refund_no=out_refund_no,
+                    trade_no=trade.trade_no,
+                    amount=amount,
+                    created_at=now,
+                )
+            )
         return RefundResult(refund_no=out_refund_no, succeeded=True)
 
     def verify_notification(self, headers: dict[str, str], body: bytes) -> Notification:
@@ -177,9 +223,14 @@ class SandboxProvider:
             data = json.loads(body)
             paid_at = datetime.fromisoformat(data["paid_at"]) if data.get("paid_at") else None
             return Notification(
-                notify_id=str(data["notify_id"]), event=str(data["event"]),
-                merchant_id=str(data["merchant_id"]), out_trade_no=str(data["out_trade_no"]),
-                trade_no=str(data["trade_no"]), amount=int(data["amount"]), paid_at=paid_at, raw=data,
+                notify_id=str(data["notify_id"]),
+                event=str(data["event"]),
+                merchant_id=str(data["merchant_id"]),
+                out_trade_no=str(data["out_trade_no"]),
+                trade_no=str(data["trade_no"]),
+                amount=int(data["amount"]),
+                paid_at=paid_at,
+                raw=data,
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidNotification("body is not a sandbox notification") from exc
@@ -188,8 +239,15 @@ class SandboxProvider:
     def sign_agreement(self, *, merchant_id: str, customer_id: str, plan_id: str) -> str:
         agreement_no = "sba" + secrets.token_hex(12)
         with self.db.unit_of_work() as session:
-            session.add(SandboxAgreement(merchant_id=merchant_id, agreement_no=agreement_no,
-                                         customer_id=customer_id, plan_id=plan_id, signed_at=self.clock()))
+            session.add(
+                SandboxAgreement(
+                    merchant_id=merchant_id,
+                    agreement_no=agreement_no,
+                    customer_id=customer_id,
+                    plan_id=plan_id,
+                    signed_at=self.clock(),
+                )
+            )
         return agreement_no
 
     def _declines(self, out_request_no: str, attempt: int) -> bool:
@@ -217,12 +275,23 @@ class SandboxProvider:
             inserts, updates = [], []
             for merchant_id in sorted({r.merchant_id for r in requests}):
                 mine = [r for r in requests if r.merchant_id == merchant_id]
-                known = {row.out_request_no: row for row in session.execute(
-                    select(charges).where(charges.c.merchant_id == merchant_id,
-                                          one_of(dialect, charges.c.out_request_no, [r.out_request_no for r in mine])))}
-                signed = set(session.scalars(select(SandboxAgreement.agreement_no).where(
-                    SandboxAgreement.merchant_id == merchant_id,
-                    one_of(dialect, SandboxAgreement.agreement_no, {r.agreement_no for r in mine}))))
+                known = {
+                    row.out_request_no: row
+                    for row in session.execute(
+                        select(charges).where(
+                            charges.c.merchant_id == merchant_id,
+                            one_of(dialect, charges.c.out_request_no, [r.out_request_no for r in mine]),
+                        )
+                    )
+                }
+                signed = set(
+                    session.scalars(
+                        select(SandboxAgreement.agreement_no).where(
+                            SandboxAgreement.merchant_id == merchant_id,
+                            one_of(dialect, SandboxAgreement.agreement_no, {r.agreement_no for r in mine}),
+                        )
+                    )
+                )
                 for r in mine:
                     key, row = (merchant_id, r.out_request_no), known.get(r.out_request_no)
                     if r.agreement_no not in signed:
@@ -233,16 +302,30 @@ class SandboxProvider:
                     else:
                         attempt = (row.attempts if row is not None else 0) + 1
                         ok = not self._declines(r.out_request_no, attempt)
-                        values = {"m": merchant_id, "n": r.out_request_no, "status": "succeeded" if ok else "failed",
-                                  "attempts": attempt}
+                        values = {
+                            "m": merchant_id,
+                            "n": r.out_request_no,
+                            "status": "succeeded" if ok else "failed",
+                            "attempts": attempt,
+                        }
                         if row is None:
-                            inserts.append({"merchant_id": merchant_id, "out_request_no": r.out_request_no,
-                                            "agreement_no": r.agreement_no, "amount": r.amount,
-                                            "status": values["status"], "attempts": attempt,
-                                            "charged_at": now if ok else None, "updated_at": now})
+                            inserts.append(
+                                {
+                                    "merchant_id": merchant_id,
+                                    "out_request_no": r.out_request_no,
+                                    "agreement_no": r.agreement_no,
+                                    "amount": r.amount,
+                                    "status": values["status"],
+                                    "attempts": attempt,
+                                    "charged_at": now if ok else None,
+                                    "updated_at": now,
+                                }
+                            )
                         else:
                             updates.append(values)
-                        results[key] = ChargeResult(r.out_request_no, ok, "" if ok else "insufficient balance")
+                        results[key] = ChargeResult(
+                            r.out_request_no, ok, "" if ok else "insufficient balance"
+                        )
             connection = session.connection()
             bulk_insert(connection, charges, inserts)
             groups: dict[tuple[str, str, int], list[str]] = {}
@@ -250,11 +333,19 @@ class SandboxProvider:
                 groups.setdefault((values["m"], values["status"], values["attempts"]), []).append(values["n"])
             for (merchant_id, status, attempts), numbers in groups.items():
                 connection.execute(
-                    charges.update().where(charges.c.merchant_id == merchant_id,
-                                           one_of(dialect, charges.c.out_request_no, numbers),
-                                           charges.c.status == "failed")
-                    .values(status=status, attempts=attempts, charged_at=now if status == "succeeded" else None,
-                            updated_at=now))
+                    charges.update()
+                    .where(
+                        charges.c.merchant_id == merchant_id,
+                        one_of(dialect, charges.c.out_request_no, numbers),
+                        charges.c.status == "failed",
+                    )
+                    .values(
+                        status=status,
+                        attempts=attempts,
+                        charged_at=now if status == "succeeded" else None,
+                        updated_at=now,
+                    )
+                )
         return [results[(r.merchant_id, r.out_request_no)] for r in requests]
 
     # --- the wallet side: what the buyer and the provider's own machinery do ----------
@@ -266,9 +357,12 @@ class SandboxProvider:
             if trade is None:
                 raise NotFound("sandbox.trade_not_found", "No such sandbox trade.")
             paid = session.execute(
-                update(SandboxTrade).where(SandboxTrade.merchant_id == trade.merchant_id,
-                                           SandboxTrade.trade_no == trade_no,
-                                           SandboxTrade.status == "WAIT_BUYER_PAY")
+                update(SandboxTrade)
+                .where(
+                    SandboxTrade.merchant_id == trade.merchant_id,
+                    SandboxTrade.trade_no == trade_no,
+                    SandboxTrade.status == "WAIT_BUYER_PAY",
+                )
                 .values(status="TRADE_SUCCESS", paid_at=now)
             ).rowcount
             session.refresh(trade)
@@ -276,25 +370,38 @@ class SandboxProvider:
                 if trade.status == "TRADE_SUCCESS":
                     return trade
                 raise Conflict("sandbox.trade_closed", "This trade is closed and can no longer be paid.")
-            emit(session, merchant_id=trade.merchant_id, topic=NOTIFY_TOPIC,
-                 payload={"merchant_id": trade.merchant_id, "trade_no": trade_no, "event": "trade.paid"},
-                 now=now)
+            emit(
+                session,
+                merchant_id=trade.merchant_id,
+                topic=NOTIFY_TOPIC,
+                payload={"merchant_id": trade.merchant_id, "trade_no": trade_no, "event": "trade.paid"},
+                now=now,
+            )
             return trade
 
-    def notification_for(self, merchant_id: str, trade_no: str, event: str) -> tuple[str, bytes, dict[str, str]]:
+    def notification_for(
+        self, merchant_id: str, trade_no: str, event: str
+    ) -> tuple[str, bytes, dict[str, str]]:
         """The signed request (url, body, headers) the provider sends for a trade event."""
         with self.db.unit_of_work(write=False) as session:
             trade = session.get(SandboxTrade, (merchant_id, trade_no))
             if trade is None:
                 raise NotFound("sandbox.trade_not_found", "No such sandbox trade.")
             data: dict[str, Any] = {
-                "notify_id": f"{trade_no}:{event}", "event": event, "merchant_id": merchant_id,
-                "out_trade_no": trade.out_trade_no, "trade_no": trade_no, "amount": trade.amount,
+                "notify_id": f"{trade_no}:{event}",
+                "event": event,
+                "merchant_id": merchant_id,
+                "out_trade_no": trade.out_trade_no,
+                "trade_no": trade_no,
+                "amount": trade.amount,
                 "paid_at": trade.paid_at.isoformat() if trade.paid_at else None,
                 "sent_at": datetime.now(UTC).isoformat(),
             }
             url = trade.notify_url
         body = json.dumps(data, separators=(",", ":")).encode()
         timestamp = int(self.clock().timestamp())
-        return url, body, {"content-type": "application/json",
-                           SIGNATURE_HEADER: sign(self.secret, timestamp, body)}
+        return (
+            url,
+            body,
+            {"content-type": "application/json", SIGNATURE_HEADER: sign(self.secret, timestamp, body)},
+        )

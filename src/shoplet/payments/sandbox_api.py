@@ -29,5 +29,11 @@ def buyer_pays(trade_no: str, rt=Depends(get_runtime)) -> SandboxTradeOut:
         raise NotFound("sandbox.disabled", "The sandbox provider is not enabled.")
     trade = rt.sandbox.buyer_pays(trade_no)
     rt.after_commit()
-    return SandboxTradeOut(trade_no=trade.trade_no, out_trade_no=trade.out_trade_no, amount=trade.amount,
-                           status=trade.status, refunded_amount=trade.refunded_amount, paid_at=trade.paid_at)
+    return SandboxTradeOut(
+        trade_no=trade.trade_no,
+        out_trade_no=trade.out_trade_no,
+        amount=trade.amount,
+        status=trade.status,
+        refunded_amount=trade.refunded_amount,
+        paid_at=trade.paid_at,
+    )

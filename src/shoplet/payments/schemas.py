@@ -32,7 +32,8 @@ class RefundLineIn(In):
 
 class RefundIn(In):
     lines: list[RefundLineIn] | None = Field(
-        None, min_length=1, max_length=100, description="Leave out to refund everything not yet refunded.")
+        None, min_length=1, max_length=100, description="Leave out to refund everything not yet refunded."
+    )
     restock: bool = Field(False, description="Fulfilled goods came back: return them to stock.")
     reason: str = Field("", max_length=200)
 

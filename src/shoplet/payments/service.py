@@ -18,9 +18,9 @@ from shoplet.coupons import issuing as coupon_events
 from shoplet.coupons import redemption as coupons
 from shoplet.db import Database, new_id
 from shoplet.errors import Conflict, Unprocessable
+from shoplet.guides import commissions
 from shoplet.membership import loyalty
 from shoplet.membership.service import enrol_on_payment
-from shoplet.guides import commissions
 from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders.models import Order
 from shoplet.orders.service import get_order
@@ -32,39 +32,68 @@ from shoplet.scoping import get_owned
 REFUND_TOPIC = "refund.process"
 
 
-def open_payment(session: Session, *, merchant_id: str, order_id: str, customer_id: str | None,
-                 provider: str, now: datetime) -> Payment:
+def open_payment(
+    session: Session,
+    *,
+    merchant_id: str,
+    order_id: str,
+    customer_id: str | None,
+    provider: str,
+    now: datetime,
+) -> Payment:
     """The order's open payment, creating it if needed (one open trade per order)."""
     order = get_order(session, merchant_id, order_id, customer_id=customer_id)
     if order.status != "pending_payment":
-        raise Conflict("order.not_payable", f"This order is {order.status.replace('_', ' ')} and cannot be paid.")
+        raise Conflict(
+            "order.not_payable", f"This order is {order.status.replace('_', ' ')} and cannot be paid."
+        )
     if order.expires_at <= now:
         raise Conflict("order.payment_expired", "The time to pay for this order has run out.")
-    existing = session.scalar(select(Payment).where(
-        Payment.merchant_id == merchant_id, Payment.order_id == order_id,
-        Payment.status.in_(("pending", "paid"))).order_by(Payment.id))
+    existing = session.scalar(
+        select(Payment)
+        .where(
+            Payment.merchant_id == merchant_id,
+            Payment.order_id == order_id,
+            Payment.status.in_(("pending", "paid")),
+        )
+        .order_by(Payment.id)
+    )
     if existing is not None:
         if existing.provider != provider:
-            raise Conflict("payment.in_progress", "A payment with another method is already open for this order.")
+            raise Conflict(
+                "payment.in_progress", "A payment with another method is already open for this order."
+            )
         return existing
-    payment = Payment(merchant_id=merchant_id, id=new_id("pay"), order_id=order_id, provider=provider,
-                      amount=order.total, status="pending", created_at=now)
+    payment = Payment(
+        merchant_id=merchant_id,
+        id=new_id("pay"),
+        order_id=order_id,
+        provider=provider,
+        amount=order.total,
+        status="pending",
+        created_at=now,
+    )
     session.add(payment)
     session.flush()
     return payment
 
 
-def attach_trade(db: Database, provider: PaymentProvider, *, merchant_id: str, payment_id: str,
-                 notify_url: str) -> Payment:
+def attach_trade(
+    db: Database, provider: PaymentProvider, *, merchant_id: str, payment_id: str, notify_url: str
+) -> Payment:
     """Open the provider's trade for a payment (outside any transaction) and remember it."""
     with db.unit_of_work(write=False) as session:
         payment = get_owned(session, Payment, merchant_id, payment_id, what="Payment")
         order = get_owned(session, Order, merchant_id, payment.order_id, what="Order")
     if payment.provider_trade_no:
         return payment
-    created = provider.create_trade(merchant_id=merchant_id, out_trade_no=payment.id,
-                                    amount=payment.amount, subject=f"Order {order.id}",
-                                    notify_url=notify_url)
+    created = provider.create_trade(
+        merchant_id=merchant_id,
+        out_trade_no=payment.id,
+        amount=payment.amount,
+        subject=f"Order {order.id}",
+        notify_url=notify_url,
+    )
     with db.unit_of_work() as session:
         payment = get_owned(session, Payment, merchant_id, payment_id, what="Payment")
         if not payment.provider_trade_no:
@@ -73,8 +102,7 @@ def attach_trade(db: Database, provider: PaymentProvider, *, merchant_id: str, p
         return payment
 
 
-def record_notification(session: Session, notification: Notification, provider: str,
-                        now: datetime) -> str:
+def record_notification(session: Session, notification: Notification, provider: str, now: datetime) -> str:
     """Apply a verified notification once. Returns the outcome (also stored)."""
     if session.get(PaymentNotification, (notification.merchant_id, provider, notification.notify_id)):
         return "duplicate"
@@ -84,18 +112,31 @@ def record_notification(session: Session, notification: Notification, provider: 
     elif notification.amount != payment.amount:
         outcome = "amount_mismatch"
     elif notification.event == "trade.paid":
-        outcome = apply_paid(session, payment=payment, trade_no=notification.trade_no,
-                             paid_at=notification.paid_at or now, now=now)
+        outcome = apply_paid(
+            session,
+            payment=payment,
+            trade_no=notification.trade_no,
+            paid_at=notification.paid_at or now,
+            now=now,
+        )
     elif notification.event == "trade.closed":
         outcome = apply_closed(session, payment=payment, now=now)
     else:
         outcome = "ignored"
     try:
         with session.begin_nested():
-            session.add(PaymentNotification(
-                merchant_id=notification.merchant_id, provider=provider, notify_id=notification.notify_id,
-                payment_id=notification.out_trade_no, event=notification.event,
-                payload=notification.raw, outcome=outcome, received_at=now))
+            session.add(
+                PaymentNotification(
+                    merchant_id=notification.merchant_id,
+                    provider=provider,
+                    notify_id=notification.notify_id,
+                    payment_id=notification.out_trade_no,
+                    event=notification.event,
+                    payload=notification.raw,
+                    outcome=outcome,
+                    received_at=now,
+                )
+            )
     except IntegrityError:
         return "duplicate"
     return outcome
@@ -105,16 +146,22 @@ def apply_paid(session: Session, *, payment: Payment, trade_no: str, paid_at: da
     """Money was taken for ``payment``: mark it and its order paid, or refund it if too late."""
     merchant_id = payment.merchant_id
     moved = session.execute(
-        update(Payment).where(Payment.merchant_id == merchant_id, Payment.id == payment.id,
-                              Payment.status.in_(("pending", "closed")))
+        update(Payment)
+        .where(
+            Payment.merchant_id == merchant_id,
+            Payment.id == payment.id,
+            Payment.status.in_(("pending", "closed")),
+        )
         .values(status="paid", paid_at=paid_at, provider_trade_no=trade_no)
     ).rowcount
     session.refresh(payment)
     if not moved:
         return "already_paid"
     order_paid = session.execute(
-        update(Order).where(Order.merchant_id == merchant_id, Order.id == payment.order_id,
-                            Order.status == "pending_payment")
+        update(Order)
+        .where(
+            Order.merchant_id == merchant_id, Order.id == payment.order_id, Order.status == "pending_payment"
+        )
         .values(status="paid", paid_at=paid_at, paid_amount=payment.amount)
     ).rowcount
     order = get_owned(session, Order, merchant_id, payment.order_id, what="Order")
@@ -122,46 +169,92 @@ def apply_paid(session: Session, *, payment: Payment, trade_no: str, paid_at: da
     if order_paid:
         coupons.use_for_order(session, merchant_id=merchant_id, order_id=order.id, now=now)
         fulfilments.on_paid(session, order=order, paid_at=paid_at)
-        commissions.on_paid(session, merchant_id=merchant_id, order_id=order.id, customer_id=order.customer_id,
-                            guide_id=order.guide_id, store_id=order.guide_store_id,
-                            goods_paid=payment.amount - order.delivery_fee, now=now)
-        joined = enrol_on_payment(session, merchant_id=merchant_id, customer_id=order.customer_id,
-                                  order_id=order.id, host_app=order.host_app, scene=order.scene, now=now)
+        commissions.on_paid(
+            session,
+            merchant_id=merchant_id,
+            order_id=order.id,
+            customer_id=order.customer_id,
+            guide_id=order.guide_id,
+            store_id=order.guide_store_id,
+            goods_paid=payment.amount - order.delivery_fee,
+            now=now,
+        )
+        joined = enrol_on_payment(
+            session,
+            merchant_id=merchant_id,
+            customer_id=order.customer_id,
+            order_id=order.id,
+            host_app=order.host_app,
+            scene=order.scene,
+            now=now,
+        )
         events = {"order_at_least": f"order:{order.id}"}
         if joined:  # the first paid order makes a member (P4): both events happen now
             events.update(joined=f"customer:{order.customer_id}", first_order=f"customer:{order.customer_id}")
-        coupon_events.on_event(session, merchant_id=merchant_id, customer_id=order.customer_id, events=events,
-                               order_amount=payment.amount, now=now)
-        loyalty.on_paid(session, merchant_id=merchant_id, customer_id=order.customer_id, order_id=order.id,
-                        paid=payment.amount, light_savings=(order.pricing or {}).get("light_member_savings", 0),
-                        placed_at=order.created_at, now=now)
+        coupon_events.on_event(
+            session,
+            merchant_id=merchant_id,
+            customer_id=order.customer_id,
+            events=events,
+            order_amount=payment.amount,
+            now=now,
+        )
+        loyalty.on_paid(
+            session,
+            merchant_id=merchant_id,
+            customer_id=order.customer_id,
+            order_id=order.id,
+            paid=payment.amount,
+            light_savings=(order.pricing or {}).get("light_member_savings", 0),
+            placed_at=order.created_at,
+            now=now,
+        )
         return "paid"
     # The order was cancelled (timed out) or already paid by another payment: give it back.
     session.execute(
-        update(Order).where(Order.merchant_id == merchant_id, Order.id == order.id)
-        .values(paid_amount=Order.paid_amount + payment.amount,
-                refunded_amount=Order.refunded_amount + payment.amount)
+        update(Order)
+        .where(Order.merchant_id == merchant_id, Order.id == order.id)
+        .values(
+            paid_amount=Order.paid_amount + payment.amount,
+            refunded_amount=Order.refunded_amount + payment.amount,
+        )
     )
-    refund = Refund(merchant_id=merchant_id, id=new_id("rfd"), order_id=order.id, payment_id=payment.id,
-                    amount=payment.amount, status="pending", reason="paid_after_cancel"
-                    if order.status == "cancelled" else "duplicate_payment", created_at=now)
+    refund = Refund(
+        merchant_id=merchant_id,
+        id=new_id("rfd"),
+        order_id=order.id,
+        payment_id=payment.id,
+        amount=payment.amount,
+        status="pending",
+        reason="paid_after_cancel" if order.status == "cancelled" else "duplicate_payment",
+        created_at=now,
+    )
     session.add(refund)
     session.flush()
-    emit(session, merchant_id=merchant_id, topic=REFUND_TOPIC, payload={"merchant_id": merchant_id,
-                                                                      "refund_id": refund.id}, now=now)
+    emit(
+        session,
+        merchant_id=merchant_id,
+        topic=REFUND_TOPIC,
+        payload={"merchant_id": merchant_id, "refund_id": refund.id},
+        now=now,
+    )
     return "refunded_late_payment"
 
 
 def apply_closed(session: Session, *, payment: Payment, now: datetime) -> str:
     closed = session.execute(
-        update(Payment).where(Payment.merchant_id == payment.merchant_id, Payment.id == payment.id,
-                              Payment.status == "pending").values(status="closed", closed_at=now)
+        update(Payment)
+        .where(
+            Payment.merchant_id == payment.merchant_id, Payment.id == payment.id, Payment.status == "pending"
+        )
+        .values(status="closed", closed_at=now)
     ).rowcount
     return "closed" if closed else "ignored"
 
 
-def reconcile(db: Database, provider: PaymentProvider, *, merchant_id: str, payment_id: str,
-              now: datetime) -> Payment:
+def reconcile(
+    db: Database, provider: PaymentProvider, *, merchant_id: str, payment_id: str, now: datetime
+) -> Payment:
     """Ask the provider how a payment stands and apply it, as if notified."""
     with db.unit_of_work(write=False) as session:
         payment = get_owned(session, Payment, merchant_id, payment_id, what="Payment")
@@ -169,21 +262,33 @@ def reconcile(db: Database, provider: PaymentProvider, *, merchant_id: str, paym
     with db.unit_of_work() as session:
         payment = get_owned(session, Payment, merchant_id, payment_id, what="Payment")
         if status is not None and status.amount != payment.amount:
-            raise Unprocessable("payment.amount_mismatch", "The provider reports another amount for this payment.")
+            raise Unprocessable(
+                "payment.amount_mismatch", "The provider reports another amount for this payment."
+            )
         if status is not None and status.status == "paid":
-            apply_paid(session, payment=payment, trade_no=status.trade_no, paid_at=status.paid_at or now, now=now)
+            apply_paid(
+                session, payment=payment, trade_no=status.trade_no, paid_at=status.paid_at or now, now=now
+            )
         elif status is not None and status.status == "closed":
             apply_closed(session, payment=payment, now=now)
         session.refresh(payment)
         return payment
 
 
-def close_open_payments(db: Database, provider_for: dict[str, PaymentProvider], *, merchant_id: str,
-                        order_id: str, now: datetime) -> None:
+def close_open_payments(
+    db: Database, provider_for: dict[str, PaymentProvider], *, merchant_id: str, order_id: str, now: datetime
+) -> None:
     """After an order is cancelled, close its open trades so the buyer can no longer pay."""
     with db.unit_of_work(write=False) as session:
-        open_payments = list(session.scalars(select(Payment).where(
-            Payment.merchant_id == merchant_id, Payment.order_id == order_id, Payment.status == "pending")))
+        open_payments = list(
+            session.scalars(
+                select(Payment).where(
+                    Payment.merchant_id == merchant_id,
+                    Payment.order_id == order_id,
+                    Payment.status == "pending",
+                )
+            )
+        )
     for payment in open_payments:
         provider = provider_for.get(payment.provider)
         if provider is not None:
@@ -197,9 +302,16 @@ def close_open_payments(db: Database, provider_for: dict[str, PaymentProvider], 
 def stale_pending(session: Session, *, before: datetime, limit: int) -> list[tuple[str, str, str]]:
     """(merchant_id, payment_id, provider) of pending payments opened before ``before``:
     candidates for reconciliation."""
-    return [tuple(row) for row in session.execute(
-        select(Payment.merchant_id, Payment.id, Payment.provider)
-        .where(Payment.status == "pending", Payment.created_at <= before,
-               Payment.provider_trade_no.is_not(None))
-        .order_by(Payment.created_at).limit(limit)
-    )]
+    return [
+        tuple(row)
+        for row in session.execute(
+            select(Payment.merchant_id, Payment.id, Payment.provider)
+            .where(
+                Payment.status == "pending",
+                Payment.created_at <= before,
+                Payment.provider_trade_no.is_not(None),
+            )
+            .order_by(Payment.created_at)
+            .limit(limit)
+        )
+    ]

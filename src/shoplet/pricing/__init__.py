@@ -83,9 +83,18 @@ def price_cart(cart: Cart) -> dict[str, Any]:
     outcome, total = _final(ctx, best)
     member_savings = light_savings = 0
     if cart.member or cart.light_member:
-        member_savings = max(0, _best_total(cart, member=False, light_member=False, seed=best.promotions) - total)
+        member_savings = max(
+            0, _best_total(cart, member=False, light_member=False, seed=best.promotions) - total
+        )
     if cart.light_member:
-        light_savings = max(0, _best_total(cart, member=cart.member, light_member=False,
-                                           seed=best.promotions) - total)
-    return build(ctx, outcome, best.coupons, member_savings=member_savings, light_member_savings=light_savings,
-                 selection_error=error)
+        light_savings = max(
+            0, _best_total(cart, member=cart.member, light_member=False, seed=best.promotions) - total
+        )
+    return build(
+        ctx,
+        outcome,
+        best.coupons,
+        member_savings=member_savings,
+        light_member_savings=light_savings,
+        selection_error=error,
+    )

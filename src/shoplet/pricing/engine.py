@@ -63,7 +63,9 @@ class Context:
         self.quantities = [line.quantity for line in lines]
         self.skus = [line.sku for line in lines]
         now = cart.now
-        stage1_rules = tuple(r for r in cart.promotions if r.kind in ("item_price", "item_percent") and r.active(now))
+        stage1_rules = tuple(
+            r for r in cart.promotions if r.kind in ("item_price", "item_percent") and r.active(now)
+        )
         self.item_prices, self.winners = stage1(lines, stage1_rules, member, light_member)
         self.start = [p * q for p, q in zip(self.item_prices, self.quantities, strict=True)]
         self.order = sorted(((i, p) for i, p in enumerate(self.item_prices)), key=lambda x: (-x[1], x[0]))
@@ -114,7 +116,11 @@ class Context:
             effects.append(Effect(rule, amount, shares))
         waived = False
         for rule in promotions:
-            if rule.kind == "free_delivery" and not waived and self.eligible(rule, running) >= rule.params["threshold"]:
+            if (
+                rule.kind == "free_delivery"
+                and not waived
+                and self.eligible(rule, running) >= rule.params["threshold"]
+            ):
                 waived = True
                 effects.append(Effect(rule, 0, [0] * self.n, delivery_waived=self.fee))
         for coupon in coupons:
@@ -136,8 +142,13 @@ class Context:
             self._take(running, shares)
             effects.append(Effect(coupon, amount, shares))
         goods = sum(running)
-        return Outcome(total=goods + (0 if waived else self.fee), goods=goods, waived=waived, effects=effects,
-                       running=running)
+        return Outcome(
+            total=goods + (0 if waived else self.fee),
+            goods=goods,
+            waived=waived,
+            effects=effects,
+            running=running,
+        )
 
     @staticmethod
     def _take(running: list[int], shares: list[int]) -> None:
@@ -169,7 +180,19 @@ def combination_key(outcome: Outcome, promotions: list[Rule], coupons: list[Rule
     """R5's order: lowest total; fewer coupons; coupons expiring sooner; earliest ids in
     input order (coupons, then the promotions that took something off, then all chosen)."""
     chosen = {id(p) for p in promotions}
-    effective = tuple(sorted(e.rule.index for e in outcome.effects
-                             if id(e.rule) in chosen and (e.amount > 0 or e.delivery_waived > 0)))
-    return (outcome.total, len(coupons), expiry_key(coupons), tuple(c.index for c in coupons), effective,
-            len(promotions), tuple(sorted(p.index for p in promotions)))
+    effective = tuple(
+        sorted(
+            e.rule.index
+            for e in outcome.effects
+            if id(e.rule) in chosen and (e.amount > 0 or e.delivery_waived > 0)
+        )
+    )
+    return (
+        outcome.total,
+        len(coupons),
+        expiry_key(coupons),
+        tuple(c.index for c in coupons),
+        effective,
+        len(promotions),
+        tuple(sorted(p.index for p in promotions)),
+    )

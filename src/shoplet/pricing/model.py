@@ -49,7 +49,9 @@ class Rule:
     exclusive_with_promotions: bool = False
 
     def active(self, now: datetime) -> bool:
-        return (self.starts_at is None or now >= self.starts_at) and (self.expires_at is None or now < self.expires_at)
+        return (self.starts_at is None or now >= self.starts_at) and (
+            self.expires_at is None or now < self.expires_at
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +83,16 @@ def _obj(value: Any, path: str) -> dict[str, Any]:
     return value
 
 
-def _int(data: dict[str, Any], key: str, path: str, *, required: bool = True, default: int | None = None,
-         minimum: int = 0, maximum: int | None = None) -> int | None:
+def _int(
+    data: dict[str, Any],
+    key: str,
+    path: str,
+    *,
+    required: bool = True,
+    default: int | None = None,
+    minimum: int = 0,
+    maximum: int | None = None,
+) -> int | None:
     if key not in data or data[key] is None:
         if required:
             raise _where(f"{path}.{key}", "is required")
@@ -181,12 +191,19 @@ def _promotion_params(kind: str, data: dict[str, Any], path: str) -> dict[str, A
             if not isinstance(tiers, list) or not tiers:
                 raise _where(f"{path}.tiers", "must be a non-empty list")
             parsed = sorted(
-                (_int(_obj(t, f"{path}.tiers[{i}]"), "threshold", f"{path}.tiers[{i}]"),
-                 _int(t, "off", f"{path}.tiers[{i}]")) for i, t in enumerate(tiers))
+                (
+                    _int(_obj(t, f"{path}.tiers[{i}]"), "threshold", f"{path}.tiers[{i}]"),
+                    _int(t, "off", f"{path}.tiers[{i}]"),
+                )
+                for i, t in enumerate(tiers)
+            )
             return {"tiers": tuple(parsed)}
         if "every" in data:
-            return {"every": _int(data, "every", path, minimum=1), "off": _int(data, "off", path),
-                    "cap": _int(data, "cap", path, required=False)}
+            return {
+                "every": _int(data, "every", path, minimum=1),
+                "off": _int(data, "off", path),
+                "cap": _int(data, "cap", path, required=False),
+            }
         raise _where(path, "a threshold_off promotion needs 'tiers' or 'every'")
     if kind == "threshold_percent":
         return {"threshold": _int(data, "threshold", path), "percent_off": _percent(data, path)}
@@ -199,14 +216,19 @@ def _coupon_params(kind: str, data: dict[str, Any], path: str) -> dict[str, Any]
     if kind == "threshold":
         return {"threshold": _int(data, "threshold", path), "off": _int(data, "off", path)}
     if kind == "percent":
-        return {"percent_off": _percent(data, path), "max_off": _int(data, "max_off", path, required=False),
-                "threshold": _int(data, "threshold", path, required=False, default=0)}
+        return {
+            "percent_off": _percent(data, path),
+            "max_off": _int(data, "max_off", path, required=False),
+            "threshold": _int(data, "threshold", path, required=False, default=0),
+        }
     if kind == "exchange":
         return {"sku": _str(data, "sku", path), "price": _int(data, "price", path)}
     return {}
 
 
-def _rules(items: Any, path: str, kinds: tuple[str, ...], lines: tuple[Line, ...], coupon: bool) -> tuple[Rule, ...]:
+def _rules(
+    items: Any, path: str, kinds: tuple[str, ...], lines: tuple[Line, ...], coupon: bool
+) -> tuple[Rule, ...]:
     if items is None:
         return ()
     if not isinstance(items, list):
@@ -228,13 +250,21 @@ def _rules(items: Any, path: str, kinds: tuple[str, ...], lines: tuple[Line, ...
         group = data.get("group")
         if group is not None and not isinstance(group, str):
             raise _where(f"{where}.group", "must be a string")
-        rules.append(Rule(
-            id=rule_id, kind=kind, index=i, lines=_scope(data, where, lines),
-            starts_at=_optional_time(data, "starts_at", where), expires_at=_optional_time(data, "expires_at", where),
-            params=params, group=group, exclusive=_bool(data, "exclusive", where),
-            stackable=_bool(data, "stackable", where),
-            exclusive_with_promotions=_bool(data, "exclusive_with_promotions", where),
-        ))
+        rules.append(
+            Rule(
+                id=rule_id,
+                kind=kind,
+                index=i,
+                lines=_scope(data, where, lines),
+                starts_at=_optional_time(data, "starts_at", where),
+                expires_at=_optional_time(data, "expires_at", where),
+                params=params,
+                group=group,
+                exclusive=_bool(data, "exclusive", where),
+                stackable=_bool(data, "stackable", where),
+                exclusive_with_promotions=_bool(data, "exclusive_with_promotions", where),
+            )
+        )
     return tuple(rules)
 
 
@@ -250,13 +280,17 @@ def _lines(items: Any) -> tuple[Line, ...]:
         category = data.get("category")
         if category is not None and not isinstance(category, str):
             raise _where(f"{where}.category", "must be a string")
-        lines.append(Line(
-            index=i, sku=_str(data, "sku", where),
-            quantity=_int(data, "quantity", where, minimum=1, maximum=MAX_QUANTITY),
-            unit_price=_int(data, "unit_price", where), category=category,
-            member_price=_int(data, "member_price", where, required=False),
-            light_member_price=_int(data, "light_member_price", where, required=False),
-        ))
+        lines.append(
+            Line(
+                index=i,
+                sku=_str(data, "sku", where),
+                quantity=_int(data, "quantity", where, minimum=1, maximum=MAX_QUANTITY),
+                unit_price=_int(data, "unit_price", where),
+                category=category,
+                member_price=_int(data, "member_price", where, required=False),
+                light_member_price=_int(data, "light_member_price", where, required=False),
+            )
+        )
     return tuple(lines)
 
 
@@ -269,19 +303,26 @@ def parse(cart: Any, *, now: datetime | None = None) -> Cart:
         raise _where("now", "is required when no current time is supplied")
     customer = _obj(data.get("customer") or {}, "customer")
     selected = data.get("selected_coupons")
-    if selected is not None and (not isinstance(selected, list) or not all(isinstance(s, str) for s in selected)):
+    if selected is not None and (
+        not isinstance(selected, list) or not all(isinstance(s, str) for s in selected)
+    ):
         raise _where("selected_coupons", "must be null or a list of coupon ids")
     points = data.get("points")
     if points is not None:
         points = _obj(points, "points")
-        points = {"balance": _int(points, "balance", "points"),
-                  "value_per_point": _int(points, "value_per_point", "points", minimum=1),
-                  "max_share_percent": _int(points, "max_share_percent", "points", maximum=100)}
+        points = {
+            "balance": _int(points, "balance", "points"),
+            "value_per_point": _int(points, "value_per_point", "points", minimum=1),
+            "max_share_percent": _int(points, "max_share_percent", "points", maximum=100),
+        }
     return Cart(
-        now=when, lines=lines, member=_bool(customer, "member", "customer"),
+        now=when,
+        lines=lines,
+        member=_bool(customer, "member", "customer"),
         light_member=_bool(customer, "light_member", "customer"),
         delivery_fee=_int(data, "delivery_fee", "cart", required=False, default=0),
         promotions=_rules(data.get("promotions"), "promotions", PROMOTION_KINDS, lines, coupon=False),
         coupons=_rules(data.get("coupons"), "coupons", COUPON_KINDS, lines, coupon=True),
-        selected=None if selected is None else tuple(selected), points=points,
+        selected=None if selected is None else tuple(selected),
+        points=points,
     )

@@ -67,20 +67,34 @@ def points_effect(ctx: Context, outcome: Outcome) -> dict[str, Any] | None:
 
 
 def effect_entry(effect: Effect) -> dict[str, Any]:
-    entry: dict[str, Any] = {"id": effect.rule.id, "kind": effect.rule.kind, "amount": effect.amount,
-                             "lines": list(effect.lines)}
+    entry: dict[str, Any] = {
+        "id": effect.rule.id,
+        "kind": effect.rule.kind,
+        "amount": effect.amount,
+        "lines": list(effect.lines),
+    }
     if effect.rule.kind == "free_delivery":
         entry["delivery_waived"] = effect.delivery_waived
     return entry
 
 
-def build(ctx: Context, outcome: Outcome, coupons: tuple[Rule, ...], *, member_savings: int,
-          light_member_savings: int, selection_error: str | None) -> dict[str, Any]:
+def build(
+    ctx: Context,
+    outcome: Outcome,
+    coupons: tuple[Rule, ...],
+    *,
+    member_savings: int,
+    light_member_savings: int,
+    selection_error: str | None,
+) -> dict[str, Any]:
     lines = ctx.cart.lines
     applied = stage1_effects(ctx)
     for effect in outcome.effects:
-        if effect.amount > 0 or effect.delivery_waived > 0 or (effect.rule.kind == "free_delivery"
-                                                               and effect.rule in coupons):
+        if (
+            effect.amount > 0
+            or effect.delivery_waived > 0
+            or (effect.rule.kind == "free_delivery" and effect.rule in coupons)
+        ):
             applied.append(effect_entry(effect))
     points = points_effect(ctx, outcome)
     if points:
@@ -98,11 +112,24 @@ def build(ctx: Context, outcome: Outcome, coupons: tuple[Rule, ...], *, member_s
         "member_savings": member_savings,
         "light_member_savings": light_member_savings,
         "applied": applied,
-        "lines": [{"sku": line.sku, "quantity": line.quantity, "subtotal": line.unit_price * line.quantity,
-                   "discount": line_discounts[i], "total": line.unit_price * line.quantity - line_discounts[i]}
-                  for i, line in enumerate(lines)],
-        "coupons": [{"id": c.id, "usable": usable, "applied": c.id in chosen,
-                     "reason": None if usable else (coupon_reason(ctx, c) or "cannot be used on this order")}
-                    for c, usable in zip(ctx.coupons, ctx.coupon_usable, strict=True)],
+        "lines": [
+            {
+                "sku": line.sku,
+                "quantity": line.quantity,
+                "subtotal": line.unit_price * line.quantity,
+                "discount": line_discounts[i],
+                "total": line.unit_price * line.quantity - line_discounts[i],
+            }
+            for i, line in enumerate(lines)
+        ],
+        "coupons": [
+            {
+                "id": c.id,
+                "usable": usable,
+                "applied": c.id in chosen,
+                "reason": None if usable else (coupon_reason(ctx, c) or "cannot be used on this order"),
+            }
+            for c, usable in zip(ctx.coupons, ctx.coupon_usable, strict=True)
+        ],
         "selection_error": selection_error,
     }

@@ -6,7 +6,14 @@ from dataclasses import dataclass
 
 from shoplet.pricing.engine import INF, Context, expiry_key
 from shoplet.pricing.model import STAGE2, Rule
-from shoplet.pricing.stages import amount_discount, amount_rule, discount_bound, exchange_discount, exchange_line, quantity_rule
+from shoplet.pricing.stages import (
+    amount_discount,
+    amount_rule,
+    discount_bound,
+    exchange_discount,
+    exchange_line,
+    quantity_rule,
+)
 
 
 @dataclass(slots=True)
@@ -26,20 +33,24 @@ class Search:
     ``fixed`` is a coupon set the customer chose: then only promotions are searched.
     """
 
-    def __init__(self, ctx: Context, fixed: tuple[Rule, ...] | None = None,
-                 seeds: list[tuple[Rule, ...]] | None = None) -> None:
+    def __init__(
+        self, ctx: Context, fixed: tuple[Rule, ...] | None = None, seeds: list[tuple[Rule, ...]] | None = None
+    ) -> None:
         self.ctx = ctx
         self.fixed = fixed
         self.seeds = seeds or []
         self.best = Best()
         usable = [c for c, ok in zip(ctx.coupons, ctx.coupon_usable, strict=True) if ok]
         self.goods = [c for c in usable if c.kind != "free_delivery"]
-        self.deliveries = sorted((c for c in usable if c.kind == "free_delivery"),
-                                 key=lambda c: (expiry_key([c]), c.index))
+        self.deliveries = sorted(
+            (c for c in usable if c.kind == "free_delivery"), key=lambda c: (expiry_key([c]), c.index)
+        )
         self.exchange_lines = {id(c): exchange_line(c, ctx.skus) for c in self.goods if c.kind == "exchange"}
         coupon_ubs = {id(c): ctx.upper_bound(c) for c in self.goods}
         if fixed is not None:
-            self.coupon_ub = sum(coupon_ubs.get(id(c), ctx.upper_bound(c)) for c in fixed if c.kind != "free_delivery")
+            self.coupon_ub = sum(
+                coupon_ubs.get(id(c), ctx.upper_bound(c)) for c in fixed if c.kind != "free_delivery"
+            )
             self.delivery_possible = any(c.kind == "free_delivery" for c in fixed)
         else:
             stackable = sum(coupon_ubs[id(c)] for c in self.goods if c.stackable)
@@ -62,8 +73,10 @@ class Search:
         self.stage2_lines.reverse()
         self.stage2_lines.append(())
         # Whether a later stage-2 rule could see different free units because this one ran.
-        self.feeds_later = [r.kind in STAGE2 and bool(set(r.lines) & set(self.stage2_lines[k + 1]))
-                            for k, r in enumerate(self.rules)]
+        self.feeds_later = [
+            r.kind in STAGE2 and bool(set(r.lines) & set(self.stage2_lines[k + 1]))
+            for k, r in enumerate(self.rules)
+        ]
         self.bound_coupons = list(fixed) if fixed is not None else self.goods
         self.coupon_terms = self._coupon_terms()
 
@@ -74,7 +87,9 @@ class Search:
         greedy: dict[str | int, Rule] = {}
         for k, rule in enumerate(self.rules):  # the best-alone member of every group
             slot = rule.group if rule.group is not None else k
-            if self.rule_ubs[k] > 0 and (slot not in greedy or self.rule_ubs[k] > self.rule_ubs[self.rules.index(greedy[slot])]):
+            if self.rule_ubs[k] > 0 and (
+                slot not in greedy or self.rule_ubs[k] > self.rule_ubs[self.rules.index(greedy[slot])]
+            ):
                 greedy[slot] = rule
         self._try(tuple(r for r in self.rules if r in greedy.values()))
         for seed in self.seeds:
@@ -118,7 +133,9 @@ class Search:
                     running[i] -= share
         return amount > 0
 
-    def _remaining_bound(self, position: int, groups: frozenset, goods: int, used: list[int]) -> tuple[int, bool]:
+    def _remaining_bound(
+        self, position: int, groups: frozenset, goods: int, used: list[int]
+    ) -> tuple[int, bool]:
         """How much the rules from ``position`` on could still take off, at most.
 
         Stage-3 rules are bounded at today's goods total (no scope holds more); stage-2
@@ -136,7 +153,10 @@ class Search:
             if self.is_stage2[k]:
                 ub, table = self.rule_ubs[k], best2
             else:
-                ub, table = (min(self.rule_ubs[k], discount_bound(rule, goods)) if self.rule_ubs[k] else 0), best3
+                ub, table = (
+                    (min(self.rule_ubs[k], discount_bound(rule, goods)) if self.rule_ubs[k] else 0),
+                    best3,
+                )
             if rule.group is None:
                 if self.is_stage2[k]:
                     free2 += ub
@@ -147,7 +167,9 @@ class Search:
         stage2 = free2 + sum(best2.values())
         if stage2:
             ctx = self.ctx
-            available = sum((ctx.quantities[i] - used[i]) * ctx.item_prices[i] for i in self.stage2_lines[position])
+            available = sum(
+                (ctx.quantities[i] - used[i]) * ctx.item_prices[i] for i in self.stage2_lines[position]
+            )
             stage2 = min(stage2, available)
         # A rule whose group is shared across stages counts in both tables: still an upper bound.
         return stage2 + free3 + sum(best3.values()), delivery
@@ -185,8 +207,16 @@ class Search:
                 best = ub
         return max(best, stack)
 
-    def _dfs(self, position: int, running: list[int], used: list[int], groups: frozenset,
-             chosen: tuple[Rule, ...], effective: tuple[Rule, ...], goods: int) -> None:
+    def _dfs(
+        self,
+        position: int,
+        running: list[int],
+        used: list[int],
+        groups: frozenset,
+        chosen: tuple[Rule, ...],
+        effective: tuple[Rule, ...],
+        goods: int,
+    ) -> None:
         remaining, fd_left = self._remaining_bound(position, groups, goods, used)
         fee = self.ctx.fee
         if fee and (fd_left or self.delivery_possible or any(r.kind == "free_delivery" for r in chosen)):
@@ -204,9 +234,15 @@ class Search:
             # Taking nothing and changing nothing later, including it only closes its group and
             # lengthens the combination: the branch without it is at least as good.
             if took or rule.kind == "free_delivery" or self.feeds_later[position]:
-                self._dfs(position + 1, new_running, new_used,
-                          groups | {rule.group} if rule.group is not None else groups,
-                          chosen + (rule,), effective + ((rule,) if took else ()), sum(new_running))
+                self._dfs(
+                    position + 1,
+                    new_running,
+                    new_used,
+                    groups | {rule.group} if rule.group is not None else groups,
+                    chosen + (rule,),
+                    effective + ((rule,) if took else ()),
+                    sum(new_running),
+                )
         self._dfs(position + 1, running, used, groups, chosen, effective, goods)
 
     # --- leaves: the best coupons for one promotion state ---------------------------
@@ -220,13 +256,21 @@ class Search:
         if waived_by is not None and ctx.fee > 0:
             effective = tuple(sorted(effective + (waived_by,), key=lambda r: r.index))
         waived = waived_by is not None
-        promo_part = (tuple(sorted(r.index for r in effective)), len(chosen), tuple(sorted(r.index for r in chosen)))
+        promo_part = (
+            tuple(sorted(r.index for r in effective)),
+            len(chosen),
+            tuple(sorted(r.index for r in chosen)),
+        )
         if self.fixed is not None:
             total = self._fixed_total(running, waived, bool(chosen))
             if total is not None:
                 coupons = self.fixed
-                self._offer((total, len(coupons), expiry_key(list(coupons)), tuple(c.index for c in coupons))
-                            + promo_part, chosen, coupons)
+                self._offer(
+                    (total, len(coupons), expiry_key(list(coupons)), tuple(c.index for c in coupons))
+                    + promo_part,
+                    chosen,
+                    coupons,
+                )
             return
         goods_total = sum(running)
         delivery: tuple[Rule, ...] = ()
@@ -241,8 +285,12 @@ class Search:
             return
         for discount, goods in self._goods_options(running, bool(chosen), needed):
             coupons = tuple(sorted(goods + delivery, key=lambda c: c.index)) if delivery else goods
-            key = (goods_total - discount + fee, len(coupons), expiry_key(list(coupons)),
-                   tuple(c.index for c in coupons)) + promo_part
+            key = (
+                goods_total - discount + fee,
+                len(coupons),
+                expiry_key(list(coupons)),
+                tuple(c.index for c in coupons),
+            ) + promo_part
             self._offer(key, chosen, coupons)
             needed = goods_total + fee - self.best.total
 
@@ -280,7 +328,9 @@ class Search:
             eligible = cache[coupon.lines] = sum(running[i] for i in coupon.lines)
         return amount_discount(coupon, eligible)
 
-    def _stacks(self, coupons: list[Rule], k: int, running: list[int], taken: tuple[Rule, ...], discount: int):
+    def _stacks(
+        self, coupons: list[Rule], k: int, running: list[int], taken: tuple[Rule, ...], discount: int
+    ):
         """Every subset of two or more stackable coupons, applied in input order."""
         if k == len(coupons):
             if len(taken) >= 2:

@@ -10,8 +10,9 @@ from shoplet.pricing.model import Line, Rule
 from shoplet.pricing.money import allocate, percent_of
 
 
-def stage1(lines: tuple[Line, ...], promotions: tuple[Rule, ...], member: bool, light_member: bool
-           ) -> tuple[list[int], list[tuple[str, str]]]:
+def stage1(
+    lines: tuple[Line, ...], promotions: tuple[Rule, ...], member: bool, light_member: bool
+) -> tuple[list[int], list[tuple[str, str]]]:
     """Item price per unit and, per line, the (id, kind) of the rule that set it.
 
     Candidates in order: list price, member price, light-member price, then item-level
@@ -62,16 +63,20 @@ def _groups(sequence: list[tuple[int, int, int]], size: int):
                 members, filled = [], 0
 
 
-def quantity_rule(rule: Rule, order: list[tuple[int, int]], quantities: list[int], used: list[int],
-                  line_count: int) -> tuple[list[int], list[int], int]:
+def quantity_rule(
+    rule: Rule, order: list[tuple[int, int]], quantities: list[int], used: list[int], line_count: int
+) -> tuple[list[int], list[int], int]:
     """A stage-2 rule (bundle, buy X get Y) on the units not yet used by an earlier one.
 
     ``order`` is every line as ``(line, item price)``, most expensive first (ties: line
     order). Returns (discount per line, units used per line after this rule, total).
     """
     scope = set(rule.lines)
-    sequence = [(li, price, quantities[li] - used[li]) for li, price in order
-                if li in scope and quantities[li] > used[li]]
+    sequence = [
+        (li, price, quantities[li] - used[li])
+        for li, price in order
+        if li in scope and quantities[li] > used[li]
+    ]
     bundle = rule.kind == "bundle"
     size = rule.params["count"] if bundle else rule.params["buy"] + rule.params["get"]
     free = 0 if bundle else rule.params["get"]

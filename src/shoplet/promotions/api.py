@@ -35,24 +35,47 @@ def _check_stores(s: Session, merchant_id: str, store_ids: list[str]) -> None:
 
 
 @router.post("/promotions", response_model=PromotionOut, status_code=201)
-def create_promotion(body: PromotionIn, p: Principal = Depends(editor), db: Database = Depends(get_db),
-                     now: datetime = Depends(get_now)) -> PromotionOut:
+def create_promotion(
+    body: PromotionIn,
+    p: Principal = Depends(editor),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> PromotionOut:
     """A promotion of any stage 1–3 kind, with its scope, stack group, channels, stores and window."""
     with db.unit_of_work() as s:
         _check_stores(s, p.tenant, body.store_ids)
-        promotion = service.create(s, merchant_id=p.tenant, now=now, fields=dict(
-            name=body.name, kind=body.kind, params=body.params(), scope=body.scope.model_dump(),
-            stack_group=body.group, exclusive=body.exclusive, host_apps=list(body.host_apps),
-            store_ids=body.store_ids, starts_at=body.starts_at, ends_at=body.ends_at))
+        promotion = service.create(
+            s,
+            merchant_id=p.tenant,
+            now=now,
+            fields=dict(
+                name=body.name,
+                kind=body.kind,
+                params=body.params(),
+                scope=body.scope.model_dump(),
+                stack_group=body.group,
+                exclusive=body.exclusive,
+                host_apps=list(body.host_apps),
+                store_ids=body.store_ids,
+                starts_at=body.starts_at,
+                ends_at=body.ends_at,
+            ),
+        )
         if body.paused:
-            promotion = service.transition(s, merchant_id=p.tenant, promotion_id=promotion.id, action="pause", now=now)
+            promotion = service.transition(
+                s, merchant_id=p.tenant, promotion_id=promotion.id, action="pause", now=now
+            )
         return promotion_out(promotion, now)
 
 
 @router.get("/promotions", response_model=Page[PromotionOut])
-def list_promotions(p: Principal = Depends(reader), db: Database = Depends(get_db), now: datetime = Depends(get_now),
-                    page: PageParams = Depends(page_params),
-                    status: str | None = Query(None, pattern="^(active|paused|stopped)$")) -> Page[PromotionOut]:
+def list_promotions(
+    p: Principal = Depends(reader),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+    page: PageParams = Depends(page_params),
+    status: str | None = Query(None, pattern="^(active|paused|stopped)$"),
+) -> Page[PromotionOut]:
     with db.unit_of_work(write=False) as s:
         stmt = scoped(Promotion, p.tenant)
         if status:
@@ -62,15 +85,24 @@ def list_promotions(p: Principal = Depends(reader), db: Database = Depends(get_d
 
 
 @router.get("/promotions/{promotion_id}", response_model=PromotionOut)
-def get_promotion(promotion_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db),
-                  now: datetime = Depends(get_now)) -> PromotionOut:
+def get_promotion(
+    promotion_id: str,
+    p: Principal = Depends(reader),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> PromotionOut:
     with db.unit_of_work(write=False) as s:
         return promotion_out(get_owned(s, Promotion, p.tenant, promotion_id, what="Promotion"), now)
 
 
 @router.patch("/promotions/{promotion_id}", response_model=PromotionOut)
-def update_promotion(promotion_id: str, body: PromotionPatch, p: Principal = Depends(editor),
-                     db: Database = Depends(get_db), now: datetime = Depends(get_now)) -> PromotionOut:
+def update_promotion(
+    promotion_id: str,
+    body: PromotionPatch,
+    p: Principal = Depends(editor),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> PromotionOut:
     """Edit, or reschedule with ``starts_at``/``ends_at``. Rule fields, when given, replace the
     rule's parameters as a whole. Orders already placed keep what they were priced with."""
     given = body.model_dump(exclude_unset=True)
@@ -87,23 +119,40 @@ def update_promotion(promotion_id: str, body: PromotionPatch, p: Principal = Dep
     with db.unit_of_work() as s:
         if changes.get("store_ids"):
             _check_stores(s, p.tenant, changes["store_ids"])
-        promotion = service.update(s, merchant_id=p.tenant, promotion_id=promotion_id, changes=changes, now=now)
+        promotion = service.update(
+            s, merchant_id=p.tenant, promotion_id=promotion_id, changes=changes, now=now
+        )
         return promotion_out(promotion, now)
 
 
 def _transition(action: str):
-    def route(promotion_id: str, p: Principal = Depends(editor), db: Database = Depends(get_db),
-              now: datetime = Depends(get_now)) -> PromotionOut:
+    def route(
+        promotion_id: str,
+        p: Principal = Depends(editor),
+        db: Database = Depends(get_db),
+        now: datetime = Depends(get_now),
+    ) -> PromotionOut:
         with db.unit_of_work() as s:
-            return promotion_out(service.transition(s, merchant_id=p.tenant, promotion_id=promotion_id,
-                                                    action=action, now=now), now)
+            return promotion_out(
+                service.transition(
+                    s, merchant_id=p.tenant, promotion_id=promotion_id, action=action, now=now
+                ),
+                now,
+            )
 
     route.__name__ = f"{action}_promotion"
-    route.__doc__ = {"pause": "Pause: it stops applying until resumed.", "resume": "Resume a paused promotion.",
-                     "stop": "Stop for good (it can no longer be edited or resumed)."}[action]
+    route.__doc__ = {
+        "pause": "Pause: it stops applying until resumed.",
+        "resume": "Resume a paused promotion.",
+        "stop": "Stop for good (it can no longer be edited or resumed).",
+    }[action]
     return route
 
 
 for _action in ("pause", "resume", "stop"):
-    router.add_api_route(f"/promotions/{{promotion_id}}/{_action}", _transition(_action), methods=["POST"],
-                         response_model=PromotionOut)
+    router.add_api_route(
+        f"/promotions/{{promotion_id}}/{_action}",
+        _transition(_action),
+        methods=["POST"],
+        response_model=PromotionOut,
+    )

@@ -8,8 +8,15 @@ from pydantic import Field
 from shoplet.customers.schemas import HostAppName
 from shoplet.schemas import MAX_ITEMS, Id, In, Instant, Money, Out
 
-Kind = Literal["item_price", "item_percent", "bundle", "buy_x_get_y", "threshold_off", "threshold_percent",
-               "free_delivery"]
+Kind = Literal[
+    "item_price",
+    "item_percent",
+    "bundle",
+    "buy_x_get_y",
+    "threshold_off",
+    "threshold_percent",
+    "free_delivery",
+]
 PARAMS = ("price", "percent_off", "count", "buy", "get", "tiers", "every", "off", "cap", "threshold")
 
 
@@ -30,7 +37,9 @@ class _Rule(In):
     count: int | None = Field(None, ge=1, le=100, description="bundle: units per group (N元N件).")
     buy: int | None = Field(None, ge=1, le=100)
     get: int | None = Field(None, ge=1, le=100)
-    tiers: list[Tier] | None = Field(None, min_length=1, max_length=20, description="threshold_off (满减) tiers.")
+    tiers: list[Tier] | None = Field(
+        None, min_length=1, max_length=20, description="threshold_off (满减) tiers."
+    )
     every: Money | None = Field(None, ge=1, description="threshold_off: every X fen ...")
     off: Money | None = Field(None, description="... take this many fen off")
     cap: Money | None = None
@@ -47,12 +56,16 @@ class PromotionIn(_Rule):
     name: str = Field(min_length=1, max_length=200)
     kind: Kind
     scope: Scope = Field(default_factory=Scope)
-    group: str | None = Field(None, max_length=64, description="Stack group: at most one promotion per group applies.")
+    group: str | None = Field(
+        None, max_length=64, description="Stack group: at most one promotion per group applies."
+    )
     exclusive: bool = Field(False, description="When it applies, no other stage 2–3 promotion does.")
-    host_apps: list[HostAppName] = Field(default_factory=list, max_length=20,
-                                         description="Where it runs; empty = every host app.")
-    store_ids: list[Id] = Field(default_factory=list, max_length=MAX_ITEMS,
-                                description="Stores it runs at; empty = everywhere.")
+    host_apps: list[HostAppName] = Field(
+        default_factory=list, max_length=20, description="Where it runs; empty = every host app."
+    )
+    store_ids: list[Id] = Field(
+        default_factory=list, max_length=MAX_ITEMS, description="Stores it runs at; empty = everywhere."
+    )
     starts_at: Instant | None = None
     ends_at: Instant | None = None
     paused: bool = Field(False, description="Create it paused.")

@@ -18,13 +18,27 @@ from shoplet.promotions.models import Promotion
 from shoplet.scoping import get_owned
 
 KINDS = STAGE1 + STAGE2 + STAGE3
-EDITABLE = ("name", "params", "scope", "stack_group", "exclusive", "host_apps", "store_ids", "starts_at", "ends_at")
+EDITABLE = (
+    "name",
+    "params",
+    "scope",
+    "stack_group",
+    "exclusive",
+    "host_apps",
+    "store_ids",
+    "starts_at",
+    "ends_at",
+)
 
 
 def as_rule(promotion: Promotion) -> dict[str, Any]:
     """The promotion as a rule of the pricing contract (ids: SKU and category ids)."""
-    rule: dict[str, Any] = {"id": promotion.id, "kind": promotion.kind, **promotion.params,
-                            "scope": dict(promotion.scope)}
+    rule: dict[str, Any] = {
+        "id": promotion.id,
+        "kind": promotion.kind,
+        **promotion.params,
+        "scope": dict(promotion.scope),
+    }
     if promotion.stack_group:
         rule["group"] = promotion.stack_group
     if promotion.exclusive:
@@ -39,36 +53,57 @@ def _check(session: Session, merchant_id: str, promotion: Promotion) -> None:
     if promotion.starts_at and promotion.ends_at and promotion.ends_at <= promotion.starts_at:
         raise InvalidInput("promotion.window", "The promotion must end after it starts.")
     try:
-        parse({"now": "2026-01-01T00:00:00+00:00", "lines": [{"sku": "_", "quantity": 1, "unit_price": 0}],
-               "promotions": [as_rule(promotion)]})
+        parse(
+            {
+                "now": "2026-01-01T00:00:00+00:00",
+                "lines": [{"sku": "_", "quantity": 1, "unit_price": 0}],
+                "promotions": [as_rule(promotion)],
+            }
+        )
     except InvalidCart as exc:
         detail = str(exc).removeprefix("promotions[0].").removeprefix("promotions[0]: ")
         raise InvalidInput("promotion.invalid", f"The promotion is not valid: {detail}.") from exc
     sku_ids = set(promotion.scope.get("skus", [])) | set(promotion.scope.get("exclude_skus", []))
     if sku_ids:
-        found = set(session.scalars(select(Sku.id).where(Sku.merchant_id == merchant_id, Sku.id.in_(sku_ids))))
+        found = set(
+            session.scalars(select(Sku.id).where(Sku.merchant_id == merchant_id, Sku.id.in_(sku_ids)))
+        )
         if sku_ids - found:
-            raise InvalidInput("promotion.unknown_sku", f"No SKU '{sorted(sku_ids - found)[0]}' in this shop.")
+            raise InvalidInput(
+                "promotion.unknown_sku", f"No SKU '{sorted(sku_ids - found)[0]}' in this shop."
+            )
     categories = set(promotion.scope.get("categories", []))
     if categories:
-        found = set(session.scalars(select(Category.id).where(Category.merchant_id == merchant_id,
-                                                              Category.id.in_(categories))))
+        found = set(
+            session.scalars(
+                select(Category.id).where(Category.merchant_id == merchant_id, Category.id.in_(categories))
+            )
+        )
         if categories - found:
-            raise InvalidInput("promotion.unknown_category",
-                               f"No category '{sorted(categories - found)[0]}' in this shop.")
+            raise InvalidInput(
+                "promotion.unknown_category", f"No category '{sorted(categories - found)[0]}' in this shop."
+            )
 
 
 def create(session: Session, *, merchant_id: str, fields: dict[str, Any], now: datetime) -> Promotion:
-    promotion = Promotion(merchant_id=merchant_id, id=new_id("prm"), status="active", version=1,
-                          created_at=now, updated_at=now, **fields)
+    promotion = Promotion(
+        merchant_id=merchant_id,
+        id=new_id("prm"),
+        status="active",
+        version=1,
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )
     _check(session, merchant_id, promotion)
     session.add(promotion)
     session.flush()
     return promotion
 
 
-def update(session: Session, *, merchant_id: str, promotion_id: str, changes: dict[str, Any],
-           now: datetime) -> Promotion:
+def update(
+    session: Session, *, merchant_id: str, promotion_id: str, changes: dict[str, Any], now: datetime
+) -> Promotion:
     """Edit a promotion. Orders already placed keep the version they were priced with."""
     promotion = get_owned(session, Promotion, merchant_id, promotion_id, what="Promotion")
     if promotion.status == "stopped":
@@ -84,7 +119,9 @@ def update(session: Session, *, merchant_id: str, promotion_id: str, changes: di
     return promotion
 
 
-def transition(session: Session, *, merchant_id: str, promotion_id: str, action: str, now: datetime) -> Promotion:
+def transition(
+    session: Session, *, merchant_id: str, promotion_id: str, action: str, now: datetime
+) -> Promotion:
     """Pause, resume or stop; repeating an action is harmless, a stopped promotion stays stopped."""
     promotion = get_owned(session, Promotion, merchant_id, promotion_id, what="Promotion")
     lifecycle.apply(promotion, action, now, stopped_code="promotion.stopped")
@@ -103,16 +140,22 @@ def state(promotion: Promotion, now: datetime) -> str:
     return "running"
 
 
-def running(session: Session, *, merchant_id: str, now: datetime, host_app: str | None,
-            store_id: str | None) -> list[Promotion]:
+def running(
+    session: Session, *, merchant_id: str, now: datetime, host_app: str | None, store_id: str | None
+) -> list[Promotion]:
     """Promotions that apply to a cart now, in this host app and at this store, oldest first."""
     rows = session.scalars(
-        select(Promotion).where(
-            Promotion.merchant_id == merchant_id, Promotion.status == "active",
+        select(Promotion)
+        .where(
+            Promotion.merchant_id == merchant_id,
+            Promotion.status == "active",
             or_(Promotion.starts_at.is_(None), Promotion.starts_at <= now),
             or_(Promotion.ends_at.is_(None), Promotion.ends_at > now),
-        ).order_by(Promotion.created_at, Promotion.id)
+        )
+        .order_by(Promotion.created_at, Promotion.id)
     )
-    return [p for p in rows
-            if (not p.host_apps or (host_app in p.host_apps))
-            and (not p.store_ids or (store_id in p.store_ids))]
+    return [
+        p
+        for p in rows
+        if (not p.host_apps or (host_app in p.host_apps)) and (not p.store_ids or (store_id in p.store_ids))
+    ]

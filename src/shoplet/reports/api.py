@@ -17,19 +17,27 @@ reader = require_staff("operator")
 
 
 @router.get("/stores", response_model=list[StoreFiguresOut])
-def stores(p: Principal = Depends(reader), db: Database = Depends(get_db),
-           period: Period = Depends(period_params)) -> list[StoreFiguresOut]:
+def stores(
+    p: Principal = Depends(reader), db: Database = Depends(get_db), period: Period = Depends(period_params)
+) -> list[StoreFiguresOut]:
     """Each store and warehouse, direct or franchise: orders paid in [since, until), revenue,
     refunds and guide commission."""
     with db.unit_of_work(write=False) as s:
         since, until = period.resolve(zone(s, p.tenant))
-        return [StoreFiguresOut(**row) for row in service.by_store(s, merchant_id=p.tenant, since=since, until=until)]
+        return [
+            StoreFiguresOut(**row)
+            for row in service.by_store(s, merchant_id=p.tenant, since=since, until=until)
+        ]
 
 
 @router.get("/guides", response_model=list[GuideReportOut])
-def guides(p: Principal = Depends(reader), db: Database = Depends(get_db),
-           period: Period = Depends(period_params)) -> list[GuideReportOut]:
+def guides(
+    p: Principal = Depends(reader), db: Database = Depends(get_db), period: Period = Depends(period_params)
+) -> list[GuideReportOut]:
     """Each shopping guide with attributed orders paid in [since, until)."""
     with db.unit_of_work(write=False) as s:
         since, until = period.resolve(zone(s, p.tenant))
-        return [GuideReportOut(**row) for row in service.by_guide(s, merchant_id=p.tenant, since=since, until=until)]
+        return [
+            GuideReportOut(**row)
+            for row in service.by_guide(s, merchant_id=p.tenant, since=since, until=until)
+        ]

@@ -33,56 +33,124 @@ def _paid_between(since: datetime | None, until: datetime | None) -> list[Any]:
 
 def _refunds() -> Any:
     """Money returned per order (refunds not failed)."""
-    return (select(Refund.merchant_id, Refund.order_id, func.sum(Refund.amount).label("amount"))
-            .where(Refund.status != "failed").group_by(Refund.merchant_id, Refund.order_id).subquery())
+    return (
+        select(Refund.merchant_id, Refund.order_id, func.sum(Refund.amount).label("amount"))
+        .where(Refund.status != "failed")
+        .group_by(Refund.merchant_id, Refund.order_id)
+        .subquery()
+    )
 
 
-def by_store(session: Session, *, merchant_id: str, since: datetime | None = None,
-             until: datetime | None = None) -> list[dict[str, Any]]:
+def by_store(
+    session: Session, *, merchant_id: str, since: datetime | None = None, until: datetime | None = None
+) -> list[dict[str, Any]]:
     """Every store and warehouse: paid orders it handed over (a part of), revenue (its lines
     and delivery share), refunds of them, net revenue, and the commission of its guides
     (net of reversals; of which settled)."""
     paid = [Order.merchant_id == merchant_id, *_paid_between(since, until)]
     on_order = and_(Order.merchant_id == Fulfilment.merchant_id, Order.id == Fulfilment.order_id)
-    orders, delivery = _by_location(session.execute(
-        select(Fulfilment.location_id, func.count(func.distinct(Fulfilment.order_id)),
-               func.sum(Fulfilment.delivery_paid))
-        .join(Order, on_order).where(*paid).group_by(Fulfilment.location_id)), 2)
-    line_refunds = (select(RefundLine.merchant_id, RefundLine.order_line_id,
-                           func.sum(RefundLine.amount).label("amount"))
-                    .join(Refund, and_(Refund.merchant_id == RefundLine.merchant_id, Refund.id == RefundLine.refund_id))
-                    .where(RefundLine.merchant_id == merchant_id, Refund.status != "failed")
-                    .group_by(RefundLine.merchant_id, RefundLine.order_line_id).subquery())
-    goods, goods_refunded = _by_location(session.execute(
-        select(Fulfilment.location_id, func.sum(OrderLine.total), func.sum(func.coalesce(line_refunds.c.amount, 0)))
-        .join(Fulfilment, and_(Fulfilment.merchant_id == OrderLine.merchant_id,
-                               Fulfilment.id == OrderLine.fulfilment_id))
-        .join(Order, on_order)
-        .outerjoin(line_refunds, and_(line_refunds.c.merchant_id == OrderLine.merchant_id,
-                                      line_refunds.c.order_line_id == OrderLine.id))
-        .where(*paid).group_by(Fulfilment.location_id)), 2)
-    delivery_back = (select(Refund.order_id).where(Refund.merchant_id == merchant_id, Refund.status != "failed",
-                                                    Refund.delivery_fee > 0).distinct().subquery())
-    (delivery_refunded,) = _by_location(session.execute(
-        select(Fulfilment.location_id, func.sum(Fulfilment.delivery_paid))
-        .join(Order, on_order).join(delivery_back, delivery_back.c.order_id == Order.id)
-        .where(*paid).group_by(Fulfilment.location_id)), 1)
-    commission, settled = _by_location(session.execute(
-        select(Commission.store_id, func.sum(Commission.amount - Commission.reversed_amount),
-               func.sum(case((Commission.status == "settled", Commission.amount - Commission.reversed_amount),
-                             else_=0)))
-        .join(Order, and_(Order.merchant_id == Commission.merchant_id, Order.id == Commission.order_id))
-        .where(*paid, Commission.store_id.is_not(None)).group_by(Commission.store_id)), 2)
+    orders, delivery = _by_location(
+        session.execute(
+            select(
+                Fulfilment.location_id,
+                func.count(func.distinct(Fulfilment.order_id)),
+                func.sum(Fulfilment.delivery_paid),
+            )
+            .join(Order, on_order)
+            .where(*paid)
+            .group_by(Fulfilment.location_id)
+        ),
+        2,
+    )
+    line_refunds = (
+        select(RefundLine.merchant_id, RefundLine.order_line_id, func.sum(RefundLine.amount).label("amount"))
+        .join(Refund, and_(Refund.merchant_id == RefundLine.merchant_id, Refund.id == RefundLine.refund_id))
+        .where(RefundLine.merchant_id == merchant_id, Refund.status != "failed")
+        .group_by(RefundLine.merchant_id, RefundLine.order_line_id)
+        .subquery()
+    )
+    goods, goods_refunded = _by_location(
+        session.execute(
+            select(
+                Fulfilment.location_id,
+                func.sum(OrderLine.total),
+                func.sum(func.coalesce(line_refunds.c.amount, 0)),
+            )
+            .join(
+                Fulfilment,
+                and_(
+                    Fulfilment.merchant_id == OrderLine.merchant_id, Fulfilment.id == OrderLine.fulfilment_id
+                ),
+            )
+            .join(Order, on_order)
+            .outerjoin(
+                line_refunds,
+                and_(
+                    line_refunds.c.merchant_id == OrderLine.merchant_id,
+                    line_refunds.c.order_line_id == OrderLine.id,
+                ),
+            )
+            .where(*paid)
+            .group_by(Fulfilment.location_id)
+        ),
+        2,
+    )
+    delivery_back = (
+        select(Refund.order_id)
+        .where(Refund.merchant_id == merchant_id, Refund.status != "failed", Refund.delivery_fee > 0)
+        .distinct()
+        .subquery()
+    )
+    (delivery_refunded,) = _by_location(
+        session.execute(
+            select(Fulfilment.location_id, func.sum(Fulfilment.delivery_paid))
+            .join(Order, on_order)
+            .join(delivery_back, delivery_back.c.order_id == Order.id)
+            .where(*paid)
+            .group_by(Fulfilment.location_id)
+        ),
+        1,
+    )
+    commission, settled = _by_location(
+        session.execute(
+            select(
+                Commission.store_id,
+                func.sum(Commission.amount - Commission.reversed_amount),
+                func.sum(
+                    case(
+                        (Commission.status == "settled", Commission.amount - Commission.reversed_amount),
+                        else_=0,
+                    )
+                ),
+            )
+            .join(Order, and_(Order.merchant_id == Commission.merchant_id, Order.id == Commission.order_id))
+            .where(*paid, Commission.store_id.is_not(None))
+            .group_by(Commission.store_id)
+        ),
+        2,
+    )
     rows = []
-    for location in session.scalars(select(StockLocation).where(StockLocation.merchant_id == merchant_id)
-                                    .order_by(StockLocation.code)):
+    for location in session.scalars(
+        select(StockLocation).where(StockLocation.merchant_id == merchant_id).order_by(StockLocation.code)
+    ):
         at = location.id
         revenue = goods.get(at, 0) + delivery.get(at, 0)
         refunds = goods_refunded.get(at, 0) + delivery_refunded.get(at, 0)
-        rows.append({"store_id": at, "code": location.code, "name": location.name, "kind": location.kind,
-                     "operation": location.operation, "orders": orders.get(at, 0), "revenue": revenue,
-                     "refunds": refunds, "net_revenue": revenue - refunds,
-                     "commission": commission.get(at, 0), "commission_settled": settled.get(at, 0)})
+        rows.append(
+            {
+                "store_id": at,
+                "code": location.code,
+                "name": location.name,
+                "kind": location.kind,
+                "operation": location.operation,
+                "orders": orders.get(at, 0),
+                "revenue": revenue,
+                "refunds": refunds,
+                "net_revenue": revenue - refunds,
+                "commission": commission.get(at, 0),
+                "commission_settled": settled.get(at, 0),
+            }
+        )
     return rows
 
 
@@ -90,28 +158,55 @@ def _by_location(rows: Any, width: int) -> tuple[dict[str, int], ...]:
     """``width`` figures per location from rows of (location, figure, ...), as one dict each."""
     found: tuple[dict[str, int], ...] = tuple({} for _ in range(width))
     for location_id, *figures in rows:
-        for column, figure in zip(found, figures):
+        for column, figure in zip(found, figures, strict=True):
             column[location_id] = int(figure or 0)
     return found
 
 
-def by_guide(session: Session, *, merchant_id: str, since: datetime | None = None,
-             until: datetime | None = None) -> list[dict[str, Any]]:
+def by_guide(
+    session: Session, *, merchant_id: str, since: datetime | None = None, until: datetime | None = None
+) -> list[dict[str, Any]]:
     """Every guide with attributed orders: orders, revenue, refunds, commission (net; of which settled)."""
     refunds = _refunds()
     found = session.execute(
-        select(Commission.guide_id, func.count(Order.id), func.sum(Order.paid_amount),
-               func.sum(func.coalesce(refunds.c.amount, 0)), func.sum(Commission.amount - Commission.reversed_amount),
-               func.sum(case((Commission.status == "settled", Commission.amount - Commission.reversed_amount),
-                             else_=0)))
+        select(
+            Commission.guide_id,
+            func.count(Order.id),
+            func.sum(Order.paid_amount),
+            func.sum(func.coalesce(refunds.c.amount, 0)),
+            func.sum(Commission.amount - Commission.reversed_amount),
+            func.sum(
+                case(
+                    (Commission.status == "settled", Commission.amount - Commission.reversed_amount), else_=0
+                )
+            ),
+        )
         .join(Order, and_(Order.merchant_id == Commission.merchant_id, Order.id == Commission.order_id))
         .outerjoin(refunds, and_(refunds.c.merchant_id == Order.merchant_id, refunds.c.order_id == Order.id))
         .where(Commission.merchant_id == merchant_id, *_paid_between(since, until))
-        .group_by(Commission.guide_id)).all()
-    names = {s.id: (s.name, s.store_id) for s in session.scalars(select(Staff).where(
-        Staff.merchant_id == merchant_id, Staff.id.in_([row[0] for row in found])))} if found else {}
-    return [{"guide_id": guide_id, "name": names.get(guide_id, (None, None))[0],
-             "store_id": names.get(guide_id, (None, None))[1], "orders": orders, "revenue": revenue or 0,
-             "refunds": refunded or 0, "net_revenue": (revenue or 0) - (refunded or 0),
-             "commission": commission or 0, "commission_settled": settled or 0}
-            for guide_id, orders, revenue, refunded, commission, settled in sorted(found)]
+        .group_by(Commission.guide_id)
+    ).all()
+    names = (
+        {
+            s.id: (s.name, s.store_id)
+            for s in session.scalars(
+                select(Staff).where(Staff.merchant_id == merchant_id, Staff.id.in_([row[0] for row in found]))
+            )
+        }
+        if found
+        else {}
+    )
+    return [
+        {
+            "guide_id": guide_id,
+            "name": names.get(guide_id, (None, None))[0],
+            "store_id": names.get(guide_id, (None, None))[1],
+            "orders": orders,
+            "revenue": revenue or 0,
+            "refunds": refunded or 0,
+            "net_revenue": (revenue or 0) - (refunded or 0),
+            "commission": commission or 0,
+            "commission_settled": settled or 0,
+        }
+        for guide_id, orders, revenue, refunded, commission, settled in sorted(found)
+    ]

@@ -32,11 +32,11 @@ from shoplet.orders.models import Order
 from shoplet.orders.schemas import (
     AppliedRule,
     CartItemIn,
-    CouponOption,
     CartItemOut,
     CheckoutIn,
-    OrderOut,
+    CouponOption,
     FulfilmentIn,
+    OrderOut,
     QuoteIn,
     QuoteLine,
     QuoteOut,
@@ -56,8 +56,9 @@ customer = require_customer
 
 
 @router.post("/sessions", response_model=SessionOut, status_code=201)
-def sign_in(body: SignInIn, db: Database = Depends(get_db), now: datetime = Depends(get_now),
-            rt=Depends(get_runtime)) -> SessionOut:
+def sign_in(
+    body: SignInIn, db: Database = Depends(get_db), now: datetime = Depends(get_now), rt=Depends(get_runtime)
+) -> SessionOut:
     """Sign in from a host app with its one-time auth code; the customer is found or created."""
     host = rt.hosts.get(body.host_app)
     if host is None:
@@ -67,12 +68,23 @@ def sign_in(body: SignInIn, db: Database = Depends(get_db), now: datetime = Depe
         merchant = s.get(Merchant, body.merchant_id)
         if merchant is None or merchant.status != "active":
             raise NotFound("merchant.not_found", "No such shop.")
-        found = customers.resolve_customer(s, merchant_id=merchant.id, host_app=body.host_app,
-                                           host_user_id=user.host_user_id,
-                                           phone=user.phone if user.phone_verified else None, now=now)
-        record, token = customers.open_session(s, merchant_id=merchant.id, customer_id=found.id,
-                                               host_app=body.host_app, scene=body.scene,
-                                               days=rt.settings.customer_session_days, now=now)
+        found = customers.resolve_customer(
+            s,
+            merchant_id=merchant.id,
+            host_app=body.host_app,
+            host_user_id=user.host_user_id,
+            phone=user.phone if user.phone_verified else None,
+            now=now,
+        )
+        record, token = customers.open_session(
+            s,
+            merchant_id=merchant.id,
+            customer_id=found.id,
+            host_app=body.host_app,
+            scene=body.scene,
+            days=rt.settings.customer_session_days,
+            now=now,
+        )
         return SessionOut(customer_id=found.id, token=token, expires_at=record.expires_at)
 
 
@@ -91,27 +103,34 @@ def following(p: Principal = Depends(customer), db: Database = Depends(get_db)) 
 
 
 @router.put("/following", response_model=FollowOut)
-def follow(p: Principal = Depends(customer), db: Database = Depends(get_db),
-           now: datetime = Depends(get_now)) -> FollowOut:
+def follow(
+    p: Principal = Depends(customer), db: Database = Depends(get_db), now: datetime = Depends(get_now)
+) -> FollowOut:
     """Follow the merchant's life account; following again changes nothing."""
     with db.unit_of_work() as s:
-        row = customers.follow(s, merchant_id=p.tenant, customer_id=p.customer_id, host_app=p.host_app, now=now)
+        row = customers.follow(
+            s, merchant_id=p.tenant, customer_id=p.customer_id, host_app=p.host_app, now=now
+        )
         return follow_out(p.customer_id, row)
 
 
 @router.delete("/following", response_model=FollowOut)
-def unfollow(p: Principal = Depends(customer), db: Database = Depends(get_db),
-             now: datetime = Depends(get_now)) -> FollowOut:
+def unfollow(
+    p: Principal = Depends(customer), db: Database = Depends(get_db), now: datetime = Depends(get_now)
+) -> FollowOut:
     with db.unit_of_work() as s:
-        return follow_out(p.customer_id, customers.unfollow(s, merchant_id=p.tenant, customer_id=p.customer_id,
-                                                            now=now))
+        return follow_out(
+            p.customer_id, customers.unfollow(s, merchant_id=p.tenant, customer_id=p.customer_id, now=now)
+        )
 
 
 @router.get("/products", response_model=Page[ProductOut])
-def browse(p: Principal = Depends(customer), db: Database = Depends(get_db),
-           page: PageParams = Depends(page_params),
-           category_id: str | None = Query(None, max_length=40, description="Only this category's products."),
-           ) -> Page[ProductOut]:
+def browse(
+    p: Principal = Depends(customer),
+    db: Database = Depends(get_db),
+    page: PageParams = Depends(page_params),
+    category_id: str | None = Query(None, max_length=40, description="Only this category's products."),
+) -> Page[ProductOut]:
     """The shop's products on sale, with their active SKUs."""
     with db.unit_of_work(write=False) as s:
         stmt = scoped(Product, p.tenant).where(Product.status == "active")
@@ -119,12 +138,16 @@ def browse(p: Principal = Depends(customer), db: Database = Depends(get_db),
             stmt = stmt.where(Product.category_id == category_id)
         rows, cursor = paginate(s, stmt, Product.id, page)
         skus = skus_of(s, p.tenant, [r.id for r in rows])
-        return Page(items=[product_out(r, [k for k in skus[r.id] if k.status == "active"]) for r in rows],
-                    next_cursor=cursor)
+        return Page(
+            items=[product_out(r, [k for k in skus[r.id] if k.status == "active"]) for r in rows],
+            next_cursor=cursor,
+        )
 
 
 @router.get("/products/{product_id}", response_model=ProductOut)
-def product_detail(product_id: str, p: Principal = Depends(customer), db: Database = Depends(get_db)) -> ProductOut:
+def product_detail(
+    product_id: str, p: Principal = Depends(customer), db: Database = Depends(get_db)
+) -> ProductOut:
     """One product on sale with its active SKUs; an archived product is not found."""
     with db.unit_of_work(write=False) as s:
         product = get_owned(s, Product, p.tenant, product_id, what="Product")
@@ -143,8 +166,9 @@ def categories(p: Principal = Depends(customer), db: Database = Depends(get_db))
 
 
 @router.get("/stores", response_model=Page[StoreOut])
-def stores(p: Principal = Depends(customer), db: Database = Depends(get_db),
-           page: PageParams = Depends(page_params)) -> Page[StoreOut]:
+def stores(
+    p: Principal = Depends(customer), db: Database = Depends(get_db), page: PageParams = Depends(page_params)
+) -> Page[StoreOut]:
     with db.unit_of_work(write=False) as s:
         stmt = scoped(StockLocation, p.tenant).where(StockLocation.active.is_(True))
         rows, cursor = paginate(s, stmt, StockLocation.id, page)
@@ -152,14 +176,20 @@ def stores(p: Principal = Depends(customer), db: Database = Depends(get_db),
 
 
 @router.get("/stores/nearby", response_model=list[NearbyStoreOut])
-def stores_near_me(p: Principal = Depends(customer), db: Database = Depends(get_db), now: datetime = Depends(get_now),
-                   lat: float = Query(ge=-90, le=90, description="Where the customer is."),
-                   lng: float = Query(ge=-180, le=180),
-                   radius_m: int | None = Query(None, ge=1, le=1_000_000, description="Only stores this close."),
-                   skus: str | None = Query(None, max_length=4000,
-                                            description="Stock to check, as sku_id:quantity,…; default: my cart."),
-                   open_only: bool = False, in_stock_only: bool = False,
-                   limit: int = Query(20, ge=1, le=100)) -> list[NearbyStoreOut]:
+def stores_near_me(
+    p: Principal = Depends(customer),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+    lat: float = Query(ge=-90, le=90, description="Where the customer is."),
+    lng: float = Query(ge=-180, le=180),
+    radius_m: int | None = Query(None, ge=1, le=1_000_000, description="Only stores this close."),
+    skus: str | None = Query(
+        None, max_length=4000, description="Stock to check, as sku_id:quantity,…; default: my cart."
+    ),
+    open_only: bool = False,
+    in_stock_only: bool = False,
+    limit: int = Query(20, ge=1, le=100),
+) -> list[NearbyStoreOut]:
     """Stores near me (O3): nearest first, open now or not, and whether each has my cart in stock."""
     with db.unit_of_work(write=False) as s:
         if skus:
@@ -167,12 +197,24 @@ def stores_near_me(p: Principal = Depends(customer), db: Database = Depends(get_
             for part in skus.split(","):
                 sku_id, _, quantity = part.strip().partition(":")
                 if not sku_id or (quantity and not quantity.isdigit()) or (quantity and int(quantity) < 1):
-                    raise InvalidInput("store.bad_skus", "Give skus as sku_id:quantity pairs separated by commas.")
+                    raise InvalidInput(
+                        "store.bad_skus", "Give skus as sku_id:quantity pairs separated by commas."
+                    )
                 items[sku_id] = items.get(sku_id, 0) + int(quantity or 1)
         else:
             items = {i.sku_id: i.quantity for i in orders.cart_of(s, p.tenant, p.customer_id)}
-        rows = nearby_stores(s, merchant_id=p.tenant, latitude=lat, longitude=lng, items=items, now=now,
-                             radius_m=radius_m, open_only=open_only, in_stock_only=in_stock_only, limit=limit)
+        rows = nearby_stores(
+            s,
+            merchant_id=p.tenant,
+            latitude=lat,
+            longitude=lng,
+            items=items,
+            now=now,
+            radius_m=radius_m,
+            open_only=open_only,
+            in_stock_only=in_stock_only,
+            limit=limit,
+        )
         return [NearbyStoreOut(**row) for row in rows]
 
 
@@ -183,57 +225,112 @@ def cart(p: Principal = Depends(customer), db: Database = Depends(get_db)) -> li
 
 
 @router.put("/cart/items/{sku_id}", response_model=list[CartItemOut])
-def set_cart_item(sku_id: str, body: CartItemIn, p: Principal = Depends(customer),
-                  db: Database = Depends(get_db), now: datetime = Depends(get_now)) -> list[CartItemOut]:
+def set_cart_item(
+    sku_id: str,
+    body: CartItemIn,
+    p: Principal = Depends(customer),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> list[CartItemOut]:
     """Set how many of a SKU are in the cart (0 removes it); returns the cart."""
     with db.unit_of_work() as s:
-        orders.set_cart_item(s, merchant_id=p.tenant, customer_id=p.customer_id, sku_id=sku_id,
-                             quantity=body.quantity, now=now)
+        orders.set_cart_item(
+            s, merchant_id=p.tenant, customer_id=p.customer_id, sku_id=sku_id, quantity=body.quantity, now=now
+        )
         return [CartItemOut.model_validate(i) for i in orders.cart_of(s, p.tenant, p.customer_id)]
 
 
 @router.post("/quote", response_model=QuoteOut)
-def quote(body: QuoteIn, p: Principal = Depends(customer), db: Database = Depends(get_db),
-          now: datetime = Depends(get_now), rt=Depends(get_runtime)) -> QuoteOut:
+def quote(
+    body: QuoteIn,
+    p: Principal = Depends(customer),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+    rt=Depends(get_runtime),
+) -> QuoteOut:
     """Price lines (or the cart) at a store for this customer with the promotions running
     there now: what they will pay and which rules took what off. Creates nothing."""
     with db.unit_of_work(write=False) as s:
-        items = ([(x.sku_id, x.quantity) for x in body.lines] if body.lines is not None
-                 else [(i.sku_id, i.quantity) for i in orders.cart_of(s, p.tenant, p.customer_id)])
+        items = (
+            [(x.sku_id, x.quantity) for x in body.lines]
+            if body.lines is not None
+            else [(i.sku_id, i.quantity) for i in orders.cart_of(s, p.tenant, p.customer_id)]
+        )
         if not items:
             raise InvalidInput("order.empty", "The cart is empty.")
         lines, priced, record, route = orders.price_items(
-            s, merchant_id=p.tenant, customer_id=p.customer_id, location_id=body.location_id, items=items,
-            pricer=rt.pricer, host_app=p.host_app, now=now, coupon_ids=body.coupon_ids, use_points=body.use_points,
-            fulfilment=fulfilment_request(body.fulfilment))
+            s,
+            merchant_id=p.tenant,
+            customer_id=p.customer_id,
+            location_id=body.location_id,
+            items=items,
+            pricer=rt.pricer,
+            host_app=p.host_app,
+            now=now,
+            coupon_ids=body.coupon_ids,
+            use_points=body.use_points,
+            fulfilment=fulfilment_request(body.fulfilment),
+        )
     names = {promo["id"]: promo["name"] for promo in record["promotions"]}
     coupon_names = {option["id"]: option["name"] for option in record["coupon_options"]}
     return QuoteOut(
-        lines=[QuoteLine(sku_id=line.sku_id, title=line.title, quantity=line.quantity, unit_price=out.unit_price,
-                         subtotal=out.subtotal, discount=out.discount, total=out.total)
-               for line, out in zip(lines, priced.lines, strict=True)],
-        subtotal=priced.subtotal, discount=priced.discount, delivery_fee=priced.delivery_fee, total=priced.total,
-        member=record["member"], member_savings=priced.member_savings,
-        light_member_savings=priced.light_member_savings, points_used=priced.points_used,
-        applied=[AppliedRule(**entry, name=names.get(entry["id"]) or coupon_names.get(entry["id"]))
-                 for entry in priced.applied],
-        coupons=[CouponOption(**option) for option in record["coupon_options"]], coupon_error=priced.selection_error,
-        shipments=[ShipmentOut(**x.describe()) for x in route.shipments], missing=route.missing,
-        routing_options=[RoutingOption(routing=name, shipments=[ShipmentOut(**x.describe()) for x in option],
-                                       delivery_fee=sum(x.fee for x in option))
-                         for name, option in sorted(route.options.items())])
+        lines=[
+            QuoteLine(
+                sku_id=line.sku_id,
+                title=line.title,
+                quantity=line.quantity,
+                unit_price=out.unit_price,
+                subtotal=out.subtotal,
+                discount=out.discount,
+                total=out.total,
+            )
+            for line, out in zip(lines, priced.lines, strict=True)
+        ],
+        subtotal=priced.subtotal,
+        discount=priced.discount,
+        delivery_fee=priced.delivery_fee,
+        total=priced.total,
+        member=record["member"],
+        member_savings=priced.member_savings,
+        light_member_savings=priced.light_member_savings,
+        points_used=priced.points_used,
+        applied=[
+            AppliedRule(**entry, name=names.get(entry["id"]) or coupon_names.get(entry["id"]))
+            for entry in priced.applied
+        ],
+        coupons=[CouponOption(**option) for option in record["coupon_options"]],
+        coupon_error=priced.selection_error,
+        shipments=[ShipmentOut(**x.describe()) for x in route.shipments],
+        missing=route.missing,
+        routing_options=[
+            RoutingOption(
+                routing=name,
+                shipments=[ShipmentOut(**x.describe()) for x in option],
+                delivery_fee=sum(x.fee for x in option),
+            )
+            for name, option in sorted(route.options.items())
+        ],
+    )
 
 
 def fulfilment_request(body: FulfilmentIn | None) -> fulfilments.Request:
     if body is None:
         return fulfilments.Request()
-    return fulfilments.Request(mode=body.mode, slot_start=body.slot_start, routing=body.routing,
-                               address=body.address.model_dump() if body.address else None)
+    return fulfilments.Request(
+        mode=body.mode,
+        slot_start=body.slot_start,
+        routing=body.routing,
+        address=body.address.model_dump() if body.address else None,
+    )
 
 
 @router.get("/stores/{store_id}/delivery-slots", response_model=list[SlotOut])
-def delivery_slots(store_id: str, p: Principal = Depends(customer), db: Database = Depends(get_db),
-                   now: datetime = Depends(get_now)) -> list[SlotOut]:
+def delivery_slots(
+    store_id: str,
+    p: Principal = Depends(customer),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+) -> list[SlotOut]:
     """The delivery slots a store offers from now on, with how many deliveries each has left."""
     with db.unit_of_work(write=False) as s:
         store = get_owned(s, StockLocation, p.tenant, store_id, what="Store", code="store")
@@ -243,9 +340,14 @@ def delivery_slots(store_id: str, p: Principal = Depends(customer), db: Database
 
 
 @router.post("/orders", response_model=OrderOut, status_code=201)
-def place_order(body: CheckoutIn, p: Principal = Depends(customer), db: Database = Depends(get_db),
-                now: datetime = Depends(get_now), rt=Depends(get_runtime),
-                idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> OrderOut:
+def place_order(
+    body: CheckoutIn,
+    p: Principal = Depends(customer),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+    rt=Depends(get_runtime),
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+) -> OrderOut:
     """Check out the given lines (or the cart) at a store or warehouse.
 
     Stock is reserved atomically: the whole order or nothing. The order must be paid
@@ -254,26 +356,45 @@ def place_order(body: CheckoutIn, p: Principal = Depends(customer), db: Database
     """
 
     def work(s: Session) -> tuple[int, dict]:
-        common = dict(merchant_id=p.tenant, customer_id=p.customer_id, location_id=body.location_id,
-                      pricer=rt.pricer, host_app=p.host_app, scene=p.scene, note=body.note,
-                      timeout=rt.unpaid_timeout, now=now, coupon_ids=body.coupon_ids, use_points=body.use_points,
-                      fulfilment=fulfilment_request(body.fulfilment))
+        common = dict(
+            merchant_id=p.tenant,
+            customer_id=p.customer_id,
+            location_id=body.location_id,
+            pricer=rt.pricer,
+            host_app=p.host_app,
+            scene=p.scene,
+            note=body.note,
+            timeout=rt.unpaid_timeout,
+            now=now,
+            coupon_ids=body.coupon_ids,
+            use_points=body.use_points,
+            fulfilment=fulfilment_request(body.fulfilment),
+        )
         if body.lines is None:
             order = orders.checkout_cart(s, **common)
         else:
             order = orders.checkout(s, items=[(x.sku_id, x.quantity) for x in body.lines], **common)
         return 201, {"order_id": order.id}
 
-    _, stored = idempotency.run(db, merchant_id=p.tenant, scope=p.scope, key=idempotency_key,
-                                operation="checkout", payload=body.model_dump(), work=work)
+    _, stored = idempotency.run(
+        db,
+        merchant_id=p.tenant,
+        scope=p.scope,
+        key=idempotency_key,
+        operation="checkout",
+        payload=body.model_dump(),
+        work=work,
+    )
     with db.unit_of_work(write=False) as s:
-        return order_out(s, orders.get_order(s, p.tenant, stored["order_id"], customer_id=p.customer_id),
-                         for_customer=True)
+        return order_out(
+            s, orders.get_order(s, p.tenant, stored["order_id"], customer_id=p.customer_id), for_customer=True
+        )
 
 
 @router.get("/orders", response_model=Page[OrderOut])
-def my_orders(p: Principal = Depends(customer), db: Database = Depends(get_db),
-              page: PageParams = Depends(page_params)) -> Page[OrderOut]:
+def my_orders(
+    p: Principal = Depends(customer), db: Database = Depends(get_db), page: PageParams = Depends(page_params)
+) -> Page[OrderOut]:
     with db.unit_of_work(write=False) as s:
         stmt = scoped(Order, p.tenant).where(Order.customer_id == p.customer_id)
         rows, cursor = paginate(s, stmt, Order.id, page)
@@ -283,26 +404,47 @@ def my_orders(p: Principal = Depends(customer), db: Database = Depends(get_db),
 @router.get("/orders/{order_id}", response_model=OrderOut)
 def my_order(order_id: str, p: Principal = Depends(customer), db: Database = Depends(get_db)) -> OrderOut:
     with db.unit_of_work(write=False) as s:
-        return order_out(s, orders.get_order(s, p.tenant, order_id, customer_id=p.customer_id), for_customer=True)
+        return order_out(
+            s, orders.get_order(s, p.tenant, order_id, customer_id=p.customer_id), for_customer=True
+        )
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut)
-def cancel_my_order(order_id: str, p: Principal = Depends(customer), db: Database = Depends(get_db),
-                    now: datetime = Depends(get_now), rt=Depends(get_runtime)) -> OrderOut:
+def cancel_my_order(
+    order_id: str,
+    p: Principal = Depends(customer),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+    rt=Depends(get_runtime),
+) -> OrderOut:
     """Cancel an unpaid order; its stock is released."""
     with db.unit_of_work() as s:
-        orders.cancel(s, merchant_id=p.tenant, order_id=order_id, reason="cancelled_by_customer",
-                      now=now, customer_id=p.customer_id)
+        orders.cancel(
+            s,
+            merchant_id=p.tenant,
+            order_id=order_id,
+            reason="cancelled_by_customer",
+            now=now,
+            customer_id=p.customer_id,
+        )
     payments.close_open_payments(db, rt.providers, merchant_id=p.tenant, order_id=order_id, now=now)
     rt.after_commit()
     with db.unit_of_work(write=False) as s:
-        return order_out(s, orders.get_order(s, p.tenant, order_id, customer_id=p.customer_id), for_customer=True)
+        return order_out(
+            s, orders.get_order(s, p.tenant, order_id, customer_id=p.customer_id), for_customer=True
+        )
 
 
 @router.post("/orders/{order_id}/payments", response_model=PaymentOut, status_code=201)
-def pay(order_id: str, body: PaymentIn | None = None, p: Principal = Depends(customer),
-        db: Database = Depends(get_db), now: datetime = Depends(get_now), rt=Depends(get_runtime),
-        idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> PaymentOut:
+def pay(
+    order_id: str,
+    body: PaymentIn | None = None,
+    p: Principal = Depends(customer),
+    db: Database = Depends(get_db),
+    now: datetime = Depends(get_now),
+    rt=Depends(get_runtime),
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+) -> PaymentOut:
     """Open the payment of an order; pass ``pay_params`` to the wallet.
 
     One open payment per order: asking again returns the same one. The order becomes
@@ -314,14 +456,30 @@ def pay(order_id: str, body: PaymentIn | None = None, p: Principal = Depends(cus
         raise NotFound("payment.provider_unknown", f"No payment provider '{provider_name}' is configured.")
 
     def work(s: Session) -> tuple[int, dict]:
-        payment = payments.open_payment(s, merchant_id=p.tenant, order_id=order_id, customer_id=p.customer_id,
-                                        provider=provider_name, now=now)
+        payment = payments.open_payment(
+            s,
+            merchant_id=p.tenant,
+            order_id=order_id,
+            customer_id=p.customer_id,
+            provider=provider_name,
+            now=now,
+        )
         return 201, {"payment_id": payment.id}
 
-    _, stored = idempotency.run(db, merchant_id=p.tenant, scope=p.scope, key=idempotency_key,
-                                operation=f"pay:{order_id}", payload={"provider": provider_name}, work=work)
-    payment = payments.attach_trade(db, provider, merchant_id=p.tenant, payment_id=stored["payment_id"],
-                                    notify_url=rt.notify_url(provider_name))
+    _, stored = idempotency.run(
+        db,
+        merchant_id=p.tenant,
+        scope=p.scope,
+        key=idempotency_key,
+        operation=f"pay:{order_id}",
+        payload={"provider": provider_name},
+        work=work,
+    )
+    payment = payments.attach_trade(
+        db,
+        provider,
+        merchant_id=p.tenant,
+        payment_id=stored["payment_id"],
+        notify_url=rt.notify_url(provider_name),
+    )
     return PaymentOut.model_validate(payment)
-
-

@@ -29,18 +29,24 @@ admin = require_staff()
 
 
 @platform.post("/merchants", response_model=MerchantCreated, status_code=201)
-def create_merchant(body: MerchantIn, now: datetime = Depends(get_now), _: Principal = Depends(require_platform),
-                    db: Database = Depends(get_db)) -> MerchantCreated:
+def create_merchant(
+    body: MerchantIn,
+    now: datetime = Depends(get_now),
+    _: Principal = Depends(require_platform),
+    db: Database = Depends(get_db),
+) -> MerchantCreated:
     """Create a merchant (tenant) and its owner's API key, shown once."""
     with db.unit_of_work() as s:
-        merchant, _key, token = service.create_merchant(s, name=body.name, timezone=body.timezone,
-                                                        now=now)
+        merchant, _key, token = service.create_merchant(s, name=body.name, timezone=body.timezone, now=now)
         return MerchantCreated(merchant=MerchantOut.model_validate(merchant), api_key=token)
 
 
 @platform.get("/merchants", response_model=Page[MerchantOut])
-def list_merchants(_: Principal = Depends(require_platform), db: Database = Depends(get_db),
-                   page: PageParams = Depends(page_params)) -> Page[MerchantOut]:
+def list_merchants(
+    _: Principal = Depends(require_platform),
+    db: Database = Depends(get_db),
+    page: PageParams = Depends(page_params),
+) -> Page[MerchantOut]:
     from sqlalchemy import select
 
     with db.unit_of_work(write=False) as s:
@@ -49,54 +55,73 @@ def list_merchants(_: Principal = Depends(require_platform), db: Database = Depe
 
 
 @router.get("/merchant", response_model=MerchantOut)
-def current_merchant(p: Principal = Depends(require_staff("operator", "clerk", "guide")),
-                     db: Database = Depends(get_db)) -> MerchantOut:
+def current_merchant(
+    p: Principal = Depends(require_staff("operator", "clerk", "guide")), db: Database = Depends(get_db)
+) -> MerchantOut:
     """The merchant the credential belongs to."""
     with db.unit_of_work(write=False) as s:
         return MerchantOut.model_validate(s.get(Merchant, p.tenant))
 
 
 @router.post("/api-keys", response_model=ApiKeyCreated, status_code=201)
-def create_api_key(body: ApiKeyIn, now: datetime = Depends(get_now), p: Principal = Depends(admin),
-                   db: Database = Depends(get_db)) -> ApiKeyCreated:
+def create_api_key(
+    body: ApiKeyIn,
+    now: datetime = Depends(get_now),
+    p: Principal = Depends(admin),
+    db: Database = Depends(get_db),
+) -> ApiKeyCreated:
     """A new admin API key; the token is shown once."""
     with db.unit_of_work() as s:
-        key, token = service.create_api_key(s, merchant_id=p.tenant, name=body.name, staff_id=None,
-                                            now=now)
+        key, token = service.create_api_key(s, merchant_id=p.tenant, name=body.name, staff_id=None, now=now)
         return ApiKeyCreated(key=ApiKeyOut.model_validate(key), token=token)
 
 
 @router.get("/api-keys", response_model=Page[ApiKeyOut])
-def list_api_keys(p: Principal = Depends(admin), db: Database = Depends(get_db),
-                  page: PageParams = Depends(page_params)) -> Page[ApiKeyOut]:
+def list_api_keys(
+    p: Principal = Depends(admin), db: Database = Depends(get_db), page: PageParams = Depends(page_params)
+) -> Page[ApiKeyOut]:
     with db.unit_of_work(write=False) as s:
         rows, cursor = paginate(s, scoped(ApiKey, p.tenant), ApiKey.id, page)
         return Page(items=[ApiKeyOut.model_validate(r) for r in rows], next_cursor=cursor)
 
 
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyOut)
-def revoke_api_key(key_id: str, now: datetime = Depends(get_now), p: Principal = Depends(admin),
-                   db: Database = Depends(get_db)) -> ApiKeyOut:
+def revoke_api_key(
+    key_id: str,
+    now: datetime = Depends(get_now),
+    p: Principal = Depends(admin),
+    db: Database = Depends(get_db),
+) -> ApiKeyOut:
     """Revoke a key: it stops working at once. Revoking twice is harmless."""
     with db.unit_of_work() as s:
-        key = service.revoke_api_key(s, merchant_id=p.tenant, key_id=key_id,
-                                     now=now)
+        key = service.revoke_api_key(s, merchant_id=p.tenant, key_id=key_id, now=now)
         return ApiKeyOut.model_validate(key)
 
 
 @router.post("/staff", response_model=StaffOut, status_code=201)
-def create_staff(body: StaffIn, now: datetime = Depends(get_now), p: Principal = Depends(admin),
-                 db: Database = Depends(get_db)) -> StaffOut:
+def create_staff(
+    body: StaffIn,
+    now: datetime = Depends(get_now),
+    p: Principal = Depends(admin),
+    db: Database = Depends(get_db),
+) -> StaffOut:
     with db.unit_of_work() as s:
-        staff = service.create_staff(s, merchant_id=p.tenant, name=body.name, role=body.role,
-                                     store_id=body.store_id, phone=body.phone,
-                                     now=now)
+        staff = service.create_staff(
+            s,
+            merchant_id=p.tenant,
+            name=body.name,
+            role=body.role,
+            store_id=body.store_id,
+            phone=body.phone,
+            now=now,
+        )
         return StaffOut.model_validate(staff)
 
 
 @router.get("/staff", response_model=Page[StaffOut])
-def list_staff(p: Principal = Depends(admin), db: Database = Depends(get_db),
-               page: PageParams = Depends(page_params)) -> Page[StaffOut]:
+def list_staff(
+    p: Principal = Depends(admin), db: Database = Depends(get_db), page: PageParams = Depends(page_params)
+) -> Page[StaffOut]:
     with db.unit_of_work(write=False) as s:
         rows, cursor = paginate(s, scoped(Staff, p.tenant), Staff.id, page)
         return Page(items=[StaffOut.model_validate(r) for r in rows], next_cursor=cursor)
@@ -105,21 +130,31 @@ def list_staff(p: Principal = Depends(admin), db: Database = Depends(get_db),
 @router.get("/staff/{staff_id}", response_model=StaffOut)
 def get_staff(staff_id: str, p: Principal = Depends(admin), db: Database = Depends(get_db)) -> StaffOut:
     with db.unit_of_work(write=False) as s:
-        return StaffOut.model_validate(get_owned(s, Staff, p.tenant, staff_id, what="Staff member", code="staff"))
+        return StaffOut.model_validate(
+            get_owned(s, Staff, p.tenant, staff_id, what="Staff member", code="staff")
+        )
 
 
 @router.post("/staff/{staff_id}/deactivate", response_model=StaffOut)
-def deactivate_staff(staff_id: str, p: Principal = Depends(admin), db: Database = Depends(get_db)) -> StaffOut:
+def deactivate_staff(
+    staff_id: str, p: Principal = Depends(admin), db: Database = Depends(get_db)
+) -> StaffOut:
     """Deactivate a staff member; every key bound to them stops working."""
     with db.unit_of_work() as s:
         return StaffOut.model_validate(service.deactivate_staff(s, merchant_id=p.tenant, staff_id=staff_id))
 
 
 @router.post("/staff/{staff_id}/api-keys", response_model=ApiKeyCreated, status_code=201)
-def create_staff_key(staff_id: str, body: ApiKeyIn, now: datetime = Depends(get_now), p: Principal = Depends(admin),
-                     db: Database = Depends(get_db)) -> ApiKeyCreated:
+def create_staff_key(
+    staff_id: str,
+    body: ApiKeyIn,
+    now: datetime = Depends(get_now),
+    p: Principal = Depends(admin),
+    db: Database = Depends(get_db),
+) -> ApiKeyCreated:
     """An API key that acts as this staff member, with their role (and store, for clerks)."""
     with db.unit_of_work() as s:
-        key, token = service.create_api_key(s, merchant_id=p.tenant, name=body.name, staff_id=staff_id,
-                                            now=now)
+        key, token = service.create_api_key(
+            s, merchant_id=p.tenant, name=body.name, staff_id=staff_id, now=now
+        )
         return ApiKeyCreated(key=ApiKeyOut.model_validate(key), token=token)

@@ -49,9 +49,7 @@ class ApiKey(TenantMixin, Base):
     """
 
     __tablename__ = "api_keys"
-    __table_args__ = (
-        ForeignKeyConstraint(["merchant_id", "staff_id"], ["staff.merchant_id", "staff.id"]),
-    )
+    __table_args__ = (ForeignKeyConstraint(["merchant_id", "staff_id"], ["staff.merchant_id", "staff.id"]),)
 
     name: Mapped[str] = mapped_column(String(200))
     staff_id: Mapped[str | None] = mapped_column(String(32))

@@ -17,7 +17,9 @@ from shoplet.scoping import get_owned
 from shoplet.tenancy.models import ApiKey, Merchant, Staff
 
 
-def create_merchant(session: Session, *, name: str, timezone: str, now: datetime) -> tuple[Merchant, ApiKey, str]:
+def create_merchant(
+    session: Session, *, name: str, timezone: str, now: datetime
+) -> tuple[Merchant, ApiKey, str]:
     """A new tenant with its first admin API key; the token is returned once, never stored."""
     merchant = Merchant(id=new_id("mer"), name=name, timezone=timezone, created_at=now)
     session.add(merchant)
@@ -26,14 +28,20 @@ def create_merchant(session: Session, *, name: str, timezone: str, now: datetime
     return merchant, key, token
 
 
-def create_api_key(session: Session, *, merchant_id: str, name: str, staff_id: str | None,
-                   now: datetime) -> tuple[ApiKey, str]:
+def create_api_key(
+    session: Session, *, merchant_id: str, name: str, staff_id: str | None, now: datetime
+) -> tuple[ApiKey, str]:
     if staff_id is not None:
         get_owned(session, Staff, merchant_id, staff_id, what="Staff member", code="staff")
     secret = new_secret()
     key = ApiKey(
-        merchant_id=merchant_id, id=new_id("key"), name=name, staff_id=staff_id,
-        secret_hash=hash_secret(secret), hint=secret[-4:], created_at=now,
+        merchant_id=merchant_id,
+        id=new_id("key"),
+        name=name,
+        staff_id=staff_id,
+        secret_hash=hash_secret(secret),
+        hint=secret[-4:],
+        created_at=now,
     )
     session.add(key)
     session.flush()
@@ -42,10 +50,17 @@ def create_api_key(session: Session, *, merchant_id: str, name: str, staff_id: s
 
 def _working_admin_keys(session: Session, merchant_id: str) -> list[str]:
     """Ids of the merchant's keys that act as an admin now: unbound, or bound to an active admin."""
-    return list(session.scalars(
-        select(ApiKey.id).outerjoin(Staff, (Staff.merchant_id == ApiKey.merchant_id) & (Staff.id == ApiKey.staff_id))
-        .where(ApiKey.merchant_id == merchant_id, ApiKey.revoked_at.is_(None),
-               ApiKey.staff_id.is_(None) | ((Staff.role == "admin") & Staff.active.is_(True)))))
+    return list(
+        session.scalars(
+            select(ApiKey.id)
+            .outerjoin(Staff, (Staff.merchant_id == ApiKey.merchant_id) & (Staff.id == ApiKey.staff_id))
+            .where(
+                ApiKey.merchant_id == merchant_id,
+                ApiKey.revoked_at.is_(None),
+                ApiKey.staff_id.is_(None) | ((Staff.role == "admin") & Staff.active.is_(True)),
+            )
+        )
+    )
 
 
 def _lock_merchant(session: Session, merchant_id: str) -> None:
@@ -61,14 +76,24 @@ def revoke_api_key(session: Session, *, merchant_id: str, key_id: str, now: date
     key = get_owned(session, ApiKey, merchant_id, key_id, what="API key", code="api_key")
     if key.revoked_at is None:
         if _working_admin_keys(session, merchant_id) == [key.id]:
-            raise Conflict("api_key.last_admin", "This is the shop's last working admin key: create another "
-                                                 "admin key before revoking it.")
+            raise Conflict(
+                "api_key.last_admin",
+                "This is the shop's last working admin key: create another admin key before revoking it.",
+            )
         key.revoked_at = now
     return key
 
 
-def create_staff(session: Session, *, merchant_id: str, name: str, role: str,
-                 store_id: str | None, phone: str | None, now: datetime) -> Staff:
+def create_staff(
+    session: Session,
+    *,
+    merchant_id: str,
+    name: str,
+    role: str,
+    store_id: str | None,
+    phone: str | None,
+    now: datetime,
+) -> Staff:
     if role == "clerk" and not store_id:
         raise InvalidInput("staff.clerk_needs_store", "A clerk must be bound to a store.")
     if store_id is not None:
@@ -76,8 +101,13 @@ def create_staff(session: Session, *, merchant_id: str, name: str, role: str,
         if location is None or location.kind != "store":
             raise NotFound("store.not_found", "No such store.")
     staff = Staff(
-        merchant_id=merchant_id, id=new_id("stf"), name=name, role=role, store_id=store_id,
-        phone=phone, created_at=now,
+        merchant_id=merchant_id,
+        id=new_id("stf"),
+        name=name,
+        role=role,
+        store_id=store_id,
+        phone=phone,
+        created_at=now,
     )
     session.add(staff)
     session.flush()
@@ -89,11 +119,17 @@ def deactivate_staff(session: Session, *, merchant_id: str, staff_id: str) -> St
     _lock_merchant(session, merchant_id)
     staff = get_owned(session, Staff, merchant_id, staff_id, what="Staff member", code="staff")
     if staff.active and staff.role == "admin":
-        remaining = set(_working_admin_keys(session, merchant_id)) - set(session.scalars(
-            select(ApiKey.id).where(ApiKey.merchant_id == merchant_id, ApiKey.staff_id == staff_id)))
+        remaining = set(_working_admin_keys(session, merchant_id)) - set(
+            session.scalars(
+                select(ApiKey.id).where(ApiKey.merchant_id == merchant_id, ApiKey.staff_id == staff_id)
+            )
+        )
         if not remaining:
-            raise Conflict("staff.last_admin", "This is the shop's last admin: make someone else an admin (or "
-                                               "create an admin key) before deactivating them.")
+            raise Conflict(
+                "staff.last_admin",
+                "This is the shop's last admin: make someone else an admin (or "
+                "create an admin key) before deactivating them.",
+            )
     staff.active = False
     return staff
 

@@ -21,7 +21,9 @@ def upgrade() -> None:
         batch_op.create_index("ix_customers_birthday", ["merchant_id", "birthday"], unique=False)
     with op.batch_alter_table("coupon_event_rules", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_coupon_event_rules_event"), type_="check")
-        batch_op.create_check_constraint("event", "event IN ('joined','first_order','order_at_least','birthday')")
+        batch_op.create_check_constraint(
+            "event", "event IN ('joined','first_order','order_at_least','birthday')"
+        )
 
 
 def downgrade() -> None:

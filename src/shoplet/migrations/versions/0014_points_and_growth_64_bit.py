@@ -9,20 +9,20 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0014'
-down_revision: str | None = '0013'
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # Balances and running totals that grow with every order a customer pays.
 COLUMNS = {
-    'members': ['growth', 'points_balance'],
-    'member_tier_changes': ['growth'],
-    'growth_entries': ['delta'],
-    'points_lots': ['amount', 'remaining'],
-    'points_entries': ['delta', 'balance_after'],
-    'light_memberships': ['enjoyed'],
-    'light_settlements': ['enjoyed'],
+    "members": ["growth", "points_balance"],
+    "member_tier_changes": ["growth"],
+    "growth_entries": ["delta"],
+    "points_lots": ["amount", "remaining"],
+    "points_entries": ["delta", "balance_after"],
+    "light_memberships": ["enjoyed"],
+    "light_settlements": ["enjoyed"],
 }
 
 
