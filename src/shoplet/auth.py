@@ -26,6 +26,7 @@ from sqlalchemy import bindparam, select, update
 from shoplet.customers.models import CustomerSession
 from shoplet.db import Database
 from shoplet.errors import Forbidden, Unauthenticated
+from shoplet.scoping import owned
 from shoplet.tenancy.models import ApiKey, Merchant, Staff
 
 API_KEY_PREFIX = "sk"
@@ -150,7 +151,7 @@ def authenticate(
         with db.unit_of_work() as session:
             session.execute(
                 update(ApiKey)
-                .where(ApiKey.merchant_id == merchant_id, ApiKey.id == object_id)
+                .where(owned(ApiKey, merchant_id), ApiKey.id == object_id)
                 .values(last_used_at=now)
             )
     return principal
@@ -166,9 +167,9 @@ _SESSION_QUERY = (
         CustomerSession.expires_at,
         CustomerSession.revoked_at,
     )
-    .join(Merchant, Merchant.id == CustomerSession.merchant_id)
+    .join(Merchant, owned(CustomerSession, Merchant.id))
     .where(
-        CustomerSession.merchant_id == bindparam("m"),
+        owned(CustomerSession, bindparam("m")),
         CustomerSession.id == bindparam("s"),
         Merchant.status == "active",
     )

@@ -14,11 +14,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import DateTime, Engine, MetaData, String, and_, bindparam, create_engine, event, func
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -141,6 +141,12 @@ def bulk_insert(connection: Any, table: Any, rows: list[dict[str, Any]]) -> None
                 copy.write_row([row[c] for c in columns])
     except connection.dialect.dbapi.IntegrityError as exc:  # as SQLAlchemy would report it
         raise IntegrityError(statement, None, exc) from exc
+
+
+def changed(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE matched (the conditional-update idiom: 0 means the
+    condition no longer held, so someone else got there first)."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def normalize_url(url: str) -> str:

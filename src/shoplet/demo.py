@@ -26,6 +26,7 @@ from shoplet.inventory.models import StockLocation
 from shoplet.membership import light, points, tiers
 from shoplet.membership.schemas import LightPlanIn, LoyaltySettingsIn, TierIn
 from shoplet.promotions import service as promotions
+from shoplet.scoping import owned
 from shoplet.tenancy import service as tenancy
 from shoplet.tenancy.models import Merchant, Staff
 
@@ -301,7 +302,7 @@ def _create(session: Session, now: datetime) -> Merchant:
         session,
         merchant.id,
         categories["beans"].id,
-        {sku.code: sku.id for sku in session.scalars(select(Sku).where(Sku.merchant_id == merchant.id))},
+        {sku.code: sku.id for sku in session.scalars(select(Sku).where(owned(Sku, merchant.id)))},
         now,
     )
     regulars = groups.create(
@@ -402,11 +403,11 @@ def load(session: Session, *, now: datetime, session_days: int = 30) -> DemoCred
     admin_key = tenancy.create_api_key(
         session, merchant_id=merchant.id, name="demo admin key", staff_id=None, now=now
     )[1]
-    clerk = session.scalar(select(Staff).where(Staff.merchant_id == merchant.id, Staff.role == "clerk"))
+    clerk = session.scalar(select(Staff).where(owned(Staff, merchant.id), Staff.role == "clerk"))
     clerk_key = tenancy.create_api_key(
         session, merchant_id=merchant.id, name="demo clerk key", staff_id=clerk.id, now=now
     )[1]
-    guide = session.scalar(select(Staff).where(Staff.merchant_id == merchant.id, Staff.role == "guide"))
+    guide = session.scalar(select(Staff).where(owned(Staff, merchant.id), Staff.role == "guide"))
     guide_key = tenancy.create_api_key(
         session, merchant_id=merchant.id, name="demo guide key", staff_id=guide.id, now=now
     )[1]
@@ -429,7 +430,7 @@ def load(session: Session, *, now: datetime, session_days: int = 30) -> DemoCred
     )
     batch_code = session.scalar(
         select(CouponCode.code)
-        .where(CouponCode.merchant_id == merchant.id, CouponCode.redeemed_at.is_(None))
+        .where(owned(CouponCode, merchant.id), CouponCode.redeemed_at.is_(None))
         .order_by(CouponCode.code)
         .limit(1)
     )

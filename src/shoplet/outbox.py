@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import JSON, Index, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from shoplet.db import Base, Database, TenantMixin, new_id, utcnow
+from shoplet.db import Base, Database, TenantMixin, changed, new_id, utcnow
+from shoplet.scoping import owned
 
 log = logging.getLogger(__name__)
 
@@ -93,16 +94,18 @@ def _deliver_one(
 ) -> int:
     lease = now + timedelta(seconds=BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS) - 1)])
     with db.unit_of_work() as session:
-        claimed = session.execute(
-            update(OutboxEvent)
-            .where(
-                OutboxEvent.merchant_id == merchant_id,
-                OutboxEvent.id == event_id,
-                OutboxEvent.status == "pending",
-                OutboxEvent.attempts == attempts,
+        claimed = changed(
+            session.execute(
+                update(OutboxEvent)
+                .where(
+                    owned(OutboxEvent, merchant_id),
+                    OutboxEvent.id == event_id,
+                    OutboxEvent.status == "pending",
+                    OutboxEvent.attempts == attempts,
+                )
+                .values(attempts=attempts + 1, next_attempt_at=lease)
             )
-            .values(attempts=attempts + 1, next_attempt_at=lease)
-        ).rowcount
+        )
         if not claimed:
             return 0
         event = session.get(OutboxEvent, (merchant_id, event_id))
@@ -125,7 +128,7 @@ def _deliver_one(
             values.update(status="dead")
         session.execute(
             update(OutboxEvent)
-            .where(OutboxEvent.merchant_id == merchant_id, OutboxEvent.id == event_id)
+            .where(owned(OutboxEvent, merchant_id), OutboxEvent.id == event_id)
             .values(**values)
         )
     return 1 if error is None else 0

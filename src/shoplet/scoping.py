@@ -1,15 +1,39 @@
-"""The one place tenant scoping happens: every read of a tenant-owned row goes through here."""
+"""The one place tenant scoping is written.
+
+Every tenant-owned table has ``merchant_id`` first in its primary key. Code outside this
+module never compares ``merchant_id`` itself (``tests/test_scoping.py`` fails the build if
+it does); it asks for the merchant's rows with :func:`scoped`, :func:`scoped_update`,
+:func:`scoped_delete` or :func:`owned`, joins two tenant tables with :func:`same_tenant`,
+and loads one object with :func:`get_owned` (another tenant's object is a 404).
+"""
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Delete, Select, Update, delete, select, update
 from sqlalchemy.orm import Session
 
 from shoplet.errors import NotFound
 
 M = TypeVar("M")
+
+
+def _tenant_column(model: Any) -> Any:
+    """``merchant_id`` of a mapped class, an alias or a Core table."""
+    column = getattr(model, "merchant_id", None)
+    return column if column is not None else model.c.merchant_id
+
+
+def owned(model: Any, merchant_id: Any) -> ColumnElement[bool]:
+    """The filter ``model.merchant_id = :tenant`` (``merchant_id`` may be a bound parameter)."""
+    return _tenant_column(model) == merchant_id  # type: ignore[no-any-return]
+
+
+def same_tenant(left: Any, right: Any) -> ColumnElement[bool]:
+    """Join condition: both rows belong to the same merchant (the first half of every
+    tenant-first foreign key)."""
+    return _tenant_column(left) == _tenant_column(right)  # type: ignore[no-any-return]
 
 
 def get_owned(
@@ -31,4 +55,14 @@ def get_owned(
 
 def scoped(model: Any, merchant_id: str) -> Select[Any]:
     """``SELECT model WHERE merchant_id = :tenant``; callers add filters and order."""
-    return select(model).where(model.merchant_id == merchant_id)
+    return select(model).where(owned(model, merchant_id))
+
+
+def scoped_update(model: Any, merchant_id: str) -> Update:
+    """``UPDATE model ... WHERE merchant_id = :tenant``; callers add filters and values."""
+    return update(model).where(owned(model, merchant_id))
+
+
+def scoped_delete(model: Any, merchant_id: str) -> Delete:
+    """``DELETE FROM model WHERE merchant_id = :tenant``; callers add filters."""
+    return delete(model).where(owned(model, merchant_id))

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from shoplet.catalog.models import Category, Product, Sku
 from shoplet.db import new_id
 from shoplet.errors import Conflict, InvalidInput
-from shoplet.scoping import get_owned
+from shoplet.scoping import get_owned, owned
 
 
 def create_category(
@@ -20,7 +20,7 @@ def create_category(
 ) -> Category:
     if parent_id is not None:
         get_owned(session, Category, merchant_id, parent_id, what="Category")
-    if session.scalar(select(Category.id).where(Category.merchant_id == merchant_id, Category.code == code)):
+    if session.scalar(select(Category.id).where(owned(Category, merchant_id), Category.code == code)):
         raise Conflict("category.code_taken", f"A category with code '{code}' already exists.")
     category = Category(
         merchant_id=merchant_id, id=new_id("cat"), code=code, name=name, parent_id=parent_id, created_at=now
@@ -85,7 +85,7 @@ def add_sku(
     now: datetime,
 ) -> Sku:
     _check_prices(list_price, member_price, light_member_price)
-    if session.scalar(select(Sku.id).where(Sku.merchant_id == merchant_id, Sku.code == code)):
+    if session.scalar(select(Sku.id).where(owned(Sku, merchant_id), Sku.code == code)):
         raise Conflict("sku.code_taken", f"A SKU with code '{code}' already exists.")
     sku = Sku(
         merchant_id=merchant_id,
@@ -144,9 +144,7 @@ def skus_of(session: Session, merchant_id: str, product_ids: list[str]) -> dict[
     result: dict[str, list[Sku]] = {pid: [] for pid in product_ids}
     if product_ids:
         rows = session.scalars(
-            select(Sku)
-            .where(Sku.merchant_id == merchant_id, Sku.product_id.in_(product_ids))
-            .order_by(Sku.id)
+            select(Sku).where(owned(Sku, merchant_id), Sku.product_id.in_(product_ids)).order_by(Sku.id)
         )
         for sku in rows:
             result[sku.product_id].append(sku)

@@ -22,11 +22,11 @@ from shoplet.coupons.models import (
     CouponTemplate,
 )
 from shoplet.customers.models import Customer, Follower
-from shoplet.db import new_id
+from shoplet.db import changed, new_id
 from shoplet.errors import Conflict, InvalidInput, ShopletError, Unprocessable
 from shoplet.membership.models import LightMembership, Member
 from shoplet.outbox import emit
-from shoplet.scoping import get_owned
+from shoplet.scoping import get_owned, owned
 
 MAX_BATCH = 100_000
 
@@ -71,9 +71,7 @@ def export_codes(session: Session, *, merchant_id: str, template_id: str, batch_
     get_owned(
         session, CouponTemplate, merchant_id, template_id, what="Coupon template", code="coupon_template"
     )
-    stmt = select(CouponCode).where(
-        CouponCode.merchant_id == merchant_id, CouponCode.template_id == template_id
-    )
+    stmt = select(CouponCode).where(owned(CouponCode, merchant_id), CouponCode.template_id == template_id)
     if batch_id:
         stmt = stmt.where(CouponCode.batch_id == batch_id)
     out = io.StringIO()
@@ -101,20 +99,20 @@ def redeem_unique_code(
     row = session.get(CouponCode, (merchant_id, code))
     if row is None:
         return None
-    won = session.execute(
-        update(CouponCode)
-        .where(
-            CouponCode.merchant_id == merchant_id, CouponCode.code == code, CouponCode.redeemed_by.is_(None)
+    won = changed(
+        session.execute(
+            update(CouponCode)
+            .where(owned(CouponCode, merchant_id), CouponCode.code == code, CouponCode.redeemed_by.is_(None))
+            .values(redeemed_by=customer_id, redeemed_at=now)
         )
-        .values(redeemed_by=customer_id, redeemed_at=now)
-    ).rowcount
+    )
     if not won:
         raise Conflict("coupon.code_used", "This code has already been used.")
     template = get_owned(session, CouponTemplate, merchant_id, row.template_id, what="Coupon", code="coupon")
     coupon = service.issue(session, template=template, customer_id=customer_id, source="bulk", now=now)
     session.execute(
         update(CouponCode)
-        .where(CouponCode.merchant_id == merchant_id, CouponCode.code == code)
+        .where(owned(CouponCode, merchant_id), CouponCode.code == code)
         .values(coupon_id=coupon.id)
     )
     return coupon
@@ -196,7 +194,7 @@ def on_event(
         session.scalars(
             select(CouponEventRule)
             .where(
-                CouponEventRule.merchant_id == merchant_id,
+                owned(CouponEventRule, merchant_id),
                 CouponEventRule.active.is_(True),
                 CouponEventRule.event.in_(list(events)),
             )
@@ -267,7 +265,7 @@ def claim_by_code(
         return coupon
     template = session.scalar(
         select(CouponTemplate).where(
-            CouponTemplate.merchant_id == merchant_id, CouponTemplate.public_code == code.strip().upper()
+            owned(CouponTemplate, merchant_id), CouponTemplate.public_code == code.strip().upper()
         )
     )
     if template is None:
@@ -281,16 +279,14 @@ CHUNK = 200
 
 def _window(session: Session, merchant_id: str, segment: dict, cursor: str | None, limit: int):
     """The next customers (id, tags) after ``cursor`` that may be in the segment, by id."""
-    stmt = select(Customer.id, Customer.tags).where(Customer.merchant_id == merchant_id)
+    stmt = select(Customer.id, Customer.tags).where(owned(Customer, merchant_id))
     if segment.get("kind") == "members":
-        stmt = stmt.where(
-            Customer.id.in_(select(Member.customer_id).where(Member.merchant_id == merchant_id))
-        )
+        stmt = stmt.where(Customer.id.in_(select(Member.customer_id).where(owned(Member, merchant_id))))
     if segment.get("kind") == "light_members":
         stmt = stmt.where(
             Customer.id.in_(
                 select(LightMembership.customer_id).where(
-                    LightMembership.merchant_id == merchant_id, LightMembership.status == "active"
+                    owned(LightMembership, merchant_id), LightMembership.status == "active"
                 )
             )
         )
@@ -298,7 +294,7 @@ def _window(session: Session, merchant_id: str, segment: dict, cursor: str | Non
         stmt = stmt.where(
             Customer.id.in_(
                 select(Follower.customer_id).where(
-                    Follower.merchant_id == merchant_id, Follower.unfollowed_at.is_(None)
+                    owned(Follower, merchant_id), Follower.unfollowed_at.is_(None)
                 )
             )
         )
@@ -406,7 +402,7 @@ def birthday_coupons(session: Session, *, now: datetime) -> int:
     for merchant_id in sorted({rule.merchant_id for rule in rules}):
         today = service.local_day(session, merchant_id, now)  # YYYY-MM-DD
         customers = session.scalars(
-            select(Customer.id).where(Customer.merchant_id == merchant_id, Customer.birthday == today[5:])
+            select(Customer.id).where(owned(Customer, merchant_id), Customer.birthday == today[5:])
         )
         for customer_id in customers:
             fired += len(

@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 
 from shoplet.coupons.codes import normalise
 from shoplet.coupons.models import Coupon, CouponTemplate
+from shoplet.db import changed
 from shoplet.errors import Conflict, NotFound, Unprocessable
 from shoplet.outbox import emit
-from shoplet.scoping import get_owned
+from shoplet.scoping import get_owned, owned
 
 RULE_FIELDS = (
     "kind",
@@ -48,9 +49,7 @@ def held(
     """The customer's available coupons that may be used in this host app at this store."""
     rows = session.scalars(
         select(Coupon)
-        .where(
-            Coupon.merchant_id == merchant_id, Coupon.customer_id == customer_id, Coupon.status == "available"
-        )
+        .where(owned(Coupon, merchant_id), Coupon.customer_id == customer_id, Coupon.status == "available")
         .order_by(Coupon.valid_until, Coupon.id)
     )
     return [
@@ -66,11 +65,13 @@ def lock(
 ) -> None:
     """The order's coupons are set aside until it is paid or cancelled."""
     for coupon_id, discount in sorted(discounts.items()):
-        locked = session.execute(
-            update(Coupon)
-            .where(Coupon.merchant_id == merchant_id, Coupon.id == coupon_id, Coupon.status == "available")
-            .values(status="locked", order_id=order_id, discount=discount, order_amount=order_amount)
-        ).rowcount
+        locked = changed(
+            session.execute(
+                update(Coupon)
+                .where(owned(Coupon, merchant_id), Coupon.id == coupon_id, Coupon.status == "available")
+                .values(status="locked", order_id=order_id, discount=discount, order_amount=order_amount)
+            )
+        )
         if not locked:
             raise Conflict(
                 "coupon.not_available", "One of the coupons was just used elsewhere; please try again."
@@ -78,41 +79,47 @@ def lock(
 
 
 def use_for_order(session: Session, *, merchant_id: str, order_id: str, now: datetime) -> int:
-    return session.execute(
-        update(Coupon)
-        .where(Coupon.merchant_id == merchant_id, Coupon.order_id == order_id, Coupon.status == "locked")
-        .values(status="used", used_at=now)
-    ).rowcount
+    return changed(
+        session.execute(
+            update(Coupon)
+            .where(owned(Coupon, merchant_id), Coupon.order_id == order_id, Coupon.status == "locked")
+            .values(status="used", used_at=now)
+        )
+    )
 
 
 def release_for_order(session: Session, *, merchant_id: str, order_id: str) -> int:
     """An unpaid order was cancelled: its coupons can be used again."""
-    return session.execute(
-        update(Coupon)
-        .where(Coupon.merchant_id == merchant_id, Coupon.order_id == order_id, Coupon.status == "locked")
-        .values(status="available", order_id=None, discount=0, order_amount=0)
-    ).rowcount
+    return changed(
+        session.execute(
+            update(Coupon)
+            .where(owned(Coupon, merchant_id), Coupon.order_id == order_id, Coupon.status == "locked")
+            .values(status="available", order_id=None, discount=0, order_amount=0)
+        )
+    )
 
 
 def return_for_order(session: Session, *, merchant_id: str, order_id: str, now: datetime) -> int:
     """The whole order was refunded: coupons still within their validity come back (P3)."""
-    return session.execute(
-        update(Coupon)
-        .where(
-            Coupon.merchant_id == merchant_id,
-            Coupon.order_id == order_id,
-            Coupon.status == "used",
-            (Coupon.valid_until.is_(None)) | (Coupon.valid_until > now),
+    return changed(
+        session.execute(
+            update(Coupon)
+            .where(
+                owned(Coupon, merchant_id),
+                Coupon.order_id == order_id,
+                Coupon.status == "used",
+                (Coupon.valid_until.is_(None)) | (Coupon.valid_until > now),
+            )
+            .values(status="available", order_id=None, used_at=None, discount=0, order_amount=0)
         )
-        .values(status="available", order_id=None, used_at=None, discount=0, order_amount=0)
-    ).rowcount
+    )
 
 
 def find_by_code(session: Session, merchant_id: str, text: str) -> Coupon:
     code = normalise(text)
     if code is None:
         raise Unprocessable("coupon.code_invalid", "That code is not valid; check it for typos.")
-    coupon = session.scalar(select(Coupon).where(Coupon.merchant_id == merchant_id, Coupon.code == code))
+    coupon = session.scalar(select(Coupon).where(owned(Coupon, merchant_id), Coupon.code == code))
     if coupon is None:
         raise NotFound("coupon.not_found", "No coupon has this code.")
     return coupon
@@ -140,11 +147,13 @@ def verify(
     refusal = _refusal(coupon, store_id, now)
     if refusal is not None:
         raise refusal
-    won = session.execute(
-        update(Coupon)
-        .where(Coupon.merchant_id == merchant_id, Coupon.id == coupon.id, Coupon.status == "available")
-        .values(status="used", used_at=now, verified_store_id=store_id, verified_by=staff_id)
-    ).rowcount
+    won = changed(
+        session.execute(
+            update(Coupon)
+            .where(owned(Coupon, merchant_id), Coupon.id == coupon.id, Coupon.status == "available")
+            .values(status="used", used_at=now, verified_store_id=store_id, verified_by=staff_id)
+        )
+    )
     if not won:
         raise Conflict("coupon.already_used", "This coupon has already been used.")
     session.refresh(coupon)
@@ -167,7 +176,7 @@ def reverse(
         )
     session.execute(
         update(Coupon)
-        .where(Coupon.merchant_id == merchant_id, Coupon.id == coupon_id, Coupon.status == "used")
+        .where(owned(Coupon, merchant_id), Coupon.id == coupon_id, Coupon.status == "used")
         .values(status="available", used_at=None, verified_store_id=None, verified_by=None)
     )
     session.refresh(coupon)
@@ -176,11 +185,13 @@ def reverse(
 
 def expire(session: Session, *, now: datetime) -> int:
     """Lifecycle sweep: available coupons past their validity become expired."""
-    return session.execute(
-        update(Coupon)
-        .where(Coupon.status == "available", Coupon.valid_until.is_not(None), Coupon.valid_until <= now)
-        .values(status="expired")
-    ).rowcount
+    return changed(
+        session.execute(
+            update(Coupon)
+            .where(Coupon.status == "available", Coupon.valid_until.is_not(None), Coupon.valid_until <= now)
+            .values(status="expired")
+        )
+    )
 
 
 def remind(session: Session, *, now: datetime, days: int = 3, limit: int = 1000) -> int:
@@ -199,13 +210,15 @@ def remind(session: Session, *, now: datetime, days: int = 3, limit: int = 1000)
         )
     )
     for coupon in due:
-        marked = session.execute(
-            update(Coupon)
-            .where(
-                Coupon.merchant_id == coupon.merchant_id, Coupon.id == coupon.id, Coupon.reminded_at.is_(None)
+        marked = changed(
+            session.execute(
+                update(Coupon)
+                .where(
+                    owned(Coupon, coupon.merchant_id), Coupon.id == coupon.id, Coupon.reminded_at.is_(None)
+                )
+                .values(reminded_at=now)
             )
-            .values(reminded_at=now)
-        ).rowcount
+        )
         if marked:
             emit(
                 session,
@@ -230,18 +243,18 @@ def figures(session: Session, *, merchant_id: str, template_id: str) -> dict[str
     base = (
         select(func.count())
         .select_from(Coupon)
-        .where(Coupon.merchant_id == merchant_id, Coupon.template_id == template_id)
+        .where(owned(Coupon, merchant_id), Coupon.template_id == template_id)
     )
     claimed = session.scalar(base.where(Coupon.source.in_(("claim", "code"))))
     used = session.scalar(base.where(Coupon.status == "used"))
     cost = session.scalar(
         select(func.coalesce(func.sum(Coupon.discount), 0)).where(
-            Coupon.merchant_id == merchant_id, Coupon.template_id == template_id, Coupon.status == "used"
+            owned(Coupon, merchant_id), Coupon.template_id == template_id, Coupon.status == "used"
         )
     )
     gmv = session.scalar(
         select(func.coalesce(func.sum(Coupon.order_amount), 0)).where(
-            Coupon.merchant_id == merchant_id, Coupon.template_id == template_id, Coupon.status == "used"
+            owned(Coupon, merchant_id), Coupon.template_id == template_id, Coupon.status == "used"
         )
     )
     issued = template.issued_count

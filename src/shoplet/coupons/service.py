@@ -20,7 +20,7 @@ from shoplet.coupons.codes import new_code
 from shoplet.coupons.models import Coupon, CouponClaimCount, CouponTemplate
 from shoplet.customers.models import Customer
 from shoplet.customers.service import is_follower
-from shoplet.db import new_id
+from shoplet.db import changed, new_id
 from shoplet.errors import Conflict, Forbidden, InvalidInput, Unprocessable
 from shoplet.inventory.models import StockLocation
 from shoplet.membership import light
@@ -28,7 +28,7 @@ from shoplet.membership.models import Member
 from shoplet.pricing import InvalidCart
 from shoplet.pricing.model import parse
 from shoplet.schemas import zone_named
-from shoplet.scoping import get_owned
+from shoplet.scoping import get_owned, owned
 from shoplet.tenancy.models import Merchant
 
 KINDS = ("cash", "threshold", "percent", "exchange", "free_delivery")
@@ -94,19 +94,17 @@ def _check(session: Session, template: CouponTemplate) -> None:
     if template.kind == "exchange":
         skus.add(template.params["sku"])
     if skus:
-        found = set(session.scalars(select(Sku.id).where(Sku.merchant_id == merchant_id, Sku.id.in_(skus))))
+        found = set(session.scalars(select(Sku.id).where(owned(Sku, merchant_id), Sku.id.in_(skus))))
         if skus - found:
             raise InvalidInput("coupon.unknown_sku", f"No SKU '{sorted(skus - found)[0]}' in this shop.")
     categories = set(template.scope.get("categories", []))
     if categories and categories - set(
-        session.scalars(
-            select(Category.id).where(Category.merchant_id == merchant_id, Category.id.in_(categories))
-        )
+        session.scalars(select(Category.id).where(owned(Category, merchant_id), Category.id.in_(categories)))
     ):
         raise InvalidInput("coupon.unknown_category", "A category in the scope is not in this shop.")
     if template.public_code and session.scalar(
         select(CouponTemplate.id).where(
-            CouponTemplate.merchant_id == merchant_id,
+            owned(CouponTemplate, merchant_id),
             CouponTemplate.public_code == template.public_code,
             CouponTemplate.id != template.id,
         )
@@ -299,7 +297,7 @@ _COUNTER = {"sqlite": _counter_statement("sqlite"), "postgresql": _counter_state
 _TAKE_STOCK = (
     update(CouponTemplate)
     .where(
-        CouponTemplate.merchant_id == bindparam("m"),
+        owned(CouponTemplate, bindparam("m")),
         CouponTemplate.id == bindparam("t"),
         CouponTemplate.status == "active",
         (CouponTemplate.total_stock.is_(None)) | (CouponTemplate.issued_count < CouponTemplate.total_stock),
@@ -420,7 +418,7 @@ def issue(
     connection = session.connection()  # Core on the session's transaction: no ORM overhead on the hot path
     connection.execute(_INSERT_COUPON, values)
     face = face_value(template) if template.budget is not None else 0
-    if not connection.execute(_TAKE_STOCK, {"m": merchant_id, "t": template.id, "face": face}).rowcount:
+    if not changed(connection.execute(_TAKE_STOCK, {"m": merchant_id, "t": template.id, "face": face})):
         current = session.get(CouponTemplate, (merchant_id, template.id), populate_existing=True)
         refusal = claimable_refusal(current, now)  # paused or stopped since the caller read it
         if refusal is not None:
@@ -497,7 +495,7 @@ def claim_through_gate(db, gate, *, template: CouponTemplate, customer_id: str, 
                 row.period: row.claimed
                 for row in session.scalars(
                     select(CouponClaimCount).where(
-                        CouponClaimCount.merchant_id == merchant_id,
+                        owned(CouponClaimCount, merchant_id),
                         CouponClaimCount.template_id == template_id,
                         CouponClaimCount.customer_id == customer_id,
                         CouponClaimCount.period.in_(("all", day)),

@@ -24,7 +24,7 @@ from shoplet.customers.schemas import (
 from shoplet.db import Database
 from shoplet.membership.models import Member
 from shoplet.pagination import Page, PageParams, page_params, paginate
-from shoplet.scoping import get_owned, scoped
+from shoplet.scoping import get_owned, owned, scoped
 
 router = APIRouter(tags=["customers"])
 editor = require_staff("operator")
@@ -103,7 +103,7 @@ def list_followers(
 ) -> Page[FollowOut]:
     """Current followers of the merchant's life account (生活号), by customer."""
     with db.unit_of_work(write=False) as s:
-        stmt = select(Follower).where(Follower.merchant_id == p.tenant, Follower.unfollowed_at.is_(None))
+        stmt = select(Follower).where(owned(Follower, p.tenant), Follower.unfollowed_at.is_(None))
         rows, cursor = paginate(s, stmt, Follower.customer_id, page)
         return Page(items=[follow_out(r.customer_id, r) for r in rows], next_cursor=cursor)
 

@@ -12,7 +12,7 @@ from shoplet.auth import SESSION_PREFIX, hash_secret, make_token, new_secret
 from shoplet.customers.models import Customer, CustomerIdentity, CustomerSession, Follower
 from shoplet.db import new_id
 from shoplet.errors import Conflict
-from shoplet.scoping import get_owned
+from shoplet.scoping import get_owned, owned
 
 
 def create_customer(
@@ -27,7 +27,7 @@ def create_customer(
     birthday: str | None = None,
 ) -> Customer:
     if phone and session.scalar(
-        select(Customer.id).where(Customer.merchant_id == merchant_id, Customer.phone == phone)
+        select(Customer.id).where(owned(Customer, merchant_id), Customer.phone == phone)
     ):
         raise Conflict("customer.phone_taken", "Another customer already has this phone number.")
     customer = Customer(
@@ -79,7 +79,7 @@ def identities_of(session: Session, merchant_id: str, customer_id: str) -> list[
     return list(
         session.scalars(
             select(CustomerIdentity)
-            .where(CustomerIdentity.merchant_id == merchant_id, CustomerIdentity.customer_id == customer_id)
+            .where(owned(CustomerIdentity, merchant_id), CustomerIdentity.customer_id == customer_id)
             .order_by(CustomerIdentity.host_app)
         )
     )
@@ -95,7 +95,7 @@ def resolve_customer(
     customer = None
     if phone:
         customer = session.scalar(
-            select(Customer).where(Customer.merchant_id == merchant_id, Customer.phone == phone)
+            select(Customer).where(owned(Customer, merchant_id), Customer.phone == phone)
         )
     try:
         with session.begin_nested():

@@ -47,7 +47,7 @@ from shoplet.guides.schemas import (
 )
 from shoplet.pagination import Page, PageParams, page_params, paginate
 from shoplet.periods import Period, period_params
-from shoplet.scoping import get_owned, scoped
+from shoplet.scoping import get_owned, owned, scoped
 from shoplet.tenancy.models import Staff
 from shoplet.tenancy.service import zone
 
@@ -153,7 +153,7 @@ def binding_history(
         get_owned(s, Customer, p.tenant, customer_id, what="Customer")
         rows = s.scalars(
             select(GuideBindingChange)
-            .where(GuideBindingChange.merchant_id == p.tenant, GuideBindingChange.customer_id == customer_id)
+            .where(owned(GuideBindingChange, p.tenant), GuideBindingChange.customer_id == customer_id)
             .order_by(GuideBindingChange.at, GuideBindingChange.id)
         )
         return [BindingChangeOut.model_validate(r) for r in rows]
@@ -185,7 +185,7 @@ def list_quotas(
         get_owned(s, CouponTemplate, p.tenant, template_id, what="Coupon template", code="coupon_template")
         rows = s.scalars(
             select(GuideCouponQuota)
-            .where(GuideCouponQuota.merchant_id == p.tenant, GuideCouponQuota.template_id == template_id)
+            .where(owned(GuideCouponQuota, p.tenant), GuideCouponQuota.template_id == template_id)
             .order_by(GuideCouponQuota.guide_id)
         )
         return [QuotaOut.model_validate(r) for r in rows]
@@ -334,7 +334,7 @@ def my_quotas(p: Principal = Depends(require_guide), db: Database = Depends(get_
     with db.unit_of_work(write=False) as s:
         rows = s.scalars(
             select(GuideCouponQuota)
-            .where(GuideCouponQuota.merchant_id == p.tenant, GuideCouponQuota.guide_id == p.staff_id)
+            .where(owned(GuideCouponQuota, p.tenant), GuideCouponQuota.guide_id == p.staff_id)
             .order_by(GuideCouponQuota.template_id)
         )
         return [QuotaOut.model_validate(r) for r in rows]

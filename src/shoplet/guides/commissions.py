@@ -16,12 +16,12 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shoplet.db import new_id
+from shoplet.db import changed, new_id
 from shoplet.errors import NotFound
 from shoplet.guides.models import Commission, CommissionRule
 from shoplet.guides.service import guide_of, policy_of
 from shoplet.inventory.models import StockLocation
-from shoplet.scoping import get_owned
+from shoplet.scoping import get_owned, owned
 
 
 def set_rule(
@@ -64,7 +64,7 @@ def rules(session: Session, merchant_id: str) -> list[CommissionRule]:
     return list(
         session.scalars(
             select(CommissionRule)
-            .where(CommissionRule.merchant_id == merchant_id)
+            .where(owned(CommissionRule, merchant_id))
             .order_by(CommissionRule.scope, CommissionRule.target_id)
         )
     )
@@ -93,7 +93,7 @@ def on_paid(
     if guide_id is None:
         return None
     existing = session.scalar(
-        select(Commission).where(Commission.merchant_id == merchant_id, Commission.order_id == order_id)
+        select(Commission).where(owned(Commission, merchant_id), Commission.order_id == order_id)
     )
     if existing is not None:
         return existing
@@ -119,7 +119,7 @@ def on_paid(
             session.flush()
     except IntegrityError:  # created concurrently (a replayed notification)
         return session.scalar(
-            select(Commission).where(Commission.merchant_id == merchant_id, Commission.order_id == order_id)
+            select(Commission).where(owned(Commission, merchant_id), Commission.order_id == order_id)
         )
     return commission
 
@@ -128,7 +128,7 @@ def on_refund(session: Session, *, merchant_id: str, order_id: str, goods_refund
     """The order's goods refunded so far are ``goods_refunded``: reverse that share of the
     commission (all of it when everything came back)."""
     commission = session.scalar(
-        select(Commission).where(Commission.merchant_id == merchant_id, Commission.order_id == order_id)
+        select(Commission).where(owned(Commission, merchant_id), Commission.order_id == order_id)
     )
     if commission is None:
         return
@@ -144,7 +144,7 @@ def on_refund(session: Session, *, merchant_id: str, order_id: str, goods_refund
     session.execute(
         update(Commission)
         .where(
-            Commission.merchant_id == merchant_id,
+            owned(Commission, merchant_id),
             Commission.id == commission.id,
             Commission.refunded < refunded,
         )
@@ -159,7 +159,7 @@ def start_after_sale(session: Session, *, merchant_id: str, order_id: str, now: 
     session.execute(
         update(Commission)
         .where(
-            Commission.merchant_id == merchant_id,
+            owned(Commission, merchant_id),
             Commission.order_id == order_id,
             Commission.status == "frozen",
             Commission.frozen_until.is_(None),
@@ -178,15 +178,17 @@ def settle_due(session: Session, *, now: datetime, limit: int = 1000) -> int:
     rows = session.execute(due).all()
     settled = 0
     for merchant_id, commission_id in rows:
-        settled += session.execute(
-            update(Commission)
-            .where(
-                Commission.merchant_id == merchant_id,
-                Commission.id == commission_id,
-                Commission.status == "frozen",
+        settled += changed(
+            session.execute(
+                update(Commission)
+                .where(
+                    owned(Commission, merchant_id),
+                    Commission.id == commission_id,
+                    Commission.status == "frozen",
+                )
+                .values(status="settled", settled_at=now)
             )
-            .values(status="settled", settled_at=now)
-        ).rowcount
+        )
     return settled
 
 
@@ -211,7 +213,7 @@ def figures(
             func.sum(case((Commission.status == "settled", net), else_=0)),
             func.sum(Commission.reversed_amount),
         )
-        .where(Commission.merchant_id == merchant_id)
+        .where(owned(Commission, merchant_id))
         .group_by(Commission.guide_id)
         .order_by(Commission.guide_id)
     )

@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 
 from shoplet.coupons import service as coupons
 from shoplet.coupons.models import CouponTemplate
-from shoplet.db import new_id
+from shoplet.db import changed, new_id
 from shoplet.errors import Conflict, NotFound, ShopletError, Unprocessable
 from shoplet.guides.models import GuideBinding, GuideCouponQuota, GuideGroup, GuideGroupMember
 from shoplet.guides.service import issue_coupon, own_customer
-from shoplet.scoping import get_owned
+from shoplet.scoping import get_owned, owned, same_tenant
 
 MAX_GROUPS = 100  # per guide
 MAX_GROUP_ISSUE = 500  # members given a coupon in one request; larger audiences are the merchant's issue jobs
@@ -32,11 +32,11 @@ def _members(merchant_id: str, guide_id: str, *columns):
         .join(
             GuideBinding,
             and_(
-                GuideBinding.merchant_id == GuideGroupMember.merchant_id,
+                same_tenant(GuideBinding, GuideGroupMember),
                 GuideBinding.customer_id == GuideGroupMember.customer_id,
             ),
         )
-        .where(GuideGroupMember.merchant_id == merchant_id, GuideBinding.guide_id == guide_id)
+        .where(owned(GuideGroupMember, merchant_id), GuideBinding.guide_id == guide_id)
     )
 
 
@@ -58,7 +58,7 @@ def groups(session: Session, *, merchant_id: str, guide_id: str) -> list[dict[st
     rows = session.execute(
         select(GuideGroup, func.coalesce(counts.c.n, 0))
         .outerjoin(counts, counts.c.group_id == GuideGroup.id)
-        .where(GuideGroup.merchant_id == merchant_id, GuideGroup.guide_id == guide_id)
+        .where(owned(GuideGroup, merchant_id), GuideGroup.guide_id == guide_id)
         .order_by(GuideGroup.name, GuideGroup.id)
     ).all()
     return [_out(group, n) for group, n in rows]
@@ -78,7 +78,7 @@ def create(session: Session, *, merchant_id: str, guide_id: str, name: str, now:
     held = session.scalar(
         select(func.count())
         .select_from(GuideGroup)
-        .where(GuideGroup.merchant_id == merchant_id, GuideGroup.guide_id == guide_id)
+        .where(owned(GuideGroup, merchant_id), GuideGroup.guide_id == guide_id)
     )
     if held >= MAX_GROUPS:
         raise Unprocessable("guide_group.too_many", f"A guide can keep at most {MAX_GROUPS} groups.")
@@ -109,7 +109,7 @@ def remove(session: Session, *, merchant_id: str, guide_id: str, group_id: str) 
     group = group_of(session, merchant_id=merchant_id, guide_id=guide_id, group_id=group_id)
     session.execute(
         delete(GuideGroupMember).where(
-            GuideGroupMember.merchant_id == merchant_id, GuideGroupMember.group_id == group.id
+            owned(GuideGroupMember, merchant_id), GuideGroupMember.group_id == group.id
         )
     )
     session.delete(group)
@@ -140,13 +140,15 @@ def remove_member(
     session: Session, *, merchant_id: str, guide_id: str, group_id: str, customer_id: str
 ) -> None:
     group = group_of(session, merchant_id=merchant_id, guide_id=guide_id, group_id=group_id)
-    gone = session.execute(
-        delete(GuideGroupMember).where(
-            GuideGroupMember.merchant_id == merchant_id,
-            GuideGroupMember.group_id == group.id,
-            GuideGroupMember.customer_id == customer_id,
+    gone = changed(
+        session.execute(
+            delete(GuideGroupMember).where(
+                owned(GuideGroupMember, merchant_id),
+                GuideGroupMember.group_id == group.id,
+                GuideGroupMember.customer_id == customer_id,
+            )
         )
-    ).rowcount
+    )
     if not gone:
         raise NotFound("guide_group.not_member", "This customer is not in the group.")
 
@@ -163,11 +165,11 @@ def groups_by_customer(
         .join(
             GuideGroup,
             and_(
-                GuideGroup.merchant_id == GuideGroupMember.merchant_id,
+                same_tenant(GuideGroup, GuideGroupMember),
                 GuideGroup.id == GuideGroupMember.group_id,
             ),
         )
-        .where(GuideGroupMember.merchant_id == merchant_id, GuideGroupMember.customer_id.in_(customer_ids))
+        .where(owned(GuideGroupMember, merchant_id), GuideGroupMember.customer_id.in_(customer_ids))
         .order_by(GuideGroup.name, GuideGroup.id)
     )
     for customer_id, group_id, name in rows:

@@ -13,6 +13,7 @@ from shoplet.customers.models import Customer
 from shoplet.db import new_id
 from shoplet.guides.models import Commission, GuideBinding, GuideVisit
 from shoplet.guides.service import own_customer, policy_of
+from shoplet.scoping import owned, same_tenant
 
 
 def record_visit(
@@ -41,13 +42,13 @@ def reminders(
     days = policy_of(session, merchant_id).revisit_days
     last_order = (
         select(Commission.customer_id, func.max(Commission.created_at).label("at"))
-        .where(Commission.merchant_id == merchant_id, Commission.guide_id == guide_id)
+        .where(owned(Commission, merchant_id), Commission.guide_id == guide_id)
         .group_by(Commission.customer_id)
         .subquery()
     )
     last_visit = (
         select(GuideVisit.customer_id, func.max(GuideVisit.at).label("at"))
-        .where(GuideVisit.merchant_id == merchant_id, GuideVisit.guide_id == guide_id)
+        .where(owned(GuideVisit, merchant_id), GuideVisit.guide_id == guide_id)
         .group_by(GuideVisit.customer_id)
         .subquery()
     )
@@ -58,12 +59,12 @@ def reminders(
         )
         .join(
             Customer,
-            and_(Customer.merchant_id == GuideBinding.merchant_id, Customer.id == GuideBinding.customer_id),
+            and_(same_tenant(Customer, GuideBinding), Customer.id == GuideBinding.customer_id),
         )
         .outerjoin(last_order, last_order.c.customer_id == GuideBinding.customer_id)
         .outerjoin(last_visit, last_visit.c.customer_id == GuideBinding.customer_id)
         .where(
-            GuideBinding.merchant_id == merchant_id,
+            owned(GuideBinding, merchant_id),
             GuideBinding.guide_id == guide_id,
             GuideBinding.bound_at <= cutoff,
             or_(last_order.c.at.is_(None), last_order.c.at <= cutoff),

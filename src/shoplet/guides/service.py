@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from shoplet.coupons import service as coupons
 from shoplet.coupons.models import Coupon, CouponTemplate
 from shoplet.customers.models import Customer
-from shoplet.db import new_id
+from shoplet.db import changed, new_id
 from shoplet.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shoplet.guides.models import (
     GuideBinding,
@@ -26,7 +26,7 @@ from shoplet.guides.models import (
     GuideGroupMember,
     GuidePolicy,
 )
-from shoplet.scoping import get_owned
+from shoplet.scoping import get_owned, owned, same_tenant
 from shoplet.tenancy.models import Staff
 
 
@@ -126,28 +126,30 @@ def bind(
         if policy.after_protection == "first_touch":
             raise Conflict("guide.binding_kept", "This customer stays with the guide who served them first.")
     previous = current.guide_id
-    moved = session.execute(
-        update(GuideBinding)
-        .where(
-            GuideBinding.merchant_id == merchant_id,
-            GuideBinding.customer_id == customer_id,
-            GuideBinding.guide_id == previous,
+    moved = changed(
+        session.execute(
+            update(GuideBinding)
+            .where(
+                owned(GuideBinding, merchant_id),
+                GuideBinding.customer_id == customer_id,
+                GuideBinding.guide_id == previous,
+            )
+            .values(
+                guide_id=guide.id,
+                store_id=guide.store_id,
+                source=source,
+                bound_at=now,
+                protected_until=protected_until,
+            )
+            .execution_options(synchronize_session=False)
         )
-        .values(
-            guide_id=guide.id,
-            store_id=guide.store_id,
-            source=source,
-            bound_at=now,
-            protected_until=protected_until,
-        )
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if not moved:
         raise Conflict("guide.binding_changed", "The customer's guide changed a moment ago; look again.")
     # Groups are the old guide's own: the customer leaves them.
     session.execute(
         delete(GuideGroupMember).where(
-            GuideGroupMember.merchant_id == merchant_id, GuideGroupMember.customer_id == customer_id
+            owned(GuideGroupMember, merchant_id), GuideGroupMember.customer_id == customer_id
         )
     )
     _record(session, merchant_id, customer_id, previous, guide.id, source, by, now)
@@ -228,17 +230,19 @@ def issue_coupon(
     quota = session.get(GuideCouponQuota, (merchant_id, template_id, guide_id))
     if quota is None:
         raise Forbidden("guide.no_quota", "You have no quota for this coupon.")
-    taken = session.execute(
-        update(GuideCouponQuota)
-        .where(
-            GuideCouponQuota.merchant_id == merchant_id,
-            GuideCouponQuota.template_id == template_id,
-            GuideCouponQuota.guide_id == guide_id,
-            GuideCouponQuota.issued < GuideCouponQuota.quota,
+    taken = changed(
+        session.execute(
+            update(GuideCouponQuota)
+            .where(
+                owned(GuideCouponQuota, merchant_id),
+                GuideCouponQuota.template_id == template_id,
+                GuideCouponQuota.guide_id == guide_id,
+                GuideCouponQuota.issued < GuideCouponQuota.quota,
+            )
+            .values(issued=GuideCouponQuota.issued + 1)
+            .execution_options(synchronize_session=False)
         )
-        .values(issued=GuideCouponQuota.issued + 1)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if not taken:
         raise Conflict(
             "guide.quota_exhausted", f"You have used all {quota.quota} of your quota for this coupon."
@@ -256,16 +260,15 @@ def customers_of(*, merchant_id: str, guide_id: str, tag: str | None = None, gro
         select(Customer)
         .join(
             GuideBinding,
-            (GuideBinding.merchant_id == Customer.merchant_id) & (GuideBinding.customer_id == Customer.id),
+            (same_tenant(GuideBinding, Customer)) & (GuideBinding.customer_id == Customer.id),
         )
-        .where(Customer.merchant_id == merchant_id, GuideBinding.guide_id == guide_id)
+        .where(owned(Customer, merchant_id), GuideBinding.guide_id == guide_id)
     )
     if tag:
         stmt = stmt.where(cast(Customer.tags, String).contains(json.dumps(tag), autoescape=True))
     if group_id:
         stmt = stmt.join(
             GuideGroupMember,
-            (GuideGroupMember.merchant_id == Customer.merchant_id)
-            & (GuideGroupMember.customer_id == Customer.id),
+            (same_tenant(GuideGroupMember, Customer)) & (GuideGroupMember.customer_id == Customer.id),
         ).where(GuideGroupMember.group_id == group_id)
     return stmt

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from shoplet.inventory.models import StockLevel, StockLocation
 from shoplet.schemas import zone_named
+from shoplet.scoping import owned
 from shoplet.tenancy.models import Merchant
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -98,7 +99,7 @@ def nearby_stores(
     local = local_time(merchant.timezone if merchant else "UTC", now)
     stores = session.scalars(
         select(StockLocation).where(
-            StockLocation.merchant_id == merchant_id,
+            owned(StockLocation, merchant_id),
             StockLocation.kind == "store",
             StockLocation.active.is_(True),
             StockLocation.latitude.is_not(None),
@@ -109,7 +110,7 @@ def nearby_stores(
     if items and stores:
         for level in session.scalars(
             select(StockLevel).where(
-                StockLevel.merchant_id == merchant_id,
+                owned(StockLevel, merchant_id),
                 StockLevel.sku_id.in_(list(items)),
                 StockLevel.location_id.in_([s.id for s in stores]),
             )

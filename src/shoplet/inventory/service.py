@@ -15,16 +15,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shoplet.catalog.models import Sku
-from shoplet.db import new_id
+from shoplet.db import changed, new_id
 from shoplet.errors import Conflict, Unprocessable
 from shoplet.inventory.models import StockLevel, StockLocation, StockMovement, StockTransfer
-from shoplet.scoping import get_owned
+from shoplet.scoping import get_owned, owned
 
 
 def create_location(session: Session, *, merchant_id: str, now: datetime, **fields: Any) -> StockLocation:
     code = fields["code"]
     if session.scalar(
-        select(StockLocation.id).where(StockLocation.merchant_id == merchant_id, StockLocation.code == code)
+        select(StockLocation.id).where(owned(StockLocation, merchant_id), StockLocation.code == code)
     ):
         raise Conflict("store.code_taken", f"A store or warehouse with code '{code}' already exists.")
     location = StockLocation(merchant_id=merchant_id, id=new_id("loc"), created_at=now, **fields)
@@ -64,7 +64,7 @@ def _movement(
 
 def _level_filter(merchant_id: str, location_id: str, sku_id: str) -> list[Any]:
     return [
-        StockLevel.merchant_id == merchant_id,
+        owned(StockLevel, merchant_id),
         StockLevel.location_id == location_id,
         StockLevel.sku_id == sku_id,
     ]
@@ -107,15 +107,17 @@ def adjust(
     """Add or remove on-hand units (receipt, stock-take, damage). Never below what is reserved."""
     _check_refs(session, merchant_id, location_id, sku_id)
     _ensure_level(session, merchant_id, location_id, sku_id, now)
-    changed = session.execute(
-        update(StockLevel)
-        .where(
-            *_level_filter(merchant_id, location_id, sku_id),
-            StockLevel.on_hand + delta >= StockLevel.reserved,
+    moved = changed(
+        session.execute(
+            update(StockLevel)
+            .where(
+                *_level_filter(merchant_id, location_id, sku_id),
+                StockLevel.on_hand + delta >= StockLevel.reserved,
+            )
+            .values(on_hand=StockLevel.on_hand + delta, updated_at=now)
         )
-        .values(on_hand=StockLevel.on_hand + delta, updated_at=now)
-    ).rowcount
-    if not changed:
+    )
+    if not moved:
         raise Unprocessable(
             "stock.adjustment_below_reserved",
             "That would leave fewer units on hand than are reserved for orders.",
@@ -187,16 +189,18 @@ def _move(
         if quantity <= 0:
             continue
         condition = [guard(quantity)] if guard is not None else []
-        changed = session.execute(
-            update(StockLevel)
-            .where(*_level_filter(merchant_id, location_id, sku_id), *condition)
-            .values(
-                on_hand=StockLevel.on_hand + on_hand * quantity,
-                reserved=StockLevel.reserved + reserved * quantity,
-                updated_at=now,
+        moved = changed(
+            session.execute(
+                update(StockLevel)
+                .where(*_level_filter(merchant_id, location_id, sku_id), *condition)
+                .values(
+                    on_hand=StockLevel.on_hand + on_hand * quantity,
+                    reserved=StockLevel.reserved + reserved * quantity,
+                    updated_at=now,
+                )
             )
-        ).rowcount
-        if not changed and error is not None:
+        )
+        if not moved and error is not None:
             if isinstance(error, Unprocessable):
                 error.extra["sku_id"] = sku_id
             raise error
@@ -325,7 +329,7 @@ def levels_at(session: Session, merchant_id: str, location_id: str) -> list[Stoc
     return list(
         session.scalars(
             select(StockLevel)
-            .where(StockLevel.merchant_id == merchant_id, StockLevel.location_id == location_id)
+            .where(owned(StockLevel, merchant_id), StockLevel.location_id == location_id)
             .order_by(StockLevel.sku_id)
         )
     )

@@ -41,7 +41,7 @@ from shoplet.membership.schemas import (
     TierPatch,
 )
 from shoplet.pagination import Page, PageParams, page_params, paginate
-from shoplet.scoping import get_owned, scoped
+from shoplet.scoping import get_owned, owned, scoped
 
 router = APIRouter(tags=["membership"])
 storefront = APIRouter(prefix="/storefront", tags=["storefront"])
@@ -93,7 +93,7 @@ def _check_pack(s: Session, merchant_id: str, template_ids: list[str] | None, co
         found = set(
             s.scalars(
                 select(CouponTemplate.id).where(
-                    CouponTemplate.merchant_id == merchant_id, CouponTemplate.id.in_(template_ids)
+                    owned(CouponTemplate, merchant_id), CouponTemplate.id.in_(template_ids)
                 )
             )
         )
@@ -176,7 +176,7 @@ def list_members(
     tier: str | None = Query(None, max_length=32),
 ) -> Page[MemberOut]:
     with db.unit_of_work(write=False) as s:
-        stmt = select(Member).where(Member.merchant_id == p.tenant)
+        stmt = select(Member).where(owned(Member, p.tenant))
         if tier:
             stmt = stmt.where(Member.tier == tier)
         rows, cursor = paginate(s, stmt, Member.customer_id, page)

@@ -17,13 +17,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shoplet.customers.models import Customer
-from shoplet.db import new_id
+from shoplet.db import changed, new_id
 from shoplet.errors import Conflict, Forbidden, InvalidInput, Unprocessable
 from shoplet.membership.agreements import CreditProvider
 from shoplet.membership.models import LightBenefit, LightMembership, LightPlan, LightSettlement
 from shoplet.membership.service import emit_pack
 from shoplet.membership.settlement import close_period
-from shoplet.scoping import get_owned
+from shoplet.scoping import get_owned, owned
 
 EDITABLE = (
     "name",
@@ -70,7 +70,7 @@ def current_of(session: Session, merchant_id: str, customer_id: str) -> LightMem
     """The customer's light membership that is not over (active, settling or overdue)."""
     return session.scalar(
         select(LightMembership).where(
-            LightMembership.merchant_id == merchant_id,
+            owned(LightMembership, merchant_id),
             LightMembership.customer_id == customer_id,
             LightMembership.status.in_(("active", "settling", "overdue")),
         )
@@ -226,21 +226,23 @@ def record_enjoyed(
             session.flush()
     except IntegrityError:
         return 0  # already recorded for this order
-    added = session.execute(
-        update(LightMembership)
-        .where(
-            LightMembership.merchant_id == merchant_id,
-            LightMembership.id == membership.id,
-            LightMembership.period_no == membership.period_no,
-            LightMembership.status == "active",
+    added = changed(
+        session.execute(
+            update(LightMembership)
+            .where(
+                owned(LightMembership, merchant_id),
+                LightMembership.id == membership.id,
+                LightMembership.period_no == membership.period_no,
+                LightMembership.status == "active",
+            )
+            .values(enjoyed=LightMembership.enjoyed + amount)
+            .execution_options(synchronize_session=False)
         )
-        .values(enjoyed=LightMembership.enjoyed + amount)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if not added:  # the period was closed concurrently: this order's saving is not in it
         session.execute(
             update(LightBenefit)
-            .where(LightBenefit.merchant_id == merchant_id, LightBenefit.order_id == order_id)
+            .where(owned(LightBenefit, merchant_id), LightBenefit.order_id == order_id)
             .values(amount=0)
         )
         return 0
@@ -257,24 +259,26 @@ def reverse_enjoyed(session: Session, *, merchant_id: str, order_id: str, refund
     delta = target - benefit.reversed
     if delta <= 0:
         return 0
-    taken = session.execute(
-        update(LightMembership)
-        .where(
-            LightMembership.merchant_id == merchant_id,
-            LightMembership.id == benefit.membership_id,
-            LightMembership.period_no == benefit.period_no,
-            LightMembership.status == "active",
-            LightMembership.enjoyed >= delta,
+    taken = changed(
+        session.execute(
+            update(LightMembership)
+            .where(
+                owned(LightMembership, merchant_id),
+                LightMembership.id == benefit.membership_id,
+                LightMembership.period_no == benefit.period_no,
+                LightMembership.status == "active",
+                LightMembership.enjoyed >= delta,
+            )
+            .values(enjoyed=LightMembership.enjoyed - delta)
+            .execution_options(synchronize_session=False)
         )
-        .values(enjoyed=LightMembership.enjoyed - delta)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if not taken:
         return 0  # the period is settled: its charge stands
     session.execute(
         update(LightBenefit)
         .where(
-            LightBenefit.merchant_id == merchant_id,
+            owned(LightBenefit, merchant_id),
             LightBenefit.order_id == order_id,
             LightBenefit.reversed == benefit.reversed,
         )
@@ -307,14 +311,14 @@ def quote(membership: LightMembership) -> dict[str, Any]:
 
 def figures(session: Session, *, merchant_id: str, plan_id: str | None = None) -> dict[str, Any]:
     """For the merchant: joins, enjoyed against fees, charged, overdue."""
-    memberships = select(LightMembership).where(LightMembership.merchant_id == merchant_id)
-    settlements = select(LightSettlement).where(LightSettlement.merchant_id == merchant_id)
+    memberships = select(LightMembership).where(owned(LightMembership, merchant_id))
+    settlements = select(LightSettlement).where(owned(LightSettlement, merchant_id))
     if plan_id:
         memberships = memberships.where(LightMembership.plan_id == plan_id)
         settlements = settlements.where(
             LightSettlement.membership_id.in_(
                 select(LightMembership.id).where(
-                    LightMembership.merchant_id == merchant_id, LightMembership.plan_id == plan_id
+                    owned(LightMembership, merchant_id), LightMembership.plan_id == plan_id
                 )
             )
         )
@@ -357,7 +361,7 @@ def figures(session: Session, *, merchant_id: str, plan_id: str | None = None) -
 def settlement_of(session: Session, membership: LightMembership) -> LightSettlement | None:
     return session.scalar(
         select(LightSettlement).where(
-            LightSettlement.merchant_id == membership.merchant_id,
+            owned(LightSettlement, membership.merchant_id),
             LightSettlement.membership_id == membership.id,
             LightSettlement.period_no == membership.period_no,
         )

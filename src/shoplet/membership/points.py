@@ -15,10 +15,11 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from shoplet.db import new_id
+from shoplet.db import changed, new_id
 from shoplet.errors import Conflict, Unprocessable
 from shoplet.membership.models import LoyaltySettings, Member, PointsEntry, PointsLot
 from shoplet.schemas import zone_named
+from shoplet.scoping import owned
 from shoplet.tenancy.models import Merchant
 
 
@@ -63,7 +64,7 @@ def _move_balance(session: Session, merchant_id: str, customer_id: str, delta: i
     stmt = (
         update(Member)
         .where(
-            Member.merchant_id == merchant_id,
+            owned(Member, merchant_id),
             Member.customer_id == customer_id,
             Member.points_balance + delta >= 0,
         )
@@ -178,7 +179,7 @@ def debit(
         session.scalars(
             select(PointsLot)
             .where(
-                PointsLot.merchant_id == merchant_id,
+                owned(PointsLot, merchant_id),
                 PointsLot.customer_id == customer_id,
                 PointsLot.remaining > 0,
             )
@@ -192,12 +193,14 @@ def debit(
         if left == 0:
             break
         take = min(left, lot.remaining)
-        taken = session.execute(
-            update(PointsLot)
-            .where(PointsLot.merchant_id == merchant_id, PointsLot.id == lot.id, PointsLot.remaining >= take)
-            .values(remaining=PointsLot.remaining - take)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        taken = changed(
+            session.execute(
+                update(PointsLot)
+                .where(owned(PointsLot, merchant_id), PointsLot.id == lot.id, PointsLot.remaining >= take)
+                .values(remaining=PointsLot.remaining - take)
+                .execution_options(synchronize_session=False)
+            )
+        )
         if not taken:
             raise Conflict("points.busy", "Points changed at the same moment; try again.")
         running -= take
@@ -228,7 +231,7 @@ def balance_of(session: Session, merchant_id: str, customer_id: str) -> int:
 def _order_sum(session: Session, merchant_id: str, order_id: str, kinds: tuple[str, ...]) -> int:
     return session.scalar(
         select(func.coalesce(func.sum(PointsEntry.delta), 0)).where(
-            PointsEntry.merchant_id == merchant_id,
+            owned(PointsEntry, merchant_id),
             PointsEntry.order_id == order_id,
             PointsEntry.kind.in_(kinds),
         )
@@ -298,7 +301,7 @@ def on_refund(
         if target > done:
             lot = session.scalar(
                 select(PointsLot.id).where(
-                    PointsLot.merchant_id == merchant_id,
+                    owned(PointsLot, merchant_id),
                     PointsLot.order_id == order_id,
                     PointsLot.source == "earn",
                 )
@@ -353,7 +356,7 @@ def _return_spent(
     spent_entries = list(
         session.scalars(
             select(PointsEntry).where(
-                PointsEntry.merchant_id == merchant_id,
+                owned(PointsEntry, merchant_id),
                 PointsEntry.order_id == order_id,
                 PointsEntry.kind == "spend",
             )
@@ -395,14 +398,14 @@ def expire(session: Session, *, now: datetime, limit: int = 1000) -> int:
     total = 0
     for lot in lots:
         left = lot.remaining
-        taken = session.execute(
-            update(PointsLot)
-            .where(
-                PointsLot.merchant_id == lot.merchant_id, PointsLot.id == lot.id, PointsLot.remaining == left
+        taken = changed(
+            session.execute(
+                update(PointsLot)
+                .where(owned(PointsLot, lot.merchant_id), PointsLot.id == lot.id, PointsLot.remaining == left)
+                .values(remaining=0)
+                .execution_options(synchronize_session=False)
             )
-            .values(remaining=0)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        )
         if not taken:
             continue  # spent at the same moment: the next sweep sees what is left
         balance = _move_balance(session, lot.merchant_id, lot.customer_id, -left)

@@ -28,6 +28,7 @@ from shoplet.db import Database, bulk_insert, new_id, pairs_in
 from shoplet.membership.agreements import AgreementProvider, ChargeRequest
 from shoplet.membership.models import LightMembership, LightPlan, LightSettlement
 from shoplet.membership.service import emit_pack
+from shoplet.scoping import owned, same_tenant
 
 # A failed deduction is retried 1 h after the first failure, 24 h after the second and
 # 72 h after the third; a fourth failure makes the membership overdue.
@@ -92,7 +93,7 @@ def close_period(session: Session, membership: LightMembership, *, reason: str, 
     rows = session.execute(
         _closing(
             (
-                LightMembership.merchant_id == membership.merchant_id,
+                owned(LightMembership, membership.merchant_id),
                 LightMembership.id == membership.id,
                 LightMembership.period_no == membership.period_no,
             ),
@@ -150,7 +151,7 @@ def due_settlements(session: Session, *, now: datetime, chunk: int, ids: list[tu
         LightMembership.agreement_no,
     ).join(
         LightMembership,
-        (LightMembership.merchant_id == LightSettlement.merchant_id)
+        (same_tenant(LightMembership, LightSettlement))
         & (LightMembership.id == LightSettlement.membership_id),
     )
     if ids is not None:
@@ -313,7 +314,7 @@ def _finish(session: Session, rows, now: datetime) -> None:
             for c in group:
                 number = session.scalar(
                     select(LightMembership.period_no).where(
-                        LightMembership.merchant_id == merchant_id, LightMembership.id == c.id
+                        owned(LightMembership, merchant_id), LightMembership.id == c.id
                     )
                 )
                 emit_pack(

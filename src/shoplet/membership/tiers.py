@@ -16,23 +16,21 @@ from shoplet.errors import Conflict, InvalidInput
 from shoplet.membership.models import GrowthEntry, Member, Tier, TierChange
 from shoplet.membership.points import settings_of
 from shoplet.membership.service import emit_pack
-from shoplet.scoping import get_owned
+from shoplet.scoping import get_owned, owned
 
 BASE = "base"
 
 
 def tiers_of(session: Session, merchant_id: str) -> list[Tier]:
-    return list(session.scalars(select(Tier).where(Tier.merchant_id == merchant_id).order_by(Tier.threshold)))
+    return list(session.scalars(select(Tier).where(owned(Tier, merchant_id)).order_by(Tier.threshold)))
 
 
 def create_tier(session: Session, *, merchant_id: str, fields: dict[str, Any], now: datetime) -> Tier:
     if fields["code"] == BASE and fields["threshold"] != 0:
         raise InvalidInput("tier.base_threshold", "The base tier starts at 0 growth.")
-    if session.scalar(select(Tier.id).where(Tier.merchant_id == merchant_id, Tier.code == fields["code"])):
+    if session.scalar(select(Tier.id).where(owned(Tier, merchant_id), Tier.code == fields["code"])):
         raise Conflict("tier.code_taken", f"There is already a tier '{fields['code']}'.")
-    if session.scalar(
-        select(Tier.id).where(Tier.merchant_id == merchant_id, Tier.threshold == fields["threshold"])
-    ):
+    if session.scalar(select(Tier.id).where(owned(Tier, merchant_id), Tier.threshold == fields["threshold"])):
         raise Conflict("tier.threshold_taken", "Another tier starts at the same growth value.")
     tier = Tier(merchant_id=merchant_id, id=new_id("tir"), created_at=now, **fields)
     session.add(tier)
@@ -62,13 +60,13 @@ def tier_for(tiers: list[Tier], growth: int) -> str:
 
 def benefits_of(session: Session, merchant_id: str, tier_code: str) -> Tier | None:
     """The tier's row (None: the implicit base tier — member price, 1× points)."""
-    return session.scalar(select(Tier).where(Tier.merchant_id == merchant_id, Tier.code == tier_code))
+    return session.scalar(select(Tier).where(owned(Tier, merchant_id), Tier.code == tier_code))
 
 
 def _order_growth(session: Session, merchant_id: str, order_id: str, kind: str) -> int:
     return session.scalar(
         select(func.coalesce(func.sum(GrowthEntry.delta), 0)).where(
-            GrowthEntry.merchant_id == merchant_id, GrowthEntry.order_id == order_id, GrowthEntry.kind == kind
+            owned(GrowthEntry, merchant_id), GrowthEntry.order_id == order_id, GrowthEntry.kind == kind
         )
     )
 
@@ -85,9 +83,7 @@ def _move(
 ) -> None:
     growth = session.execute(
         update(Member)
-        .where(
-            Member.merchant_id == merchant_id, Member.customer_id == customer_id, Member.growth + delta >= 0
-        )
+        .where(owned(Member, merchant_id), Member.customer_id == customer_id, Member.growth + delta >= 0)
         .values(growth=Member.growth + delta)
         .returning(Member.growth)
         .execution_options(synchronize_session=False)

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shoplet.db import new_id
+from shoplet.db import changed, new_id
 from shoplet.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from shoplet.inventory import service as inventory
 from shoplet.inventory.models import StockLevel, StockLocation
@@ -26,6 +26,7 @@ from shoplet.inventory.nearby import distance_m, local_time, open_at
 from shoplet.inventory.schemas import FulfilmentSettings
 from shoplet.orders.models import DeliverySlot, Fulfilment, Order, OrderLine
 from shoplet.pricing.money import allocate
+from shoplet.scoping import owned
 from shoplet.tenancy.models import Merchant
 
 ROUTINGS = ("store", "split", "warehouse")
@@ -98,7 +99,7 @@ def _available(
 ) -> dict[tuple[str, str], int]:
     rows = session.execute(
         select(StockLevel.location_id, StockLevel.sku_id, StockLevel.on_hand - StockLevel.reserved).where(
-            StockLevel.merchant_id == merchant_id,
+            owned(StockLevel, merchant_id),
             StockLevel.location_id.in_(location_ids),
             StockLevel.sku_id.in_(skus),
         )
@@ -137,7 +138,7 @@ def slots(session: Session, *, store: StockLocation, now: datetime) -> list[dict
         row.slot_start: row.booked
         for row in session.scalars(
             select(DeliverySlot).where(
-                DeliverySlot.merchant_id == store.merchant_id,
+                owned(DeliverySlot, store.merchant_id),
                 DeliverySlot.location_id == store.id,
                 DeliverySlot.slot_start >= now,
             )
@@ -177,7 +178,7 @@ def _warehouses(
         session.scalars(
             select(StockLocation)
             .where(
-                StockLocation.merchant_id == merchant_id,
+                owned(StockLocation, merchant_id),
                 StockLocation.kind == "warehouse",
                 StockLocation.active.is_(True),
                 StockLocation.id != exclude,
@@ -354,16 +355,18 @@ def _book_slot(session: Session, shipment: Shipment, now: datetime) -> None:
         except IntegrityError:
             pass  # booked concurrently: the row is there
     capacity = settings_of(shipment.location).slot_capacity
-    booked = session.execute(
-        update(DeliverySlot)
-        .where(
-            DeliverySlot.merchant_id == merchant_id,
-            DeliverySlot.location_id == location_id,
-            DeliverySlot.slot_start == shipment.slot_start,
-            DeliverySlot.booked + 1 <= capacity,
+    booked = changed(
+        session.execute(
+            update(DeliverySlot)
+            .where(
+                owned(DeliverySlot, merchant_id),
+                DeliverySlot.location_id == location_id,
+                DeliverySlot.slot_start == shipment.slot_start,
+                DeliverySlot.booked + 1 <= capacity,
+            )
+            .values(booked=DeliverySlot.booked + 1)
         )
-        .values(booked=DeliverySlot.booked + 1)
-    ).rowcount
+    )
     if not booked:
         raise Conflict("delivery.slot_full", "That delivery slot is full; choose another.")
 
@@ -373,7 +376,7 @@ def _unbook_slot(session: Session, fulfilment: Fulfilment) -> None:
         session.execute(
             update(DeliverySlot)
             .where(
-                DeliverySlot.merchant_id == fulfilment.merchant_id,
+                owned(DeliverySlot, fulfilment.merchant_id),
                 DeliverySlot.location_id == fulfilment.location_id,
                 DeliverySlot.slot_start == fulfilment.slot_start,
                 DeliverySlot.booked > 0,
@@ -445,7 +448,7 @@ def of_order(session: Session, merchant_id: str, order_id: str) -> list[Fulfilme
     return list(
         session.scalars(
             select(Fulfilment)
-            .where(Fulfilment.merchant_id == merchant_id, Fulfilment.order_id == order_id)
+            .where(owned(Fulfilment, merchant_id), Fulfilment.order_id == order_id)
             .order_by(Fulfilment.id)
         )
     )
@@ -457,7 +460,7 @@ def open_lines(session: Session, fulfilment: Fulfilment) -> list[OrderLine]:
         line
         for line in session.scalars(
             select(OrderLine)
-            .where(OrderLine.merchant_id == fulfilment.merchant_id, OrderLine.fulfilment_id == fulfilment.id)
+            .where(owned(OrderLine, fulfilment.merchant_id), OrderLine.fulfilment_id == fulfilment.id)
             .order_by(OrderLine.line_no)
         )
         if line.quantity > line.refunded_quantity
@@ -507,15 +510,17 @@ def on_cancel(session: Session, *, order: Order, reason: str, now: datetime) -> 
 
 def _finish(session: Session, fulfilment: Fulfilment, *, by: str, now: datetime) -> bool:
     """Hand one ready fulfilment over: its outstanding units leave the location."""
-    done = session.execute(
-        update(Fulfilment)
-        .where(
-            Fulfilment.merchant_id == fulfilment.merchant_id,
-            Fulfilment.id == fulfilment.id,
-            Fulfilment.status == "ready",
+    done = changed(
+        session.execute(
+            update(Fulfilment)
+            .where(
+                owned(Fulfilment, fulfilment.merchant_id),
+                Fulfilment.id == fulfilment.id,
+                Fulfilment.status == "ready",
+            )
+            .values(status="done", done_at=now, done_by=by)
         )
-        .values(status="done", done_at=now, done_by=by)
-    ).rowcount
+    )
     if not done:
         return False
     inventory.commit(
@@ -536,7 +541,7 @@ def verify_pickup(
     found = session.scalars(
         select(Fulfilment)
         .where(
-            Fulfilment.merchant_id == merchant_id,
+            owned(Fulfilment, merchant_id),
             Fulfilment.location_id == store_id,
             Fulfilment.mode == "pickup",
             Fulfilment.pickup_code == code,
@@ -587,13 +592,15 @@ def close_when_done(session: Session, *, order: Order, now: datetime) -> bool:
     states = {f.status for f in of_order(session, order.merchant_id, order.id)}
     if states & set(OPEN) or "done" not in states:
         return False
-    changed = session.execute(
-        update(Order)
-        .where(Order.merchant_id == order.merchant_id, Order.id == order.id, Order.status == "paid")
-        .values(status="fulfilled", fulfilled_at=now)
-    ).rowcount
+    closed = changed(
+        session.execute(
+            update(Order)
+            .where(owned(Order, order.merchant_id), Order.id == order.id, Order.status == "paid")
+            .values(status="fulfilled", fulfilled_at=now)
+        )
+    )
     session.refresh(order)
-    return bool(changed)
+    return bool(closed)
 
 
 def after_refund(session: Session, *, order: Order) -> None:
@@ -609,16 +616,18 @@ def after_refund(session: Session, *, order: Order) -> None:
 def expire(session: Session, fulfilment: Fulfilment, *, now: datetime) -> bool:
     """Mark an uncollected pickup expired (the caller refunds and releases its units)."""
     return bool(
-        session.execute(
-            update(Fulfilment)
-            .where(
-                Fulfilment.merchant_id == fulfilment.merchant_id,
-                Fulfilment.id == fulfilment.id,
-                Fulfilment.status == "ready",
-                Fulfilment.expires_at <= now,
+        changed(
+            session.execute(
+                update(Fulfilment)
+                .where(
+                    owned(Fulfilment, fulfilment.merchant_id),
+                    Fulfilment.id == fulfilment.id,
+                    Fulfilment.status == "ready",
+                    Fulfilment.expires_at <= now,
+                )
+                .values(status="expired", done_at=now)
             )
-            .values(status="expired", done_at=now)
-        ).rowcount
+        )
     )
 
 

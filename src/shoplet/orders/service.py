@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from shoplet.catalog.models import Product, Sku
 from shoplet.coupons import redemption as coupons
-from shoplet.db import new_id
+from shoplet.db import changed, new_id
 from shoplet.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from shoplet.guides import commissions
 from shoplet.guides.models import GuideBinding
@@ -27,7 +27,7 @@ from shoplet.orders.models import CartItem, Order, OrderLine
 from shoplet.orders.pricing import CartLine, CartPricer, PricedCart, PricingContext
 from shoplet.promotions import service as promotions
 from shoplet.schemas import MAX_MONEY
-from shoplet.scoping import get_owned
+from shoplet.scoping import get_owned, owned, same_tenant
 
 MAX_LINES = 100
 MAX_QUANTITY = 999
@@ -46,8 +46,8 @@ def _cart_lines(session: Session, merchant_id: str, items: list[tuple[str, int]]
         raise InvalidInput("order.too_many_lines", f"An order can have at most {MAX_LINES} different items.")
     rows = session.execute(
         select(Sku, Product)
-        .join(Product, (Product.merchant_id == Sku.merchant_id) & (Product.id == Sku.product_id))
-        .where(Sku.merchant_id == merchant_id, Sku.id.in_(list(merged)))
+        .join(Product, (same_tenant(Product, Sku)) & (Product.id == Sku.product_id))
+        .where(owned(Sku, merchant_id), Sku.id.in_(list(merged)))
     ).all()
     found = {sku.id: (sku, product) for sku, product in rows}
     lines = []
@@ -312,7 +312,7 @@ def checkout_cart(session: Session, *, merchant_id: str, customer_id: str, **kwa
     cart = list(
         session.scalars(
             select(CartItem)
-            .where(CartItem.merchant_id == merchant_id, CartItem.customer_id == customer_id)
+            .where(owned(CartItem, merchant_id), CartItem.customer_id == customer_id)
             .order_by(CartItem.added_at, CartItem.sku_id)
         )
     )
@@ -325,9 +325,7 @@ def checkout_cart(session: Session, *, merchant_id: str, customer_id: str, **kwa
         items=[(item.sku_id, item.quantity) for item in cart],
         **kwargs,
     )
-    session.execute(
-        delete(CartItem).where(CartItem.merchant_id == merchant_id, CartItem.customer_id == customer_id)
-    )
+    session.execute(delete(CartItem).where(owned(CartItem, merchant_id), CartItem.customer_id == customer_id))
     return order
 
 
@@ -335,7 +333,7 @@ def lines_of(session: Session, merchant_id: str, order_id: str) -> list[OrderLin
     return list(
         session.scalars(
             select(OrderLine)
-            .where(OrderLine.merchant_id == merchant_id, OrderLine.order_id == order_id)
+            .where(owned(OrderLine, merchant_id), OrderLine.order_id == order_id)
             .order_by(OrderLine.line_no)
         )
     )
@@ -368,13 +366,15 @@ def cancel(
     """Cancel an unpaid order and release its stock; returns the order and whether this call
     cancelled it. Cancelling a cancelled order is a no-op."""
     order = get_order(session, merchant_id, order_id, customer_id=customer_id)
-    changed = session.execute(
-        update(Order)
-        .where(Order.merchant_id == merchant_id, Order.id == order_id, Order.status == "pending_payment")
-        .values(status="cancelled", cancelled_at=now, cancel_reason=reason)
-    ).rowcount
+    cancelled = changed(
+        session.execute(
+            update(Order)
+            .where(owned(Order, merchant_id), Order.id == order_id, Order.status == "pending_payment")
+            .values(status="cancelled", cancelled_at=now, cancel_reason=reason)
+        )
+    )
     session.refresh(order)
-    if not changed:
+    if not cancelled:
         if order.status == "cancelled":
             return order, False
         raise Conflict(
@@ -436,7 +436,7 @@ def end_refunded(session: Session, *, order: Order) -> None:
     session.execute(
         update(Order)
         .where(
-            Order.merchant_id == order.merchant_id,
+            owned(Order, order.merchant_id),
             Order.id == order.id,
             Order.status.in_(("paid", "fulfilled")),
         )
@@ -490,7 +490,7 @@ def cart_of(session: Session, merchant_id: str, customer_id: str) -> list[CartIt
     return list(
         session.scalars(
             select(CartItem)
-            .where(CartItem.merchant_id == merchant_id, CartItem.customer_id == customer_id)
+            .where(owned(CartItem, merchant_id), CartItem.customer_id == customer_id)
             .order_by(CartItem.added_at, CartItem.sku_id)
         )
     )

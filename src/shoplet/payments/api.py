@@ -21,7 +21,7 @@ from shoplet.payments import refunds, service
 from shoplet.payments.models import Payment, Refund
 from shoplet.payments.provider import InvalidNotification
 from shoplet.payments.schemas import PaymentOut, RefundIn, RefundLineOut, RefundOut
-from shoplet.scoping import get_owned
+from shoplet.scoping import get_owned, owned
 
 router = APIRouter(tags=["payments"])
 notify = APIRouter(tags=["payments"])
@@ -67,9 +67,7 @@ def order_payments(
     with db.unit_of_work(write=False) as s:
         visible_order(s, p, order_id)
         rows = s.scalars(
-            select(Payment)
-            .where(Payment.merchant_id == p.tenant, Payment.order_id == order_id)
-            .order_by(Payment.id)
+            select(Payment).where(owned(Payment, p.tenant), Payment.order_id == order_id).order_by(Payment.id)
         )
         return [PaymentOut.model_validate(r) for r in rows]
 
@@ -158,9 +156,7 @@ def order_refunds(
     with db.unit_of_work(write=False) as s:
         visible_order(s, p, order_id)
         rows = s.scalars(
-            select(Refund)
-            .where(Refund.merchant_id == p.tenant, Refund.order_id == order_id)
-            .order_by(Refund.id)
+            select(Refund).where(owned(Refund, p.tenant), Refund.order_id == order_id).order_by(Refund.id)
         )
         return [refund_out(s, r) for r in rows]
 

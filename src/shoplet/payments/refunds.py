@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shoplet.coupons import redemption as coupons
-from shoplet.db import Database, new_id
+from shoplet.db import Database, changed, new_id
 from shoplet.errors import Conflict, InvalidInput, Unprocessable
 from shoplet.guides import commissions
 from shoplet.inventory import service as inventory
@@ -33,7 +33,7 @@ from shoplet.orders.models import Fulfilment, Order, OrderLine
 from shoplet.orders.service import end_refunded, finish, get_order, lines_of
 from shoplet.payments.models import Payment, Refund, RefundLine
 from shoplet.payments.provider import PaymentProvider
-from shoplet.scoping import get_owned
+from shoplet.scoping import get_owned, owned
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def request_refund(
         raise Conflict("refund.order_not_paid", "Only paid orders can be refunded.")
     payment = session.scalar(
         select(Payment)
-        .where(Payment.merchant_id == merchant_id, Payment.order_id == order_id, Payment.status == "paid")
+        .where(owned(Payment, merchant_id), Payment.order_id == order_id, Payment.status == "paid")
         .order_by(Payment.paid_at)
     )
     if payment is None:
@@ -100,18 +100,20 @@ def request_refund(
     for line_id, quantity in wanted.items():
         line = lines[line_id]
         share = line_share(line.total, line.quantity, line.refunded_quantity, quantity)
-        moved = session.execute(
-            update(OrderLine)
-            .where(
-                OrderLine.merchant_id == merchant_id,
-                OrderLine.id == line_id,
-                OrderLine.refunded_quantity + quantity <= OrderLine.quantity,
+        moved = changed(
+            session.execute(
+                update(OrderLine)
+                .where(
+                    owned(OrderLine, merchant_id),
+                    OrderLine.id == line_id,
+                    OrderLine.refunded_quantity + quantity <= OrderLine.quantity,
+                )
+                .values(
+                    refunded_quantity=OrderLine.refunded_quantity + quantity,
+                    refunded_amount=OrderLine.refunded_amount + share,
+                )
             )
-            .values(
-                refunded_quantity=OrderLine.refunded_quantity + quantity,
-                refunded_amount=OrderLine.refunded_amount + share,
-            )
-        ).rowcount
+        )
         if not moved:
             raise Conflict("refund.exceeds_quantity", "More units than remain unrefunded on a line.")
         session.add(
@@ -133,15 +135,17 @@ def request_refund(
     refunded_before, paid = order.refunded_amount, order.paid_amount  # before the UPDATE refreshes them
     if amount <= 0:
         raise Unprocessable("refund.nothing_to_refund", "These items were free: there is no money to return.")
-    moved = session.execute(
-        update(Order)
-        .where(
-            Order.merchant_id == merchant_id,
-            Order.id == order_id,
-            Order.refunded_amount + amount <= Order.paid_amount,
+    moved = changed(
+        session.execute(
+            update(Order)
+            .where(
+                owned(Order, merchant_id),
+                Order.id == order_id,
+                Order.refunded_amount + amount <= Order.paid_amount,
+            )
+            .values(refunded_amount=Order.refunded_amount + amount)
         )
-        .values(refunded_amount=Order.refunded_amount + amount)
-    ).rowcount
+    )
     if not moved:
         raise Conflict("refund.exceeds_paid", "That is more than remains of what was paid.")
     refund.amount, refund.delivery_fee = amount, delivery
@@ -249,7 +253,7 @@ def complete_refund(
     with db.unit_of_work() as session:
         session.execute(
             update(Refund)
-            .where(Refund.merchant_id == merchant_id, Refund.id == refund_id, Refund.status == "pending")
+            .where(owned(Refund, merchant_id), Refund.id == refund_id, Refund.status == "pending")
             .values(
                 status="succeeded" if result.succeeded else "failed",
                 provider_refund_no=result.refund_no,
@@ -262,7 +266,7 @@ def complete_refund(
 def refund_lines(session: Session, merchant_id: str, refund_id: str) -> list[RefundLine]:
     return list(
         session.scalars(
-            select(RefundLine).where(RefundLine.merchant_id == merchant_id, RefundLine.refund_id == refund_id)
+            select(RefundLine).where(owned(RefundLine, merchant_id), RefundLine.refund_id == refund_id)
         )
     )
 

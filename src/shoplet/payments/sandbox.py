@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from shoplet.db import Clock, Database, bulk_insert, one_of
+from shoplet.db import Clock, Database, bulk_insert, changed, one_of
 from shoplet.errors import Conflict, NotFound
 from shoplet.membership.agreements import ChargeRequest, ChargeResult
 from shoplet.outbox import emit
@@ -39,6 +39,7 @@ from shoplet.payments.provider import (
     TradeCreated,
     TradeStatus,
 )
+from shoplet.scoping import owned
 
 SIGNATURE_HEADER = "x-sandbox-signature"
 NOTIFY_TOPIC = "sandbox.notify"
@@ -93,7 +94,7 @@ class SandboxProvider:
                 with self.db.unit_of_work() as session:
                     trade = session.scalar(
                         select(SandboxTrade).where(
-                            SandboxTrade.merchant_id == merchant_id, SandboxTrade.out_trade_no == out_trade_no
+                            owned(SandboxTrade, merchant_id), SandboxTrade.out_trade_no == out_trade_no
                         )
                     )
                     if trade is None:
@@ -125,7 +126,7 @@ class SandboxProvider:
         with self.db.unit_of_work(write=False) as session:
             trade = session.scalar(
                 select(SandboxTrade).where(
-                    SandboxTrade.merchant_id == merchant_id, SandboxTrade.out_trade_no == out_trade_no
+                    owned(SandboxTrade, merchant_id), SandboxTrade.out_trade_no == out_trade_no
                 )
             )
             if trade is None:
@@ -142,20 +143,22 @@ class SandboxProvider:
         with self.db.unit_of_work() as session:
             trade = session.scalar(
                 select(SandboxTrade).where(
-                    SandboxTrade.merchant_id == merchant_id, SandboxTrade.out_trade_no == out_trade_no
+                    owned(SandboxTrade, merchant_id), SandboxTrade.out_trade_no == out_trade_no
                 )
             )
             if trade is None:
                 return
-            closed = session.execute(
-                update(SandboxTrade)
-                .where(
-                    SandboxTrade.merchant_id == merchant_id,
-                    SandboxTrade.trade_no == trade.trade_no,
-                    SandboxTrade.status == "WAIT_BUYER_PAY",
+            closed = changed(
+                session.execute(
+                    update(SandboxTrade)
+                    .where(
+                        owned(SandboxTrade, merchant_id),
+                        SandboxTrade.trade_no == trade.trade_no,
+                        SandboxTrade.status == "WAIT_BUYER_PAY",
+                    )
+                    .values(status="TRADE_CLOSED")
                 )
-                .values(status="TRADE_CLOSED")
-            ).rowcount
+            )
             if closed:
                 emit(
                     session,
@@ -177,20 +180,22 @@ class SandboxProvider:
                 )
             trade = session.scalar(
                 select(SandboxTrade).where(
-                    SandboxTrade.merchant_id == merchant_id, SandboxTrade.out_trade_no == out_trade_no
+                    owned(SandboxTrade, merchant_id), SandboxTrade.out_trade_no == out_trade_no
                 )
             )
             if trade is None or trade.status != "TRADE_SUCCESS":
                 return RefundResult(refund_no=out_refund_no, succeeded=False, message="trade not paid")
-            taken = session.execute(
-                update(SandboxTrade)
-                .where(
-                    SandboxTrade.merchant_id == merchant_id,
-                    SandboxTrade.trade_no == trade.trade_no,
-                    SandboxTrade.refunded_amount + amount <= SandboxTrade.amount,
+            taken = changed(
+                session.execute(
+                    update(SandboxTrade)
+                    .where(
+                        owned(SandboxTrade, merchant_id),
+                        SandboxTrade.trade_no == trade.trade_no,
+                        SandboxTrade.refunded_amount + amount <= SandboxTrade.amount,
+                    )
+                    .values(refunded_amount=SandboxTrade.refunded_amount + amount)
                 )
-                .values(refunded_amount=SandboxTrade.refunded_amount + amount)
-            ).rowcount
+            )
             if not taken:
                 return RefundResult(
                     refund_no=out_refund_no, succeeded=False, message="refund exceeds the amount paid"
@@ -274,12 +279,12 @@ class SandboxProvider:
             dialect = session.get_bind().dialect.name
             inserts, updates = [], []
             for merchant_id in sorted({r.merchant_id for r in requests}):
-                mine = [r for r in requests if r.merchant_id == merchant_id]
+                mine = [r for r in requests if owned(r, merchant_id)]
                 known = {
                     row.out_request_no: row
                     for row in session.execute(
                         select(charges).where(
-                            charges.c.merchant_id == merchant_id,
+                            owned(charges.c, merchant_id),
                             one_of(dialect, charges.c.out_request_no, [r.out_request_no for r in mine]),
                         )
                     )
@@ -287,7 +292,7 @@ class SandboxProvider:
                 signed = set(
                     session.scalars(
                         select(SandboxAgreement.agreement_no).where(
-                            SandboxAgreement.merchant_id == merchant_id,
+                            owned(SandboxAgreement, merchant_id),
                             one_of(dialect, SandboxAgreement.agreement_no, {r.agreement_no for r in mine}),
                         )
                     )
@@ -335,7 +340,7 @@ class SandboxProvider:
                 connection.execute(
                     charges.update()
                     .where(
-                        charges.c.merchant_id == merchant_id,
+                        owned(charges.c, merchant_id),
                         one_of(dialect, charges.c.out_request_no, numbers),
                         charges.c.status == "failed",
                     )
@@ -356,15 +361,17 @@ class SandboxProvider:
             trade = session.scalar(select(SandboxTrade).where(SandboxTrade.trade_no == trade_no))
             if trade is None:
                 raise NotFound("sandbox.trade_not_found", "No such sandbox trade.")
-            paid = session.execute(
-                update(SandboxTrade)
-                .where(
-                    SandboxTrade.merchant_id == trade.merchant_id,
-                    SandboxTrade.trade_no == trade_no,
-                    SandboxTrade.status == "WAIT_BUYER_PAY",
+            paid = changed(
+                session.execute(
+                    update(SandboxTrade)
+                    .where(
+                        owned(SandboxTrade, trade.merchant_id),
+                        SandboxTrade.trade_no == trade_no,
+                        SandboxTrade.status == "WAIT_BUYER_PAY",
+                    )
+                    .values(status="TRADE_SUCCESS", paid_at=now)
                 )
-                .values(status="TRADE_SUCCESS", paid_at=now)
-            ).rowcount
+            )
             session.refresh(trade)
             if not paid:
                 if trade.status == "TRADE_SUCCESS":

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from shoplet.coupons import issuing as coupon_events
 from shoplet.coupons import redemption as coupons
-from shoplet.db import Database, new_id
+from shoplet.db import Database, changed, new_id
 from shoplet.errors import Conflict, Unprocessable
 from shoplet.guides import commissions
 from shoplet.membership import loyalty
@@ -27,7 +27,7 @@ from shoplet.orders.service import get_order
 from shoplet.outbox import emit
 from shoplet.payments.models import Payment, PaymentNotification, Refund
 from shoplet.payments.provider import Notification, PaymentProvider, TradeStatus
-from shoplet.scoping import get_owned
+from shoplet.scoping import get_owned, owned
 
 REFUND_TOPIC = "refund.process"
 
@@ -52,7 +52,7 @@ def open_payment(
     existing = session.scalar(
         select(Payment)
         .where(
-            Payment.merchant_id == merchant_id,
+            owned(Payment, merchant_id),
             Payment.order_id == order_id,
             Payment.status.in_(("pending", "paid")),
         )
@@ -145,25 +145,27 @@ def record_notification(session: Session, notification: Notification, provider: 
 def apply_paid(session: Session, *, payment: Payment, trade_no: str, paid_at: datetime, now: datetime) -> str:
     """Money was taken for ``payment``: mark it and its order paid, or refund it if too late."""
     merchant_id = payment.merchant_id
-    moved = session.execute(
-        update(Payment)
-        .where(
-            Payment.merchant_id == merchant_id,
-            Payment.id == payment.id,
-            Payment.status.in_(("pending", "closed")),
+    moved = changed(
+        session.execute(
+            update(Payment)
+            .where(
+                owned(Payment, merchant_id),
+                Payment.id == payment.id,
+                Payment.status.in_(("pending", "closed")),
+            )
+            .values(status="paid", paid_at=paid_at, provider_trade_no=trade_no)
         )
-        .values(status="paid", paid_at=paid_at, provider_trade_no=trade_no)
-    ).rowcount
+    )
     session.refresh(payment)
     if not moved:
         return "already_paid"
-    order_paid = session.execute(
-        update(Order)
-        .where(
-            Order.merchant_id == merchant_id, Order.id == payment.order_id, Order.status == "pending_payment"
+    order_paid = changed(
+        session.execute(
+            update(Order)
+            .where(owned(Order, merchant_id), Order.id == payment.order_id, Order.status == "pending_payment")
+            .values(status="paid", paid_at=paid_at, paid_amount=payment.amount)
         )
-        .values(status="paid", paid_at=paid_at, paid_amount=payment.amount)
-    ).rowcount
+    )
     order = get_owned(session, Order, merchant_id, payment.order_id, what="Order")
     session.refresh(order)
     if order_paid:
@@ -213,7 +215,7 @@ def apply_paid(session: Session, *, payment: Payment, trade_no: str, paid_at: da
     # The order was cancelled (timed out) or already paid by another payment: give it back.
     session.execute(
         update(Order)
-        .where(Order.merchant_id == merchant_id, Order.id == order.id)
+        .where(owned(Order, merchant_id), Order.id == order.id)
         .values(
             paid_amount=Order.paid_amount + payment.amount,
             refunded_amount=Order.refunded_amount + payment.amount,
@@ -242,13 +244,13 @@ def apply_paid(session: Session, *, payment: Payment, trade_no: str, paid_at: da
 
 
 def apply_closed(session: Session, *, payment: Payment, now: datetime) -> str:
-    closed = session.execute(
-        update(Payment)
-        .where(
-            Payment.merchant_id == payment.merchant_id, Payment.id == payment.id, Payment.status == "pending"
+    closed = changed(
+        session.execute(
+            update(Payment)
+            .where(owned(Payment, payment.merchant_id), Payment.id == payment.id, Payment.status == "pending")
+            .values(status="closed", closed_at=now)
         )
-        .values(status="closed", closed_at=now)
-    ).rowcount
+    )
     return "closed" if closed else "ignored"
 
 
@@ -283,7 +285,7 @@ def close_open_payments(
         open_payments = list(
             session.scalars(
                 select(Payment).where(
-                    Payment.merchant_id == merchant_id,
+                    owned(Payment, merchant_id),
                     Payment.order_id == order_id,
                     Payment.status == "pending",
                 )

@@ -14,7 +14,7 @@ from typing import Any
 from shoplet.pricing.engine import Context, Outcome, valid_structure
 from shoplet.pricing.model import Cart, InvalidCart, Rule, parse
 from shoplet.pricing.result import build, coupon_reason, points_effect
-from shoplet.pricing.search import Search
+from shoplet.pricing.search import Best, Search
 
 __all__ = ["InvalidCart", "price", "price_cart"]
 
@@ -46,10 +46,12 @@ def _selection(ctx: Context, ids: tuple[str, ...]) -> tuple[tuple[Rule, ...] | N
     return tuple(chosen), None
 
 
-def _best(ctx: Context, selected: tuple[str, ...] | None, seeds: list[tuple[Rule, ...]] | None = None):
+def _best(
+    ctx: Context, selected: tuple[str, ...] | None, seeds: list[tuple[Rule, ...]] | None = None
+) -> tuple[Best, str | None]:
     """(best combination, selection error) for this context; ``seeds`` are promotion sets
     worth trying first (they only speed the search up)."""
-    error = None
+    error: str | None = None
     fixed: tuple[Rule, ...] | None = None
     if selected is not None:
         fixed, error = _selection(ctx, selected)
@@ -62,7 +64,7 @@ def _best(ctx: Context, selected: tuple[str, ...] | None, seeds: list[tuple[Rule
     return best, error
 
 
-def _final(ctx: Context, best) -> tuple[Outcome, int]:
+def _final(ctx: Context, best: Best) -> tuple[Outcome, int]:
     """The winning combination evaluated exactly, and its total after points (stage 5)."""
     outcome = ctx.evaluate(list(best.promotions), list(best.coupons))
     assert outcome is not None and outcome.total == best.total

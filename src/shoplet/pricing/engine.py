@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from shoplet.pricing.model import STAGE2, STAGE3, Cart, Rule
 from shoplet.pricing.stages import (
@@ -111,7 +112,9 @@ class Context:
             elif rule.kind == "free_delivery":
                 continue
             else:
-                shares, amount = amount_rule(rule, running)
+                promoted, amount = amount_rule(rule, running)
+                assert promoted is not None  # a promotion always applies, perhaps for 0
+                shares = promoted
             self._take(running, shares)
             effects.append(Effect(rule, amount, shares))
         waived = False
@@ -136,9 +139,10 @@ class Context:
                 shares = [0] * self.n
                 shares[line] = amount
             else:
-                shares, amount = amount_rule(coupon, running)
-                if shares is None:
+                applied, amount = amount_rule(coupon, running)
+                if applied is None:
                     return None
+                shares = applied
             self._take(running, shares)
             effects.append(Effect(coupon, amount, shares))
         goods = sum(running)
@@ -176,7 +180,7 @@ def expiry_key(coupons: list[Rule]) -> tuple[float, ...]:
     return tuple(sorted(c.expires_at.timestamp() if c.expires_at else INF for c in coupons))
 
 
-def combination_key(outcome: Outcome, promotions: list[Rule], coupons: list[Rule]) -> tuple:
+def combination_key(outcome: Outcome, promotions: list[Rule], coupons: list[Rule]) -> tuple[Any, ...]:
     """R5's order: lowest total; fewer coupons; coupons expiring sooner; earliest ids in
     input order (coupons, then the promotions that took something off, then all chosen)."""
     chosen = {id(p) for p in promotions}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 STAGE1 = ("item_price", "item_percent")
 STAGE2 = ("bundle", "buy_x_get_y")
@@ -83,6 +83,37 @@ def _obj(value: Any, path: str) -> dict[str, Any]:
     return value
 
 
+@overload
+def _int(
+    data: dict[str, Any],
+    key: str,
+    path: str,
+    *,
+    required: Literal[True] = True,
+    minimum: int = 0,
+    maximum: int | None = None,
+) -> int: ...
+@overload
+def _int(
+    data: dict[str, Any],
+    key: str,
+    path: str,
+    *,
+    required: Literal[False],
+    default: int,
+    minimum: int = 0,
+    maximum: int | None = None,
+) -> int: ...
+@overload
+def _int(
+    data: dict[str, Any],
+    key: str,
+    path: str,
+    *,
+    required: Literal[False],
+    minimum: int = 0,
+    maximum: int | None = None,
+) -> int | None: ...
 def _int(
     data: dict[str, Any],
     key: str,
@@ -108,6 +139,10 @@ def _int(
     return value
 
 
+@overload
+def _str(data: dict[str, Any], key: str, path: str, *, required: Literal[True] = True) -> str: ...
+@overload
+def _str(data: dict[str, Any], key: str, path: str, *, required: Literal[False]) -> str | None: ...
 def _str(data: dict[str, Any], key: str, path: str, *, required: bool = True) -> str | None:
     value = data.get(key)
     if value is None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from shoplet.pricing.engine import INF, Context, expiry_key
 from shoplet.pricing.model import STAGE2, Rule
@@ -18,7 +20,7 @@ from shoplet.pricing.stages import (
 
 @dataclass(slots=True)
 class Best:
-    key: tuple | None = None
+    key: tuple[Any, ...] | None = None
     promotions: tuple[Rule, ...] = ()
     coupons: tuple[Rule, ...] = ()
 
@@ -126,7 +128,9 @@ class Search:
             shares, new_used, amount = quantity_rule(rule, ctx.order, ctx.quantities, used, ctx.n)
             used[:] = new_used
         else:
-            shares, amount = amount_rule(rule, running)
+            promoted, amount = amount_rule(rule, running)
+            assert promoted is not None  # a promotion always applies, perhaps for 0
+            shares = promoted
         if amount:
             for i, share in enumerate(shares):
                 if share:
@@ -134,7 +138,7 @@ class Search:
         return amount > 0
 
     def _remaining_bound(
-        self, position: int, groups: frozenset, goods: int, used: list[int]
+        self, position: int, groups: frozenset[str], goods: int, used: list[int]
     ) -> tuple[int, bool]:
         """How much the rules from ``position`` on could still take off, at most.
 
@@ -212,7 +216,7 @@ class Search:
         position: int,
         running: list[int],
         used: list[int],
-        groups: frozenset,
+        groups: frozenset[str],
         chosen: tuple[Rule, ...],
         effective: tuple[Rule, ...],
         goods: int,
@@ -294,11 +298,13 @@ class Search:
             self._offer(key, chosen, coupons)
             needed = goods_total + fee - self.best.total
 
-    def _offer(self, key: tuple, promotions: tuple[Rule, ...], coupons: tuple[Rule, ...]) -> None:
+    def _offer(self, key: tuple[Any, ...], promotions: tuple[Rule, ...], coupons: tuple[Rule, ...]) -> None:
         if self.best.key is None or key < self.best.key:
             self.best = Best(key, promotions, coupons)
 
-    def _goods_options(self, running: list[int], with_promotions: bool, needed: float):
+    def _goods_options(
+        self, running: list[int], with_promotions: bool, needed: float
+    ) -> Iterator[tuple[int, tuple[Rule, ...]]]:
         """(discount, coupons) for the valid goods-coupon sets at this state that could
         reach ``needed`` (sets that cannot are skipped, never wrongly kept out)."""
         if needed <= 0:
@@ -330,7 +336,7 @@ class Search:
 
     def _stacks(
         self, coupons: list[Rule], k: int, running: list[int], taken: tuple[Rule, ...], discount: int
-    ):
+    ) -> Iterator[tuple[int, tuple[Rule, ...]]]:
         """Every subset of two or more stackable coupons, applied in input order."""
         if k == len(coupons):
             if len(taken) >= 2:
@@ -360,6 +366,7 @@ class Search:
         return amount
 
     def _fixed_total(self, running: list[int], waived: bool, with_promotions: bool) -> int | None:
+        assert self.fixed is not None
         if with_promotions and any(c.exclusive_with_promotions for c in self.fixed):
             return None
         after = list(running)

@@ -6,6 +6,8 @@ search compares are exactly the totals the result reports.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from shoplet.pricing.model import Line, Rule
 from shoplet.pricing.money import allocate, percent_of
 
@@ -39,7 +41,9 @@ def stage1(
     return prices, winners
 
 
-def _groups(sequence: list[tuple[int, int, int]], size: int):
+def _groups(
+    sequence: list[tuple[int, int, int]], size: int
+) -> Iterator[tuple[int, list[tuple[int, int, int]]]]:
     """Consecutive full groups of ``size`` units from runs ``(line, price, count)``.
 
     Yields ``(times, members)``: ``times`` identical groups made of ``members`` (a list of
@@ -109,14 +113,15 @@ def amount_discount(rule: Rule, eligible: int) -> int:
     kind, p = rule.kind, rule.params
     if kind == "threshold_off":
         if "tiers" in p:
-            off = 0
+            off: int = 0
             for threshold, tier_off in p["tiers"]:
                 if threshold <= eligible:
                     off = tier_off
             return min(off, eligible)
         off = p["off"] * (eligible // p["every"])
-        if p["cap"] is not None:
-            off = min(off, p["cap"])
+        cap: int | None = p["cap"]
+        if cap is not None:
+            off = min(off, cap)
         return min(off, eligible)
     if kind == "threshold_percent":
         return percent_of(eligible, p["percent_off"]) if eligible >= p["threshold"] else 0
@@ -124,7 +129,8 @@ def amount_discount(rule: Rule, eligible: int) -> int:
     if eligible <= 0:
         return -1
     if kind == "cash":
-        return min(p["off"], eligible)
+        cash: int = p["off"]
+        return min(cash, eligible)
     if kind == "threshold":
         return min(p["off"], eligible) if eligible >= p["threshold"] else -1
     if kind == "percent":
@@ -173,4 +179,5 @@ def exchange_line(rule: Rule, skus: list[str]) -> int:
 
 def exchange_discount(rule: Rule, line: int, item_prices: list[int], running: list[int]) -> int:
     """One unit of the SKU at the coupon's price: never below 0, never above the line's amount."""
-    return max(0, min(item_prices[line] - rule.params["price"], running[line]))
+    price: int = rule.params["price"]
+    return max(0, min(item_prices[line] - price, running[line]))

@@ -15,7 +15,7 @@ from shoplet.errors import Conflict, InvalidInput
 from shoplet.pricing import InvalidCart
 from shoplet.pricing.model import STAGE1, STAGE2, STAGE3, parse
 from shoplet.promotions.models import Promotion
-from shoplet.scoping import get_owned
+from shoplet.scoping import get_owned, owned
 
 KINDS = STAGE1 + STAGE2 + STAGE3
 EDITABLE = (
@@ -65,9 +65,7 @@ def _check(session: Session, merchant_id: str, promotion: Promotion) -> None:
         raise InvalidInput("promotion.invalid", f"The promotion is not valid: {detail}.") from exc
     sku_ids = set(promotion.scope.get("skus", [])) | set(promotion.scope.get("exclude_skus", []))
     if sku_ids:
-        found = set(
-            session.scalars(select(Sku.id).where(Sku.merchant_id == merchant_id, Sku.id.in_(sku_ids)))
-        )
+        found = set(session.scalars(select(Sku.id).where(owned(Sku, merchant_id), Sku.id.in_(sku_ids))))
         if sku_ids - found:
             raise InvalidInput(
                 "promotion.unknown_sku", f"No SKU '{sorted(sku_ids - found)[0]}' in this shop."
@@ -76,7 +74,7 @@ def _check(session: Session, merchant_id: str, promotion: Promotion) -> None:
     if categories:
         found = set(
             session.scalars(
-                select(Category.id).where(Category.merchant_id == merchant_id, Category.id.in_(categories))
+                select(Category.id).where(owned(Category, merchant_id), Category.id.in_(categories))
             )
         )
         if categories - found:
@@ -147,7 +145,7 @@ def running(
     rows = session.scalars(
         select(Promotion)
         .where(
-            Promotion.merchant_id == merchant_id,
+            owned(Promotion, merchant_id),
             Promotion.status == "active",
             or_(Promotion.starts_at.is_(None), Promotion.starts_at <= now),
             or_(Promotion.ends_at.is_(None), Promotion.ends_at > now),

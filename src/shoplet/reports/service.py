@@ -19,6 +19,7 @@ from shoplet.guides.models import Commission
 from shoplet.inventory.models import StockLocation
 from shoplet.orders.models import Fulfilment, Order, OrderLine
 from shoplet.payments.models import Refund, RefundLine
+from shoplet.scoping import owned, same_tenant
 from shoplet.tenancy.models import Staff
 
 
@@ -47,8 +48,8 @@ def by_store(
     """Every store and warehouse: paid orders it handed over (a part of), revenue (its lines
     and delivery share), refunds of them, net revenue, and the commission of its guides
     (net of reversals; of which settled)."""
-    paid = [Order.merchant_id == merchant_id, *_paid_between(since, until)]
-    on_order = and_(Order.merchant_id == Fulfilment.merchant_id, Order.id == Fulfilment.order_id)
+    paid = [owned(Order, merchant_id), *_paid_between(since, until)]
+    on_order = and_(same_tenant(Order, Fulfilment), Order.id == Fulfilment.order_id)
     orders, delivery = _by_location(
         session.execute(
             select(
@@ -64,8 +65,8 @@ def by_store(
     )
     line_refunds = (
         select(RefundLine.merchant_id, RefundLine.order_line_id, func.sum(RefundLine.amount).label("amount"))
-        .join(Refund, and_(Refund.merchant_id == RefundLine.merchant_id, Refund.id == RefundLine.refund_id))
-        .where(RefundLine.merchant_id == merchant_id, Refund.status != "failed")
+        .join(Refund, and_(same_tenant(Refund, RefundLine), Refund.id == RefundLine.refund_id))
+        .where(owned(RefundLine, merchant_id), Refund.status != "failed")
         .group_by(RefundLine.merchant_id, RefundLine.order_line_id)
         .subquery()
     )
@@ -78,15 +79,13 @@ def by_store(
             )
             .join(
                 Fulfilment,
-                and_(
-                    Fulfilment.merchant_id == OrderLine.merchant_id, Fulfilment.id == OrderLine.fulfilment_id
-                ),
+                and_(same_tenant(Fulfilment, OrderLine), Fulfilment.id == OrderLine.fulfilment_id),
             )
             .join(Order, on_order)
             .outerjoin(
                 line_refunds,
                 and_(
-                    line_refunds.c.merchant_id == OrderLine.merchant_id,
+                    same_tenant(line_refunds.c, OrderLine),
                     line_refunds.c.order_line_id == OrderLine.id,
                 ),
             )
@@ -97,7 +96,7 @@ def by_store(
     )
     delivery_back = (
         select(Refund.order_id)
-        .where(Refund.merchant_id == merchant_id, Refund.status != "failed", Refund.delivery_fee > 0)
+        .where(owned(Refund, merchant_id), Refund.status != "failed", Refund.delivery_fee > 0)
         .distinct()
         .subquery()
     )
@@ -123,7 +122,7 @@ def by_store(
                     )
                 ),
             )
-            .join(Order, and_(Order.merchant_id == Commission.merchant_id, Order.id == Commission.order_id))
+            .join(Order, and_(same_tenant(Order, Commission), Order.id == Commission.order_id))
             .where(*paid, Commission.store_id.is_not(None))
             .group_by(Commission.store_id)
         ),
@@ -131,7 +130,7 @@ def by_store(
     )
     rows = []
     for location in session.scalars(
-        select(StockLocation).where(StockLocation.merchant_id == merchant_id).order_by(StockLocation.code)
+        select(StockLocation).where(owned(StockLocation, merchant_id)).order_by(StockLocation.code)
     ):
         at = location.id
         revenue = goods.get(at, 0) + delivery.get(at, 0)
@@ -181,16 +180,16 @@ def by_guide(
                 )
             ),
         )
-        .join(Order, and_(Order.merchant_id == Commission.merchant_id, Order.id == Commission.order_id))
-        .outerjoin(refunds, and_(refunds.c.merchant_id == Order.merchant_id, refunds.c.order_id == Order.id))
-        .where(Commission.merchant_id == merchant_id, *_paid_between(since, until))
+        .join(Order, and_(same_tenant(Order, Commission), Order.id == Commission.order_id))
+        .outerjoin(refunds, and_(same_tenant(refunds.c, Order), refunds.c.order_id == Order.id))
+        .where(owned(Commission, merchant_id), *_paid_between(since, until))
         .group_by(Commission.guide_id)
     ).all()
     names = (
         {
             s.id: (s.name, s.store_id)
             for s in session.scalars(
-                select(Staff).where(Staff.merchant_id == merchant_id, Staff.id.in_([row[0] for row in found]))
+                select(Staff).where(owned(Staff, merchant_id), Staff.id.in_([row[0] for row in found]))
             )
         }
         if found

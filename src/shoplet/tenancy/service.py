@@ -13,7 +13,7 @@ from shoplet.db import new_id
 from shoplet.errors import Conflict, InvalidInput, NotFound
 from shoplet.inventory.models import StockLocation
 from shoplet.schemas import zone_named
-from shoplet.scoping import get_owned
+from shoplet.scoping import get_owned, owned, same_tenant
 from shoplet.tenancy.models import ApiKey, Merchant, Staff
 
 
@@ -53,9 +53,9 @@ def _working_admin_keys(session: Session, merchant_id: str) -> list[str]:
     return list(
         session.scalars(
             select(ApiKey.id)
-            .outerjoin(Staff, (Staff.merchant_id == ApiKey.merchant_id) & (Staff.id == ApiKey.staff_id))
+            .outerjoin(Staff, (same_tenant(Staff, ApiKey)) & (Staff.id == ApiKey.staff_id))
             .where(
-                ApiKey.merchant_id == merchant_id,
+                owned(ApiKey, merchant_id),
                 ApiKey.revoked_at.is_(None),
                 ApiKey.staff_id.is_(None) | ((Staff.role == "admin") & Staff.active.is_(True)),
             )
@@ -120,9 +120,7 @@ def deactivate_staff(session: Session, *, merchant_id: str, staff_id: str) -> St
     staff = get_owned(session, Staff, merchant_id, staff_id, what="Staff member", code="staff")
     if staff.active and staff.role == "admin":
         remaining = set(_working_admin_keys(session, merchant_id)) - set(
-            session.scalars(
-                select(ApiKey.id).where(ApiKey.merchant_id == merchant_id, ApiKey.staff_id == staff_id)
-            )
+            session.scalars(select(ApiKey.id).where(owned(ApiKey, merchant_id), ApiKey.staff_id == staff_id))
         )
         if not remaining:
             raise Conflict(
