@@ -16,18 +16,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import bindparam, select, update
 
-from shoplet.customers.models import CustomerSession
 from shoplet.db import Database
 from shoplet.errors import Forbidden, Unauthenticated
-from shoplet.scoping import owned
-from shoplet.tenancy.models import ApiKey, Merchant, Staff
 
 API_KEY_PREFIX = "sk"
 SESSION_PREFIX = "cs"
@@ -74,6 +71,24 @@ class Principal:
         assert self.merchant_id is not None
         return self.merchant_id
 
+    @property
+    def customer(self) -> str:
+        """The calling customer's id (routes behind ``require_customer``)."""
+        assert self.customer_id is not None
+        return self.customer_id
+
+    @property
+    def staff(self) -> str:
+        """The calling staff member's id (routes behind a role that is always a person)."""
+        assert self.staff_id is not None
+        return self.staff_id
+
+    @property
+    def host(self) -> str:
+        """The host app a customer signed in through."""
+        assert self.host_app is not None
+        return self.host_app
+
 
 def get_db(request: Request) -> Database:
     return request.app.state.runtime.db
@@ -87,7 +102,7 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def _invalid() -> Unauthenticated:
+def invalid_credential() -> Unauthenticated:
     return Unauthenticated("auth.invalid", "The credential is not valid, expired or revoked.")
 
 
@@ -100,10 +115,18 @@ bearer_scheme = HTTPBearer(
 )
 
 
+# (database, merchant id, object id, secret, now) -> the caller, or raises invalid_credential()
+Verifier = Callable[[Database, str, str, str, datetime], Principal]
+
+
 def authenticate(
     request: Request, _credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme)
 ) -> Principal:
-    """Resolve the bearer token into a principal, or raise 401."""
+    """Resolve the bearer token into a principal, or raise 401.
+
+    The token's prefix picks the verifier (``sk`` API keys: tenancy; ``cs`` customer
+    sessions: customers); the composition root hands them in as ``runtime.verifiers``, so this
+    module, at the bottom of the layers, imports no domain."""
     token = _bearer(request)
     runtime = request.app.state.runtime
     platform_key = runtime.settings.platform_key
@@ -111,89 +134,12 @@ def authenticate(
         return Principal(kind="platform")
     parts = token.split(".")
     if len(parts) != 4:
-        raise _invalid()
+        raise invalid_credential()
     prefix, merchant_id, object_id, secret = parts
-    db: Database = runtime.db
-    now = runtime.clock()
-    if prefix == SESSION_PREFIX:
-        return _customer(db, merchant_id, object_id, secret, now)
-    with db.unit_of_work(write=False) as session:
-        merchant = session.get(Merchant, merchant_id)
-        if merchant is None or merchant.status != "active":
-            raise _invalid()
-        if prefix == API_KEY_PREFIX:
-            key = session.get(ApiKey, (merchant_id, object_id))
-            if (
-                key is None
-                or key.revoked_at is not None
-                or not hmac.compare_digest(key.secret_hash, hash_secret(secret))
-            ):
-                raise _invalid()
-            role, store_id = "admin", None
-            if key.staff_id:
-                staff = session.get(Staff, (merchant_id, key.staff_id))
-                if staff is None or not staff.active:
-                    raise _invalid()
-                role, store_id = staff.role, staff.store_id
-            stale = key.last_used_at is None or now - key.last_used_at > timedelta(minutes=10)
-            principal = Principal(
-                kind="staff",
-                merchant_id=merchant_id,
-                role=role,
-                staff_id=key.staff_id,
-                api_key_id=key.id,
-                store_id=store_id,
-            )
-        else:
-            raise _invalid()
-    if stale:
-        # Throttled so that authentication is not a write on every request.
-        with db.unit_of_work() as session:
-            session.execute(
-                update(ApiKey)
-                .where(owned(ApiKey, merchant_id), ApiKey.id == object_id)
-                .values(last_used_at=now)
-            )
-    return principal
-
-
-# Customers call on every tap of the mini program: one prebuilt query, session and merchant together.
-_SESSION_QUERY = (
-    select(
-        CustomerSession.customer_id,
-        CustomerSession.host_app,
-        CustomerSession.scene,
-        CustomerSession.secret_hash,
-        CustomerSession.expires_at,
-        CustomerSession.revoked_at,
-    )
-    .join(Merchant, owned(CustomerSession, Merchant.id))
-    .where(
-        owned(CustomerSession, bindparam("m")),
-        CustomerSession.id == bindparam("s"),
-        Merchant.status == "active",
-    )
-)
-
-
-def _customer(db: Database, merchant_id: str, session_id: str, secret: str, now) -> Principal:
-    with db.unit_of_work(write=False) as session:
-        row = session.connection().execute(_SESSION_QUERY, {"m": merchant_id, "s": session_id}).first()
-    if (
-        row is None
-        or row.revoked_at is not None
-        or row.expires_at <= now
-        or not hmac.compare_digest(row.secret_hash, hash_secret(secret))
-    ):
-        raise _invalid()
-    return Principal(
-        kind="customer",
-        merchant_id=merchant_id,
-        customer_id=row.customer_id,
-        session_id=session_id,
-        host_app=row.host_app,
-        scene=row.scene,
-    )
+    verifier: Verifier | None = runtime.verifiers.get(prefix)
+    if verifier is None:
+        raise invalid_credential()
+    return verifier(runtime.db, merchant_id, object_id, secret, runtime.clock())
 
 
 def require_platform(principal: Principal = Depends(authenticate)) -> Principal:

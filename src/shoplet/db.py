@@ -149,6 +149,11 @@ def changed(result: Result[Any]) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
+def number(session: Session, statement: Any) -> int:
+    """A count or a ``coalesce(sum(...), 0)``: always an int (an empty result counts as 0)."""
+    return int(session.scalar(statement) or 0)
+
+
 def normalize_url(url: str) -> str:
     """Accept plain ``postgresql://`` URLs (as CI exports them) and use the psycopg 3 driver."""
     for prefix in ("postgresql://", "postgres://"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -85,7 +86,7 @@ CATEGORIES = [
 ]
 
 # (category, title, tags, [(sku code, sku name, list price, member price)])
-PRODUCTS = [
+PRODUCTS: list[tuple[str, str, list[str], list[tuple[str, str, int, int | None]]]] = [
     ("coffee", "Latte", ["bestseller"], [("LATTE-T", "Tall", 3200, 2900), ("LATTE-G", "Grande", 3600, 3300)]),
     ("coffee", "Americano", [], [("AMER-T", "Tall", 2600, 2400), ("AMER-G", "Grande", 3000, 2700)]),
     ("coffee", "Flat white", [], [("FLAT-T", "Tall", 3400, 3100)]),
@@ -109,7 +110,7 @@ PRODUCTS = [
 ]
 
 # (name, kind, rule parameters, category code or None, stack group)
-PROMOTIONS = [
+PROMOTIONS: list[tuple[str, str, dict[str, Any], str | None, str | None]] = [
     ("Morning pastry 20% off", "item_percent", {"percent_off": 20}, "bakery", None),
     ("Tea: buy 2, get 1 free", "buy_x_get_y", {"buy": 2, "get": 1}, "tea", None),
     (
@@ -279,8 +280,8 @@ def _create(session: Session, now: datetime) -> Merchant:
     commissions.set_rule(
         session, merchant_id=merchant.id, scope="guide", target_id=guide.id, rate_bp=500, now=now
     )
-    for name, kind, params, category, group in PROMOTIONS:
-        scope = {"categories": [categories[category].id]} if category else {}
+    for name, kind, params, promoted, group in PROMOTIONS:
+        scope = {"categories": [categories[promoted].id]} if promoted else {}
         promotions.create(
             session,
             merchant_id=merchant.id,
@@ -346,7 +347,7 @@ def _loyalty(
     """Coupons of every kind, tiers with benefits and a light-membership plan."""
     made = []
     for spec in COUPONS:
-        fields = dict(spec)
+        fields: dict[str, Any] = dict(spec)
         if fields["kind"] == "exchange":
             fields["sku"] = skus[fields["sku"]]
         if fields["kind"] == "percent":
@@ -403,11 +404,11 @@ def load(session: Session, *, now: datetime, session_days: int = 30) -> DemoCred
     admin_key = tenancy.create_api_key(
         session, merchant_id=merchant.id, name="demo admin key", staff_id=None, now=now
     )[1]
-    clerk = session.scalar(select(Staff).where(owned(Staff, merchant.id), Staff.role == "clerk"))
+    clerk = session.scalars(select(Staff).where(owned(Staff, merchant.id), Staff.role == "clerk")).one()
     clerk_key = tenancy.create_api_key(
         session, merchant_id=merchant.id, name="demo clerk key", staff_id=clerk.id, now=now
     )[1]
-    guide = session.scalar(select(Staff).where(owned(Staff, merchant.id), Staff.role == "guide"))
+    guide = session.scalars(select(Staff).where(owned(Staff, merchant.id), Staff.role == "guide")).one()
     guide_key = tenancy.create_api_key(
         session, merchant_id=merchant.id, name="demo guide key", staff_id=guide.id, now=now
     )[1]

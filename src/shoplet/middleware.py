@@ -62,7 +62,7 @@ class Guard:
             return
         raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "replace")
         if _has_control(raw_path) or _has_control(scope.get("query_string", b"")):
-            error = InvalidInput(
+            error: ShopletError = InvalidInput(
                 "request.control_character",
                 "The address contains a control character; remove it and try again.",
             )

@@ -108,7 +108,7 @@ def _deliver_one(
         )
         if not claimed:
             return 0
-        event = session.get(OutboxEvent, (merchant_id, event_id))
+        event = session.get_one(OutboxEvent, (merchant_id, event_id))
         topic, payload = event.topic, dict(event.payload)
     handler = handlers.get(topic)
     error: str | None = None

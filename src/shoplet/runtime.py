@@ -8,8 +8,10 @@ from datetime import timedelta
 
 import httpx
 
+from shoplet.auth import API_KEY_PREFIX, SESSION_PREFIX, Verifier
 from shoplet.config import Settings
 from shoplet.coupons.gate import RedisGate
+from shoplet.customers.credentials import verify_session
 from shoplet.customers.hosts import HostApp, SandboxHostApp
 from shoplet.customers.models import HOST_APPS
 from shoplet.db import Clock, Database, utcnow
@@ -17,6 +19,7 @@ from shoplet.membership.agreements import AgreementProvider, CreditProvider, San
 from shoplet.orders.pricing import CartPricer, EnginePricer
 from shoplet.payments.provider import PaymentProvider
 from shoplet.payments.sandbox import SandboxProvider
+from shoplet.tenancy.credentials import verify_api_key
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,8 @@ class Runtime:
             self.agreements = self.sandbox
             sandbox_host = SandboxHostApp()
             self.hosts = {name: sandbox_host for name in HOST_APPS}
+        # Who a bearer token names, by its prefix (see shoplet.auth.authenticate).
+        self.verifiers: dict[str, Verifier] = {API_KEY_PREFIX: verify_api_key, SESSION_PREFIX: verify_session}
         self.coupon_gate = RedisGate(settings.redis_url) if settings.redis_url else None
         # Called after a commit that wrote outbox events; the job queue sets it.
         self.kick: Callable[[], None] = lambda: None

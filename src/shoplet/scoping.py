@@ -27,13 +27,13 @@ def _tenant_column(model: Any) -> Any:
 
 def owned(model: Any, merchant_id: Any) -> ColumnElement[bool]:
     """The filter ``model.merchant_id = :tenant`` (``merchant_id`` may be a bound parameter)."""
-    return _tenant_column(model) == merchant_id  # type: ignore[no-any-return]
+    return _tenant_column(model) == merchant_id
 
 
 def same_tenant(left: Any, right: Any) -> ColumnElement[bool]:
     """Join condition: both rows belong to the same merchant (the first half of every
     tenant-first foreign key)."""
-    return _tenant_column(left) == _tenant_column(right)  # type: ignore[no-any-return]
+    return _tenant_column(left) == _tenant_column(right)
 
 
 def get_owned(

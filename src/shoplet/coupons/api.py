@@ -377,7 +377,7 @@ def coupon_centre(
             for t in rows
             if service.claimable_refusal(t, now) is None
             and (t.total_stock is None or t.issued_count < t.total_stock)
-            and service.audience_refusal(s, t, p.customer_id, now) is None
+            and service.audience_refusal(s, t, p.customer, now) is None
         ]
 
 
@@ -396,13 +396,13 @@ def claim(
         if template.total_stock is not None:  # flash path: refusals are answered by Redis, not the database
             return coupon_out(
                 service.claim_through_gate(
-                    db, rt.coupon_gate, template=template, customer_id=p.customer_id, now=now
+                    db, rt.coupon_gate, template=template, customer_id=p.customer, now=now
                 )
             )
 
     def work(s: Session) -> tuple[int, dict]:
         coupon = service.claim(
-            s, merchant_id=p.tenant, template_id=body.template_id, customer_id=p.customer_id, now=now
+            s, merchant_id=p.tenant, template_id=body.template_id, customer_id=p.customer, now=now
         )
         return 201, coupon_out(coupon).model_dump(mode="json")
 
@@ -428,7 +428,7 @@ def redeem_code(
     """Enter a discount code (优惠码) or a unique code from a printed batch to claim its coupon."""
     with db.unit_of_work() as s:
         return coupon_out(
-            issuing.claim_by_code(s, merchant_id=p.tenant, code=body.code, customer_id=p.customer_id, now=now)
+            issuing.claim_by_code(s, merchant_id=p.tenant, code=body.code, customer_id=p.customer, now=now)
         )
 
 
@@ -448,7 +448,7 @@ def my_coupons(
 
 
 def mall_item_out(s: Session, item: PointsMallItem) -> MallItemOut:
-    template = s.get(CouponTemplate, (item.merchant_id, item.template_id))
+    template = s.get_one(CouponTemplate, (item.merchant_id, item.template_id))
     return MallItemOut(
         id=item.id, template_id=item.template_id, name=template.name, points=item.points, active=item.active
     )
@@ -517,7 +517,7 @@ def exchange_points(
     """Exchange my points for the item's coupon (both or neither)."""
 
     def work(s: Session) -> tuple[int, dict]:
-        coupon = mall.exchange(s, merchant_id=p.tenant, item_id=item_id, customer_id=p.customer_id, now=now)
+        coupon = mall.exchange(s, merchant_id=p.tenant, item_id=item_id, customer_id=p.customer, now=now)
         return 201, {"coupon_id": coupon.id}
 
     _, stored = idempotency.run(

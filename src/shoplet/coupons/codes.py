@@ -33,7 +33,7 @@ def display(code: str) -> str:
 def normalise(text: str) -> str | None:
     """The canonical code, or None when it is malformed or its check symbol is wrong."""
     cleaned = text.strip().upper().replace("-", "").replace(" ", "")
-    cleaned = cleaned.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    cleaned = cleaned.translate(str.maketrans("OIL", "011"))
     if len(cleaned) != DATA_LENGTH + 1:
         return None
     data, check = cleaned[:DATA_LENGTH], cleaned[DATA_LENGTH:]

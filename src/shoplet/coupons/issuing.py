@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,7 +40,7 @@ def generate_codes(session: Session, *, merchant_id: str, template_id: str, coun
         session, CouponTemplate, merchant_id, template_id, what="Coupon template", code="coupon_template"
     )
     batch_id = new_id("ccb")
-    table = CouponCode.__table__
+    table = cast(Table, CouponCode.__table__)
     for _ in range(3):
         codes = {new_code() for _ in range(count)}
         while len(codes) < count:
@@ -277,7 +278,7 @@ ISSUE_JOB_TOPIC = "coupon.issue_job"
 CHUNK = 200
 
 
-def _window(session: Session, merchant_id: str, segment: dict, cursor: str | None, limit: int):
+def _window(session: Session, merchant_id: str, segment: dict, cursor: str | None, limit: int | None):
     """The next customers (id, tags) after ``cursor`` that may be in the segment, by id."""
     stmt = select(Customer.id, Customer.tags).where(owned(Customer, merchant_id))
     if segment.get("kind") == "members":

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKeyConstraint, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, CheckConstraint, ForeignKeyConstraint, Index, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from shoplet import references
 from shoplet.db import Base, TenantMixin, utcnow
+from shoplet.scoping import owned
 
 
 class CouponTemplate(TenantMixin, Base):
@@ -219,3 +222,16 @@ class PointsMallItem(TenantMixin, Base):
     points: Mapped[int] = mapped_column()
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def _existing_coupon_templates(session: Session, merchant_id: str, ids: Collection[str]) -> set[str]:
+    return set(
+        session.scalars(
+            select(CouponTemplate.id).where(
+                owned(CouponTemplate, merchant_id), CouponTemplate.id.in_(list(ids))
+            )
+        )
+    )
+
+
+references.register("coupon_template", _existing_coupon_templates)

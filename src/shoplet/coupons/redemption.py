@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from shoplet.coupons.codes import normalise
 from shoplet.coupons.models import Coupon, CouponTemplate
-from shoplet.db import changed
+from shoplet.db import changed, number
 from shoplet.errors import Conflict, NotFound, Unprocessable
 from shoplet.outbox import emit
 from shoplet.scoping import get_owned, owned
@@ -229,7 +229,7 @@ def remind(session: Session, *, now: datetime, days: int = 3, limit: int = 1000)
                     "merchant_id": coupon.merchant_id,
                     "coupon_id": coupon.id,
                     "customer_id": coupon.customer_id,
-                    "valid_until": coupon.valid_until.isoformat(),
+                    "valid_until": coupon.valid_until.isoformat() if coupon.valid_until else None,
                 },
             )
     return len(due)
@@ -245,17 +245,19 @@ def figures(session: Session, *, merchant_id: str, template_id: str) -> dict[str
         .select_from(Coupon)
         .where(owned(Coupon, merchant_id), Coupon.template_id == template_id)
     )
-    claimed = session.scalar(base.where(Coupon.source.in_(("claim", "code"))))
-    used = session.scalar(base.where(Coupon.status == "used"))
-    cost = session.scalar(
+    claimed = number(session, base.where(Coupon.source.in_(("claim", "code"))))
+    used = number(session, base.where(Coupon.status == "used"))
+    cost = number(
+        session,
         select(func.coalesce(func.sum(Coupon.discount), 0)).where(
             owned(Coupon, merchant_id), Coupon.template_id == template_id, Coupon.status == "used"
-        )
+        ),
     )
-    gmv = session.scalar(
+    gmv = number(
+        session,
         select(func.coalesce(func.sum(Coupon.order_amount), 0)).where(
             owned(Coupon, merchant_id), Coupon.template_id == template_id, Coupon.status == "used"
-        )
+        ),
     )
     issued = template.issued_count
     return {

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -312,7 +312,7 @@ _TAKE_STOCK = (
 )
 
 
-_INSERT_COUPON = Coupon.__table__.insert()
+_INSERT_COUPON = cast(Table, Coupon.__table__).insert()
 
 
 def _counter(
@@ -419,7 +419,7 @@ def issue(
     connection.execute(_INSERT_COUPON, values)
     face = face_value(template) if template.budget is not None else 0
     if not changed(connection.execute(_TAKE_STOCK, {"m": merchant_id, "t": template.id, "face": face})):
-        current = session.get(CouponTemplate, (merchant_id, template.id), populate_existing=True)
+        current = session.get_one(CouponTemplate, (merchant_id, template.id), populate_existing=True)
         refusal = claimable_refusal(current, now)  # paused or stopped since the caller read it
         if refusal is not None:
             raise refusal

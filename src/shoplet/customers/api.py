@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from shoplet.auth import Principal, get_db, get_now, get_runtime, require_staff
 from shoplet.customers import service
-from shoplet.customers.models import Customer, Follower
+from shoplet.customers.models import Customer, Follower, Member
 from shoplet.customers.schemas import (
     CustomerIn,
     CustomerOut,
@@ -22,7 +22,6 @@ from shoplet.customers.schemas import (
     SessionOut,
 )
 from shoplet.db import Database
-from shoplet.membership.models import Member
 from shoplet.pagination import Page, PageParams, page_params, paginate
 from shoplet.scoping import get_owned, owned, scoped
 

@@ -165,7 +165,7 @@ def follow(session: Session, *, merchant_id: str, customer_id: str, host_app: st
                 session.add(row)
                 session.flush()
         except IntegrityError:  # a concurrent follow landed first: same outcome
-            row = session.get(Follower, (merchant_id, customer_id), populate_existing=True)
+            row = session.get_one(Follower, (merchant_id, customer_id), populate_existing=True)
     if row.unfollowed_at is not None:
         row.host_app, row.followed_at, row.unfollowed_at = host_app, now, None
         session.flush()

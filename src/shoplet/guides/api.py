@@ -67,7 +67,7 @@ def require_guide(p: Principal = Depends(require_staff("guide"))) -> Principal:
 
 
 def binding_out(s: Session, binding: GuideBinding) -> GuideBindingOut:
-    guide = s.get(Staff, (binding.merchant_id, binding.guide_id))
+    guide = s.get_one(Staff, (binding.merchant_id, binding.guide_id))
     return GuideBindingOut(
         customer_id=binding.customer_id,
         guide_id=binding.guide_id,
@@ -203,13 +203,13 @@ def my_customers(
     optionally only those with a tag or in one of my groups."""
     with db.unit_of_work(write=False) as s:
         if group_id:
-            groups.group_of(s, merchant_id=p.tenant, guide_id=p.staff_id, group_id=group_id)
-        stmt = service.customers_of(merchant_id=p.tenant, guide_id=p.staff_id, tag=tag, group_id=group_id)
+            groups.group_of(s, merchant_id=p.tenant, guide_id=p.staff, group_id=group_id)
+        stmt = service.customers_of(merchant_id=p.tenant, guide_id=p.staff, tag=tag, group_id=group_id)
         rows, cursor = paginate(s, stmt, Customer.id, page)
         their_groups = groups.groups_by_customer(s, merchant_id=p.tenant, customer_ids=[c.id for c in rows])
         items = []
         for customer in rows:
-            binding = s.get(GuideBinding, (p.tenant, customer.id))
+            binding = s.get_one(GuideBinding, (p.tenant, customer.id))
             items.append(
                 MyCustomerOut(
                     id=customer.id,
@@ -228,7 +228,7 @@ def my_customers(
 def my_groups(p: Principal = Depends(require_guide), db: Database = Depends(get_db)) -> list[GroupOut]:
     """My customer groups by name, each with how many of my customers it holds."""
     with db.unit_of_work(write=False) as s:
-        return [GroupOut(**g) for g in groups.groups(s, merchant_id=p.tenant, guide_id=p.staff_id)]
+        return [GroupOut(**g) for g in groups.groups(s, merchant_id=p.tenant, guide_id=p.staff)]
 
 
 @router.post("/workbench/groups", response_model=GroupOut, status_code=201)
@@ -239,9 +239,7 @@ def create_group(
     now: datetime = Depends(get_now),
 ) -> GroupOut:
     with db.unit_of_work() as s:
-        return GroupOut(
-            **groups.create(s, merchant_id=p.tenant, guide_id=p.staff_id, name=body.name, now=now)
-        )
+        return GroupOut(**groups.create(s, merchant_id=p.tenant, guide_id=p.staff, name=body.name, now=now))
 
 
 @router.patch("/workbench/groups/{group_id}", response_model=GroupOut)
@@ -250,7 +248,7 @@ def rename_group(
 ) -> GroupOut:
     with db.unit_of_work() as s:
         return GroupOut(
-            **groups.rename(s, merchant_id=p.tenant, guide_id=p.staff_id, group_id=group_id, name=body.name)
+            **groups.rename(s, merchant_id=p.tenant, guide_id=p.staff, group_id=group_id, name=body.name)
         )
 
 
@@ -260,7 +258,7 @@ def delete_group(
 ) -> None:
     """Delete the group (its customers stay mine)."""
     with db.unit_of_work() as s:
-        groups.remove(s, merchant_id=p.tenant, guide_id=p.staff_id, group_id=group_id)
+        groups.remove(s, merchant_id=p.tenant, guide_id=p.staff, group_id=group_id)
 
 
 @router.put("/workbench/groups/{group_id}/customers/{customer_id}", response_model=GroupOut)
@@ -277,7 +275,7 @@ def add_to_group(
             **groups.add_member(
                 s,
                 merchant_id=p.tenant,
-                guide_id=p.staff_id,
+                guide_id=p.staff,
                 group_id=group_id,
                 customer_id=customer_id,
                 now=now,
@@ -291,7 +289,7 @@ def remove_from_group(
 ) -> None:
     with db.unit_of_work() as s:
         groups.remove_member(
-            s, merchant_id=p.tenant, guide_id=p.staff_id, group_id=group_id, customer_id=customer_id
+            s, merchant_id=p.tenant, guide_id=p.staff, group_id=group_id, customer_id=customer_id
         )
 
 
@@ -311,7 +309,7 @@ def give_group_coupons(
         return 201, groups.issue_coupons(
             s,
             merchant_id=p.tenant,
-            guide_id=p.staff_id,
+            guide_id=p.staff,
             group_id=group_id,
             template_id=body.template_id,
             now=now,
@@ -354,7 +352,7 @@ def give_coupon(
         coupon = service.issue_coupon(
             s,
             merchant_id=p.tenant,
-            guide_id=p.staff_id,
+            guide_id=p.staff,
             template_id=body.template_id,
             customer_id=body.customer_id,
             now=now,
@@ -502,7 +500,7 @@ def my_reminders(
     with db.unit_of_work(write=False) as s:
         return [
             ReminderOut(**r)
-            for r in revisits.reminders(s, merchant_id=p.tenant, guide_id=p.staff_id, now=now, limit=limit)
+            for r in revisits.reminders(s, merchant_id=p.tenant, guide_id=p.staff, now=now, limit=limit)
         ]
 
 
@@ -518,7 +516,7 @@ def record_visit(
     with db.unit_of_work() as s:
         return VisitOut.model_validate(
             revisits.record_visit(
-                s, merchant_id=p.tenant, guide_id=p.staff_id, customer_id=customer_id, note=body.note, now=now
+                s, merchant_id=p.tenant, guide_id=p.staff, customer_id=customer_id, note=body.note, now=now
             )
         )
 
@@ -535,7 +533,7 @@ def scan_guide_code(
         binding = service.bind(
             s,
             merchant_id=p.tenant,
-            customer_id=p.customer_id,
+            customer_id=p.customer,
             guide_id=body.guide_id,
             source="scan",
             by=p.scope,
@@ -547,7 +545,7 @@ def scan_guide_code(
 @storefront.get("/guide", response_model=GuideBindingOut)
 def my_guide(p: Principal = Depends(require_customer), db: Database = Depends(get_db)) -> GuideBindingOut:
     with db.unit_of_work(write=False) as s:
-        binding = service.binding_of(s, p.tenant, p.customer_id)
+        binding = service.binding_of(s, p.tenant, p.customer)
         if binding is None:
             raise NotFound("guide_binding.not_found", "You have no shopping guide yet.")
         return binding_out(s, binding)

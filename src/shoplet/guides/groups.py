@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from shoplet.coupons import service as coupons
 from shoplet.coupons.models import CouponTemplate
-from shoplet.db import changed, new_id
+from shoplet.db import changed, new_id, number
 from shoplet.errors import Conflict, NotFound, ShopletError, Unprocessable
 from shoplet.guides.models import GuideBinding, GuideCouponQuota, GuideGroup, GuideGroupMember
 from shoplet.guides.service import issue_coupon, own_customer
@@ -75,10 +75,11 @@ def _count(session: Session, group: GuideGroup) -> int:
 
 
 def create(session: Session, *, merchant_id: str, guide_id: str, name: str, now: datetime) -> dict[str, Any]:
-    held = session.scalar(
+    held = number(
+        session,
         select(func.count())
         .select_from(GuideGroup)
-        .where(owned(GuideGroup, merchant_id), GuideGroup.guide_id == guide_id)
+        .where(owned(GuideGroup, merchant_id), GuideGroup.guide_id == guide_id),
     )
     if held >= MAX_GROUPS:
         raise Unprocessable("guide_group.too_many", f"A guide can keep at most {MAX_GROUPS} groups.")

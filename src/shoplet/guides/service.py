@@ -113,7 +113,7 @@ def bind(
             _record(session, merchant_id, customer_id, None, guide.id, source, by, now)
             return current
         except IntegrityError:  # someone else's first binding landed a moment earlier
-            current = session.get(GuideBinding, (merchant_id, customer_id), populate_existing=True)
+            current = session.get_one(GuideBinding, (merchant_id, customer_id), populate_existing=True)
     if current.guide_id == guide.id:
         return current
     if not force:
@@ -153,7 +153,7 @@ def bind(
         )
     )
     _record(session, merchant_id, customer_id, previous, guide.id, source, by, now)
-    return session.get(GuideBinding, (merchant_id, customer_id), populate_existing=True)
+    return session.get_one(GuideBinding, (merchant_id, customer_id), populate_existing=True)
 
 
 def _record(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKeyConstraint, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, CheckConstraint, ForeignKeyConstraint, Index, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from shoplet import references
 from shoplet.db import Base, TenantMixin, utcnow
+from shoplet.scoping import owned
 
 
 class StockLocation(TenantMixin, Base):
@@ -96,3 +99,14 @@ class StockTransfer(TenantMixin, Base):
     reason: Mapped[str] = mapped_column(String(200), default="")
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def _existing_stores(session: Session, merchant_id: str, ids: Collection[str]) -> set[str]:
+    """Which of ``ids`` are this merchant's stores (not warehouses)."""
+    stores = select(StockLocation.id).where(
+        owned(StockLocation, merchant_id), StockLocation.id.in_(list(ids)), StockLocation.kind == "store"
+    )
+    return set(session.scalars(stores))
+
+
+references.register("store", _existing_stores)

@@ -118,6 +118,7 @@ def nearby_stores(
             available[(level.location_id, level.sku_id)] = level.on_hand - level.reserved
     found = []
     for store in stores:
+        assert store.latitude is not None and store.longitude is not None  # filtered above
         distance = distance_m(latitude, longitude, store.latitude, store.longitude)
         if radius_m is not None and distance > radius_m:
             continue

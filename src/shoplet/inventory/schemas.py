@@ -66,7 +66,7 @@ class StoreIn(In):
         description='e.g. {"mon": ["07:30", "21:00"], "fri": ["10:00", "02:00"]}; '
         "a day left out is closed; closing past midnight is allowed.",
     )
-    fulfilment: FulfilmentSettings = Field(default_factory=FulfilmentSettings)
+    fulfilment: FulfilmentSettings = Field(default_factory=lambda: FulfilmentSettings.model_validate({}))
 
 
 class StorePatch(In):

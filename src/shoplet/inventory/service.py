@@ -133,7 +133,7 @@ def adjust(
         now=now,
     )
     session.flush()
-    level = session.get(StockLevel, (merchant_id, location_id, sku_id))
+    level = session.get_one(StockLevel, (merchant_id, location_id, sku_id))
     session.refresh(level)
     return level
 
@@ -151,7 +151,7 @@ def set_on_hand(
     """A stock-take: set the counted quantity, recorded as the difference."""
     _check_refs(session, merchant_id, location_id, sku_id)
     _ensure_level(session, merchant_id, location_id, sku_id, now)
-    level = session.get(StockLevel, (merchant_id, location_id, sku_id))
+    level = session.get_one(StockLevel, (merchant_id, location_id, sku_id))
     session.refresh(level)
     return adjust(
         session,

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shoplet import references
 from shoplet.auth import Principal, get_db, get_now, get_runtime, require_customer, require_staff
-from shoplet.coupons.models import CouponTemplate
 from shoplet.db import Database
 from shoplet.errors import InvalidInput, NotFound, Unavailable
 from shoplet.membership import light, points, settlement, tiers
@@ -89,17 +89,9 @@ def membership_out(s: Session, m: LightMembership) -> LightMembershipOut:
 
 def _check_pack(s: Session, merchant_id: str, template_ids: list[str] | None, code: str) -> None:
     """A coupon pack may only name this merchant's coupon templates."""
-    if template_ids:
-        found = set(
-            s.scalars(
-                select(CouponTemplate.id).where(
-                    owned(CouponTemplate, merchant_id), CouponTemplate.id.in_(template_ids)
-                )
-            )
-        )
-        missing = [t for t in template_ids if t not in found]
-        if missing:
-            raise InvalidInput(code, f"No coupon template '{missing[0]}' in this shop.")
+    references.require(
+        s, "coupon_template", merchant_id, template_ids or [], code=code, what="coupon template"
+    )
 
 
 def _member(s: Session, merchant_id: str, customer_id: str) -> Member:
@@ -367,13 +359,15 @@ def _cancel_and_charge(
         if customer_id is not None and membership.customer_id != customer_id:
             raise NotFound("light_membership.not_found", "No such light membership.")
         light.cancel(s, merchant_id=merchant_id, membership_id=membership_id, now=now)
-        settlement_id = light.settlement_of(s, membership).id
+        final = light.settlement_of(s, membership)
+        assert final is not None  # cancelling closes the period with a settlement
+        settlement_id = final.id
     if rt.agreements is not None:  # otherwise the settlement sweep charges it when it can
         settlement.charge_now(
             db, rt.agreements, merchant_id=merchant_id, settlement_id=settlement_id, now=now
         )
     with db.unit_of_work(write=False) as s:
-        return membership_out(s, s.get(LightMembership, (merchant_id, membership_id)))
+        return membership_out(s, s.get_one(LightMembership, (merchant_id, membership_id)))
 
 
 @router.post("/light-memberships/{membership_id}/cancel", response_model=LightMembershipOut)
@@ -393,7 +387,7 @@ def cancel_membership(
 def my_membership(p: Principal = Depends(require_customer), db: Database = Depends(get_db)) -> MemberOut:
     """My tier, growth, what the next tier needs, and my points balance."""
     with db.unit_of_work(write=False) as s:
-        return member_out(s, _member(s, p.tenant, p.customer_id))
+        return member_out(s, _member(s, p.tenant, p.customer))
 
 
 @storefront.get("/points", response_model=Page[PointsEntryOut])
@@ -432,7 +426,7 @@ def join(
         score = light.check_join(
             s,
             merchant_id=p.tenant,
-            customer_id=p.customer_id,
+            customer_id=p.customer,
             plan_id=body.plan_id,
             auto_renew=body.auto_renew,
             credit=rt.credit,
@@ -446,7 +440,7 @@ def join(
         membership = light.join(
             s,
             merchant_id=p.tenant,
-            customer_id=p.customer_id,
+            customer_id=p.customer,
             plan_id=body.plan_id,
             auto_renew=body.auto_renew,
             agreement_no=agreement_no,
@@ -459,7 +453,7 @@ def join(
 
 
 def _mine(s: Session, p: Principal) -> LightMembership:
-    membership = light.current_of(s, p.tenant, p.customer_id)
+    membership = light.current_of(s, p.tenant, p.customer)
     if membership is None:
         raise NotFound("light_membership.not_found", "You have no light membership.")
     return membership
@@ -482,7 +476,7 @@ def set_auto_renew(
 ) -> LightMembershipOut:
     with db.unit_of_work() as s:
         membership = _mine(s, p)
-        plan = s.get(LightPlan, (p.tenant, membership.plan_id))
+        plan = s.get_one(LightPlan, (p.tenant, membership.plan_id))
         if body.auto_renew and not plan.auto_renew_allowed:
             raise InvalidInput("light_plan.no_auto_renew", "This plan does not renew automatically.")
         membership.auto_renew = body.auto_renew
@@ -519,4 +513,4 @@ def pay_overdue(
         raise Unavailable("light_membership.unavailable", "Deduction agreements are not configured.")
     settlement.charge_now(db, rt.agreements, merchant_id=p.tenant, settlement_id=settlement_id, now=now)
     with db.unit_of_work(write=False) as s:
-        return membership_out(s, s.get(LightMembership, (p.tenant, membership_id)))
+        return membership_out(s, s.get_one(LightMembership, (p.tenant, membership_id)))

@@ -88,7 +88,7 @@ def enjoying(
         or not (membership.period_start <= now < membership.period_end)
     ):
         return None
-    return membership, session.get(LightPlan, (merchant_id, membership.plan_id))
+    return membership, session.get_one(LightPlan, (merchant_id, membership.plan_id))
 
 
 def check_join(
@@ -323,7 +323,9 @@ def figures(session: Session, *, merchant_id: str, plan_id: str | None = None) -
             )
         )
     m, st = memberships.subquery(), settlements.subquery()
-    by_status = dict(session.execute(select(m.c.status, func.count()).group_by(m.c.status)).all())
+    by_status: dict[str, int] = dict(
+        session.execute(select(m.c.status, func.count()).group_by(m.c.status)).all()
+    )
     open_enjoyed, open_fees = session.execute(
         select(func.coalesce(func.sum(m.c.enjoyed), 0), func.coalesce(func.sum(m.c.fee), 0)).where(
             m.c.status == "active"

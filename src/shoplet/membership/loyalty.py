@@ -94,7 +94,7 @@ def on_refund(
     now: datetime,
 ) -> None:
     """``refunded`` is the order's refunded total after this refund (cumulative)."""
-    kwargs = dict(
+    kwargs: dict[str, Any] = dict(
         merchant_id=merchant_id,
         customer_id=customer_id,
         order_id=order_id,

@@ -12,29 +12,8 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKeyConstraint, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from shoplet.customers.models import Member as Member  # kept beside the customer; written here
 from shoplet.db import Base, TenantMixin
-
-
-class Member(Base):
-    """A customer enrolled in the merchant's membership, with where they joined from."""
-
-    __tablename__ = "members"
-    __table_args__ = (
-        ForeignKeyConstraint(["merchant_id", "customer_id"], ["customers.merchant_id", "customers.id"]),
-        CheckConstraint("points_balance >= 0", name="points_balance"),
-        CheckConstraint("growth >= 0", name="growth"),
-    )
-
-    merchant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    customer_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    tier: Mapped[str] = mapped_column(String(32), default="base")
-    host_app: Mapped[str | None] = mapped_column(String(16))
-    scene: Mapped[str | None] = mapped_column(String(32))
-    first_order_id: Mapped[str | None] = mapped_column(String(32))
-    joined_at: Mapped[datetime] = mapped_column()
-    # 64-bit: growth and points accumulate over every order a customer ever pays.
-    growth: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
-    points_balance: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class LoyaltySettings(Base):

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from shoplet.db import changed, new_id
+from shoplet.db import changed, new_id, number
 from shoplet.errors import Conflict, Unprocessable
 from shoplet.membership.models import LoyaltySettings, Member, PointsEntry, PointsLot
 from shoplet.schemas import zone_named
@@ -229,12 +229,13 @@ def balance_of(session: Session, merchant_id: str, customer_id: str) -> int:
 
 
 def _order_sum(session: Session, merchant_id: str, order_id: str, kinds: tuple[str, ...]) -> int:
-    return session.scalar(
+    return number(
+        session,
         select(func.coalesce(func.sum(PointsEntry.delta), 0)).where(
             owned(PointsEntry, merchant_id),
             PointsEntry.order_id == order_id,
             PointsEntry.kind.in_(kinds),
-        )
+        ),
     )
 
 
@@ -371,7 +372,7 @@ def _return_spent(
     if target <= done:
         return
     # The points come back with the latest expiry of the lots they came from: never longer-lived.
-    expires = max(session.get(PointsLot, (merchant_id, e.lot_id)).expires_at for e in spent_entries)
+    expires = max(session.get_one(PointsLot, (merchant_id, e.lot_id)).expires_at for e in spent_entries)
     credit(
         session,
         merchant_id=merchant_id,

@@ -17,14 +17,15 @@ nothing is skipped (a closed period stays ``pending`` until an outcome is record
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from shoplet.db import Database, bulk_insert, new_id, pairs_in
+from shoplet.db import Database, bulk_insert, new_id, number, pairs_in
 from shoplet.membership.agreements import AgreementProvider, ChargeRequest
 from shoplet.membership.models import LightMembership, LightPlan, LightSettlement
 from shoplet.membership.service import emit_pack
@@ -169,7 +170,7 @@ def _keys(rows, column: str = "id") -> list[tuple[str, str]]:
     return [(r.merchant_id, getattr(r, column)) for r in rows]
 
 
-def _among(session: Session, model, keys: list[tuple[str, str]]):
+def _among(session: Session, model: Any, keys: Sequence[Any]) -> Any:
     """``(merchant_id, id) IN keys``, fast for thousands of keys on both databases."""
     return pairs_in(session.get_bind().dialect.name, model.merchant_id, model.id, keys)
 
@@ -291,7 +292,7 @@ def _finish(session: Session, rows, now: datetime) -> None:
         by_plan.setdefault((c.merchant_id, c.plan_id), []).append(c)
     renewing: set[tuple[str, str]] = set()
     for (merchant_id, plan_id), group in by_plan.items():
-        plan = session.get(LightPlan, (merchant_id, plan_id))
+        plan = session.get_one(LightPlan, (merchant_id, plan_id))
         if plan.status != "active":
             continue
         # Benefits paused while the period settled: the new one starts now, at the plan's current terms.
@@ -340,17 +341,19 @@ def _finish(session: Session, rows, now: datetime) -> None:
 
 def due_count(db: Database, *, now: datetime) -> int:
     with db.unit_of_work(write=False) as session:
-        closing = session.scalar(
+        closing = number(
+            session,
             select(func.count())
             .select_from(LightMembership)
-            .where(LightMembership.status == "active", LightMembership.period_end <= now)
+            .where(LightMembership.status == "active", LightMembership.period_end <= now),
         )
-        charging = session.scalar(
+        charging = number(
+            session,
             select(func.count())
             .select_from(LightSettlement)
             .where(
                 LightSettlement.status.in_(("pending", "retrying")), LightSettlement.next_attempt_at <= now
-            )
+            ),
         )
         return closing + charging
 

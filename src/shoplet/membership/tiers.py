@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from shoplet.db import new_id
+from shoplet.db import new_id, number
 from shoplet.errors import Conflict, InvalidInput
 from shoplet.membership.models import GrowthEntry, Member, Tier, TierChange
 from shoplet.membership.points import settings_of
@@ -64,10 +64,11 @@ def benefits_of(session: Session, merchant_id: str, tier_code: str) -> Tier | No
 
 
 def _order_growth(session: Session, merchant_id: str, order_id: str, kind: str) -> int:
-    return session.scalar(
+    return number(
+        session,
         select(func.coalesce(func.sum(GrowthEntry.delta), 0)).where(
             owned(GrowthEntry, merchant_id), GrowthEntry.order_id == order_id, GrowthEntry.kind == kind
-        )
+        ),
     )
 
 
@@ -101,7 +102,7 @@ def _move(
             at=now,
         )
     )
-    member = session.get(Member, (merchant_id, customer_id), populate_existing=True)
+    member = session.get_one(Member, (merchant_id, customer_id), populate_existing=True)
     target = tier_for(tiers_of(session, merchant_id), growth)
     if target != member.tier:
         session.add(

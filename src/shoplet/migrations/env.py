@@ -14,7 +14,7 @@ def run() -> None:
 
         from shoplet.db import make_engine
 
-        engine = make_engine(config.get_main_option("sqlalchemy.url"))
+        engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
         if engine.dialect.name == "sqlite":
             # SQLite alters a table by copying it into a new one and dropping the old, which
             # foreign keys pointing at it would refuse once rows exist: switch them off while

@@ -482,7 +482,7 @@ def on_paid(session: Session, *, order: Order, paid_at: datetime) -> None:
             continue
         fulfilment.status = "ready"
         if fulfilment.mode == "pickup":
-            cfg = settings_of(session.get(StockLocation, (order.merchant_id, fulfilment.location_id)))
+            cfg = settings_of(session.get_one(StockLocation, (order.merchant_id, fulfilment.location_id)))
             fulfilment.expires_at = max(paid_at, fulfilment.ready_at or paid_at) + timedelta(
                 hours=cfg.pickup_hours
             )
@@ -634,7 +634,7 @@ def expire(session: Session, fulfilment: Fulfilment, *, now: datetime) -> bool:
 def due_pickups(session: Session, *, now: datetime, limit: int) -> list[tuple[str, str]]:
     """(merchant_id, fulfilment_id) of paid pickups past their collection deadline."""
     return [
-        tuple(row)
+        (row[0], row[1])
         for row in session.execute(
             select(Fulfilment.merchant_id, Fulfilment.id)
             .where(Fulfilment.status == "ready", Fulfilment.mode == "pickup", Fulfilment.expires_at <= now)

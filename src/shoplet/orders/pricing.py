@@ -70,7 +70,7 @@ class EnginePricer:
     """Prices through the engine: the best combination of the running promotions (R5)."""
 
     def price(self, lines: list[CartLine], context: PricingContext) -> PricedCart:
-        cart = {
+        cart: dict[str, Any] = {
             "now": context.now.isoformat(),
             "lines": [
                 {

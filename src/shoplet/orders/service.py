@@ -448,7 +448,7 @@ def end_refunded(session: Session, *, order: Order) -> None:
 def expired_unpaid(session: Session, *, now: datetime, limit: int) -> list[tuple[str, str]]:
     """(merchant_id, order_id) of unpaid orders past their payment deadline."""
     return [
-        tuple(row)
+        (row[0], row[1])
         for row in session.execute(
             select(Order.merchant_id, Order.id)
             .where(Order.status == "pending_payment", Order.expires_at <= now)

@@ -176,14 +176,14 @@ def request_refund(
 
 def _wanted(lines: dict[str, OrderLine], items: list[RefundItem] | None) -> dict[str, int]:
     if items is None:
-        wanted = {
+        remaining = {
             line.id: line.quantity - line.refunded_quantity
             for line in lines.values()
             if line.quantity > line.refunded_quantity
         }
-        if not wanted:
+        if not remaining:
             raise Conflict("refund.already_refunded", "Everything on this order has already been refunded.")
-        return wanted
+        return remaining
     if not items:
         raise InvalidInput(
             "refund.empty", "Say which lines to refund, or leave 'lines' out to refund everything."
@@ -273,7 +273,7 @@ def refund_lines(session: Session, merchant_id: str, refund_id: str) -> list[Ref
 
 def pending_refunds(session: Session, *, before: datetime, limit: int) -> list[tuple[str, str]]:
     return [
-        tuple(row)
+        (row[0], row[1])
         for row in session.execute(
             select(Refund.merchant_id, Refund.id)
             .where(Refund.status == "pending", Refund.created_at <= before)

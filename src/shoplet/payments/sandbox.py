@@ -16,9 +16,9 @@ import hmac
 import json
 import secrets
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shoplet.db import Clock, Database, bulk_insert, changed, one_of
@@ -58,7 +58,7 @@ def installation_secret(db: Database, name: str) -> str:
                     session.add(found)
                     session.flush()
             except IntegrityError:
-                found = session.get(InstallationSecret, name)
+                found = session.get_one(InstallationSecret, name)
         return found.value
 
 
@@ -275,9 +275,10 @@ class SandboxProvider:
         now = self.clock()
         results: dict[tuple[str, str], ChargeResult] = {}
         with self.db.unit_of_work() as session:
-            charges = SandboxAgreementCharge.__table__
+            charges = cast(Table, SandboxAgreementCharge.__table__)
             dialect = session.get_bind().dialect.name
-            inserts, updates = [], []
+            inserts: list[dict[str, Any]] = []
+            updates: list[dict[str, Any]] = []
             for merchant_id in sorted({r.merchant_id for r in requests}):
                 mine = [r for r in requests if owned(r, merchant_id)]
                 known = {

@@ -305,7 +305,7 @@ def stale_pending(session: Session, *, before: datetime, limit: int) -> list[tup
     """(merchant_id, payment_id, provider) of pending payments opened before ``before``:
     candidates for reconciliation."""
     return [
-        tuple(row)
+        (row[0], row[1], row[2])
         for row in session.execute(
             select(Payment.merchant_id, Payment.id, Payment.provider)
             .where(

@@ -24,7 +24,7 @@ from shoplet.tenancy.models import Staff
 
 
 def _paid_between(since: datetime | None, until: datetime | None) -> list[Any]:
-    conditions = [Order.paid_at.is_not(None)]
+    conditions: list[Any] = [Order.paid_at.is_not(None)]
     if since is not None:
         conditions.append(Order.paid_at >= since)
     if until is not None:

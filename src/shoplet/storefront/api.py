@@ -92,14 +92,14 @@ def sign_in(
 def me(p: Principal = Depends(customer), db: Database = Depends(get_db)) -> CustomerOut:
     """The signed-in customer, with their membership if they have one."""
     with db.unit_of_work(write=False) as s:
-        return customer_out(s, get_owned(s, Customer, p.tenant, p.customer_id, what="Customer"))
+        return customer_out(s, get_owned(s, Customer, p.tenant, p.customer, what="Customer"))
 
 
 @router.get("/following", response_model=FollowOut)
 def following(p: Principal = Depends(customer), db: Database = Depends(get_db)) -> FollowOut:
     """Whether I follow this merchant's life account (生活号)."""
     with db.unit_of_work(write=False) as s:
-        return follow_out(p.customer_id, s.get(Follower, (p.tenant, p.customer_id)))
+        return follow_out(p.customer, s.get(Follower, (p.tenant, p.customer)))
 
 
 @router.put("/following", response_model=FollowOut)
@@ -108,10 +108,8 @@ def follow(
 ) -> FollowOut:
     """Follow the merchant's life account; following again changes nothing."""
     with db.unit_of_work() as s:
-        row = customers.follow(
-            s, merchant_id=p.tenant, customer_id=p.customer_id, host_app=p.host_app, now=now
-        )
-        return follow_out(p.customer_id, row)
+        row = customers.follow(s, merchant_id=p.tenant, customer_id=p.customer, host_app=p.host, now=now)
+        return follow_out(p.customer, row)
 
 
 @router.delete("/following", response_model=FollowOut)
@@ -120,7 +118,7 @@ def unfollow(
 ) -> FollowOut:
     with db.unit_of_work() as s:
         return follow_out(
-            p.customer_id, customers.unfollow(s, merchant_id=p.tenant, customer_id=p.customer_id, now=now)
+            p.customer, customers.unfollow(s, merchant_id=p.tenant, customer_id=p.customer, now=now)
         )
 
 
@@ -202,7 +200,7 @@ def stores_near_me(
                     )
                 items[sku_id] = items.get(sku_id, 0) + int(quantity or 1)
         else:
-            items = {i.sku_id: i.quantity for i in orders.cart_of(s, p.tenant, p.customer_id)}
+            items = {i.sku_id: i.quantity for i in orders.cart_of(s, p.tenant, p.customer)}
         rows = nearby_stores(
             s,
             merchant_id=p.tenant,
@@ -221,7 +219,7 @@ def stores_near_me(
 @router.get("/cart", response_model=list[CartItemOut])
 def cart(p: Principal = Depends(customer), db: Database = Depends(get_db)) -> list[CartItemOut]:
     with db.unit_of_work(write=False) as s:
-        return [CartItemOut.model_validate(i) for i in orders.cart_of(s, p.tenant, p.customer_id)]
+        return [CartItemOut.model_validate(i) for i in orders.cart_of(s, p.tenant, p.customer)]
 
 
 @router.put("/cart/items/{sku_id}", response_model=list[CartItemOut])
@@ -235,9 +233,9 @@ def set_cart_item(
     """Set how many of a SKU are in the cart (0 removes it); returns the cart."""
     with db.unit_of_work() as s:
         orders.set_cart_item(
-            s, merchant_id=p.tenant, customer_id=p.customer_id, sku_id=sku_id, quantity=body.quantity, now=now
+            s, merchant_id=p.tenant, customer_id=p.customer, sku_id=sku_id, quantity=body.quantity, now=now
         )
-        return [CartItemOut.model_validate(i) for i in orders.cart_of(s, p.tenant, p.customer_id)]
+        return [CartItemOut.model_validate(i) for i in orders.cart_of(s, p.tenant, p.customer)]
 
 
 @router.post("/quote", response_model=QuoteOut)
@@ -254,14 +252,14 @@ def quote(
         items = (
             [(x.sku_id, x.quantity) for x in body.lines]
             if body.lines is not None
-            else [(i.sku_id, i.quantity) for i in orders.cart_of(s, p.tenant, p.customer_id)]
+            else [(i.sku_id, i.quantity) for i in orders.cart_of(s, p.tenant, p.customer)]
         )
         if not items:
             raise InvalidInput("order.empty", "The cart is empty.")
         lines, priced, record, route = orders.price_items(
             s,
             merchant_id=p.tenant,
-            customer_id=p.customer_id,
+            customer_id=p.customer,
             location_id=body.location_id,
             items=items,
             pricer=rt.pricer,

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shoplet import references
 from shoplet.auth import API_KEY_PREFIX, hash_secret, make_token, new_secret
 from shoplet.db import new_id
-from shoplet.errors import Conflict, InvalidInput, NotFound
-from shoplet.inventory.models import StockLocation
+from shoplet.errors import Conflict, InvalidInput
 from shoplet.schemas import zone_named
 from shoplet.scoping import get_owned, owned, same_tenant
 from shoplet.tenancy.models import ApiKey, Merchant, Staff
@@ -97,9 +97,9 @@ def create_staff(
     if role == "clerk" and not store_id:
         raise InvalidInput("staff.clerk_needs_store", "A clerk must be bound to a store.")
     if store_id is not None:
-        location = session.get(StockLocation, (merchant_id, store_id))
-        if location is None or location.kind != "store":
-            raise NotFound("store.not_found", "No such store.")
+        references.require(
+            session, "store", merchant_id, [store_id], code="store.not_found", what="store", not_found=True
+        )
     staff = Staff(
         merchant_id=merchant_id,
         id=new_id("stf"),
