@@ -26,6 +26,9 @@ from sqlalchemy.types import TypeDecorator
 
 Clock = Callable[[], datetime]
 
+OUTBOX_WRITTEN = "shoplet.outbox_written"
+"""``Session.info`` key: this transaction wrote outbox rows (delivery is kicked after commit)."""
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -208,6 +211,8 @@ class Database:
         self._write = sessionmaker(
             bind=self.engine.execution_options(shoplet_write=True), expire_on_commit=False
         )
+        # Called after a commit that wrote outbox rows; the runtime points it at the job queue.
+        self.after_outbox_commit: Callable[[], None] = lambda: None
         self._read = sessionmaker(
             bind=self.engine.execution_options(shoplet_write=False), expire_on_commit=False
         )
@@ -221,14 +226,20 @@ class Database:
 
     @contextmanager
     def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:
-        """One transaction: commit when the block succeeds, roll back when it raises."""
+        """One transaction: commit when the block succeeds, roll back when it raises.
+
+        A commit that wrote outbox rows (``session.info[OUTBOX_WRITTEN]``, set by
+        ``outbox.emit``) calls :attr:`after_outbox_commit` once the transaction is over and
+        the writer lock released, so delivery starts at once; nothing calls it by hand."""
         lock = self._writer if write else None
         if lock is not None:
             lock.acquire()
         session = self.session(write=write)
+        wrote_outbox = False
         try:
             yield session
             session.commit()
+            wrote_outbox = bool(session.info.get(OUTBOX_WRITTEN))
         except BaseException:
             session.rollback()
             raise
@@ -236,6 +247,8 @@ class Database:
             session.close()
             if lock is not None:
                 lock.release()
+        if wrote_outbox:
+            self.after_outbox_commit()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,8 +1,12 @@
-"""Transactional outbox (DESIGN convention 2).
+"""Transactional outbox: side effects that must happen once the change is committed.
 
-Side effects are written as rows in the same transaction as the change that causes
-them, and delivered after commit by :func:`dispatch`. Handlers take the payload, must be
-safe to run twice, and failures retry with backoff until a dead letter.
+A side effect (issue a coupon pack, tell the customer, call a webhook) is written as a row
+in the same transaction as the change that causes it, so both happen or neither does, and
+delivered after commit by :func:`dispatch`: the unit of work kicks delivery whenever a
+commit wrote outbox rows (``db.Database.unit_of_work``), and a periodic sweep picks up
+whatever a kick missed. Handlers take the payload and must be safe to run twice. A handler
+that raises :class:`Terminal` goes to the dead letter at once with its reason (retrying
+cannot help); any other exception is retried with backoff, then dead-lettered.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 from sqlalchemy import JSON, Index, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from shoplet.db import Base, Database, TenantMixin, changed, new_id, utcnow
+from shoplet.db import OUTBOX_WRITTEN, Base, Database, TenantMixin, changed, new_id, utcnow
 from shoplet.scoping import owned
 
 log = logging.getLogger(__name__)
@@ -40,6 +44,11 @@ class OutboxEvent(TenantMixin, Base):
 Handler = Callable[[dict[str, Any]], None]
 
 
+class Terminal(Exception):
+    """Raised by a handler when the event can never be delivered (its subject is gone, the
+    payload names something that does not exist): dead letter at once, with this reason."""
+
+
 def emit(
     session: Session,
     *,
@@ -59,6 +68,7 @@ def emit(
         created_at=now,
     )
     session.add(event)
+    session.info[OUTBOX_WRITTEN] = True
     return event
 
 
@@ -112,11 +122,15 @@ def _deliver_one(
         topic, payload = event.topic, dict(event.payload)
     handler = handlers.get(topic)
     error: str | None = None
+    terminal = False
     if handler is None:
         error = f"no handler for topic {topic}"
     else:
         try:
             handler(payload)
+        except Terminal as exc:  # retrying cannot help: dead letter now, with the reason
+            log.warning("outbox event %s (%s) cannot be delivered: %s", event_id, topic, exc)
+            error, terminal = f"terminal: {exc}"[:500], True
         except Exception as exc:  # a failed delivery is retried; it must not stop the batch
             log.warning("outbox event %s (%s) failed: %s", event_id, topic, exc)
             error = f"{type(exc).__name__}: {exc}"[:500]
@@ -124,7 +138,7 @@ def _deliver_one(
         values: dict[str, Any] = {"last_error": error}
         if error is None:
             values.update(status="done", done_at=now)
-        elif attempts + 1 >= len(BACKOFF_SECONDS) + 1:
+        elif terminal or attempts + 1 >= len(BACKOFF_SECONDS) + 1:
             values.update(status="dead")
         session.execute(
             update(OutboxEvent)

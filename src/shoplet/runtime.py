@@ -69,6 +69,7 @@ class Runtime:
         self.coupon_gate = RedisGate(settings.redis_url) if settings.redis_url else None
         # Called after a commit that wrote outbox events; the job queue sets it.
         self.kick: Callable[[], None] = lambda: None
+        self.db.after_outbox_commit = self.after_commit
 
     @property
     def unpaid_timeout(self) -> timedelta:

@@ -42,7 +42,6 @@ def cancel_unpaid_orders(rt: Runtime, *, now: datetime | None = None, max_batche
         lambda merchant_id, order_id: _cancel_expired(rt, merchant_id, order_id, now),
         max_batches,
     )
-    rt.after_commit()
     return cancelled
 
 
@@ -104,7 +103,6 @@ def coupon_lifecycle(rt: Runtime, *, now: datetime | None = None) -> int:
         expired = coupon_redemption.expire(session, now=now)
         coupon_redemption.remind(session, now=now)
         coupon_issuing.birthday_coupons(session, now=now)
-    rt.after_commit()
     return expired
 
 
@@ -121,7 +119,6 @@ def membership_lifecycle(rt: Runtime, *, now: datetime | None = None) -> dict[st
     settled = 0
     if rt.agreements is not None:
         settled = settlement.settle(rt.db, rt.agreements, now=now, chunk=rt.settings.settlement_chunk).settled
-    rt.after_commit()
     return {"points_expired": expired, "settled": settled}
 
 
@@ -137,7 +134,6 @@ def fulfilment_lifecycle(rt: Runtime, *, now: datetime | None = None) -> dict[st
     )
     with rt.db.unit_of_work() as session:
         settled = commissions.settle_due(session, now=now)
-    rt.after_commit()
     return {"pickups_expired": expired, "commissions_settled": settled}
 
 

@@ -275,7 +275,6 @@ def start_issue_job(
     p: Principal = Depends(editor),
     db: Database = Depends(get_db),
     now: datetime = Depends(get_now),
-    rt=Depends(get_runtime),
 ) -> IssueJobOut:
     """Issue the coupon to a segment of customers, as a background job with progress."""
     with db.unit_of_work() as s:
@@ -283,7 +282,6 @@ def start_issue_job(
             s, merchant_id=p.tenant, template_id=template_id, segment=body.segment.model_dump(), now=now
         )
         out = IssueJobOut.model_validate(job)
-    rt.after_commit()
     return out
 
 

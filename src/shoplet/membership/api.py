@@ -448,7 +448,6 @@ def join(
             now=now,
         )
         out = membership_out(s, membership)
-    rt.after_commit()
     return out
 
 

@@ -55,7 +55,6 @@ def cancel_order(
             now=now,
         )
     service.close_open_payments(db, rt.providers, merchant_id=p.tenant, order_id=order_id, now=now)
-    rt.after_commit()
     with db.unit_of_work(write=False) as s:
         return order_out(s, orders.get_order(s, p.tenant, order_id))
 
@@ -97,7 +96,6 @@ def reconcile_payment(
     if provider is None:
         raise NotFound("payment.provider_unknown", "This payment's provider is not configured.")
     payment = service.reconcile(db, provider, merchant_id=p.tenant, payment_id=payment_id, now=now)
-    rt.after_commit()
     return PaymentOut.model_validate(payment)
 
 
@@ -200,5 +198,4 @@ async def provider_notification(provider: str, request: Request) -> PlainTextRes
             return service.record_notification(s, notification, provider, rt.clock())
 
     await run_in_threadpool(apply)
-    rt.after_commit()
     return PlainTextResponse("success")

@@ -28,7 +28,6 @@ def buyer_pays(trade_no: str, rt=Depends(get_runtime)) -> SandboxTradeOut:
     if rt.sandbox is None:
         raise NotFound("sandbox.disabled", "The sandbox provider is not enabled.")
     trade = rt.sandbox.buyer_pays(trade_no)
-    rt.after_commit()
     return SandboxTradeOut(
         trade_no=trade.trade_no,
         out_trade_no=trade.out_trade_no,

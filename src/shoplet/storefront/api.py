@@ -426,7 +426,6 @@ def cancel_my_order(
             customer_id=p.customer_id,
         )
     payments.close_open_payments(db, rt.providers, merchant_id=p.tenant, order_id=order_id, now=now)
-    rt.after_commit()
     with db.unit_of_work(write=False) as s:
         return order_out(
             s, orders.get_order(s, p.tenant, order_id, customer_id=p.customer_id), for_customer=True
