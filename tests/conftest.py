@@ -16,6 +16,7 @@ from shoplet.config import Settings
 from shoplet.db import Database, utcnow
 from shoplet.migrate import upgrade
 from shoplet.runtime import Runtime
+from tests import problem_log
 from tests.helpers import Shop
 
 PG_URL = os.environ.get("SHOPLET_TEST_DATABASE_URL")
@@ -86,7 +87,7 @@ def runtime(database, clock, tmp_path) -> Runtime:
 @pytest.fixture
 def client(runtime) -> TestClient:
     app = create_app(runtime)
-    test_client = TestClient(app, raise_server_exceptions=False)
+    test_client = TestClient(problem_log.RecordProblems(app), raise_server_exceptions=False)
 
     def post_through_app(url: str, body: bytes, headers: dict[str, str]) -> int:
         path = url.removeprefix(runtime.settings.public_url)
@@ -105,3 +106,17 @@ def shop(client, runtime) -> Shop:
 @pytest.fixture
 def other_shop(client, runtime) -> Shop:
     return Shop.create(client, runtime, name="Other merchant")
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Fail the run when the API answered with an error code its OpenAPI entry does not list."""
+    if not problem_log.SEEN:
+        return
+    runtime = Runtime(Settings(database_url="sqlite://", sandbox_payments=True))
+    missing = problem_log.undeclared(create_app(runtime).openapi())
+    if missing:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = ["error codes returned but not declared in the OpenAPI document:", *missing]
+        if reporter is not None:
+            reporter.write_line("\n".join(lines), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from importlib import resources
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,7 +16,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
-from shoplet import __version__
+from shoplet import __version__, problems
 from shoplet.catalog import api as catalog_api
 from shoplet.config import get_settings
 from shoplet.coupons import api as coupons_api
@@ -198,4 +199,14 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
             swagger_ui_parameters={"validatorUrl": None},
         )
 
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document, plus every operation's problem responses (built once)."""
+        if app.openapi_schema is None:
+            schema = generate()
+            problems.document(app, schema, dynamic=runtime.verifiers.values())
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
