@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shoplet import idempotency
@@ -35,7 +36,7 @@ from shoplet.customers.models import Customer
 from shoplet.db import Database
 from shoplet.errors import Forbidden, NotFound
 from shoplet.pagination import Page, PageParams, page_params, paginate
-from shoplet.scoping import get_owned, scoped
+from shoplet.scoping import get_owned, owned, scoped
 
 router = APIRouter(tags=["coupons"])
 storefront = APIRouter(prefix="/storefront", tags=["storefront"])
@@ -445,11 +446,26 @@ def my_coupons(
         return Page(items=[coupon_out(r) for r in rows], next_cursor=cursor)
 
 
-def mall_item_out(s: Session, item: PointsMallItem) -> MallItemOut:
-    template = s.get_one(CouponTemplate, (item.merchant_id, item.template_id))
-    return MallItemOut(
-        id=item.id, template_id=item.template_id, name=template.name, points=item.points, active=item.active
+def mall_items_out(s: Session, items: list[PointsMallItem]) -> list[MallItemOut]:
+    """Mall items with their coupon's name: one statement for the templates of any page."""
+    if not items:
+        return []
+    rows = s.execute(
+        select(CouponTemplate.id, CouponTemplate.name).where(
+            owned(CouponTemplate, items[0].merchant_id), CouponTemplate.id.in_({i.template_id for i in items})
+        )
     )
+    names = {template_id: name for template_id, name in rows}
+    return [
+        MallItemOut(
+            id=i.id, template_id=i.template_id, name=names[i.template_id], points=i.points, active=i.active
+        )
+        for i in items
+    ]
+
+
+def mall_item_out(s: Session, item: PointsMallItem) -> MallItemOut:
+    return mall_items_out(s, [item])[0]
 
 
 @router.post("/points-mall/items", response_model=MallItemOut, status_code=201)
@@ -475,7 +491,7 @@ def list_mall_items(
 ) -> Page[MallItemOut]:
     with db.unit_of_work(write=False) as s:
         rows, cursor = paginate(s, scoped(PointsMallItem, p.tenant), PointsMallItem.id, page)
-        return Page(items=[mall_item_out(s, r) for r in rows], next_cursor=cursor)
+        return Page(items=mall_items_out(s, list(rows)), next_cursor=cursor)
 
 
 @router.post("/points-mall/items/{item_id}/close", response_model=MallItemOut)
@@ -501,7 +517,7 @@ def points_mall(
             .where(PointsMallItem.active.is_(True))
             .order_by(PointsMallItem.points, PointsMallItem.id)
         )
-        return [mall_item_out(s, r) for r in rows]
+        return mall_items_out(s, list(rows))
 
 
 @storefront.post("/points-mall/{item_id}/exchange", response_model=CouponOut, status_code=201)

@@ -30,20 +30,35 @@ editor = require_staff("operator")
 reader = require_staff("operator", "clerk", "guide")
 
 
+def customers_out(s: Session, customers: list[Customer]) -> list[CustomerOut]:
+    """Customers with their identities and membership: three statements for any page."""
+    if not customers:
+        return []
+    merchant_id = customers[0].merchant_id
+    ids = [c.id for c in customers]
+    members = {
+        m.customer_id: m for m in s.scalars(scoped(Member, merchant_id).where(Member.customer_id.in_(ids)))
+    }
+    identities: dict[str, list[IdentityOut]] = {}
+    for identity in service.identities_of_many(s, merchant_id, ids):
+        identities.setdefault(identity.customer_id, []).append(IdentityOut.model_validate(identity))
+    return [
+        CustomerOut(
+            id=c.id,
+            name=c.name,
+            phone=c.phone,
+            tags=c.tags,
+            birthday=c.birthday,
+            identities=identities.get(c.id, []),
+            membership=MembershipOut.model_validate(members[c.id]) if c.id in members else None,
+            created_at=c.created_at,
+        )
+        for c in customers
+    ]
+
+
 def customer_out(s: Session, customer: Customer) -> CustomerOut:
-    member = s.get(Member, (customer.merchant_id, customer.id))
-    return CustomerOut(
-        id=customer.id,
-        name=customer.name,
-        phone=customer.phone,
-        tags=customer.tags,
-        birthday=customer.birthday,
-        identities=[
-            IdentityOut.model_validate(i) for i in service.identities_of(s, customer.merchant_id, customer.id)
-        ],
-        membership=MembershipOut.model_validate(member) if member else None,
-        created_at=customer.created_at,
-    )
+    return customers_out(s, [customer])[0]
 
 
 @router.post("/customers", response_model=CustomerOut, status_code=201)
@@ -79,7 +94,7 @@ def list_customers(
         if phone:
             stmt = stmt.where(Customer.phone == phone)
         rows, cursor = paginate(s, stmt, Customer.id, page)
-        return Page(items=[customer_out(s, r) for r in rows], next_cursor=cursor)
+        return Page(items=customers_out(s, list(rows)), next_cursor=cursor)
 
 
 def follow_out(customer_id: str, row: Follower | None) -> FollowOut:

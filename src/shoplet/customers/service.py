@@ -76,11 +76,16 @@ def link_identity(
 
 
 def identities_of(session: Session, merchant_id: str, customer_id: str) -> list[CustomerIdentity]:
+    return identities_of_many(session, merchant_id, [customer_id])
+
+
+def identities_of_many(session: Session, merchant_id: str, customer_ids: list[str]) -> list[CustomerIdentity]:
+    """The host-app identities of several customers, by customer then host app."""
     return list(
         session.scalars(
             select(CustomerIdentity)
-            .where(owned(CustomerIdentity, merchant_id), CustomerIdentity.customer_id == customer_id)
-            .order_by(CustomerIdentity.host_app)
+            .where(owned(CustomerIdentity, merchant_id), CustomerIdentity.customer_id.in_(customer_ids))
+            .order_by(CustomerIdentity.customer_id, CustomerIdentity.host_app)
         )
     )
 

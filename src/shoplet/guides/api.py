@@ -207,9 +207,15 @@ def my_customers(
         stmt = service.customers_of(merchant_id=p.tenant, guide_id=p.staff, tag=tag, group_id=group_id)
         rows, cursor = paginate(s, stmt, Customer.id, page)
         their_groups = groups.groups_by_customer(s, merchant_id=p.tenant, customer_ids=[c.id for c in rows])
+        bindings = {
+            b.customer_id: b
+            for b in s.scalars(
+                scoped(GuideBinding, p.tenant).where(GuideBinding.customer_id.in_([c.id for c in rows]))
+            )
+        }
         items = []
         for customer in rows:
-            binding = s.get_one(GuideBinding, (p.tenant, customer.id))
+            binding = bindings[customer.id]
             items.append(
                 MyCustomerOut(
                     id=customer.id,

@@ -50,19 +50,32 @@ editor = require_staff("operator")
 reader = require_staff("operator", "clerk", "guide")
 
 
+def members_out(s: Session, members: list[Member]) -> list[MemberOut]:
+    """Members with their next tier: the merchant's tiers are read once for the page."""
+    if not members:
+        return []
+    ladder = tiers.tiers_of(s, members[0].merchant_id)
+    out = []
+    for member in members:
+        ahead = [t for t in ladder if t.threshold > member.growth]
+        out.append(
+            MemberOut(
+                customer_id=member.customer_id,
+                tier=member.tier,
+                growth=member.growth,
+                points_balance=member.points_balance,
+                next_tier=ahead[0].code if ahead else None,
+                growth_to_next=ahead[0].threshold - member.growth if ahead else None,
+                joined_at=member.joined_at,
+                host_app=member.host_app,
+                scene=member.scene,
+            )
+        )
+    return out
+
+
 def member_out(s: Session, member: Member) -> MemberOut:
-    ahead = [t for t in tiers.tiers_of(s, member.merchant_id) if t.threshold > member.growth]
-    return MemberOut(
-        customer_id=member.customer_id,
-        tier=member.tier,
-        growth=member.growth,
-        points_balance=member.points_balance,
-        next_tier=ahead[0].code if ahead else None,
-        growth_to_next=ahead[0].threshold - member.growth if ahead else None,
-        joined_at=member.joined_at,
-        host_app=member.host_app,
-        scene=member.scene,
-    )
+    return members_out(s, [member])[0]
 
 
 def membership_out(s: Session, m: LightMembership) -> LightMembershipOut:
@@ -172,7 +185,7 @@ def list_members(
         if tier:
             stmt = stmt.where(Member.tier == tier)
         rows, cursor = paginate(s, stmt, Member.customer_id, page)
-        return Page(items=[member_out(s, m) for m in rows], next_cursor=cursor)
+        return Page(items=members_out(s, list(rows)), next_cursor=cursor)
 
 
 @router.get("/members/{customer_id}", response_model=MemberOut)

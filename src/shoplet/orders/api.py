@@ -13,7 +13,7 @@ from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders import service
 from shoplet.orders.models import Order
 from shoplet.orders.schemas import OrderOut, PickupIn
-from shoplet.orders.views import order_out
+from shoplet.orders.views import order_out, orders_out
 from shoplet.pagination import Page, PageParams, page_params, paginate
 from shoplet.scoping import scoped
 
@@ -63,7 +63,7 @@ def list_orders(
         if guide_id:
             stmt = stmt.where(Order.guide_id == guide_id)
         rows, cursor = paginate(s, stmt, Order.id, page)
-        return Page(items=[order_out(s, r) for r in rows], next_cursor=cursor)
+        return Page(items=orders_out(s, list(rows)), next_cursor=cursor)
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)

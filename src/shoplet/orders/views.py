@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shoplet.orders.fulfilment import of_order
-from shoplet.orders.models import Order
+from shoplet.orders.models import Fulfilment, Order, OrderLine
 from shoplet.orders.schemas import FulfilmentOut, OrderLineOut, OrderOut
-from shoplet.orders.service import lines_of
+from shoplet.scoping import owned
 
 
 def refund_status(order: Order) -> str:
@@ -16,17 +16,48 @@ def refund_status(order: Order) -> str:
     return "full" if order.refunded_amount >= order.paid_amount else "partial"
 
 
+def orders_out(s: Session, orders: list[Order], *, for_customer: bool = False) -> list[OrderOut]:
+    """Orders with their lines and fulfilments: two statements for any page. A pickup code is
+    shown only to its customer, once ready: staff verify the code the customer presents."""
+    if not orders:
+        return []
+    merchant_id = orders[0].merchant_id
+    ids = [o.id for o in orders]
+    lines: dict[str, list[OrderLine]] = {}
+    for line in s.scalars(
+        select(OrderLine)
+        .where(owned(OrderLine, merchant_id), OrderLine.order_id.in_(ids))
+        .order_by(OrderLine.order_id, OrderLine.line_no)
+    ):
+        lines.setdefault(line.order_id, []).append(line)
+    fulfilments: dict[str, list[Fulfilment]] = {}
+    for fulfilment in s.scalars(
+        select(Fulfilment)
+        .where(owned(Fulfilment, merchant_id), Fulfilment.order_id.in_(ids))
+        .order_by(Fulfilment.id)
+    ):
+        fulfilments.setdefault(fulfilment.order_id, []).append(fulfilment)
+    columns = [c.name for c in Order.__table__.columns]
+    out = []
+    for order in orders:
+        rows = lines.get(order.id, [])
+        parts = []
+        for fulfilment in fulfilments.get(order.id, []):
+            part = FulfilmentOut.model_validate(fulfilment)
+            part.line_ids = [line.id for line in rows if line.fulfilment_id == fulfilment.id]
+            if not (for_customer and fulfilment.status == "ready"):
+                part.pickup_code = None
+            parts.append(part)
+        out.append(
+            OrderOut(
+                **{c: getattr(order, c) for c in columns},
+                lines=[OrderLineOut.model_validate(line) for line in rows],
+                fulfilments=parts,
+                refund_status=refund_status(order),
+            )
+        )
+    return out
+
+
 def order_out(s: Session, order: Order, *, for_customer: bool = False) -> OrderOut:
-    """The order with its lines and fulfilments. A pickup code is shown only to its customer,
-    once paid: staff verify the code the customer presents."""
-    rows = lines_of(s, order.merchant_id, order.id)
-    lines = [OrderLineOut.model_validate(line) for line in rows]
-    parts = []
-    for fulfilment in of_order(s, order.merchant_id, order.id):
-        part = FulfilmentOut.model_validate(fulfilment)
-        part.line_ids = [line.id for line in rows if line.fulfilment_id == fulfilment.id]
-        if not (for_customer and fulfilment.status == "ready"):
-            part.pickup_code = None
-        parts.append(part)
-    fields = {c.name: getattr(order, c.name) for c in Order.__table__.columns}
-    return OrderOut(**fields, lines=lines, fulfilments=parts, refund_status=refund_status(order))
+    return orders_out(s, [order], for_customer=for_customer)[0]

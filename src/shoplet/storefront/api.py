@@ -44,7 +44,7 @@ from shoplet.orders.schemas import (
     ShipmentOut,
     SlotOut,
 )
-from shoplet.orders.views import order_out
+from shoplet.orders.views import order_out, orders_out
 from shoplet.pagination import Page, PageParams, page_params, paginate
 from shoplet.payments import service as payments
 from shoplet.payments.schemas import PaymentIn, PaymentOut
@@ -396,7 +396,7 @@ def my_orders(
     with db.unit_of_work(write=False) as s:
         stmt = scoped(Order, p.tenant).where(Order.customer_id == p.customer_id)
         rows, cursor = paginate(s, stmt, Order.id, page)
-        return Page(items=[order_out(s, r, for_customer=True) for r in rows], next_cursor=cursor)
+        return Page(items=orders_out(s, list(rows), for_customer=True), next_cursor=cursor)
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)
