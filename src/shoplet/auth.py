@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -171,11 +172,25 @@ def require_customer(principal: Principal = Depends(authenticate)) -> Principal:
     return principal
 
 
-def get_runtime(request: Request):
+def get_runtime(request: Request) -> Any:
     """The :class:`~shoplet.runtime.Runtime` serving this request."""
     return request.app.state.runtime
 
 
-def get_now(request: Request):
+def get_now(request: Request) -> datetime:
     """The current time from the runtime's clock (tests and the simulator control it)."""
     return request.app.state.runtime.clock()
+
+
+# The dependencies every route takes, as ``Annotated`` aliases: ``db: Db``, ``now: Now``,
+# ``rt: Rt``, and one per role set (``p: AsOperator``). Admin may always act.
+Db = Annotated[Database, Depends(get_db)]
+Now = Annotated[datetime, Depends(get_now)]
+Rt = Annotated[Any, Depends(get_runtime)]  # shoplet.runtime.Runtime (composition: not importable here)
+AsPlatform = Annotated[Principal, Depends(require_platform)]
+AsCustomer = Annotated[Principal, Depends(require_customer)]
+AsAdmin = Annotated[Principal, Depends(require_staff())]
+AsOperator = Annotated[Principal, Depends(require_staff("operator"))]
+AsClerk = Annotated[Principal, Depends(require_staff("clerk"))]
+AsOperatorOrClerk = Annotated[Principal, Depends(require_staff("operator", "clerk"))]
+AsStaff = Annotated[Principal, Depends(require_staff("operator", "clerk", "guide"))]

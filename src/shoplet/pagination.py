@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Query
+from fastapi import Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
@@ -45,3 +45,7 @@ def paginate(
     more = len(rows) > params.limit
     rows = rows[: params.limit]
     return rows, (getattr(rows[-1], id_column.key) if more and rows else None)
+
+
+PageQuery = Annotated[PageParams, Depends(page_params)]
+"""``page: PageQuery`` — the ``limit`` and ``after`` query parameters of a list."""

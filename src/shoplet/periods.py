@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import Query
+from fastapi import Depends, Query
 
 from shoplet.errors import InvalidInput
 from shoplet.schemas import in_sane_range
@@ -62,3 +63,7 @@ def period_params(
     until: str | None = Query(None, max_length=40, description="Until (exclusive). " + _DESCRIPTION),
 ) -> Period:
     return Period(since=since, until=until)
+
+
+PeriodQuery = Annotated[Period, Depends(period_params)]
+"""``period: PeriodQuery`` — the ``since`` and ``until`` query parameters of a report."""

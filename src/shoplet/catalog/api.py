@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from fastapi import APIRouter, Query
 
-from fastapi import APIRouter, Depends, Query
-
-from shoplet.auth import Principal, get_db, get_now, require_staff
+from shoplet.auth import AsOperator, AsStaff, Db, Now
 from shoplet.catalog import service
 from shoplet.catalog.models import Category, Product, Sku
 from shoplet.catalog.schemas import (
@@ -19,13 +17,10 @@ from shoplet.catalog.schemas import (
     SkuOut,
     SkuPatch,
 )
-from shoplet.db import Database
-from shoplet.pagination import Page, PageParams, page_params, paginate
+from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.scoping import get_owned, scoped
 
 router = APIRouter(tags=["catalogue"])
-editor = require_staff("operator")
-reader = require_staff("operator", "clerk", "guide")
 
 
 def product_out(product: Product, skus: list[Sku]) -> ProductOut:
@@ -36,9 +31,9 @@ def product_out(product: Product, skus: list[Sku]) -> ProductOut:
 @router.post("/categories", response_model=CategoryOut, status_code=201)
 def create_category(
     body: CategoryIn,
-    p: Principal = Depends(editor),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsOperator,
+    db: Db,
+    now: Now,
 ) -> CategoryOut:
     with db.unit_of_work() as s:
         return CategoryOut.model_validate(
@@ -49,9 +44,7 @@ def create_category(
 
 
 @router.get("/categories", response_model=Page[CategoryOut])
-def list_categories(
-    p: Principal = Depends(reader), db: Database = Depends(get_db), page: PageParams = Depends(page_params)
-) -> Page[CategoryOut]:
+def list_categories(p: AsStaff, db: Db, page: PageQuery) -> Page[CategoryOut]:
     with db.unit_of_work(write=False) as s:
         rows, cursor = paginate(s, scoped(Category, p.tenant), Category.id, page)
         return Page(items=[CategoryOut.model_validate(r) for r in rows], next_cursor=cursor)
@@ -60,9 +53,9 @@ def list_categories(
 @router.post("/products", response_model=ProductOut, status_code=201)
 def create_product(
     body: ProductIn,
-    p: Principal = Depends(editor),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsOperator,
+    db: Db,
+    now: Now,
 ) -> ProductOut:
     """A product with its SKUs (prices in fen)."""
     with db.unit_of_work() as s:
@@ -81,9 +74,9 @@ def create_product(
 
 @router.get("/products", response_model=Page[ProductOut])
 def list_products(
-    p: Principal = Depends(reader),
-    db: Database = Depends(get_db),
-    page: PageParams = Depends(page_params),
+    p: AsStaff,
+    db: Db,
+    page: PageQuery,
     category_id: str | None = Query(None, max_length=32),
     status: str | None = Query(None, pattern="^(active|archived)$"),
 ) -> Page[ProductOut]:
@@ -99,18 +92,14 @@ def list_products(
 
 
 @router.get("/products/{product_id}", response_model=ProductOut)
-def get_product(
-    product_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
-) -> ProductOut:
+def get_product(product_id: str, p: AsStaff, db: Db) -> ProductOut:
     with db.unit_of_work(write=False) as s:
         product = get_owned(s, Product, p.tenant, product_id, what="Product")
         return product_out(product, service.skus_of(s, p.tenant, [product.id])[product.id])
 
 
 @router.patch("/products/{product_id}", response_model=ProductOut)
-def update_product(
-    product_id: str, body: ProductPatch, p: Principal = Depends(editor), db: Database = Depends(get_db)
-) -> ProductOut:
+def update_product(product_id: str, body: ProductPatch, p: AsOperator, db: Db) -> ProductOut:
     with db.unit_of_work() as s:
         product = service.update_product(
             s, merchant_id=p.tenant, product_id=product_id, changes=body.model_dump(exclude_unset=True)
@@ -122,9 +111,9 @@ def update_product(
 def add_sku(
     product_id: str,
     body: SkuIn,
-    p: Principal = Depends(editor),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsOperator,
+    db: Db,
+    now: Now,
 ) -> SkuOut:
     with db.unit_of_work() as s:
         product = get_owned(s, Product, p.tenant, product_id, what="Product")
@@ -134,15 +123,13 @@ def add_sku(
 
 
 @router.get("/skus/{sku_id}", response_model=SkuOut)
-def get_sku(sku_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> SkuOut:
+def get_sku(sku_id: str, p: AsStaff, db: Db) -> SkuOut:
     with db.unit_of_work(write=False) as s:
         return SkuOut.model_validate(get_owned(s, Sku, p.tenant, sku_id, what="SKU"))
 
 
 @router.patch("/skus/{sku_id}", response_model=SkuOut)
-def update_sku(
-    sku_id: str, body: SkuPatch, p: Principal = Depends(editor), db: Database = Depends(get_db)
-) -> SkuOut:
+def update_sku(sku_id: str, body: SkuPatch, p: AsOperator, db: Db) -> SkuOut:
     with db.unit_of_work() as s:
         return SkuOut.model_validate(
             service.update_sku(

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shoplet import idempotency
-from shoplet.auth import Principal, get_db, get_now, get_runtime, require_customer, require_staff
+from shoplet.auth import AsAdmin, AsClerk, AsCustomer, AsOperator, AsStaff, Db, Now, Rt
 from shoplet.coupons import issuing, mall, redemption, service
 from shoplet.coupons.codes import display
 from shoplet.coupons.models import Coupon, CouponEventRule, CouponIssueJob, CouponTemplate, PointsMallItem
@@ -33,15 +33,12 @@ from shoplet.coupons.schemas import (
     MallItemOut,
 )
 from shoplet.customers.models import Customer
-from shoplet.db import Database
 from shoplet.errors import Forbidden, NotFound
-from shoplet.pagination import Page, PageParams, page_params, paginate
+from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.scoping import get_owned, owned, scoped
 
 router = APIRouter(tags=["coupons"])
 storefront = APIRouter(prefix="/storefront", tags=["storefront"])
-editor = require_staff("operator")
-reader = require_staff("operator", "clerk", "guide")
 REVERSAL_WINDOW = timedelta(hours=24)
 
 
@@ -58,9 +55,9 @@ def coupon_out(coupon: Coupon) -> CouponOut:
 @router.post("/coupon-templates", response_model=CouponTemplateOut, status_code=201)
 def create_template(
     body: CouponTemplateIn,
-    p: Principal = Depends(editor),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsOperator,
+    db: Db,
+    now: Now,
 ) -> CouponTemplateOut:
     """A coupon design: kind and value, scope, stores and host apps, validity, stock, limits, audience."""
     with db.unit_of_work() as s:
@@ -69,9 +66,9 @@ def create_template(
 
 @router.get("/coupon-templates", response_model=Page[CouponTemplateOut])
 def list_templates(
-    p: Principal = Depends(reader),
-    db: Database = Depends(get_db),
-    page: PageParams = Depends(page_params),
+    p: AsStaff,
+    db: Db,
+    page: PageQuery,
     status: str | None = Query(None, pattern="^(active|paused|stopped)$"),
 ) -> Page[CouponTemplateOut]:
     with db.unit_of_work(write=False) as s:
@@ -83,9 +80,7 @@ def list_templates(
 
 
 @router.get("/coupon-templates/{template_id}", response_model=CouponTemplateOut)
-def get_template(
-    template_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
-) -> CouponTemplateOut:
+def get_template(template_id: str, p: AsStaff, db: Db) -> CouponTemplateOut:
     with db.unit_of_work(write=False) as s:
         return template_out(
             get_owned(
@@ -98,9 +93,9 @@ def get_template(
 def update_template(
     template_id: str,
     body: CouponTemplatePatch,
-    p: Principal = Depends(editor),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsOperator,
+    db: Db,
+    now: Now,
 ) -> CouponTemplateOut:
     """Edit limits, audience, stores, claim window or stock; issued coupons keep their rule."""
     with db.unit_of_work() as s:
@@ -118,9 +113,9 @@ def update_template(
 def _transition(action: str):
     def route(
         template_id: str,
-        p: Principal = Depends(editor),
-        db: Database = Depends(get_db),
-        now: datetime = Depends(get_now),
+        p: AsOperator,
+        db: Db,
+        now: Now,
     ) -> CouponTemplateOut:
         with db.unit_of_work() as s:
             return template_out(
@@ -146,9 +141,7 @@ for _action in ("pause", "resume", "stop"):
 
 
 @router.get("/coupon-templates/{template_id}/figures", response_model=FiguresOut)
-def template_figures(
-    template_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
-) -> FiguresOut:
+def template_figures(template_id: str, p: AsStaff, db: Db) -> FiguresOut:
     """Issued, claimed, used, use rate (核销率), GMV and discount cost."""
     with db.unit_of_work(write=False) as s:
         return FiguresOut(**redemption.figures(s, merchant_id=p.tenant, template_id=template_id))
@@ -158,9 +151,9 @@ def template_figures(
 def issue_to_customer(
     template_id: str,
     body: IssueIn,
-    p: Principal = Depends(editor),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsOperator,
+    db: Db,
+    now: Now,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
 ) -> CouponOut:
     """Issue one coupon to a customer directly (within stock and limits; audience not checked)."""
@@ -192,9 +185,9 @@ def issue_to_customer(
 def generate_codes(
     template_id: str,
     body: CodeBatchIn,
-    p: Principal = Depends(editor),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsOperator,
+    db: Db,
+    now: Now,
 ) -> CodeBatchOut:
     """A batch of unique, unguessable codes, each redeemable once for one coupon."""
     with db.unit_of_work() as s:
@@ -211,8 +204,8 @@ def generate_codes(
 )
 def export_codes(
     template_id: str,
-    p: Principal = Depends(editor),
-    db: Database = Depends(get_db),
+    p: AsOperator,
+    db: Db,
     batch_id: str | None = Query(None, max_length=32),
 ) -> Response:
     """The template's codes as CSV, for printing or a partner."""
@@ -228,9 +221,9 @@ def export_codes(
 @router.post("/coupon-event-rules", response_model=EventRuleOut, status_code=201)
 def create_event_rule(
     body: EventRuleIn,
-    p: Principal = Depends(editor),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsOperator,
+    db: Db,
+    now: Now,
 ) -> EventRuleOut:
     """Issue a coupon automatically, once per event: on joining, on the first paid order, or
     on every paid order of at least ``min_order_amount``."""
@@ -248,18 +241,14 @@ def create_event_rule(
 
 
 @router.get("/coupon-event-rules", response_model=Page[EventRuleOut])
-def list_event_rules(
-    p: Principal = Depends(reader), db: Database = Depends(get_db), page: PageParams = Depends(page_params)
-) -> Page[EventRuleOut]:
+def list_event_rules(p: AsStaff, db: Db, page: PageQuery) -> Page[EventRuleOut]:
     with db.unit_of_work(write=False) as s:
         rows, cursor = paginate(s, scoped(CouponEventRule, p.tenant), CouponEventRule.id, page)
         return Page(items=[EventRuleOut.model_validate(r) for r in rows], next_cursor=cursor)
 
 
 @router.post("/coupon-event-rules/{rule_id}/deactivate", response_model=EventRuleOut)
-def deactivate_event_rule(
-    rule_id: str, p: Principal = Depends(editor), db: Database = Depends(get_db)
-) -> EventRuleOut:
+def deactivate_event_rule(rule_id: str, p: AsOperator, db: Db) -> EventRuleOut:
     with db.unit_of_work() as s:
         rule = get_owned(
             s, CouponEventRule, p.tenant, rule_id, what="Coupon event rule", code="coupon_event_rule"
@@ -273,9 +262,9 @@ def deactivate_event_rule(
 def start_issue_job(
     template_id: str,
     body: IssueJobIn,
-    p: Principal = Depends(editor),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsOperator,
+    db: Db,
+    now: Now,
 ) -> IssueJobOut:
     """Issue the coupon to a segment of customers, as a background job with progress."""
     with db.unit_of_work() as s:
@@ -287,9 +276,7 @@ def start_issue_job(
 
 
 @router.get("/coupon-templates/{template_id}/issue-jobs/{job_id}", response_model=IssueJobOut)
-def issue_job(
-    template_id: str, job_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
-) -> IssueJobOut:
+def issue_job(template_id: str, job_id: str, p: AsStaff, db: Db) -> IssueJobOut:
     """How far an issue job has got."""
     with db.unit_of_work(write=False) as s:
         job = get_owned(s, CouponIssueJob, p.tenant, job_id, what="Issue job", code="coupon_issue_job")
@@ -300,9 +287,9 @@ def issue_job(
 
 @router.get("/coupons", response_model=Page[CouponOut])
 def list_coupons(
-    p: Principal = Depends(reader),
-    db: Database = Depends(get_db),
-    page: PageParams = Depends(page_params),
+    p: AsStaff,
+    db: Db,
+    page: PageQuery,
     template_id: str | None = Query(None, max_length=40, description="Only coupons of this template."),
     customer_id: str | None = Query(None, max_length=40, description="Only this customer's coupons."),
     status: str | None = Query(None, pattern="^(available|locked|used|expired)$"),
@@ -321,7 +308,7 @@ def list_coupons(
 
 
 @router.get("/coupons/by-code/{code}", response_model=CouponOut)
-def coupon_by_code(code: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> CouponOut:
+def coupon_by_code(code: str, p: AsStaff, db: Db) -> CouponOut:
     """What a code the customer shows is, before verifying it."""
     with db.unit_of_work(write=False) as s:
         return coupon_out(redemption.find_by_code(s, p.tenant, code))
@@ -330,9 +317,9 @@ def coupon_by_code(code: str, p: Principal = Depends(reader), db: Database = Dep
 @router.post("/coupons/verify", response_model=CouponOut)
 def verify(
     body: CodeIn,
-    p: Principal = Depends(require_staff("clerk")),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsClerk,
+    db: Db,
+    now: Now,
 ) -> CouponOut:
     """In-store verification (核销): a clerk uses the coupon at their store, exactly once."""
     if p.store_id is None:
@@ -348,9 +335,9 @@ def verify(
 @router.post("/coupons/{coupon_id}/reverse-verification", response_model=CouponOut)
 def reverse(
     coupon_id: str,
-    p: Principal = Depends(require_staff()),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsAdmin,
+    db: Db,
+    now: Now,
 ) -> CouponOut:
     """An admin undoes a mistaken in-store verification within 24 hours."""
     with db.unit_of_work() as s:
@@ -360,9 +347,7 @@ def reverse(
 
 
 @storefront.get("/coupon-centre", response_model=list[CouponTemplateOut])
-def coupon_centre(
-    p: Principal = Depends(require_customer), db: Database = Depends(get_db), now: datetime = Depends(get_now)
-) -> list[CouponTemplateOut]:
+def coupon_centre(p: AsCustomer, db: Db, now: Now) -> list[CouponTemplateOut]:
     """Coupons this customer can claim now (in stock, in the claim window, in their audience)."""
     with db.unit_of_work(write=False) as s:
         rows = s.scalars(
@@ -383,10 +368,10 @@ def coupon_centre(
 @storefront.post("/coupons", response_model=CouponOut, status_code=201)
 def claim(
     body: ClaimIn,
-    p: Principal = Depends(require_customer),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
-    rt=Depends(get_runtime),
+    p: AsCustomer,
+    db: Db,
+    now: Now,
+    rt: Rt,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
 ) -> CouponOut:
     """Claim a coupon (领券). Never beyond its stock or your limits, however many tap at once."""
@@ -420,9 +405,9 @@ def claim(
 @storefront.post("/coupons/redeem-code", response_model=CouponOut, status_code=201)
 def redeem_code(
     body: CodeIn,
-    p: Principal = Depends(require_customer),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsCustomer,
+    db: Db,
+    now: Now,
 ) -> CouponOut:
     """Enter a discount code (优惠码) or a unique code from a printed batch to claim its coupon."""
     with db.unit_of_work() as s:
@@ -433,9 +418,9 @@ def redeem_code(
 
 @storefront.get("/coupons", response_model=Page[CouponOut])
 def my_coupons(
-    p: Principal = Depends(require_customer),
-    db: Database = Depends(get_db),
-    page: PageParams = Depends(page_params),
+    p: AsCustomer,
+    db: Db,
+    page: PageQuery,
     status: str | None = Query(None, pattern="^(available|locked|used|expired)$"),
 ) -> Page[CouponOut]:
     with db.unit_of_work(write=False) as s:
@@ -471,9 +456,9 @@ def mall_item_out(s: Session, item: PointsMallItem) -> MallItemOut:
 @router.post("/points-mall/items", response_model=MallItemOut, status_code=201)
 def create_mall_item(
     body: MallItemIn,
-    p: Principal = Depends(editor),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsOperator,
+    db: Db,
+    now: Now,
 ) -> MallItemOut:
     """Offer a coupon in the points mall (积分商城) for a number of points."""
     with db.unit_of_work() as s:
@@ -486,18 +471,14 @@ def create_mall_item(
 
 
 @router.get("/points-mall/items", response_model=Page[MallItemOut])
-def list_mall_items(
-    p: Principal = Depends(reader), db: Database = Depends(get_db), page: PageParams = Depends(page_params)
-) -> Page[MallItemOut]:
+def list_mall_items(p: AsStaff, db: Db, page: PageQuery) -> Page[MallItemOut]:
     with db.unit_of_work(write=False) as s:
         rows, cursor = paginate(s, scoped(PointsMallItem, p.tenant), PointsMallItem.id, page)
         return Page(items=mall_items_out(s, list(rows)), next_cursor=cursor)
 
 
 @router.post("/points-mall/items/{item_id}/close", response_model=MallItemOut)
-def close_mall_item(
-    item_id: str, p: Principal = Depends(editor), db: Database = Depends(get_db)
-) -> MallItemOut:
+def close_mall_item(item_id: str, p: AsOperator, db: Db) -> MallItemOut:
     with db.unit_of_work() as s:
         item = get_owned(
             s, PointsMallItem, p.tenant, item_id, what="Points mall item", code="points_mall_item"
@@ -508,9 +489,7 @@ def close_mall_item(
 
 
 @storefront.get("/points-mall", response_model=list[MallItemOut])
-def points_mall(
-    p: Principal = Depends(require_customer), db: Database = Depends(get_db)
-) -> list[MallItemOut]:
+def points_mall(p: AsCustomer, db: Db) -> list[MallItemOut]:
     with db.unit_of_work(write=False) as s:
         rows = s.scalars(
             scoped(PointsMallItem, p.tenant)
@@ -523,9 +502,9 @@ def points_mall(
 @storefront.post("/points-mall/{item_id}/exchange", response_model=CouponOut, status_code=201)
 def exchange_points(
     item_id: str,
-    p: Principal = Depends(require_customer),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsCustomer,
+    db: Db,
+    now: Now,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
 ) -> CouponOut:
     """Exchange my points for the item's coupon (both or neither)."""

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shoplet.auth import Principal, get_db, get_now, get_runtime, require_staff
+from shoplet.auth import (
+    AsOperator,
+    AsStaff,
+    Db,
+    Now,
+    Rt,
+)
 from shoplet.customers import service
 from shoplet.customers.models import Customer, Follower, Member
 from shoplet.customers.schemas import (
@@ -21,13 +25,10 @@ from shoplet.customers.schemas import (
     SessionIn,
     SessionOut,
 )
-from shoplet.db import Database
-from shoplet.pagination import Page, PageParams, page_params, paginate
+from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.scoping import get_owned, owned, scoped
 
 router = APIRouter(tags=["customers"])
-editor = require_staff("operator")
-reader = require_staff("operator", "clerk", "guide")
 
 
 def customers_out(s: Session, customers: list[Customer]) -> list[CustomerOut]:
@@ -64,9 +65,9 @@ def customer_out(s: Session, customer: Customer) -> CustomerOut:
 @router.post("/customers", response_model=CustomerOut, status_code=201)
 def create_customer(
     body: CustomerIn,
-    p: Principal = Depends(editor),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsOperator,
+    db: Db,
+    now: Now,
 ) -> CustomerOut:
     with db.unit_of_work() as s:
         customer = service.create_customer(
@@ -84,9 +85,9 @@ def create_customer(
 
 @router.get("/customers", response_model=Page[CustomerOut])
 def list_customers(
-    p: Principal = Depends(reader),
-    db: Database = Depends(get_db),
-    page: PageParams = Depends(page_params),
+    p: AsStaff,
+    db: Db,
+    page: PageQuery,
     phone: str | None = Query(None, max_length=32),
 ) -> Page[CustomerOut]:
     with db.unit_of_work(write=False) as s:
@@ -112,9 +113,7 @@ def follow_out(customer_id: str, row: Follower | None) -> FollowOut:
 
 
 @router.get("/followers", response_model=Page[FollowOut])
-def list_followers(
-    p: Principal = Depends(reader), db: Database = Depends(get_db), page: PageParams = Depends(page_params)
-) -> Page[FollowOut]:
+def list_followers(p: AsStaff, db: Db, page: PageQuery) -> Page[FollowOut]:
     """Current followers of the merchant's life account (生活号), by customer."""
     with db.unit_of_work(write=False) as s:
         stmt = select(Follower).where(owned(Follower, p.tenant), Follower.unfollowed_at.is_(None))
@@ -123,9 +122,7 @@ def list_followers(
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut)
-def get_customer(
-    customer_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
-) -> CustomerOut:
+def get_customer(customer_id: str, p: AsStaff, db: Db) -> CustomerOut:
     with db.unit_of_work(write=False) as s:
         return customer_out(s, get_owned(s, Customer, p.tenant, customer_id, what="Customer"))
 
@@ -134,9 +131,9 @@ def get_customer(
 def link_identity(
     customer_id: str,
     body: IdentityIn,
-    p: Principal = Depends(editor),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsOperator,
+    db: Db,
+    now: Now,
 ) -> CustomerOut:
     """Link another host app's user id to this customer (one person, many ends)."""
     with db.unit_of_work() as s:
@@ -156,10 +153,10 @@ def link_identity(
 def open_session(
     customer_id: str,
     body: SessionIn,
-    p: Principal = Depends(editor),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
-    rt=Depends(get_runtime),
+    p: AsOperator,
+    db: Db,
+    now: Now,
+    rt: Rt,
 ) -> SessionOut:
     """Issue a customer session from a trusted server (POS, H5 back end)."""
     with db.unit_of_work() as s:

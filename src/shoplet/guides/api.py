@@ -5,14 +5,24 @@ commissions)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shoplet import idempotency
-from shoplet.auth import Principal, get_db, get_now, require_customer, require_staff
+from shoplet.auth import (
+    AsAdmin,
+    AsCustomer,
+    AsOperator,
+    AsOperatorOrClerk,
+    AsStaff,
+    Db,
+    Now,
+    Principal,
+    require_staff,
+)
 from shoplet.coupons.api import coupon_out
 from shoplet.coupons.models import Coupon, CouponTemplate
 from shoplet.coupons.schemas import CouponOut
@@ -45,8 +55,8 @@ from shoplet.guides.schemas import (
     VisitIn,
     VisitOut,
 )
-from shoplet.pagination import Page, PageParams, page_params, paginate
-from shoplet.periods import Period, period_params
+from shoplet.pagination import Page, PageParams, PageQuery, paginate
+from shoplet.periods import PeriodQuery
 from shoplet.scoping import get_owned, owned, scoped
 from shoplet.tenancy.models import Staff
 from shoplet.tenancy.service import zone
@@ -54,9 +64,6 @@ from shoplet.tenancy.service import zone
 router = APIRouter(tags=["guides"])
 storefront = APIRouter(prefix="/storefront", tags=["storefront"])
 admin = require_staff()
-assigner = require_staff("operator", "clerk")
-editor = require_staff("operator")
-reader = require_staff("operator", "clerk", "guide")
 
 
 def require_guide(p: Principal = Depends(require_staff("guide"))) -> Principal:
@@ -64,6 +71,9 @@ def require_guide(p: Principal = Depends(require_staff("guide"))) -> Principal:
     if p.role != "guide" or p.staff_id is None:
         raise Forbidden("guide.workbench_only", "The workbench needs a shopping guide's key.")
     return p
+
+
+AsGuide = Annotated[Principal, Depends(require_guide)]
 
 
 def binding_out(s: Session, binding: GuideBinding) -> GuideBindingOut:
@@ -88,7 +98,7 @@ def masked(phone: str | None) -> str | None:
 
 
 @router.get("/guide-policy", response_model=GuidePolicyOut)
-def get_policy(p: Principal = Depends(reader), db: Database = Depends(get_db)) -> GuidePolicyOut:
+def get_policy(p: AsStaff, db: Db) -> GuidePolicyOut:
     with db.unit_of_work(write=False) as s:
         return GuidePolicyOut.model_validate(service.policy_of(s, p.tenant))
 
@@ -96,9 +106,9 @@ def get_policy(p: Principal = Depends(reader), db: Database = Depends(get_db)) -
 @router.put("/guide-policy", response_model=GuidePolicyOut)
 def put_policy(
     body: GuidePolicyIn,
-    p: Principal = Depends(admin),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsAdmin,
+    db: Db,
+    now: Now,
 ) -> GuidePolicyOut:
     """How long a first binding is protected, whether a later scan may take a customer over,
     how long commissions stay frozen after hand-over, and when guides are reminded to revisit."""
@@ -112,9 +122,9 @@ def put_policy(
 def assign_guide(
     customer_id: str,
     body: AssignIn,
-    p: Principal = Depends(assigner),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsOperatorOrClerk,
+    db: Db,
+    now: Now,
 ) -> GuideBindingOut:
     """Assign a customer to a guide in store (protection holds unless an admin forces it)."""
     if body.force and p.role != "admin":
@@ -134,9 +144,7 @@ def assign_guide(
 
 
 @router.get("/customers/{customer_id}/guide", response_model=GuideBindingOut)
-def get_binding(
-    customer_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
-) -> GuideBindingOut:
+def get_binding(customer_id: str, p: AsStaff, db: Db) -> GuideBindingOut:
     with db.unit_of_work(write=False) as s:
         get_owned(s, Customer, p.tenant, customer_id, what="Customer")
         binding = service.binding_of(s, p.tenant, customer_id)
@@ -146,9 +154,7 @@ def get_binding(
 
 
 @router.get("/customers/{customer_id}/guide/history", response_model=list[BindingChangeOut])
-def binding_history(
-    customer_id: str, p: Principal = Depends(editor), db: Database = Depends(get_db)
-) -> list[BindingChangeOut]:
+def binding_history(customer_id: str, p: AsOperator, db: Db) -> list[BindingChangeOut]:
     with db.unit_of_work(write=False) as s:
         get_owned(s, Customer, p.tenant, customer_id, what="Customer")
         rows = s.scalars(
@@ -164,9 +170,9 @@ def put_quota(
     template_id: str,
     guide_id: str,
     body: QuotaIn,
-    p: Principal = Depends(editor),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsOperator,
+    db: Db,
+    now: Now,
 ) -> QuotaOut:
     """Let a guide give out up to ``quota`` coupons of this template to their own customers."""
     with db.unit_of_work() as s:
@@ -178,9 +184,7 @@ def put_quota(
 
 
 @router.get("/coupon-templates/{template_id}/guide-quotas", response_model=list[QuotaOut])
-def list_quotas(
-    template_id: str, p: Principal = Depends(editor), db: Database = Depends(get_db)
-) -> list[QuotaOut]:
+def list_quotas(template_id: str, p: AsOperator, db: Db) -> list[QuotaOut]:
     with db.unit_of_work(write=False) as s:
         get_owned(s, CouponTemplate, p.tenant, template_id, what="Coupon template", code="coupon_template")
         rows = s.scalars(
@@ -193,9 +197,9 @@ def list_quotas(
 
 @router.get("/workbench/customers", response_model=Page[MyCustomerOut])
 def my_customers(
-    p: Principal = Depends(require_guide),
-    db: Database = Depends(get_db),
-    page: PageParams = Depends(page_params),
+    p: AsGuide,
+    db: Db,
+    page: PageQuery,
     tag: str | None = Query(None, max_length=64),
     group_id: str | None = Query(None, max_length=32),
 ) -> Page[MyCustomerOut]:
@@ -231,7 +235,7 @@ def my_customers(
 
 
 @router.get("/workbench/groups", response_model=list[GroupOut])
-def my_groups(p: Principal = Depends(require_guide), db: Database = Depends(get_db)) -> list[GroupOut]:
+def my_groups(p: AsGuide, db: Db) -> list[GroupOut]:
     """My customer groups by name, each with how many of my customers it holds."""
     with db.unit_of_work(write=False) as s:
         return [GroupOut(**g) for g in groups.groups(s, merchant_id=p.tenant, guide_id=p.staff)]
@@ -240,18 +244,16 @@ def my_groups(p: Principal = Depends(require_guide), db: Database = Depends(get_
 @router.post("/workbench/groups", response_model=GroupOut, status_code=201)
 def create_group(
     body: GroupIn,
-    p: Principal = Depends(require_guide),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsGuide,
+    db: Db,
+    now: Now,
 ) -> GroupOut:
     with db.unit_of_work() as s:
         return GroupOut(**groups.create(s, merchant_id=p.tenant, guide_id=p.staff, name=body.name, now=now))
 
 
 @router.patch("/workbench/groups/{group_id}", response_model=GroupOut)
-def rename_group(
-    group_id: str, body: GroupIn, p: Principal = Depends(require_guide), db: Database = Depends(get_db)
-) -> GroupOut:
+def rename_group(group_id: str, body: GroupIn, p: AsGuide, db: Db) -> GroupOut:
     with db.unit_of_work() as s:
         return GroupOut(
             **groups.rename(s, merchant_id=p.tenant, guide_id=p.staff, group_id=group_id, name=body.name)
@@ -259,9 +261,7 @@ def rename_group(
 
 
 @router.delete("/workbench/groups/{group_id}", status_code=204)
-def delete_group(
-    group_id: str, p: Principal = Depends(require_guide), db: Database = Depends(get_db)
-) -> None:
+def delete_group(group_id: str, p: AsGuide, db: Db) -> None:
     """Delete the group (its customers stay mine)."""
     with db.unit_of_work() as s:
         groups.remove(s, merchant_id=p.tenant, guide_id=p.staff, group_id=group_id)
@@ -271,9 +271,9 @@ def delete_group(
 def add_to_group(
     group_id: str,
     customer_id: str,
-    p: Principal = Depends(require_guide),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsGuide,
+    db: Db,
+    now: Now,
 ) -> GroupOut:
     """Put one of my customers in one of my groups (again changes nothing)."""
     with db.unit_of_work() as s:
@@ -290,9 +290,7 @@ def add_to_group(
 
 
 @router.delete("/workbench/groups/{group_id}/customers/{customer_id}", status_code=204)
-def remove_from_group(
-    group_id: str, customer_id: str, p: Principal = Depends(require_guide), db: Database = Depends(get_db)
-) -> None:
+def remove_from_group(group_id: str, customer_id: str, p: AsGuide, db: Db) -> None:
     with db.unit_of_work() as s:
         groups.remove_member(
             s, merchant_id=p.tenant, guide_id=p.staff, group_id=group_id, customer_id=customer_id
@@ -303,9 +301,9 @@ def remove_from_group(
 def give_group_coupons(
     group_id: str,
     body: GroupIssueIn,
-    p: Principal = Depends(require_guide),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsGuide,
+    db: Db,
+    now: Now,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
 ) -> GroupIssueOut:
     """Give every customer in my group one coupon from my quota: refused whole when the quota
@@ -334,7 +332,7 @@ def give_group_coupons(
 
 
 @router.get("/workbench/coupon-quotas", response_model=list[QuotaOut])
-def my_quotas(p: Principal = Depends(require_guide), db: Database = Depends(get_db)) -> list[QuotaOut]:
+def my_quotas(p: AsGuide, db: Db) -> list[QuotaOut]:
     with db.unit_of_work(write=False) as s:
         rows = s.scalars(
             select(GuideCouponQuota)
@@ -347,9 +345,9 @@ def my_quotas(p: Principal = Depends(require_guide), db: Database = Depends(get_
 @router.post("/workbench/coupons", response_model=CouponOut, status_code=201)
 def give_coupon(
     body: GuideIssueIn,
-    p: Principal = Depends(require_guide),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsGuide,
+    db: Db,
+    now: Now,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
 ) -> CouponOut:
     """Give one of my customers a coupon from my quota."""
@@ -392,7 +390,7 @@ def rule_out(rule) -> CommissionRuleOut:
 
 
 @router.get("/commission-rules", response_model=list[CommissionRuleOut])
-def list_rules(p: Principal = Depends(editor), db: Database = Depends(get_db)) -> list[CommissionRuleOut]:
+def list_rules(p: AsOperator, db: Db) -> list[CommissionRuleOut]:
     with db.unit_of_work(write=False) as s:
         return [rule_out(r) for r in commissions.rules(s, p.tenant)]
 
@@ -400,9 +398,9 @@ def list_rules(p: Principal = Depends(editor), db: Database = Depends(get_db)) -
 @router.put("/commission-rules", response_model=CommissionRuleOut)
 def put_rule(
     body: CommissionRuleIn,
-    p: Principal = Depends(admin),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsAdmin,
+    db: Db,
+    now: Now,
 ) -> CommissionRuleOut:
     """Set a commission rate: the merchant's default, a store's (its guides), or one guide's.
     The most specific applies when an order is paid."""
@@ -422,8 +420,8 @@ def put_rule(
 @router.delete("/commission-rules/{scope}", status_code=204)
 def delete_rule(
     scope: str,
-    p: Principal = Depends(admin),
-    db: Database = Depends(get_db),
+    p: AsAdmin,
+    db: Db,
     target_id: str | None = Query(None, max_length=32),
 ) -> None:
     if scope not in ("merchant", "store", "guide"):
@@ -434,9 +432,9 @@ def delete_rule(
 
 @router.get("/commissions", response_model=Page[CommissionOut])
 def list_commissions(
-    p: Principal = Depends(editor),
-    db: Database = Depends(get_db),
-    page: PageParams = Depends(page_params),
+    p: AsOperator,
+    db: Db,
+    page: PageQuery,
     guide_id: str | None = Query(None, max_length=32),
     status: str | None = Query(None, pattern="^(frozen|settled|reversed)$"),
 ) -> Page[CommissionOut]:
@@ -458,9 +456,9 @@ def _commission_page(
 
 @router.get("/workbench/commissions", response_model=Page[CommissionOut])
 def my_commissions(
-    p: Principal = Depends(require_guide),
-    db: Database = Depends(get_db),
-    page: PageParams = Depends(page_params),
+    p: AsGuide,
+    db: Db,
+    page: PageQuery,
     status: str | None = Query(None, pattern="^(frozen|settled|reversed)$"),
 ) -> Page[CommissionOut]:
     """The orders attributed to me, each with its commission."""
@@ -469,9 +467,9 @@ def my_commissions(
 
 @router.get("/workbench/sales", response_model=GuideFiguresOut)
 def my_sales(
-    p: Principal = Depends(require_guide),
-    db: Database = Depends(get_db),
-    period: Period = Depends(period_params),
+    p: AsGuide,
+    db: Db,
+    period: PeriodQuery,
 ) -> GuideFiguresOut:
     """My sales and commission for orders paid in [since, until) (default: all time)."""
     with db.unit_of_work(write=False) as s:
@@ -496,9 +494,9 @@ def my_sales(
 
 @router.get("/workbench/reminders", response_model=list[ReminderOut])
 def my_reminders(
-    p: Principal = Depends(require_guide),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsGuide,
+    db: Db,
+    now: Now,
     limit: int = Query(100, ge=1, le=500),
 ) -> list[ReminderOut]:
     """My customers due a revisit: not seen (no order, no recorded visit) for the merchant's
@@ -514,9 +512,9 @@ def my_reminders(
 def record_visit(
     customer_id: str,
     body: VisitIn,
-    p: Principal = Depends(require_guide),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsGuide,
+    db: Db,
+    now: Now,
 ) -> VisitOut:
     """I contacted one of my customers: the reminder is silenced for another ``revisit_days``."""
     with db.unit_of_work() as s:
@@ -530,9 +528,9 @@ def record_visit(
 @storefront.post("/guide", response_model=GuideBindingOut)
 def scan_guide_code(
     body: BindIn,
-    p: Principal = Depends(require_customer),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsCustomer,
+    db: Db,
+    now: Now,
 ) -> GuideBindingOut:
     """Scanning a guide's code binds me to them (unless another guide's binding is protected)."""
     with db.unit_of_work() as s:
@@ -549,7 +547,7 @@ def scan_guide_code(
 
 
 @storefront.get("/guide", response_model=GuideBindingOut)
-def my_guide(p: Principal = Depends(require_customer), db: Database = Depends(get_db)) -> GuideBindingOut:
+def my_guide(p: AsCustomer, db: Db) -> GuideBindingOut:
     with db.unit_of_work(write=False) as s:
         binding = service.binding_of(s, p.tenant, p.customer)
         if binding is None:

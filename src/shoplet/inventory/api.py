@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Header, Query
 from sqlalchemy.orm import Session
 
 from shoplet import idempotency
-from shoplet.auth import Principal, get_db, get_now, require_staff
-from shoplet.db import Database
+from shoplet.auth import AsAdmin, AsClerk, AsStaff, Db, Now, Principal
 from shoplet.errors import InvalidInput, NotFound
 from shoplet.inventory import service
 from shoplet.inventory.models import StockLevel, StockLocation, StockTransfer
@@ -23,13 +20,10 @@ from shoplet.inventory.schemas import (
     TransferIn,
     TransferOut,
 )
-from shoplet.pagination import Page, PageParams, page_params, paginate
+from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.scoping import get_owned, scoped
 
 router = APIRouter(tags=["stores"])
-admin = require_staff()
-reader = require_staff("operator", "clerk", "guide")
-stock_keeper = require_staff("clerk")
 
 
 def stock_out(level: StockLevel) -> StockOut:
@@ -52,9 +46,9 @@ def own_location(s, p: Principal, store_id: str) -> StockLocation:
 @router.post("/stores", response_model=StoreOut, status_code=201)
 def create_store(
     body: StoreIn,
-    p: Principal = Depends(admin),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsAdmin,
+    db: Db,
+    now: Now,
 ) -> StoreOut:
     """A store (direct or franchise) or a warehouse: both hold stock."""
     with db.unit_of_work() as s:
@@ -65,9 +59,9 @@ def create_store(
 
 @router.get("/stores", response_model=Page[StoreOut])
 def list_stores(
-    p: Principal = Depends(reader),
-    db: Database = Depends(get_db),
-    page: PageParams = Depends(page_params),
+    p: AsStaff,
+    db: Db,
+    page: PageQuery,
     kind: str | None = Query(None, pattern="^(store|warehouse)$"),
 ) -> Page[StoreOut]:
     with db.unit_of_work(write=False) as s:
@@ -79,7 +73,7 @@ def list_stores(
 
 
 @router.get("/stores/{store_id}", response_model=StoreOut)
-def get_store(store_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> StoreOut:
+def get_store(store_id: str, p: AsStaff, db: Db) -> StoreOut:
     with db.unit_of_work(write=False) as s:
         return StoreOut.model_validate(
             get_owned(s, StockLocation, p.tenant, store_id, what="Store", code="store")
@@ -87,9 +81,7 @@ def get_store(store_id: str, p: Principal = Depends(reader), db: Database = Depe
 
 
 @router.patch("/stores/{store_id}", response_model=StoreOut)
-def update_store(
-    store_id: str, body: StorePatch, p: Principal = Depends(admin), db: Database = Depends(get_db)
-) -> StoreOut:
+def update_store(store_id: str, body: StorePatch, p: AsAdmin, db: Db) -> StoreOut:
     with db.unit_of_work() as s:
         location = get_owned(s, StockLocation, p.tenant, store_id, what="Store", code="store")
         for field, value in body.model_dump(exclude_unset=True).items():
@@ -103,9 +95,7 @@ def update_store(
 
 
 @router.get("/stores/{store_id}/stock", response_model=list[StockOut])
-def store_stock(
-    store_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
-) -> list[StockOut]:
+def store_stock(store_id: str, p: AsStaff, db: Db) -> list[StockOut]:
     """Stock of every SKU held at this location."""
     with db.unit_of_work(write=False) as s:
         own_location(s, p, store_id)
@@ -117,9 +107,9 @@ def count_stock(
     store_id: str,
     sku_id: str,
     body: StockCount,
-    p: Principal = Depends(stock_keeper),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsClerk,
+    db: Db,
+    now: Now,
 ) -> StockOut:
     """Record a stock-take: the counted on-hand quantity (the difference is logged)."""
     with db.unit_of_work() as s:
@@ -142,9 +132,9 @@ def adjust_stock(
     store_id: str,
     sku_id: str,
     body: StockAdjustment,
-    p: Principal = Depends(stock_keeper),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsClerk,
+    db: Db,
+    now: Now,
 ) -> StockOut:
     """Receive or remove units, with a reason."""
     with db.unit_of_work() as s:
@@ -165,9 +155,9 @@ def adjust_stock(
 @router.post("/stock-transfers", response_model=TransferOut, status_code=201)
 def create_transfer(
     body: TransferIn,
-    p: Principal = Depends(stock_keeper),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsClerk,
+    db: Db,
+    now: Now,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
 ) -> TransferOut:
     """Move stock between two locations (two-sided, all lines or none). A clerk can send
@@ -213,18 +203,14 @@ def create_transfer(
 
 
 @router.get("/stock-transfers", response_model=Page[TransferOut])
-def list_transfers(
-    p: Principal = Depends(reader), db: Database = Depends(get_db), page: PageParams = Depends(page_params)
-) -> Page[TransferOut]:
+def list_transfers(p: AsStaff, db: Db, page: PageQuery) -> Page[TransferOut]:
     with db.unit_of_work(write=False) as s:
         rows, cursor = paginate(s, scoped(StockTransfer, p.tenant), StockTransfer.id, page)
         return Page(items=[TransferOut.model_validate(r) for r in rows], next_cursor=cursor)
 
 
 @router.get("/stock-transfers/{transfer_id}", response_model=TransferOut)
-def get_transfer(
-    transfer_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
-) -> TransferOut:
+def get_transfer(transfer_id: str, p: AsStaff, db: Db) -> TransferOut:
     with db.unit_of_work(write=False) as s:
         return TransferOut.model_validate(
             get_owned(s, StockTransfer, p.tenant, transfer_id, what="Stock transfer", code="stock_transfer")

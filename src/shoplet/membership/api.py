@@ -5,12 +5,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shoplet import references
-from shoplet.auth import Principal, get_db, get_now, get_runtime, require_customer, require_staff
+from shoplet.auth import (
+    AsAdmin,
+    AsCustomer,
+    AsOperator,
+    AsStaff,
+    Db,
+    Now,
+    Principal,
+    Rt,
+)
 from shoplet.db import Database
 from shoplet.errors import InvalidInput, NotFound, Unavailable
 from shoplet.membership import light, points, settlement, tiers
@@ -40,14 +49,11 @@ from shoplet.membership.schemas import (
     TierOut,
     TierPatch,
 )
-from shoplet.pagination import Page, PageParams, page_params, paginate
+from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.scoping import get_owned, owned, scoped
 
 router = APIRouter(tags=["membership"])
 storefront = APIRouter(prefix="/storefront", tags=["storefront"])
-admin = require_staff()
-editor = require_staff("operator")
-reader = require_staff("operator", "clerk", "guide")
 
 
 def members_out(s: Session, members: list[Member]) -> list[MemberOut]:
@@ -118,7 +124,7 @@ def _member(s: Session, merchant_id: str, customer_id: str) -> Member:
 
 # --- settings and tiers ------------------------------------------------------------------
 @router.get("/loyalty-settings", response_model=LoyaltySettingsOut)
-def get_settings(p: Principal = Depends(reader), db: Database = Depends(get_db)) -> LoyaltySettingsOut:
+def get_settings(p: AsStaff, db: Db) -> LoyaltySettingsOut:
     with db.unit_of_work(write=False) as s:
         return LoyaltySettingsOut.model_validate(points.settings_of(s, p.tenant))
 
@@ -126,9 +132,9 @@ def get_settings(p: Principal = Depends(reader), db: Database = Depends(get_db))
 @router.put("/loyalty-settings", response_model=LoyaltySettingsOut)
 def put_settings(
     body: LoyaltySettingsIn,
-    p: Principal = Depends(admin),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsAdmin,
+    db: Db,
+    now: Now,
 ) -> LoyaltySettingsOut:
     """How points and growth are earned and what points are worth at checkout."""
     with db.unit_of_work() as s:
@@ -140,9 +146,9 @@ def put_settings(
 @router.post("/member-tiers", response_model=TierOut, status_code=201)
 def create_tier(
     body: TierIn,
-    p: Principal = Depends(editor),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsOperator,
+    db: Db,
+    now: Now,
 ) -> TierOut:
     """A tier reached at a growth value, with its benefits (members move on their next change)."""
     with db.unit_of_work() as s:
@@ -153,15 +159,13 @@ def create_tier(
 
 
 @router.get("/member-tiers", response_model=list[TierOut])
-def list_tiers(p: Principal = Depends(reader), db: Database = Depends(get_db)) -> list[TierOut]:
+def list_tiers(p: AsStaff, db: Db) -> list[TierOut]:
     with db.unit_of_work(write=False) as s:
         return [TierOut.model_validate(t) for t in tiers.tiers_of(s, p.tenant)]
 
 
 @router.patch("/member-tiers/{tier_id}", response_model=TierOut)
-def update_tier(
-    tier_id: str, body: TierPatch, p: Principal = Depends(editor), db: Database = Depends(get_db)
-) -> TierOut:
+def update_tier(tier_id: str, body: TierPatch, p: AsOperator, db: Db) -> TierOut:
     changes = body.model_dump(exclude_unset=True)
     if any(v is None for v in changes.values()):
         raise InvalidInput("request.null_field", "A tier's fields cannot be cleared; give them a value.")
@@ -175,9 +179,9 @@ def update_tier(
 # --- members and points ------------------------------------------------------------------
 @router.get("/members", response_model=Page[MemberOut])
 def list_members(
-    p: Principal = Depends(reader),
-    db: Database = Depends(get_db),
-    page: PageParams = Depends(page_params),
+    p: AsStaff,
+    db: Db,
+    page: PageQuery,
     tier: str | None = Query(None, max_length=32),
 ) -> Page[MemberOut]:
     with db.unit_of_work(write=False) as s:
@@ -189,7 +193,7 @@ def list_members(
 
 
 @router.get("/members/{customer_id}", response_model=MemberOut)
-def get_member(customer_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> MemberOut:
+def get_member(customer_id: str, p: AsStaff, db: Db) -> MemberOut:
     with db.unit_of_work(write=False) as s:
         return member_out(s, _member(s, p.tenant, customer_id))
 
@@ -197,9 +201,9 @@ def get_member(customer_id: str, p: Principal = Depends(reader), db: Database = 
 @router.get("/members/{customer_id}/points", response_model=Page[PointsEntryOut])
 def member_points(
     customer_id: str,
-    p: Principal = Depends(reader),
-    db: Database = Depends(get_db),
-    page: PageParams = Depends(page_params),
+    p: AsStaff,
+    db: Db,
+    page: PageQuery,
 ) -> Page[PointsEntryOut]:
     """The member's points ledger, oldest first: every movement with the balance after it."""
     with db.unit_of_work(write=False) as s:
@@ -213,9 +217,9 @@ def member_points(
 def adjust_points(
     customer_id: str,
     body: PointsAdjustIn,
-    p: Principal = Depends(admin),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsAdmin,
+    db: Db,
+    now: Now,
 ) -> MemberOut:
     """Add or take points by hand, with a reason (taking never goes below zero)."""
     if body.delta == 0:
@@ -248,9 +252,7 @@ def adjust_points(
 
 
 @router.get("/members/{customer_id}/tier-changes", response_model=list[TierChangeOut])
-def tier_changes(
-    customer_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
-) -> list[TierChangeOut]:
+def tier_changes(customer_id: str, p: AsStaff, db: Db) -> list[TierChangeOut]:
     with db.unit_of_work(write=False) as s:
         _member(s, p.tenant, customer_id)
         rows = s.scalars(
@@ -265,9 +267,9 @@ def tier_changes(
 @router.post("/light-plans", response_model=LightPlanOut, status_code=201)
 def create_plan(
     body: LightPlanIn,
-    p: Principal = Depends(editor),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsOperator,
+    db: Db,
+    now: Now,
 ) -> LightPlanOut:
     """A light membership plan (轻会员): members join free and pay min(fee, enjoyed) per period."""
     with db.unit_of_work() as s:
@@ -278,16 +280,14 @@ def create_plan(
 
 
 @router.get("/light-plans", response_model=Page[LightPlanOut])
-def list_plans(
-    p: Principal = Depends(reader), db: Database = Depends(get_db), page: PageParams = Depends(page_params)
-) -> Page[LightPlanOut]:
+def list_plans(p: AsStaff, db: Db, page: PageQuery) -> Page[LightPlanOut]:
     with db.unit_of_work(write=False) as s:
         rows, cursor = paginate(s, scoped(LightPlan, p.tenant), LightPlan.id, page)
         return Page(items=[LightPlanOut.model_validate(r) for r in rows], next_cursor=cursor)
 
 
 @router.get("/light-plans/{plan_id}", response_model=LightPlanOut)
-def get_plan(plan_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> LightPlanOut:
+def get_plan(plan_id: str, p: AsStaff, db: Db) -> LightPlanOut:
     with db.unit_of_work(write=False) as s:
         return LightPlanOut.model_validate(
             get_owned(s, LightPlan, p.tenant, plan_id, what="Light membership plan", code="light_plan")
@@ -295,9 +295,7 @@ def get_plan(plan_id: str, p: Principal = Depends(reader), db: Database = Depend
 
 
 @router.patch("/light-plans/{plan_id}", response_model=LightPlanOut)
-def update_plan(
-    plan_id: str, body: LightPlanPatch, p: Principal = Depends(editor), db: Database = Depends(get_db)
-) -> LightPlanOut:
+def update_plan(plan_id: str, body: LightPlanPatch, p: AsOperator, db: Db) -> LightPlanOut:
     changes = body.model_dump(exclude_unset=True)
     if any(v is None for v in changes.values()):
         raise InvalidInput("request.null_field", "A plan's fields cannot be cleared; give them a value.")
@@ -309,23 +307,21 @@ def update_plan(
 
 
 @router.post("/light-plans/{plan_id}/close", response_model=LightPlanOut)
-def close_plan(plan_id: str, p: Principal = Depends(editor), db: Database = Depends(get_db)) -> LightPlanOut:
+def close_plan(plan_id: str, p: AsOperator, db: Db) -> LightPlanOut:
     """Stop new joins and renewals; current periods run to their end and settle as usual."""
     with db.unit_of_work() as s:
         return LightPlanOut.model_validate(light.close_plan(s, merchant_id=p.tenant, plan_id=plan_id))
 
 
 @router.get("/light-plans/{plan_id}/figures", response_model=LightFiguresOut)
-def plan_figures(
-    plan_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
-) -> LightFiguresOut:
+def plan_figures(plan_id: str, p: AsStaff, db: Db) -> LightFiguresOut:
     with db.unit_of_work(write=False) as s:
         get_owned(s, LightPlan, p.tenant, plan_id, what="Light membership plan", code="light_plan")
         return LightFiguresOut(**light.figures(s, merchant_id=p.tenant, plan_id=plan_id))
 
 
 @router.get("/light-membership-figures", response_model=LightFiguresOut)
-def all_figures(p: Principal = Depends(reader), db: Database = Depends(get_db)) -> LightFiguresOut:
+def all_figures(p: AsStaff, db: Db) -> LightFiguresOut:
     """Joins, enjoyed against fees, charged and overdue, over every plan."""
     with db.unit_of_work(write=False) as s:
         return LightFiguresOut(**light.figures(s, merchant_id=p.tenant))
@@ -333,9 +329,9 @@ def all_figures(p: Principal = Depends(reader), db: Database = Depends(get_db)) 
 
 @router.get("/light-memberships", response_model=Page[LightMembershipOut])
 def list_memberships(
-    p: Principal = Depends(reader),
-    db: Database = Depends(get_db),
-    page: PageParams = Depends(page_params),
+    p: AsStaff,
+    db: Db,
+    page: PageQuery,
     status: str | None = Query(None, pattern="^(active|settling|overdue|ended)$"),
     customer_id: str | None = Query(None, max_length=32),
 ) -> Page[LightMembershipOut]:
@@ -350,9 +346,7 @@ def list_memberships(
 
 
 @router.get("/light-memberships/{membership_id}", response_model=LightMembershipOut)
-def get_membership(
-    membership_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
-) -> LightMembershipOut:
+def get_membership(membership_id: str, p: AsStaff, db: Db) -> LightMembershipOut:
     with db.unit_of_work(write=False) as s:
         return membership_out(
             s,
@@ -386,10 +380,10 @@ def _cancel_and_charge(
 @router.post("/light-memberships/{membership_id}/cancel", response_model=LightMembershipOut)
 def cancel_membership(
     membership_id: str,
-    p: Principal = Depends(admin),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
-    rt=Depends(get_runtime),
+    p: AsAdmin,
+    db: Db,
+    now: Now,
+    rt: Rt,
 ) -> LightMembershipOut:
     """End a light membership now; its period settles at once by the same rule."""
     return _cancel_and_charge(db, rt, p.tenant, membership_id, now)
@@ -397,7 +391,7 @@ def cancel_membership(
 
 # --- the customer's own view ---------------------------------------------------------------
 @storefront.get("/member", response_model=MemberOut)
-def my_membership(p: Principal = Depends(require_customer), db: Database = Depends(get_db)) -> MemberOut:
+def my_membership(p: AsCustomer, db: Db) -> MemberOut:
     """My tier, growth, what the next tier needs, and my points balance."""
     with db.unit_of_work(write=False) as s:
         return member_out(s, _member(s, p.tenant, p.customer))
@@ -405,9 +399,9 @@ def my_membership(p: Principal = Depends(require_customer), db: Database = Depen
 
 @storefront.get("/points", response_model=Page[PointsEntryOut])
 def my_points(
-    p: Principal = Depends(require_customer),
-    db: Database = Depends(get_db),
-    page: PageParams = Depends(page_params),
+    p: AsCustomer,
+    db: Db,
+    page: PageQuery,
 ) -> Page[PointsEntryOut]:
     with db.unit_of_work(write=False) as s:
         stmt = scoped(PointsEntry, p.tenant).where(PointsEntry.customer_id == p.customer_id)
@@ -416,9 +410,7 @@ def my_points(
 
 
 @storefront.get("/light-plans", response_model=list[LightPlanOut])
-def open_plans(
-    p: Principal = Depends(require_customer), db: Database = Depends(get_db)
-) -> list[LightPlanOut]:
+def open_plans(p: AsCustomer, db: Db) -> list[LightPlanOut]:
     with db.unit_of_work(write=False) as s:
         rows = s.scalars(
             scoped(LightPlan, p.tenant).where(LightPlan.status == "active").order_by(LightPlan.id)
@@ -429,10 +421,10 @@ def open_plans(
 @storefront.post("/light-membership", response_model=LightMembershipOut, status_code=201)
 def join(
     body: JoinIn,
-    p: Principal = Depends(require_customer),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
-    rt=Depends(get_runtime),
+    p: AsCustomer,
+    db: Db,
+    now: Now,
+    rt: Rt,
 ) -> LightMembershipOut:
     """Join a light membership without paying: enjoy now, pay min(fee, enjoyed) at the end."""
     with db.unit_of_work(write=False) as s:
@@ -472,9 +464,7 @@ def _mine(s: Session, p: Principal) -> LightMembership:
 
 
 @storefront.get("/light-membership", response_model=LightMembershipOut)
-def my_light_membership(
-    p: Principal = Depends(require_customer), db: Database = Depends(get_db)
-) -> LightMembershipOut:
+def my_light_membership(p: AsCustomer, db: Db) -> LightMembershipOut:
     """My period, what I have enjoyed, and what would be charged: min(fee, enjoyed)."""
     with db.unit_of_work(write=False) as s:
         return membership_out(s, _mine(s, p))
@@ -483,8 +473,8 @@ def my_light_membership(
 @storefront.put("/light-membership/auto-renew", response_model=LightMembershipOut)
 def set_auto_renew(
     body: AutoRenewIn,
-    p: Principal = Depends(require_customer),
-    db: Database = Depends(get_db),
+    p: AsCustomer,
+    db: Db,
 ) -> LightMembershipOut:
     with db.unit_of_work() as s:
         membership = _mine(s, p)
@@ -498,10 +488,10 @@ def set_auto_renew(
 
 @storefront.post("/light-membership/cancel", response_model=LightMembershipOut)
 def cancel_mine(
-    p: Principal = Depends(require_customer),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
-    rt=Depends(get_runtime),
+    p: AsCustomer,
+    db: Db,
+    now: Now,
+    rt: Rt,
 ) -> LightMembershipOut:
     """Cancel now: the benefits end and I am charged min(fee, enjoyed) for this period."""
     with db.unit_of_work(write=False) as s:
@@ -511,10 +501,10 @@ def cancel_mine(
 
 @storefront.post("/light-membership/pay", response_model=LightMembershipOut)
 def pay_overdue(
-    p: Principal = Depends(require_customer),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
-    rt=Depends(get_runtime),
+    p: AsCustomer,
+    db: Db,
+    now: Now,
+    rt: Rt,
 ) -> LightMembershipOut:
     """Pay an overdue (or retrying) period now through the agreement, after topping up."""
     with db.unit_of_work(write=False) as s:

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from fastapi import APIRouter, Query
 
-from fastapi import APIRouter, Depends, Query
-
-from shoplet.auth import Principal, get_db, get_now, require_staff
-from shoplet.db import Database
+from shoplet.auth import AsOperatorOrClerk, Db, Now, Principal
 from shoplet.errors import InvalidInput, NotFound
 from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders import service
 from shoplet.orders.models import Order
 from shoplet.orders.schemas import OrderOut, PickupIn
 from shoplet.orders.views import order_out, orders_out
-from shoplet.pagination import Page, PageParams, page_params, paginate
+from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.scoping import scoped
 
 router = APIRouter(tags=["orders"])
-reader = require_staff("operator", "clerk")
-fulfiller = require_staff("operator", "clerk")
 
 
 def visible_order(s, p: Principal, order_id: str) -> Order:
@@ -36,9 +31,9 @@ def visible_order(s, p: Principal, order_id: str) -> Order:
 
 @router.get("/orders", response_model=Page[OrderOut])
 def list_orders(
-    p: Principal = Depends(reader),
-    db: Database = Depends(get_db),
-    page: PageParams = Depends(page_params),
+    p: AsOperatorOrClerk,
+    db: Db,
+    page: PageQuery,
     status: str | None = Query(
         None,
         description="Only orders in this state.",
@@ -67,7 +62,7 @@ def list_orders(
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)
-def get_order(order_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> OrderOut:
+def get_order(order_id: str, p: AsOperatorOrClerk, db: Db) -> OrderOut:
     with db.unit_of_work(write=False) as s:
         return order_out(s, visible_order(s, p, order_id))
 
@@ -75,9 +70,9 @@ def get_order(order_id: str, p: Principal = Depends(reader), db: Database = Depe
 @router.post("/orders/{order_id}/fulfil", response_model=OrderOut)
 def fulfil_order(
     order_id: str,
-    p: Principal = Depends(fulfiller),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsOperatorOrClerk,
+    db: Db,
+    now: Now,
 ) -> OrderOut:
     """Hand over a paid order's deliveries and express shipments (a clerk: those of their
     store): reserved stock leaves the location. Pickups are handed over with their code."""
@@ -97,9 +92,9 @@ def fulfil_order(
 @router.post("/pickups/verify", response_model=OrderOut)
 def verify_pickup(
     body: PickupIn,
-    p: Principal = Depends(fulfiller),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsOperatorOrClerk,
+    db: Db,
+    now: Now,
 ) -> OrderOut:
     """A clerk verifies the pickup code the customer shows: the goods are handed over, once.
     A wrong code is ``pickup.code_wrong``; a used one ``pickup.code_used``."""

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shoplet import idempotency
-from shoplet.auth import Principal, get_db, get_now, get_runtime, require_staff
-from shoplet.db import Database
+from shoplet.auth import AsOperator, AsOperatorOrClerk, Db, Now, Rt
 from shoplet.errors import InvalidInput, NotFound
 from shoplet.orders import service as orders
 from shoplet.orders.api import visible_order
@@ -25,8 +22,6 @@ from shoplet.scoping import get_owned, owned
 
 router = APIRouter(tags=["payments"])
 notify = APIRouter(tags=["payments"])
-handler = require_staff("operator", "clerk")
-reader = require_staff("operator", "clerk")
 
 
 def refund_out(s: Session, refund: Refund) -> RefundOut:
@@ -38,11 +33,11 @@ def refund_out(s: Session, refund: Refund) -> RefundOut:
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut, tags=["orders"])
 def cancel_order(
     order_id: str,
+    p: AsOperatorOrClerk,
+    db: Db,
+    now: Now,
+    rt: Rt,
     body: CancelIn | None = None,
-    p: Principal = Depends(handler),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
-    rt=Depends(get_runtime),
 ) -> OrderOut:
     """Cancel an unpaid order: its stock is released and its open trade closed."""
     with db.unit_of_work() as s:
@@ -60,9 +55,7 @@ def cancel_order(
 
 
 @router.get("/orders/{order_id}/payments", response_model=list[PaymentOut])
-def order_payments(
-    order_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
-) -> list[PaymentOut]:
+def order_payments(order_id: str, p: AsOperatorOrClerk, db: Db) -> list[PaymentOut]:
     with db.unit_of_work(write=False) as s:
         visible_order(s, p, order_id)
         rows = s.scalars(
@@ -72,9 +65,7 @@ def order_payments(
 
 
 @router.get("/payments/{payment_id}", response_model=PaymentOut)
-def get_payment(
-    payment_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
-) -> PaymentOut:
+def get_payment(payment_id: str, p: AsOperatorOrClerk, db: Db) -> PaymentOut:
     with db.unit_of_work(write=False) as s:
         payment = get_owned(s, Payment, p.tenant, payment_id, what="Payment")
         visible_order(s, p, payment.order_id)
@@ -84,10 +75,10 @@ def get_payment(
 @router.post("/payments/{payment_id}/reconcile", response_model=PaymentOut)
 def reconcile_payment(
     payment_id: str,
-    p: Principal = Depends(require_staff("operator")),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
-    rt=Depends(get_runtime),
+    p: AsOperator,
+    db: Db,
+    now: Now,
+    rt: Rt,
 ) -> PaymentOut:
     """Ask the provider how this payment stands and apply it (a lost notification)."""
     with db.unit_of_work(write=False) as s:
@@ -103,10 +94,10 @@ def reconcile_payment(
 def create_refund(
     order_id: str,
     body: RefundIn,
-    p: Principal = Depends(handler),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
-    rt=Depends(get_runtime),
+    p: AsOperatorOrClerk,
+    db: Db,
+    now: Now,
+    rt: Rt,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
 ) -> RefundOut:
     """Refund some lines and quantities, or (without ``lines``) everything still refundable.
@@ -148,9 +139,7 @@ def create_refund(
 
 
 @router.get("/orders/{order_id}/refunds", response_model=list[RefundOut], tags=["refunds"])
-def order_refunds(
-    order_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)
-) -> list[RefundOut]:
+def order_refunds(order_id: str, p: AsOperatorOrClerk, db: Db) -> list[RefundOut]:
     with db.unit_of_work(write=False) as s:
         visible_order(s, p, order_id)
         rows = s.scalars(
@@ -160,7 +149,7 @@ def order_refunds(
 
 
 @router.get("/refunds/{refund_id}", response_model=RefundOut, tags=["refunds"])
-def get_refund(refund_id: str, p: Principal = Depends(reader), db: Database = Depends(get_db)) -> RefundOut:
+def get_refund(refund_id: str, p: AsOperatorOrClerk, db: Db) -> RefundOut:
     with db.unit_of_work(write=False) as s:
         refund = get_owned(s, Refund, p.tenant, refund_id, what="Refund")
         visible_order(s, p, refund.order_id)

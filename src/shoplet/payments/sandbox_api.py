@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel
 
-from shoplet.auth import get_runtime
+from shoplet.auth import Rt
 from shoplet.errors import NotFound
 
 router = APIRouter(prefix="/sandbox", tags=["sandbox"])
@@ -23,7 +23,7 @@ class SandboxTradeOut(BaseModel):
 
 
 @router.post("/trades/{trade_no}/pay", response_model=SandboxTradeOut)
-def buyer_pays(trade_no: str, rt=Depends(get_runtime)) -> SandboxTradeOut:
+def buyer_pays(trade_no: str, rt: Rt) -> SandboxTradeOut:
     """The buyer pays a sandbox trade. The merchant hears of it by a signed notification."""
     if rt.sandbox is None:
         raise NotFound("sandbox.disabled", "The sandbox provider is not enabled.")

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
-from shoplet.auth import Principal, get_db, get_now, require_staff
-from shoplet.db import Database
+from shoplet.auth import AsOperator, AsStaff, Db, Now
 from shoplet.errors import InvalidInput
 from shoplet.inventory.models import StockLocation
-from shoplet.pagination import Page, PageParams, page_params, paginate
+from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.promotions import service
 from shoplet.promotions.models import Promotion
 from shoplet.promotions.schemas import PARAMS, PromotionIn, PromotionOut, PromotionPatch
 from shoplet.scoping import get_owned, scoped
 
 router = APIRouter(tags=["promotions"])
-editor = require_staff("operator")
-reader = require_staff("operator", "clerk", "guide")
 
 
 def promotion_out(promotion: Promotion, now: datetime) -> PromotionOut:
@@ -37,9 +34,9 @@ def _check_stores(s: Session, merchant_id: str, store_ids: list[str]) -> None:
 @router.post("/promotions", response_model=PromotionOut, status_code=201)
 def create_promotion(
     body: PromotionIn,
-    p: Principal = Depends(editor),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsOperator,
+    db: Db,
+    now: Now,
 ) -> PromotionOut:
     """A promotion of any stage 1–3 kind, with its scope, stack group, channels, stores and window."""
     with db.unit_of_work() as s:
@@ -70,10 +67,10 @@ def create_promotion(
 
 @router.get("/promotions", response_model=Page[PromotionOut])
 def list_promotions(
-    p: Principal = Depends(reader),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
-    page: PageParams = Depends(page_params),
+    p: AsStaff,
+    db: Db,
+    now: Now,
+    page: PageQuery,
     status: str | None = Query(None, pattern="^(active|paused|stopped)$"),
 ) -> Page[PromotionOut]:
     with db.unit_of_work(write=False) as s:
@@ -87,9 +84,9 @@ def list_promotions(
 @router.get("/promotions/{promotion_id}", response_model=PromotionOut)
 def get_promotion(
     promotion_id: str,
-    p: Principal = Depends(reader),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsStaff,
+    db: Db,
+    now: Now,
 ) -> PromotionOut:
     with db.unit_of_work(write=False) as s:
         return promotion_out(get_owned(s, Promotion, p.tenant, promotion_id, what="Promotion"), now)
@@ -99,9 +96,9 @@ def get_promotion(
 def update_promotion(
     promotion_id: str,
     body: PromotionPatch,
-    p: Principal = Depends(editor),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsOperator,
+    db: Db,
+    now: Now,
 ) -> PromotionOut:
     """Edit, or reschedule with ``starts_at``/``ends_at``. Rule fields, when given, replace the
     rule's parameters as a whole. Orders already placed keep what they were priced with."""
@@ -128,9 +125,9 @@ def update_promotion(
 def _transition(action: str):
     def route(
         promotion_id: str,
-        p: Principal = Depends(editor),
-        db: Database = Depends(get_db),
-        now: datetime = Depends(get_now),
+        p: AsOperator,
+        db: Db,
+        now: Now,
     ) -> PromotionOut:
         with db.unit_of_work() as s:
             return promotion_out(

@@ -3,23 +3,19 @@ guide (O5)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
-from shoplet.auth import Principal, get_db, require_staff
-from shoplet.db import Database
-from shoplet.periods import Period, period_params
+from shoplet.auth import AsOperator, Db
+from shoplet.periods import PeriodQuery
 from shoplet.reports import service
 from shoplet.reports.schemas import GuideReportOut, StoreFiguresOut
 from shoplet.tenancy.service import zone
 
 router = APIRouter(prefix="/reports", tags=["reports"])
-reader = require_staff("operator")
 
 
 @router.get("/stores", response_model=list[StoreFiguresOut])
-def stores(
-    p: Principal = Depends(reader), db: Database = Depends(get_db), period: Period = Depends(period_params)
-) -> list[StoreFiguresOut]:
+def stores(p: AsOperator, db: Db, period: PeriodQuery) -> list[StoreFiguresOut]:
     """Each store and warehouse, direct or franchise: orders paid in [since, until), revenue,
     refunds and guide commission."""
     with db.unit_of_work(write=False) as s:
@@ -31,9 +27,7 @@ def stores(
 
 
 @router.get("/guides", response_model=list[GuideReportOut])
-def guides(
-    p: Principal = Depends(reader), db: Database = Depends(get_db), period: Period = Depends(period_params)
-) -> list[GuideReportOut]:
+def guides(p: AsOperator, db: Db, period: PeriodQuery) -> list[GuideReportOut]:
     """Each shopping guide with attributed orders paid in [since, until)."""
     with db.unit_of_work(write=False) as s:
         since, until = period.resolve(zone(s, p.tenant))

@@ -6,13 +6,11 @@ from that session, never from the request body.
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Header, Query
 from sqlalchemy.orm import Session
 
 from shoplet import idempotency
-from shoplet.auth import Principal, get_db, get_now, get_runtime, require_customer
+from shoplet.auth import AsCustomer, Db, Now, Rt, require_customer
 from shoplet.catalog.api import product_out
 from shoplet.catalog.models import Category, Product
 from shoplet.catalog.schemas import CategoryOut, ProductOut
@@ -21,7 +19,6 @@ from shoplet.customers import service as customers
 from shoplet.customers.api import customer_out, follow_out
 from shoplet.customers.models import Customer, Follower
 from shoplet.customers.schemas import CustomerOut, FollowOut, SessionOut, SignInIn
-from shoplet.db import Database
 from shoplet.errors import InvalidInput, NotFound, Unauthenticated
 from shoplet.inventory.models import StockLocation
 from shoplet.inventory.nearby import nearby_stores
@@ -45,7 +42,7 @@ from shoplet.orders.schemas import (
     SlotOut,
 )
 from shoplet.orders.views import order_out, orders_out
-from shoplet.pagination import Page, PageParams, page_params, paginate
+from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.payments import service as payments
 from shoplet.payments.schemas import PaymentIn, PaymentOut
 from shoplet.scoping import get_owned, scoped
@@ -56,9 +53,7 @@ customer = require_customer
 
 
 @router.post("/sessions", response_model=SessionOut, status_code=201)
-def sign_in(
-    body: SignInIn, db: Database = Depends(get_db), now: datetime = Depends(get_now), rt=Depends(get_runtime)
-) -> SessionOut:
+def sign_in(body: SignInIn, db: Db, now: Now, rt: Rt) -> SessionOut:
     """Sign in from a host app with its one-time auth code; the customer is found or created."""
     host = rt.hosts.get(body.host_app)
     if host is None:
@@ -89,23 +84,21 @@ def sign_in(
 
 
 @router.get("/me", response_model=CustomerOut)
-def me(p: Principal = Depends(customer), db: Database = Depends(get_db)) -> CustomerOut:
+def me(p: AsCustomer, db: Db) -> CustomerOut:
     """The signed-in customer, with their membership if they have one."""
     with db.unit_of_work(write=False) as s:
         return customer_out(s, get_owned(s, Customer, p.tenant, p.customer, what="Customer"))
 
 
 @router.get("/following", response_model=FollowOut)
-def following(p: Principal = Depends(customer), db: Database = Depends(get_db)) -> FollowOut:
+def following(p: AsCustomer, db: Db) -> FollowOut:
     """Whether I follow this merchant's life account (生活号)."""
     with db.unit_of_work(write=False) as s:
         return follow_out(p.customer, s.get(Follower, (p.tenant, p.customer)))
 
 
 @router.put("/following", response_model=FollowOut)
-def follow(
-    p: Principal = Depends(customer), db: Database = Depends(get_db), now: datetime = Depends(get_now)
-) -> FollowOut:
+def follow(p: AsCustomer, db: Db, now: Now) -> FollowOut:
     """Follow the merchant's life account; following again changes nothing."""
     with db.unit_of_work() as s:
         row = customers.follow(s, merchant_id=p.tenant, customer_id=p.customer, host_app=p.host, now=now)
@@ -113,9 +106,7 @@ def follow(
 
 
 @router.delete("/following", response_model=FollowOut)
-def unfollow(
-    p: Principal = Depends(customer), db: Database = Depends(get_db), now: datetime = Depends(get_now)
-) -> FollowOut:
+def unfollow(p: AsCustomer, db: Db, now: Now) -> FollowOut:
     with db.unit_of_work() as s:
         return follow_out(
             p.customer, customers.unfollow(s, merchant_id=p.tenant, customer_id=p.customer, now=now)
@@ -124,9 +115,9 @@ def unfollow(
 
 @router.get("/products", response_model=Page[ProductOut])
 def browse(
-    p: Principal = Depends(customer),
-    db: Database = Depends(get_db),
-    page: PageParams = Depends(page_params),
+    p: AsCustomer,
+    db: Db,
+    page: PageQuery,
     category_id: str | None = Query(None, max_length=40, description="Only this category's products."),
 ) -> Page[ProductOut]:
     """The shop's products on sale, with their active SKUs."""
@@ -143,9 +134,7 @@ def browse(
 
 
 @router.get("/products/{product_id}", response_model=ProductOut)
-def product_detail(
-    product_id: str, p: Principal = Depends(customer), db: Database = Depends(get_db)
-) -> ProductOut:
+def product_detail(product_id: str, p: AsCustomer, db: Db) -> ProductOut:
     """One product on sale with its active SKUs; an archived product is not found."""
     with db.unit_of_work(write=False) as s:
         product = get_owned(s, Product, p.tenant, product_id, what="Product")
@@ -156,7 +145,7 @@ def product_detail(
 
 
 @router.get("/categories", response_model=list[CategoryOut])
-def categories(p: Principal = Depends(customer), db: Database = Depends(get_db)) -> list[CategoryOut]:
+def categories(p: AsCustomer, db: Db) -> list[CategoryOut]:
     """The shop's categories (a tree through ``parent_id``), by code."""
     with db.unit_of_work(write=False) as s:
         rows = s.scalars(scoped(Category, p.tenant).order_by(Category.code).limit(1000))
@@ -164,9 +153,7 @@ def categories(p: Principal = Depends(customer), db: Database = Depends(get_db))
 
 
 @router.get("/stores", response_model=Page[StoreOut])
-def stores(
-    p: Principal = Depends(customer), db: Database = Depends(get_db), page: PageParams = Depends(page_params)
-) -> Page[StoreOut]:
+def stores(p: AsCustomer, db: Db, page: PageQuery) -> Page[StoreOut]:
     with db.unit_of_work(write=False) as s:
         stmt = scoped(StockLocation, p.tenant).where(StockLocation.active.is_(True))
         rows, cursor = paginate(s, stmt, StockLocation.id, page)
@@ -175,9 +162,9 @@ def stores(
 
 @router.get("/stores/nearby", response_model=list[NearbyStoreOut])
 def stores_near_me(
-    p: Principal = Depends(customer),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsCustomer,
+    db: Db,
+    now: Now,
     lat: float = Query(ge=-90, le=90, description="Where the customer is."),
     lng: float = Query(ge=-180, le=180),
     radius_m: int | None = Query(None, ge=1, le=1_000_000, description="Only stores this close."),
@@ -217,7 +204,7 @@ def stores_near_me(
 
 
 @router.get("/cart", response_model=list[CartItemOut])
-def cart(p: Principal = Depends(customer), db: Database = Depends(get_db)) -> list[CartItemOut]:
+def cart(p: AsCustomer, db: Db) -> list[CartItemOut]:
     with db.unit_of_work(write=False) as s:
         return [CartItemOut.model_validate(i) for i in orders.cart_of(s, p.tenant, p.customer)]
 
@@ -226,9 +213,9 @@ def cart(p: Principal = Depends(customer), db: Database = Depends(get_db)) -> li
 def set_cart_item(
     sku_id: str,
     body: CartItemIn,
-    p: Principal = Depends(customer),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsCustomer,
+    db: Db,
+    now: Now,
 ) -> list[CartItemOut]:
     """Set how many of a SKU are in the cart (0 removes it); returns the cart."""
     with db.unit_of_work() as s:
@@ -241,10 +228,10 @@ def set_cart_item(
 @router.post("/quote", response_model=QuoteOut)
 def quote(
     body: QuoteIn,
-    p: Principal = Depends(customer),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
-    rt=Depends(get_runtime),
+    p: AsCustomer,
+    db: Db,
+    now: Now,
+    rt: Rt,
 ) -> QuoteOut:
     """Price lines (or the cart) at a store for this customer with the promotions running
     there now: what they will pay and which rules took what off. Creates nothing."""
@@ -325,9 +312,9 @@ def fulfilment_request(body: FulfilmentIn | None) -> fulfilments.Request:
 @router.get("/stores/{store_id}/delivery-slots", response_model=list[SlotOut])
 def delivery_slots(
     store_id: str,
-    p: Principal = Depends(customer),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
+    p: AsCustomer,
+    db: Db,
+    now: Now,
 ) -> list[SlotOut]:
     """The delivery slots a store offers from now on, with how many deliveries each has left."""
     with db.unit_of_work(write=False) as s:
@@ -340,10 +327,10 @@ def delivery_slots(
 @router.post("/orders", response_model=OrderOut, status_code=201)
 def place_order(
     body: CheckoutIn,
-    p: Principal = Depends(customer),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
-    rt=Depends(get_runtime),
+    p: AsCustomer,
+    db: Db,
+    now: Now,
+    rt: Rt,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
 ) -> OrderOut:
     """Check out the given lines (or the cart) at a store or warehouse.
@@ -390,9 +377,7 @@ def place_order(
 
 
 @router.get("/orders", response_model=Page[OrderOut])
-def my_orders(
-    p: Principal = Depends(customer), db: Database = Depends(get_db), page: PageParams = Depends(page_params)
-) -> Page[OrderOut]:
+def my_orders(p: AsCustomer, db: Db, page: PageQuery) -> Page[OrderOut]:
     with db.unit_of_work(write=False) as s:
         stmt = scoped(Order, p.tenant).where(Order.customer_id == p.customer_id)
         rows, cursor = paginate(s, stmt, Order.id, page)
@@ -400,7 +385,7 @@ def my_orders(
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)
-def my_order(order_id: str, p: Principal = Depends(customer), db: Database = Depends(get_db)) -> OrderOut:
+def my_order(order_id: str, p: AsCustomer, db: Db) -> OrderOut:
     with db.unit_of_work(write=False) as s:
         return order_out(
             s, orders.get_order(s, p.tenant, order_id, customer_id=p.customer_id), for_customer=True
@@ -410,10 +395,10 @@ def my_order(order_id: str, p: Principal = Depends(customer), db: Database = Dep
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut)
 def cancel_my_order(
     order_id: str,
-    p: Principal = Depends(customer),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
-    rt=Depends(get_runtime),
+    p: AsCustomer,
+    db: Db,
+    now: Now,
+    rt: Rt,
 ) -> OrderOut:
     """Cancel an unpaid order; its stock is released."""
     with db.unit_of_work() as s:
@@ -435,11 +420,11 @@ def cancel_my_order(
 @router.post("/orders/{order_id}/payments", response_model=PaymentOut, status_code=201)
 def pay(
     order_id: str,
+    p: AsCustomer,
+    db: Db,
+    now: Now,
+    rt: Rt,
     body: PaymentIn | None = None,
-    p: Principal = Depends(customer),
-    db: Database = Depends(get_db),
-    now: datetime = Depends(get_now),
-    rt=Depends(get_runtime),
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
 ) -> PaymentOut:
     """Open the payment of an order; pass ``pay_params`` to the wallet.

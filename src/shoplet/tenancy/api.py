@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Depends
-
-from shoplet.auth import Principal, get_db, get_now, require_platform, require_staff
-from shoplet.db import Database
-from shoplet.pagination import Page, PageParams, page_params, paginate
+from shoplet.auth import AsAdmin, AsPlatform, AsStaff, Db, Now, require_staff
+from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.scoping import get_owned, scoped
 from shoplet.tenancy import service
 from shoplet.tenancy.models import ApiKey, Merchant, Staff
@@ -31,9 +28,9 @@ admin = require_staff()
 @platform.post("/merchants", response_model=MerchantCreated, status_code=201)
 def create_merchant(
     body: MerchantIn,
-    now: datetime = Depends(get_now),
-    _: Principal = Depends(require_platform),
-    db: Database = Depends(get_db),
+    now: Now,
+    _: AsPlatform,
+    db: Db,
 ) -> MerchantCreated:
     """Create a merchant (tenant) and its owner's API key, shown once."""
     with db.unit_of_work() as s:
@@ -43,9 +40,9 @@ def create_merchant(
 
 @platform.get("/merchants", response_model=Page[MerchantOut])
 def list_merchants(
-    _: Principal = Depends(require_platform),
-    db: Database = Depends(get_db),
-    page: PageParams = Depends(page_params),
+    _: AsPlatform,
+    db: Db,
+    page: PageQuery,
 ) -> Page[MerchantOut]:
     from sqlalchemy import select
 
@@ -55,9 +52,7 @@ def list_merchants(
 
 
 @router.get("/merchant", response_model=MerchantOut)
-def current_merchant(
-    p: Principal = Depends(require_staff("operator", "clerk", "guide")), db: Database = Depends(get_db)
-) -> MerchantOut:
+def current_merchant(p: AsStaff, db: Db) -> MerchantOut:
     """The merchant the credential belongs to."""
     with db.unit_of_work(write=False) as s:
         return MerchantOut.model_validate(s.get(Merchant, p.tenant))
@@ -66,9 +61,9 @@ def current_merchant(
 @router.post("/api-keys", response_model=ApiKeyCreated, status_code=201)
 def create_api_key(
     body: ApiKeyIn,
-    now: datetime = Depends(get_now),
-    p: Principal = Depends(admin),
-    db: Database = Depends(get_db),
+    now: Now,
+    p: AsAdmin,
+    db: Db,
 ) -> ApiKeyCreated:
     """A new admin API key; the token is shown once."""
     with db.unit_of_work() as s:
@@ -77,9 +72,7 @@ def create_api_key(
 
 
 @router.get("/api-keys", response_model=Page[ApiKeyOut])
-def list_api_keys(
-    p: Principal = Depends(admin), db: Database = Depends(get_db), page: PageParams = Depends(page_params)
-) -> Page[ApiKeyOut]:
+def list_api_keys(p: AsAdmin, db: Db, page: PageQuery) -> Page[ApiKeyOut]:
     with db.unit_of_work(write=False) as s:
         rows, cursor = paginate(s, scoped(ApiKey, p.tenant), ApiKey.id, page)
         return Page(items=[ApiKeyOut.model_validate(r) for r in rows], next_cursor=cursor)
@@ -88,9 +81,9 @@ def list_api_keys(
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyOut)
 def revoke_api_key(
     key_id: str,
-    now: datetime = Depends(get_now),
-    p: Principal = Depends(admin),
-    db: Database = Depends(get_db),
+    now: Now,
+    p: AsAdmin,
+    db: Db,
 ) -> ApiKeyOut:
     """Revoke a key: it stops working at once. Revoking twice is harmless."""
     with db.unit_of_work() as s:
@@ -101,9 +94,9 @@ def revoke_api_key(
 @router.post("/staff", response_model=StaffOut, status_code=201)
 def create_staff(
     body: StaffIn,
-    now: datetime = Depends(get_now),
-    p: Principal = Depends(admin),
-    db: Database = Depends(get_db),
+    now: Now,
+    p: AsAdmin,
+    db: Db,
 ) -> StaffOut:
     with db.unit_of_work() as s:
         staff = service.create_staff(
@@ -119,16 +112,14 @@ def create_staff(
 
 
 @router.get("/staff", response_model=Page[StaffOut])
-def list_staff(
-    p: Principal = Depends(admin), db: Database = Depends(get_db), page: PageParams = Depends(page_params)
-) -> Page[StaffOut]:
+def list_staff(p: AsAdmin, db: Db, page: PageQuery) -> Page[StaffOut]:
     with db.unit_of_work(write=False) as s:
         rows, cursor = paginate(s, scoped(Staff, p.tenant), Staff.id, page)
         return Page(items=[StaffOut.model_validate(r) for r in rows], next_cursor=cursor)
 
 
 @router.get("/staff/{staff_id}", response_model=StaffOut)
-def get_staff(staff_id: str, p: Principal = Depends(admin), db: Database = Depends(get_db)) -> StaffOut:
+def get_staff(staff_id: str, p: AsAdmin, db: Db) -> StaffOut:
     with db.unit_of_work(write=False) as s:
         return StaffOut.model_validate(
             get_owned(s, Staff, p.tenant, staff_id, what="Staff member", code="staff")
@@ -136,9 +127,7 @@ def get_staff(staff_id: str, p: Principal = Depends(admin), db: Database = Depen
 
 
 @router.post("/staff/{staff_id}/deactivate", response_model=StaffOut)
-def deactivate_staff(
-    staff_id: str, p: Principal = Depends(admin), db: Database = Depends(get_db)
-) -> StaffOut:
+def deactivate_staff(staff_id: str, p: AsAdmin, db: Db) -> StaffOut:
     """Deactivate a staff member; every key bound to them stops working."""
     with db.unit_of_work() as s:
         return StaffOut.model_validate(service.deactivate_staff(s, merchant_id=p.tenant, staff_id=staff_id))
@@ -148,9 +137,9 @@ def deactivate_staff(
 def create_staff_key(
     staff_id: str,
     body: ApiKeyIn,
-    now: datetime = Depends(get_now),
-    p: Principal = Depends(admin),
-    db: Database = Depends(get_db),
+    now: Now,
+    p: AsAdmin,
+    db: Db,
 ) -> ApiKeyCreated:
     """An API key that acts as this staff member, with their role (and store, for clerks)."""
     with db.unit_of_work() as s:
