@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
@@ -43,11 +44,19 @@ def make_token(prefix: str, merchant_id: str, object_id: str, secret: str) -> st
     return f"{prefix}.{merchant_id}.{object_id}.{secret}"
 
 
+class PrincipalKind(StrEnum):
+    """Who a credential names: the platform operator, a merchant's staff, or a customer."""
+
+    PLATFORM = "platform"
+    STAFF = "staff"
+    CUSTOMER = "customer"
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling. ``merchant_id`` is the tenant every query is scoped to."""
 
-    kind: str  # "platform" | "staff" | "customer"
+    kind: PrincipalKind
     merchant_id: str | None = None
     role: str | None = None  # staff: admin | operator | clerk | guide
     staff_id: str | None = None
@@ -61,9 +70,9 @@ class Principal:
     @property
     def scope(self) -> str:
         """A stable name of this caller, for idempotency records."""
-        if self.kind == "customer":
+        if self.kind == PrincipalKind.CUSTOMER:
             return f"customer:{self.customer_id}"
-        if self.kind == "staff":
+        if self.kind == PrincipalKind.STAFF:
             return f"key:{self.api_key_id}"
         return "platform"
 
@@ -132,7 +141,7 @@ def authenticate(
     runtime = request.app.state.runtime
     platform_key = runtime.settings.platform_key
     if platform_key and hmac.compare_digest(token.encode(), platform_key.encode()):
-        return Principal(kind="platform")
+        return Principal(kind=PrincipalKind.PLATFORM)
     parts = token.split(".")
     if len(parts) != 4:
         raise invalid_credential()
@@ -144,7 +153,7 @@ def authenticate(
 
 
 def require_platform(principal: Principal = Depends(authenticate)) -> Principal:
-    if principal.kind != "platform":
+    if principal.kind != PrincipalKind.PLATFORM:
         raise Forbidden("auth.platform_only", "Only the platform operator can do this.")
     return principal
 
@@ -154,7 +163,7 @@ def require_staff(*roles: str):
     allowed = set(roles) | {"admin"}
 
     def dependency(principal: Principal = Depends(authenticate)) -> Principal:
-        if principal.kind != "staff":
+        if principal.kind != PrincipalKind.STAFF:
             raise Forbidden("auth.staff_only", "This needs a merchant API key.")
         if principal.role not in allowed:
             raise Forbidden(
@@ -167,7 +176,7 @@ def require_staff(*roles: str):
 
 
 def require_customer(principal: Principal = Depends(authenticate)) -> Principal:
-    if principal.kind != "customer":
+    if principal.kind != PrincipalKind.CUSTOMER:
         raise Forbidden("auth.customer_only", "This needs a customer session.")
     return principal
 

@@ -23,13 +23,13 @@ from shoplet.customers import service as customers
 from shoplet.guides import commissions, groups
 from shoplet.guides import service as guides
 from shoplet.inventory import service as inventory
-from shoplet.inventory.models import StockLocation
+from shoplet.inventory.models import LocationKind, StockLocation
 from shoplet.membership import light, points, tiers
 from shoplet.membership.schemas import LightPlanIn, LoyaltySettingsIn, TierIn
 from shoplet.promotions import service as promotions
 from shoplet.scoping import owned
 from shoplet.tenancy import service as tenancy
-from shoplet.tenancy.models import Merchant, Staff
+from shoplet.tenancy.models import Merchant, Role, Staff
 
 DEMO_NAME = "Lumen Coffee (demo)"
 
@@ -198,7 +198,7 @@ class DemoCredentials:
 
 
 def _stock_for(location: StockLocation, code: str) -> int:
-    if location.kind == "warehouse":
+    if location.kind == LocationKind.WAREHOUSE:
         return (
             0
             if code.startswith(
@@ -404,11 +404,11 @@ def load(session: Session, *, now: datetime, session_days: int = 30) -> DemoCred
     admin_key = tenancy.create_api_key(
         session, merchant_id=merchant.id, name="demo admin key", staff_id=None, now=now
     )[1]
-    clerk = session.scalars(select(Staff).where(owned(Staff, merchant.id), Staff.role == "clerk")).one()
+    clerk = session.scalars(select(Staff).where(owned(Staff, merchant.id), Staff.role == Role.CLERK)).one()
     clerk_key = tenancy.create_api_key(
         session, merchant_id=merchant.id, name="demo clerk key", staff_id=clerk.id, now=now
     )[1]
-    guide = session.scalars(select(Staff).where(owned(Staff, merchant.id), Staff.role == "guide")).one()
+    guide = session.scalars(select(Staff).where(owned(Staff, merchant.id), Staff.role == Role.GUIDE)).one()
     guide_key = tenancy.create_api_key(
         session, merchant_id=merchant.id, name="demo guide key", staff_id=guide.id, now=now
     )[1]

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from shoplet.errors import Conflict
 
+
+class Lifecycle(StrEnum):
+    """The status of a promotion or a coupon template. Stored as these strings."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
 # action → (states it may start from, state it leads to). Repeating an action is harmless.
 TRANSITIONS = {
-    "pause": ({"active", "paused"}, "paused"),
-    "resume": ({"active", "paused"}, "active"),
-    "stop": ({"active", "paused", "stopped"}, "stopped"),
+    "pause": ({Lifecycle.ACTIVE, Lifecycle.PAUSED}, Lifecycle.PAUSED),
+    "resume": ({Lifecycle.ACTIVE, Lifecycle.PAUSED}, Lifecycle.ACTIVE),
+    "stop": ({Lifecycle.ACTIVE, Lifecycle.PAUSED, Lifecycle.STOPPED}, Lifecycle.STOPPED),
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Index, String, select, update
@@ -25,6 +26,14 @@ from shoplet.scoping import owned
 log = logging.getLogger(__name__)
 
 BACKOFF_SECONDS = (5, 30, 120, 600, 3600, 6 * 3600)
+
+
+class OutboxStatus(StrEnum):
+    """An outbox event's status. Stored as these strings."""
+
+    PENDING = "pending"
+    DONE = "done"
+    DEAD = "dead"
 
 
 class OutboxEvent(TenantMixin, Base):
@@ -86,7 +95,7 @@ def dispatch(
             select(OutboxEvent.merchant_id, OutboxEvent.id, OutboxEvent.attempts)
             # Topics nobody handles yet (e.g. messages before messaging exists) wait, untouched.
             .where(
-                OutboxEvent.status == "pending",
+                OutboxEvent.status == OutboxStatus.PENDING,
                 OutboxEvent.next_attempt_at <= now,
                 OutboxEvent.topic.in_(list(handlers)),
             )
@@ -110,7 +119,7 @@ def _deliver_one(
                 .where(
                     owned(OutboxEvent, merchant_id),
                     OutboxEvent.id == event_id,
-                    OutboxEvent.status == "pending",
+                    OutboxEvent.status == OutboxStatus.PENDING,
                     OutboxEvent.attempts == attempts,
                 )
                 .values(attempts=attempts + 1, next_attempt_at=lease)

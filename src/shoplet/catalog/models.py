@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKeyConstraint, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shoplet.db import Base, TenantMixin, utcnow
+
+
+class ProductStatus(StrEnum):
+    """A product's or SKU's status. Stored as these strings."""
+
+    ACTIVE = "active"
+    ARCHIVED = "archived"
 
 
 class Category(TenantMixin, Base):

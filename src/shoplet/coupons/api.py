@@ -34,6 +34,7 @@ from shoplet.coupons.schemas import (
 )
 from shoplet.customers.models import Customer
 from shoplet.errors import Forbidden, NotFound
+from shoplet.lifecycle import Lifecycle
 from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.scoping import get_owned, owned, scoped
 
@@ -352,7 +353,7 @@ def coupon_centre(p: AsCustomer, db: Db, now: Now) -> list[CouponTemplateOut]:
     with db.unit_of_work(write=False) as s:
         rows = s.scalars(
             scoped(CouponTemplate, p.tenant)
-            .where(CouponTemplate.status == "active", CouponTemplate.public_code.is_(None))
+            .where(CouponTemplate.status == Lifecycle.ACTIVE, CouponTemplate.public_code.is_(None))
             .order_by(CouponTemplate.id)
             .limit(200)
         )

@@ -21,11 +21,12 @@ from shoplet.coupons.models import (
     CouponIssueJob,
     CouponPackGrant,
     CouponTemplate,
+    IssueJobStatus,
 )
 from shoplet.customers.models import Customer, Follower
 from shoplet.db import changed, new_id
 from shoplet.errors import Conflict, InvalidInput, ShopletError, Unprocessable
-from shoplet.membership.models import LightMembership, Member
+from shoplet.membership.models import LightMembership, LightStatus, Member
 from shoplet.outbox import emit
 from shoplet.scoping import get_owned, owned
 
@@ -287,7 +288,7 @@ def _window(session: Session, merchant_id: str, segment: dict, cursor: str | Non
         stmt = stmt.where(
             Customer.id.in_(
                 select(LightMembership.customer_id).where(
-                    owned(LightMembership, merchant_id), LightMembership.status == "active"
+                    owned(LightMembership, merchant_id), LightMembership.status == LightStatus.ACTIVE
                 )
             )
         )
@@ -353,7 +354,7 @@ def run_issue_job(
             job = get_owned(
                 session, CouponIssueJob, merchant_id, job_id, what="Issue job", code="coupon_issue_job"
             )
-            if job.status == "done":
+            if job.status == IssueJobStatus.DONE:
                 return job
             template = get_owned(
                 session,

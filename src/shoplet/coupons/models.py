@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKeyConstraint, Index, String, select
@@ -12,6 +13,23 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from shoplet import references
 from shoplet.db import Base, TenantMixin, utcnow
 from shoplet.scoping import owned
+
+
+class CouponStatus(StrEnum):
+    """A customer's coupon's status. Stored as these strings."""
+
+    AVAILABLE = "available"
+    LOCKED = "locked"
+    USED = "used"
+    EXPIRED = "expired"
+
+
+class IssueJobStatus(StrEnum):
+    """An issue-to-a-segment job's status. Stored as these strings."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
 
 
 class CouponTemplate(TenantMixin, Base):

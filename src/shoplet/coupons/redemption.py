@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from shoplet.coupons.codes import normalise
-from shoplet.coupons.models import Coupon, CouponTemplate
+from shoplet.coupons.models import Coupon, CouponStatus, CouponTemplate
 from shoplet.db import changed, number
 from shoplet.errors import Conflict, NotFound, Unprocessable
 from shoplet.outbox import emit
@@ -49,7 +49,11 @@ def held(
     """The customer's available coupons that may be used in this host app at this store."""
     rows = session.scalars(
         select(Coupon)
-        .where(owned(Coupon, merchant_id), Coupon.customer_id == customer_id, Coupon.status == "available")
+        .where(
+            owned(Coupon, merchant_id),
+            Coupon.customer_id == customer_id,
+            Coupon.status == CouponStatus.AVAILABLE,
+        )
         .order_by(Coupon.valid_until, Coupon.id)
     )
     return [
@@ -68,7 +72,11 @@ def lock(
         locked = changed(
             session.execute(
                 update(Coupon)
-                .where(owned(Coupon, merchant_id), Coupon.id == coupon_id, Coupon.status == "available")
+                .where(
+                    owned(Coupon, merchant_id),
+                    Coupon.id == coupon_id,
+                    Coupon.status == CouponStatus.AVAILABLE,
+                )
                 .values(status="locked", order_id=order_id, discount=discount, order_amount=order_amount)
             )
         )
@@ -82,7 +90,9 @@ def use_for_order(session: Session, *, merchant_id: str, order_id: str, now: dat
     return changed(
         session.execute(
             update(Coupon)
-            .where(owned(Coupon, merchant_id), Coupon.order_id == order_id, Coupon.status == "locked")
+            .where(
+                owned(Coupon, merchant_id), Coupon.order_id == order_id, Coupon.status == CouponStatus.LOCKED
+            )
             .values(status="used", used_at=now)
         )
     )
@@ -93,7 +103,9 @@ def release_for_order(session: Session, *, merchant_id: str, order_id: str) -> i
     return changed(
         session.execute(
             update(Coupon)
-            .where(owned(Coupon, merchant_id), Coupon.order_id == order_id, Coupon.status == "locked")
+            .where(
+                owned(Coupon, merchant_id), Coupon.order_id == order_id, Coupon.status == CouponStatus.LOCKED
+            )
             .values(status="available", order_id=None, discount=0, order_amount=0)
         )
     )
@@ -107,7 +119,7 @@ def return_for_order(session: Session, *, merchant_id: str, order_id: str, now: 
             .where(
                 owned(Coupon, merchant_id),
                 Coupon.order_id == order_id,
-                Coupon.status == "used",
+                Coupon.status == CouponStatus.USED,
                 (Coupon.valid_until.is_(None)) | (Coupon.valid_until > now),
             )
             .values(status="available", order_id=None, used_at=None, discount=0, order_amount=0)
@@ -126,11 +138,13 @@ def find_by_code(session: Session, merchant_id: str, text: str) -> Coupon:
 
 
 def _refusal(coupon: Coupon, store_id: str, now: datetime):
-    if coupon.status == "used":
+    if coupon.status == CouponStatus.USED:
         return Conflict("coupon.already_used", "This coupon has already been used.")
-    if coupon.status == "locked":
+    if coupon.status == CouponStatus.LOCKED:
         return Conflict("coupon.in_use", "This coupon is set aside for an unpaid online order.")
-    if coupon.status == "expired" or (coupon.valid_until is not None and now >= coupon.valid_until):
+    if coupon.status == CouponStatus.EXPIRED or (
+        coupon.valid_until is not None and now >= coupon.valid_until
+    ):
         return Unprocessable("coupon.expired", "This coupon has expired.")
     if now < coupon.valid_from:
         return Unprocessable("coupon.not_yet_valid", "This coupon cannot be used yet.")
@@ -150,7 +164,9 @@ def verify(
     won = changed(
         session.execute(
             update(Coupon)
-            .where(owned(Coupon, merchant_id), Coupon.id == coupon.id, Coupon.status == "available")
+            .where(
+                owned(Coupon, merchant_id), Coupon.id == coupon.id, Coupon.status == CouponStatus.AVAILABLE
+            )
             .values(status="used", used_at=now, verified_store_id=store_id, verified_by=staff_id)
         )
     )
@@ -165,7 +181,7 @@ def reverse(
 ) -> Coupon:
     """An admin undoes a mistaken in-store verification, within the window."""
     coupon = get_owned(session, Coupon, merchant_id, coupon_id, what="Coupon")
-    if coupon.status != "used" or coupon.verified_store_id is None:
+    if coupon.status != CouponStatus.USED or coupon.verified_store_id is None:
         raise Conflict(
             "coupon.not_verified", "Only a coupon verified in store can have its verification reversed."
         )
@@ -176,7 +192,7 @@ def reverse(
         )
     session.execute(
         update(Coupon)
-        .where(owned(Coupon, merchant_id), Coupon.id == coupon_id, Coupon.status == "used")
+        .where(owned(Coupon, merchant_id), Coupon.id == coupon_id, Coupon.status == CouponStatus.USED)
         .values(status="available", used_at=None, verified_store_id=None, verified_by=None)
     )
     session.refresh(coupon)
@@ -188,7 +204,11 @@ def expire(session: Session, *, now: datetime) -> int:
     return changed(
         session.execute(
             update(Coupon)
-            .where(Coupon.status == "available", Coupon.valid_until.is_not(None), Coupon.valid_until <= now)
+            .where(
+                Coupon.status == CouponStatus.AVAILABLE,
+                Coupon.valid_until.is_not(None),
+                Coupon.valid_until <= now,
+            )
             .values(status="expired")
         )
     )
@@ -200,7 +220,7 @@ def remind(session: Session, *, now: datetime, days: int = 3, limit: int = 1000)
         session.scalars(
             select(Coupon)
             .where(
-                Coupon.status == "available",
+                Coupon.status == CouponStatus.AVAILABLE,
                 Coupon.reminded_at.is_(None),
                 Coupon.valid_until.is_not(None),
                 Coupon.valid_until > now,
@@ -246,17 +266,17 @@ def figures(session: Session, *, merchant_id: str, template_id: str) -> dict[str
         .where(owned(Coupon, merchant_id), Coupon.template_id == template_id)
     )
     claimed = number(session, base.where(Coupon.source.in_(("claim", "code"))))
-    used = number(session, base.where(Coupon.status == "used"))
+    used = number(session, base.where(Coupon.status == CouponStatus.USED))
     cost = number(
         session,
         select(func.coalesce(func.sum(Coupon.discount), 0)).where(
-            owned(Coupon, merchant_id), Coupon.template_id == template_id, Coupon.status == "used"
+            owned(Coupon, merchant_id), Coupon.template_id == template_id, Coupon.status == CouponStatus.USED
         ),
     )
     gmv = number(
         session,
         select(func.coalesce(func.sum(Coupon.order_amount), 0)).where(
-            owned(Coupon, merchant_id), Coupon.template_id == template_id, Coupon.status == "used"
+            owned(Coupon, merchant_id), Coupon.template_id == template_id, Coupon.status == CouponStatus.USED
         ),
     )
     issued = template.issued_count
@@ -269,6 +289,6 @@ def figures(session: Session, *, merchant_id: str, template_id: str) -> dict[str
         "gmv": gmv,
         "discount_cost": cost,
         "verified_in_store": session.scalar(
-            base.where(Coupon.status == "used", Coupon.verified_store_id.is_not(None))
+            base.where(Coupon.status == CouponStatus.USED, Coupon.verified_store_id.is_not(None))
         ),
     }

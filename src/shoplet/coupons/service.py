@@ -23,6 +23,7 @@ from shoplet.customers.service import is_follower
 from shoplet.db import changed, new_id
 from shoplet.errors import Conflict, Forbidden, InvalidInput, Unprocessable
 from shoplet.inventory.models import StockLocation
+from shoplet.lifecycle import Lifecycle
 from shoplet.membership import light
 from shoplet.membership.models import Member
 from shoplet.pricing import InvalidCart
@@ -183,7 +184,7 @@ def update_template(
     template = get_owned(
         session, CouponTemplate, merchant_id, template_id, what="Coupon template", code="coupon_template"
     )
-    if template.status == "stopped":
+    if template.status == Lifecycle.STOPPED:
         raise Conflict("coupon.stopped", "A stopped coupon cannot be edited; create a new one.")
     for field, value in changes.items():
         if field not in EDITABLE:
@@ -299,7 +300,7 @@ _TAKE_STOCK = (
     .where(
         owned(CouponTemplate, bindparam("m")),
         CouponTemplate.id == bindparam("t"),
-        CouponTemplate.status == "active",
+        CouponTemplate.status == Lifecycle.ACTIVE,
         (CouponTemplate.total_stock.is_(None)) | (CouponTemplate.issued_count < CouponTemplate.total_stock),
         (CouponTemplate.budget.is_(None))
         | (CouponTemplate.budget_committed + bindparam("face") <= CouponTemplate.budget),
@@ -337,7 +338,7 @@ def _counter(
 
 
 def claimable_refusal(template: CouponTemplate, now: datetime) -> Conflict | Unprocessable | None:
-    if template.status != "active":
+    if template.status != Lifecycle.ACTIVE:
         return Conflict("coupon.not_claimable", "This coupon is not being given out right now.")
     if template.claim_starts_at and now < template.claim_starts_at:
         return Unprocessable("coupon.not_yet_claimable", "This coupon cannot be claimed yet.")
@@ -532,7 +533,7 @@ def reconcile_gate(db, gate) -> int:
                 CouponTemplate.id,
                 CouponTemplate.total_stock,
                 CouponTemplate.issued_count,
-            ).where(CouponTemplate.status == "active", CouponTemplate.total_stock.is_not(None))
+            ).where(CouponTemplate.status == Lifecycle.ACTIVE, CouponTemplate.total_stock.is_not(None))
         ).all()
     for merchant_id, template_id, stock, issued in rows:
         gate.reconcile(merchant_id, template_id, stock - issued)

@@ -7,11 +7,11 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, select
 
-from shoplet.auth import Principal, hash_secret, invalid_credential
+from shoplet.auth import Principal, PrincipalKind, hash_secret, invalid_credential
 from shoplet.customers.models import CustomerSession
 from shoplet.db import Database
 from shoplet.scoping import owned
-from shoplet.tenancy.models import Merchant
+from shoplet.tenancy.models import Merchant, MerchantStatus
 
 # Customers call on every tap of the mini program: one prebuilt query, session and merchant together.
 _SESSION_QUERY = (
@@ -27,7 +27,7 @@ _SESSION_QUERY = (
     .where(
         owned(CustomerSession, bindparam("m")),
         CustomerSession.id == bindparam("s"),
-        Merchant.status == "active",
+        Merchant.status == MerchantStatus.ACTIVE,
     )
 )
 
@@ -44,7 +44,7 @@ def verify_session(db: Database, merchant_id: str, session_id: str, secret: str,
     ):
         raise invalid_credential()
     return Principal(
-        kind="customer",
+        kind=PrincipalKind.CUSTOMER,
         merchant_id=merchant_id,
         customer_id=row.customer_id,
         session_id=session_id,

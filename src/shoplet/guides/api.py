@@ -58,7 +58,7 @@ from shoplet.guides.schemas import (
 from shoplet.pagination import Page, PageParams, PageQuery, paginate
 from shoplet.periods import PeriodQuery
 from shoplet.scoping import get_owned, owned, scoped
-from shoplet.tenancy.models import Staff
+from shoplet.tenancy.models import Role, Staff
 from shoplet.tenancy.service import zone
 
 router = APIRouter(tags=["guides"])
@@ -68,7 +68,7 @@ admin = require_staff()
 
 def require_guide(p: Principal = Depends(require_staff("guide"))) -> Principal:
     """The workbench is a guide's own: it needs a key bound to a shopping guide."""
-    if p.role != "guide" or p.staff_id is None:
+    if p.role != Role.GUIDE or p.staff_id is None:
         raise Forbidden("guide.workbench_only", "The workbench needs a shopping guide's key.")
     return p
 
@@ -127,7 +127,7 @@ def assign_guide(
     now: Now,
 ) -> GuideBindingOut:
     """Assign a customer to a guide in store (protection holds unless an admin forces it)."""
-    if body.force and p.role != "admin":
+    if body.force and p.role != Role.ADMIN:
         raise Forbidden("guide.force_needs_admin", "Only an admin can reassign a protected binding.")
     with db.unit_of_work() as s:
         binding = service.bind(

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from shoplet.db import changed, new_id
 from shoplet.errors import NotFound
-from shoplet.guides.models import Commission, CommissionRule
+from shoplet.guides.models import Commission, CommissionRule, CommissionStatus
 from shoplet.guides.service import guide_of, policy_of
-from shoplet.inventory.models import StockLocation
+from shoplet.inventory.models import LocationKind, StockLocation
 from shoplet.scoping import get_owned, owned
 
 
@@ -53,7 +53,7 @@ def _target(session: Session, merchant_id: str, scope: str, target_id: str | Non
         raise NotFound("commission.target_not_found", f"Say which {scope} the rule is for.")
     if scope == "store":
         location = get_owned(session, StockLocation, merchant_id, target_id, what="Store", code="store")
-        if location.kind != "store":
+        if location.kind != LocationKind.STORE:
             raise NotFound("store.not_found", "No such store.")
     else:
         guide_of(session, merchant_id, target_id)
@@ -140,7 +140,9 @@ def on_refund(session: Session, *, merchant_id: str, order_id: str, goods_refund
     )
     values: dict[str, Any] = {"refunded": refunded, "reversed_amount": reversed_amount}
     if refunded == commission.base:
-        values["status"] = case((Commission.status == "frozen", "reversed"), else_=Commission.status)
+        values["status"] = case(
+            (Commission.status == CommissionStatus.FROZEN, CommissionStatus.REVERSED), else_=Commission.status
+        )
     session.execute(
         update(Commission)
         .where(
@@ -161,7 +163,7 @@ def start_after_sale(session: Session, *, merchant_id: str, order_id: str, now: 
         .where(
             owned(Commission, merchant_id),
             Commission.order_id == order_id,
-            Commission.status == "frozen",
+            Commission.status == CommissionStatus.FROZEN,
             Commission.frozen_until.is_(None),
         )
         .values(frozen_until=now + timedelta(days=days))
@@ -172,7 +174,7 @@ def settle_due(session: Session, *, now: datetime, limit: int = 1000) -> int:
     """Settle frozen commissions whose after-sale window has closed."""
     due = (
         select(Commission.merchant_id, Commission.id)
-        .where(Commission.status == "frozen", Commission.frozen_until <= now)
+        .where(Commission.status == CommissionStatus.FROZEN, Commission.frozen_until <= now)
         .limit(limit)
     )
     rows = session.execute(due).all()
@@ -184,7 +186,7 @@ def settle_due(session: Session, *, now: datetime, limit: int = 1000) -> int:
                 .where(
                     owned(Commission, merchant_id),
                     Commission.id == commission_id,
-                    Commission.status == "frozen",
+                    Commission.status == CommissionStatus.FROZEN,
                 )
                 .values(status="settled", settled_at=now)
             )
@@ -209,8 +211,8 @@ def figures(
             func.count(),
             func.sum(Commission.base),
             func.sum(Commission.refunded),
-            func.sum(case((Commission.status == "frozen", net), else_=0)),
-            func.sum(case((Commission.status == "settled", net), else_=0)),
+            func.sum(case((Commission.status == CommissionStatus.FROZEN, net), else_=0)),
+            func.sum(case((Commission.status == CommissionStatus.SETTLED, net), else_=0)),
             func.sum(Commission.reversed_amount),
         )
         .where(owned(Commission, merchant_id))

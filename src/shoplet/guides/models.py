@@ -4,11 +4,28 @@ policy, and the coupon quotas guides may give out to their own customers."""
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, ForeignKeyConstraint, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shoplet.db import Base, TenantMixin
+
+
+class BindingSource(StrEnum):
+    """How a customer came to be bound to a guide. Stored as these strings."""
+
+    SCAN = "scan"
+    STORE = "store"
+    ADMIN = "admin"
+
+
+class CommissionStatus(StrEnum):
+    """A commission's status. Stored as these strings."""
+
+    FROZEN = "frozen"
+    SETTLED = "settled"
+    REVERSED = "reversed"
 
 
 class GuidePolicy(Base):

@@ -27,7 +27,7 @@ from shoplet.guides.models import (
     GuidePolicy,
 )
 from shoplet.scoping import get_owned, owned, same_tenant
-from shoplet.tenancy.models import Staff
+from shoplet.tenancy.models import Role, Staff
 
 
 def policy_of(session: Session, merchant_id: str) -> GuidePolicy:
@@ -72,7 +72,7 @@ def set_policy(
 def guide_of(session: Session, merchant_id: str, guide_id: str) -> Staff:
     """An active shopping guide of this merchant, or 404."""
     staff = session.get(Staff, (merchant_id, guide_id))
-    if staff is None or staff.role != "guide" or not staff.active:
+    if staff is None or staff.role != Role.GUIDE or not staff.active:
         raise NotFound("guide.not_found", "No such shopping guide.")
     return staff
 

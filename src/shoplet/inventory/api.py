@@ -22,6 +22,7 @@ from shoplet.inventory.schemas import (
 )
 from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.scoping import get_owned, scoped
+from shoplet.tenancy.models import Role
 
 router = APIRouter(tags=["stores"])
 
@@ -38,7 +39,7 @@ def stock_out(level: StockLevel) -> StockOut:
 
 def own_location(s, p: Principal, store_id: str) -> StockLocation:
     """The location, if this principal may touch it: a clerk only reaches their own store."""
-    if p.role == "clerk" and p.store_id != store_id:
+    if p.role == Role.CLERK and p.store_id != store_id:
         raise NotFound("store.not_found", "No such store.")
     return get_owned(s, StockLocation, p.tenant, store_id, what="Store", code="store")
 

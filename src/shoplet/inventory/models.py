@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKeyConstraint, Index, String, select
@@ -12,6 +13,13 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from shoplet import references
 from shoplet.db import Base, TenantMixin, utcnow
 from shoplet.scoping import owned
+
+
+class LocationKind(StrEnum):
+    """A stock location: a store (which can be a front warehouse) or a warehouse. Stored as these strings."""
+
+    STORE = "store"
+    WAREHOUSE = "warehouse"
 
 
 class StockLocation(TenantMixin, Base):
@@ -104,7 +112,9 @@ class StockTransfer(TenantMixin, Base):
 def _existing_stores(session: Session, merchant_id: str, ids: Collection[str]) -> set[str]:
     """Which of ``ids`` are this merchant's stores (not warehouses)."""
     stores = select(StockLocation.id).where(
-        owned(StockLocation, merchant_id), StockLocation.id.in_(list(ids)), StockLocation.kind == "store"
+        owned(StockLocation, merchant_id),
+        StockLocation.id.in_(list(ids)),
+        StockLocation.kind == LocationKind.STORE,
     )
     return set(session.scalars(stores))
 

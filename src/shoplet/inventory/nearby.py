@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shoplet.inventory.models import StockLevel, StockLocation
+from shoplet.inventory.models import LocationKind, StockLevel, StockLocation
 from shoplet.schemas import zone_named
 from shoplet.scoping import owned
 from shoplet.tenancy.models import Merchant
@@ -100,7 +100,7 @@ def nearby_stores(
     stores = session.scalars(
         select(StockLocation).where(
             owned(StockLocation, merchant_id),
-            StockLocation.kind == "store",
+            StockLocation.kind == LocationKind.STORE,
             StockLocation.active.is_(True),
             StockLocation.latitude.is_not(None),
             StockLocation.longitude.is_not(None),

@@ -26,7 +26,9 @@ from shoplet.membership import light, points, settlement, tiers
 from shoplet.membership.models import (
     LightMembership,
     LightPlan,
+    LightStatus,
     Member,
+    PlanStatus,
     PointsEntry,
     TierChange,
 )
@@ -85,7 +87,7 @@ def member_out(s: Session, member: Member) -> MemberOut:
 
 
 def membership_out(s: Session, m: LightMembership) -> LightMembershipOut:
-    current = light.settlement_of(s, m) if m.status != "active" else None
+    current = light.settlement_of(s, m) if m.status != LightStatus.ACTIVE else None
     return LightMembershipOut(
         id=m.id,
         customer_id=m.customer_id,
@@ -413,7 +415,7 @@ def my_points(
 def open_plans(p: AsCustomer, db: Db) -> list[LightPlanOut]:
     with db.unit_of_work(write=False) as s:
         rows = s.scalars(
-            scoped(LightPlan, p.tenant).where(LightPlan.status == "active").order_by(LightPlan.id)
+            scoped(LightPlan, p.tenant).where(LightPlan.status == PlanStatus.ACTIVE).order_by(LightPlan.id)
         )
         return [LightPlanOut.model_validate(r) for r in rows]
 

@@ -20,7 +20,15 @@ from shoplet.customers.models import Customer
 from shoplet.db import changed, new_id
 from shoplet.errors import Conflict, Forbidden, InvalidInput, Unprocessable
 from shoplet.membership.agreements import CreditProvider
-from shoplet.membership.models import LightBenefit, LightMembership, LightPlan, LightSettlement
+from shoplet.membership.models import (
+    LightBenefit,
+    LightMembership,
+    LightPlan,
+    LightSettlement,
+    LightStatus,
+    PlanStatus,
+    SettlementStatus,
+)
 from shoplet.membership.service import emit_pack
 from shoplet.membership.settlement import close_period
 from shoplet.scoping import get_owned, owned
@@ -72,7 +80,7 @@ def current_of(session: Session, merchant_id: str, customer_id: str) -> LightMem
         select(LightMembership).where(
             owned(LightMembership, merchant_id),
             LightMembership.customer_id == customer_id,
-            LightMembership.status.in_(("active", "settling", "overdue")),
+            LightMembership.status.in_((LightStatus.ACTIVE, LightStatus.SETTLING, LightStatus.OVERDUE)),
         )
     )
 
@@ -84,7 +92,7 @@ def enjoying(
     membership = current_of(session, merchant_id, customer_id)
     if (
         membership is None
-        or membership.status != "active"
+        or membership.status != LightStatus.ACTIVE
         or not (membership.period_start <= now < membership.period_end)
     ):
         return None
@@ -123,7 +131,7 @@ def _open_plan(session: Session, merchant_id: str, plan_id: str) -> LightPlan:
     plan = get_owned(
         session, LightPlan, merchant_id, plan_id, what="Light membership plan", code="light_plan"
     )
-    if plan.status != "active":
+    if plan.status != PlanStatus.ACTIVE:
         raise Conflict("light_plan.closed", "This light membership plan is no longer open.")
     return plan
 
@@ -131,7 +139,7 @@ def _open_plan(session: Session, merchant_id: str, plan_id: str) -> LightPlan:
 def _refuse_current(session: Session, merchant_id: str, customer_id: str) -> None:
     current = current_of(session, merchant_id, customer_id)
     if current is not None:
-        if current.status == "overdue":
+        if current.status == LightStatus.OVERDUE:
             raise Conflict(
                 "light_membership.overdue",
                 "A previous light membership is unpaid; pay it before joining again.",
@@ -206,7 +214,7 @@ def record_enjoyed(
     membership = current_of(session, merchant_id, customer_id)
     if (
         membership is None
-        or membership.status != "active"
+        or membership.status != LightStatus.ACTIVE
         or not (membership.period_start <= placed_at < membership.period_end)
     ):
         return 0  # the period closed between checkout and payment: its settlement is fixed
@@ -233,7 +241,7 @@ def record_enjoyed(
                 owned(LightMembership, merchant_id),
                 LightMembership.id == membership.id,
                 LightMembership.period_no == membership.period_no,
-                LightMembership.status == "active",
+                LightMembership.status == LightStatus.ACTIVE,
             )
             .values(enjoyed=LightMembership.enjoyed + amount)
             .execution_options(synchronize_session=False)
@@ -266,7 +274,7 @@ def reverse_enjoyed(session: Session, *, merchant_id: str, order_id: str, refund
                 owned(LightMembership, merchant_id),
                 LightMembership.id == benefit.membership_id,
                 LightMembership.period_no == benefit.period_no,
-                LightMembership.status == "active",
+                LightMembership.status == LightStatus.ACTIVE,
                 LightMembership.enjoyed >= delta,
             )
             .values(enjoyed=LightMembership.enjoyed - delta)
@@ -292,7 +300,7 @@ def cancel(session: Session, *, merchant_id: str, membership_id: str, now: datet
     membership = get_owned(
         session, LightMembership, merchant_id, membership_id, what="Light membership", code="light_membership"
     )
-    if membership.status != "active":
+    if membership.status != LightStatus.ACTIVE:
         raise Conflict("light_membership.not_active", "This light membership is not active.")
     if not close_period(session, membership, reason="cancelled", now=now):
         raise Conflict("light_membership.not_active", "This light membership is not active.")
@@ -328,7 +336,7 @@ def figures(session: Session, *, merchant_id: str, plan_id: str | None = None) -
     )
     open_enjoyed, open_fees = session.execute(
         select(func.coalesce(func.sum(m.c.enjoyed), 0), func.coalesce(func.sum(m.c.fee), 0)).where(
-            m.c.status == "active"
+            m.c.status == LightStatus.ACTIVE
         )
     ).one()
     rows = session.execute(
@@ -371,6 +379,6 @@ def settlement_of(session: Session, membership: LightMembership) -> LightSettlem
 
 
 def ensure_payable(settlement: LightSettlement | None) -> LightSettlement:
-    if settlement is None or settlement.status not in ("overdue", "retrying"):
+    if settlement is None or settlement.status not in (SettlementStatus.OVERDUE, SettlementStatus.RETRYING):
         raise Unprocessable("light_membership.nothing_due", "Nothing is owed on this light membership.")
     return settlement

@@ -8,12 +8,51 @@ movement of points or growth is a ledger row.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKeyConstraint, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shoplet.customers.models import Member as Member  # kept beside the customer; written here
 from shoplet.db import Base, TenantMixin
+
+
+class PointsKind(StrEnum):
+    """Why points moved. Stored as these strings."""
+
+    EARN = "earn"
+    REVERSE_EARN = "reverse_earn"
+    SPEND = "spend"
+    RETURN_SPEND = "return_spend"
+    EXCHANGE = "exchange"
+    EXPIRE = "expire"
+    ADJUST = "adjust"
+
+
+class PlanStatus(StrEnum):
+    """A light-membership plan's status. Stored as these strings."""
+
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+class LightStatus(StrEnum):
+    """A light membership's status. Stored as these strings."""
+
+    ACTIVE = "active"
+    SETTLING = "settling"
+    OVERDUE = "overdue"
+    ENDED = "ended"
+
+
+class SettlementStatus(StrEnum):
+    """A light-membership settlement's status. Stored as these strings."""
+
+    PENDING = "pending"
+    RETRYING = "retrying"
+    CHARGED = "charged"
+    CLOSED = "closed"
+    OVERDUE = "overdue"
 
 
 class LoyaltySettings(Base):

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from shoplet.db import changed, new_id, number
 from shoplet.errors import Conflict, Unprocessable
-from shoplet.membership.models import LoyaltySettings, Member, PointsEntry, PointsLot
+from shoplet.membership.models import LoyaltySettings, Member, PointsEntry, PointsKind, PointsLot
 from shoplet.schemas import zone_named
 from shoplet.scoping import owned
 from shoplet.tenancy.models import Merchant
@@ -359,7 +359,7 @@ def _return_spent(
             select(PointsEntry).where(
                 owned(PointsEntry, merchant_id),
                 PointsEntry.order_id == order_id,
-                PointsEntry.kind == "spend",
+                PointsEntry.kind == PointsKind.SPEND,
             )
         )
     )

@@ -27,7 +27,14 @@ from sqlalchemy.orm import Session
 
 from shoplet.db import Database, bulk_insert, new_id, number, pairs_in
 from shoplet.membership.agreements import AgreementProvider, ChargeRequest
-from shoplet.membership.models import LightMembership, LightPlan, LightSettlement
+from shoplet.membership.models import (
+    LightMembership,
+    LightPlan,
+    LightSettlement,
+    LightStatus,
+    PlanStatus,
+    SettlementStatus,
+)
 from shoplet.membership.service import emit_pack
 from shoplet.scoping import owned, same_tenant
 
@@ -75,7 +82,7 @@ def _settlement_rows(rows, reason: str, now: datetime, status: str = "pending") 
 def _closing(where, reason: str, values: dict | None = None):
     return (
         update(LightMembership)
-        .where(*where, LightMembership.status == "active")
+        .where(*where, LightMembership.status == LightStatus.ACTIVE)
         .values(**(values or {"status": "settling"}), end_reason=reason)
         .returning(
             LightMembership.merchant_id,
@@ -113,7 +120,7 @@ def close_due(db: Database, *, now: datetime, chunk: int) -> tuple[int, int]:
     with db.unit_of_work() as session:
         due = (
             select(LightMembership.merchant_id, LightMembership.id)
-            .where(LightMembership.status == "active", LightMembership.period_end <= now)
+            .where(LightMembership.status == LightStatus.ACTIVE, LightMembership.period_end <= now)
             .order_by(LightMembership.period_end, LightMembership.id)
             .limit(chunk)
         )
@@ -159,7 +166,8 @@ def due_settlements(session: Session, *, now: datetime, chunk: int, ids: list[tu
         return session.execute(stmt.where(_among(session, LightSettlement, ids))).all()
     return session.execute(
         stmt.where(
-            LightSettlement.status.in_(("pending", "retrying")), LightSettlement.next_attempt_at <= now
+            LightSettlement.status.in_((SettlementStatus.PENDING, SettlementStatus.RETRYING)),
+            LightSettlement.next_attempt_at <= now,
         )
         .order_by(LightSettlement.next_attempt_at, LightSettlement.id)
         .limit(chunk)
@@ -188,7 +196,9 @@ def _record(session: Session, rows, now: datetime, **values) -> None:
         .where(
             _among(session, LightSettlement, _keys(rows)),
             LightSettlement.attempts == seen.pop(),
-            LightSettlement.status.in_(("pending", "retrying", "overdue")),
+            LightSettlement.status.in_(
+                (SettlementStatus.PENDING, SettlementStatus.RETRYING, SettlementStatus.OVERDUE)
+            ),
         )
         .values(**values)
         .execution_options(synchronize_session=False)
@@ -282,7 +292,7 @@ def _finish(session: Session, rows, now: datetime) -> None:
             LightMembership.customer_id,
         ).where(
             _among(session, LightMembership, keys),
-            LightMembership.status == "settling",
+            LightMembership.status == LightStatus.SETTLING,
             LightMembership.auto_renew.is_(True),
             LightMembership.end_reason == "period_end",
         )
@@ -293,12 +303,14 @@ def _finish(session: Session, rows, now: datetime) -> None:
     renewing: set[tuple[str, str]] = set()
     for (merchant_id, plan_id), group in by_plan.items():
         plan = session.get_one(LightPlan, (merchant_id, plan_id))
-        if plan.status != "active":
+        if plan.status != PlanStatus.ACTIVE:
             continue
         # Benefits paused while the period settled: the new one starts now, at the plan's current terms.
         session.connection().execute(
             update(LightMembership)
-            .where(_among(session, LightMembership, _keys(group)), LightMembership.status == "settling")
+            .where(
+                _among(session, LightMembership, _keys(group)), LightMembership.status == LightStatus.SETTLING
+            )
             .values(
                 period_no=LightMembership.period_no + 1,
                 period_start=now,
@@ -332,7 +344,8 @@ def _finish(session: Session, rows, now: datetime) -> None:
         session.connection().execute(
             update(LightMembership)
             .where(
-                _among(session, LightMembership, ending), LightMembership.status.in_(("settling", "overdue"))
+                _among(session, LightMembership, ending),
+                LightMembership.status.in_((LightStatus.SETTLING, LightStatus.OVERDUE)),
             )
             .values(status="ended", ended_at=now)
             .execution_options(synchronize_session=False)
@@ -345,14 +358,15 @@ def due_count(db: Database, *, now: datetime) -> int:
             session,
             select(func.count())
             .select_from(LightMembership)
-            .where(LightMembership.status == "active", LightMembership.period_end <= now),
+            .where(LightMembership.status == LightStatus.ACTIVE, LightMembership.period_end <= now),
         )
         charging = number(
             session,
             select(func.count())
             .select_from(LightSettlement)
             .where(
-                LightSettlement.status.in_(("pending", "retrying")), LightSettlement.next_attempt_at <= now
+                LightSettlement.status.in_((SettlementStatus.PENDING, SettlementStatus.RETRYING)),
+                LightSettlement.next_attempt_at <= now,
             ),
         )
         return closing + charging

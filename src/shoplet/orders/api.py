@@ -13,6 +13,7 @@ from shoplet.orders.schemas import OrderOut, PickupIn
 from shoplet.orders.views import order_out, orders_out
 from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.scoping import scoped
+from shoplet.tenancy.models import Role
 
 router = APIRouter(tags=["orders"])
 
@@ -21,7 +22,7 @@ def visible_order(s, p: Principal, order_id: str) -> Order:
     """An order this staff member may see: clerks only see orders their store chose or ships."""
     order = service.get_order(s, p.tenant, order_id)
     if (
-        p.role == "clerk"
+        p.role == Role.CLERK
         and order.location_id != p.store_id
         and not any(f.location_id == p.store_id for f in fulfilments.of_order(s, p.tenant, order_id))
     ):
@@ -47,7 +48,7 @@ def list_orders(
 ) -> Page[OrderOut]:
     with db.unit_of_work(write=False) as s:
         stmt = scoped(Order, p.tenant)
-        if p.role == "clerk":
+        if p.role == Role.CLERK:
             stmt = stmt.where(Order.location_id == p.store_id)
         if status:
             stmt = stmt.where(Order.status == status)
@@ -84,7 +85,7 @@ def fulfil_order(
             order_id=order_id,
             by=p.scope,
             now=now,
-            store_id=p.store_id if p.role == "clerk" else None,
+            store_id=p.store_id if p.role == Role.CLERK else None,
         )
         return order_out(s, order)
 
@@ -98,7 +99,7 @@ def verify_pickup(
 ) -> OrderOut:
     """A clerk verifies the pickup code the customer shows: the goods are handed over, once.
     A wrong code is ``pickup.code_wrong``; a used one ``pickup.code_used``."""
-    store_id = p.store_id if p.role == "clerk" else body.store_id
+    store_id = p.store_id if p.role == Role.CLERK else body.store_id
     if not store_id:
         raise InvalidInput("pickup.store_required", "Say at which store the code is verified.")
     with db.unit_of_work() as s:

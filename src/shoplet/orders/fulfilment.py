@@ -21,10 +21,18 @@ from sqlalchemy.orm import Session
 from shoplet.db import changed, new_id
 from shoplet.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from shoplet.inventory import service as inventory
-from shoplet.inventory.models import StockLevel, StockLocation
+from shoplet.inventory.models import LocationKind, StockLevel, StockLocation
 from shoplet.inventory.nearby import distance_m, local_time, open_at
 from shoplet.inventory.schemas import FulfilmentSettings
-from shoplet.orders.models import DeliverySlot, Fulfilment, Order, OrderLine
+from shoplet.orders.models import (
+    DeliverySlot,
+    Fulfilment,
+    FulfilmentMode,
+    FulfilmentStatus,
+    Order,
+    OrderLine,
+    OrderStatus,
+)
 from shoplet.pricing.money import allocate
 from shoplet.scoping import owned
 from shoplet.tenancy.models import Merchant
@@ -119,7 +127,7 @@ def _slot_bounds(local_start: datetime, minutes: int, hours: dict[str, list[str]
 def slots(session: Session, *, store: StockLocation, now: datetime) -> list[dict[str, Any]]:
     """The delivery slots a store offers from now on: start, end, and how many remain."""
     cfg = settings_of(store)
-    if store.kind != "store" or cfg.delivery_radius_m == 0:
+    if store.kind != LocationKind.STORE or cfg.delivery_radius_m == 0:
         return []
     merchant = session.get(Merchant, store.merchant_id)
     local_now = local_time(merchant.timezone if merchant else "UTC", now)
@@ -179,7 +187,7 @@ def _warehouses(
             select(StockLocation)
             .where(
                 owned(StockLocation, merchant_id),
-                StockLocation.kind == "warehouse",
+                StockLocation.kind == LocationKind.WAREHOUSE,
                 StockLocation.active.is_(True),
                 StockLocation.id != exclude,
             )
@@ -224,8 +232,8 @@ def _at_location(
     """The shipment the chosen location makes in the requested mode; raises when the mode
     cannot be used there (no pickup, outside the radius, a slot not offered)."""
     cfg = settings_of(location)
-    mode = request.mode or ("pickup" if location.kind == "store" else "express")
-    if location.kind == "warehouse":
+    mode = request.mode or ("pickup" if location.kind == LocationKind.STORE else "express")
+    if location.kind == LocationKind.WAREHOUSE:
         if mode != "express":
             raise Unprocessable("fulfilment.mode_unavailable", "A warehouse only ships express.")
         return _express(location, skus, now)
@@ -307,7 +315,7 @@ def plan(
             options["split"] = [here, _express(source, missing, now)]
     whole = (
         location
-        if location.kind == "warehouse" and not missing
+        if location.kind == LocationKind.WAREHOUSE and not missing
         else next((w for w in warehouses if has(w, skus)), None)
     )
     if whole is not None:
@@ -372,7 +380,7 @@ def _book_slot(session: Session, shipment: Shipment, now: datetime) -> None:
 
 
 def _unbook_slot(session: Session, fulfilment: Fulfilment) -> None:
-    if fulfilment.mode == "delivery" and fulfilment.slot_start is not None:
+    if fulfilment.mode == FulfilmentMode.DELIVERY and fulfilment.slot_start is not None:
         session.execute(
             update(DeliverySlot)
             .where(
@@ -412,7 +420,7 @@ def create(
             created_at=now,
         )
         _insert_with_code(session, fulfilment)
-        if shipment.mode == "delivery":
+        if shipment.mode == FulfilmentMode.DELIVERY:
             _book_slot(session, shipment, now)
         inventory.reserve(
             session,
@@ -428,7 +436,7 @@ def create(
 
 def _insert_with_code(session: Session, fulfilment: Fulfilment) -> None:
     """Insert, giving a pickup a 6-digit code unique among its store's open pickups."""
-    if fulfilment.mode != "pickup":
+    if fulfilment.mode != FulfilmentMode.PICKUP:
         session.add(fulfilment)
         session.flush()
         return
@@ -478,10 +486,10 @@ def outstanding(session: Session, fulfilment: Fulfilment) -> dict[str, int]:
 def on_paid(session: Session, *, order: Order, paid_at: datetime) -> None:
     """The order is paid: its fulfilments are ready; pickups must be collected in time."""
     for fulfilment in of_order(session, order.merchant_id, order.id):
-        if fulfilment.status != "pending":
+        if fulfilment.status != FulfilmentStatus.PENDING:
             continue
         fulfilment.status = "ready"
-        if fulfilment.mode == "pickup":
+        if fulfilment.mode == FulfilmentMode.PICKUP:
             cfg = settings_of(session.get_one(StockLocation, (order.merchant_id, fulfilment.location_id)))
             fulfilment.expires_at = max(paid_at, fulfilment.ready_at or paid_at) + timedelta(
                 hours=cfg.pickup_hours
@@ -516,7 +524,7 @@ def _finish(session: Session, fulfilment: Fulfilment, *, by: str, now: datetime)
             .where(
                 owned(Fulfilment, fulfilment.merchant_id),
                 Fulfilment.id == fulfilment.id,
-                Fulfilment.status == "ready",
+                Fulfilment.status == FulfilmentStatus.READY,
             )
             .values(status="done", done_at=now, done_by=by)
         )
@@ -543,7 +551,7 @@ def verify_pickup(
         .where(
             owned(Fulfilment, merchant_id),
             Fulfilment.location_id == store_id,
-            Fulfilment.mode == "pickup",
+            Fulfilment.mode == FulfilmentMode.PICKUP,
             Fulfilment.pickup_code == code,
         )
         .order_by(Fulfilment.created_at.desc())
@@ -551,13 +559,13 @@ def verify_pickup(
     current = next((f for f in found if f.status in OPEN), None) or (found[0] if found else None)
     if current is None:
         raise Unprocessable("pickup.code_wrong", "No order at this store has that pickup code.")
-    if current.status == "pending":
+    if current.status == FulfilmentStatus.PENDING:
         raise Conflict("pickup.not_paid", "That order has not been paid yet.")
-    if current.status == "done":
+    if current.status == FulfilmentStatus.DONE:
         raise Conflict(
             "pickup.code_used", f"That pickup code was already used at {current.done_at:%Y-%m-%d %H:%M} UTC."
         )
-    if current.status in ("expired", "cancelled"):
+    if current.status in (FulfilmentStatus.EXPIRED, FulfilmentStatus.CANCELLED):
         raise Conflict(f"pickup.{current.status}", f"That pickup was {current.status} and refunded.")
     if not _finish(session, current, by=by, now=now):
         raise Conflict("pickup.code_used", "That pickup code was just used.")
@@ -573,17 +581,17 @@ def hand_over(session: Session, *, order: Order, store_id: str | None, by: str, 
         for f in of_order(session, order.merchant_id, order.id)
         if store_id is None or f.location_id == store_id
     ]
-    ready = [f for f in fulfilments if f.status == "ready"]
+    ready = [f for f in fulfilments if f.status == FulfilmentStatus.READY]
     if not ready:
         raise Conflict(
             "order.not_fulfillable",
             f"An order that is {order.status.replace('_', ' ')} has nothing here to hand over.",
         )
-    if all(f.mode == "pickup" for f in ready):
+    if all(f.mode == FulfilmentMode.PICKUP for f in ready):
         raise Conflict(
             "fulfilment.pickup_code_required", "A pickup is handed over by verifying its pickup code."
         )
-    return sum(_finish(session, f, by=by, now=now) for f in ready if f.mode != "pickup")
+    return sum(_finish(session, f, by=by, now=now) for f in ready if f.mode != FulfilmentMode.PICKUP)
 
 
 def close_when_done(session: Session, *, order: Order, now: datetime) -> bool:
@@ -595,7 +603,7 @@ def close_when_done(session: Session, *, order: Order, now: datetime) -> bool:
     closed = changed(
         session.execute(
             update(Order)
-            .where(owned(Order, order.merchant_id), Order.id == order.id, Order.status == "paid")
+            .where(owned(Order, order.merchant_id), Order.id == order.id, Order.status == OrderStatus.PAID)
             .values(status="fulfilled", fulfilled_at=now)
         )
     )
@@ -622,7 +630,7 @@ def expire(session: Session, fulfilment: Fulfilment, *, now: datetime) -> bool:
                 .where(
                     owned(Fulfilment, fulfilment.merchant_id),
                     Fulfilment.id == fulfilment.id,
-                    Fulfilment.status == "ready",
+                    Fulfilment.status == FulfilmentStatus.READY,
                     Fulfilment.expires_at <= now,
                 )
                 .values(status="expired", done_at=now)
@@ -637,7 +645,11 @@ def due_pickups(session: Session, *, now: datetime, limit: int) -> list[tuple[st
         (row[0], row[1])
         for row in session.execute(
             select(Fulfilment.merchant_id, Fulfilment.id)
-            .where(Fulfilment.status == "ready", Fulfilment.mode == "pickup", Fulfilment.expires_at <= now)
+            .where(
+                Fulfilment.status == FulfilmentStatus.READY,
+                Fulfilment.mode == FulfilmentMode.PICKUP,
+                Fulfilment.expires_at <= now,
+            )
             .order_by(Fulfilment.expires_at)
             .limit(limit)
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKeyConstraint, Index, String, text
@@ -10,9 +11,34 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from shoplet.db import Base, TenantMixin, utcnow
 
-ORDER_STATUSES = ("pending_payment", "paid", "fulfilled", "refunded", "closed", "cancelled")
-FULFILMENT_MODES = ("pickup", "delivery", "express")
-FULFILMENT_STATUSES = ("pending", "ready", "done", "expired", "cancelled")
+
+class OrderStatus(StrEnum):
+    """An order's status. Stored as these strings."""
+
+    PENDING_PAYMENT = "pending_payment"
+    PAID = "paid"
+    FULFILLED = "fulfilled"
+    REFUNDED = "refunded"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+class FulfilmentMode(StrEnum):
+    """How a part of an order reaches the customer. Stored as these strings."""
+
+    PICKUP = "pickup"
+    DELIVERY = "delivery"
+    EXPRESS = "express"
+
+
+class FulfilmentStatus(StrEnum):
+    """A fulfilment's status. Stored as these strings."""
+
+    PENDING = "pending"
+    READY = "ready"
+    DONE = "done"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
 
 
 class CartItem(Base):

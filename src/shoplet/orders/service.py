@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from shoplet.catalog.models import Product, Sku
+from shoplet.catalog.models import Product, ProductStatus, Sku
 from shoplet.coupons import redemption as coupons
 from shoplet.db import changed, new_id
 from shoplet.errors import Conflict, InvalidInput, NotFound, Unprocessable
@@ -23,7 +23,7 @@ from shoplet.guides.models import GuideBinding
 from shoplet.inventory.models import StockLocation
 from shoplet.membership import loyalty, points
 from shoplet.orders import fulfilment as fulfilments
-from shoplet.orders.models import CartItem, Order, OrderLine
+from shoplet.orders.models import CartItem, Order, OrderLine, OrderStatus
 from shoplet.orders.pricing import CartLine, CartPricer, PricedCart, PricingContext
 from shoplet.promotions import service as promotions
 from shoplet.schemas import MAX_MONEY
@@ -57,7 +57,7 @@ def _cart_lines(session: Session, merchant_id: str, items: list[tuple[str, int]]
                 "order.unknown_sku", f"There is no item '{sku_id}' in this shop.", sku_id=sku_id
             )
         sku, product = found[sku_id]
-        if sku.status != "active" or product.status != "active":
+        if sku.status != ProductStatus.ACTIVE or product.status != ProductStatus.ACTIVE:
             raise Unprocessable(
                 "order.sku_unavailable", f"'{product.title}' is no longer sold.", sku_id=sku_id
             )
@@ -369,13 +369,15 @@ def cancel(
     cancelled = changed(
         session.execute(
             update(Order)
-            .where(owned(Order, merchant_id), Order.id == order_id, Order.status == "pending_payment")
+            .where(
+                owned(Order, merchant_id), Order.id == order_id, Order.status == OrderStatus.PENDING_PAYMENT
+            )
             .values(status="cancelled", cancelled_at=now, cancel_reason=reason)
         )
     )
     session.refresh(order)
     if not cancelled:
-        if order.status == "cancelled":
+        if order.status == OrderStatus.CANCELLED:
             return order, False
         raise Conflict(
             "order.not_cancellable", "Only unpaid orders can be cancelled; ask for a refund instead."
@@ -399,7 +401,7 @@ def fulfil(
         f.location_id == store_id for f in fulfilments.of_order(session, merchant_id, order_id)
     ):
         raise NotFound.of("Order")  # a clerk sees only their store's orders
-    if order.status != "paid":
+    if order.status != OrderStatus.PAID:
         raise Conflict(
             "order.not_fulfillable", f"An order that is {order.status.replace('_', ' ')} cannot be fulfilled."
         )
@@ -438,7 +440,7 @@ def end_refunded(session: Session, *, order: Order) -> None:
         .where(
             owned(Order, order.merchant_id),
             Order.id == order.id,
-            Order.status.in_(("paid", "fulfilled")),
+            Order.status.in_((OrderStatus.PAID, OrderStatus.FULFILLED)),
         )
         .values(status="closed" if expired_only else "refunded")
     )
@@ -451,7 +453,7 @@ def expired_unpaid(session: Session, *, now: datetime, limit: int) -> list[tuple
         (row[0], row[1])
         for row in session.execute(
             select(Order.merchant_id, Order.id)
-            .where(Order.status == "pending_payment", Order.expires_at <= now)
+            .where(Order.status == OrderStatus.PENDING_PAYMENT, Order.expires_at <= now)
             .order_by(Order.expires_at)
             .limit(limit)
         )

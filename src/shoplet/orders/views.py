@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shoplet.orders.models import Fulfilment, Order, OrderLine
+from shoplet.orders.models import Fulfilment, FulfilmentStatus, Order, OrderLine
 from shoplet.orders.schemas import FulfilmentOut, OrderLineOut, OrderOut
 from shoplet.scoping import owned
 
@@ -45,7 +45,7 @@ def orders_out(s: Session, orders: list[Order], *, for_customer: bool = False) -
         for fulfilment in fulfilments.get(order.id, []):
             part = FulfilmentOut.model_validate(fulfilment)
             part.line_ids = [line.id for line in rows if line.fulfilment_id == fulfilment.id]
-            if not (for_customer and fulfilment.status == "ready"):
+            if not (for_customer and fulfilment.status == FulfilmentStatus.READY):
                 part.pickup_code = None
             parts.append(part)
         out.append(

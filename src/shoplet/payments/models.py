@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKeyConstraint, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shoplet.db import Base, TenantMixin, utcnow
+
+
+class PaymentStatus(StrEnum):
+    """A payment's status. Stored as these strings."""
+
+    PENDING = "pending"
+    PAID = "paid"
+    CLOSED = "closed"
+
+
+class RefundStatus(StrEnum):
+    """A refund's status. Stored as these strings."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
 
 
 class Payment(TenantMixin, Base):

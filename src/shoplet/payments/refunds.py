@@ -29,9 +29,9 @@ from shoplet.guides import commissions
 from shoplet.inventory import service as inventory
 from shoplet.membership import loyalty
 from shoplet.orders import fulfilment as fulfilments
-from shoplet.orders.models import Fulfilment, Order, OrderLine
+from shoplet.orders.models import Fulfilment, FulfilmentStatus, Order, OrderLine, OrderStatus
 from shoplet.orders.service import end_refunded, finish, get_order, lines_of
-from shoplet.payments.models import Payment, Refund, RefundLine
+from shoplet.payments.models import Payment, PaymentStatus, Refund, RefundLine, RefundStatus
 from shoplet.payments.provider import PaymentProvider
 from shoplet.scoping import get_owned, owned
 
@@ -60,13 +60,15 @@ def request_refund(
     """Write a pending refund for the given lines (``None``: everything not yet refunded)."""
     order = get_order(session, merchant_id, order_id, for_update=True)
     session.refresh(order)  # the locked row, not a stale copy
-    if order.status in ("refunded", "closed"):
+    if order.status in (OrderStatus.REFUNDED, OrderStatus.CLOSED):
         raise Conflict("refund.already_refunded", "Everything on this order has already been refunded.")
-    if order.status not in ("paid", "fulfilled"):
+    if order.status not in (OrderStatus.PAID, OrderStatus.FULFILLED):
         raise Conflict("refund.order_not_paid", "Only paid orders can be refunded.")
     payment = session.scalar(
         select(Payment)
-        .where(owned(Payment, merchant_id), Payment.order_id == order_id, Payment.status == "paid")
+        .where(
+            owned(Payment, merchant_id), Payment.order_id == order_id, Payment.status == PaymentStatus.PAID
+        )
         .order_by(Payment.paid_at)
     )
     if payment is None:
@@ -76,7 +78,7 @@ def request_refund(
         session.refresh(line)
     wanted = _wanted(lines, items)
     parts = {f.id: f for f in fulfilments.of_order(session, merchant_id, order_id)}
-    handed_over = any(f.status == "done" for f in parts.values())
+    handed_over = any(f.status == FulfilmentStatus.DONE for f in parts.values())
     refund = Refund(
         merchant_id=merchant_id,
         id=new_id("rfd"),
@@ -216,7 +218,7 @@ def _return_stock(
 ) -> None:
     """Units not handed over give their reservation back at their location; handed-over
     units return on hand there if restocked."""
-    if fulfilment.status in fulfilments.OPEN or fulfilment.status == "expired":
+    if fulfilment.status in fulfilments.OPEN or fulfilment.status == FulfilmentStatus.EXPIRED:
         inventory.release(
             session,
             merchant_id=order.merchant_id,
@@ -226,7 +228,7 @@ def _return_stock(
             reason="refund",
             now=now,
         )
-    elif fulfilment.status == "done" and restock:
+    elif fulfilment.status == FulfilmentStatus.DONE and restock:
         inventory.restock(
             session,
             merchant_id=order.merchant_id,
@@ -243,7 +245,7 @@ def complete_refund(
     """Pay out a pending refund through its provider; safe to call any number of times."""
     with db.unit_of_work(write=False) as session:
         refund = get_owned(session, Refund, merchant_id, refund_id, what="Refund")
-        if refund.status != "pending":
+        if refund.status != RefundStatus.PENDING:
             return refund
         payment = get_owned(session, Payment, merchant_id, refund.payment_id, what="Payment")
     provider = provider_for[payment.provider]
@@ -253,7 +255,7 @@ def complete_refund(
     with db.unit_of_work() as session:
         session.execute(
             update(Refund)
-            .where(owned(Refund, merchant_id), Refund.id == refund_id, Refund.status == "pending")
+            .where(owned(Refund, merchant_id), Refund.id == refund_id, Refund.status == RefundStatus.PENDING)
             .values(
                 status="succeeded" if result.succeeded else "failed",
                 provider_refund_no=result.refund_no,
@@ -276,7 +278,7 @@ def pending_refunds(session: Session, *, before: datetime, limit: int) -> list[t
         (row[0], row[1])
         for row in session.execute(
             select(Refund.merchant_id, Refund.id)
-            .where(Refund.status == "pending", Refund.created_at <= before)
+            .where(Refund.status == RefundStatus.PENDING, Refund.created_at <= before)
             .order_by(Refund.created_at)
             .limit(limit)
         )

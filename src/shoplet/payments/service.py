@@ -22,10 +22,10 @@ from shoplet.guides import commissions
 from shoplet.membership import loyalty
 from shoplet.membership.service import enrol_on_payment
 from shoplet.orders import fulfilment as fulfilments
-from shoplet.orders.models import Order
+from shoplet.orders.models import Order, OrderStatus
 from shoplet.orders.service import get_order
 from shoplet.outbox import emit
-from shoplet.payments.models import Payment, PaymentNotification, Refund
+from shoplet.payments.models import Payment, PaymentNotification, PaymentStatus, Refund
 from shoplet.payments.provider import Notification, PaymentProvider, TradeStatus
 from shoplet.scoping import get_owned, owned
 
@@ -43,7 +43,7 @@ def open_payment(
 ) -> Payment:
     """The order's open payment, creating it if needed (one open trade per order)."""
     order = get_order(session, merchant_id, order_id, customer_id=customer_id)
-    if order.status != "pending_payment":
+    if order.status != OrderStatus.PENDING_PAYMENT:
         raise Conflict(
             "order.not_payable", f"This order is {order.status.replace('_', ' ')} and cannot be paid."
         )
@@ -54,7 +54,7 @@ def open_payment(
         .where(
             owned(Payment, merchant_id),
             Payment.order_id == order_id,
-            Payment.status.in_(("pending", "paid")),
+            Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.PAID)),
         )
         .order_by(Payment.id)
     )
@@ -151,7 +151,7 @@ def apply_paid(session: Session, *, payment: Payment, trade_no: str, paid_at: da
             .where(
                 owned(Payment, merchant_id),
                 Payment.id == payment.id,
-                Payment.status.in_(("pending", "closed")),
+                Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.CLOSED)),
             )
             .values(status="paid", paid_at=paid_at, provider_trade_no=trade_no)
         )
@@ -162,7 +162,11 @@ def apply_paid(session: Session, *, payment: Payment, trade_no: str, paid_at: da
     order_paid = changed(
         session.execute(
             update(Order)
-            .where(owned(Order, merchant_id), Order.id == payment.order_id, Order.status == "pending_payment")
+            .where(
+                owned(Order, merchant_id),
+                Order.id == payment.order_id,
+                Order.status == OrderStatus.PENDING_PAYMENT,
+            )
             .values(status="paid", paid_at=paid_at, paid_amount=payment.amount)
         )
     )
@@ -228,7 +232,7 @@ def apply_paid(session: Session, *, payment: Payment, trade_no: str, paid_at: da
         payment_id=payment.id,
         amount=payment.amount,
         status="pending",
-        reason="paid_after_cancel" if order.status == "cancelled" else "duplicate_payment",
+        reason="paid_after_cancel" if order.status == OrderStatus.CANCELLED else "duplicate_payment",
         created_at=now,
     )
     session.add(refund)
@@ -247,7 +251,11 @@ def apply_closed(session: Session, *, payment: Payment, now: datetime) -> str:
     closed = changed(
         session.execute(
             update(Payment)
-            .where(owned(Payment, payment.merchant_id), Payment.id == payment.id, Payment.status == "pending")
+            .where(
+                owned(Payment, payment.merchant_id),
+                Payment.id == payment.id,
+                Payment.status == PaymentStatus.PENDING,
+            )
             .values(status="closed", closed_at=now)
         )
     )
@@ -287,7 +295,7 @@ def close_open_payments(
                 select(Payment).where(
                     owned(Payment, merchant_id),
                     Payment.order_id == order_id,
-                    Payment.status == "pending",
+                    Payment.status == PaymentStatus.PENDING,
                 )
             )
         )
@@ -309,7 +317,7 @@ def stale_pending(session: Session, *, before: datetime, limit: int) -> list[tup
         for row in session.execute(
             select(Payment.merchant_id, Payment.id, Payment.provider)
             .where(
-                Payment.status == "pending",
+                Payment.status == PaymentStatus.PENDING,
                 Payment.created_at <= before,
                 Payment.provider_trade_no.is_not(None),
             )

@@ -12,6 +12,7 @@ from shoplet import lifecycle
 from shoplet.catalog.models import Category, Sku
 from shoplet.db import new_id
 from shoplet.errors import Conflict, InvalidInput
+from shoplet.lifecycle import Lifecycle
 from shoplet.pricing import InvalidCart
 from shoplet.pricing.model import STAGE1, STAGE2, STAGE3, parse
 from shoplet.promotions.models import Promotion
@@ -104,7 +105,7 @@ def update(
 ) -> Promotion:
     """Edit a promotion. Orders already placed keep the version they were priced with."""
     promotion = get_owned(session, Promotion, merchant_id, promotion_id, what="Promotion")
-    if promotion.status == "stopped":
+    if promotion.status == Lifecycle.STOPPED:
         raise Conflict("promotion.stopped", "A stopped promotion cannot be edited; create a new one.")
     for field, value in changes.items():
         if field not in EDITABLE:
@@ -129,7 +130,7 @@ def transition(
 
 def state(promotion: Promotion, now: datetime) -> str:
     """What a person sees: scheduled, running, paused, ended or stopped."""
-    if promotion.status != "active":
+    if promotion.status != Lifecycle.ACTIVE:
         return promotion.status
     if promotion.starts_at and now < promotion.starts_at:
         return "scheduled"
@@ -146,7 +147,7 @@ def running(
         select(Promotion)
         .where(
             owned(Promotion, merchant_id),
-            Promotion.status == "active",
+            Promotion.status == Lifecycle.ACTIVE,
             or_(Promotion.starts_at.is_(None), Promotion.starts_at <= now),
             or_(Promotion.ends_at.is_(None), Promotion.ends_at > now),
         )

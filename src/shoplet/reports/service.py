@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
-from shoplet.guides.models import Commission
+from shoplet.guides.models import Commission, CommissionStatus
 from shoplet.inventory.models import StockLocation
 from shoplet.orders.models import Fulfilment, Order, OrderLine
-from shoplet.payments.models import Refund, RefundLine
+from shoplet.payments.models import Refund, RefundLine, RefundStatus
 from shoplet.scoping import owned, same_tenant
 from shoplet.tenancy.models import Staff
 
@@ -36,7 +36,7 @@ def _refunds() -> Any:
     """Money returned per order (refunds not failed)."""
     return (
         select(Refund.merchant_id, Refund.order_id, func.sum(Refund.amount).label("amount"))
-        .where(Refund.status != "failed")
+        .where(Refund.status != RefundStatus.FAILED)
         .group_by(Refund.merchant_id, Refund.order_id)
         .subquery()
     )
@@ -66,7 +66,7 @@ def by_store(
     line_refunds = (
         select(RefundLine.merchant_id, RefundLine.order_line_id, func.sum(RefundLine.amount).label("amount"))
         .join(Refund, and_(same_tenant(Refund, RefundLine), Refund.id == RefundLine.refund_id))
-        .where(owned(RefundLine, merchant_id), Refund.status != "failed")
+        .where(owned(RefundLine, merchant_id), Refund.status != RefundStatus.FAILED)
         .group_by(RefundLine.merchant_id, RefundLine.order_line_id)
         .subquery()
     )
@@ -96,7 +96,7 @@ def by_store(
     )
     delivery_back = (
         select(Refund.order_id)
-        .where(owned(Refund, merchant_id), Refund.status != "failed", Refund.delivery_fee > 0)
+        .where(owned(Refund, merchant_id), Refund.status != RefundStatus.FAILED, Refund.delivery_fee > 0)
         .distinct()
         .subquery()
     )
@@ -117,7 +117,10 @@ def by_store(
                 func.sum(Commission.amount - Commission.reversed_amount),
                 func.sum(
                     case(
-                        (Commission.status == "settled", Commission.amount - Commission.reversed_amount),
+                        (
+                            Commission.status == CommissionStatus.SETTLED,
+                            Commission.amount - Commission.reversed_amount,
+                        ),
                         else_=0,
                     )
                 ),
@@ -176,7 +179,11 @@ def by_guide(
             func.sum(Commission.amount - Commission.reversed_amount),
             func.sum(
                 case(
-                    (Commission.status == "settled", Commission.amount - Commission.reversed_amount), else_=0
+                    (
+                        Commission.status == CommissionStatus.SETTLED,
+                        Commission.amount - Commission.reversed_amount,
+                    ),
+                    else_=0,
                 )
             ),
         )

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from shoplet import idempotency
 from shoplet.auth import AsCustomer, Db, Now, Rt, require_customer
 from shoplet.catalog.api import product_out
-from shoplet.catalog.models import Category, Product
+from shoplet.catalog.models import Category, Product, ProductStatus
 from shoplet.catalog.schemas import CategoryOut, ProductOut
 from shoplet.catalog.service import skus_of
 from shoplet.customers import service as customers
@@ -46,7 +46,7 @@ from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.payments import service as payments
 from shoplet.payments.schemas import PaymentIn, PaymentOut
 from shoplet.scoping import get_owned, scoped
-from shoplet.tenancy.models import Merchant
+from shoplet.tenancy.models import Merchant, MerchantStatus
 
 router = APIRouter(prefix="/storefront", tags=["storefront"])
 customer = require_customer
@@ -61,7 +61,7 @@ def sign_in(body: SignInIn, db: Db, now: Now, rt: Rt) -> SessionOut:
     user = host.resolve(body.auth_code)
     with db.unit_of_work() as s:
         merchant = s.get(Merchant, body.merchant_id)
-        if merchant is None or merchant.status != "active":
+        if merchant is None or merchant.status != MerchantStatus.ACTIVE:
             raise NotFound("merchant.not_found", "No such shop.")
         found = customers.resolve_customer(
             s,
@@ -122,13 +122,13 @@ def browse(
 ) -> Page[ProductOut]:
     """The shop's products on sale, with their active SKUs."""
     with db.unit_of_work(write=False) as s:
-        stmt = scoped(Product, p.tenant).where(Product.status == "active")
+        stmt = scoped(Product, p.tenant).where(Product.status == ProductStatus.ACTIVE)
         if category_id:
             stmt = stmt.where(Product.category_id == category_id)
         rows, cursor = paginate(s, stmt, Product.id, page)
         skus = skus_of(s, p.tenant, [r.id for r in rows])
         return Page(
-            items=[product_out(r, [k for k in skus[r.id] if k.status == "active"]) for r in rows],
+            items=[product_out(r, [k for k in skus[r.id] if k.status == ProductStatus.ACTIVE]) for r in rows],
             next_cursor=cursor,
         )
 
@@ -138,10 +138,10 @@ def product_detail(product_id: str, p: AsCustomer, db: Db) -> ProductOut:
     """One product on sale with its active SKUs; an archived product is not found."""
     with db.unit_of_work(write=False) as s:
         product = get_owned(s, Product, p.tenant, product_id, what="Product")
-        if product.status != "active":
+        if product.status != ProductStatus.ACTIVE:
             raise NotFound.of("Product")
         skus = skus_of(s, p.tenant, [product.id])[product.id]
-        return product_out(product, [k for k in skus if k.status == "active"])
+        return product_out(product, [k for k in skus if k.status == ProductStatus.ACTIVE])
 
 
 @router.get("/categories", response_model=list[CategoryOut])

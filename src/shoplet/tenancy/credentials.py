@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import update
 
-from shoplet.auth import Principal, hash_secret, invalid_credential
+from shoplet.auth import Principal, PrincipalKind, hash_secret, invalid_credential
 from shoplet.db import Database
 from shoplet.scoping import owned
-from shoplet.tenancy.models import ApiKey, Merchant, Staff
+from shoplet.tenancy.models import ApiKey, Merchant, MerchantStatus, Staff
 
 
 def verify_api_key(db: Database, merchant_id: str, key_id: str, secret: str, now: datetime) -> Principal:
@@ -18,7 +18,7 @@ def verify_api_key(db: Database, merchant_id: str, key_id: str, secret: str, now
     store (unbound keys act as admin). Secrets compare in constant time."""
     with db.unit_of_work(write=False) as session:
         merchant = session.get(Merchant, merchant_id)
-        if merchant is None or merchant.status != "active":
+        if merchant is None or merchant.status != MerchantStatus.ACTIVE:
             raise invalid_credential()
         key = session.get(ApiKey, (merchant_id, key_id))
         if (
@@ -35,7 +35,7 @@ def verify_api_key(db: Database, merchant_id: str, key_id: str, secret: str, now
             role, store_id = staff.role, staff.store_id
         stale = key.last_used_at is None or now - key.last_used_at > timedelta(minutes=10)
         principal = Principal(
-            kind="staff",
+            kind=PrincipalKind.STAFF,
             merchant_id=merchant_id,
             role=role,
             staff_id=key.staff_id,

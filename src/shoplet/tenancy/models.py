@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, ForeignKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shoplet.db import Base, TenantMixin, utcnow
 
-STAFF_ROLES = ("admin", "operator", "clerk", "guide")
+
+class MerchantStatus(StrEnum):
+    """A merchant's status. Stored as these strings."""
+
+    ACTIVE = "active"
+
+
+class Role(StrEnum):
+    """A staff member's role (admin may do everything). Stored as these strings."""
+
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    CLERK = "clerk"
+    GUIDE = "guide"
 
 
 class Merchant(Base):

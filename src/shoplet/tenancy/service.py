@@ -14,7 +14,7 @@ from shoplet.db import new_id
 from shoplet.errors import Conflict, InvalidInput
 from shoplet.schemas import zone_named
 from shoplet.scoping import get_owned, owned, same_tenant
-from shoplet.tenancy.models import ApiKey, Merchant, Staff
+from shoplet.tenancy.models import ApiKey, Merchant, Role, Staff
 
 
 def create_merchant(
@@ -57,7 +57,7 @@ def _working_admin_keys(session: Session, merchant_id: str) -> list[str]:
             .where(
                 owned(ApiKey, merchant_id),
                 ApiKey.revoked_at.is_(None),
-                ApiKey.staff_id.is_(None) | ((Staff.role == "admin") & Staff.active.is_(True)),
+                ApiKey.staff_id.is_(None) | ((Staff.role == Role.ADMIN) & Staff.active.is_(True)),
             )
         )
     )
@@ -118,7 +118,7 @@ def deactivate_staff(session: Session, *, merchant_id: str, staff_id: str) -> St
     """Deactivating a staff member disables every key bound to them at once."""
     _lock_merchant(session, merchant_id)
     staff = get_owned(session, Staff, merchant_id, staff_id, what="Staff member", code="staff")
-    if staff.active and staff.role == "admin":
+    if staff.active and staff.role == Role.ADMIN:
         remaining = set(_working_admin_keys(session, merchant_id)) - set(
             session.scalars(select(ApiKey.id).where(owned(ApiKey, merchant_id), ApiKey.staff_id == staff_id))
         )
