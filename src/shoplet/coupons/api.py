@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 from shoplet import idempotency
 from shoplet.auth import AsAdmin, AsClerk, AsCustomer, AsOperator, AsStaff, Db, Now, Rt
 from shoplet.coupons import issuing, mall, redemption, service
-from shoplet.coupons.codes import display
 from shoplet.coupons.models import Coupon, CouponEventRule, CouponIssueJob, CouponTemplate, PointsMallItem
 from shoplet.coupons.schemas import (
     ClaimIn,
@@ -32,6 +31,7 @@ from shoplet.coupons.schemas import (
     MallItemIn,
     MallItemOut,
 )
+from shoplet.coupons.views import coupon_out
 from shoplet.customers.models import Customer
 from shoplet.errors import Forbidden, NotFound
 from shoplet.lifecycle import Lifecycle
@@ -45,12 +45,6 @@ REVERSAL_WINDOW = timedelta(hours=24)
 
 def template_out(template: CouponTemplate) -> CouponTemplateOut:
     return CouponTemplateOut.model_validate(template)
-
-
-def coupon_out(coupon: Coupon) -> CouponOut:
-    fields = {c.name: getattr(coupon, c.name) for c in Coupon.__table__.columns}
-    fields["code"] = display(coupon.code)
-    return CouponOut(**fields, name=coupon.rule.get("name"), kind=coupon.rule["kind"])
 
 
 @router.post("/coupon-templates", response_model=CouponTemplateOut, status_code=201)
@@ -376,31 +370,16 @@ def claim(
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
 ) -> CouponOut:
     """Claim a coupon (领券). Never beyond its stock or your limits, however many tap at once."""
-    if rt.coupon_gate is not None and idempotency_key is None:
-        template = service.flash_template(db, p.tenant, body.template_id)
-        if template.total_stock is not None:  # flash path: refusals are answered by Redis, not the database
-            return coupon_out(
-                service.claim_through_gate(
-                    db, rt.coupon_gate, template=template, customer_id=p.customer, now=now
-                )
-            )
-
-    def work(s: Session) -> tuple[int, dict]:
-        coupon = service.claim(
-            s, merchant_id=p.tenant, template_id=body.template_id, customer_id=p.customer, now=now
-        )
-        return 201, coupon_out(coupon).model_dump(mode="json")
-
-    _, stored = idempotency.run(
+    return service.claim_for_customer(
         db,
+        rt.coupon_gate,
         merchant_id=p.tenant,
+        customer_id=p.customer,
         scope=p.scope,
-        key=idempotency_key,
-        operation="claim",
-        payload=body.model_dump(),
-        work=work,
+        template_id=body.template_id,
+        idempotency_key=idempotency_key,
+        now=now,
     )
-    return CouponOut.model_validate(stored)
 
 
 @storefront.post("/coupons/redeem-code", response_model=CouponOut, status_code=201)

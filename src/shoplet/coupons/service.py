@@ -14,13 +14,16 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from shoplet import lifecycle
+from shoplet import idempotency, lifecycle
 from shoplet.catalog.models import Category, Sku
 from shoplet.coupons.codes import new_code
+from shoplet.coupons.gate import RedisGate
 from shoplet.coupons.models import Coupon, CouponClaimCount, CouponTemplate
+from shoplet.coupons.schemas import CouponOut
+from shoplet.coupons.views import coupon_out
 from shoplet.customers.models import Customer
 from shoplet.customers.service import is_follower
-from shoplet.db import changed, new_id
+from shoplet.db import Database, changed, new_id
 from shoplet.errors import Conflict, Forbidden, InvalidInput, Unprocessable
 from shoplet.inventory.models import StockLocation
 from shoplet.lifecycle import Lifecycle
@@ -469,6 +472,46 @@ def flash_template(db, merchant_id: str, template_id: str) -> CouponTemplate:
         _FLASH_CACHE.clear()
     _FLASH_CACHE[key] = (time.monotonic() + FLASH_CACHE_SECONDS, template)
     return template
+
+
+def claim_for_customer(
+    db: Database,
+    gate: RedisGate | None,
+    *,
+    merchant_id: str,
+    customer_id: str,
+    scope: str,
+    template_id: str,
+    idempotency_key: str | None,
+    now: datetime,
+) -> CouponOut:
+    """A customer's claim, one entry point for both paths. With the Redis gate configured, a
+    template with a stock is claimed through the gate (refusals answered by Redis, the
+    database still the record); otherwise, and under an Idempotency-Key, in one database
+    transaction whose response a retry with the same key gets back."""
+    if gate is not None and idempotency_key is None:
+        template = flash_template(db, merchant_id, template_id)
+        if template.total_stock is not None:
+            return coupon_out(
+                claim_through_gate(db, gate, template=template, customer_id=customer_id, now=now)
+            )
+
+    def work(session: Session) -> tuple[int, dict[str, Any]]:
+        coupon = claim(
+            session, merchant_id=merchant_id, template_id=template_id, customer_id=customer_id, now=now
+        )
+        return 201, coupon_out(coupon).model_dump(mode="json")
+
+    _, stored = idempotency.run(
+        db,
+        merchant_id=merchant_id,
+        scope=scope,
+        key=idempotency_key,
+        operation="claim",
+        payload={"template_id": template_id},
+        work=work,
+    )
+    return CouponOut.model_validate(stored)
 
 
 def claim_through_gate(db, gate, *, template: CouponTemplate, customer_id: str, now: datetime) -> Coupon:

@@ -23,9 +23,9 @@ from shoplet.auth import (
     Principal,
     require_staff,
 )
-from shoplet.coupons.api import coupon_out
 from shoplet.coupons.models import Coupon, CouponTemplate
 from shoplet.coupons.schemas import CouponOut
+from shoplet.coupons.views import coupon_out
 from shoplet.customers.models import Customer
 from shoplet.db import Database
 from shoplet.errors import Forbidden, NotFound

@@ -429,33 +429,18 @@ def join(
     rt: Rt,
 ) -> LightMembershipOut:
     """Join a light membership without paying: enjoy now, pay min(fee, enjoyed) at the end."""
-    with db.unit_of_work(write=False) as s:
-        score = light.check_join(
-            s,
-            merchant_id=p.tenant,
-            customer_id=p.customer,
-            plan_id=body.plan_id,
-            auto_renew=body.auto_renew,
-            credit=rt.credit,
-        )
-    if rt.agreements is None:
-        raise Unavailable("light_membership.unavailable", "Deduction agreements are not configured.")
-    agreement_no = rt.agreements.sign_agreement(
-        merchant_id=p.tenant, customer_id=p.customer_id, plan_id=body.plan_id
+    membership = light.enrol(
+        db,
+        credit=rt.credit,
+        agreements=rt.agreements,
+        merchant_id=p.tenant,
+        customer_id=p.customer,
+        plan_id=body.plan_id,
+        auto_renew=body.auto_renew,
+        now=now,
     )
-    with db.unit_of_work() as s:
-        membership = light.join(
-            s,
-            merchant_id=p.tenant,
-            customer_id=p.customer,
-            plan_id=body.plan_id,
-            auto_renew=body.auto_renew,
-            agreement_no=agreement_no,
-            credit_score=score,
-            now=now,
-        )
-        out = membership_out(s, membership)
-    return out
+    with db.unit_of_work(write=False) as s:
+        return membership_out(s, membership)
 
 
 def _mine(s: Session, p: Principal) -> LightMembership:

@@ -17,9 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shoplet.customers.models import Customer
-from shoplet.db import changed, new_id
-from shoplet.errors import Conflict, Forbidden, InvalidInput, Unprocessable
-from shoplet.membership.agreements import CreditProvider
+from shoplet.db import Database, changed, new_id
+from shoplet.errors import Conflict, Forbidden, InvalidInput, Unavailable, Unprocessable
+from shoplet.membership.agreements import AgreementProvider, CreditProvider
 from shoplet.membership.models import (
     LightBenefit,
     LightMembership,
@@ -145,6 +145,48 @@ def _refuse_current(session: Session, merchant_id: str, customer_id: str) -> Non
                 "A previous light membership is unpaid; pay it before joining again.",
             )
         raise Conflict("light_membership.already_member", "You already have a light membership here.")
+
+
+def enrol(
+    db: Database,
+    *,
+    credit: CreditProvider,
+    agreements: AgreementProvider | None,
+    merchant_id: str,
+    customer_id: str,
+    plan_id: str,
+    auto_renew: bool,
+    now: datetime,
+) -> LightMembership:
+    """The whole join, in the order that keeps money and the provider consistent: check the
+    plan and the customer's credit (a read), sign the deduction agreement with the provider
+    (outside any transaction: it is another system), then record the membership. A join lost
+    to a concurrent one leaves the signed agreement unused (the provider's record shows it)."""
+    with db.unit_of_work(write=False) as session:
+        score = check_join(
+            session,
+            merchant_id=merchant_id,
+            customer_id=customer_id,
+            plan_id=plan_id,
+            auto_renew=auto_renew,
+            credit=credit,
+        )
+    if agreements is None:
+        raise Unavailable("light_membership.unavailable", "Deduction agreements are not configured.")
+    agreement_no = agreements.sign_agreement(
+        merchant_id=merchant_id, customer_id=customer_id, plan_id=plan_id
+    )
+    with db.unit_of_work() as session:
+        return join(
+            session,
+            merchant_id=merchant_id,
+            customer_id=customer_id,
+            plan_id=plan_id,
+            auto_renew=auto_renew,
+            agreement_no=agreement_no,
+            credit_score=score,
+            now=now,
+        )
 
 
 def join(

@@ -3,6 +3,7 @@ cancelled) so checkout and payments need not know the parts (tiers, points, ligh
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,35 +13,56 @@ from shoplet.membership import light, points, tiers
 from shoplet.membership.models import Member
 
 
+@dataclass(frozen=True)
+class LightTerms:
+    """The light membership a customer enjoys now, as pricing needs it."""
+
+    membership_id: str
+    period_no: int
+    prices: bool  # the plan grants the SKUs' light-member prices
+    percent_off: int | None
+
+
+@dataclass(frozen=True)
+class PricingTerms:
+    """The membership facts the pricing engine needs for one customer now."""
+
+    member: bool  # member prices apply
+    free_delivery: bool  # the tier waives delivery fees
+    light: LightTerms | None
+    points: dict[str, int] | None  # the engine's points input (balance, value, share), when spending
+
+
 def pricing_terms(
     session: Session, *, merchant_id: str, customer_id: str, now: datetime, use_points: bool
-) -> dict[str, Any]:
+) -> PricingTerms:
     """The membership facts the pricing engine needs for this customer now."""
     member = session.get(Member, (merchant_id, customer_id))
     tier = tiers.benefits_of(session, merchant_id, member.tier) if member else None
-    terms: dict[str, Any] = {
-        "member": member is not None and (tier is None or tier.member_price),
-        "free_delivery": bool(tier and tier.free_delivery),
-        "light": None,
-        "points": None,
-    }
+    enjoyed = None
     current = light.enjoying(session, merchant_id, customer_id, now)
     if current is not None:
         membership, plan = current
-        terms["light"] = {
-            "membership_id": membership.id,
-            "period_no": membership.period_no,
-            "prices": plan.light_member_prices,
-            "percent_off": plan.percent_off,
-        }
+        enjoyed = LightTerms(
+            membership_id=membership.id,
+            period_no=membership.period_no,
+            prices=bool(plan.light_member_prices),
+            percent_off=plan.percent_off,
+        )
+    spendable = None
     if use_points and member is not None and member.points_balance > 0:
         settings = points.settings_of(session, merchant_id)
-        terms["points"] = {
+        spendable = {
             "balance": member.points_balance,
             "value_per_point": settings.value_per_point,
             "max_share_percent": settings.max_share_percent,
         }
-    return terms
+    return PricingTerms(
+        member=member is not None and (tier is None or tier.member_price),
+        free_delivery=bool(tier and tier.free_delivery),
+        light=enjoyed,
+        points=spendable,
+    )
 
 
 def on_paid(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query
+from sqlalchemy.orm import Session
 
 from shoplet.auth import AsOperatorOrClerk, Db, Now, Principal
-from shoplet.errors import InvalidInput, NotFound
-from shoplet.orders import fulfilment as fulfilments
+from shoplet.errors import InvalidInput
 from shoplet.orders import service
 from shoplet.orders.models import Order
 from shoplet.orders.schemas import OrderOut, PickupIn
@@ -18,16 +18,14 @@ from shoplet.tenancy.models import Role
 router = APIRouter(tags=["orders"])
 
 
-def visible_order(s, p: Principal, order_id: str) -> Order:
+def clerk_store(p: Principal) -> str | None:
+    """The store a clerk is limited to; None for roles that see every order."""
+    return p.store_id if p.role == Role.CLERK else None
+
+
+def visible_order(s: Session, p: Principal, order_id: str) -> Order:
     """An order this staff member may see: clerks only see orders their store chose or ships."""
-    order = service.get_order(s, p.tenant, order_id)
-    if (
-        p.role == Role.CLERK
-        and order.location_id != p.store_id
-        and not any(f.location_id == p.store_id for f in fulfilments.of_order(s, p.tenant, order_id))
-    ):
-        raise NotFound.of("Order")
-    return order
+    return service.staff_order(s, p.tenant, order_id, clerk_store_id=clerk_store(p))
 
 
 @router.get("/orders", response_model=Page[OrderOut])

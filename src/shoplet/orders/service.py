@@ -7,7 +7,7 @@ the whole order is reserved or nothing is written.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -77,16 +77,16 @@ def _cart_lines(session: Session, merchant_id: str, items: list[tuple[str, int]]
     return lines
 
 
-def _light_prices(lines: list[CartLine], light: dict[str, Any]) -> list[CartLine]:
+def _light_prices(lines: list[CartLine], light: loyalty.LightTerms) -> list[CartLine]:
     """A light member's item price: the SKU's light-member price (if the plan grants it) or
     the plan's percent off the list price, whichever is lower (R1: one item-level price)."""
     priced = []
     for line in lines:
         candidates = []
-        if light["prices"] and line.light_member_price is not None:
+        if light.prices and line.light_member_price is not None:
             candidates.append(line.light_member_price)
-        if light["percent_off"]:
-            candidates.append(line.list_price - (line.list_price * light["percent_off"] + 50) // 100)
+        if light.percent_off:
+            candidates.append(line.list_price - (line.list_price * light.percent_off + 50) // 100)
         priced.append(replace(line, light_member_price=min(candidates) if candidates else None))
     return priced
 
@@ -96,6 +96,27 @@ def location_of(session: Session, merchant_id: str, location_id: str) -> StockLo
     if location is None or not location.active:
         raise Unprocessable("order.location_unavailable", "That store or warehouse is not taking orders.")
     return location
+
+
+@dataclass(frozen=True)
+class PricedItems:
+    """A basket priced at a location for a customer: what checkout and the quote use."""
+
+    lines: list[CartLine]
+    cart: PricedCart  # the engine's answer: per-line amounts, applied rules, totals
+    route: fulfilments.Plan  # where each part ships from; its shipments' fees are the delivery fee
+    member: bool  # member prices applied
+    record: dict[str, Any]  # what the order keeps (order.pricing): applied rules, promotion snapshots
+    coupon_options: list[dict[str, Any]]  # every held coupon: whether it applies, and why not
+
+    @property
+    def coupon_discounts(self) -> dict[str, int]:
+        """Each applied coupon's discount, by coupon id (they are set aside with the order)."""
+        return {c["id"]: c["discount"] for c in self.record["coupons"]}
+
+    @property
+    def promotion_names(self) -> dict[str, str]:
+        return {p["id"]: p["name"] for p in self.record["promotions"]}
 
 
 def price_items(
@@ -111,14 +132,9 @@ def price_items(
     coupon_ids: list[str] | None = None,
     use_points: bool = False,
     fulfilment: fulfilments.Request | None = None,
-) -> tuple[list[CartLine], PricedCart, dict[str, Any], fulfilments.Plan]:
+) -> PricedItems:
     """Plan where the items ship from and price them at the chosen location with the
-    promotions running there now, for this customer.
-
-    Returns the lines, the priced cart, what the order keeps of it (the applied rules with
-    their per-line amounts and a snapshot of each promotion used), and the routing plan —
-    whose shipments' fees are the delivery fee (a tier with free delivery waives it).
-    """
+    promotions running there now, for this customer: see :class:`PricedItems`."""
     location = location_of(session, merchant_id, location_id)
     lines = _cart_lines(session, merchant_id, items)
     route = fulfilments.plan(
@@ -132,8 +148,8 @@ def price_items(
         session, merchant_id=merchant_id, customer_id=customer_id, now=now, use_points=use_points
     )
     delivery_fee = route.fee
-    fee = 0 if terms["free_delivery"] else delivery_fee
-    member, light = terms["member"], terms["light"]
+    fee = 0 if terms.free_delivery else delivery_fee
+    member, light = terms.member, terms.light
     lines = (
         _light_prices(lines, light) if light else [replace(line, light_member_price=None) for line in lines]
     )
@@ -151,7 +167,7 @@ def price_items(
             member=member,
             now=now,
             light_member=light is not None,
-            points=terms["points"],
+            points=terms.points,
             delivery_fee=fee,
             promotions=[promotions.as_rule(p) for p in running],
             coupons=[coupons.as_contract(c) for c in held],
@@ -160,15 +176,15 @@ def price_items(
     )
     amounts = {entry["id"]: entry["amount"] for entry in priced.applied}
     applied_coupons = {o["id"] for o in priced.coupons if o["applied"]}
-    record = {
+    record: dict[str, Any] = {
         "member": member,
         "member_savings": priced.member_savings,
         "light_member_savings": priced.light_member_savings,
         "applied": priced.applied,
-        "light_membership_id": light["membership_id"] if light else None,
+        "light_membership_id": light.membership_id if light else None,
         "points_used": priced.points_used,
         "delivery_fee_before_waivers": delivery_fee,
-        "tier_free_delivery": bool(terms["free_delivery"] and delivery_fee),
+        "tier_free_delivery": bool(terms.free_delivery and delivery_fee),
         "promotions": [
             {"id": p.id, "name": p.name, "version": p.version, "rule": promotions.as_rule(p)}
             for p in running
@@ -184,12 +200,18 @@ def price_items(
             for c in held
             if c.id in applied_coupons
         ],
-        "coupon_options": [
+    }
+    return PricedItems(
+        lines=lines,
+        cart=priced,
+        route=route,
+        member=member,
+        record=record,
+        coupon_options=[
             {**o, "name": c.rule.get("name"), "valid_until": c.valid_until}
             for o, c in zip(priced.coupons, held, strict=True)
         ],
-    }
-    return lines, priced, record, route
+    )
 
 
 def checkout(
@@ -220,7 +242,7 @@ def checkout(
     refunds return exactly what each line paid. A customer bound to a shopping guide has the
     order attributed to that guide (O4).
     """
-    lines, priced, record, route = price_items(
+    found = price_items(
         session,
         merchant_id=merchant_id,
         customer_id=customer_id,
@@ -233,7 +255,8 @@ def checkout(
         use_points=use_points,
         fulfilment=fulfilment,
     )
-    shipments = fulfilments.require(route)
+    lines, priced, record = found.lines, found.cart, found.record
+    shipments = fulfilments.require(found.route)
     if priced.selection_error:
         raise Unprocessable(
             "order.coupons_invalid", f"The chosen coupons cannot be used: {priced.selection_error}."
@@ -259,7 +282,7 @@ def checkout(
         host_app=host_app,
         scene=scene,
         note=note,
-        pricing={k: v for k, v in record.items() if k != "coupon_options"},
+        pricing=record,
         created_at=now,
         expires_at=now + timeout,
         guide_id=guide.guide_id if guide else None,
@@ -292,7 +315,7 @@ def checkout(
         merchant_id=merchant_id,
         order_id=order.id,
         order_amount=order.total,
-        discounts={c["id"]: c["discount"] for c in record["coupons"]},
+        discounts=found.coupon_discounts,
     )
     if priced.points_used:  # spent now, given back if the order is cancelled
         points.spend_for_order(
@@ -350,6 +373,21 @@ def get_order(
     """An order of this merchant (and of this customer, when given) or 404."""
     order = get_owned(session, Order, merchant_id, order_id, what="Order", for_update=for_update)
     if customer_id is not None and order.customer_id != customer_id:
+        raise NotFound.of("Order")
+    return order
+
+
+def staff_order(session: Session, merchant_id: str, order_id: str, *, clerk_store_id: str | None) -> Order:
+    """An order a staff member may see: a clerk (``clerk_store_id`` given) only the orders
+    their store took or ships; everyone else any order of the merchant. Others are 404."""
+    order = get_order(session, merchant_id, order_id)
+    if (
+        clerk_store_id is not None
+        and order.location_id != clerk_store_id
+        and not any(
+            f.location_id == clerk_store_id for f in fulfilments.of_order(session, merchant_id, order_id)
+        )
+    ):
         raise NotFound.of("Order")
     return order
 

@@ -7,11 +7,10 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shoplet import idempotency
 from shoplet.auth import AsOperator, AsOperatorOrClerk, Db, Now, Rt
 from shoplet.errors import InvalidInput, NotFound
 from shoplet.orders import service as orders
-from shoplet.orders.api import visible_order
+from shoplet.orders.api import clerk_store, visible_order
 from shoplet.orders.schemas import CancelIn, OrderOut
 from shoplet.orders.views import order_out
 from shoplet.payments import refunds, service
@@ -105,34 +104,20 @@ def create_refund(
     Each line returns its *allocated* payable share; the whole order can never return
     more than was paid. Send an ``Idempotency-Key``: a retry returns the same refund.
     """
-
-    def work(s: Session) -> tuple[int, dict]:
-        visible_order(s, p, order_id)
-        items = (
-            None if body.lines is None else [refunds.RefundItem(x.line_id, x.quantity) for x in body.lines]
-        )
-        refund = refunds.request_refund(
-            s,
-            merchant_id=p.tenant,
-            order_id=order_id,
-            items=items,
-            restock=body.restock,
-            reason=body.reason,
-            now=now,
-        )
-        return 201, {"refund_id": refund.id}
-
-    _, stored = idempotency.run(
+    items = None if body.lines is None else [refunds.RefundItem(x.line_id, x.quantity) for x in body.lines]
+    refund = refunds.refund_order(
         db,
+        rt.providers,
         merchant_id=p.tenant,
         scope=p.scope,
-        key=idempotency_key,
-        operation=f"refund:{order_id}",
+        order_id=order_id,
+        items=items,
+        restock=body.restock,
+        reason=body.reason,
+        clerk_store_id=clerk_store(p),
+        idempotency_key=idempotency_key,
         payload=body.model_dump(),
-        work=work,
-    )
-    refund = refunds.complete_refund(
-        db, rt.providers, merchant_id=p.tenant, refund_id=stored["refund_id"], now=now
+        now=now,
     )
     with db.unit_of_work(write=False) as s:
         return refund_out(s, refund)

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from shoplet import idempotency
 from shoplet.coupons import redemption as coupons
 from shoplet.db import Database, changed, new_id
 from shoplet.errors import Conflict, InvalidInput, Unprocessable
@@ -30,7 +32,7 @@ from shoplet.inventory import service as inventory
 from shoplet.membership import loyalty
 from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders.models import Fulfilment, FulfilmentStatus, Order, OrderLine, OrderStatus
-from shoplet.orders.service import end_refunded, finish, get_order, lines_of
+from shoplet.orders.service import end_refunded, finish, get_order, lines_of, staff_order
 from shoplet.payments.models import Payment, PaymentStatus, Refund, RefundLine, RefundStatus
 from shoplet.payments.provider import PaymentProvider
 from shoplet.scoping import get_owned, owned
@@ -283,3 +285,48 @@ def pending_refunds(session: Session, *, before: datetime, limit: int) -> list[t
             .limit(limit)
         )
     ]
+
+
+def refund_order(
+    db: Database,
+    providers: dict[str, PaymentProvider],
+    *,
+    merchant_id: str,
+    scope: str,
+    order_id: str,
+    items: list[RefundItem] | None,
+    restock: bool,
+    reason: str,
+    clerk_store_id: str | None,
+    idempotency_key: str | None,
+    payload: dict[str, Any],
+    now: datetime,
+) -> Refund:
+    """A staff refund, books then provider: the refund is recorded (lines, amounts, stock,
+    coupons, points) in one transaction under the Idempotency-Key, so a retry finds the same
+    refund; then the provider is asked to pay it back, outside any transaction. A provider
+    that fails leaves the refund pending for the retry sweep; nothing is refunded twice."""
+
+    def book(session: Session) -> tuple[int, dict[str, Any]]:
+        staff_order(session, merchant_id, order_id, clerk_store_id=clerk_store_id)
+        refund = request_refund(
+            session,
+            merchant_id=merchant_id,
+            order_id=order_id,
+            items=items,
+            restock=restock,
+            reason=reason,
+            now=now,
+        )
+        return 201, {"refund_id": refund.id}
+
+    _, stored = idempotency.run(
+        db,
+        merchant_id=merchant_id,
+        scope=scope,
+        key=idempotency_key,
+        operation=f"refund:{order_id}",
+        payload=payload,
+        work=book,
+    )
+    return complete_refund(db, providers, merchant_id=merchant_id, refund_id=stored["refund_id"], now=now)

@@ -243,7 +243,7 @@ def quote(
         )
         if not items:
             raise InvalidInput("order.empty", "The cart is empty.")
-        lines, priced, record, route = orders.price_items(
+        found = orders.price_items(
             s,
             merchant_id=p.tenant,
             customer_id=p.customer,
@@ -256,8 +256,9 @@ def quote(
             use_points=body.use_points,
             fulfilment=fulfilment_request(body.fulfilment),
         )
-    names = {promo["id"]: promo["name"] for promo in record["promotions"]}
-    coupon_names = {option["id"]: option["name"] for option in record["coupon_options"]}
+    lines, priced, route = found.lines, found.cart, found.route
+    names = found.promotion_names
+    coupon_names = {option["id"]: option["name"] for option in found.coupon_options}
     return QuoteOut(
         lines=[
             QuoteLine(
@@ -275,7 +276,7 @@ def quote(
         discount=priced.discount,
         delivery_fee=priced.delivery_fee,
         total=priced.total,
-        member=record["member"],
+        member=found.member,
         member_savings=priced.member_savings,
         light_member_savings=priced.light_member_savings,
         points_used=priced.points_used,
@@ -283,7 +284,7 @@ def quote(
             AppliedRule(**entry, name=names.get(entry["id"]) or coupon_names.get(entry["id"]))
             for entry in priced.applied
         ],
-        coupons=[CouponOption(**option) for option in record["coupon_options"]],
+        coupons=[CouponOption(**option) for option in found.coupon_options],
         coupon_error=priced.selection_error,
         shipments=[ShipmentOut(**x.describe()) for x in route.shipments],
         missing=route.missing,
