@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` handling (DESIGN convention 6).
+"""``Idempotency-Key`` handling.
 
 The first request with a key runs and its response is stored in the same transaction;
 a replay returns the stored response; the same key with another body is a 409. The

@@ -96,8 +96,8 @@ def retry_pending_refunds(rt: Runtime, *, now: datetime | None = None, age_minut
 
 
 def coupon_lifecycle(rt: Runtime, *, now: datetime | None = None) -> int:
-    """C5: expire coupons past their validity; queue "expires in 3 days" reminders once;
-    give birthday coupons (C2) to customers whose birthday is today."""
+    """Expire coupons past their validity; queue "expires in 3 days" reminders once;
+    give birthday coupons to customers whose birthday is today."""
     now = now or rt.clock()
     with rt.db.unit_of_work() as session:
         expired = coupon_redemption.expire(session, now=now)
@@ -107,7 +107,7 @@ def coupon_lifecycle(rt: Runtime, *, now: datetime | None = None) -> int:
 
 
 def membership_lifecycle(rt: Runtime, *, now: datetime | None = None) -> dict[str, int]:
-    """M2/M3: expire points lots whose time has come; settle due light memberships."""
+    """Expire points lots whose time has come; settle due light memberships."""
     now = now or rt.clock()
     expired = 0
     while True:
@@ -123,7 +123,7 @@ def membership_lifecycle(rt: Runtime, *, now: datetime | None = None) -> dict[st
 
 
 def fulfilment_lifecycle(rt: Runtime, *, now: datetime | None = None) -> dict[str, int]:
-    """O2/O4: uncollected pickups past their deadline expire — their stock is released and
+    """Uncollected pickups past their deadline expire — their stock is released and
     what they cost refunded; commissions whose after-sale window closed are settled."""
     now = now or rt.clock()
     expired = _drain(

@@ -1,4 +1,4 @@
-"""Catalogue (P1): products, SKUs with list and member prices, categories, tags."""
+"""Catalogue: products, SKUs with list and member prices, categories, tags."""
 
 from tests.helpers import ok
 

@@ -1,4 +1,4 @@
-"""Coupons (§C): claim within stock and limits, redeem at checkout, verify in store."""
+"""Coupons: claim within stock and limits, redeem at checkout, verify in store."""
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta

@@ -1,4 +1,4 @@
-"""The Redis gate (C3 at flash scale): Redis refuses most attempts, the database stays the
+"""The Redis gate (limited-stock claims at flash scale): Redis refuses most attempts, the database stays the
 record, refusals in the database give the slot back, reconciliation heals drift."""
 
 import uuid

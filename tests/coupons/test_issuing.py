@@ -1,4 +1,4 @@
-"""Issuing beyond the coupon centre (C2): batches of unique codes, and event rules."""
+"""Issuing beyond the coupon centre: batches of unique codes, and event rules."""
 
 import csv
 import io

@@ -1,5 +1,5 @@
-"""Guide attribution and commissions (O4), revisit reminders, and the per-store and per-guide
-reports (O5): a bound customer's order is the guide's, its commission is created at payment,
+"""Guide attribution and commissions, revisit reminders, and the per-store and per-guide
+reports: a bound customer's order is the guide's, its commission is created at payment,
 frozen until the after-sale window closes, reversed on refund, then settled."""
 
 from shoplet import sweeps
@@ -218,7 +218,7 @@ def test_the_light_store_loop_over_http(shop, client):
 
 
 def test_a_split_order_counts_for_each_location_that_handed_over(shop, client):
-    """O5 per-store revenue: the store earns the lines it handed over, the warehouse the lines it
+    """Per-store revenue: the store earns the lines it handed over, the warehouse the lines it
     shipped and the delivery fee; refunds count where their lines were."""
     ok(
         client.patch(

@@ -1,4 +1,4 @@
-"""A guide's customer groups (O4): the guide's own, for their own customers, and a way to
+"""A guide's customer groups: the guide's own, for their own customers, and a way to
 give a whole group coupons from the guide's quota."""
 
 from concurrent.futures import ThreadPoolExecutor

@@ -1,5 +1,5 @@
 """Shopping guides: exclusive bindings under the merchant's policy, and guides issuing
-coupons to their own customers within a quota (C2, O4)."""
+coupons to their own customers within a quota."""
 
 from concurrent.futures import ThreadPoolExecutor
 

@@ -1,4 +1,4 @@
-"""Stores near me (O3): distance, open now in the shop's time zone, stock for the cart."""
+"""Stores near me: distance, open now in the shop's time zone, stock for the cart."""
 
 from datetime import datetime
 from zoneinfo import ZoneInfo

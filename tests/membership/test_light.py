@@ -1,4 +1,4 @@
-"""Light membership (M3): join free, enjoy, pay min(fee, enjoyed) once per period."""
+"""Light membership: join free, enjoy, pay min(fee, enjoyed) once per period."""
 
 import json
 from concurrent.futures import ThreadPoolExecutor

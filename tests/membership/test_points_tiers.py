@@ -1,4 +1,4 @@
-"""Tiers by growth (M1) and the points ledger (M2)."""
+"""Tiers by growth and the points ledger."""
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta

@@ -1,4 +1,4 @@
-"""Checkout (P2): stock reserved atomically, idempotent creation, cancellation and timeout."""
+"""Checkout: stock reserved atomically, idempotent creation, cancellation and timeout."""
 
 from sqlalchemy import func, select
 

@@ -1,4 +1,4 @@
-"""Fulfilment (O2): pickup codes verified once, uncollected pickups expiring, scheduled
+"""Fulfilment: pickup codes verified once, uncollected pickups expiring, scheduled
 delivery within a radius and per-slot capacity, express, and routing to the warehouse."""
 
 from datetime import datetime

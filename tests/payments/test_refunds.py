@@ -1,4 +1,4 @@
-"""Refunds (P3): by line and quantity, exact allocated shares, never more than paid."""
+"""Refunds: by line and quantity, exact allocated shares, never more than paid."""
 
 import pytest
 from hypothesis import given

@@ -1,4 +1,4 @@
-"""R5: the search finds exactly the combination a brute-force oracle finds, on many carts."""
+"""The search finds exactly the combination a brute-force oracle finds, on many carts."""
 
 from hypothesis import HealthCheck, given, settings
 

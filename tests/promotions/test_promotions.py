@@ -1,4 +1,4 @@
-"""Promotions as merchant data, and checkout priced by the engine with them (R, P2, P3)."""
+"""Promotions as merchant data, and checkout priced by the engine with them."""
 
 from tests.helpers import ok
 
@@ -54,7 +54,7 @@ def test_editing_or_stopping_a_promotion_never_changes_placed_orders(shop, clien
     assert edited["version"] == 2 and edited["params"] == {"price": 2500}
     assert shop.order({"LATTE-T": 1})["total"] == 2500
     ok(client.post(f"/api/v1/promotions/{promo['id']}/stop", headers=shop.admin))
-    assert shop.order({"LATTE-T": 1})["total"] == 2900  # now a member (P4): the member price
+    assert shop.order({"LATTE-T": 1})["total"] == 2900  # now a member: the member price
     kept = ok(client.get(f"/api/v1/orders/{order['id']}", headers=shop.admin))
     assert kept["total"] == 4000 and kept["pricing"]["promotions"][0]["version"] == 1
     # A partial refund returns exactly the allocated amount of the unit.
@@ -103,7 +103,7 @@ def test_channels_and_stores_limit_where_a_promotion_runs(shop, client):
 
 
 def test_members_get_member_prices_and_see_what_membership_saves(shop, client):
-    first = shop.paid_order({"LATTE-G": 1})  # the first paid order enrols (P4)
+    first = shop.paid_order({"LATTE-G": 1})  # the first paid order enrols
     assert first["total"] == GRANDE
     quote = ok(
         client.post(

@@ -1,4 +1,4 @@
-"""Catalogue (P1): categories, products, SKUs."""
+"""Catalogue: categories, products, SKUs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Catalogue (P1): categories, products and their SKUs with list and member prices."""
+"""Catalogue: categories, products and their SKUs with list and member prices."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Catalogue operations: categories, products, SKUs (P1)."""
+"""Catalogue operations: categories, products, SKUs."""
 
 from __future__ import annotations
 

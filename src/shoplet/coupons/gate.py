@@ -1,4 +1,4 @@
-"""The Redis gate for flash claims (C3's scale path).
+"""The Redis gate for flash claims (the scale path for limited-stock claims).
 
 Under a flash claim most attempts must be refused; refusing them in Redis keeps them off
 the database. One Lua script atomically checks and takes a template's remaining stock and

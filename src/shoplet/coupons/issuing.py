@@ -1,4 +1,4 @@
-"""Other ways to issue coupons (C2): batches of unique codes, and event rules."""
+"""Other ways to issue coupons: batches of unique codes, and event rules."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Coupons (卡券, SPEC §C): templates, issued coupons, and the counters that stop oversell."""
+"""Coupons (卡券): templates, issued coupons, and the counters that stop oversell."""
 
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ class CouponClaimCount(Base):
 
 
 class CouponCode(Base):
-    """One of a batch of unique codes (C2): redeemable once, for one coupon of its template."""
+    """One of a batch of unique codes: redeemable once, for one coupon of its template."""
 
     __tablename__ = "coupon_codes"
     __table_args__ = (
@@ -201,7 +201,7 @@ class CouponPackGrant(Base):
 
 
 class CouponIssueJob(TenantMixin, Base):
-    """Issuing a template to a segment of customers (C2), in chunks. ``cursor`` is the last
+    """Issuing a template to a segment of customers, in chunks. ``cursor`` is the last
     customer handled and moves in the same transaction as that chunk's coupons, so a job
     stopped anywhere resumes without issuing twice or skipping anyone."""
 

@@ -1,4 +1,4 @@
-"""Using coupons (C4, C5): at checkout through the pricing engine, and in store (核销).
+"""Using coupons: at checkout through the pricing engine, and in store (核销).
 
 Each step is one conditional UPDATE on the coupon's status, so a coupon is used once:
 two verifications of one code race on ``status = 'available'`` and exactly one wins.
@@ -112,7 +112,7 @@ def release_for_order(session: Session, *, merchant_id: str, order_id: str) -> i
 
 
 def return_for_order(session: Session, *, merchant_id: str, order_id: str, now: datetime) -> int:
-    """The whole order was refunded: coupons still within their validity come back (P3)."""
+    """The whole order was refunded: coupons still within their validity come back."""
     return changed(
         session.execute(
             update(Coupon)
@@ -215,7 +215,7 @@ def expire(session: Session, *, now: datetime) -> int:
 
 
 def remind(session: Session, *, now: datetime, days: int = 3, limit: int = 1000) -> int:
-    """Queue one "expires in 3 days" reminder per coupon, for messaging to deliver (C5, §L)."""
+    """Queue one "expires in 3 days" reminder per coupon, for messaging to deliver."""
     due = list(
         session.scalars(
             select(Coupon)
@@ -256,7 +256,7 @@ def remind(session: Session, *, now: datetime, days: int = 3, limit: int = 1000)
 
 
 def figures(session: Session, *, merchant_id: str, template_id: str) -> dict[str, Any]:
-    """C6: issued, claimed, used, use rate (核销率), GMV of orders using it, discount cost."""
+    """A template's figures: issued, claimed, used, use rate (核销率), GMV of orders using it, discount cost."""
     template = get_owned(
         session, CouponTemplate, merchant_id, template_id, what="Coupon template", code="coupon_template"
     )

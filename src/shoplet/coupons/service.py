@@ -1,4 +1,4 @@
-"""Coupon templates and claiming (C1–C3). Every limit is a conditional UPDATE in the same
+"""Coupon templates and claiming. Every limit is a conditional UPDATE in the same
 transaction as the coupon it admits: stock, per-customer (lifetime and per day), budget.
 If any refuses, the transaction rolls back and nothing was taken."""
 
@@ -245,7 +245,7 @@ def audience_refusal(
     merchant_id = template.merchant_id
     if kind == "everyone":
         return None
-    if kind == "new_customers":  # the first paid order makes a member (P4): members are not new
+    if kind == "new_customers":  # the first paid order makes a member: members are not new
         return (
             None
             if session.get(Member, (merchant_id, customer_id)) is None

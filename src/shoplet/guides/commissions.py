@@ -1,4 +1,4 @@
-"""Guide commissions and the guide's own figures (O4).
+"""Guide commissions and the guide's own figures.
 
 A paid order of a customer bound to a guide gets one :class:`Commission` at payment: the
 rate of the most specific rule (the guide's, the guide's store's, the merchant's) on the

@@ -1,4 +1,4 @@
-"""A guide's customer groups (O4): a guide sorts their own customers into named groups
+"""A guide's customer groups: a guide sorts their own customers into named groups
 ("new parents", "weekend regulars") to follow them up and give a group coupons from the
 guide's quota. Groups are the guide's alone; a customer who moves to another guide leaves
 the old guide's groups."""

@@ -1,4 +1,4 @@
-"""Revisit reminders (O4): a guide is reminded of their customers not seen for the
+"""Revisit reminders: a guide is reminded of their customers not seen for the
 merchant's ``revisit_days`` — no attributed order and no recorded visit since."""
 
 from __future__ import annotations

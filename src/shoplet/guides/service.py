@@ -1,4 +1,4 @@
-"""Guide bindings (O4) and guide coupon issuing (C2).
+"""Guide bindings and guide coupon issuing.
 
 A customer has at most one guide per merchant: the binding row's key is the customer, so
 two concurrent first scans cannot both win. A re-binding is a conditional UPDATE on the

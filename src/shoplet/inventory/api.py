@@ -1,4 +1,4 @@
-"""Stores and warehouses (stock locations) and their stock (O1)."""
+"""Stores and warehouses (stock locations) and their stock."""
 
 from __future__ import annotations
 

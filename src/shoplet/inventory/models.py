@@ -1,4 +1,4 @@
-"""Stock locations (stores and warehouses) and stock per SKU per location (O1)."""
+"""Stock locations (stores and warehouses) and stock per SKU per location."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Stores near me (O3): by distance from the customer's coordinates, whether each is open
+"""Stores near me: by distance from the customer's coordinates, whether each is open
 now in the merchant's time zone, and whether it has stock for the customer's cart."""
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ OpeningHours = Annotated[dict[str, Any], AfterValidator(_hours)]
 
 
 class FulfilmentSettings(In):
-    """How a location hands goods over (O2). Stores: pickup and/or delivery within a radius in
+    """How a location hands goods over. Stores: pickup and/or delivery within a radius in
     time slots; warehouses: express. Amounts are fen."""
 
     pickup: bool = Field(True, description="Customers may collect orders at this store.")

@@ -1,4 +1,4 @@
-"""Stock locations and stock levels (O1).
+"""Stock locations and stock levels.
 
 Every change is one conditional UPDATE so concurrent checkouts can never take more than
 is available: ``reserved + n <= on_hand`` is in the WHERE clause, and the CHECK

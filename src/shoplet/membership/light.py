@@ -1,4 +1,4 @@
-"""Light membership (轻会员, "enjoy first, pay later"), SPEC M3.
+"""Light membership (轻会员, "enjoy first, pay later").
 
 A customer joins a plan without paying: the credit provider must admit them and a
 deduction agreement is signed. During the period every paid order adds what the light

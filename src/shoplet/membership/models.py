@@ -1,4 +1,4 @@
-"""Members, tiers, points and light membership (SPEC §M1–M3, P4).
+"""Members, tiers, points and light membership.
 
 Every balance that can be spent concurrently moves by conditional updates and has a CHECK
 as a backstop: a member's points never go below zero, a lot never below empty. Every
@@ -74,7 +74,7 @@ class LoyaltySettings(Base):
 
 
 class Tier(TenantMixin, Base):
-    """A member tier reached at ``threshold`` growth, with its benefits (M1)."""
+    """A member tier reached at ``threshold`` growth, with its benefits."""
 
     __tablename__ = "member_tiers"
     __table_args__ = (

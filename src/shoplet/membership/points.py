@@ -1,4 +1,4 @@
-"""Points (积分), SPEC M2: a ledger where every movement is a row, lots that expire in
+"""Points (积分), a ledger where every movement is a row, lots that expire in
 FIFO order (points earned in a year expire at the end of the next, merchant time), and a
 balance that never goes below zero even under concurrent spends.
 

@@ -1,4 +1,4 @@
-"""Membership enrolment (P4: pay-is-membership)."""
+"""Membership enrolment (paying is joining: the first paid order makes a member)."""
 
 from __future__ import annotations
 

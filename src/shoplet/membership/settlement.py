@@ -1,4 +1,4 @@
-"""Light membership settlement (SPEC M3): close due periods, charge min(fee, enjoyed)
+"""Light membership settlement: close due periods, charge min(fee, enjoyed)
 through the deduction agreement, retry failures on a schedule, then mark overdue.
 
 It is a batch that survives being killed anywhere:

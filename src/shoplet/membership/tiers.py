@@ -1,4 +1,4 @@
-"""Tiers by growth value (SPEC M1): growth is earned from paid amounts and reversed on
+"""Tiers by growth value: growth is earned from paid amounts and reversed on
 refund (every movement a :class:`GrowthEntry`); the tier follows the growth, up or down,
 and every change is a :class:`TierChange`. Reaching a tier with a coupon pack asks for the
 pack once per tier, ever (dropping and climbing back does not pay it twice)."""

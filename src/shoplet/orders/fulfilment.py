@@ -1,4 +1,4 @@
-"""Fulfilment (O2): how each part of an order reaches the customer, and routing.
+"""Fulfilment: how each part of an order reaches the customer, and routing.
 
 A store hands over by pickup (a code a clerk verifies once) or by scheduled delivery (a
 time slot with a per-slot capacity, within the store's radius); a warehouse ships express.

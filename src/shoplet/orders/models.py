@@ -1,4 +1,4 @@
-"""Carts, orders and order lines (P2). Amounts are int fen."""
+"""Carts, orders and order lines. Amounts are int fen."""
 
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ class Order(TenantMixin, Base):
     fulfilled_at: Mapped[datetime | None] = mapped_column()
     cancelled_at: Mapped[datetime | None] = mapped_column()
     cancel_reason: Mapped[str | None] = mapped_column(String(64))
-    # The customer's shopping guide when the order was placed (O4), and the guide's store.
+    # The customer's shopping guide when the order was placed, and the guide's store.
     guide_id: Mapped[str | None] = mapped_column(String(32))
     guide_store_id: Mapped[str | None] = mapped_column(String(32))
 
@@ -135,7 +135,7 @@ class OrderLine(TenantMixin, Base):
 
 
 class Fulfilment(TenantMixin, Base):
-    """How one location hands over some lines of an order (O2): picked up at a store with a
+    """How one location hands over some lines of an order: picked up at a store with a
     code, delivered from a store in a time slot, or shipped from the warehouse. An order
     routed to the warehouse for its missing lines has two.
 

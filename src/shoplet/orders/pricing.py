@@ -67,7 +67,7 @@ class CartPricer(Protocol):
 
 
 class EnginePricer:
-    """Prices through the engine: the best combination of the running promotions (R5)."""
+    """Prices through the engine: the best combination of the running promotions."""
 
     def price(self, lines: list[CartLine], context: PricingContext) -> PricedCart:
         cart: dict[str, Any] = {

@@ -1,4 +1,4 @@
-"""Checkout, cancellation, fulfilment and the unpaid-order sweep (P2).
+"""Checkout, cancellation, fulfilment and the unpaid-order sweep.
 
 Checkout prices the cart through a :class:`~shoplet.orders.pricing.CartPricer`, writes
 the order, and reserves stock at the chosen location in the same transaction: either
@@ -79,7 +79,7 @@ def _cart_lines(session: Session, merchant_id: str, items: list[tuple[str, int]]
 
 def _light_prices(lines: list[CartLine], light: loyalty.LightTerms) -> list[CartLine]:
     """A light member's item price: the SKU's light-member price (if the plan grants it) or
-    the plan's percent off the list price, whichever is lower (R1: one item-level price)."""
+    the plan's percent off the list price, whichever is lower (one item-level price per line)."""
     priced = []
     for line in lines:
         candidates = []
@@ -240,7 +240,7 @@ def checkout(
     best coupons, [] uses none, a list uses exactly those. The order keeps the applied rules
     and each line's allocated amount, so editing a promotion later never changes it and
     refunds return exactly what each line paid. A customer bound to a shopping guide has the
-    order attributed to that guide (O4).
+    order attributed to that guide.
     """
     found = price_items(
         session,

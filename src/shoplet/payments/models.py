@@ -1,4 +1,4 @@
-"""Payments, provider notifications and refunds (P2, P3), and the sandbox provider's ledger."""
+"""Payments, provider notifications and refunds, and the sandbox provider's ledger."""
 
 from __future__ import annotations
 

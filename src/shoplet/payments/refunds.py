@@ -1,4 +1,4 @@
-"""Refunds (P3): whole or partial by line and quantity, never more than was paid.
+"""Refunds: whole or partial by line and quantity, never more than was paid.
 
 A refund is two steps, because the provider is an external system:
 

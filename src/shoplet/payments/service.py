@@ -1,4 +1,4 @@
-"""Collecting payment: open a trade, apply notifications, reconcile (P2, P4).
+"""Collecting payment: open a trade, apply notifications, reconcile.
 
 Applying "paid" is the one path for notifications and reconciliation alike; it is
 idempotent (conditional updates on the payment and the order) and order-independent:
@@ -195,7 +195,7 @@ def apply_paid(session: Session, *, payment: Payment, trade_no: str, paid_at: da
             now=now,
         )
         events = {"order_at_least": f"order:{order.id}"}
-        if joined:  # the first paid order makes a member (P4): both events happen now
+        if joined:  # the first paid order makes a member: both events happen now
             events.update(joined=f"customer:{order.customer_id}", first_order=f"customer:{order.customer_id}")
         coupon_events.on_event(
             session,

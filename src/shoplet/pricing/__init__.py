@@ -1,4 +1,4 @@
-"""The pricing engine (SPEC §R, ``contracts/pricing.md``): a pure function from a cart to
+"""The pricing engine (the cart format is ``docs/pricing-contract.md``): a pure function from a cart to
 its priced result. No I/O, no ORM, no clock: the time comes in the cart.
 
 >>> price({"now": "2026-11-21T10:00:00+08:00",

@@ -1,4 +1,4 @@
-"""Evaluating one combination exactly, and finding the best one (R5) by branch and bound.
+"""Evaluating one combination exactly, and finding the best one by branch and bound.
 
 The search walks the stage 2–3 promotions in input order, deciding for each whether it
 joins the combination (at most one per stack group; an exclusive promotion only alone).
@@ -181,7 +181,7 @@ def expiry_key(coupons: list[Rule]) -> tuple[float, ...]:
 
 
 def combination_key(outcome: Outcome, promotions: list[Rule], coupons: list[Rule]) -> tuple[Any, ...]:
-    """R5's order: lowest total; fewer coupons; coupons expiring sooner; earliest ids in
+    """The order of preference: lowest total; fewer coupons; coupons expiring sooner; earliest ids in
     input order (coupons, then the promotions that took something off, then all chosen)."""
     chosen = {id(p) for p in promotions}
     effective = tuple(

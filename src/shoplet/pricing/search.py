@@ -1,4 +1,4 @@
-"""The best combination (R5): branch and bound over promotions, exact coupon choice per leaf."""
+"""The best combination: branch and bound over promotions, exact coupon choice per leaf."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Promotions (SPEC R1–R2) as merchant data: item-level, quantity and amount rules."""
+"""Promotions as merchant data: item-level, quantity and amount rules."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Reports for the merchant's operators: revenue, refunds and commissions per store and per
-guide (O5)."""
+guide."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Per-store and per-guide figures (O5): direct and franchise stores share one catalogue and
+"""Per-store and per-guide figures: direct and franchise stores share one catalogue and
 central promotions; what each one sold, refunded and paid in commission is reported here.
 
 A location's revenue is what it handed over: the lines of its fulfilments and their share

@@ -175,7 +175,7 @@ def stores_near_me(
     in_stock_only: bool = False,
     limit: int = Query(20, ge=1, le=100),
 ) -> list[NearbyStoreOut]:
-    """Stores near me (O3): nearest first, open now or not, and whether each has my cart in stock."""
+    """Stores near me: nearest first, open now or not, and whether each has my cart in stock."""
     with db.unit_of_work(write=False) as s:
         if skus:
             items: dict[str, int] = {}
