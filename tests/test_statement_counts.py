@@ -108,6 +108,9 @@ def _seed(shop: Shop, client) -> dict[str, dict]:
     for i, plan in enumerate(plans[:N]):
         joiner = bearer(shop.sign_in(f"light-{shop.merchant_id}-{i}")["token"])
         post("/api/v1/storefront/light-membership", {"plan_id": plan["id"]}, joiner)
+    joined = ok(client.get("/api/v1/light-memberships", params={"limit": 50}, headers=admin))["items"]
+    for membership in joined[::2]:  # half of them settled and ended: those render their settlement
+        ok(client.post(f"/api/v1/light-memberships/{membership['id']}/cancel", headers=admin))
     sweeps.dispatch_outbox(shop.runtime)
     return {
         "staff": admin,

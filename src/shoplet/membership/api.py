@@ -26,6 +26,7 @@ from shoplet.membership import light, points, settlement, tiers
 from shoplet.membership.models import (
     LightMembership,
     LightPlan,
+    LightSettlement,
     LightStatus,
     Member,
     PlanStatus,
@@ -86,26 +87,48 @@ def member_out(s: Session, member: Member) -> MemberOut:
     return members_out(s, [member])[0]
 
 
+def memberships_out(s: Session, memberships: list[LightMembership]) -> list[LightMembershipOut]:
+    """Light memberships with their current settlement (those past their period): one
+    statement for the settlements of any page."""
+    if not memberships:
+        return []
+    settling = [m for m in memberships if m.status != LightStatus.ACTIVE]
+    current: dict[tuple[str, int], LightSettlement] = {}
+    if settling:
+        for row in s.scalars(
+            scoped(LightSettlement, memberships[0].merchant_id).where(
+                LightSettlement.membership_id.in_([m.id for m in settling])
+            )
+        ):
+            current[(row.membership_id, row.period_no)] = row
+    out = []
+    for m in memberships:
+        settlement = current.get((m.id, m.period_no)) if m.status != LightStatus.ACTIVE else None
+        out.append(
+            LightMembershipOut(
+                id=m.id,
+                customer_id=m.customer_id,
+                plan_id=m.plan_id,
+                status=m.status,
+                period_no=m.period_no,
+                period_start=m.period_start,
+                period_end=m.period_end,
+                fee=m.fee,
+                enjoyed=m.enjoyed,
+                to_charge=settlement.amount if settlement else light.quote(m)["to_charge"],
+                auto_renew=m.auto_renew,
+                credit_score=m.credit_score,
+                joined_at=m.joined_at,
+                ended_at=m.ended_at,
+                end_reason=m.end_reason,
+                settlement=LightSettlementOut.model_validate(settlement) if settlement else None,
+            )
+        )
+    return out
+
+
 def membership_out(s: Session, m: LightMembership) -> LightMembershipOut:
-    current = light.settlement_of(s, m) if m.status != LightStatus.ACTIVE else None
-    return LightMembershipOut(
-        id=m.id,
-        customer_id=m.customer_id,
-        plan_id=m.plan_id,
-        status=m.status,
-        period_no=m.period_no,
-        period_start=m.period_start,
-        period_end=m.period_end,
-        fee=m.fee,
-        enjoyed=m.enjoyed,
-        to_charge=current.amount if current else light.quote(m)["to_charge"],
-        auto_renew=m.auto_renew,
-        credit_score=m.credit_score,
-        joined_at=m.joined_at,
-        ended_at=m.ended_at,
-        end_reason=m.end_reason,
-        settlement=LightSettlementOut.model_validate(current) if current else None,
-    )
+    return memberships_out(s, [m])[0]
 
 
 def _check_pack(s: Session, merchant_id: str, template_ids: list[str] | None, code: str) -> None:
@@ -344,7 +367,7 @@ def list_memberships(
         if customer_id:
             stmt = stmt.where(LightMembership.customer_id == customer_id)
         rows, cursor = paginate(s, stmt, LightMembership.id, page)
-        return Page(items=[membership_out(s, m) for m in rows], next_cursor=cursor)
+        return Page(items=memberships_out(s, list(rows)), next_cursor=cursor)
 
 
 @router.get("/light-memberships/{membership_id}", response_model=LightMembershipOut)
