@@ -3,8 +3,6 @@ and memberships (merchant side), and the customer's own view (storefront)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,9 +18,8 @@ from shoplet.auth import (
     Principal,
     Rt,
 )
-from shoplet.db import Database
-from shoplet.errors import InvalidInput, NotFound, Unavailable
-from shoplet.membership import light, points, settlement, tiers
+from shoplet.errors import InvalidInput, NotFound
+from shoplet.membership import light, points, tiers
 from shoplet.membership.models import (
     LightMembership,
     LightPlan,
@@ -381,27 +378,6 @@ def get_membership(membership_id: str, p: AsStaff, db: Db) -> LightMembershipOut
         )
 
 
-def _cancel_and_charge(
-    db: Database, rt, merchant_id: str, membership_id: str, now: datetime, customer_id: str | None = None
-) -> LightMembershipOut:
-    with db.unit_of_work() as s:
-        membership = get_owned(
-            s, LightMembership, merchant_id, membership_id, what="Light membership", code="light_membership"
-        )
-        if customer_id is not None and membership.customer_id != customer_id:
-            raise NotFound("light_membership.not_found", "No such light membership.")
-        light.cancel(s, merchant_id=merchant_id, membership_id=membership_id, now=now)
-        final = light.settlement_of(s, membership)
-        assert final is not None  # cancelling closes the period with a settlement
-        settlement_id = final.id
-    if rt.agreements is not None:  # otherwise the settlement sweep charges it when it can
-        settlement.charge_now(
-            db, rt.agreements, merchant_id=merchant_id, settlement_id=settlement_id, now=now
-        )
-    with db.unit_of_work(write=False) as s:
-        return membership_out(s, s.get_one(LightMembership, (merchant_id, membership_id)))
-
-
 @router.post("/light-memberships/{membership_id}/cancel", response_model=LightMembershipOut)
 def cancel_membership(
     membership_id: str,
@@ -411,7 +387,11 @@ def cancel_membership(
     rt: Rt,
 ) -> LightMembershipOut:
     """End a light membership now; its period settles at once by the same rule."""
-    return _cancel_and_charge(db, rt, p.tenant, membership_id, now)
+    membership = light.cancel_and_settle(
+        db, rt.agreements, merchant_id=p.tenant, membership_id=membership_id, now=now
+    )
+    with db.unit_of_work(write=False) as s:
+        return membership_out(s, membership)
 
 
 # --- the customer's own view ---------------------------------------------------------------
@@ -487,12 +467,7 @@ def set_auto_renew(
     db: Db,
 ) -> LightMembershipOut:
     with db.unit_of_work() as s:
-        membership = _mine(s, p)
-        plan = s.get_one(LightPlan, (p.tenant, membership.plan_id))
-        if body.auto_renew and not plan.auto_renew_allowed:
-            raise InvalidInput("light_plan.no_auto_renew", "This plan does not renew automatically.")
-        membership.auto_renew = body.auto_renew
-        s.flush()
+        membership = light.set_auto_renew(s, _mine(s, p), auto_renew=body.auto_renew)
         return membership_out(s, membership)
 
 
@@ -506,7 +481,11 @@ def cancel_mine(
     """Cancel now: the benefits end and I am charged min(fee, enjoyed) for this period."""
     with db.unit_of_work(write=False) as s:
         membership_id = _mine(s, p).id
-    return _cancel_and_charge(db, rt, p.tenant, membership_id, now, customer_id=p.customer_id)
+    membership = light.cancel_and_settle(
+        db, rt.agreements, merchant_id=p.tenant, membership_id=membership_id, customer_id=p.customer, now=now
+    )
+    with db.unit_of_work(write=False) as s:
+        return membership_out(s, membership)
 
 
 @storefront.post("/light-membership/pay", response_model=LightMembershipOut)
@@ -517,12 +496,6 @@ def pay_overdue(
     rt: Rt,
 ) -> LightMembershipOut:
     """Pay an overdue (or retrying) period now through the agreement, after topping up."""
+    membership = light.pay_overdue(db, rt.agreements, merchant_id=p.tenant, customer_id=p.customer, now=now)
     with db.unit_of_work(write=False) as s:
-        membership = _mine(s, p)
-        due = light.ensure_payable(light.settlement_of(s, membership))
-        membership_id, settlement_id = membership.id, due.id
-    if rt.agreements is None:
-        raise Unavailable("light_membership.unavailable", "Deduction agreements are not configured.")
-    settlement.charge_now(db, rt.agreements, merchant_id=p.tenant, settlement_id=settlement_id, now=now)
-    with db.unit_of_work(write=False) as s:
-        return membership_out(s, s.get_one(LightMembership, (p.tenant, membership_id)))
+        return membership_out(s, membership)

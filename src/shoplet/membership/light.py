@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from shoplet.customers.models import Customer
 from shoplet.db import Database, changed, new_id
-from shoplet.errors import Conflict, Forbidden, InvalidInput, Unavailable, Unprocessable
+from shoplet.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable, Unprocessable
 from shoplet.membership.agreements import AgreementProvider, CreditProvider
 from shoplet.membership.models import (
     LightBenefit,
@@ -30,7 +30,7 @@ from shoplet.membership.models import (
     SettlementStatus,
 )
 from shoplet.membership.service import emit_pack
-from shoplet.membership.settlement import close_period
+from shoplet.membership.settlement import charge_now, close_period
 from shoplet.scoping import get_owned, owned
 
 EDITABLE = (
@@ -424,3 +424,63 @@ def ensure_payable(settlement: LightSettlement | None) -> LightSettlement:
     if settlement is None or settlement.status not in (SettlementStatus.OVERDUE, SettlementStatus.RETRYING):
         raise Unprocessable("light_membership.nothing_due", "Nothing is owed on this light membership.")
     return settlement
+
+
+def set_auto_renew(session: Session, membership: LightMembership, *, auto_renew: bool) -> LightMembership:
+    """Turn renewal on or off for the current period's end (only where the plan allows it)."""
+    plan = session.get_one(LightPlan, (membership.merchant_id, membership.plan_id))
+    if auto_renew and not plan.auto_renew_allowed:
+        raise InvalidInput("light_plan.no_auto_renew", "This plan does not renew automatically.")
+    membership.auto_renew = auto_renew
+    session.flush()
+    return membership
+
+
+def cancel_and_settle(
+    db: Database,
+    agreements: AgreementProvider | None,
+    *,
+    merchant_id: str,
+    membership_id: str,
+    now: datetime,
+    customer_id: str | None = None,
+) -> LightMembership:
+    """End a membership now (a customer only their own: ``customer_id``) and settle its period
+    at once: the books first, then the charge through the agreement outside the transaction.
+    Without an agreement provider the settlement sweep charges it when it can."""
+    with db.unit_of_work() as session:
+        membership = get_owned(
+            session,
+            LightMembership,
+            merchant_id,
+            membership_id,
+            what="Light membership",
+            code="light_membership",
+        )
+        if customer_id is not None and membership.customer_id != customer_id:
+            raise NotFound("light_membership.not_found", "No such light membership.")
+        cancel(session, merchant_id=merchant_id, membership_id=membership_id, now=now)
+        final = settlement_of(session, membership)
+        assert final is not None  # cancelling closes the period with a settlement
+        settlement_id = final.id
+    if agreements is not None:
+        charge_now(db, agreements, merchant_id=merchant_id, settlement_id=settlement_id, now=now)
+    with db.unit_of_work(write=False) as session:
+        return session.get_one(LightMembership, (merchant_id, membership_id))
+
+
+def pay_overdue(
+    db: Database, agreements: AgreementProvider | None, *, merchant_id: str, customer_id: str, now: datetime
+) -> LightMembership:
+    """The customer pays an overdue (or retrying) period now through the agreement."""
+    with db.unit_of_work(write=False) as session:
+        membership = current_of(session, merchant_id, customer_id)
+        if membership is None:
+            raise NotFound("light_membership.not_found", "You have no light membership.")
+        due = ensure_payable(settlement_of(session, membership))
+        membership_id, settlement_id = membership.id, due.id
+    if agreements is None:
+        raise Unavailable("light_membership.unavailable", "Deduction agreements are not configured.")
+    charge_now(db, agreements, merchant_id=merchant_id, settlement_id=settlement_id, now=now)
+    with db.unit_of_work(write=False) as session:
+        return session.get_one(LightMembership, (merchant_id, membership_id))
