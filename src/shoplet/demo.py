@@ -334,7 +334,7 @@ def _create(session: Session, now: datetime) -> Merchant:
                 session,
                 merchant_id=merchant.id,
                 guide_id=guide.id,
-                group_id=regulars["id"],
+                group_id=regulars.id,
                 customer_id=customer.id,
                 now=now,
             )

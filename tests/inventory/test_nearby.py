@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shoplet.inventory.nearby import DAYS, check_hours, distance_m, open_at
+from shoplet.inventory.hours import DAYS, check_hours, distance_m, open_at
 from tests.helpers import ok
 
 

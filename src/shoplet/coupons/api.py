@@ -139,7 +139,7 @@ for _action in ("pause", "resume", "stop"):
 def template_figures(template_id: str, p: AsStaff, db: Db) -> FiguresOut:
     """Issued, claimed, used, use rate (核销率), GMV and discount cost."""
     with db.unit_of_work(write=False) as s:
-        return FiguresOut(**redemption.figures(s, merchant_id=p.tenant, template_id=template_id))
+        return redemption.figures(s, merchant_id=p.tenant, template_id=template_id)
 
 
 @router.post("/coupon-templates/{template_id}/issue", response_model=CouponOut, status_code=201)

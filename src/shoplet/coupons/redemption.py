@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from shoplet.coupons.codes import normalise
 from shoplet.coupons.models import Coupon, CouponStatus, CouponTemplate
+from shoplet.coupons.schemas import FiguresOut
 from shoplet.db import changed, number
 from shoplet.errors import Conflict, NotFound, Unprocessable
 from shoplet.outbox import emit
@@ -255,7 +256,7 @@ def remind(session: Session, *, now: datetime, days: int = 3, limit: int = 1000)
     return len(due)
 
 
-def figures(session: Session, *, merchant_id: str, template_id: str) -> dict[str, Any]:
+def figures(session: Session, *, merchant_id: str, template_id: str) -> FiguresOut:
     """A template's figures: issued, claimed, used, use rate (核销率), GMV of orders using it, discount cost."""
     template = get_owned(
         session, CouponTemplate, merchant_id, template_id, what="Coupon template", code="coupon_template"
@@ -280,15 +281,15 @@ def figures(session: Session, *, merchant_id: str, template_id: str) -> dict[str
         ),
     )
     issued = template.issued_count
-    return {
-        "template_id": template_id,
-        "issued": issued,
-        "claimed": claimed,
-        "used": used,
-        "use_rate": round(used / issued, 4) if issued else 0.0,
-        "gmv": gmv,
-        "discount_cost": cost,
-        "verified_in_store": session.scalar(
-            base.where(Coupon.status == CouponStatus.USED, Coupon.verified_store_id.is_not(None))
+    return FiguresOut(
+        template_id=template_id,
+        issued=issued,
+        claimed=claimed,
+        used=used,
+        use_rate=round(used / issued, 4) if issued else 0.0,
+        gmv=gmv,
+        discount_cost=cost,
+        verified_in_store=number(
+            session, base.where(Coupon.status == CouponStatus.USED, Coupon.verified_store_id.is_not(None))
         ),
-    }
+    )

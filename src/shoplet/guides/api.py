@@ -42,7 +42,6 @@ from shoplet.guides.schemas import (
     GroupIssueIn,
     GroupIssueOut,
     GroupOut,
-    GroupRef,
     GuideBindingOut,
     GuideFiguresOut,
     GuideIssueIn,
@@ -226,7 +225,7 @@ def my_customers(
                     name=customer.name,
                     phone=masked(customer.phone),
                     tags=customer.tags,
-                    groups=[GroupRef(**g) for g in their_groups[customer.id]],
+                    groups=their_groups[customer.id],
                     bound_at=binding.bound_at,
                     protected_until=binding.protected_until,
                 )
@@ -238,7 +237,7 @@ def my_customers(
 def my_groups(p: AsGuide, db: Db) -> list[GroupOut]:
     """My customer groups by name, each with how many of my customers it holds."""
     with db.unit_of_work(write=False) as s:
-        return [GroupOut(**g) for g in groups.groups(s, merchant_id=p.tenant, guide_id=p.staff)]
+        return groups.groups(s, merchant_id=p.tenant, guide_id=p.staff)
 
 
 @router.post("/workbench/groups", response_model=GroupOut, status_code=201)
@@ -249,15 +248,13 @@ def create_group(
     now: Now,
 ) -> GroupOut:
     with db.unit_of_work() as s:
-        return GroupOut(**groups.create(s, merchant_id=p.tenant, guide_id=p.staff, name=body.name, now=now))
+        return groups.create(s, merchant_id=p.tenant, guide_id=p.staff, name=body.name, now=now)
 
 
 @router.patch("/workbench/groups/{group_id}", response_model=GroupOut)
 def rename_group(group_id: str, body: GroupIn, p: AsGuide, db: Db) -> GroupOut:
     with db.unit_of_work() as s:
-        return GroupOut(
-            **groups.rename(s, merchant_id=p.tenant, guide_id=p.staff, group_id=group_id, name=body.name)
-        )
+        return groups.rename(s, merchant_id=p.tenant, guide_id=p.staff, group_id=group_id, name=body.name)
 
 
 @router.delete("/workbench/groups/{group_id}", status_code=204)
@@ -277,15 +274,13 @@ def add_to_group(
 ) -> GroupOut:
     """Put one of my customers in one of my groups (again changes nothing)."""
     with db.unit_of_work() as s:
-        return GroupOut(
-            **groups.add_member(
-                s,
-                merchant_id=p.tenant,
-                guide_id=p.staff,
-                group_id=group_id,
-                customer_id=customer_id,
-                now=now,
-            )
+        return groups.add_member(
+            s,
+            merchant_id=p.tenant,
+            guide_id=p.staff,
+            group_id=group_id,
+            customer_id=customer_id,
+            now=now,
         )
 
 
@@ -502,10 +497,7 @@ def my_reminders(
     """My customers due a revisit: not seen (no order, no recorded visit) for the merchant's
     ``revisit_days``, longest first."""
     with db.unit_of_work(write=False) as s:
-        return [
-            ReminderOut(**r)
-            for r in revisits.reminders(s, merchant_id=p.tenant, guide_id=p.staff, now=now, limit=limit)
-        ]
+        return revisits.reminders(s, merchant_id=p.tenant, guide_id=p.staff, now=now, limit=limit)
 
 
 @router.post("/workbench/customers/{customer_id}/visits", response_model=VisitOut, status_code=201)

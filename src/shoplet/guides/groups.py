@@ -17,6 +17,7 @@ from shoplet.coupons.models import CouponTemplate
 from shoplet.db import changed, new_id, number
 from shoplet.errors import Conflict, NotFound, ShopletError, Unprocessable
 from shoplet.guides.models import GuideBinding, GuideCouponQuota, GuideGroup, GuideGroupMember
+from shoplet.guides.schemas import GroupOut, GroupRef
 from shoplet.guides.service import issue_coupon, own_customer
 from shoplet.scoping import get_owned, owned, same_tenant
 
@@ -48,7 +49,7 @@ def group_of(session: Session, *, merchant_id: str, guide_id: str, group_id: str
     return group
 
 
-def groups(session: Session, *, merchant_id: str, guide_id: str) -> list[dict[str, Any]]:
+def groups(session: Session, *, merchant_id: str, guide_id: str) -> list[GroupOut]:
     """The guide's groups by name, each with how many of the guide's customers it holds."""
     counts = (
         _members(merchant_id, guide_id, GuideGroupMember.group_id, func.count().label("n"))
@@ -64,8 +65,8 @@ def groups(session: Session, *, merchant_id: str, guide_id: str) -> list[dict[st
     return [_out(group, n) for group, n in rows]
 
 
-def _out(group: GuideGroup, members: int) -> dict[str, Any]:
-    return {"id": group.id, "name": group.name, "members": members, "created_at": group.created_at}
+def _out(group: GuideGroup, members: int) -> GroupOut:
+    return GroupOut(id=group.id, name=group.name, members=members, created_at=group.created_at)
 
 
 def _count(session: Session, group: GuideGroup) -> int:
@@ -74,7 +75,7 @@ def _count(session: Session, group: GuideGroup) -> int:
     )
 
 
-def create(session: Session, *, merchant_id: str, guide_id: str, name: str, now: datetime) -> dict[str, Any]:
+def create(session: Session, *, merchant_id: str, guide_id: str, name: str, now: datetime) -> GroupOut:
     held = number(
         session,
         select(func.count())
@@ -88,7 +89,7 @@ def create(session: Session, *, merchant_id: str, guide_id: str, name: str, now:
     return _out(group, 0)
 
 
-def rename(session: Session, *, merchant_id: str, guide_id: str, group_id: str, name: str) -> dict[str, Any]:
+def rename(session: Session, *, merchant_id: str, guide_id: str, group_id: str, name: str) -> GroupOut:
     group = group_of(session, merchant_id=merchant_id, guide_id=guide_id, group_id=group_id)
     _save(session, group, name)
     return _out(group, _count(session, group))
@@ -119,7 +120,7 @@ def remove(session: Session, *, merchant_id: str, guide_id: str, group_id: str) 
 
 def add_member(
     session: Session, *, merchant_id: str, guide_id: str, group_id: str, customer_id: str, now: datetime
-) -> dict[str, Any]:
+) -> GroupOut:
     """Put one of the guide's customers in one of their groups (again is a no-op)."""
     group = group_of(session, merchant_id=merchant_id, guide_id=guide_id, group_id=group_id)
     own_customer(session, merchant_id=merchant_id, guide_id=guide_id, customer_id=customer_id)
@@ -156,9 +157,9 @@ def remove_member(
 
 def groups_by_customer(
     session: Session, *, merchant_id: str, customer_ids: list[str]
-) -> dict[str, list[dict]]:
+) -> dict[str, list[GroupRef]]:
     """The groups each of these customers is in (for a page of the guide's customers)."""
-    found: dict[str, list[dict]] = {c: [] for c in customer_ids}
+    found: dict[str, list[GroupRef]] = {c: [] for c in customer_ids}
     if not customer_ids:
         return found
     rows = session.execute(
@@ -174,7 +175,7 @@ def groups_by_customer(
         .order_by(GuideGroup.name, GuideGroup.id)
     )
     for customer_id, group_id, name in rows:
-        found[customer_id].append({"id": group_id, "name": name})
+        found[customer_id].append(GroupRef(id=group_id, name=name))
     return found
 
 

@@ -4,7 +4,6 @@ merchant's ``revisit_days`` — no attributed order and no recorded visit since.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -12,6 +11,7 @@ from sqlalchemy.orm import Session
 from shoplet.customers.models import Customer
 from shoplet.db import new_id
 from shoplet.guides.models import Commission, GuideBinding, GuideVisit
+from shoplet.guides.schemas import ReminderOut
 from shoplet.guides.service import own_customer, policy_of
 from shoplet.scoping import owned, same_tenant
 
@@ -36,7 +36,7 @@ def record_visit(
 
 def reminders(
     session: Session, *, merchant_id: str, guide_id: str, now: datetime, limit: int = 100
-) -> list[dict[str, Any]]:
+) -> list[ReminderOut]:
     """The guide's customers not seen for the merchant's ``revisit_days`` — no attributed
     order and no recorded visit since — longest unseen first."""
     days = policy_of(session, merchant_id).revisit_days
@@ -75,14 +75,14 @@ def reminders(
     for customer_id, name, bound_at, ordered_at, visited_at in rows:
         seen = max(t for t in (bound_at, ordered_at, visited_at) if t is not None)
         found.append(
-            {
-                "customer_id": customer_id,
-                "name": name,
-                "last_order_at": ordered_at,
-                "last_visit_at": visited_at,
-                "last_seen_at": seen,
-                "days_unseen": (now - seen).days,
-            }
+            ReminderOut(
+                customer_id=customer_id,
+                name=name,
+                last_order_at=ordered_at,
+                last_visit_at=visited_at,
+                last_seen_at=seen,
+                days_unseen=(now - seen).days,
+            )
         )
-    found.sort(key=lambda r: (r["last_seen_at"], r["customer_id"]))
+    found.sort(key=lambda r: (r.last_seen_at, r.customer_id))
     return found[:limit]

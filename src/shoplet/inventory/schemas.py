@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
-from shoplet.inventory.nearby import check_hours
+from shoplet.inventory.hours import check_hours
 from shoplet.schemas import Code, In, Name, Out
 
 

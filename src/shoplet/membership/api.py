@@ -112,7 +112,7 @@ def memberships_out(s: Session, memberships: list[LightMembership]) -> list[Ligh
                 period_end=m.period_end,
                 fee=m.fee,
                 enjoyed=m.enjoyed,
-                to_charge=settlement.amount if settlement else light.quote(m)["to_charge"],
+                to_charge=settlement.amount if settlement else light.to_charge(m),
                 auto_renew=m.auto_renew,
                 credit_score=m.credit_score,
                 joined_at=m.joined_at,
@@ -339,14 +339,14 @@ def close_plan(plan_id: str, p: AsOperator, db: Db) -> LightPlanOut:
 def plan_figures(plan_id: str, p: AsStaff, db: Db) -> LightFiguresOut:
     with db.unit_of_work(write=False) as s:
         get_owned(s, LightPlan, p.tenant, plan_id, what="Light membership plan", code="light_plan")
-        return LightFiguresOut(**light.figures(s, merchant_id=p.tenant, plan_id=plan_id))
+        return light.figures(s, merchant_id=p.tenant, plan_id=plan_id)
 
 
 @router.get("/light-membership-figures", response_model=LightFiguresOut)
 def all_figures(p: AsStaff, db: Db) -> LightFiguresOut:
     """Joins, enjoyed against fees, charged and overdue, over every plan."""
     with db.unit_of_work(write=False) as s:
-        return LightFiguresOut(**light.figures(s, merchant_id=p.tenant))
+        return light.figures(s, merchant_id=p.tenant)
 
 
 @router.get("/light-memberships", response_model=Page[LightMembershipOut])

@@ -29,6 +29,7 @@ from shoplet.membership.models import (
     PlanStatus,
     SettlementStatus,
 )
+from shoplet.membership.schemas import LightFiguresOut
 from shoplet.membership.service import emit_pack
 from shoplet.membership.settlement import charge_now, close_period
 from shoplet.scoping import get_owned, owned
@@ -350,16 +351,12 @@ def cancel(session: Session, *, merchant_id: str, membership_id: str, now: datet
     return membership
 
 
-def quote(membership: LightMembership) -> dict[str, Any]:
-    """What the customer sees at any time: the period, enjoyed, and what would be charged."""
-    return {
-        "enjoyed": membership.enjoyed,
-        "fee": membership.fee,
-        "to_charge": min(membership.fee, membership.enjoyed),
-    }
+def to_charge(membership: LightMembership) -> int:
+    """What this period would be charged if it ended now: min(fee, enjoyed)."""
+    return min(membership.fee, membership.enjoyed)
 
 
-def figures(session: Session, *, merchant_id: str, plan_id: str | None = None) -> dict[str, Any]:
+def figures(session: Session, *, merchant_id: str, plan_id: str | None = None) -> LightFiguresOut:
     """For the merchant: joins, enjoyed against fees, charged, overdue."""
     memberships = select(LightMembership).where(owned(LightMembership, merchant_id))
     settlements = select(LightSettlement).where(owned(LightSettlement, merchant_id))
@@ -394,20 +391,20 @@ def figures(session: Session, *, merchant_id: str, plan_id: str | None = None) -
         status: {"count": n, "amount": amount, "enjoyed": enjoyed, "fees": fees}
         for status, n, amount, enjoyed, fees in rows
     }
-    return {
-        "joins": sum(by_status.values()),
-        "active": by_status.get("active", 0),
-        "overdue": by_status.get("overdue", 0),
-        "ended": by_status.get("ended", 0),
-        "open_enjoyed": open_enjoyed,
-        "open_fees": open_fees,
-        "periods_settled": sum(v["count"] for k, v in settled.items() if k in ("charged", "closed")),
-        "enjoyed_settled": sum(v["enjoyed"] for v in settled.values()),
-        "fees_settled": sum(v["fees"] for v in settled.values()),
-        "charged": settled.get("charged", {}).get("amount", 0),
-        "overdue_amount": settled.get("overdue", {}).get("amount", 0),
-        "pending_amount": sum(settled.get(k, {}).get("amount", 0) for k in ("pending", "retrying")),
-    }
+    return LightFiguresOut(
+        joins=sum(by_status.values()),
+        active=by_status.get("active", 0),
+        overdue=by_status.get("overdue", 0),
+        ended=by_status.get("ended", 0),
+        open_enjoyed=open_enjoyed,
+        open_fees=open_fees,
+        periods_settled=sum(v["count"] for k, v in settled.items() if k in ("charged", "closed")),
+        enjoyed_settled=sum(v["enjoyed"] for v in settled.values()),
+        fees_settled=sum(v["fees"] for v in settled.values()),
+        charged=settled.get("charged", {}).get("amount", 0),
+        overdue_amount=settled.get("overdue", {}).get("amount", 0),
+        pending_amount=sum(settled.get(k, {}).get("amount", 0) for k in ("pending", "retrying")),
+    )
 
 
 def settlement_of(session: Session, membership: LightMembership) -> LightSettlement | None:

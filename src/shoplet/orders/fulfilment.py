@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from shoplet.db import changed, new_id
 from shoplet.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from shoplet.inventory import service as inventory
+from shoplet.inventory.hours import distance_m, local_time, open_at
 from shoplet.inventory.models import LocationKind, StockLevel, StockLocation
-from shoplet.inventory.nearby import distance_m, local_time, open_at
 from shoplet.inventory.schemas import FulfilmentSettings
 from shoplet.orders.models import (
     DeliverySlot,

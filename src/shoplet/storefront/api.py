@@ -200,7 +200,7 @@ def stores_near_me(
             in_stock_only=in_stock_only,
             limit=limit,
         )
-        return [NearbyStoreOut(**row) for row in rows]
+        return rows
 
 
 @router.get("/cart", response_model=list[CartItemOut])
