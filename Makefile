@@ -45,4 +45,4 @@ format: $(VENV)/.installed-test  ## apply ruff's fixes and formatting
 	$(BIN)/ruff format src tests bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache .import_linter_cache
