@@ -469,22 +469,7 @@ def my_sales(
     """My sales and commission for orders paid in [since, until) (default: all time)."""
     with db.unit_of_work(write=False) as s:
         since, until = period.resolve(zone(s, p.tenant))
-        rows = commissions.figures(s, merchant_id=p.tenant, guide_id=p.staff_id, since=since, until=until)
-        return GuideFiguresOut(
-            **(
-                rows[0]
-                if rows
-                else {
-                    "guide_id": p.staff_id,
-                    "orders": 0,
-                    "sales": 0,
-                    "refunded": 0,
-                    "commission_frozen": 0,
-                    "commission_settled": 0,
-                    "commission_reversed": 0,
-                }
-            )
-        )
+        return commissions.guide_figures(s, merchant_id=p.tenant, guide_id=p.staff, since=since, until=until)
 
 
 @router.get("/workbench/reminders", response_model=list[ReminderOut])

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from shoplet.db import changed, new_id
 from shoplet.errors import NotFound
 from shoplet.guides.models import Commission, CommissionRule, CommissionStatus
+from shoplet.guides.schemas import GuideFiguresOut
 from shoplet.guides.service import guide_of, policy_of
 from shoplet.inventory.models import LocationKind, StockLocation
 from shoplet.scoping import get_owned, owned
@@ -201,7 +202,7 @@ def figures(
     guide_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> list[dict[str, Any]]:
+) -> list[GuideFiguresOut]:
     """Per guide (or one guide): attributed orders, goods sold and refunded, and commission
     frozen, settled (net of refunds) and reversed — for orders paid in [since, until)."""
     net = Commission.amount - Commission.reversed_amount
@@ -226,14 +227,32 @@ def figures(
     if until is not None:
         stmt = stmt.where(Commission.created_at < until)
     return [
-        {
-            "guide_id": g,
-            "orders": n,
-            "sales": sales or 0,
-            "refunded": refunded or 0,
-            "commission_frozen": frozen or 0,
-            "commission_settled": settled or 0,
-            "commission_reversed": reversed_ or 0,
-        }
+        GuideFiguresOut(
+            guide_id=g,
+            orders=n,
+            sales=sales or 0,
+            refunded=refunded or 0,
+            commission_frozen=frozen or 0,
+            commission_settled=settled or 0,
+            commission_reversed=reversed_ or 0,
+        )
         for g, n, sales, refunded, frozen, settled, reversed_ in session.execute(stmt)
     ]
+
+
+def guide_figures(
+    session: Session, *, merchant_id: str, guide_id: str, since: datetime | None, until: datetime | None
+) -> GuideFiguresOut:
+    """One guide's figures; zeros when nothing was attributed to them in the period."""
+    found = figures(session, merchant_id=merchant_id, guide_id=guide_id, since=since, until=until)
+    if found:
+        return found[0]
+    return GuideFiguresOut(
+        guide_id=guide_id,
+        orders=0,
+        sales=0,
+        refunded=0,
+        commission_frozen=0,
+        commission_settled=0,
+        commission_reversed=0,
+    )

@@ -20,10 +20,7 @@ def stores(p: AsOperator, db: Db, period: PeriodQuery) -> list[StoreFiguresOut]:
     refunds and guide commission."""
     with db.unit_of_work(write=False) as s:
         since, until = period.resolve(zone(s, p.tenant))
-        return [
-            StoreFiguresOut(**row)
-            for row in service.by_store(s, merchant_id=p.tenant, since=since, until=until)
-        ]
+        return service.by_store(s, merchant_id=p.tenant, since=since, until=until)
 
 
 @router.get("/guides", response_model=list[GuideReportOut])
@@ -31,7 +28,4 @@ def guides(p: AsOperator, db: Db, period: PeriodQuery) -> list[GuideReportOut]:
     """Each shopping guide with attributed orders paid in [since, until)."""
     with db.unit_of_work(write=False) as s:
         since, until = period.resolve(zone(s, p.tenant))
-        return [
-            GuideReportOut(**row)
-            for row in service.by_guide(s, merchant_id=p.tenant, since=since, until=until)
-        ]
+        return service.by_guide(s, merchant_id=p.tenant, since=since, until=until)

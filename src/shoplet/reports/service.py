@@ -19,6 +19,7 @@ from shoplet.guides.models import Commission, CommissionStatus
 from shoplet.inventory.models import StockLocation
 from shoplet.orders.models import Fulfilment, Order, OrderLine
 from shoplet.payments.models import Refund, RefundLine, RefundStatus
+from shoplet.reports.schemas import GuideReportOut, StoreFiguresOut
 from shoplet.scoping import owned, same_tenant
 from shoplet.tenancy.models import Staff
 
@@ -44,7 +45,7 @@ def _refunds() -> Any:
 
 def by_store(
     session: Session, *, merchant_id: str, since: datetime | None = None, until: datetime | None = None
-) -> list[dict[str, Any]]:
+) -> list[StoreFiguresOut]:
     """Every store and warehouse: paid orders it handed over (a part of), revenue (its lines
     and delivery share), refunds of them, net revenue, and the commission of its guides
     (net of reversals; of which settled)."""
@@ -131,7 +132,7 @@ def by_store(
         ),
         2,
     )
-    rows = []
+    rows: list[StoreFiguresOut] = []
     for location in session.scalars(
         select(StockLocation).where(owned(StockLocation, merchant_id)).order_by(StockLocation.code)
     ):
@@ -139,19 +140,19 @@ def by_store(
         revenue = goods.get(at, 0) + delivery.get(at, 0)
         refunds = goods_refunded.get(at, 0) + delivery_refunded.get(at, 0)
         rows.append(
-            {
-                "store_id": at,
-                "code": location.code,
-                "name": location.name,
-                "kind": location.kind,
-                "operation": location.operation,
-                "orders": orders.get(at, 0),
-                "revenue": revenue,
-                "refunds": refunds,
-                "net_revenue": revenue - refunds,
-                "commission": commission.get(at, 0),
-                "commission_settled": settled.get(at, 0),
-            }
+            StoreFiguresOut(
+                store_id=at,
+                code=location.code,
+                name=location.name,
+                kind=location.kind,
+                operation=location.operation,
+                orders=orders.get(at, 0),
+                revenue=revenue,
+                refunds=refunds,
+                net_revenue=revenue - refunds,
+                commission=commission.get(at, 0),
+                commission_settled=settled.get(at, 0),
+            )
         )
     return rows
 
@@ -167,7 +168,7 @@ def _by_location(rows: Any, width: int) -> tuple[dict[str, int], ...]:
 
 def by_guide(
     session: Session, *, merchant_id: str, since: datetime | None = None, until: datetime | None = None
-) -> list[dict[str, Any]]:
+) -> list[GuideReportOut]:
     """Every guide with attributed orders: orders, revenue, refunds, commission (net; of which settled)."""
     refunds = _refunds()
     found = session.execute(
@@ -203,16 +204,16 @@ def by_guide(
         else {}
     )
     return [
-        {
-            "guide_id": guide_id,
-            "name": names.get(guide_id, (None, None))[0],
-            "store_id": names.get(guide_id, (None, None))[1],
-            "orders": orders,
-            "revenue": revenue or 0,
-            "refunds": refunded or 0,
-            "net_revenue": (revenue or 0) - (refunded or 0),
-            "commission": commission or 0,
-            "commission_settled": settled or 0,
-        }
+        GuideReportOut(
+            guide_id=guide_id,
+            name=names.get(guide_id, (None, None))[0],
+            store_id=names.get(guide_id, (None, None))[1],
+            orders=orders,
+            revenue=revenue or 0,
+            refunds=refunded or 0,
+            net_revenue=(revenue or 0) - (refunded or 0),
+            commission=commission or 0,
+            commission_settled=settled or 0,
+        )
         for guide_id, orders, revenue, refunded, commission, settled in sorted(found)
     ]
