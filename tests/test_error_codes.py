@@ -56,6 +56,14 @@ def test_operations_list_what_their_services_raise(openapi) -> None:
     assert {"refund.exceeds_paid", "refund.exceeds_quantity", "idempotency.key_reused"} <= set(refund)
     storefront = openapi["paths"]["/api/v1/storefront/products"]["get"]["x-problem-codes"]
     assert "auth.customer_only" in storefront and "refund.exceeds_paid" not in storefront
+    # Codes raised through a helper's argument, a module-level table and a lost race.
+    pickup = openapi["paths"]["/api/v1/pickups/verify"]["post"]["x-problem-codes"]
+    assert {"pickup.expired", "pickup.cancelled", "pickup.code_used"} <= set(pickup)
+    claim = openapi["paths"]["/api/v1/storefront/coupons"]["post"]["x-problem-codes"]
+    assert {"coupon.limit_reached", "coupon.daily_limit_reached", "coupon.sold_out"} <= set(claim)
+    responses = openapi["paths"]["/api/v1/orders/{order_id}/refunds"]["post"]["responses"]
+    assert "refund.exceeds_quantity" in responses["409"]["content"]["application/problem+json"]["examples"]
+    assert "refund.exceeds_quantity" in responses["422"]["content"]["application/problem+json"]["examples"]
     health = openapi["paths"]["/api/v1/health"]["get"]["x-problem-codes"]
     assert "auth.missing" not in health  # it authenticates nobody
 

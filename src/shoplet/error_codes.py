@@ -38,6 +38,10 @@ CODES: dict[str, Code] = {
     "category.not_found": Code(404, "Not found", "No such category."),
     "commission.rule_not_found": Code(404, "Not found", "There is no such commission rule."),
     "commission.target_not_found": Code(404, "Not found", "Say which … the rule is for."),
+    "coupon.daily_limit_reached": Code(
+        409, "Conflict", "The customer claimed as many of this coupon today as allowed."
+    ),
+    "coupon.limit_reached": Code(409, "Conflict", "The customer holds as many of this coupon as allowed."),
     "coupon.already_used": Code(409, "Conflict", "This coupon has already been used."),
     "coupon.batch_size": Code(422, "Invalid input", "A batch has 1 to … codes."),
     "coupon.budget_below_committed": Code(
@@ -205,6 +209,8 @@ CODES: dict[str, Code] = {
     ),
     "payment.provider_busy": Code(409, "Conflict", "The payment provider is busy; try again."),
     "payment.provider_unknown": Code(404, "Not found", "This payment's provider is not configured."),
+    "pickup.cancelled": Code(409, "Conflict", "That pickup was cancelled and refunded."),
+    "pickup.expired": Code(409, "Conflict", "That pickup expired uncollected and was refunded."),
     "pickup.code_used": Code(409, "Conflict", "That pickup code was already used at … UTC."),
     "pickup.code_wrong": Code(422, "Cannot be done", "No order at this store has that pickup code."),
     "pickup.codes_exhausted": Code(409, "Conflict", "Could not allocate a pickup code; try again."),
@@ -236,7 +242,7 @@ CODES: dict[str, Code] = {
     ),
     "refund.exceeds_paid": Code(409, "Conflict", "That is more than remains of what was paid."),
     "refund.exceeds_quantity": Code(
-        409, "Conflict", "More units than remain unrefunded on a line.", also=(409,)
+        409, "Conflict", "More units than remain unrefunded on a line.", also=(422,)
     ),
     "refund.no_payment": Code(409, "Conflict", "This order has no captured payment to refund."),
     "refund.not_found": Code(404, "Not found", "No such refund."),

@@ -92,6 +92,29 @@ class _Module(ast.NodeVisitor):
         self.name, self.package, self.index, self.methods = name, package, index, methods
         self.imports: dict[str, str] = {}  # local name -> qualified name (module or symbol)
         self.stack: list[str] = []
+        self.constants: dict[str, set[str]] = {}  # module-level name -> the codes its value holds
+
+    def visit_Module(self, node: ast.Module) -> None:
+        # Codes kept in module-level tables (``GATE_REFUSALS = {-2: ("coupon.limit_reached", ...)}``)
+        # count for every function that reads the table.
+        for statement in node.body:
+            targets = (
+                statement.targets
+                if isinstance(statement, ast.Assign)
+                else [statement.target]
+                if isinstance(statement, ast.AnnAssign) and statement.value is not None
+                else []
+            )
+            value = getattr(statement, "value", None)
+            if value is None:
+                continue
+            codes = {
+                text for child in ast.walk(value) if (text := _literal(child)) is not None and text in CODES
+            }
+            for target in targets:
+                if isinstance(target, ast.Name) and codes:
+                    self.constants[target.id] = codes
+        self.generic_visit(node)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         base = node.module or ""
@@ -116,6 +139,8 @@ class _Module(ast.NodeVisitor):
             self.methods.setdefault(node.name, set()).add(qualified)
         record = self.index.setdefault(qualified, _Function())
         for child in ast.walk(node):
+            if isinstance(child, ast.Name) and child.id in self.constants:
+                record.codes.update(self.constants[child.id])
             if not isinstance(child, ast.Call):
                 continue
             record.codes.update(_codes_of_call(child))

@@ -565,8 +565,10 @@ def verify_pickup(
         raise Conflict(
             "pickup.code_used", f"That pickup code was already used at {current.done_at:%Y-%m-%d %H:%M} UTC."
         )
-    if current.status in (FulfilmentStatus.EXPIRED, FulfilmentStatus.CANCELLED):
-        raise Conflict(f"pickup.{current.status}", f"That pickup was {current.status} and refunded.")
+    if current.status == FulfilmentStatus.EXPIRED:
+        raise Conflict("pickup.expired", "That pickup expired uncollected and was refunded.")
+    if current.status == FulfilmentStatus.CANCELLED:
+        raise Conflict("pickup.cancelled", "That pickup was cancelled and refunded.")
     if not _finish(session, current, by=by, now=now):
         raise Conflict("pickup.code_used", "That pickup code was just used.")
     session.refresh(current)
