@@ -3,7 +3,7 @@
 Every tenant-owned table has ``merchant_id`` first in its primary key. Code outside this
 module never compares ``merchant_id`` itself (``tests/test_scoping.py`` fails the build if
 it does); it asks for the merchant's rows with :func:`scoped`, :func:`scoped_update`,
-:func:`scoped_delete` or :func:`owned`, joins two tenant tables with :func:`same_tenant`,
+:func:`owned` (in a DELETE, say), joins two tenant tables with :func:`same_tenant`,
 and loads one object with :func:`get_owned` (another tenant's object is a 404).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Delete, Select, Update, delete, select, update
+from sqlalchemy import ColumnElement, Select, Update, select, update
 from sqlalchemy.orm import Session
 
 from shoplet.errors import NotFound
@@ -61,8 +61,3 @@ def scoped(model: Any, merchant_id: str) -> Select[Any]:
 def scoped_update(model: Any, merchant_id: str) -> Update:
     """``UPDATE model ... WHERE merchant_id = :tenant``; callers add filters and values."""
     return update(model).where(owned(model, merchant_id))
-
-
-def scoped_delete(model: Any, merchant_id: str) -> Delete:
-    """``DELETE FROM model WHERE merchant_id = :tenant``; callers add filters."""
-    return delete(model).where(owned(model, merchant_id))
