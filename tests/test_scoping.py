@@ -1,7 +1,7 @@
 """Tenant scoping is written in one place: ``shoplet/scoping.py``.
 
 Outside it, no code compares ``merchant_id`` itself: tenant filters are ``owned(Model,
-merchant_id)`` / ``scoped(...)`` / ``scoped_update(...)`` and joins ``same_tenant(A, B)``, so
+merchant_id)`` / ``scoped(...)`` and joins ``same_tenant(A, B)``, so
 a reviewer checks one module, and a query that forgets its tenant stands out. Migrations
 are frozen history (raw SQL of their day) and are not walked.
 """
@@ -48,6 +48,6 @@ def test_no_tenant_filter_outside_scoping() -> None:
             continue
         found += violations(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))
     assert not found, (
-        "tenant filters written inline; use shoplet.scoping (owned / scoped / scoped_update / "
+        "tenant filters written inline; use shoplet.scoping (owned / scoped / "
         "same_tenant): " + ", ".join(found)
     )

@@ -2,8 +2,8 @@
 
 Every tenant-owned table has ``merchant_id`` first in its primary key. Code outside this
 module never compares ``merchant_id`` itself (``tests/test_scoping.py`` fails the build if
-it does); it asks for the merchant's rows with :func:`scoped`, :func:`scoped_update`,
-:func:`owned` (in a DELETE, say), joins two tenant tables with :func:`same_tenant`,
+it does); it asks for the merchant's rows with :func:`scoped` (a SELECT) or :func:`owned` (a WHERE
+term, in an UPDATE or a DELETE too), joins two tenant tables with :func:`same_tenant`,
 and loads one object with :func:`get_owned` (another tenant's object is a 404).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, Update, select, update
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from shoplet.errors import NotFound
@@ -56,8 +56,3 @@ def get_owned(
 def scoped(model: Any, merchant_id: str) -> Select[Any]:
     """``SELECT model WHERE merchant_id = :tenant``; callers add filters and order."""
     return select(model).where(owned(model, merchant_id))
-
-
-def scoped_update(model: Any, merchant_id: str) -> Update:
-    """``UPDATE model ... WHERE merchant_id = :tenant``; callers add filters and values."""
-    return update(model).where(owned(model, merchant_id))
