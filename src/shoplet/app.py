@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from shoplet import __version__, problems
+from shoplet.analytics import api as analytics_api
 from shoplet.catalog import api as catalog_api
 from shoplet.config import get_settings
 from shoplet.coupons import api as coupons_api
@@ -174,6 +175,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         orders_api,
         payments_api,
         reports_api,
+        analytics_api,
     ):
         api.include_router(module.router)
     api.include_router(tenancy_api.platform)

@@ -20,6 +20,14 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="When set, the job queue keeps its tasks in Redis."
     )
+    clickhouse_url: str | None = Field(
+        default=None,
+        description=(
+            "When set, events are copied to ClickHouse and figures are computed there: "
+            "clickhouse://user:password@host:8123/database (a server, through clickhouse-connect) "
+            "or chdb:///path/to/dir (the in-process engine). Unset: figures come from the rollups."
+        ),
+    )
     jobs_path: str | None = Field(
         default=None,
         description="SQLite file of the job queue when Redis is not used (default: beside the database).",

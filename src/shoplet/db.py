@@ -29,6 +29,9 @@ Clock = Callable[[], datetime]
 OUTBOX_WRITTEN = "shoplet.outbox_written"
 """``Session.info`` key: this transaction wrote outbox rows (delivery is kicked after commit)."""
 
+EVENT_CONSUMERS = "shoplet.event_consumers"
+"""``Session.info`` key: who reads the business events this session records (see ``events``)."""
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -213,6 +216,9 @@ class Database:
         )
         # Called after a commit that wrote outbox rows; the runtime points it at the job queue.
         self.after_outbox_commit: Callable[[], None] = lambda: None
+        # Each recorded business event is queued once for each of these (the daily rollups,
+        # and the ClickHouse copy when one is configured).
+        self.event_consumers: tuple[str, ...] = ("rollup",)
         self._read = sessionmaker(
             bind=self.engine.execution_options(shoplet_write=False), expire_on_commit=False
         )
@@ -222,7 +228,9 @@ class Database:
         return self.engine.dialect.name
 
     def session(self, *, write: bool = True) -> Session:
-        return (self._write if write else self._read)()
+        session = (self._write if write else self._read)()
+        session.info[EVENT_CONSUMERS] = self.event_consumers
+        return session
 
     @contextmanager
     def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:

@@ -90,6 +90,11 @@ def fulfilment_lifecycle_periodic() -> dict:
     return sweeps.fulfilment_lifecycle(runtime())
 
 
+@huey.periodic_task(crontab(minute="*"))
+def analytics_periodic() -> dict:
+    return sweeps.analytics(runtime())
+
+
 @huey.periodic_task(crontab(minute="*/5"))
 def reconcile_coupon_gate_periodic() -> int:
     rt = runtime()

@@ -1,5 +1,6 @@
 """Imports every table so that ``Base.metadata`` is complete (Alembic, tests)."""
 
+from shoplet.analytics.models import CustomerDay, DailyMetric, FirstSeen, PeriodActive, RetentionCell
 from shoplet.catalog.models import Category, Product, Sku
 from shoplet.coupons.models import (
     Coupon,
@@ -14,6 +15,7 @@ from shoplet.coupons.models import (
 )
 from shoplet.customers.models import Customer, CustomerIdentity, CustomerSession, Follower
 from shoplet.db import Base
+from shoplet.events import Event, EventQueue
 from shoplet.guides.models import (
     Commission,
     CommissionRule,
@@ -86,6 +88,13 @@ __all__ = [
     "TierChange",
     "CouponTemplate",
     "Category",
+    "CustomerDay",
+    "DailyMetric",
+    "Event",
+    "EventQueue",
+    "FirstSeen",
+    "PeriodActive",
+    "RetentionCell",
     "Customer",
     "CustomerIdentity",
     "CustomerSession",

@@ -8,6 +8,9 @@ from datetime import timedelta
 
 import httpx
 
+from shoplet.analytics.clickhouse import CONSUMER as CLICKHOUSE
+from shoplet.analytics.clickhouse import Warehouse
+from shoplet.analytics.rollups import CONSUMER as ROLLUP
 from shoplet.auth import API_KEY_PREFIX, SESSION_PREFIX, Verifier
 from shoplet.config import Settings
 from shoplet.coupons.gate import RedisGate
@@ -67,6 +70,12 @@ class Runtime:
         # Who a bearer token names, by its prefix (see shoplet.auth.authenticate).
         self.verifiers: dict[str, Verifier] = {API_KEY_PREFIX: verify_api_key, SESSION_PREFIX: verify_session}
         self.coupon_gate = RedisGate(settings.redis_url) if settings.redis_url else None
+        # Figures from ClickHouse when configured; events are then queued for its copier too.
+        self.warehouse: Warehouse | None = None
+        if settings.clickhouse_url:
+            self.warehouse = Warehouse.from_url(settings.clickhouse_url)
+            self.warehouse.create()
+            self.db.event_consumers = (ROLLUP, CLICKHOUSE)
         # Called after a commit that wrote outbox events; the job queue sets it.
         self.kick: Callable[[], None] = lambda: None
         self.db.after_outbox_commit = self.after_commit

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shoplet import outbox
+from shoplet.analytics import rollups
 from shoplet.coupons import issuing as coupon_issuing
 from shoplet.coupons import redemption as coupon_redemption
 from shoplet.errors import ShopletError
@@ -226,3 +227,12 @@ def outbox_handlers(rt: Runtime) -> dict[str, outbox.Handler]:
 
 def dispatch_outbox(rt: Runtime, *, now: datetime | None = None) -> int:
     return outbox.dispatch(rt.db, outbox_handlers(rt), now=now or rt.clock())
+
+
+def analytics(rt: Runtime) -> dict[str, int]:
+    """Bring the rollups up to date with the queued events, and copy them to ClickHouse when
+    one is configured."""
+    done = {"rolled_up": rollups.run(rt.db).events}
+    if rt.warehouse is not None:
+        done["copied"] = rt.warehouse.export(rt.db)
+    return done

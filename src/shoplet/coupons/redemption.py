@@ -12,11 +12,13 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from shoplet import events
 from shoplet.coupons.codes import normalise
 from shoplet.coupons.models import Coupon, CouponStatus, CouponTemplate
 from shoplet.coupons.schemas import FiguresOut
 from shoplet.db import changed, number
 from shoplet.errors import Conflict, NotFound, Unprocessable
+from shoplet.events import EventKind, Fact
 from shoplet.outbox import emit
 from shoplet.scoping import get_owned, owned
 
@@ -87,8 +89,16 @@ def lock(
             )
 
 
-def use_for_order(session: Session, *, merchant_id: str, order_id: str, now: datetime) -> int:
-    return changed(
+def use_for_order(
+    session: Session, *, merchant_id: str, order_id: str, now: datetime, store_id: str | None = None
+) -> int:
+    """The order was paid: the coupons set aside for it are used."""
+    held = session.execute(
+        select(Coupon.id, Coupon.template_id, Coupon.customer_id, Coupon.claimed_at, Coupon.discount).where(
+            owned(Coupon, merchant_id), Coupon.order_id == order_id, Coupon.status == CouponStatus.LOCKED
+        )
+    ).all()
+    used = changed(
         session.execute(
             update(Coupon)
             .where(
@@ -97,6 +107,26 @@ def use_for_order(session: Session, *, merchant_id: str, order_id: str, now: dat
             .values(status="used", used_at=now)
         )
     )
+    events.record_many(
+        session,
+        merchant_id,
+        [
+            Fact(
+                kind=EventKind.COUPON_USED,
+                occurred_at=now,
+                # a coupon returned by a refund may be used again, on another order
+                id=f"{EventKind.COUPON_USED}:{coupon_id}:{order_id}",
+                customer_id=customer_id,
+                store_id=store_id,
+                subject_id=coupon_id,
+                ref=template_id,
+                benefit=discount,
+                subject_at=claimed_at,
+            )
+            for coupon_id, template_id, customer_id, claimed_at, discount in held
+        ],
+    )
+    return used
 
 
 def release_for_order(session: Session, *, merchant_id: str, order_id: str) -> int:
@@ -174,6 +204,20 @@ def verify(
     if not won:
         raise Conflict("coupon.already_used", "This coupon has already been used.")
     session.refresh(coupon)
+    events.record(
+        session,
+        merchant_id,
+        EventKind.COUPON_VERIFIED,
+        now,
+        # a reversed verification may be verified again later: each is its own event
+        id=f"{EventKind.COUPON_VERIFIED}:{coupon.id}:{now.isoformat()}",
+        customer_id=coupon.customer_id,
+        store_id=store_id,
+        guide_id=None,
+        subject_id=coupon.id,
+        ref=coupon.template_id,
+        subject_at=coupon.claimed_at,
+    )
     return coupon
 
 
@@ -202,17 +246,37 @@ def reverse(
 
 def expire(session: Session, *, now: datetime) -> int:
     """Lifecycle sweep: available coupons past their validity become expired."""
-    return changed(
-        session.execute(
-            update(Coupon)
-            .where(
-                Coupon.status == CouponStatus.AVAILABLE,
-                Coupon.valid_until.is_not(None),
-                Coupon.valid_until <= now,
+    due = [
+        Coupon.status == CouponStatus.AVAILABLE,
+        Coupon.valid_until.is_not(None),
+        Coupon.valid_until <= now,
+    ]
+    rows = session.execute(
+        select(
+            Coupon.merchant_id, Coupon.id, Coupon.template_id, Coupon.customer_id, Coupon.claimed_at
+        ).where(*due)
+    ).all()
+    expired = 0
+    for merchant_id, coupon_id, template_id, customer_id, claimed_at in rows:
+        if changed(
+            session.execute(
+                update(Coupon)
+                .where(owned(Coupon, merchant_id), Coupon.id == coupon_id, *due)
+                .values(status="expired")
             )
-            .values(status="expired")
-        )
-    )
+        ):
+            expired += 1
+            events.record(
+                session,
+                merchant_id,
+                EventKind.COUPON_EXPIRED,
+                now,
+                customer_id=customer_id,
+                subject_id=coupon_id,
+                ref=template_id,
+                subject_at=claimed_at,
+            )
+    return expired
 
 
 def remind(session: Session, *, now: datetime, days: int = 3, limit: int = 1000) -> int:

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from shoplet import idempotency, lifecycle
+from shoplet import events, idempotency, lifecycle
 from shoplet.catalog.models import Category, Sku
 from shoplet.coupons.codes import new_code
 from shoplet.coupons.gate import RedisGate
@@ -25,6 +25,7 @@ from shoplet.customers.models import Customer
 from shoplet.customers.service import is_follower
 from shoplet.db import Database, changed, new_id
 from shoplet.errors import Conflict, Forbidden, InvalidInput, Unprocessable
+from shoplet.events import EventKind
 from shoplet.inventory.models import StockLocation
 from shoplet.lifecycle import Lifecycle
 from shoplet.membership import light
@@ -430,6 +431,16 @@ def issue(
         if current.budget is not None and current.budget_committed + face > current.budget:
             raise Conflict("coupon.budget_exhausted", "This coupon's budget is used up.")
         raise Conflict("coupon.sold_out", "All of these coupons have been claimed.")
+    events.record(
+        session,
+        merchant_id,
+        EventKind.COUPON_CLAIMED,
+        now,
+        customer_id=customer_id,
+        subject_id=values["id"],
+        ref=template.id,
+        subject_at=now,
+    )
     return Coupon(**values)  # the row as written, for the caller to read
 
 

@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import Field
 
 from shoplet.customers.models import HOST_APPS
-from shoplet.schemas import In, Out, Tag
+from shoplet.schemas import In, Instant, Out, Tag
 
 HostAppName = Literal[HOST_APPS]  # type: ignore[valid-type]
 Scene = Field(
@@ -84,3 +84,27 @@ class FollowOut(Out):
     host_app: str | None
     followed_at: datetime | None
     unfollowed_at: datetime | None
+
+
+class VisitIn(In):
+    """One page view, as the mini program reports it."""
+
+    id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=48,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="The view's own id, made by the mini program: a view sent twice counts once.",
+    )
+    page: str = Field(min_length=1, max_length=64, description="The page, e.g. 'home', 'product', 'coupons'.")
+    scene: str | None = Scene
+    store_id: str | None = Field(None, max_length=32, description="The store the page is about, if any.")
+    at: Instant | None = Field(None, description="When it was viewed (default: now); at most 7 days ago.")
+
+
+class VisitsIn(In):
+    views: list[VisitIn] = Field(min_length=1, max_length=50)
+
+
+class VisitsOut(Out):
+    recorded: int

@@ -8,10 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shoplet import events
 from shoplet.auth import SESSION_PREFIX, hash_secret, make_token, new_secret
 from shoplet.customers.models import Customer, CustomerIdentity, CustomerSession, Follower
 from shoplet.db import new_id
 from shoplet.errors import Conflict
+from shoplet.events import EventKind
 from shoplet.scoping import get_owned, owned
 
 
@@ -151,12 +153,23 @@ def open_session(
     )
     session.add(record)
     session.flush()
+    events.record(
+        session,
+        merchant_id,
+        EventKind.SIGN_IN,
+        now,
+        customer_id=customer_id,
+        host_app=host_app,
+        scene=scene,
+        subject_id=record.id,
+    )
     return record, make_token(SESSION_PREFIX, merchant_id, record.id, secret)
 
 
 def follow(session: Session, *, merchant_id: str, customer_id: str, host_app: str, now: datetime) -> Follower:
     """Follow the merchant's life account (idempotent: following twice changes nothing)."""
     row = session.get(Follower, (merchant_id, customer_id))
+    began = row is None or row.unfollowed_at is not None
     if row is None:
         try:
             with session.begin_nested():
@@ -174,7 +187,25 @@ def follow(session: Session, *, merchant_id: str, customer_id: str, host_app: st
     if row.unfollowed_at is not None:
         row.host_app, row.followed_at, row.unfollowed_at = host_app, now, None
         session.flush()
+    if began and row.followed_at == now:
+        _follow_event(session, merchant_id, customer_id, EventKind.FOLLOW, host_app, now)
     return row
+
+
+def _follow_event(
+    session: Session, merchant_id: str, customer_id: str, kind: EventKind, host_app: str | None, now: datetime
+) -> None:
+    # A customer may follow and unfollow many times: each change is its own event.
+    events.record(
+        session,
+        merchant_id,
+        kind,
+        now,
+        id=f"{kind}:{customer_id}:{now.isoformat()}",
+        customer_id=customer_id,
+        host_app=host_app,
+        subject_id=customer_id,
+    )
 
 
 def unfollow(session: Session, *, merchant_id: str, customer_id: str, now: datetime) -> Follower | None:
@@ -182,6 +213,7 @@ def unfollow(session: Session, *, merchant_id: str, customer_id: str, now: datet
     if row is not None and row.unfollowed_at is None:
         row.unfollowed_at = now
         session.flush()
+        _follow_event(session, merchant_id, customer_id, EventKind.UNFOLLOW, row.host_app, now)
     return row
 
 

@@ -16,8 +16,10 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shoplet import events
 from shoplet.db import changed, new_id
 from shoplet.errors import NotFound
+from shoplet.events import EventKind
 from shoplet.guides.models import Commission, CommissionRule, CommissionStatus
 from shoplet.guides.schemas import GuideFiguresOut
 from shoplet.guides.service import guide_of, policy_of
@@ -122,6 +124,18 @@ def on_paid(
         return session.scalar(
             select(Commission).where(owned(Commission, merchant_id), Commission.order_id == order_id)
         )
+    events.record(
+        session,
+        merchant_id,
+        EventKind.COMMISSION_CREATED,
+        now,
+        customer_id=customer_id,
+        store_id=store_id,
+        guide_id=guide_id,
+        subject_id=commission.id,
+        ref=order_id,
+        amount=commission.amount,
+    )
     return commission
 
 
@@ -174,14 +188,21 @@ def start_after_sale(session: Session, *, merchant_id: str, order_id: str, now: 
 def settle_due(session: Session, *, now: datetime, limit: int = 1000) -> int:
     """Settle frozen commissions whose after-sale window has closed."""
     due = (
-        select(Commission.merchant_id, Commission.id)
+        select(
+            Commission.merchant_id,
+            Commission.id,
+            Commission.guide_id,
+            Commission.store_id,
+            Commission.customer_id,
+            Commission.amount - Commission.reversed_amount,
+        )
         .where(Commission.status == CommissionStatus.FROZEN, Commission.frozen_until <= now)
         .limit(limit)
     )
     rows = session.execute(due).all()
     settled = 0
-    for merchant_id, commission_id in rows:
-        settled += changed(
+    for merchant_id, commission_id, guide_id, store_id, customer_id, amount in rows:
+        won = changed(
             session.execute(
                 update(Commission)
                 .where(
@@ -192,6 +213,19 @@ def settle_due(session: Session, *, now: datetime, limit: int = 1000) -> int:
                 .values(status="settled", settled_at=now)
             )
         )
+        if won:
+            events.record(
+                session,
+                merchant_id,
+                EventKind.COMMISSION_SETTLED,
+                now,
+                customer_id=customer_id,
+                store_id=store_id,
+                guide_id=guide_id,
+                subject_id=commission_id,
+                amount=amount,
+            )
+        settled += won
     return settled
 
 

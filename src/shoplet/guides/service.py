@@ -14,11 +14,13 @@ from sqlalchemy import String, cast, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shoplet import events
 from shoplet.coupons import service as coupons
 from shoplet.coupons.models import Coupon, CouponTemplate
 from shoplet.customers.models import Customer
 from shoplet.db import changed, new_id
 from shoplet.errors import Conflict, Forbidden, NotFound, Unprocessable
+from shoplet.events import EventKind
 from shoplet.guides.models import (
     GuideBinding,
     GuideBindingChange,
@@ -166,10 +168,23 @@ def _record(
     by: str,
     now: datetime,
 ) -> None:
+    change_id = new_id("gbc")
+    store_id = session.get_one(Staff, (merchant_id, guide_id)).store_id
+    events.record(
+        session,
+        merchant_id,
+        EventKind.GUIDE_BOUND,
+        now,
+        customer_id=customer_id,
+        store_id=store_id,
+        guide_id=guide_id,
+        subject_id=change_id,
+        ref=source[:64],
+    )
     session.add(
         GuideBindingChange(
             merchant_id=merchant_id,
-            id=new_id("gbc"),
+            id=change_id,
             customer_id=customer_id,
             from_guide_id=previous,
             to_guide_id=guide_id,

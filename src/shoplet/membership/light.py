@@ -16,9 +16,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shoplet import events
 from shoplet.customers.models import Customer
 from shoplet.db import Database, changed, new_id
 from shoplet.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable, Unprocessable
+from shoplet.events import EventKind
 from shoplet.membership.agreements import AgreementProvider, CreditProvider
 from shoplet.membership.models import (
     LightBenefit,
@@ -237,6 +239,16 @@ def join(
         template_ids=plan.coupon_template_ids,
         key=f"light:{membership.id}:{membership.period_no}",
         now=now,
+    )
+    events.record(
+        session,
+        merchant_id,
+        EventKind.LIGHT_JOINED,
+        now,
+        customer_id=customer_id,
+        subject_id=membership.id,
+        ref=plan.id,
+        amount=plan.fee,
     )
     return membership
 

@@ -15,8 +15,10 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from shoplet import events
 from shoplet.db import changed, new_id, number
 from shoplet.errors import Conflict, Unprocessable
+from shoplet.events import EventKind
 from shoplet.membership.models import LoyaltySettings, Member, PointsEntry, PointsKind, PointsLot
 from shoplet.schemas import zone_named
 from shoplet.scoping import owned
@@ -148,6 +150,16 @@ def credit(
         note=note,
     )
     session.flush()
+    events.record(
+        session,
+        merchant_id,
+        EventKind.POINTS_EARNED,
+        now,
+        customer_id=customer_id,
+        subject_id=lot.id,
+        ref=kind,
+        amount=points,
+    )
     return balance
 
 
@@ -220,6 +232,9 @@ def debit(
     if left:
         raise Conflict("points.inconsistent", "The points ledger does not add up; nothing was taken.")
     session.flush()
+    events.record(
+        session, merchant_id, EventKind.POINTS_SPENT, now, customer_id=customer_id, ref=kind, amount=points
+    )
     return points
 
 

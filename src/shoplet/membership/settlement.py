@@ -25,7 +25,9 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from shoplet import events
 from shoplet.db import Database, bulk_insert, new_id, number, pairs_in
+from shoplet.events import EventKind, Fact
 from shoplet.membership.agreements import AgreementProvider, ChargeRequest
 from shoplet.membership.models import (
     LightMembership,
@@ -156,6 +158,8 @@ def due_settlements(session: Session, *, now: datetime, chunk: int, ids: list[tu
         LightSettlement.attempts,
         LightSettlement.created_at,
         LightSettlement.reason,
+        LightSettlement.customer_id,
+        LightSettlement.enjoyed,
         LightMembership.agreement_no,
     ).join(
         LightMembership,
@@ -271,6 +275,31 @@ def charge(db: Database, provider: AgreementProvider, rows, *, now: datetime, pr
             )
         if free or paid:
             _finish(session, free + paid, now)
+        _record_events(session, free=free, paid=paid, overdue=overdue, now=now)
+
+
+def _record_events(session: Session, *, free, paid, overdue, now: datetime) -> None:
+    """A settled period (charged or owed nothing) and a period gone overdue, as events: the
+    amount charged (or owed), and what the member enjoyed against the fee."""
+    outcomes = [(r, EventKind.LIGHT_SETTLED, "free") for r in free]
+    outcomes += [(r, EventKind.LIGHT_SETTLED, "charged") for r in paid]
+    outcomes += [(r, EventKind.LIGHT_OVERDUE, "overdue") for r in overdue]
+    by_merchant: dict[str, list[Fact]] = {}
+    for r, kind, outcome in outcomes:
+        by_merchant.setdefault(r.merchant_id, []).append(
+            Fact(
+                kind=kind,
+                occurred_at=now,
+                id=f"{kind}:{r.id}",
+                customer_id=r.customer_id,
+                subject_id=r.membership_id,
+                ref=outcome,
+                amount=r.amount,
+                benefit=r.enjoyed,
+            )
+        )
+    for merchant_id, facts in by_merchant.items():
+        events.record_many(session, merchant_id, facts)
 
 
 def _by_attempts(rows) -> list[list]:

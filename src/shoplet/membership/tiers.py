@@ -11,8 +11,10 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from shoplet import events
 from shoplet.db import new_id, number
 from shoplet.errors import Conflict, InvalidInput
+from shoplet.events import EventKind
 from shoplet.membership.models import GrowthEntry, Member, Tier, TierChange
 from shoplet.membership.points import settings_of
 from shoplet.membership.service import emit_pack
@@ -105,10 +107,21 @@ def _move(
     member = session.get_one(Member, (merchant_id, customer_id), populate_existing=True)
     target = tier_for(tiers_of(session, merchant_id), growth)
     if target != member.tier:
+        change_id = new_id("tch")
+        if delta > 0:
+            events.record(
+                session,
+                merchant_id,
+                EventKind.TIER_REACHED,
+                now,
+                customer_id=customer_id,
+                subject_id=change_id,
+                ref=target,
+            )
         session.add(
             TierChange(
                 merchant_id=merchant_id,
-                id=new_id("tch"),
+                id=change_id,
                 customer_id=customer_id,
                 from_tier=member.tier,
                 to_tier=target,

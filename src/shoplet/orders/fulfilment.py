@@ -18,8 +18,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shoplet import events
 from shoplet.db import changed, new_id
 from shoplet.errors import Conflict, InvalidInput, NotFound, Unprocessable
+from shoplet.events import EventKind
 from shoplet.inventory import service as inventory
 from shoplet.inventory.hours import distance_m, local_time, open_at
 from shoplet.inventory.models import LocationKind, StockLevel, StockLocation
@@ -538,6 +540,21 @@ def _finish(session: Session, fulfilment: Fulfilment, *, by: str, now: datetime)
         items=outstanding(session, fulfilment),
         order_id=fulfilment.order_id,
         now=now,
+    )
+    order = session.get_one(Order, (fulfilment.merchant_id, fulfilment.order_id))
+    pickup = fulfilment.mode == FulfilmentMode.PICKUP
+    events.record(
+        session,
+        fulfilment.merchant_id,
+        EventKind.PICKUP_VERIFIED if pickup else EventKind.DELIVERY_HANDED_OVER,
+        now,
+        customer_id=order.customer_id,
+        host_app=order.host_app,
+        store_id=fulfilment.location_id,
+        guide_id=order.guide_id,
+        subject_id=fulfilment.id,
+        ref=fulfilment.mode,
+        subject_at=order.paid_at,
     )
     return True
 

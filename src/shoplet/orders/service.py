@@ -14,10 +14,12 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from shoplet import events
 from shoplet.catalog.models import Product, ProductStatus, Sku
 from shoplet.coupons import redemption as coupons
 from shoplet.db import changed, new_id
 from shoplet.errors import Conflict, InvalidInput, NotFound, Unprocessable
+from shoplet.events import EventKind
 from shoplet.guides import commissions
 from shoplet.guides.models import GuideBinding
 from shoplet.inventory.models import StockLocation
@@ -327,6 +329,20 @@ def checkout(
             now=now,
         )
     session.flush()
+    events.record(
+        session,
+        merchant_id,
+        EventKind.ORDER_PLACED,
+        now,
+        customer_id=customer_id,
+        host_app=order.host_app,
+        scene=order.scene,
+        store_id=order.location_id,
+        guide_id=order.guide_id,
+        subject_id=order.id,
+        amount=order.total,
+        benefit=order.discount,
+    )
     return order
 
 
@@ -420,6 +436,19 @@ def cancel(
         raise Conflict(
             "order.not_cancellable", "Only unpaid orders can be cancelled; ask for a refund instead."
         )
+    events.record(
+        session,
+        merchant_id,
+        EventKind.ORDER_CANCELLED,
+        now,
+        customer_id=order.customer_id,
+        host_app=order.host_app,
+        store_id=order.location_id,
+        guide_id=order.guide_id,
+        subject_id=order.id,
+        ref=reason[:64],
+        amount=order.total,
+    )
     fulfilments.on_cancel(session, order=order, reason=reason, now=now)
     coupons.release_for_order(session, merchant_id=merchant_id, order_id=order_id)
     loyalty.on_cancel(

@@ -23,10 +23,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from shoplet import idempotency
+from shoplet import events, idempotency
 from shoplet.coupons import redemption as coupons
 from shoplet.db import Database, changed, new_id
 from shoplet.errors import Conflict, InvalidInput, Unprocessable
+from shoplet.events import EventKind
 from shoplet.guides import commissions
 from shoplet.inventory import service as inventory
 from shoplet.membership import loyalty
@@ -153,6 +154,20 @@ def request_refund(
     if not moved:
         raise Conflict("refund.exceeds_paid", "That is more than remains of what was paid.")
     refund.amount, refund.delivery_fee = amount, delivery
+    events.record(
+        session,
+        merchant_id,
+        EventKind.REFUND,
+        now,
+        customer_id=order.customer_id,
+        host_app=order.host_app,
+        store_id=order.location_id,
+        guide_id=order.guide_id,
+        subject_id=refund.id,
+        ref=order.id,
+        amount=amount,
+        subject_at=order.paid_at,  # the refund counts against the day the order was paid
+    )
     if fully_refunded:
         coupons.return_for_order(session, merchant_id=merchant_id, order_id=order_id, now=now)
     loyalty.on_refund(

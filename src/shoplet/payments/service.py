@@ -14,10 +14,12 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shoplet import events
 from shoplet.coupons import issuing as coupon_events
 from shoplet.coupons import redemption as coupons
 from shoplet.db import Database, changed, new_id
 from shoplet.errors import Conflict, Unprocessable
+from shoplet.events import EventKind
 from shoplet.guides import commissions
 from shoplet.membership import loyalty
 from shoplet.membership.service import enrol_on_payment
@@ -173,7 +175,24 @@ def apply_paid(session: Session, *, payment: Payment, trade_no: str, paid_at: da
     order = get_owned(session, Order, merchant_id, payment.order_id, what="Order")
     session.refresh(order)
     if order_paid:
-        coupons.use_for_order(session, merchant_id=merchant_id, order_id=order.id, now=now)
+        events.record(
+            session,
+            merchant_id,
+            EventKind.ORDER_PAID,
+            paid_at,
+            customer_id=order.customer_id,
+            host_app=order.host_app,
+            scene=order.scene,
+            store_id=order.location_id,
+            guide_id=order.guide_id,
+            subject_id=order.id,
+            amount=payment.amount,
+            benefit=order.discount,
+            subject_at=paid_at,
+        )
+        coupons.use_for_order(
+            session, merchant_id=merchant_id, order_id=order.id, now=now, store_id=order.location_id
+        )
         fulfilments.on_paid(session, order=order, paid_at=paid_at)
         commissions.on_paid(
             session,
@@ -194,14 +213,16 @@ def apply_paid(session: Session, *, payment: Payment, trade_no: str, paid_at: da
             scene=order.scene,
             now=now,
         )
-        events = {"order_at_least": f"order:{order.id}"}
+        triggers = {"order_at_least": f"order:{order.id}"}
         if joined:  # the first paid order makes a member: both events happen now
-            events.update(joined=f"customer:{order.customer_id}", first_order=f"customer:{order.customer_id}")
+            triggers.update(
+                joined=f"customer:{order.customer_id}", first_order=f"customer:{order.customer_id}"
+            )
         coupon_events.on_event(
             session,
             merchant_id=merchant_id,
             customer_id=order.customer_id,
-            events=events,
+            events=triggers,
             order_amount=payment.amount,
             now=now,
         )

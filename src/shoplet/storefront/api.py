@@ -16,9 +16,10 @@ from shoplet.catalog.models import Category, Product, ProductStatus
 from shoplet.catalog.schemas import CategoryOut, ProductOut
 from shoplet.catalog.service import skus_of
 from shoplet.customers import service as customers
+from shoplet.customers import visits
 from shoplet.customers.api import customer_out, follow_out
 from shoplet.customers.models import Customer, Follower
-from shoplet.customers.schemas import CustomerOut, FollowOut, SessionOut, SignInIn
+from shoplet.customers.schemas import CustomerOut, FollowOut, SessionOut, SignInIn, VisitsIn, VisitsOut
 from shoplet.errors import InvalidInput, NotFound, Unauthenticated
 from shoplet.inventory.models import StockLocation
 from shoplet.inventory.nearby import nearby_stores
@@ -81,6 +82,23 @@ def sign_in(body: SignInIn, db: Db, now: Now, rt: Rt) -> SessionOut:
             now=now,
         )
         return SessionOut(customer_id=found.id, token=token, expires_at=record.expires_at)
+
+
+@router.post("/visits", response_model=VisitsOut, status_code=201)
+def report_visits(body: VisitsIn, p: AsCustomer, db: Db, now: Now) -> VisitsOut:
+    """Report page views (up to 50 at once; a mini program may queue them while offline and
+    send them within 7 days). Each view's ``id`` makes a resend count once."""
+    with db.unit_of_work() as s:
+        recorded = visits.record_visits(
+            s,
+            merchant_id=p.tenant,
+            customer_id=p.customer,
+            host_app=p.host_app,
+            scene=p.scene,
+            views=body.views,
+            now=now,
+        )
+        return VisitsOut(recorded=recorded)
 
 
 @router.get("/me", response_model=CustomerOut)

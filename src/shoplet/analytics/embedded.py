@@ -1,0 +1,140 @@
+"""The embedded engine: figures read from the daily rollups on the main database
+(SQLite or PostgreSQL), never from the raw events."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from shoplet.analytics.calendar import month_start, week_start
+from shoplet.analytics.models import CustomerDay, DailyMetric, FirstSeen, PeriodActive, RetentionCell
+from shoplet.scoping import owned
+
+
+def like_pattern(letters: list[str]) -> str:
+    """Steps in order, anything between: ``['V', 'C']`` → ``%V%C%``."""
+    return "%" + "%".join(letters) + "%"
+
+
+class RollupSource:
+    """:class:`analytics.figures.Source` over the rollup tables of one merchant."""
+
+    name = "rollups"
+
+    def __init__(self, session: Session, merchant_id: str) -> None:
+        self.session, self.merchant_id = session, merchant_id
+
+    def active_by_day(self, since: date, until: date) -> dict[date, int]:
+        rows = self.session.execute(
+            select(DailyMetric.day, DailyMetric.value).where(
+                owned(DailyMetric, self.merchant_id),
+                DailyMetric.day >= since,
+                DailyMetric.day < until,
+                DailyMetric.metric == "active",
+                DailyMetric.dim == "all",
+                DailyMetric.key == "",
+            )
+        )
+        return {d: int(v) for d, v in rows}
+
+    def active_in(self, starts: list[tuple[date, date]]) -> dict[date, int]:
+        out: dict[date, int] = {}
+        for start, end in starts:
+            length = (end - start).days
+            if length == 1:
+                out.update(self.active_by_day(start, end))
+                continue
+            grain = "week" if length == 7 and start == week_start(start) else "month"
+            if grain == "month" and start != month_start(start):
+                raise ValueError("periods are whole calendar weeks or months")
+            value = self.session.scalar(
+                select(PeriodActive.customers).where(
+                    owned(PeriodActive, self.merchant_id),
+                    PeriodActive.grain == grain,
+                    PeriodActive.start == start,
+                )
+            )
+            out[start] = int(value or 0)
+        return out
+
+    def new_customers(self, since: date, until: date) -> list[tuple[str | None, str | None, int]]:
+        rows = self.session.execute(
+            select(FirstSeen.host_app, FirstSeen.scene, func.count())
+            .where(
+                owned(FirstSeen, self.merchant_id), FirstSeen.first_day >= since, FirstSeen.first_day < until
+            )
+            .group_by(FirstSeen.host_app, FirstSeen.scene)
+        )
+        return [(h, s, int(n)) for h, s, n in rows]
+
+    def retention(
+        self, since: date, until: date, offsets: list[int]
+    ) -> tuple[dict[date, int], dict[tuple[date, int], int]]:
+        rows = self.session.execute(
+            select(RetentionCell.cohort_day, RetentionCell.offset, RetentionCell.customers).where(
+                owned(RetentionCell, self.merchant_id),
+                RetentionCell.cohort_day >= since,
+                RetentionCell.cohort_day < until,
+                RetentionCell.offset.in_([0, *offsets]),
+            )
+        )
+        sizes: dict[date, int] = {}
+        cells: dict[tuple[date, int], int] = {}
+        for day, offset, customers in rows:
+            if offset == 0:
+                sizes[day] = customers
+            cells[(day, offset)] = customers
+        return sizes, cells
+
+    def funnel(self, since: date, until: date, letters: list[str]) -> list[int]:
+        level = case(
+            *[(CustomerDay.path.like(like_pattern(letters[:n])), n) for n in range(len(letters), 0, -1)],
+            else_=0,
+        )
+        per_customer = (
+            select(func.max(level).label("level"))
+            .where(owned(CustomerDay, self.merchant_id), CustomerDay.day >= since, CustomerDay.day < until)
+            .group_by(CustomerDay.customer_id)
+            .subquery()
+        )
+        counts = dict(
+            self.session.execute(
+                select(per_customer.c.level, func.count()).group_by(per_customer.c.level)
+            ).all()
+        )
+        return [sum(int(c) for lvl, c in counts.items() if lvl >= n) for n in range(1, len(letters) + 1)]
+
+    def sums(self, since: date, until: date, metric: str, dim: str) -> dict[str, int]:
+        rows = self.session.execute(
+            select(DailyMetric.key, func.sum(DailyMetric.value))
+            .where(
+                owned(DailyMetric, self.merchant_id),
+                DailyMetric.day >= since,
+                DailyMetric.day < until,
+                DailyMetric.metric == metric,
+                DailyMetric.dim == dim,
+            )
+            .group_by(DailyMetric.key)
+        )
+        return {k: int(v) for k, v in rows}
+
+    def buyers(self, since: date, until: date) -> tuple[int, int]:
+        per_customer = (
+            select(func.sum(CustomerDay.paid_orders).label("orders"))
+            .where(
+                owned(CustomerDay, self.merchant_id),
+                CustomerDay.day >= since,
+                CustomerDay.day < until,
+                CustomerDay.paid_orders > 0,
+            )
+            .group_by(CustomerDay.customer_id)
+            .subquery()
+        )
+        buyers, repeat = self.session.execute(
+            select(
+                func.count(), func.coalesce(func.sum(case((per_customer.c.orders >= 2, 1), else_=0)), 0)
+            ).select_from(per_customer)
+        ).one()
+        return int(buyers), int(repeat)

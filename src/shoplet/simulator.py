@@ -1,0 +1,636 @@
+"""The traffic simulator: realistic customer history for a merchant, through the real services.
+
+``shoplet simulate --days 30 --customers 5000 --seed 1`` (or :func:`simulate`) plays ``days``
+days up to now with a clock it controls. Customers arrive over the period (more on
+weekends), each through a host app and an entry scene; on the days they come back — less
+often the longer ago they arrived (a decaying retention curve) — they sign in at an hour of
+the day drawn from a shop's rhythm, view a few pages, claim coupons, order at a store
+(priced by the engine, paid through the sandbox wallet), collect pickups and receive
+deliveries, have coupons verified at the till, follow the life account, join light
+memberships and bind to guides. Some refund a day or two later. Each simulated day ends
+with the shop's sweeps (coupon expiry, settlement of light memberships, commission
+settlement, unpaid orders, the outbox) and the analytics rollup.
+
+Nothing is inserted directly: every change goes through the service an API route or a job
+would call, so the events, stock, money and figures are what the real system makes. The
+same seed gives the same history (the figures; ids are fresh). The knobs are
+:class:`Knobs`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from shoplet import sweeps
+from shoplet.analytics import rollups
+from shoplet.catalog.models import Product, ProductStatus, Sku
+from shoplet.coupons import redemption
+from shoplet.coupons import service as coupon_service
+from shoplet.coupons.models import Coupon, CouponStatus, CouponTemplate
+from shoplet.customers import service as customers
+from shoplet.customers import visits
+from shoplet.customers.models import Customer
+from shoplet.customers.schemas import VisitIn
+from shoplet.db import Database, utcnow
+from shoplet.errors import ShopletError
+from shoplet.guides import service as guides
+from shoplet.guides.models import BindingSource
+from shoplet.inventory import service as inventory
+from shoplet.inventory.models import LocationKind, StockLevel, StockLocation
+from shoplet.lifecycle import Lifecycle
+from shoplet.membership import light
+from shoplet.membership.models import LightPlan, PlanStatus
+from shoplet.orders import fulfilment as fulfilments
+from shoplet.orders import service as orders
+from shoplet.orders.models import Fulfilment, OrderStatus
+from shoplet.payments import refunds
+from shoplet.payments import service as payments
+from shoplet.runtime import Runtime
+from shoplet.scoping import owned
+from shoplet.tenancy.models import Merchant, Role, Staff
+
+log = logging.getLogger(__name__)
+
+HOSTS = (("alipay", 55), ("taobao", 20), ("tmall", 10), ("amap", 8), ("h5", 7))
+SCENES = (
+    ("qr_scan", 28),
+    ("search", 20),
+    ("share", 12),
+    ("profile", 8),
+    ("feed", 10),
+    ("home_banner", 8),
+    ("nearby", 10),
+    ("message", 4),
+)
+PAGES = ("home", "product", "category", "coupons", "store", "cart", "member")
+# Share of a day's visits by local hour: breakfast, lunch and evening peaks.
+HOURS = (1, 0, 0, 0, 0, 1, 3, 8, 10, 6, 5, 7, 10, 8, 5, 4, 5, 6, 8, 9, 8, 6, 4, 2)
+WEEKDAY = (0.9, 0.85, 0.9, 0.95, 1.1, 1.35, 1.3)  # Monday .. Sunday
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """How the simulated customers behave (shares are per active customer-day)."""
+
+    retention_day1: float = 0.35  # chance to come back the day after arriving ...
+    retention_decay: float = 0.55  # ... falling as (days since arrival) ** -decay
+    retention_floor: float = 0.03
+    pages: tuple[int, int] = (1, 10)  # page views per visit
+    follow: float = 0.15
+    unfollow: float = 0.01
+    claim: float = 0.3
+    order: float = 0.1
+    pay: float = 0.88  # of orders placed; the others are cancelled or left to time out
+    cancel: float = 0.5  # of the unpaid
+    delivery: float = 0.25  # of orders at a store that delivers
+    collect: float = 0.92  # of paid pickups and deliveries, handed over the same day
+    refund: float = 0.05  # of paid orders, a day or two later
+    verify_in_store: float = 0.06
+    join_light: float = 0.02
+    bind_guide: float = 0.12  # of new customers who arrive by QR or share
+    items: tuple[int, int] = (1, 3)
+
+
+@dataclass
+class Report:
+    """What a run did."""
+
+    days: int = 0
+    customers: int = 0
+    customer_days: int = 0
+    orders: int = 0
+    paid: int = 0
+    refunds: int = 0
+    events: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Shop:
+    merchant_id: str
+    zone: ZoneInfo
+    stores: list[StockLocation]
+    skus: list[tuple[str, int]]  # sku id, list price
+    templates: list[str]
+    plans: list[str]
+    guides: list[str]
+    clerks: dict[str, str]  # store id -> clerk id
+    operator: str
+
+
+@dataclass
+class _Customer:
+    number: int
+    arrival: int  # day index
+    host_app: str
+    scene: str
+    id: str | None = None
+    loyalty: float = 1.0
+    signed_in_until: datetime = datetime.min.replace(tzinfo=UTC)
+
+
+class SimClock:
+    """The clock the services see: set by the simulator, never read from the wall."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _weighted(rng: random.Random, pairs: tuple[tuple[str, int], ...]) -> str:
+    return rng.choices([p for p, _ in pairs], weights=[w for _, w in pairs])[0]
+
+
+def _shop(db: Database, merchant_id: str) -> _Shop:
+    with db.unit_of_work(write=False) as s:
+        merchant = s.get_one(Merchant, merchant_id)
+        stores = list(
+            s.scalars(
+                select(StockLocation)
+                .where(owned(StockLocation, merchant_id), StockLocation.kind == LocationKind.STORE)
+                .order_by(StockLocation.code)
+            )
+        )
+        skus = [
+            (sku.id, sku.list_price)
+            for sku in s.scalars(
+                select(Sku)
+                .join(Product, (Product.merchant_id == Sku.merchant_id) & (Product.id == Sku.product_id))
+                .where(owned(Sku, merchant_id), Product.status == ProductStatus.ACTIVE)
+                .order_by(Sku.code)
+            )
+        ]
+        templates = list(
+            s.scalars(
+                select(CouponTemplate.id)
+                .where(
+                    owned(CouponTemplate, merchant_id),
+                    CouponTemplate.status == Lifecycle.ACTIVE,
+                    CouponTemplate.public_code.is_(None),
+                )
+                .order_by(CouponTemplate.name)
+            )
+        )
+        plans = list(
+            s.scalars(
+                select(LightPlan.id)
+                .where(owned(LightPlan, merchant_id), LightPlan.status == PlanStatus.ACTIVE)
+                .order_by(LightPlan.name)
+            )
+        )
+        staff = list(s.scalars(select(Staff).where(owned(Staff, merchant_id)).order_by(Staff.name)))
+    clerks = {x.store_id: x.id for x in staff if x.role == Role.CLERK and x.store_id}
+    admins = [x.id for x in staff if x.role in (Role.ADMIN, Role.OPERATOR)]
+    return _Shop(
+        merchant_id=merchant_id,
+        zone=ZoneInfo(merchant.timezone),
+        stores=stores,
+        skus=skus,
+        templates=templates,
+        plans=plans,
+        guides=[x.id for x in staff if x.role == Role.GUIDE],
+        clerks=clerks,
+        operator=admins[0] if admins else "simulator",
+    )
+
+
+class Simulator:
+    """One run over one merchant; see the module's docstring."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        clock: SimClock,
+        merchant_id: str,
+        *,
+        seed: int,
+        knobs: Knobs | None = None,
+    ) -> None:
+        self.rt, self.db, self.clock = rt, rt.db, clock
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.knobs = knobs or Knobs()
+        self.shop = _shop(self.db, merchant_id)
+        self.report = Report()
+        self.later: dict[int, list[Callable[[], None]]] = {}
+        self.first_day = utcnow().date()
+
+    # --- the plan of a run -------------------------------------------------------------
+    def run(
+        self, *, days: int, customers: int, end: datetime, progress: Callable[[int], None] | None = None
+    ) -> Report:
+        tz = self.shop.zone
+        last = end.astimezone(tz).date()
+        first = last - timedelta(days=days - 1)
+        weights = [WEEKDAY[(first + timedelta(days=d)).weekday()] for d in range(days)]
+        arrivals = sorted(self.rng.choices(range(days), weights=weights, k=customers))
+        people = [
+            _Customer(
+                number=n,
+                arrival=day,
+                host_app=_weighted(self.rng, HOSTS),
+                scene=_weighted(self.rng, SCENES),
+                loyalty=self.rng.uniform(0.3, 1.7),
+            )
+            for n, day in enumerate(arrivals)
+        ]
+        self.first_day = first
+        self._stock_up(
+            start=datetime.combine(first, time(6), tzinfo=tz).astimezone(UTC), units=customers * 2 + 100
+        )
+        for d in range(days):
+            day = first + timedelta(days=d)
+            midnight = datetime.combine(day, time(), tzinfo=tz)
+            sessions = []
+            for person in people:
+                if self._comes(person, d, weights[d]):
+                    hour = self.rng.choices(range(24), weights=HOURS)[0]
+                    moment = midnight + timedelta(hours=hour, seconds=self.rng.randrange(3600))
+                    sessions.append((moment.astimezone(UTC), person))
+            sessions.sort(key=lambda x: (x[0], x[1].number))
+            for moment, person in sessions:
+                if moment > end:
+                    continue
+                self._session(person, moment, new=person.arrival == d)
+            for action in self.later.pop(d, []):
+                action()
+            self._end_of_day(min(midnight.astimezone(UTC) + timedelta(days=1) - timedelta(seconds=1), end))
+            self.report.days += 1
+            if progress:
+                progress(1)
+        self.report.customers = sum(1 for p in people if p.id)
+        return self.report
+
+    def _comes(self, person: _Customer, d: int, weekday: float) -> bool:
+        if d < person.arrival:
+            return False
+        if d == person.arrival:
+            return True
+        k = self.knobs
+        since = d - person.arrival
+        chance = (
+            max(k.retention_floor, k.retention_day1 * since ** (-k.retention_decay))
+            * person.loyalty
+            * weekday
+        )
+        return self.rng.random() < min(chance, 0.95)
+
+    def _refused(self, error: ShopletError) -> None:
+        self.report.refused[error.code] = self.report.refused.get(error.code, 0) + 1
+
+    def _at(self, moment: datetime) -> datetime:
+        self.clock.now = moment
+        return moment
+
+    # --- one customer's visit ----------------------------------------------------------
+    def _session(self, person: _Customer, start: datetime, *, new: bool) -> None:
+        k, rng, m = self.knobs, self.rng, self.shop.merchant_id
+        self.report.customer_days += 1
+        now = self._at(start)
+        scene = person.scene if new else _weighted(rng, SCENES)
+        with self.db.unit_of_work() as s:
+            if person.id is None or person.signed_in_until <= now:
+                # The mini program signs in silently when it has no live session.
+                customer = customers.resolve_customer(
+                    s,
+                    merchant_id=m,
+                    host_app=person.host_app,
+                    host_user_id=f"sim-{self.seed}-{person.number}",
+                    phone=None,
+                    now=now,
+                )
+                if person.id is None:
+                    person.id = customer.id
+                    row = s.get_one(Customer, (m, customer.id))  # the sandbox credit bureau's answer, pinned
+                    row.tags = [*row.tags, f"credit:{rng.randrange(300, 1000)}"]
+                record, _token = customers.open_session(
+                    s,
+                    merchant_id=m,
+                    customer_id=customer.id,
+                    host_app=person.host_app,
+                    scene=scene,
+                    days=self.rt.settings.customer_session_days,
+                    now=now,
+                )
+                person.signed_in_until = record.expires_at
+            views = [
+                VisitIn(page=rng.choice(PAGES), at=now + timedelta(seconds=20 * n))
+                for n in range(rng.randint(*k.pages))
+            ]
+            visits.record_visits(
+                s,
+                merchant_id=m,
+                customer_id=person.id,
+                host_app=person.host_app,
+                scene=scene,
+                views=views,
+                now=now + timedelta(seconds=20 * len(views)),
+            )
+            if rng.random() < (k.follow if new else k.follow / 10):
+                customers.follow(s, merchant_id=m, customer_id=person.id, host_app=person.host_app, now=now)
+            elif rng.random() < k.unfollow:
+                customers.unfollow(s, merchant_id=m, customer_id=person.id, now=now)
+        customer_id = person.id
+        now += timedelta(seconds=20 * len(views) + 30)
+        if new and self.shop.guides and scene in ("qr_scan", "share") and rng.random() < k.bind_guide:
+            self._try(
+                lambda s: guides.bind(
+                    s,
+                    merchant_id=m,
+                    customer_id=customer_id,
+                    guide_id=rng.choice(self.shop.guides),
+                    source=BindingSource.SCAN,
+                    by="simulator",
+                    now=self._at(now),
+                )
+            )
+        if self.shop.templates and rng.random() < k.claim:
+            self._claim(customer_id, rng.choice(self.shop.templates), self._at(now + timedelta(seconds=10)))
+        if self.shop.plans and rng.random() < k.join_light:
+            self._join(customer_id, rng.choice(self.shop.plans), self._at(now + timedelta(seconds=20)))
+        if self.shop.stores and self.shop.skus and rng.random() < k.order:
+            self._order(person, scene, now + timedelta(minutes=1))
+        if rng.random() < k.verify_in_store:
+            self._verify(customer_id, now + timedelta(minutes=5))
+
+    def _try(self, work: Callable) -> object | None:
+        try:
+            with self.db.unit_of_work() as s:
+                return work(s)
+        except ShopletError as error:
+            self._refused(error)
+            return None
+
+    def _claim(self, customer_id: str, template_id: str, now: datetime) -> None:
+        try:
+            coupon_service.claim_for_customer(
+                self.db,
+                self.rt.coupon_gate,
+                merchant_id=self.shop.merchant_id,
+                customer_id=customer_id,
+                scope=f"customer:{customer_id}",
+                template_id=template_id,
+                idempotency_key=None,
+                now=now,
+            )
+        except ShopletError as error:
+            self._refused(error)
+
+    def _join(self, customer_id: str, plan_id: str, now: datetime) -> None:
+        try:
+            light.enrol(
+                self.db,
+                credit=self.rt.credit,
+                agreements=self.rt.agreements,
+                merchant_id=self.shop.merchant_id,
+                customer_id=customer_id,
+                plan_id=plan_id,
+                auto_renew=self.rng.random() < 0.6,
+                now=now,
+            )
+        except ShopletError as error:
+            self._refused(error)
+
+    def _verify(self, customer_id: str, now: datetime) -> None:
+        m = self.shop.merchant_id
+        with self.db.unit_of_work(write=False) as s:
+            code = s.scalar(
+                select(Coupon.code)
+                .where(
+                    owned(Coupon, m),
+                    Coupon.customer_id == customer_id,
+                    Coupon.status == CouponStatus.AVAILABLE,
+                )
+                .order_by(Coupon.claimed_at, Coupon.code)
+                .limit(1)
+            )
+        if code is None or not self.shop.clerks:
+            return
+        store_id = self.rng.choice(sorted(self.shop.clerks))
+        self._try(
+            lambda s: redemption.verify(
+                s,
+                merchant_id=m,
+                code=code,
+                store_id=store_id,
+                staff_id=self.shop.clerks[store_id],
+                now=self._at(now),
+            )
+        )
+
+    def _order(self, person: _Customer, scene: str, now: datetime) -> None:
+        k, rng, m = self.knobs, self.rng, self.shop.merchant_id
+        store = rng.choice(self.shop.stores)
+        items = rng.sample(self.shop.skus, min(len(self.shop.skus), rng.randint(*k.items)))
+        request = None
+        if fulfilments.settings_of(store).delivery_radius_m and rng.random() < k.delivery:
+            request = self._delivery_request(store, now)
+
+        def place(s):
+            return orders.checkout(
+                s,
+                merchant_id=m,
+                customer_id=person.id,
+                location_id=store.id,
+                items=[(sku, rng.randint(1, 2)) for sku, _ in items],
+                pricer=self.rt.pricer,
+                host_app=person.host_app,
+                scene=scene,
+                note="",
+                timeout=self.rt.unpaid_timeout,
+                now=self._at(now),
+                fulfilment=request,
+            ).id
+
+        order_id = self._try(place)
+        if order_id is None:
+            return
+        self.report.orders += 1
+        if rng.random() >= k.pay:
+            if rng.random() < k.cancel:
+                self._try(
+                    lambda s: orders.cancel(
+                        s,
+                        merchant_id=m,
+                        order_id=order_id,
+                        reason="cancelled_by_customer",
+                        now=self._at(now + timedelta(minutes=2)),
+                        customer_id=person.id,
+                    )
+                )
+            return
+        if not self._pay(order_id, person.id, now + timedelta(minutes=1)):
+            return
+        self.report.paid += 1
+        if rng.random() < k.collect:
+            self._hand_over(order_id, store.id, now + timedelta(minutes=rng.randint(10, 50)))
+        if rng.random() < k.refund:
+            when = now + timedelta(days=rng.randint(1, 2), minutes=rng.randint(0, 120))
+            day = (when.astimezone(self.shop.zone).date() - self.first_day).days
+            self.later.setdefault(day, []).append(lambda: self._refund(order_id, when))
+
+    def _delivery_request(self, store: StockLocation, now: datetime) -> fulfilments.Request | None:
+        with self.db.unit_of_work(write=False) as s:
+            free = [x for x in fulfilments.slots(s, store=store, now=now) if x["remaining"] > 0]
+        if not free:
+            return None
+        address = {
+            "name": "Sim",
+            "phone": "13800000000",
+            "address": "Nearby",
+            "latitude": float(store.latitude or 0) + 0.002,
+            "longitude": float(store.longitude or 0) + 0.002,
+        }
+        return fulfilments.Request(mode="delivery", slot_start=free[0]["start"], address=address)
+
+    def _pay(self, order_id: str, customer_id: str, now: datetime) -> bool:
+        m, sandbox = self.shop.merchant_id, self.rt.sandbox
+        if sandbox is None:
+            return False
+        self._at(now)
+        try:
+            with self.db.unit_of_work() as s:
+                payment = payments.open_payment(
+                    s, merchant_id=m, order_id=order_id, customer_id=customer_id, provider="sandbox", now=now
+                )
+                payment_id = payment.id
+            payment = payments.attach_trade(
+                self.db,
+                sandbox,
+                merchant_id=m,
+                payment_id=payment_id,
+                notify_url=self.rt.notify_url("sandbox"),
+            )
+            sandbox.buyer_pays(payment.provider_trade_no)
+            paid = payments.reconcile(self.db, sandbox, merchant_id=m, payment_id=payment_id, now=now)
+        except ShopletError as error:
+            self._refused(error)
+            return False
+        return paid.status == "paid"
+
+    def _hand_over(self, order_id: str, store_id: str, now: datetime) -> None:
+        m = self.shop.merchant_id
+        clerk = self.shop.clerks.get(store_id, self.shop.operator)
+        with self.db.unit_of_work(write=False) as s:
+            parts = list(
+                s.scalars(select(Fulfilment).where(owned(Fulfilment, m), Fulfilment.order_id == order_id))
+            )
+        for part in parts:
+            if part.pickup_code:
+                self._try(
+                    lambda s, part=part: orders.verify_pickup(
+                        s,
+                        merchant_id=m,
+                        store_id=part.location_id,
+                        code=part.pickup_code,
+                        by=clerk,
+                        now=self._at(now),
+                    )
+                )
+        if any(not p.pickup_code for p in parts):
+            self._try(
+                lambda s: orders.fulfil(s, merchant_id=m, order_id=order_id, by=clerk, now=self._at(now))
+            )
+
+    def _refund(self, order_id: str, now: datetime) -> None:
+        m = self.shop.merchant_id
+        with self.db.unit_of_work(write=False) as s:
+            order = orders.get_order(s, m, order_id)
+            refundable = order.status in (OrderStatus.PAID, OrderStatus.FULFILLED)
+        if not refundable:
+            return
+        try:
+            refunds.refund_order(
+                self.db,
+                self.rt.providers,
+                merchant_id=m,
+                scope=f"staff:{self.shop.operator}",
+                order_id=order_id,
+                items=None,
+                restock=True,
+                reason="customer changed their mind",
+                clerk_store_id=None,
+                idempotency_key=None,
+                payload={},
+                now=self._at(now),
+            )
+            self.report.refunds += 1
+        except ShopletError as error:
+            self._refused(error)
+
+    # --- the shop's own rhythm ---------------------------------------------------------
+    def _stock_up(self, *, start: datetime, units: int) -> None:
+        """Enough stock everywhere for the whole run (a delivery from the roaster)."""
+        m = self.shop.merchant_id
+        with self.db.unit_of_work() as s:
+            for store in self.shop.stores:
+                have = {
+                    lvl.sku_id: lvl.on_hand
+                    for lvl in s.scalars(
+                        select(StockLevel).where(owned(StockLevel, m), StockLevel.location_id == store.id)
+                    )
+                }
+                for sku, _price in self.shop.skus:
+                    if have.get(sku, 0) < units:
+                        inventory.adjust(
+                            s,
+                            merchant_id=m,
+                            location_id=store.id,
+                            sku_id=sku,
+                            delta=units - have.get(sku, 0),
+                            reason="receipt",
+                            now=start,
+                        )
+
+    def _end_of_day(self, moment: datetime) -> None:
+        self._at(moment)
+        sweeps.cancel_unpaid_orders(self.rt, now=moment)
+        sweeps.coupon_lifecycle(self.rt, now=moment)
+        sweeps.membership_lifecycle(self.rt, now=moment)
+        sweeps.fulfilment_lifecycle(self.rt, now=moment)
+        sweeps.dispatch_outbox(self.rt, now=moment)
+        self.report.events += rollups.run(self.db).events
+
+
+def _accept(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """The simulator's outbound HTTP: payments are settled by reconciliation, so the
+    provider's notifications (and any webhook) are acknowledged without a server."""
+    return 200
+
+
+def simulate(
+    rt: Runtime,
+    merchant_id: str,
+    *,
+    days: int = 30,
+    customers: int = 5000,
+    seed: int = 1,
+    end: datetime | None = None,
+    knobs: Knobs | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Report:
+    """Play ``days`` days of customer traffic ending at ``end`` (default: now) for a merchant.
+
+    ``rt`` must be a runtime whose clock is a :class:`SimClock` (see :func:`runtime_for`)."""
+    if not isinstance(rt.clock, SimClock):
+        raise TypeError("simulate needs a runtime built by runtime_for (its clock is the simulator's)")
+    end = end or utcnow()
+    return Simulator(rt, rt.clock, merchant_id, seed=seed, knobs=knobs).run(
+        days=days, customers=customers, end=end, progress=progress
+    )
+
+
+def runtime_for(settings, db: Database | None = None) -> Runtime:
+    """A runtime for simulating: the sandbox on, the clock the simulator's."""
+    clock = SimClock(utcnow())
+    settings = settings.model_copy(update={"sandbox_payments": True})
+    return Runtime(settings, clock=clock, db=db, post=_accept)
