@@ -395,6 +395,16 @@ def _loyalty(
     )
 
 
+def existing(session: Session) -> Merchant | None:
+    """The demo merchant, if it was loaded before."""
+    return session.scalar(select(Merchant).where(Merchant.name == DEMO_NAME))
+
+
+def create(session: Session, *, now: datetime) -> Merchant:
+    """Create the demo merchant as of ``now`` (earlier than today when history is simulated)."""
+    return _create(session, now)
+
+
 def load(session: Session, *, now: datetime, session_days: int = 30) -> DemoCredentials:
     """Create the demo merchant once; every call issues fresh credentials to print."""
     merchant = session.scalar(select(Merchant).where(Merchant.name == DEMO_NAME))

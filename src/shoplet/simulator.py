@@ -53,7 +53,7 @@ from shoplet.orders.models import Fulfilment, OrderStatus
 from shoplet.payments import refunds
 from shoplet.payments import service as payments
 from shoplet.runtime import Runtime
-from shoplet.scoping import owned
+from shoplet.scoping import owned, same_tenant
 from shoplet.tenancy.models import Merchant, Role, Staff
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ def _shop(db: Database, merchant_id: str) -> _Shop:
             (sku.id, sku.list_price)
             for sku in s.scalars(
                 select(Sku)
-                .join(Product, (Product.merchant_id == Sku.merchant_id) & (Product.id == Sku.product_id))
+                .join(Product, same_tenant(Product, Sku) & (Product.id == Sku.product_id))
                 .where(owned(Sku, merchant_id), Product.status == ProductStatus.ACTIVE)
                 .order_by(Sku.code)
             )

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Query
 
 from shoplet.analytics import figures, service
+from shoplet.analytics.calendar import local_day
 from shoplet.analytics.schemas import (
     ActiveOut,
     BeforeAfterOut,
@@ -283,17 +284,19 @@ def store_before_after(
     db: Db,
     rt: Rt,
     now: Now,
-    date: str = Query(
-        ..., max_length=10, description="The day it changed (e.g. started pickup or delivery)."
+    date: str | None = Query(
+        None,
+        max_length=10,
+        description="The day it changed, YYYY-MM-DD (e.g. it started pickup or delivery); default: it opened here.",
     ),
     days: int = Query(30, ge=1, le=183, description="Days compared on each side."),
     tz: str | None = TZ,
 ) -> BeforeAfterOut:
     """A store's revenue in the ``days`` before a date and the ``days`` from it."""
     with db.unit_of_work(write=False) as s:
-        get_owned(s, StockLocation, p.tenant, store_id, what="Store", code="store")
-        service.check_zone(s, p.tenant, tz)
-        day = service.parse_day(date, "date")
+        store = get_owned(s, StockLocation, p.tenant, store_id, what="Store", code="store")
+        zone = service.check_zone(s, p.tenant, tz)
+        day = service.parse_day(date, "date") if date else local_day(store.created_at, zone)
         return figures.before_after(service.source_for(s, p.tenant, rt.warehouse), store_id, day, days)
 
 

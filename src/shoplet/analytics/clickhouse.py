@@ -81,13 +81,19 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+_CHDB_SESSIONS: dict[str | None, Any] = {}
+
+
 class ChdbClient:
-    """chDB, the ClickHouse engine in this process (a directory, or memory when none)."""
+    """chDB, the ClickHouse engine in this process (a directory, or a temporary one when
+    none). chDB allows one session per process, so clients of the same path share it."""
 
     def __init__(self, path: str | None = None) -> None:
         from chdb import session as chdb_session
 
-        self.session = chdb_session.Session(path) if path else chdb_session.Session()
+        if path not in _CHDB_SESSIONS:
+            _CHDB_SESSIONS[path] = chdb_session.Session(path) if path else chdb_session.Session()
+        self.session = _CHDB_SESSIONS[path]
 
     def command(self, sql: str) -> None:
         self.session.query(sql)

@@ -73,11 +73,11 @@ class RollupSource:
         self, since: date, until: date, offsets: list[int]
     ) -> tuple[dict[date, int], dict[tuple[date, int], int]]:
         rows = self.session.execute(
-            select(RetentionCell.cohort_day, RetentionCell.offset, RetentionCell.customers).where(
+            select(RetentionCell.cohort_day, RetentionCell.days_after, RetentionCell.customers).where(
                 owned(RetentionCell, self.merchant_id),
                 RetentionCell.cohort_day >= since,
                 RetentionCell.cohort_day < until,
-                RetentionCell.offset.in_([0, *offsets]),
+                RetentionCell.days_after.in_([0, *offsets]),
             )
         )
         sizes: dict[date, int] = {}

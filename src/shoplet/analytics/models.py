@@ -57,14 +57,14 @@ class FirstSeen(Base):
 
 
 class RetentionCell(Base):
-    """Of the customers first seen on ``cohort_day``, how many were active ``offset`` days
-    later (offset 0: the cohort's size). Offsets 0–30."""
+    """Of the customers first seen on ``cohort_day``, how many were active ``days_after``
+    days later (0: the cohort's size). 0–30 days."""
 
     __tablename__ = "rollup_retention"
 
     merchant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     cohort_day: Mapped[date] = mapped_column(primary_key=True)
-    offset: Mapped[int] = mapped_column(primary_key=True)
+    days_after: Mapped[int] = mapped_column(primary_key=True)
     customers: Mapped[int] = mapped_column()
 
 

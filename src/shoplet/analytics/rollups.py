@@ -378,7 +378,7 @@ def _retention(session: Session, merchant_id: str, day: date, changed: set[date]
                 owned(RetentionCell, merchant_id),
                 or_(
                     *[
-                        and_(RetentionCell.cohort_day == c, RetentionCell.offset == (day - c).days)
+                        and_(RetentionCell.cohort_day == c, RetentionCell.days_after == (day - c).days)
                         for c in others
                     ]
                 ),
@@ -401,7 +401,7 @@ def _retention(session: Session, merchant_id: str, day: date, changed: set[date]
 
 
 def _cell(merchant_id: str, cohort: date, offset: int, customers: int) -> dict[str, Any]:
-    return {"merchant_id": merchant_id, "cohort_day": cohort, "offset": offset, "customers": customers}
+    return {"merchant_id": merchant_id, "cohort_day": cohort, "days_after": offset, "customers": customers}
 
 
 def _periods(session: Session, merchant_id: str, day: date) -> None:

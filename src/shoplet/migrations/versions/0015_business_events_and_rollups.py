@@ -101,9 +101,9 @@ def upgrade() -> None:
         "rollup_retention",
         sa.Column("merchant_id", sa.String(length=32), nullable=False),
         sa.Column("cohort_day", sa.Date(), nullable=False),
-        sa.Column("offset", sa.Integer(), nullable=False),
+        sa.Column("days_after", sa.Integer(), nullable=False),
         sa.Column("customers", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("merchant_id", "cohort_day", "offset", name=op.f("pk_rollup_retention")),
+        sa.PrimaryKeyConstraint("merchant_id", "cohort_day", "days_after", name=op.f("pk_rollup_retention")),
     )
 
 
