@@ -19,6 +19,32 @@ class Code(NamedTuple):
 
 
 CODES: dict[str, Code] = {
+    "analytics.bad_date": Code(
+        422, "Invalid input", "'since', 'until' and 'date' are dates, YYYY-MM-DD, between 2000 and 2100."
+    ),
+    "analytics.bad_offsets": Code(
+        422,
+        "Invalid input",
+        "Retention offsets are 1 to 10 day counts between 1 and 30, separated by commas.",
+    ),
+    "analytics.bad_range": Code(422, "Invalid input", "'until' must be after 'since'."),
+    "analytics.bad_steps": Code(422, "Invalid input", "A funnel has 1 to 8 steps."),
+    "analytics.other_time_zone": Code(
+        422,
+        "Invalid input",
+        "Figures are kept by the shop's local days: ask in its time zone or leave tz out.",
+    ),
+    "analytics.range_too_long": Code(
+        422, "Invalid input", "A range by day covers at most 366 days (by week or month, five years)."
+    ),
+    "analytics.repeated_step": Code(422, "Invalid input", "A funnel step cannot follow itself."),
+    "analytics.unknown_dimension": Code(422, "Invalid input", "Sales are by store, host_app, guide or all."),
+    "analytics.unknown_figure": Code(422, "Invalid input", "That is not one of the dashboard's figures."),
+    "analytics.unknown_grain": Code(422, "Invalid input", "'grain' is day, week or month."),
+    "analytics.unknown_step": Code(
+        422, "Invalid input", "A funnel step must be an event kind (visit, coupon.claimed, order.paid, ...)."
+    ),
+    "analytics.unknown_time_zone": Code(422, "Invalid input", "There is no time zone of that name."),
     "api_key.last_admin": Code(
         409,
         "Conflict",
@@ -38,10 +64,6 @@ CODES: dict[str, Code] = {
     "category.not_found": Code(404, "Not found", "No such category."),
     "commission.rule_not_found": Code(404, "Not found", "There is no such commission rule."),
     "commission.target_not_found": Code(404, "Not found", "Say which … the rule is for."),
-    "coupon.daily_limit_reached": Code(
-        409, "Conflict", "The customer claimed as many of this coupon today as allowed."
-    ),
-    "coupon.limit_reached": Code(409, "Conflict", "The customer holds as many of this coupon as allowed."),
     "coupon.already_used": Code(409, "Conflict", "This coupon has already been used."),
     "coupon.batch_size": Code(422, "Invalid input", "A batch has 1 to … codes."),
     "coupon.budget_below_committed": Code(
@@ -55,10 +77,14 @@ CODES: dict[str, Code] = {
     "coupon.code_unknown": Code(422, "Cannot be done", "That discount code is not valid."),
     "coupon.code_used": Code(409, "Conflict", "This code has already been used."),
     "coupon.codes_busy": Code(409, "Conflict", "Could not generate unique codes; try again."),
+    "coupon.daily_limit_reached": Code(
+        409, "Conflict", "The customer claimed as many of this coupon today as allowed."
+    ),
     "coupon.expired": Code(422, "Cannot be done", "This coupon has expired."),
     "coupon.in_use": Code(409, "Conflict", "This coupon is set aside for an unpaid online order."),
     "coupon.invalid": Code(422, "Invalid input", "The coupon is not valid: …."),
     "coupon.kind": Code(422, "Invalid input", "Unknown coupon kind '…'."),
+    "coupon.limit_reached": Code(409, "Conflict", "The customer holds as many of this coupon as allowed."),
     "coupon.not_available": Code(
         409, "Conflict", "One of the coupons was just used elsewhere; please try again."
     ),
@@ -210,10 +236,10 @@ CODES: dict[str, Code] = {
     "payment.provider_busy": Code(409, "Conflict", "The payment provider is busy; try again."),
     "payment.provider_unknown": Code(404, "Not found", "This payment's provider is not configured."),
     "pickup.cancelled": Code(409, "Conflict", "That pickup was cancelled and refunded."),
-    "pickup.expired": Code(409, "Conflict", "That pickup expired uncollected and was refunded."),
     "pickup.code_used": Code(409, "Conflict", "That pickup code was already used at … UTC."),
     "pickup.code_wrong": Code(422, "Cannot be done", "No order at this store has that pickup code."),
     "pickup.codes_exhausted": Code(409, "Conflict", "Could not allocate a pickup code; try again."),
+    "pickup.expired": Code(409, "Conflict", "That pickup expired uncollected and was refunded."),
     "pickup.not_paid": Code(409, "Conflict", "That order has not been paid yet."),
     "pickup.store_required": Code(422, "Invalid input", "Say at which store the code is verified."),
     "points.busy": Code(409, "Conflict", "Points changed at the same moment; try again."),
@@ -321,6 +347,10 @@ CODES: dict[str, Code] = {
     "tier.unknown_coupon": Code(
         422, "Invalid input", "A tier's coupon pack names a coupon template this shop does not have."
     ),
+    "visit.bad_time": Code(
+        422, "Invalid input", "A page view's 'at' must be within the last 7 days and not in the future."
+    ),
+    "visit.unknown_store": Code(422, "Invalid input", "A page view names a store this shop does not have."),
 }
 
 # Codes any operation can answer with, whatever it does: the request itself is unusable, a

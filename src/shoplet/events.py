@@ -18,9 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, Index, String
+from sqlalchemy import BigInteger, Index, String, Table
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shoplet.db import EVENT_CONSUMERS, Base, new_id
@@ -126,15 +128,24 @@ class Fact:
 _FIELDS = tuple(f.name for f in fields(Fact))
 
 
+_INSERTS: dict[tuple[str, str], Any] = {}
+
+
 def _insert_ignoring_duplicates(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        session.execute(pg_insert(model).on_conflict_do_nothing(), rows)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        session.execute(sqlite_insert(model).on_conflict_do_nothing(), rows)
+    """``INSERT … ON CONFLICT DO NOTHING`` of plain rows, in Core on the session's connection
+    (the hot path of every recorded event: no ORM bookkeeping, one statement built once)."""
+    connection = session.connection()
+    dialect = connection.dialect.name
+    statement = _INSERTS.get((dialect, model.__tablename__))
+    if statement is None:
+        table = cast(Table, model.__table__)
+        statement = (
+            pg_insert(table).on_conflict_do_nothing()
+            if dialect == "postgresql"
+            else sqlite_insert(table).on_conflict_do_nothing()
+        )
+        _INSERTS[(dialect, model.__tablename__)] = statement
+    connection.execute(statement, rows)
 
 
 def record_many(session: Session, merchant_id: str, facts: list[Fact]) -> None:

@@ -24,9 +24,11 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from shoplet import sweeps
 from shoplet.analytics import rollups
@@ -57,6 +59,7 @@ from shoplet.scoping import owned, same_tenant
 from shoplet.tenancy.models import Merchant, Role, Staff
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 HOSTS = (("alipay", 55), ("taobao", 20), ("tmall", 10), ("amap", 8), ("h5", 7))
 SCENES = (
@@ -323,7 +326,13 @@ class Simulator:
                 )
                 person.signed_in_until = record.expires_at
             views = [
-                VisitIn(page=rng.choice(PAGES), at=now + timedelta(seconds=20 * n))
+                VisitIn(
+                    id=None,
+                    page=rng.choice(PAGES),
+                    scene=None,
+                    store_id=None,
+                    at=now + timedelta(seconds=20 * n),
+                )
                 for n in range(rng.randint(*k.pages))
             ]
             visits.record_visits(
@@ -362,7 +371,7 @@ class Simulator:
         if rng.random() < k.verify_in_store:
             self._verify(customer_id, now + timedelta(minutes=5))
 
-    def _try(self, work: Callable) -> object | None:
+    def _try(self, work: Callable[[Session], T]) -> T | None:
         try:
             with self.db.unit_of_work() as s:
                 return work(s)
@@ -429,6 +438,7 @@ class Simulator:
 
     def _order(self, person: _Customer, scene: str, now: datetime) -> None:
         k, rng, m = self.knobs, self.rng, self.shop.merchant_id
+        customer_id = str(person.id)
         store = rng.choice(self.shop.stores)
         items = rng.sample(self.shop.skus, min(len(self.shop.skus), rng.randint(*k.items)))
         request = None
@@ -439,7 +449,7 @@ class Simulator:
             return orders.checkout(
                 s,
                 merchant_id=m,
-                customer_id=person.id,
+                customer_id=customer_id,
                 location_id=store.id,
                 items=[(sku, rng.randint(1, 2)) for sku, _ in items],
                 pricer=self.rt.pricer,
@@ -464,11 +474,11 @@ class Simulator:
                         order_id=order_id,
                         reason="cancelled_by_customer",
                         now=self._at(now + timedelta(minutes=2)),
-                        customer_id=person.id,
+                        customer_id=customer_id,
                     )
                 )
             return
-        if not self._pay(order_id, person.id, now + timedelta(minutes=1)):
+        if not self._pay(order_id, customer_id, now + timedelta(minutes=1)):
             return
         self.report.paid += 1
         if rng.random() < k.collect:
@@ -510,7 +520,7 @@ class Simulator:
                 payment_id=payment_id,
                 notify_url=self.rt.notify_url("sandbox"),
             )
-            sandbox.buyer_pays(payment.provider_trade_no)
+            sandbox.buyer_pays(str(payment.provider_trade_no))
             paid = payments.reconcile(self.db, sandbox, merchant_id=m, payment_id=payment_id, now=now)
         except ShopletError as error:
             self._refused(error)
@@ -526,20 +536,24 @@ class Simulator:
             )
         for part in parts:
             if part.pickup_code:
-                self._try(
-                    lambda s, part=part: orders.verify_pickup(
-                        s,
-                        merchant_id=m,
-                        store_id=part.location_id,
-                        code=part.pickup_code,
-                        by=clerk,
-                        now=self._at(now),
-                    )
-                )
+                self._pick_up(part.location_id, part.pickup_code, clerk, now)
         if any(not p.pickup_code for p in parts):
             self._try(
                 lambda s: orders.fulfil(s, merchant_id=m, order_id=order_id, by=clerk, now=self._at(now))
             )
+
+    def _pick_up(self, store_id: str, code: str, clerk: str, now: datetime) -> None:
+        def work(s: Session) -> object:
+            return orders.verify_pickup(
+                s,
+                merchant_id=self.shop.merchant_id,
+                store_id=store_id,
+                code=code,
+                by=clerk,
+                now=self._at(now),
+            )
+
+        self._try(work)
 
     def _refund(self, order_id: str, now: datetime) -> None:
         m = self.shop.merchant_id

@@ -99,12 +99,13 @@ class RollupSource:
             .group_by(CustomerDay.customer_id)
             .subquery()
         )
-        counts = dict(
-            self.session.execute(
+        counts: dict[int, int] = {
+            int(level): int(n)
+            for level, n in self.session.execute(
                 select(per_customer.c.level, func.count()).group_by(per_customer.c.level)
-            ).all()
-        )
-        return [sum(int(c) for lvl, c in counts.items() if lvl >= n) for n in range(1, len(letters) + 1)]
+            )
+        }
+        return [sum(c for lvl, c in counts.items() if lvl >= n) for n in range(1, len(letters) + 1)]
 
     def sums(self, since: date, until: date, metric: str, dim: str) -> dict[str, int]:
         rows = self.session.execute(

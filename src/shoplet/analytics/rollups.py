@@ -201,7 +201,7 @@ def _customer_days(
     )
     active: dict[str, _Active] = defaultdict(_Active)
     for customer_id, kind, amount, host_app, scene in rows:
-        a = active[customer_id]
+        a = active[str(customer_id)]  # never null here (filtered above)
         a.letters.append(CODES.get(kind, "Z"))
         if kind == EventKind.ORDER_PAID:
             a.paid_orders += 1

@@ -188,14 +188,14 @@ def template_names(session: Session, merchant_id: str, ids: list[str]) -> dict[s
             owned(CouponTemplate, merchant_id), CouponTemplate.id.in_(ids)
         )
     )
-    return dict(rows.tuples().all())
+    return {key: name for key, name in rows}
 
 
 def staff_names(session: Session, merchant_id: str, ids: list[str]) -> dict[str, str]:
     if not ids:
         return {}
     rows = session.execute(select(Staff.id, Staff.name).where(owned(Staff, merchant_id), Staff.id.in_(ids)))
-    return dict(rows.tuples().all())
+    return {key: name for key, name in rows}
 
 
 def location_names(session: Session, merchant_id: str, ids: list[str]) -> dict[str, str]:
@@ -206,7 +206,7 @@ def location_names(session: Session, merchant_id: str, ids: list[str]) -> dict[s
             owned(StockLocation, merchant_id), StockLocation.id.in_(ids)
         )
     )
-    return dict(rows.tuples().all())
+    return {key: name for key, name in rows}
 
 
 def named_sales(session: Session, merchant_id: str, out: Any) -> Any:
