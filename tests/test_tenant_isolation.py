@@ -93,6 +93,7 @@ TENANT_TABLES = [
     "guide_visits",
     "guide_groups",
     "guide_group_members",
+    "events",
 ]
 
 

@@ -23,6 +23,7 @@ from shoplet.customers.schemas import VisitIn
 from shoplet.db import Database, utcnow
 from shoplet.demo import create
 from shoplet.events import Event, EventKind
+from shoplet.migrate import upgrade
 from shoplet.orders.models import Order, OrderStatus
 from shoplet.payments import refunds
 from shoplet.scoping import owned
@@ -73,14 +74,27 @@ def _simulated_month(database: Database, customers: int) -> Month:
 
 
 @pytest.fixture(scope="module")
-def month(database, database_url) -> Month:
-    # Every event of this module is queued for the ClickHouse copy too, as with
-    # SHOPLET_CLICKHOUSE_URL set. PostgreSQL runs a month of fewer customers (the suite's time).
-    database.event_consumers = (rollups.CONSUMER, "clickhouse")
+def month(database_url, tmp_path_factory) -> Month:
+    """A month of its own database (the simulator's sweeps would touch other tests' rows):
+    another SQLite file, or another schema of the PostgreSQL database. Every event is queued
+    for the ClickHouse copy too, as with SHOPLET_CLICKHOUSE_URL set. PostgreSQL plays fewer
+    customers (the suite's time)."""
+    if database_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path_factory.mktemp('month') / 'month.db'}"
+    else:
+        base = Database(database_url)
+        with base.engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS analytics_month CASCADE"))
+            conn.execute(text("CREATE SCHEMA analytics_month"))
+        base.dispose()
+        url = database_url + ("&" if "?" in database_url else "?") + "options=-csearch_path%3Danalytics_month"
+    upgrade(url)
+    db = Database(url)
+    db.event_consumers = (rollups.CONSUMER, "clickhouse")
     try:
-        yield _simulated_month(database, 160 if database_url.startswith("sqlite") else 90)
+        yield _simulated_month(db, 160 if database_url.startswith("sqlite") else 90)
     finally:
-        database.event_consumers = (rollups.CONSUMER,)
+        db.dispose()
 
 
 def _ranges(m: Month) -> list[tuple[date, date]]:

@@ -265,12 +265,12 @@ def guide_leaderboard(
     since: str | None = SINCE,
     until: str | None = UNTIL,
     tz: str | None = TZ,
-    limit: int = Query(20, ge=1, le=100),
+    top: int = Query(20, ge=1, le=100, description="How many guides, best first."),
 ) -> list[GuideRow]:
     """Guides ranked by the GMV of the orders attributed to them, with commission and bindings."""
 
     def work(s, src, r: DayRange) -> list[GuideRow]:
-        rows = figures.guides(src, r.since, r.until, limit)
+        rows = figures.guides(src, r.since, r.until, top)
         names = service.staff_names(s, p.tenant, [g.guide_id for g in rows])
         return [g.model_copy(update={"name": names.get(g.guide_id)}) for g in rows]
 
