@@ -1,6 +1,7 @@
 """``shoplet demo`` on a real port: health, OpenAPI, offline docs, and the whole loop over
 loopback HTTP — the notification is delivered by the in-process job consumer."""
 
+import json
 import os
 import re
 import socket
@@ -234,3 +235,25 @@ def test_keys_create_issues_an_admin_key_for_an_existing_merchant(tmp_path):
     unknown = _shoplet("keys", "create", "--merchant", "mer_nope", env=env, cwd=tmp_path)
     assert unknown.returncode == 2 and "no merchant" in unknown.stderr
     runtime.db.dispose()
+
+
+def test_simulate_then_figures_in_the_terminal(tmp_path):
+    env = {"SHOPLET_DATABASE_URL": f"sqlite:///{tmp_path / 's.db'}", "COLUMNS": "200"}
+    assert _shoplet("migrate", env=env, cwd=tmp_path).returncode == 0
+    made = _shoplet("simulate", "--days", "4", "--customers", "30", "--seed", "2", env=env, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    merchant = json.loads(made.stdout.strip().splitlines()[-1])["merchant_id"]  # the demo merchant, created
+    again = _shoplet(
+        "simulate", "--days", "2", "--customers", "10", env=env, cwd=tmp_path
+    )  # more of the same shop
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout.strip().splitlines()[-1])
+    assert summary["merchant_id"] == merchant and summary["customers"] == 10 and summary["events"] > 10
+    shown = _shoplet("figures", env=env, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    for title in ("Monthly active customers", "Retention", "Funnel", "Sales by store", "New customers"):
+        assert title in shown.stdout
+    bad = _shoplet("figures", "--since", "2026-12-10", "--until", "2026-12-01", env=env, cwd=tmp_path)
+    assert bad.returncode == 2 and "'until' must be after 'since'" in bad.stderr
+    nobody = _shoplet("figures", "--merchant", "mer_nope", env=env, cwd=tmp_path)
+    assert nobody.returncode == 2 and "no merchant" in nobody.stderr

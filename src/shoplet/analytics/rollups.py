@@ -44,7 +44,7 @@ from shoplet.tenancy.service import zone
 CONSUMER = "rollup"
 MAX_OFFSET = 30
 """Retention is kept for offsets 0–30 days."""
-BATCH = 20_000
+BATCH = 200_000
 
 # Kinds counted on the day their subject began (``subject_at``), not the day they happened.
 ATTRIBUTED = (EventKind.REFUND, EventKind.COUPON_USED, EventKind.COUPON_VERIFIED, EventKind.COUPON_EXPIRED)
@@ -78,42 +78,53 @@ def run(db: Database, *, limit: int = BATCH) -> Progress:
 
 
 def apply_batch(db: Database, merchant_id: str, *, limit: int, progress: Progress) -> int:
-    """Rebuild the days of up to ``limit`` queued events of one merchant; one transaction."""
-    with db.unit_of_work() as session:
-        serialise(session, merchant_id)
-        ids = list(
-            session.scalars(
-                select(EventQueue.event_id)
-                .where(owned(EventQueue, merchant_id), EventQueue.consumer == CONSUMER)
-                .limit(limit)
+    """Take up to ``limit`` queued events of one merchant, rebuild each local day they touch
+    once (a transaction per day, so a big batch never holds SQLite's writer for long), then
+    dequeue them. A crash before the dequeue leaves them queued: the next run rebuilds the
+    same days again, to the same rows. Events queued meanwhile wait for the next batch."""
+    with db.unit_of_work(write=False) as session:
+        rows = session.execute(
+            select(EventQueue.event_id, Event.occurred_at, Event.subject_at)
+            .join(Event, same_tenant(Event, EventQueue) & (Event.id == EventQueue.event_id))
+            .where(owned(EventQueue, merchant_id), EventQueue.consumer == CONSUMER)
+            .limit(limit)
+        ).all()
+        stray = (
+            []
+            if rows
+            else list(  # queued ids with no event (cannot happen: both are written together)
+                session.scalars(
+                    select(EventQueue.event_id)
+                    .where(owned(EventQueue, merchant_id), EventQueue.consumer == CONSUMER)
+                    .limit(limit)
+                )
             )
         )
-        if not ids:
-            return 0
         tz = zone(session, merchant_id)
-        dialect = session.get_bind().dialect.name
-        touched: set[date] = set()
-        for occurred_at, subject_at in session.execute(
-            select(Event.occurred_at, Event.subject_at).where(
-                owned(Event, merchant_id), one_of(dialect, Event.id, ids)
-            )
-        ):
-            touched.add(local_day(occurred_at, tz))
-            if subject_at is not None:
-                touched.add(local_day(subject_at, tz))
-        for day in sorted(touched):
+    touched: set[date] = set()
+    for _id, occurred_at, subject_at in rows:
+        touched.add(local_day(occurred_at, tz))
+        if subject_at is not None:
+            touched.add(local_day(subject_at, tz))
+    for day in sorted(touched):
+        with db.unit_of_work() as session:
+            serialise(session, merchant_id)
             rebuild_day(session, merchant_id, tz, day)
-        session.execute(
-            delete(EventQueue).where(
-                owned(EventQueue, merchant_id),
-                EventQueue.consumer == CONSUMER,
-                one_of(dialect, EventQueue.event_id, ids),
+    ids = [r[0] for r in rows] + stray
+    with db.unit_of_work() as session:
+        for chunk in (ids[i : i + 5000] for i in range(0, len(ids), 5000)):
+            session.execute(
+                delete(EventQueue).where(
+                    owned(EventQueue, merchant_id),
+                    EventQueue.consumer == CONSUMER,
+                    one_of(db.dialect, EventQueue.event_id, chunk),
+                )
             )
-        )
-        progress.events += len(ids)
-        progress.days += len(touched)
+    progress.events += len(ids)
+    progress.days += len(touched)
+    if ids:
         progress.merchants.add(merchant_id)
-        return len(ids)
+    return len(ids)
 
 
 def serialise(session: Session, merchant_id: str) -> None:
