@@ -158,14 +158,23 @@ def bench_rollups(
         )
         merchant_id = merchant.id
     t = time.perf_counter()
-    for batch in traffic(n, merchant_id, end, rng):
+
+    def write(rows: list[dict]) -> None:
         with db.unit_of_work() as s:
-            bulk_insert(s.connection(), Event.__table__, batch)
+            bulk_insert(s.connection(), Event.__table__, rows)
             bulk_insert(
                 s.connection(),
                 EventQueue.__table__,
-                [{"merchant_id": merchant_id, "consumer": "rollup", "event_id": r["id"]} for r in batch],
+                [{"merchant_id": merchant_id, "consumer": "rollup", "event_id": r["id"]} for r in rows],
             )
+
+    pending: list[dict] = []
+    for batch in traffic(n, merchant_id, end, rng):
+        pending.extend(batch)
+        if len(pending) >= 50_000:
+            write(pending)
+            pending = []
+    write(pending)
     if backend == "postgresql":
         with db.engine.begin() as conn:
             conn.execute(text("ANALYZE"))

@@ -344,10 +344,10 @@ def figures(
         [[c.day, c.customers, *[None if x is None else f"{x:.0%}" for x in c.rates]] for c in cohorts],
     )
     table(
-        "Funnel (same day, in order)",
-        ["step", "customers", "conversion", "dropped"],
+        "Funnel (journeys: a customer's day, steps in order)",
+        ["step", "journeys", "conversion", "dropped"],
         [
-            [f.step, f.customers, None if f.conversion is None else f"{f.conversion:.1%}", f.dropped]
+            [f.step, f.journeys, None if f.conversion is None else f"{f.conversion:.1%}", f.dropped]
             for f in out.funnel.steps
         ],
     )

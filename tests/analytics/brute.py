@@ -142,13 +142,11 @@ class BruteSource:
             d = self.day(e.occurred_at)
             if e.customer_id and since <= d < until:
                 days[(e.customer_id, d)].append(LETTERS.get(e.kind, "Z"))
-        best: dict[str, int] = defaultdict(int)
-        for (c, _d), kinds in days.items():
-            level = max(
-                (n for n in range(1, len(letters) + 1) if _is_subsequence(letters[:n], kinds)), default=0
-            )
-            best[c] = max(best[c], level)
-        return [sum(1 for lvl in best.values() if lvl >= n) for n in range(1, len(letters) + 1)]
+        levels = [  # a journey is one customer's day
+            max((n for n in range(1, len(letters) + 1) if _is_subsequence(letters[:n], kinds)), default=0)
+            for kinds in days.values()
+        ]
+        return [sum(1 for lvl in levels if lvl >= n) for n in range(1, len(letters) + 1)]
 
     def sums(self, since, until, metric, dim):
         kinds, when, what = DEFINITIONS[metric]
@@ -158,6 +156,9 @@ class BruteSource:
             if e.kind in kinds and moment is not None and since <= self.day(moment) < until:
                 out[DIMENSIONS[dim](e)] += 1 if what == 1 else getattr(e, what)
         return dict(out)
+
+    def sums_many(self, since, until, metrics, dim):
+        return {m: self.sums(since, until, m, dim) for m in metrics}
 
     def buyers(self, since, until):
         paid: dict[str, int] = defaultdict(int)

@@ -99,7 +99,7 @@ def test_what_customers_did_shows_in_every_figure(shop, client, runtime):
     assert coupons[0]["template_id"] == template["id"] and coupons[0]["name"] == "¥3 off"
     assert (coupons[0]["claimed"], coupons[0]["used"], coupons[0]["use_rate"]) == (1, 1, 1.0)
     funnel = ok(client.get("/api/v1/analytics/funnel", params=period, headers=shop.admin))
-    assert [s["customers"] for s in funnel["steps"]] == [2, 1, 1, 1]
+    assert [s["journeys"] for s in funnel["steps"]] == [2, 1, 1, 1]
     assert funnel["steps"][1]["dropped"] == 1 and funnel["steps"][1]["conversion"] == 0.5
     new = ok(client.get("/api/v1/analytics/new-customers", params=period, headers=shop.admin))
     assert new["total"] == 2
@@ -183,7 +183,7 @@ def test_another_merchant_sees_none_of_it(shop, other_shop, client, runtime):
     )
     assert theirs["sales_by_store"]["total"]["gmv"] == 0 and theirs["sales_by_store"]["rows"] == []
     # Only their own customer, who signed in and did nothing else.
-    assert theirs["new_customers"]["total"] == 1 and theirs["funnel"]["steps"][0]["customers"] == 0
+    assert theirs["new_customers"]["total"] == 1 and theirs["funnel"]["steps"][0]["journeys"] == 0
     text = str(theirs)
     assert shop.store_id not in text and shop.customer_id not in text
     response = client.get(f"/api/v1/analytics/stores/{shop.store_id}/before-after", headers=other_shop.admin)

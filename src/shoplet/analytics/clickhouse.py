@@ -217,6 +217,7 @@ METRIC_SQL: dict[str, tuple[tuple[str, ...], str, str]] = {
     "commission_settled": ((EventKind.COMMISSION_SETTLED,), "occurred_at", "sum(amount)"),
     "bound": ((EventKind.GUIDE_BOUND,), "occurred_at", "count()"),
 }
+# (The rollups also keep the default funnel's journeys per day; here funnels read the events.)
 DIM_SQL = {
     "all": "''",
     "store": "ifNull(store_id, '')",
@@ -316,10 +317,10 @@ class ClickHouseSource:
             f"path LIKE {quote('%' + '%'.join(letters[:n]) + '%')}, {n}" for n in range(len(letters), 0, -1)
         )
         rows = self.client.rows(
-            f"SELECT level, count() FROM (SELECT c, max(multiIf({levels}, 0)) AS level FROM ("
+            f"SELECT multiIf({levels}, 0) AS level, count() FROM ("
             f"SELECT customer_id AS c, {self._local()} AS d, {path} AS path FROM {self.base} "
             f"AND customer_id IS NOT NULL AND {self._between(since, until)} GROUP BY c, d"
-            f") GROUP BY c) GROUP BY level"
+            f") GROUP BY level"
         )
         counts = {int(level): int(n) for level, n in rows}
         return [sum(c for lvl, c in counts.items() if lvl >= n) for n in range(1, len(letters) + 1)]
@@ -333,6 +334,9 @@ class ClickHouseSource:
             f"GROUP BY key"
         )
         return {k: int(v) for k, v in rows}
+
+    def sums_many(self, since: date, until: date, metrics: list[str], dim: str) -> dict[str, dict[str, int]]:
+        return {m: self.sums(since, until, m, dim) for m in metrics}
 
     def buyers(self, since: date, until: date) -> tuple[int, int]:
         rows = self.client.rows(

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from shoplet.analytics.calendar import month_start, week_start
 from shoplet.analytics.models import CustomerDay, DailyMetric, FirstSeen, PeriodActive, RetentionCell
+from shoplet.analytics.rollups import DEFAULT_LETTERS
 from shoplet.scoping import owned
 
 
@@ -41,22 +42,31 @@ class RollupSource:
 
     def active_in(self, starts: list[tuple[date, date]]) -> dict[date, int]:
         out: dict[date, int] = {}
+        by_grain: dict[str, list[date]] = {}
         for start, end in starts:
             length = (end - start).days
             if length == 1:
-                out.update(self.active_by_day(start, end))
+                out[start] = 0
+                by_grain.setdefault("day", []).append(start)
+            elif length == 7 and start == week_start(start):
+                by_grain.setdefault("week", []).append(start)
+            elif start == month_start(start) and length in (28, 29, 30, 31):
+                by_grain.setdefault("month", []).append(start)
+            else:
+                raise ValueError("periods are whole calendar days, weeks or months")
+        for grain, wanted in by_grain.items():
+            if grain == "day":
+                out.update(self.active_by_day(min(wanted), max(wanted) + timedelta(days=1)))
                 continue
-            grain = "week" if length == 7 and start == week_start(start) else "month"
-            if grain == "month" and start != month_start(start):
-                raise ValueError("periods are whole calendar weeks or months")
-            value = self.session.scalar(
-                select(PeriodActive.customers).where(
+            rows = self.session.execute(
+                select(PeriodActive.start, PeriodActive.customers).where(
                     owned(PeriodActive, self.merchant_id),
                     PeriodActive.grain == grain,
-                    PeriodActive.start == start,
+                    PeriodActive.start.in_(wanted),
                 )
             )
-            out[start] = int(value or 0)
+            out.update(dict.fromkeys(wanted, 0))
+            out.update({start: int(n) for start, n in rows})
         return out
 
     def new_customers(self, since: date, until: date) -> list[tuple[str | None, str | None, int]]:
@@ -89,37 +99,45 @@ class RollupSource:
         return sizes, cells
 
     def funnel(self, since: date, until: date, letters: list[str]) -> list[int]:
+        if "".join(letters) == DEFAULT_LETTERS:  # kept per day by the rollup job
+            reached = self.sums(since, until, "journeys", "funnel")
+            return [reached.get(str(n), 0) for n in range(1, len(letters) + 1)]
         level = case(
             *[(CustomerDay.path.like(like_pattern(letters[:n])), n) for n in range(len(letters), 0, -1)],
             else_=0,
-        )
-        per_customer = (
-            select(func.max(level).label("level"))
+        ).label("level")
+        journeys = (
+            select(level)
             .where(owned(CustomerDay, self.merchant_id), CustomerDay.day >= since, CustomerDay.day < until)
-            .group_by(CustomerDay.customer_id)
             .subquery()
         )
         counts: dict[int, int] = {
-            int(level): int(n)
-            for level, n in self.session.execute(
-                select(per_customer.c.level, func.count()).group_by(per_customer.c.level)
+            int(lvl): int(n)
+            for lvl, n in self.session.execute(
+                select(journeys.c.level, func.count()).group_by(journeys.c.level)
             )
         }
         return [sum(c for lvl, c in counts.items() if lvl >= n) for n in range(1, len(letters) + 1)]
 
     def sums(self, since: date, until: date, metric: str, dim: str) -> dict[str, int]:
+        return self.sums_many(since, until, [metric], dim)[metric]
+
+    def sums_many(self, since: date, until: date, metrics: list[str], dim: str) -> dict[str, dict[str, int]]:
         rows = self.session.execute(
-            select(DailyMetric.key, func.sum(DailyMetric.value))
+            select(DailyMetric.metric, DailyMetric.key, func.sum(DailyMetric.value))
             .where(
                 owned(DailyMetric, self.merchant_id),
+                DailyMetric.metric.in_(metrics),
+                DailyMetric.dim == dim,
                 DailyMetric.day >= since,
                 DailyMetric.day < until,
-                DailyMetric.metric == metric,
-                DailyMetric.dim == dim,
             )
-            .group_by(DailyMetric.key)
+            .group_by(DailyMetric.metric, DailyMetric.key)
         )
-        return {k: int(v) for k, v in rows}
+        out: dict[str, dict[str, int]] = {m: {} for m in metrics}
+        for metric, key, value in rows:
+            out[metric][key] = int(value)
+        return out
 
     def buyers(self, since: date, until: date) -> tuple[int, int]:
         per_customer = (

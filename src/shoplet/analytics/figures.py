@@ -11,8 +11,9 @@ same way for both, so the two engines agree exactly. Definitions (also in docs/a
   scene of their first event of that day that names a host app.
 - **retention**: the cohort of day D is the customers first seen on D; its cell at offset k
   counts those active again on day D+k (null while D+k is after today).
-- **funnel**: a customer reaches step n if on one local day in the range their events include
-  steps 1..n in that order (other events may come between; equal times are ordered by id).
+- **funnel**: a journey is one customer's local day; it reaches step n if its events include
+  steps 1..n in that order (other events may come between; equal times are ordered by id);
+  each step counts the journeys of the range that reached it.
 - **coupon use rate**: of the coupons claimed in the range, by template, the uses (online or
   verified in store) and expiries so far, over the claims.
 - **sales**: GMV (amount paid) and orders paid in the range, by store, host app or guide;
@@ -95,11 +96,16 @@ class Source(Protocol):
         ...
 
     def funnel(self, since: date, until: date, letters: list[str]) -> list[int]:
-        """How many customers reached at least step 1, 2, ... of the path letters."""
+        """How many journeys (a customer's local day) reached at least step 1, 2, ... of the
+        path letters."""
         ...
 
     def sums(self, since: date, until: date, metric: str, dim: str) -> dict[str, int]:
         """A metric summed by the values of a dimension ('' for none)."""
+        ...
+
+    def sums_many(self, since: date, until: date, metrics: list[str], dim: str) -> dict[str, dict[str, int]]:
+        """Several metrics by one dimension (one read where the engine can)."""
         ...
 
     def buyers(self, since: date, until: date) -> tuple[int, int]:
@@ -151,16 +157,16 @@ def retention(source: Source, since: date, until: date, offsets: list[int], toda
 def funnel(source: Source, since: date, until: date, steps: list[str]) -> FunnelOut:
     reached = source.funnel(since, until, [CODES[s] for s in steps])
     out, previous = [], None
-    for step, customers in zip(steps, reached, strict=True):
+    for step, journeys in zip(steps, reached, strict=True):
         out.append(
             FunnelStepOut(
                 step=step,
-                customers=customers,
-                conversion=None if previous is None else _rate(customers, previous),
-                dropped=0 if previous is None else previous - customers,
+                journeys=journeys,
+                conversion=None if previous is None else _rate(journeys, previous),
+                dropped=0 if previous is None else previous - journeys,
             )
         )
-        previous = customers
+        previous = journeys
     return FunnelOut(steps=out)
 
 
@@ -196,9 +202,13 @@ def _sales_row(key: str | None, gmv: int, orders: int, refunds: int, refunded: i
     )
 
 
+SALES_METRICS = ["gmv", "orders", "refunds", "refund_count"]
+
+
 def sales(source: Source, since: date, until: date, by: str) -> SalesOut:
-    figures = {m: source.sums(since, until, m, by) for m in ("gmv", "orders", "refunds", "refund_count")}
-    totals = {m: source.sums(since, until, m, "all").get("", 0) for m in figures}
+    figures = source.sums_many(since, until, SALES_METRICS, by)
+    everything = figures if by == "all" else source.sums_many(since, until, SALES_METRICS, "all")
+    totals = {m: everything[m].get("", 0) for m in SALES_METRICS}
     keys = sorted(set().union(*figures.values()), key=lambda k: (-figures["gmv"].get(k, 0), k))
     rows = [
         _sales_row(k or None, *(figures[m].get(k, 0) for m in ("gmv", "orders", "refunds", "refund_count")))

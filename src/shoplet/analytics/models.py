@@ -31,14 +31,16 @@ class CustomerDay(Base):
 
 class DailyMetric(Base):
     """One number of one day: ``metric`` (gmv, orders, refunds, claimed, ...) for one value
-    ``key`` of a dimension ``dim`` (all, store, host_app, guide, template, plan, outcome, kind)."""
+    ``key`` of a dimension ``dim`` (all, store, host_app, guide, template, plan, outcome, kind).
+    Keyed metric and dimension first: a figure reads one range of the key, its days only."""
 
     __tablename__ = "rollup_daily_metrics"
+    __table_args__ = (Index("ix_rollup_daily_metrics_day", "merchant_id", "day"),)
 
     merchant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    day: Mapped[date] = mapped_column(primary_key=True)
     metric: Mapped[str] = mapped_column(String(24), primary_key=True)
     dim: Mapped[str] = mapped_column(String(16), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger)
 

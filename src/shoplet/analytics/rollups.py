@@ -35,6 +35,7 @@ from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from shoplet.analytics.calendar import day_bounds, local_day, month_start, next_period, week_start
+from shoplet.analytics.figures import DEFAULT_FUNNEL
 from shoplet.analytics.models import CustomerDay, DailyMetric, FirstSeen, PeriodActive, RetentionCell
 from shoplet.db import Database, bulk_insert, one_of
 from shoplet.events import CODES, Event, EventKind, EventQueue
@@ -42,6 +43,7 @@ from shoplet.scoping import owned, same_tenant
 from shoplet.tenancy.service import zone
 
 CONSUMER = "rollup"
+DEFAULT_LETTERS = "".join(CODES[k] for k in DEFAULT_FUNNEL)
 MAX_OFFSET = 30
 """Retention is kept for offsets 0–30 days."""
 BATCH = 200_000
@@ -166,7 +168,7 @@ def rebuild_day(session: Session, merchant_id: str, tz: ZoneInfo, day: date) -> 
     start, end = day_bounds(day, tz)
     active = _customer_days(session, merchant_id, day, start, end)
     changed_cohorts = _first_seen(session, merchant_id, day, active)
-    _metrics(session, merchant_id, day, start, end, active_count=len(active))
+    _metrics(session, merchant_id, day, start, end, active=active)
     _retention(session, merchant_id, day, changed_cohorts)
     _periods(session, merchant_id, day)
 
@@ -277,8 +279,23 @@ def _first_seen(session: Session, merchant_id: str, day: date, active: dict[str,
     return changed
 
 
+def reached(path: str, letters: str) -> int:
+    """How many of the steps ``letters`` a day's path reached in order (a subsequence)."""
+    n = 0
+    for letter in path:
+        if n < len(letters) and letter == letters[n]:
+            n += 1
+    return n
+
+
 def _metrics(
-    session: Session, merchant_id: str, day: date, start: datetime, end: datetime, *, active_count: int
+    session: Session,
+    merchant_id: str,
+    day: date,
+    start: datetime,
+    end: datetime,
+    *,
+    active: dict[str, _Active],
 ) -> None:
     values: dict[tuple[str, str, str], int] = defaultdict(int)
 
@@ -307,8 +324,13 @@ def _metrics(
     )
     for kind, store_id, host_app, guide_id, ref, count, amount, _benefit in attributed:
         add_attributed(add, kind, store_id, host_app, guide_id, ref, count, int(amount))
-    if active_count:
-        add("active", "all", "", active_count)
+    if active:
+        add("active", "all", "", len(active))
+    # The default funnel's journeys (a customer's day) that reached each step, so the home
+    # dashboard reads a few rows; other funnels are asked of the customers' days.
+    for a in active.values():
+        for step in range(1, reached(collapse(a.letters), DEFAULT_LETTERS) + 1):
+            add("journeys", "funnel", str(step), 1)
     session.execute(delete(DailyMetric).where(owned(DailyMetric, merchant_id), DailyMetric.day == day))
     bulk_insert(
         session.connection(),

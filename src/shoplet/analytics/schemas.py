@@ -42,9 +42,9 @@ class RetentionOut(Out):
 
 class FunnelStepOut(Out):
     step: str
-    customers: int
-    conversion: float | None = Field(description="Share of the previous step's customers (first: null).")
-    dropped: int = Field(description="Customers of the previous step who did not reach this one.")
+    journeys: int = Field(description="Journeys (a customer's local day) that reached this step, in order.")
+    conversion: float | None = Field(description="Share of the previous step's journeys (first: null).")
+    dropped: int = Field(description="Journeys of the previous step that did not reach this one.")
 
 
 class FunnelOut(Out):

@@ -80,15 +80,17 @@ def upgrade() -> None:
     op.create_table(
         "rollup_daily_metrics",
         sa.Column("merchant_id", sa.String(length=32), nullable=False),
-        sa.Column("day", sa.Date(), nullable=False),
         sa.Column("metric", sa.String(length=24), nullable=False),
         sa.Column("dim", sa.String(length=16), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
         sa.Column("key", sa.String(length=64), nullable=False),
         sa.Column("value", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "merchant_id", "day", "metric", "dim", "key", name=op.f("pk_rollup_daily_metrics")
+            "merchant_id", "metric", "dim", "day", "key", name=op.f("pk_rollup_daily_metrics")
         ),
     )
+    with op.batch_alter_table("rollup_daily_metrics", schema=None) as batch_op:
+        batch_op.create_index("ix_rollup_daily_metrics_day", ["merchant_id", "day"], unique=False)
     op.create_table(
         "rollup_period_actives",
         sa.Column("merchant_id", sa.String(length=32), nullable=False),
@@ -110,6 +112,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("rollup_retention")
     op.drop_table("rollup_period_actives")
+    with op.batch_alter_table("rollup_daily_metrics", schema=None) as batch_op:
+        batch_op.drop_index("ix_rollup_daily_metrics_day")
+
     op.drop_table("rollup_daily_metrics")
     with op.batch_alter_table("rollup_customers", schema=None) as batch_op:
         batch_op.drop_index("ix_rollup_customers_first_day")
