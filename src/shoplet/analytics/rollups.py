@@ -167,9 +167,9 @@ def rebuild_day(session: Session, merchant_id: str, tz: ZoneInfo, day: date) -> 
     """Replace every rollup row that depends on the events of local ``day``."""
     start, end = day_bounds(day, tz)
     active = _customer_days(session, merchant_id, day, start, end)
-    changed_cohorts = _first_seen(session, merchant_id, day, active)
+    changed_cohorts, first_days = _first_seen(session, merchant_id, day, active)
     _metrics(session, merchant_id, day, start, end, active=active)
-    _retention(session, merchant_id, day, changed_cohorts)
+    _retention(session, merchant_id, day, changed_cohorts, first_days)
     _periods(session, merchant_id, day)
 
 
@@ -241,10 +241,14 @@ def _customer_days(
     return active
 
 
-def _first_seen(session: Session, merchant_id: str, day: date, active: dict[str, _Active]) -> set[date]:
+def _first_seen(
+    session: Session, merchant_id: str, day: date, active: dict[str, _Active]
+) -> tuple[set[date], dict[str, date]]:
     """Move customers' first day to ``day`` where it is earlier than what was known; returns
-    the cohorts whose membership changed (always ``day`` itself)."""
+    the cohorts whose membership changed (always ``day`` itself) and the first day of each
+    customer active on ``day``."""
     changed = {day}
+    first: dict[str, date] = {}
     dialect = session.get_bind().dialect.name
     known: dict[str, tuple[date, str | None, str | None]] = {}
     ids = list(active)
@@ -258,6 +262,7 @@ def _first_seen(session: Session, merchant_id: str, day: date, active: dict[str,
     new_rows = []
     for customer_id, a in active.items():
         seen = known.get(customer_id)
+        first[customer_id] = day if seen is None or seen[0] > day else seen[0]
         if seen is None:
             new_rows.append(
                 {
@@ -276,7 +281,7 @@ def _first_seen(session: Session, merchant_id: str, day: date, active: dict[str,
                 .values(first_day=day, host_app=a.host_app, scene=a.scene)
             )
     bulk_insert(session.connection(), FirstSeen.__table__, new_rows)
-    return changed
+    return changed, first
 
 
 def reached(path: str, letters: str) -> int:
@@ -382,26 +387,39 @@ def add_attributed(add: Any, kind: str, store_id, host_app, guide_id, ref, count
         add("coupon_expired", "template", ref, count)
 
 
-def _retention(session: Session, merchant_id: str, day: date, changed: set[date]) -> None:
-    joined = and_(same_tenant(CustomerDay, FirstSeen), CustomerDay.customer_id == FirstSeen.customer_id)
+def _retention(
+    session: Session, merchant_id: str, day: date, changed: set[date], first_days: dict[str, date]
+) -> None:
+    """The cells this day completes, counted from the day's customers and their first days
+    (in hand: no join for the planner to get wrong on freshly filled tables), and the whole
+    row of each cohort whose membership changed."""
+    dialect = session.get_bind().dialect.name
     cells: list[dict[str, Any]] = []
-    # Whole rows of the cohorts whose membership changed.
     for cohort in sorted(changed):
         session.execute(
             delete(RetentionCell).where(owned(RetentionCell, merchant_id), RetentionCell.cohort_day == cohort)
         )
-        for active_day, customers in session.execute(
-            select(CustomerDay.day, func.count())
-            .join(FirstSeen, joined)
-            .where(
-                owned(FirstSeen, merchant_id),
-                FirstSeen.first_day == cohort,
-                CustomerDay.day >= cohort,
-                CustomerDay.day <= cohort + timedelta(days=MAX_OFFSET),
+        members = list(
+            session.scalars(
+                select(FirstSeen.customer_id).where(
+                    owned(FirstSeen, merchant_id), FirstSeen.first_day == cohort
+                )
             )
-            .group_by(CustomerDay.day)
-        ):
-            cells.append(_cell(merchant_id, cohort, (active_day - cohort).days, customers))
+        )
+        counts: dict[date, int] = defaultdict(int)
+        for chunk in (members[i : i + 5000] for i in range(0, len(members), 5000)):
+            for active_day, customers in session.execute(
+                select(CustomerDay.day, func.count())
+                .where(
+                    owned(CustomerDay, merchant_id),
+                    one_of(dialect, CustomerDay.customer_id, chunk),
+                    CustomerDay.day >= cohort,
+                    CustomerDay.day <= cohort + timedelta(days=MAX_OFFSET),
+                )
+                .group_by(CustomerDay.day)
+            ):
+                counts[active_day] += customers
+        cells += [_cell(merchant_id, cohort, (d - cohort).days, n) for d, n in counts.items()]
     # The cells this day completes for the other cohorts of the last 30 days.
     others = [day - timedelta(days=k) for k in range(1, MAX_OFFSET + 1)]
     others = [c for c in others if c not in changed]
@@ -417,19 +435,11 @@ def _retention(session: Session, merchant_id: str, day: date, changed: set[date]
                 ),
             )
         )
-    for cohort, customers in session.execute(
-        select(FirstSeen.first_day, func.count())
-        .join(CustomerDay, joined)
-        .where(
-            owned(CustomerDay, merchant_id),
-            CustomerDay.day == day,
-            FirstSeen.first_day >= day - timedelta(days=MAX_OFFSET),
-            FirstSeen.first_day < day,
-        )
-        .group_by(FirstSeen.first_day)
-    ):
-        if cohort not in changed:
-            cells.append(_cell(merchant_id, cohort, (day - cohort).days, customers))
+    completed: dict[date, int] = defaultdict(int)
+    for first_day in first_days.values():
+        if first_day in others:
+            completed[first_day] += 1
+    cells += [_cell(merchant_id, cohort, (day - cohort).days, n) for cohort, n in completed.items()]
     bulk_insert(session.connection(), RetentionCell.__table__, cells)
 
 
