@@ -273,7 +273,8 @@ def simulate(
         "paid": report.paid,
         "refunds": report.refunds,
         "events": report.events,
-        "events_per_s": round(report.events / elapsed, 1) if elapsed else None,
+        "events_per_s": round(report.events_per_s, 1),
+        "seconds": round(elapsed, 1),
         "refused": report.refused,
     }
     typer.echo(json.dumps(summary))

@@ -24,6 +24,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from time import perf_counter
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -112,7 +113,12 @@ class Report:
     paid: int = 0
     refunds: int = 0
     events: int = 0
+    seconds: float = 0.0  # wall time of the simulated days (the stock-up before them excluded)
     refused: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
 
 
 @dataclass
@@ -250,6 +256,7 @@ class Simulator:
         self._stock_up(
             start=datetime.combine(first, time(6), tzinfo=tz).astimezone(UTC), units=customers * 2 + 100
         )
+        started = perf_counter()
         for d in range(days):
             day = first + timedelta(days=d)
             midnight = datetime.combine(day, time(), tzinfo=tz)
@@ -268,6 +275,7 @@ class Simulator:
                 action()
             self._end_of_day(min(midnight.astimezone(UTC) + timedelta(days=1) - timedelta(seconds=1), end))
             self.report.days += 1
+            self.report.seconds = perf_counter() - started
             if progress:
                 progress(1)
         self.report.customers = sum(1 for p in people if p.id)

@@ -160,6 +160,9 @@ class BruteSource:
     def sums_many(self, since, until, metrics, dim):
         return {m: self.sums(since, until, m, dim) for m in metrics}
 
+    def sums_by(self, since, until, metrics, dims):
+        return {m: {d: self.sums(since, until, m, d) for d in dims} for m in metrics}
+
     def buyers(self, since, until):
         paid: dict[str, int] = defaultdict(int)
         for e in self.events:

@@ -338,6 +338,11 @@ class ClickHouseSource:
     def sums_many(self, since: date, until: date, metrics: list[str], dim: str) -> dict[str, dict[str, int]]:
         return {m: self.sums(since, until, m, dim) for m in metrics}
 
+    def sums_by(
+        self, since: date, until: date, metrics: list[str], dims: list[str]
+    ) -> dict[str, dict[str, dict[str, int]]]:
+        return {m: {d: self.sums(since, until, m, d) for d in dims} for m in metrics}
+
     def buyers(self, since: date, until: date) -> tuple[int, int]:
         rows = self.client.rows(
             f"SELECT count(), countIf(n >= 2) FROM (SELECT customer_id, count() AS n FROM {self.base} "

@@ -5,13 +5,40 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from shoplet.analytics.calendar import month_start, week_start
 from shoplet.analytics.models import CustomerDay, DailyMetric, FirstSeen, PeriodActive, RetentionCell
 from shoplet.analytics.rollups import DEFAULT_LETTERS
 from shoplet.scoping import owned
+
+# The home dashboard's reads, built once with bound parameters (building a statement costs
+# about as much as running it on these small ranges).
+_M = bindparam("m")
+_SINCE, _UNTIL = bindparam("since"), bindparam("until")
+_SUMS = (
+    select(DailyMetric.metric, DailyMetric.dim, DailyMetric.key, func.sum(DailyMetric.value))
+    .where(
+        owned(DailyMetric, _M),
+        DailyMetric.metric.in_(bindparam("metrics", expanding=True)),
+        DailyMetric.dim.in_(bindparam("dims", expanding=True)),
+        DailyMetric.day >= _SINCE,
+        DailyMetric.day < _UNTIL,
+    )
+    .group_by(DailyMetric.metric, DailyMetric.dim, DailyMetric.key)
+)
+_PERIODS = select(PeriodActive.start, PeriodActive.customers).where(
+    owned(PeriodActive, _M),
+    PeriodActive.grain == bindparam("grain"),
+    PeriodActive.start.in_(bindparam("starts", expanding=True)),
+)
+_RETENTION = select(RetentionCell.cohort_day, RetentionCell.days_after, RetentionCell.customers).where(
+    owned(RetentionCell, _M),
+    RetentionCell.cohort_day >= _SINCE,
+    RetentionCell.cohort_day < _UNTIL,
+    RetentionCell.days_after.in_(bindparam("offsets", expanding=True)),
+)
 
 
 def like_pattern(letters: list[str]) -> str:
@@ -26,6 +53,11 @@ class RollupSource:
 
     def __init__(self, session: Session, merchant_id: str) -> None:
         self.session, self.merchant_id = session, merchant_id
+        self._prefetched: tuple[date, date, dict[str, dict[str, dict[str, int]]]] | None = None
+
+    def prefetch(self, since: date, until: date, metrics: list[str], dims: list[str]) -> None:
+        """Read these sums in one statement; later reads within them use it (one request's)."""
+        self._prefetched = (since, until, self._read_sums(since, until, metrics, dims))
 
     def active_by_day(self, since: date, until: date) -> dict[date, int]:
         rows = self.session.execute(
@@ -58,13 +90,7 @@ class RollupSource:
             if grain == "day":
                 out.update(self.active_by_day(min(wanted), max(wanted) + timedelta(days=1)))
                 continue
-            rows = self.session.execute(
-                select(PeriodActive.start, PeriodActive.customers).where(
-                    owned(PeriodActive, self.merchant_id),
-                    PeriodActive.grain == grain,
-                    PeriodActive.start.in_(wanted),
-                )
-            )
+            rows = self.session.execute(_PERIODS, {"m": self.merchant_id, "grain": grain, "starts": wanted})
             out.update(dict.fromkeys(wanted, 0))
             out.update({start: int(n) for start, n in rows})
         return out
@@ -83,12 +109,7 @@ class RollupSource:
         self, since: date, until: date, offsets: list[int]
     ) -> tuple[dict[date, int], dict[tuple[date, int], int]]:
         rows = self.session.execute(
-            select(RetentionCell.cohort_day, RetentionCell.days_after, RetentionCell.customers).where(
-                owned(RetentionCell, self.merchant_id),
-                RetentionCell.cohort_day >= since,
-                RetentionCell.cohort_day < until,
-                RetentionCell.days_after.in_([0, *offsets]),
-            )
+            _RETENTION, {"m": self.merchant_id, "since": since, "until": until, "offsets": [0, *offsets]}
         )
         sizes: dict[date, int] = {}
         cells: dict[tuple[date, int], int] = {}
@@ -123,20 +144,29 @@ class RollupSource:
         return self.sums_many(since, until, [metric], dim)[metric]
 
     def sums_many(self, since: date, until: date, metrics: list[str], dim: str) -> dict[str, dict[str, int]]:
+        return {m: by_dim[dim] for m, by_dim in self.sums_by(since, until, metrics, [dim]).items()}
+
+    def sums_by(
+        self, since: date, until: date, metrics: list[str], dims: list[str]
+    ) -> dict[str, dict[str, dict[str, int]]]:
+        """metric → dimension → key → sum, in one read."""
+        if self._prefetched is not None:
+            p_since, p_until, sums = self._prefetched
+            if (p_since, p_until) == (since, until) and all(
+                m in sums and all(d in sums[m] for d in dims) for m in metrics
+            ):
+                return {m: {d: sums[m][d] for d in dims} for m in metrics}
+        return self._read_sums(since, until, metrics, dims)
+
+    def _read_sums(
+        self, since: date, until: date, metrics: list[str], dims: list[str]
+    ) -> dict[str, dict[str, dict[str, int]]]:
         rows = self.session.execute(
-            select(DailyMetric.metric, DailyMetric.key, func.sum(DailyMetric.value))
-            .where(
-                owned(DailyMetric, self.merchant_id),
-                DailyMetric.metric.in_(metrics),
-                DailyMetric.dim == dim,
-                DailyMetric.day >= since,
-                DailyMetric.day < until,
-            )
-            .group_by(DailyMetric.metric, DailyMetric.key)
+            _SUMS, {"m": self.merchant_id, "since": since, "until": until, "metrics": metrics, "dims": dims}
         )
-        out: dict[str, dict[str, int]] = {m: {} for m in metrics}
-        for metric, key, value in rows:
-            out[metric][key] = int(value)
+        out: dict[str, dict[str, dict[str, int]]] = {m: {d: {} for d in dims} for m in metrics}
+        for metric, dim, key, value in rows:
+            out[metric][dim][key] = int(value)
         return out
 
     def buyers(self, since: date, until: date) -> tuple[int, int]:
