@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from shoplet.analytics.calendar import month_start, week_start
 from shoplet.analytics.models import CustomerDay, DailyMetric, FirstSeen, PeriodActive, RetentionCell
@@ -15,8 +16,9 @@ from shoplet.scoping import owned
 
 # The home dashboard's reads, built once with bound parameters (building a statement costs
 # about as much as running it on these small ranges).
-_M = bindparam("m")
-_SINCE, _UNTIL = bindparam("since"), bindparam("until")
+_M: BindParameter[str] = bindparam("m")
+_SINCE: BindParameter[date] = bindparam("since")
+_UNTIL: BindParameter[date] = bindparam("until")
 _SUMS = (
     select(DailyMetric.metric, DailyMetric.dim, DailyMetric.key, func.sum(DailyMetric.value))
     .where(
