@@ -4,12 +4,16 @@ last 30 days, today included). Definitions: docs/analytics.md."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy.orm import Session
 
 from shoplet.analytics import figures, service
 from shoplet.analytics.calendar import local_day
+from shoplet.analytics.figures import Source
 from shoplet.analytics.schemas import (
     ActiveOut,
     BeforeAfterOut,
@@ -37,244 +41,130 @@ UNTIL = Query(None, max_length=10, description="Day after the last (YYYY-MM-DD);
 TZ = Query(None, max_length=64, description="Optional: must be the shop's own time zone.")
 
 
-def _answer(
-    p: Any,
-    db: Any,
-    rt: Any,
-    now: Any,
-    since: str | None,
-    until: str | None,
-    tz: str | None,
-    grain: str,
-    work: Callable[..., T],
-) -> T:
-    with db.unit_of_work(write=False) as s:
-        zone = service.check_zone(s, p.tenant, tz)
-        r = service.day_range(since, until, tz=zone, now=now, grain=grain)
-        return work(s, service.source_for(s, p.tenant, rt.warehouse), r)
+@dataclass(frozen=True)
+class Ask:
+    """One request for figures: the operator, where to read, and the range as written."""
+
+    tenant: str
+    db: Any
+    warehouse: Any
+    now: datetime
+    since: str | None
+    until: str | None
+    tz: str | None
+
+    def answer(self, work: Callable[[Session, Source, DayRange], T], *, grain: str = "day") -> T:
+        """Check the range, pick the engine, and compute ``work`` in one read-only transaction."""
+        with self.db.unit_of_work(write=False) as s:
+            zone = service.check_zone(s, self.tenant, self.tz)
+            r = service.day_range(self.since, self.until, tz=zone, now=self.now, grain=grain)
+            return work(s, service.source_for(s, self.tenant, self.warehouse), r)
+
+
+def ask(
+    p: AsOperator,
+    db: Db,
+    rt: Rt,
+    now: Now,
+    since: str | None = SINCE,
+    until: str | None = UNTIL,
+    tz: str | None = TZ,
+) -> Ask:
+    return Ask(tenant=p.tenant, db=db, warehouse=rt.warehouse, now=now, since=since, until=until, tz=tz)
+
+
+AskQuery = Annotated[Ask, Depends(ask)]
+"""``q: AskQuery`` — an operator's question over ``since`` / ``until`` (and ``tz``)."""
 
 
 @router.get("/active-customers", response_model=ActiveOut)
 def active_customers(
-    p: AsOperator,
-    db: Db,
-    rt: Rt,
-    now: Now,
-    since: str | None = SINCE,
-    until: str | None = UNTIL,
-    tz: str | None = TZ,
-    grain: str = Query("day", max_length=8, description="day, week or month"),
+    q: AskQuery, grain: str = Query("day", max_length=8, description="day, week or month")
 ) -> ActiveOut:
     """DAU, WAU or MAU: distinct customers with any event in each day, week (from Monday) or
     month overlapping the range."""
-    return _answer(
-        p,
-        db,
-        rt,
-        now,
-        since,
-        until,
-        tz,
-        grain,
-        lambda s, src, r: figures.active(src, r.since, r.until, grain),
-    )
+    return q.answer(lambda s, src, r: figures.active(src, r.since, r.until, grain), grain=grain)
 
 
 @router.get("/new-customers", response_model=NewCustomersOut)
-def new_customers(
-    p: AsOperator,
-    db: Db,
-    rt: Rt,
-    now: Now,
-    since: str | None = SINCE,
-    until: str | None = UNTIL,
-    tz: str | None = TZ,
-) -> NewCustomersOut:
+def new_customers(q: AskQuery) -> NewCustomersOut:
     """Customers first seen in the range, by the host app and entry scene they came by."""
-    return _answer(
-        p,
-        db,
-        rt,
-        now,
-        since,
-        until,
-        tz,
-        "day",
-        lambda s, src, r: figures.new_customers(src, r.since, r.until),
-    )
+    return q.answer(lambda s, src, r: figures.new_customers(src, r.since, r.until))
 
 
 @router.get("/retention", response_model=RetentionOut)
 def retention(
-    p: AsOperator,
-    db: Db,
-    rt: Rt,
-    now: Now,
-    since: str | None = SINCE,
-    until: str | None = UNTIL,
-    tz: str | None = TZ,
+    q: AskQuery,
     offsets: str | None = Query(None, max_length=40, description="Days after, e.g. 1,7,30 (the default)."),
 ) -> RetentionOut:
     """Cohorts by first day: of each day's new customers, those active again 1, 7, 30 days later."""
     wanted = service.offsets_of(offsets)
-    return _answer(
-        p,
-        db,
-        rt,
-        now,
-        since,
-        until,
-        tz,
-        "day",
-        lambda s, src, r: figures.retention(src, r.since, r.until, wanted, r.today),
-    )
+    return q.answer(lambda s, src, r: figures.retention(src, r.since, r.until, wanted, r.today))
 
 
 @router.get("/funnel", response_model=FunnelOut)
 def funnel(
-    p: AsOperator,
-    db: Db,
-    rt: Rt,
-    now: Now,
-    since: str | None = SINCE,
-    until: str | None = UNTIL,
-    tz: str | None = TZ,
+    q: AskQuery,
     steps: str | None = Query(
         None,
         max_length=300,
         description="Event kinds in order (default: visit,coupon.claimed,order.placed,order.paid).",
     ),
 ) -> FunnelOut:
-    """Customers who did the steps in order within one local day, and the drop at each step."""
+    """Journeys (a customer's local day) that did the steps in order, and the drop at each step."""
     wanted = service.steps_of(steps)
-    return _answer(
-        p,
-        db,
-        rt,
-        now,
-        since,
-        until,
-        tz,
-        "day",
-        lambda s, src, r: figures.funnel(src, r.since, r.until, wanted),
-    )
+    return q.answer(lambda s, src, r: figures.funnel(src, r.since, r.until, wanted))
 
 
 @router.get("/coupons", response_model=list[CouponUseRow])
-def coupon_use(
-    p: AsOperator,
-    db: Db,
-    rt: Rt,
-    now: Now,
-    since: str | None = SINCE,
-    until: str | None = UNTIL,
-    tz: str | None = TZ,
-) -> list[CouponUseRow]:
+def coupon_use(q: AskQuery) -> list[CouponUseRow]:
     """Use rate (核销率) per coupon template: of the coupons claimed in the range, the uses
     (online or verified in store) and expiries so far."""
 
-    def work(s, src, r: DayRange) -> list[CouponUseRow]:
+    def work(s: Session, src: Source, r: DayRange) -> list[CouponUseRow]:
         rows = figures.coupons(src, r.since, r.until)
-        names = service.template_names(s, p.tenant, [c.template_id for c in rows])
+        names = service.template_names(s, q.tenant, [c.template_id for c in rows])
         return [c.model_copy(update={"name": names.get(c.template_id)}) for c in rows]
 
-    return _answer(p, db, rt, now, since, until, tz, "day", work)
+    return q.answer(work)
 
 
 @router.get("/sales", response_model=SalesOut)
 def sales(
-    p: AsOperator,
-    db: Db,
-    rt: Rt,
-    now: Now,
-    since: str | None = SINCE,
-    until: str | None = UNTIL,
-    tz: str | None = TZ,
-    by: str = Query("store", max_length=16, description="store, host_app, guide or all"),
+    q: AskQuery, by: str = Query("store", max_length=16, description="store, host_app, guide or all")
 ) -> SalesOut:
     """GMV, orders, average order value and refunds (of these orders) by store, host app or guide."""
     dim = service.dimension_of(by)
-    return _answer(
-        p,
-        db,
-        rt,
-        now,
-        since,
-        until,
-        tz,
-        "day",
-        lambda s, src, r: service.named_sales(s, p.tenant, figures.sales(src, r.since, r.until, dim)),
+    return q.answer(
+        lambda s, src, r: service.named_sales(s, q.tenant, figures.sales(src, r.since, r.until, dim))
     )
 
 
 @router.get("/repeat-purchase", response_model=RepeatOut)
-def repeat_purchase(
-    p: AsOperator,
-    db: Db,
-    rt: Rt,
-    now: Now,
-    since: str | None = SINCE,
-    until: str | None = UNTIL,
-    tz: str | None = TZ,
-) -> RepeatOut:
+def repeat_purchase(q: AskQuery) -> RepeatOut:
     """Of the customers who paid in the range, the share who paid two or more orders."""
-    return _answer(
-        p,
-        db,
-        rt,
-        now,
-        since,
-        until,
-        tz,
-        "day",
-        lambda s, src, r: figures.repeat_purchase(src, r.since, r.until),
-    )
+    return q.answer(lambda s, src, r: figures.repeat_purchase(src, r.since, r.until))
 
 
 @router.get("/light-memberships", response_model=LightFiguresOut)
-def light_memberships(
-    p: AsOperator,
-    db: Db,
-    rt: Rt,
-    now: Now,
-    since: str | None = SINCE,
-    until: str | None = UNTIL,
-    tz: str | None = TZ,
-) -> LightFiguresOut:
+def light_memberships(q: AskQuery) -> LightFiguresOut:
     """Light memberships joined, periods settled (charged or owed nothing) and gone overdue, the
     fees charged against the benefits enjoyed."""
-    return _answer(
-        p,
-        db,
-        rt,
-        now,
-        since,
-        until,
-        tz,
-        "day",
-        lambda s, src, r: figures.light_memberships(src, r.since, r.until),
-    )
+    return q.answer(lambda s, src, r: figures.light_memberships(src, r.since, r.until))
 
 
 @router.get("/guides", response_model=list[GuideRow])
 def guide_leaderboard(
-    p: AsOperator,
-    db: Db,
-    rt: Rt,
-    now: Now,
-    since: str | None = SINCE,
-    until: str | None = UNTIL,
-    tz: str | None = TZ,
-    top: int = Query(20, ge=1, le=100, description="How many guides, best first."),
+    q: AskQuery, top: int = Query(20, ge=1, le=100, description="How many guides, best first.")
 ) -> list[GuideRow]:
     """Guides ranked by the GMV of the orders attributed to them, with commission and bindings."""
 
-    def work(s, src, r: DayRange) -> list[GuideRow]:
+    def work(s: Session, src: Source, r: DayRange) -> list[GuideRow]:
         rows = figures.guides(src, r.since, r.until, top)
-        names = service.staff_names(s, p.tenant, [g.guide_id for g in rows])
+        names = service.staff_names(s, q.tenant, [g.guide_id for g in rows])
         return [g.model_copy(update={"name": names.get(g.guide_id)}) for g in rows]
 
-    return _answer(p, db, rt, now, since, until, tz, "day", work)
+    return q.answer(work)
 
 
 @router.get("/stores/{store_id}/before-after", response_model=BeforeAfterOut)
@@ -302,13 +192,7 @@ def store_before_after(
 
 @router.get("/dashboard", response_model=DashboardOut)
 def dashboard(
-    p: AsOperator,
-    db: Db,
-    rt: Rt,
-    now: Now,
-    since: str | None = SINCE,
-    until: str | None = UNTIL,
-    tz: str | None = TZ,
+    q: AskQuery,
     figures_: str | None = Query(
         None,
         alias="figures",
@@ -318,14 +202,4 @@ def dashboard(
 ) -> DashboardOut:
     """Several figures over one range in one request (the console's home page)."""
     names = service.figures_of(figures_)
-    return _answer(
-        p,
-        db,
-        rt,
-        now,
-        since,
-        until,
-        tz,
-        "day",
-        lambda s, src, r: service.dashboard(s, src, p.tenant, r, names),
-    )
+    return q.answer(lambda s, src, r: service.dashboard(s, src, q.tenant, r, names))

@@ -329,21 +329,32 @@ def checkout(
             now=now,
         )
     session.flush()
-    events.record(
-        session,
-        merchant_id,
-        EventKind.ORDER_PLACED,
-        now,
-        customer_id=customer_id,
-        host_app=order.host_app,
-        scene=order.scene,
-        store_id=order.location_id,
-        guide_id=order.guide_id,
-        subject_id=order.id,
-        amount=order.total,
-        benefit=order.discount,
+    record_order_event(
+        session, order, EventKind.ORDER_PLACED, now, amount=order.total, benefit=order.discount
     )
     return order
+
+
+def record_order_event(
+    session: Session, order: Order, kind: str, occurred_at: datetime, **columns: Any
+) -> None:
+    """A business event about an order: its customer, host app, scene, store and guide, and
+    the order as its subject unless ``columns`` say otherwise."""
+    events.record(
+        session,
+        order.merchant_id,
+        kind,
+        occurred_at,
+        **{
+            "customer_id": order.customer_id,
+            "host_app": order.host_app,
+            "scene": order.scene,
+            "store_id": order.location_id,
+            "guide_id": order.guide_id,
+            "subject_id": order.id,
+            **columns,
+        },
+    )
 
 
 def checkout_cart(session: Session, *, merchant_id: str, customer_id: str, **kwargs) -> Order:
@@ -436,19 +447,7 @@ def cancel(
         raise Conflict(
             "order.not_cancellable", "Only unpaid orders can be cancelled; ask for a refund instead."
         )
-    events.record(
-        session,
-        merchant_id,
-        EventKind.ORDER_CANCELLED,
-        now,
-        customer_id=order.customer_id,
-        host_app=order.host_app,
-        store_id=order.location_id,
-        guide_id=order.guide_id,
-        subject_id=order.id,
-        ref=reason[:64],
-        amount=order.total,
-    )
+    record_order_event(session, order, EventKind.ORDER_CANCELLED, now, ref=reason[:64], amount=order.total)
     fulfilments.on_cancel(session, order=order, reason=reason, now=now)
     coupons.release_for_order(session, merchant_id=merchant_id, order_id=order_id)
     loyalty.on_cancel(

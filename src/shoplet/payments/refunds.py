@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from shoplet import events, idempotency
+from shoplet import idempotency
 from shoplet.coupons import redemption as coupons
 from shoplet.db import Database, changed, new_id
 from shoplet.errors import Conflict, InvalidInput, Unprocessable
@@ -33,7 +33,7 @@ from shoplet.inventory import service as inventory
 from shoplet.membership import loyalty
 from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders.models import Fulfilment, FulfilmentStatus, Order, OrderLine, OrderStatus
-from shoplet.orders.service import end_refunded, finish, get_order, lines_of, staff_order
+from shoplet.orders.service import end_refunded, finish, get_order, lines_of, record_order_event, staff_order
 from shoplet.payments.models import Payment, PaymentStatus, Refund, RefundLine, RefundStatus
 from shoplet.payments.provider import PaymentProvider
 from shoplet.scoping import get_owned, owned
@@ -154,19 +154,16 @@ def request_refund(
     if not moved:
         raise Conflict("refund.exceeds_paid", "That is more than remains of what was paid.")
     refund.amount, refund.delivery_fee = amount, delivery
-    events.record(
+    # The refund counts against the day the order was paid.
+    record_order_event(
         session,
-        merchant_id,
+        order,
         EventKind.REFUND,
         now,
-        customer_id=order.customer_id,
-        host_app=order.host_app,
-        store_id=order.location_id,
-        guide_id=order.guide_id,
         subject_id=refund.id,
         ref=order.id,
         amount=amount,
-        subject_at=order.paid_at,  # the refund counts against the day the order was paid
+        subject_at=order.paid_at,
     )
     if fully_refunded:
         coupons.return_for_order(session, merchant_id=merchant_id, order_id=order_id, now=now)

@@ -14,7 +14,6 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shoplet import events
 from shoplet.coupons import issuing as coupon_events
 from shoplet.coupons import redemption as coupons
 from shoplet.db import Database, changed, new_id
@@ -25,7 +24,7 @@ from shoplet.membership import loyalty
 from shoplet.membership.service import enrol_on_payment
 from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders.models import Order, OrderStatus
-from shoplet.orders.service import get_order
+from shoplet.orders.service import get_order, record_order_event
 from shoplet.outbox import emit
 from shoplet.payments.models import Payment, PaymentNotification, PaymentStatus, Refund
 from shoplet.payments.provider import Notification, PaymentProvider, TradeStatus
@@ -175,17 +174,11 @@ def apply_paid(session: Session, *, payment: Payment, trade_no: str, paid_at: da
     order = get_owned(session, Order, merchant_id, payment.order_id, what="Order")
     session.refresh(order)
     if order_paid:
-        events.record(
+        record_order_event(
             session,
-            merchant_id,
+            order,
             EventKind.ORDER_PAID,
             paid_at,
-            customer_id=order.customer_id,
-            host_app=order.host_app,
-            scene=order.scene,
-            store_id=order.location_id,
-            guide_id=order.guide_id,
-            subject_id=order.id,
             amount=payment.amount,
             benefit=order.discount,
             subject_at=paid_at,
