@@ -248,7 +248,8 @@ def test_simulate_then_figures_in_the_terminal(tmp_path):
     )  # more of the same shop
     assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout.strip().splitlines()[-1])
-    assert summary["merchant_id"] == merchant and summary["customers"] == 10 and summary["events"] > 10
+    # Customers whose visit would fall later today (after now) have not come yet.
+    assert summary["merchant_id"] == merchant and 0 < summary["customers"] <= 10 and summary["events"] > 10
     shown = _shoplet("figures", env=env, cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     for title in ("Monthly active customers", "Retention", "Funnel", "Sales by store", "New customers"):
