@@ -16,7 +16,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
-from shoplet import __version__, problems
+from shoplet import __version__, console, problems
 from shoplet.analytics import api as analytics_api
 from shoplet.catalog import api as catalog_api
 from shoplet.config import get_settings
@@ -187,6 +187,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     if runtime.sandbox is not None:
         api.include_router(sandbox_api.router)
     app.include_router(api)
+    console.install(app)
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

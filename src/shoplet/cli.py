@@ -145,7 +145,12 @@ def demo(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)) 
         ("Customer session", f"{creds.customer_token}   (customer {creds.customer_id}, via Alipay)"),
         ("Coupon code", f"{creds.public_code}   (public: any customer can claim ¥15 off ¥99 with it)"),
         ("Batch code", f"{creds.batch_code}   (one of 50 unique codes, each redeemed once)"),
-        ("Platform key", platform_key),
+        ("Platform key", f"{platform_key}   (platform console: {base}/console/platform)"),
+        ("Console", f"{base}/console/signin?shop={creds.merchant_id}"),
+        *[
+            (f"  {role} sign-in", f"login {login}  password {password}")
+            for role, login, password in creds.console_logins
+        ],
         ("Health", f"{base}/api/v1/health"),
         ("API docs", f"{base}/docs"),
         ("OpenAPI", f"{base}/openapi.json"),

@@ -29,6 +29,7 @@ from shoplet.membership.schemas import LightPlanIn, LoyaltySettingsIn, TierIn
 from shoplet.promotions import service as promotions
 from shoplet.scoping import owned
 from shoplet.tenancy import service as tenancy
+from shoplet.tenancy import signin
 from shoplet.tenancy.models import Merchant, Role, Staff
 
 DEMO_NAME = "Lumen Coffee (demo)"
@@ -195,6 +196,39 @@ class DemoCredentials:
     created: bool
     public_code: str = ""
     batch_code: str = ""
+    console_logins: tuple[tuple[str, str, str], ...] = ()  # (role, login, password)
+
+
+# The demo staff's console sign-ins (a demo's passwords are public by nature).
+CONSOLE_LOGINS = (
+    ("admin", "owner", "owner-demo-2026"),
+    ("operator", "operator", "operator-demo-2026"),
+    ("clerk", "clerk", "clerk-demo-2026"),
+    ("guide", "guide", "guide-demo-2026"),
+)
+
+
+def _console_logins(session: Session, merchant_id: str, now: datetime) -> None:
+    """Give the demo's staff (and an owner, created when missing) their console sign-ins."""
+    staff = list(session.scalars(select(Staff).where(owned(Staff, merchant_id)).order_by(Staff.created_at)))
+    if not any(x.role == Role.ADMIN for x in staff):
+        staff.append(
+            tenancy.create_staff(
+                session,
+                merchant_id=merchant_id,
+                name="Owner Wu",
+                role="admin",
+                store_id=None,
+                phone=None,
+                now=now,
+            )
+        )
+    for role, login, password in CONSOLE_LOGINS:
+        member = next(x for x in staff if x.role == role)
+        if member.login is None or member.password_hash is None:
+            signin.set_credentials(
+                session, merchant_id=merchant_id, staff_id=member.id, login=login, password=password, now=now
+            )
 
 
 def _stock_for(location: StockLocation, code: str) -> int:
@@ -411,6 +445,7 @@ def load(session: Session, *, now: datetime, session_days: int = 30) -> DemoCred
     created = merchant is None
     if merchant is None:
         merchant = _create(session, now)
+    _console_logins(session, merchant.id, now)
     admin_key = tenancy.create_api_key(
         session, merchant_id=merchant.id, name="demo admin key", staff_id=None, now=now
     )[1]
@@ -456,4 +491,5 @@ def load(session: Session, *, now: datetime, session_days: int = 30) -> DemoCred
         created=created,
         public_code=str(COUPONS[1]["public_code"]),
         batch_code=display(batch_code) if batch_code else "",
+        console_logins=CONSOLE_LOGINS,
     )

@@ -180,6 +180,9 @@ CODES: dict[str, Code] = {
         "Internal error",
         "Something went wrong on Shoplet's side; nothing was changed; quote `error_id`.",
     ),
+    "invite.expired": Code(409, "Conflict", "The invite link has expired; the admin can send a new one."),
+    "invite.not_found": Code(404, "Not found", "The invite link is not valid."),
+    "invite.used": Code(409, "Conflict", "The invite link was already used."),
     "light_membership.already_member": Code(409, "Conflict", "You already have a light membership here."),
     "light_membership.not_active": Code(409, "Conflict", "This light membership is not active."),
     "light_membership.not_eligible": Code(403, "Not allowed", "See the detail."),
@@ -315,7 +318,23 @@ CODES: dict[str, Code] = {
         422, "Invalid input", "The member price cannot be higher than the list price."
     ),
     "sku.not_found": Code(404, "Not found", "No such sku."),
+    "signin.failed": Code(
+        401, "Not authenticated", "The shop, login or password (or the platform key) is wrong."
+    ),
+    "signin.locked": Code(
+        429, "Too many attempts", "Five failed sign-ins in a row lock a login for 15 minutes."
+    ),
     "staff.clerk_needs_store": Code(422, "Invalid input", "A clerk must be bound to a store."),
+    "staff.login_invalid": Code(
+        422,
+        "Invalid input",
+        "A login has 2 to 64 letters, digits or . _ @ + - and starts with a letter or digit.",
+    ),
+    "staff.login_missing": Code(409, "Conflict", "An invite needs the staff member to have a login first."),
+    "staff.login_taken": Code(409, "Conflict", "Another staff member of the shop has that login."),
+    "staff.password_weak": Code(
+        422, "Invalid input", "A password has 10 to 128 characters, at least four of them different."
+    ),
     "staff.last_admin": Code(
         409,
         "Conflict",

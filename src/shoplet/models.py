@@ -54,12 +54,15 @@ from shoplet.payments.models import (
     SandboxTrade,
 )
 from shoplet.promotions.models import Promotion
-from shoplet.tenancy.models import ApiKey, Merchant, Staff
+from shoplet.tenancy.models import ApiKey, ConsoleSession, Merchant, PlatformSession, Staff, StaffInvite
 
 metadata = Base.metadata
 
 __all__ = [
     "ApiKey",
+    "ConsoleSession",
+    "PlatformSession",
+    "StaffInvite",
     "CartItem",
     "Commission",
     "CommissionRule",

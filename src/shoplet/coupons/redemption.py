@@ -16,7 +16,7 @@ from shoplet import events
 from shoplet.coupons.codes import normalise
 from shoplet.coupons.models import Coupon, CouponStatus, CouponTemplate
 from shoplet.coupons.schemas import FiguresOut
-from shoplet.db import changed, number
+from shoplet.db import changed
 from shoplet.errors import Conflict, NotFound, Unprocessable
 from shoplet.events import EventKind, Fact
 from shoplet.outbox import emit
@@ -168,7 +168,8 @@ def find_by_code(session: Session, merchant_id: str, text: str) -> Coupon:
     return coupon
 
 
-def _refusal(coupon: Coupon, store_id: str, now: datetime):
+def refusal(coupon: Coupon, store_id: str, now: datetime) -> Conflict | Unprocessable | None:
+    """Why this coupon cannot be verified at this store now (None: it can)."""
     if coupon.status == CouponStatus.USED:
         return Conflict("coupon.already_used", "This coupon has already been used.")
     if coupon.status == CouponStatus.LOCKED:
@@ -189,9 +190,9 @@ def verify(
 ) -> Coupon:
     """A clerk verifies a code at their store: it is used there, once."""
     coupon = find_by_code(session, merchant_id, code)
-    refusal = _refusal(coupon, store_id, now)
-    if refusal is not None:
-        raise refusal
+    refused = refusal(coupon, store_id, now)
+    if refused is not None:
+        raise refused
     won = changed(
         session.execute(
             update(Coupon)
@@ -325,35 +326,42 @@ def figures(session: Session, *, merchant_id: str, template_id: str) -> FiguresO
     template = get_owned(
         session, CouponTemplate, merchant_id, template_id, what="Coupon template", code="coupon_template"
     )
-    base = (
-        select(func.count())
-        .select_from(Coupon)
-        .where(owned(Coupon, merchant_id), Coupon.template_id == template_id)
-    )
-    claimed = number(session, base.where(Coupon.source.in_(("claim", "code"))))
-    used = number(session, base.where(Coupon.status == CouponStatus.USED))
-    cost = number(
-        session,
-        select(func.coalesce(func.sum(Coupon.discount), 0)).where(
-            owned(Coupon, merchant_id), Coupon.template_id == template_id, Coupon.status == CouponStatus.USED
-        ),
-    )
-    gmv = number(
-        session,
-        select(func.coalesce(func.sum(Coupon.order_amount), 0)).where(
-            owned(Coupon, merchant_id), Coupon.template_id == template_id, Coupon.status == CouponStatus.USED
-        ),
-    )
-    issued = template.issued_count
-    return FiguresOut(
-        template_id=template_id,
-        issued=issued,
-        claimed=claimed,
-        used=used,
-        use_rate=round(used / issued, 4) if issued else 0.0,
-        gmv=gmv,
-        discount_cost=cost,
-        verified_in_store=number(
-            session, base.where(Coupon.status == CouponStatus.USED, Coupon.verified_store_id.is_not(None))
-        ),
-    )
+    return figures_of(session, merchant_id=merchant_id, templates=[template])[0]
+
+
+def figures_of(session: Session, *, merchant_id: str, templates: list[CouponTemplate]) -> list[FiguresOut]:
+    """The figures of several templates in one statement (the console's template list)."""
+    ids = [t.id for t in templates]
+    used = Coupon.status == CouponStatus.USED
+    rows = {
+        row.template_id: row
+        for row in session.execute(
+            select(
+                Coupon.template_id,
+                func.count().filter(Coupon.source.in_(("claim", "code"))).label("claimed"),
+                func.count().filter(used).label("used"),
+                func.coalesce(func.sum(Coupon.discount).filter(used), 0).label("cost"),
+                func.coalesce(func.sum(Coupon.order_amount).filter(used), 0).label("gmv"),
+                func.count().filter(used, Coupon.verified_store_id.is_not(None)).label("in_store"),
+            )
+            .where(owned(Coupon, merchant_id), Coupon.template_id.in_(ids))
+            .group_by(Coupon.template_id)
+        )
+    }
+    out = []
+    for template in templates:
+        row = rows.get(template.id)
+        issued, n_used = template.issued_count, int(row.used) if row else 0
+        out.append(
+            FiguresOut(
+                template_id=template.id,
+                issued=issued,
+                claimed=int(row.claimed) if row else 0,
+                used=n_used,
+                use_rate=round(n_used / issued, 4) if issued else 0.0,
+                gmv=int(row.gmv) if row else 0,
+                discount_cost=int(row.cost) if row else 0,
+                verified_in_store=int(row.in_store) if row else 0,
+            )
+        )
+    return out

@@ -559,10 +559,9 @@ def _finish(session: Session, fulfilment: Fulfilment, *, by: str, now: datetime)
     return True
 
 
-def verify_pickup(
-    session: Session, *, merchant_id: str, store_id: str, code: str, by: str, now: datetime
-) -> Fulfilment:
-    """A clerk verifies a pickup code at their store: it works exactly once."""
+def find_pickup(session: Session, *, merchant_id: str, store_id: str, code: str) -> Fulfilment | None:
+    """The pickup a code names at a store: the open one if any, else the latest (codes are
+    unique only among a store's open pickups)."""
     found = session.scalars(
         select(Fulfilment)
         .where(
@@ -573,19 +572,34 @@ def verify_pickup(
         )
         .order_by(Fulfilment.created_at.desc())
     ).all()
-    current = next((f for f in found if f.status in OPEN), None) or (found[0] if found else None)
-    if current is None:
-        raise Unprocessable("pickup.code_wrong", "No order at this store has that pickup code.")
+    return next((f for f in found if f.status in OPEN), None) or (found[0] if found else None)
+
+
+def pickup_refusal(current: Fulfilment) -> Conflict | None:
+    """Why this pickup cannot be handed over now (None: it can)."""
     if current.status == FulfilmentStatus.PENDING:
-        raise Conflict("pickup.not_paid", "That order has not been paid yet.")
+        return Conflict("pickup.not_paid", "That order has not been paid yet.")
     if current.status == FulfilmentStatus.DONE:
-        raise Conflict(
+        return Conflict(
             "pickup.code_used", f"That pickup code was already used at {current.done_at:%Y-%m-%d %H:%M} UTC."
         )
     if current.status == FulfilmentStatus.EXPIRED:
-        raise Conflict("pickup.expired", "That pickup expired uncollected and was refunded.")
+        return Conflict("pickup.expired", "That pickup expired uncollected and was refunded.")
     if current.status == FulfilmentStatus.CANCELLED:
-        raise Conflict("pickup.cancelled", "That pickup was cancelled and refunded.")
+        return Conflict("pickup.cancelled", "That pickup was cancelled and refunded.")
+    return None
+
+
+def verify_pickup(
+    session: Session, *, merchant_id: str, store_id: str, code: str, by: str, now: datetime
+) -> Fulfilment:
+    """A clerk verifies a pickup code at their store: it works exactly once."""
+    current = find_pickup(session, merchant_id=merchant_id, store_id=store_id, code=code)
+    if current is None:
+        raise Unprocessable("pickup.code_wrong", "No order at this store has that pickup code.")
+    refused = pickup_refusal(current)
+    if refused is not None:
+        raise refused
     if not _finish(session, current, by=by, now=now):
         raise Conflict("pickup.code_used", "That pickup code was just used.")
     session.refresh(current)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from shoplet.auth import AsAdmin, AsPlatform, AsStaff, Db, Now, require_staff
+from shoplet.auth import AsAdmin, AsPlatform, AsStaff, Db, Now, Rt, require_staff
 from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.scoping import get_owned, scoped
-from shoplet.tenancy import service
+from shoplet.tenancy import service, signin
 from shoplet.tenancy.models import ApiKey, Merchant, Staff
 from shoplet.tenancy.schemas import (
     ApiKeyCreated,
     ApiKeyIn,
     ApiKeyOut,
+    CredentialsIn,
+    InviteOut,
     MerchantCreated,
     MerchantIn,
     MerchantOut,
@@ -106,6 +108,8 @@ def create_staff(
             role=body.role,
             store_id=body.store_id,
             phone=body.phone,
+            login=body.login,
+            password=body.password,
             now=now,
         )
         return StaffOut.model_validate(staff)
@@ -131,6 +135,26 @@ def deactivate_staff(staff_id: str, p: AsAdmin, db: Db) -> StaffOut:
     """Deactivate a staff member; every key bound to them stops working."""
     with db.unit_of_work() as s:
         return StaffOut.model_validate(service.deactivate_staff(s, merchant_id=p.tenant, staff_id=staff_id))
+
+
+@router.put("/staff/{staff_id}/credentials", response_model=StaffOut)
+def set_credentials(staff_id: str, body: CredentialsIn, now: Now, p: AsAdmin, db: Db) -> StaffOut:
+    """Set a staff member's console login and/or password. A new password ends their console
+    sessions and lifts a lockout."""
+    with db.unit_of_work() as s:
+        return StaffOut.model_validate(
+            signin.set_credentials(
+                s, merchant_id=p.tenant, staff_id=staff_id, login=body.login, password=body.password, now=now
+            )
+        )
+
+
+@router.post("/staff/{staff_id}/invites", response_model=InviteOut, status_code=201)
+def invite_staff(staff_id: str, now: Now, p: AsAdmin, db: Db, rt: Rt) -> InviteOut:
+    """A one-time link (valid 7 days) with which the staff member sets their own console password."""
+    with db.unit_of_work() as s:
+        invite, token = signin.create_invite(s, merchant_id=p.tenant, staff_id=staff_id, now=now)
+        return InviteOut(url=f"{rt.settings.public_url}/console/invite/{token}", expires_at=invite.expires_at)
 
 
 @router.post("/staff/{staff_id}/api-keys", response_model=ApiKeyCreated, status_code=201)

@@ -47,11 +47,33 @@ class ApiKeyCreated(Out):
     token: str = Field(description="The bearer token. Shown once: store it now.")
 
 
+Login = Field(
+    None,
+    min_length=2,
+    max_length=64,
+    pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$",
+    description="Console sign-in name, unique in the shop (letters, digits, . _ @ + -; not case-sensitive).",
+)
+Password = Field(None, min_length=1, max_length=200, description="Console password: 10 to 128 characters.")
+
+
 class StaffIn(In):
     name: str = Name
     role: Role
     store_id: Id | None = Field(None, description="Required for clerks.")
     phone: str | None = Field(None, max_length=32)
+    login: str | None = Login
+    password: str | None = Password
+
+
+class CredentialsIn(In):
+    login: str | None = Login
+    password: str | None = Password
+
+
+class InviteOut(Out):
+    url: str = Field(description="The link with which the staff member sets a password (works once).")
+    expires_at: datetime
 
 
 class StaffOut(Out):
@@ -62,3 +84,6 @@ class StaffOut(Out):
     phone: str | None
     active: bool
     created_at: datetime
+    login: str | None
+    has_password: bool
+    locked_until: datetime | None

@@ -14,6 +14,7 @@ from shoplet.db import new_id
 from shoplet.errors import Conflict, InvalidInput
 from shoplet.schemas import zone_named
 from shoplet.scoping import get_owned, owned, same_tenant
+from shoplet.tenancy import signin
 from shoplet.tenancy.models import ApiKey, Merchant, Role, Staff
 
 
@@ -93,7 +94,11 @@ def create_staff(
     store_id: str | None,
     phone: str | None,
     now: datetime,
+    login: str | None = None,
+    password: str | None = None,
 ) -> Staff:
+    """A new staff member; with a login and a password they can sign in to the console at once
+    (or the admin sends an invite link for them to set the password themselves)."""
     if role == "clerk" and not store_id:
         raise InvalidInput("staff.clerk_needs_store", "A clerk must be bound to a store.")
     if store_id is not None:
@@ -111,6 +116,10 @@ def create_staff(
     )
     session.add(staff)
     session.flush()
+    if login is not None or password is not None:
+        signin.set_credentials(
+            session, merchant_id=merchant_id, staff_id=staff.id, login=login, password=password, now=now
+        )
     return staff
 
 

@@ -1,0 +1,138 @@
+"""The console's two languages: English (the keys) and Simplified Chinese.
+
+Templates call ``t("English text", name=value)``; a text with no Chinese entry shows in
+English (``tests/console/test_console.py`` checks every text the templates use has one).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+LANGUAGES = ("zh", "en")
+
+ZH: dict[str, str] = {
+    # chrome
+    "Shoplet console": "Shoplet 商家后台",
+    "Sign in": "登录",
+    "Sign out": "退出登录",
+    "Shop ID": "店铺 ID",
+    "Login": "登录名",
+    "Password": "密码",
+    "New password": "新密码",
+    "Set password": "设置密码",
+    "Language": "语言",
+    "Home": "首页",
+    "Coupons": "优惠券",
+    "Verify codes": "核销",
+    "Orders": "订单",
+    "Staff": "员工",
+    "Workbench": "导购工作台",
+    "Platform": "平台",
+    "Merchants": "商家",
+    "Platform key": "平台密钥",
+    "Signed in as {name}": "当前用户：{name}",
+    "Back": "返回",
+    "Something went wrong": "出错了",
+    "Page not found": "页面不存在",
+    "Your role cannot open this screen.": "你的角色无权打开此页面。",
+    "Welcome, {name}. Set your password to sign in to {shop}.": "{name}，欢迎！设置密码后即可登录 {shop}。",
+    "Your password is set. Sign in with it now.": "密码已设置，请用它登录。",
+    "You are signed out.": "你已退出登录。",
+    # dashboard
+    "Today": "今日",
+    "Yesterday": "昨日",
+    "GMV": "成交额",
+    "Paid orders": "支付订单",
+    "Visitors": "访客",
+    "New customers": "新客户",
+    "Coupons used": "用券数",
+    "Last 30 days": "近 30 天",
+    "Default funnel": "转化漏斗",
+    "Retention (D+1, D+7, D+30)": "留存（次日、7 日、30 日）",
+    "GMV by store": "门店成交额",
+    "GMV by host app": "各渠道成交额",
+    "To do": "待办",
+    "Pickups waiting": "待自提",
+    "Refunds to review": "待处理退款",
+    "Low stock": "库存不足",
+    "Failed deductions": "扣款失败",
+    "Cohort": "同期群",
+    "Customers": "客户",
+    "Figures from the {engine} engine, {since} to {until}.": "数据来自 {engine} 引擎，{since} 至 {until}。",
+    "visit": "访问",
+    "coupon.claimed": "领券",
+    "order.placed": "下单",
+    "order.paid": "支付",
+    # coupons
+    "Coupon templates": "优惠券模板",
+    "New template": "新建模板",
+    "Name": "名称",
+    "Kind": "类型",
+    "Amount off (¥)": "减免金额（元）",
+    "Minimum spend (¥)": "使用门槛（元）",
+    "Total to issue": "发放总量",
+    "Per customer": "每人限领",
+    "Valid for days": "有效天数",
+    "Create": "创建",
+    "percent_off": "折扣（%）",
+    "max_off": "最高优惠（元）",
+    "available": "可使用",
+    "used": "已使用",
+    "expired": "已过期",
+    "locked": "已锁定",
+    "Status": "状态",
+    "Issued": "已发放",
+    "Claimed": "已领取",
+    "Used": "已使用（次）",
+    "Use rate": "核销率",
+    "Cost": "成本",
+    "Pause": "暂停",
+    "Resume": "恢复",
+    "Stop": "停止",
+    "No templates yet.": "还没有优惠券模板。",
+    "Template created.": "模板已创建。",
+    "active": "进行中",
+    "paused": "已暂停",
+    "stopped": "已停止",
+    "draft": "草稿",
+    # clerk
+    "Coupon or pickup code": "券码或取货码",
+    "Type the code, or scan it with the camera.": "输入券码，或用摄像头扫码。",
+    "Scan": "扫码",
+    "Stop scanning": "停止扫码",
+    "Look up": "查询",
+    "Confirm verification": "确认核销",
+    "Confirm pickup": "确认取货",
+    "Coupon": "优惠券",
+    "Pickup": "自提",
+    "Customer": "客户",
+    "Valid until": "有效期至",
+    "Order": "订单",
+    "Total": "合计",
+    "Items": "商品",
+    "Verified. The coupon is used.": "核销成功，优惠券已使用。",
+    "Handed over. The pickup is done.": "已交付，取货完成。",
+    "Refused": "无法核销",
+    "Camera scanning is not available in this browser; type the code.": "此浏览器不支持扫码，请手动输入。",
+    "Store": "门店",
+    # workbench
+    "My sales": "我的销售额",
+    "Commission settled": "已结算佣金",
+    "Commission frozen": "冻结中佣金",
+    "My groups": "我的分组",
+    "Due a revisit": "待回访",
+    "{n} days unseen": "{n} 天未到店",
+    # platform
+    "Create merchant": "创建商家",
+    "Time zone": "时区",
+    "Created": "创建时间",
+    "Suspend": "停用",
+    "Reactivate": "恢复",
+    "suspended": "已停用",
+}
+
+
+def translate(lang: str, text: str, **values: Any) -> str:
+    """``text`` in ``lang`` with ``{name}`` placeholders filled."""
+    out = ZH.get(text, text) if lang == "zh" else text
+    return out.format(**values) if values else out

@@ -1,0 +1,438 @@
+"""The console over HTTP: sign-in, lockout, sessions, CSRF, roles, tenant isolation, the
+clerk's screen verifying exactly once, coupon templates, the dashboard and the platform page."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from shoplet.console.i18n import ZH
+from shoplet.coupons.models import Coupon
+from shoplet.tenancy.models import Staff
+from tests.conftest import PLATFORM_KEY
+from tests.console.helpers import PASSWORD, add_staff, browser, csrf_of, sign_in
+from tests.helpers import ok
+
+TEMPLATES = Path(__file__).parents[2] / "src" / "shoplet" / "console" / "templates"
+
+
+def _coupon_for(shop, **rule) -> str:
+    """A coupon issued to the shop's customer; returns its code."""
+    template = ok(
+        shop.client.post(
+            "/api/v1/coupon-templates",
+            json={
+                "name": "¥5 off",
+                "kind": "cash",
+                "off": 500,
+                "validity": "relative",
+                "valid_days": 30,
+                **rule,
+            },
+            headers=shop.admin,
+        ),
+        201,
+    )
+    coupon = ok(
+        shop.client.post(
+            "/api/v1/storefront/coupons", json={"template_id": template["id"]}, headers=shop.customer
+        ),
+        201,
+    )
+    return coupon["code"]
+
+
+def test_signin_opens_a_session_and_signout_ends_it(shop, client):
+    add_staff(shop, "operator", "sun")
+    person = sign_in(client, shop, "sun")
+    assert person.get("/console/home").status_code == 200
+    page = person.get("/console/home").text
+    assert "Operator sun" in page and 'name="csrf"' in page
+    cookie = person.cookies.get("shoplet_console")
+    assert cookie and cookie.startswith(f"ss.{shop.merchant_id}.")
+    response = person.post("/console/signout", data={"csrf": csrf_of(page)})
+    assert response.status_code == 303
+    # The old cookie no longer works, even if kept.
+    thief = browser(client)
+    thief.cookies.set("shoplet_console", cookie)
+    assert thief.get("/console/home").headers["location"].startswith("/console/signin")
+
+
+def test_cookie_flags(shop, client):
+    add_staff(shop, "operator", "sun")
+    person = browser(client)
+    response = person.post(
+        "/console/signin", data={"shop": shop.merchant_id, "login": "SUN", "password": PASSWORD}
+    )
+    header = response.headers["set-cookie"].lower()
+    assert (
+        "httponly" in header and "samesite=lax" in header and "secure" not in header.split("shoplet_shop")[0]
+    )
+    https = person.post(
+        "/console/signin",
+        data={"shop": shop.merchant_id, "login": "sun", "password": PASSWORD},
+        headers={"x-forwarded-proto": "https"},
+    )
+    assert "secure" in https.headers["set-cookie"].lower()
+
+
+def test_wrong_password_and_unknown_login_say_the_same(shop, client):
+    add_staff(shop, "operator", "sun")
+    person = browser(client)
+    wrong = person.post(
+        "/console/signin", data={"shop": shop.merchant_id, "login": "sun", "password": "nope-nope-nope"}
+    )
+    unknown = person.post(
+        "/console/signin", data={"shop": shop.merchant_id, "login": "who", "password": PASSWORD}
+    )
+    other_shop = person.post(
+        "/console/signin", data={"shop": "mer_nope", "login": "sun", "password": PASSWORD}
+    )
+    for response in (wrong, unknown, other_shop):
+        assert response.status_code == 401
+        assert 'data-code="signin.failed"' in response.text
+        assert "shoplet_console" not in response.headers.get("set-cookie", "")
+
+
+def test_lockout_after_five_failures_even_for_the_right_password(shop, client, clock):
+    add_staff(shop, "operator", "sun")
+    person = browser(client)
+    for _ in range(4):
+        r = person.post(
+            "/console/signin", data={"shop": shop.merchant_id, "login": "sun", "password": "wrong-password"}
+        )
+        assert r.status_code == 401
+    fifth = person.post(
+        "/console/signin", data={"shop": shop.merchant_id, "login": "sun", "password": "wrong-password"}
+    )
+    assert fifth.status_code == 429 and 'data-code="signin.locked"' in fifth.text
+    right = person.post(
+        "/console/signin", data={"shop": shop.merchant_id, "login": "sun", "password": PASSWORD}
+    )
+    assert right.status_code == 429
+    clock.advance(minutes=16)
+    assert (
+        person.post(
+            "/console/signin", data={"shop": shop.merchant_id, "login": "sun", "password": PASSWORD}
+        ).status_code
+        == 303
+    )
+
+
+def test_parallel_guesses_are_all_counted(shop, client, runtime):
+    """Failures are counted by a conditional update: ten guesses at once leave ten failures."""
+    add_staff(shop, "operator", "sun")
+    barrier = threading.Barrier(10)
+    codes: list[int] = []
+
+    def guess() -> None:
+        person = browser(client)
+        barrier.wait()
+        r = person.post(
+            "/console/signin", data={"shop": shop.merchant_id, "login": "sun", "password": "wrong-guess"}
+        )
+        codes.append(r.status_code)
+
+    threads = [threading.Thread(target=guess) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with runtime.db.unit_of_work(write=False) as s:
+        staff = s.scalar(select(Staff).where(Staff.merchant_id == shop.merchant_id, Staff.login == "sun"))
+        assert staff.failed_signins + codes.count(429) >= 10
+        assert staff.locked_until is not None
+    assert set(codes) <= {401, 429}
+
+
+def test_csrf_is_required_on_every_form(shop, client):
+    add_staff(shop, "operator", "sun")
+    person = sign_in(client, shop, "sun")
+    before = person.get("/console/coupons").text
+    refused = person.post("/console/coupons", data={"name": "Forged", "kind": "cash", "off": "5"})
+    assert refused.status_code == 403
+    wrong = person.post(
+        "/console/coupons", data={"name": "Forged", "kind": "cash", "off": "5", "csrf": "x" * 43}
+    )
+    assert wrong.status_code == 403
+    assert "Forged" not in person.get("/console/coupons").text
+    # Another session's token does not work either.
+    other = sign_in(client, shop, "sun")
+    stolen = csrf_of(other.get("/console/coupons").text)
+    assert (
+        person.post(
+            "/console/coupons", data={"name": "Forged", "kind": "cash", "off": "5", "csrf": stolen}
+        ).status_code
+        == 403
+    )
+    ok_ = person.post(
+        "/console/coupons", data={"name": "Real", "kind": "cash", "off": "5", "csrf": csrf_of(before)}
+    )
+    assert ok_.status_code == 303
+
+
+def test_each_role_sees_only_its_screens(shop, client):
+    add_staff(shop, "clerk", "zhao")
+    add_staff(shop, "guide", "qian", store=True)
+    add_staff(shop, "operator", "sun")
+    clerk, guide, operator = (
+        sign_in(client, shop, "zhao"),
+        sign_in(client, shop, "qian"),
+        sign_in(client, shop, "sun"),
+    )
+    assert clerk.get("/console/clerk").status_code == 200
+    for path in ("/console/home", "/console/coupons", "/console/workbench"):
+        assert clerk.get(path).status_code == 403
+    assert guide.get("/console/workbench").status_code == 200
+    for path in ("/console/home", "/console/coupons", "/console/clerk"):
+        assert guide.get(path).status_code == 403
+    assert operator.get("/console/home").status_code == 200
+    assert operator.get("/console/clerk").status_code == 403
+    # Not signed in: every page sends to the sign-in form.
+    anonymous = browser(client)
+    for path in ("/console/home", "/console/coupons", "/console/clerk", "/console/workbench"):
+        response = anonymous.get(path)
+        assert response.status_code == 303 and response.headers["location"].startswith("/console/signin")
+    assert (
+        anonymous.get("/console/home", headers={"hx-request": "true"})
+        .headers["hx-redirect"]
+        .startswith("/console/signin")
+    )
+
+
+def test_clerk_verifies_a_coupon_exactly_once(shop, client, runtime):
+    code = _coupon_for(shop)
+    add_staff(shop, "clerk", "zhao")
+    clerk = sign_in(client, shop, "zhao")
+    csrf = csrf_of(clerk.get("/console/clerk").text)
+    found = clerk.post("/console/clerk/lookup", data={"code": code, "csrf": csrf})
+    assert found.status_code == 200 and 'id="confirm"' in found.text and "¥5 off" in found.text
+    done = clerk.post("/console/clerk/verify", data={"code": code, "csrf": csrf})
+    assert done.status_code == 200 and 'id="verified"' in done.text
+    again = clerk.post("/console/clerk/verify", data={"code": code, "csrf": csrf})
+    assert again.status_code == 409 and 'data-code="coupon.already_used"' in again.text
+    looked = clerk.post("/console/clerk/lookup", data={"code": code, "csrf": csrf})
+    assert 'id="confirm"' not in looked.text and "already been used" in looked.text
+    with runtime.db.unit_of_work(write=False) as s:
+        coupon = s.scalar(select(Coupon).where(Coupon.merchant_id == shop.merchant_id))
+        assert coupon.status == "used" and coupon.verified_store_id == shop.store_id
+
+
+def test_two_clerks_confirming_at_once_verify_once(shop, client):
+    code = _coupon_for(shop)
+    add_staff(shop, "clerk", "zhao")
+    add_staff(shop, "clerk", "li")
+    clerks = [sign_in(client, shop, "zhao"), sign_in(client, shop, "li")]
+    tokens = [csrf_of(c.get("/console/clerk").text) for c in clerks]
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def confirm(i: int) -> None:
+        barrier.wait()
+        statuses.append(
+            clerks[i].post("/console/clerk/verify", data={"code": code, "csrf": tokens[i]}).status_code
+        )
+
+    threads = [threading.Thread(target=confirm, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200, 409]
+
+
+def test_clerk_hands_over_a_pickup_once(shop, client):
+    add_staff(shop, "clerk", "zhao")
+    order = shop.order({"LATTE-T": 1}, location=shop.store_id)
+    shop.pay(order["id"])
+    code = ok(client.get(f"/api/v1/storefront/orders/{order['id']}", headers=shop.customer), 200)[
+        "fulfilments"
+    ][0]["pickup_code"]
+    clerk = sign_in(client, shop, "zhao")
+    csrf = csrf_of(clerk.get("/console/clerk").text)
+    found = clerk.post("/console/clerk/lookup", data={"code": code, "csrf": csrf})
+    assert 'data-kind="pickup"' in found.text and order["id"] in found.text and 'id="confirm"' in found.text
+    assert clerk.post("/console/clerk/verify", data={"code": code, "csrf": csrf}).status_code == 200
+    again = clerk.post("/console/clerk/verify", data={"code": code, "csrf": csrf})
+    assert again.status_code == 409 and 'data-code="pickup.code_used"' in again.text
+
+
+def test_another_merchants_objects_are_not_found(shop, other_shop, client):
+    """Tenant isolation: a code, a template or a sign-in of another merchant is never reached."""
+    code = _coupon_for(other_shop)
+    template_id = ok(client.get("/api/v1/coupon-templates", headers=other_shop.admin), 200)["items"][0]["id"]
+    add_staff(shop, "clerk", "zhao")
+    add_staff(shop, "operator", "sun")
+    add_staff(other_shop, "operator", "wang")
+    clerk = sign_in(client, shop, "zhao")
+    csrf = csrf_of(clerk.get("/console/clerk").text)
+    looked = clerk.post("/console/clerk/lookup", data={"code": code, "csrf": csrf})
+    assert 'id="confirm"' not in looked.text and "No coupon has this code" in looked.text
+    assert clerk.post("/console/clerk/verify", data={"code": code, "csrf": csrf}).status_code == 404
+    operator = sign_in(client, shop, "sun")
+    token = csrf_of(operator.get("/console/coupons").text)
+    assert operator.post(f"/console/coupons/{template_id}/stop", data={"csrf": token}).status_code == 404
+    assert (
+        ok(client.get(f"/api/v1/coupon-templates/{template_id}", headers=other_shop.admin), 200)["status"]
+        == "active"
+    )
+    # A login of the other shop does not sign in here, and lists never show the other shop.
+    person = browser(client)
+    assert (
+        person.post(
+            "/console/signin", data={"shop": shop.merchant_id, "login": "wang", "password": PASSWORD}
+        ).status_code
+        == 401
+    )
+    assert "¥5 off" not in operator.get("/console/coupons").text
+
+
+def test_coupon_template_form(shop, client):
+    add_staff(shop, "operator", "sun")
+    person = sign_in(client, shop, "sun")
+    csrf = csrf_of(person.get("/console/coupons").text)
+    bad = person.post("/console/coupons", data={"name": "", "kind": "cash", "off": "abc", "csrf": csrf})
+    assert bad.status_code == 422 and 'id="e-off"' in bad.text
+    created = person.post(
+        "/console/coupons",
+        data={
+            "name": "Spring ¥8",
+            "kind": "threshold",
+            "off": "8",
+            "threshold": "40.5",
+            "total_stock": "100",
+            "csrf": csrf,
+        },
+    )
+    assert created.status_code == 303
+    listed = person.get("/console/coupons").text
+    assert "Spring ¥8" in listed
+    api = ok(client.get("/api/v1/coupon-templates", headers=shop.admin), 200)["items"]
+    spring = next(t for t in api if t["name"] == "Spring ¥8")
+    assert spring["params"] == {"off": 800, "threshold": 4050} and spring["total_stock"] == 100
+    assert person.post(f"/console/coupons/{spring['id']}/pause", data={"csrf": csrf}).status_code == 303
+    assert (
+        ok(client.get(f"/api/v1/coupon-templates/{spring['id']}", headers=shop.admin), 200)["status"]
+        == "paused"
+    )
+
+
+def test_home_dashboard_shows_figures(shop, client, runtime):
+    from shoplet.analytics import rollups
+
+    order = shop.order({"LATTE-T": 2}, location=shop.store_id)
+    shop.pay(order["id"])
+    rollups.run(runtime.db)
+    add_staff(shop, "operator", "sun")
+    page = sign_in(client, shop, "sun").get("/console/home", headers={"accept-language": "en"}).text
+    paid = ok(client.get(f"/api/v1/orders/{order['id']}", headers=shop.admin), 200)["paid_amount"]
+    gmv = re.search(r'data-figure="gmv">\s*<div class="label">GMV</div>\s*<div class="value">([^<]+)<', page)
+    assert gmv and gmv.group(1) == f"¥{paid // 100}.{paid % 100:02d}"
+    assert 'data-todo="pickups">1<' in page
+    assert '"by_store": [{"name": "S1 location"' in page
+
+
+def test_both_languages(shop, client):
+    add_staff(shop, "operator", "sun")
+    person = sign_in(client, shop, "sun")
+    assert "成交额" in person.get("/console/home", headers={"accept-language": "zh-CN,zh;q=0.9"}).text
+    assert ">GMV<" in person.get("/console/home", headers={"accept-language": "en-US"}).text
+    person.get("/console/language/zh?back=/console/home")
+    assert "成交额" in person.get("/console/home", headers={"accept-language": "en-US"}).text
+
+
+def test_every_text_in_the_templates_has_a_chinese_translation():
+    used = set()
+    for template in TEMPLATES.glob("*.html"):
+        text = template.read_text()
+        used |= set(re.findall(r'(?<![\w.])t\("([^"]+)"', text)) | set(
+            re.findall(r"(?<![\w.])t\('([^']+)'", text)
+        )
+    missing = sorted(u for u in used if u not in ZH)
+    assert not missing, missing
+
+
+def test_invite_link_sets_the_password_once(shop, client):
+    staff = ok(
+        client.post(
+            "/api/v1/staff",
+            json={"name": "New clerk", "role": "clerk", "store_id": shop.store_id, "login": "new"},
+            headers=shop.admin,
+        ),
+        201,
+    )
+    assert staff["has_password"] is False
+    invite = ok(client.post(f"/api/v1/staff/{staff['id']}/invites", headers=shop.admin), 201)
+    path = invite["url"].removeprefix("http://testserver")
+    person = browser(client)
+    assert "New clerk" in person.get(path).text
+    weak = person.post(path, data={"password": "short"})
+    assert weak.status_code == 422 and "10 to 128" in weak.text
+    assert person.post(path, data={"password": PASSWORD}).status_code == 303
+    assert person.get(path).status_code == 409
+    assert person.post(path, data={"password": "another-password-1"}).status_code == 409
+    sign_in(client, shop, "new")
+
+
+def test_staff_credentials_api_errors(shop, client):
+    add_staff(shop, "operator", "sun")
+    other = ok(
+        client.post("/api/v1/staff", json={"name": "Other", "role": "operator"}, headers=shop.admin), 201
+    )
+    taken = client.put(f"/api/v1/staff/{other['id']}/credentials", json={"login": "SUN"}, headers=shop.admin)
+    assert taken.status_code == 409 and taken.json()["code"] == "staff.login_taken"
+    weak = client.put(
+        f"/api/v1/staff/{other['id']}/credentials", json={"password": "aaaaaaaaaaaa"}, headers=shop.admin
+    )
+    assert weak.status_code == 422 and weak.json()["code"] == "staff.password_weak"
+    no_login = client.post(f"/api/v1/staff/{other['id']}/invites", headers=shop.admin)
+    assert no_login.status_code == 409 and no_login.json()["code"] == "staff.login_missing"
+    bad = client.put(f"/api/v1/staff/{other['id']}/credentials", json={"login": "-x"}, headers=shop.admin)
+    assert bad.status_code == 422
+
+
+def test_new_password_ends_sessions(shop, client):
+    staff = add_staff(shop, "operator", "sun")
+    person = sign_in(client, shop, "sun")
+    ok(
+        client.put(
+            f"/api/v1/staff/{staff['id']}/credentials",
+            json={"password": "a-new-password-9"},
+            headers=shop.admin,
+        ),
+        200,
+    )
+    assert person.get("/console/home").status_code == 303
+
+
+@pytest.mark.parametrize("key, status", [("wrong", 401), (PLATFORM_KEY, 303)])
+def test_platform_signin(client, key, status):
+    person = browser(client)
+    assert person.post("/console/platform/signin", data={"key": key}).status_code == status
+
+
+def test_platform_creates_a_merchant_whose_owner_signs_in(client):
+    person = browser(client)
+    person.post("/console/platform/signin", data={"key": PLATFORM_KEY})
+    page = person.get("/console/platform")
+    assert page.status_code == 200
+    csrf = csrf_of(page.text)
+    assert person.post("/console/platform/merchants", data={"name": "X", "csrf": "nope"}).status_code == 403
+    created = person.post(
+        "/console/platform/merchants",
+        data={"name": "Tea House", "timezone": "Asia/Shanghai", "owner_login": "boss", "csrf": csrf},
+    )
+    assert created.status_code == 201
+    merchant_id = re.search(r"<code>(mer_[^<]+)</code>", created.text).group(1)
+    invite = re.search(r'href="http://testserver(/console/invite/[^"]+)"', created.text).group(1)
+    owner = browser(client)
+    assert owner.post(invite, data={"password": PASSWORD}).status_code == 303
+    signed = owner.post("/console/signin", data={"shop": merchant_id, "login": "boss", "password": PASSWORD})
+    assert signed.status_code == 303 and signed.headers["location"] == "/console/home"
+    # Staff sessions are not platform sessions, and the reverse.
+    assert owner.get("/console/platform").status_code == 303
+    assert person.get("/console/home").status_code == 303
