@@ -37,14 +37,18 @@
       tooltip: { trigger: "item" },
       series: [{
         type: "funnel", sort: "none", left: 10, right: 10, top: 10, bottom: 10, minSize: "10%",
-        label: { formatter: "{b}: {c}" },
+        label: { position: "inside", formatter: "{c}" },
         data: data.funnel.map(function (s) { return { name: L[s.step] || s.step, value: s.journeys }; })
       }]
     });
     var pie = function (id, rows) {
       chart(id, {
         tooltip: { trigger: "item", formatter: "{b}: ¥{c} ({d}%)" },
-        series: [{ type: "pie", radius: ["35%", "70%"], data: rows.map(function (r) { return { name: r.name, value: r.gmv }; }) }]
+        legend: { type: "scroll", bottom: 0 },
+        series: [{
+          type: "pie", radius: ["35%", "65%"], center: ["50%", "45%"], label: { show: false },
+          data: rows.map(function (r) { return { name: r.name, value: r.gmv }; })
+        }]
       });
     };
     pie("chart-stores", data.by_store);

@@ -1,0 +1,291 @@
+"""The console in a real browser: Playwright drives Debian's Chromium against a real server on
+loopback, serving the demo shop with a week of simulated history.
+
+Locally these tests skip (with one line) when no Chromium is installed; in CI (``CI`` set)
+a missing Chromium fails them. Screenshots of the main screens go to
+``SHOPLET_SCREENSHOTS`` (a directory) when it is set, else to the test's temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from shoplet import demo, simulator
+from shoplet.app import create_app
+from shoplet.config import Settings
+from shoplet.db import Database
+from shoplet.migrate import upgrade
+from shoplet.runtime import Runtime
+from tests.conftest import PLATFORM_KEY
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
+if CHROMIUM is None and not os.environ.get("CI"):
+    pytest.skip("browser tests: no Chromium found (apt-get install chromium)", allow_module_level=True)
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+LOGINS = {role: (login, password) for role, login, password in demo.CONSOLE_LOGINS}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The demo shop with 7 days of simulated customers, served by uvicorn on loopback."""
+    path = tmp_path_factory.mktemp("browser") / "shoplet.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    db = Database(url)
+    end = datetime.now(UTC)
+    with db.unit_of_work() as s:
+        merchant_id = demo.create(s, now=end - timedelta(days=7)).id
+    sim = simulator.runtime_for(Settings(database_url=url, sandbox_payments=True), db)
+    simulator.simulate(sim, merchant_id, days=7, customers=80, seed=3, end=end)
+    with db.unit_of_work() as s:
+        creds = demo.load(s, now=datetime.now(UTC))
+    port = _free_port()
+    settings = Settings(
+        database_url=url,
+        platform_key=PLATFORM_KEY,
+        sandbox_payments=True,
+        public_url=f"http://127.0.0.1:{port}",
+        jobs_path=str(path.with_name("jobs.db")),
+    )
+    runtime = Runtime(settings, db=db)
+    app = create_app(runtime)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield {"base": f"http://127.0.0.1:{port}", "merchant_id": merchant_id, "creds": creds, "runtime": runtime}
+    server.should_exit = True
+    thread.join(timeout=10)
+    db.dispose()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    target = Path(os.environ.get("SHOPLET_SCREENSHOTS") or tmp_path)
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def _page(chromium, lang: str = "en", mobile: bool = False) -> Page:
+    size = {"width": 390, "height": 844} if mobile else {"width": 1280, "height": 900}
+    context = chromium.new_context(locale="en-US" if lang == "en" else "zh-CN", viewport=size)
+    return context.new_page()
+
+
+def _sign_in(page: Page, server, role: str, password: str | None = None) -> None:
+    login, real = LOGINS[role]
+    page.goto(f"{server['base']}/console/signin?shop={server['merchant_id']}")
+    page.get_by_label("Login").fill(login)
+    page.get_by_label("Password").fill(password or real)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_sign_in_and_out(chromium, server, shots):
+    page = _page(chromium)
+    _sign_in(page, server, "admin")
+    expect(page).to_have_url(f"{server['base']}/console/home")
+    expect(page.locator("h1")).to_have_text("Home")
+    page.locator("#signout").click()
+    expect(page.locator(".notice")).to_contain_text("signed out")
+    page.goto(f"{server['base']}/console/home")
+    expect(page).to_have_url(f"{server['base']}/console/signin?next=/console/home")
+    page.context.close()
+
+
+def test_dashboard_charts_are_drawn_with_data(chromium, server, shots):
+    page = _page(chromium)
+    _sign_in(page, server, "operator")
+    for chart in ("trend", "funnel", "stores", "hosts", "retention"):
+        expect(page.locator(f"#chart-{chart}")).to_have_attribute("data-drawn", "1")
+        expect(page.locator(f"#chart-{chart} canvas")).to_have_count(1)
+    # Each chart's series hold data, and the canvas has pixels that are not the background.
+    totals = page.evaluate(
+        """() => ["trend", "funnel", "stores", "hosts", "retention"].map(id => {
+            const c = echarts.getInstanceByDom(document.getElementById("chart-" + id));
+            return c.getOption().series.reduce((n, s) => n + s.data.filter(v => {
+                const x = (v && v.value !== undefined) ? v.value : v;
+                return Array.isArray(x) ? x[2] > 0 : x > 0;
+            }).length, 0);
+        })"""
+    )
+    assert all(n > 0 for n in totals), totals
+    painted = page.evaluate(
+        """() => {
+            const canvas = document.querySelector("#chart-trend canvas");
+            const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+            let n = 0;
+            for (let i = 3; i < data.length; i += 4) if (data[i] > 0) n++;
+            return n;
+        }"""
+    )
+    assert painted > 1000
+    expect(page.locator('[data-figure="gmv"] .value')).to_contain_text("¥")
+    page.screenshot(path=str(shots / "console-home.png"), full_page=True)
+    page.context.close()
+
+
+def test_lockout_after_repeated_failures(chromium, server):
+    page = _page(chromium)
+    for _ in range(5):
+        _sign_in(page, server, "guide", password="not-the-password")
+    expect(page.locator("#signin-error")).to_have_attribute("data-code", "signin.locked")
+    _sign_in(page, server, "guide")
+    expect(page.locator("#signin-error")).to_have_attribute("data-code", "signin.locked")
+    page.context.close()
+    # Lift it for the other tests the way an admin would: a new password (then set the old one back).
+    from shoplet.tenancy import signin as staff_signin
+    from shoplet.tenancy.models import Staff
+
+    runtime = server["runtime"]
+    with runtime.db.unit_of_work() as s:
+        guide = s.query(Staff).filter(Staff.login == "guide").one()
+        staff_signin.set_credentials(
+            s,
+            merchant_id=guide.merchant_id,
+            staff_id=guide.id,
+            login=None,
+            password=LOGINS["guide"][1],
+            now=datetime.now(UTC),
+        )
+
+
+def test_a_forged_form_is_refused(chromium, server):
+    page = _page(chromium)
+    _sign_in(page, server, "operator")
+    page.goto(f"{server['base']}/console/coupons")
+    page.locator("#new-template input[name=csrf]").evaluate("el => el.value = 'forged'")
+    page.get_by_label("Name", exact=True).fill("Forged coupon")
+    page.locator("#create-template").click()
+    expect(page.locator(".error")).to_contain_text("did not come from Shoplet")
+    page.goto(f"{server['base']}/console/coupons")
+    expect(page.locator("#templates")).not_to_contain_text("Forged coupon")
+    page.context.close()
+
+
+def test_clerk_cannot_open_operator_screens_and_verifies_a_code_once(chromium, server, shots):
+    page = _page(chromium, mobile=True)
+    _sign_in(page, server, "clerk")
+    expect(page).to_have_url(f"{server['base']}/console/clerk")
+    for path in ("/console/home", "/console/coupons"):
+        response = page.goto(f"{server['base']}{path}")
+        assert response is not None and response.status == 403
+        expect(page.locator(".error")).to_contain_text("cannot open")
+    page.goto(f"{server['base']}/console/clerk")
+    expect(page.get_by_role("link", name="Home")).to_have_count(0)
+    code = server["creds"].batch_code or ""
+    # A customer's claimed coupon: the demo customer claims the public code's coupon.
+    client_code = _claimed_code(server)
+    page.get_by_label("Coupon or pickup code").fill(client_code)
+    page.locator("#lookup-button").click()
+    expect(page.locator("#confirm")).to_be_visible()
+    page.screenshot(path=str(shots / "console-clerk.png"), full_page=True)
+    page.locator("#confirm").click()
+    expect(page.locator("#verified")).to_be_visible()
+    page.get_by_label("Coupon or pickup code").fill(client_code)
+    page.locator("#lookup-button").click()
+    expect(page.locator("#refusal")).to_contain_text("already been used")
+    expect(page.locator("#confirm")).to_have_count(0)
+    assert code is not None
+    page.context.close()
+
+
+def _claimed_code(server) -> str:
+    """A fresh coupon of the demo customer (claimed through the storefront API)."""
+    import httpx
+
+    base, creds = server["base"], server["creds"]
+    headers = {"Authorization": f"Bearer {creds.customer_token}"}
+    centre = httpx.get(f"{base}/api/v1/storefront/coupon-centre", headers=headers).json()
+    for template in centre:
+        response = httpx.post(
+            f"{base}/api/v1/storefront/coupons", json={"template_id": template["id"]}, headers=headers
+        )
+        if response.status_code == 201:
+            return response.json()["code"]
+    raise AssertionError(f"the demo customer could claim none of {len(centre)} coupons")
+
+
+def test_operator_creates_a_coupon_template_and_sees_it_listed(chromium, server, shots):
+    page = _page(chromium)
+    _sign_in(page, server, "operator")
+    page.goto(f"{server['base']}/console/coupons")
+    page.get_by_label("Name", exact=True).fill("Browser ¥6 off")
+    page.get_by_label("Kind").select_option("threshold")
+    page.get_by_label("Amount off (¥)").fill("6")
+    page.get_by_label("Minimum spend (¥)").fill("30")
+    page.get_by_label("Total to issue").fill("500")
+    page.locator("#create-template").click()
+    expect(page.locator("#notice")).to_be_visible()
+    expect(page.locator("#templates")).to_contain_text("Browser ¥6 off")
+    page.screenshot(path=str(shots / "console-coupons.png"), full_page=True)
+    page.context.close()
+
+
+def test_both_languages(chromium, server, shots):
+    page = _page(chromium, lang="zh")
+    _sign_in_zh(page, server)
+    expect(page.locator("h1")).to_have_text("首页")
+    expect(page.locator('[data-figure="gmv"] .label')).to_have_text("成交额")
+    page.screenshot(path=str(shots / "console-home-zh.png"), full_page=True)
+    page.get_by_role("link", name="EN").click()
+    expect(page.locator("h1")).to_have_text("Home")
+    page.get_by_role("link", name="中文").click()
+    expect(page.locator("h1")).to_have_text("首页")
+    page.context.close()
+
+
+def _sign_in_zh(page: Page, server) -> None:
+    login, password = LOGINS["admin"]
+    page.goto(f"{server['base']}/console/signin?shop={server['merchant_id']}")
+    expect(page.locator("h1")).to_have_text("登录")
+    page.get_by_label("登录名").fill(login)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+
+
+def test_guide_workbench(chromium, server, shots):
+    page = _page(chromium, mobile=True)
+    _sign_in(page, server, "guide")
+    expect(page).to_have_url(f"{server['base']}/console/workbench")
+    expect(page.locator('[data-figure="sales"] .value')).to_contain_text("¥")
+    page.screenshot(path=str(shots / "console-workbench.png"), full_page=True)
+    page.context.close()
