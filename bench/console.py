@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import Server  # noqa: E402
 from shoplet import demo, simulator  # noqa: E402
 from shoplet.config import Settings  # noqa: E402
-from shoplet.coupons.models import Coupon  # noqa: E402
 from shoplet.coupons.codes import normalise  # noqa: E402
+from shoplet.coupons.models import Coupon  # noqa: E402
 from shoplet.db import Database  # noqa: E402
 from shoplet.migrate import upgrade  # noqa: E402
 from shoplet.scoping import owned  # noqa: E402
