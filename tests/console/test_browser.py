@@ -108,6 +108,7 @@ def shots(tmp_path) -> Path:
 def _page(chromium, lang: str = "en", mobile: bool = False) -> Page:
     size = {"width": 390, "height": 844} if mobile else {"width": 1280, "height": 900}
     context = chromium.new_context(locale="en-US" if lang == "en" else "zh-CN", viewport=size)
+    context.set_default_timeout(15_000)
     return context.new_page()
 
 
@@ -288,4 +289,19 @@ def test_guide_workbench(chromium, server, shots):
     expect(page).to_have_url(f"{server['base']}/console/workbench")
     expect(page.locator('[data-figure="sales"] .value')).to_contain_text("¥")
     page.screenshot(path=str(shots / "console-workbench.png"), full_page=True)
+    page.context.close()
+
+
+def test_refund_a_line(chromium, server, shots):
+    page = _page(chromium)
+    _sign_in(page, server, "operator")
+    page.goto(f"{server['base']}/console/orders?status=fulfilled")
+    page.locator("#orders tbody a").first.click()
+    expect(page.locator("#order-refunded")).to_have_text("¥0.00")
+    quantity = page.locator("#lines input.qty").first
+    quantity.fill("1")
+    page.screenshot(path=str(shots / "console-order.png"), full_page=True)
+    page.locator("#refund-button").click()
+    expect(page.locator("#refunds")).not_to_contain_text("–")
+    expect(page.locator("#order-refunded")).not_to_have_text("¥0.00")
     page.context.close()

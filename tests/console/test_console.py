@@ -436,3 +436,46 @@ def test_platform_creates_a_merchant_whose_owner_signs_in(client):
     # Staff sessions are not platform sessions, and the reverse.
     assert owner.get("/console/platform").status_code == 303
     assert person.get("/console/home").status_code == 303
+
+
+def test_orders_list_filters_and_refund_a_line_once(shop, client, runtime):
+    order = shop.order({"LATTE-T": 2, "LATTE-G": 1}, location=shop.store_id)
+    shop.pay(order["id"])
+    add_staff(shop, "operator", "sun")
+    person = sign_in(client, shop, "sun")
+    listed = person.get("/console/orders?status=paid").text
+    assert order["id"] in listed
+    assert order["id"] not in person.get("/console/orders?status=cancelled").text
+    assert order["id"] not in person.get(f"/console/orders?store={shop.store2_id}").text
+    assert person.get("/console/orders?since=yesterday").status_code == 422
+    page = person.get(f"/console/orders/{order['id']}").text
+    line = next(x for x in order["lines"] if x["quantity"] == 2)
+    key = re.search(r'name="key" value="([^"]+)"', page).group(1)
+    form = {"csrf": csrf_of(page), "key": key, f"qty-{line['id']}": "1", "restock": "on", "reason": "spilt"}
+    assert person.post(f"/console/orders/{order['id']}/refund", data=form).status_code == 303
+    assert (
+        person.post(f"/console/orders/{order['id']}/refund", data=form).status_code == 303
+    )  # a double submit
+    refunds = ok(client.get(f"/api/v1/orders/{order['id']}/refunds", headers=shop.admin), 200)
+    assert len(refunds) == 1 and refunds[0]["lines"][0]["quantity"] == 1
+    too_many = dict(form, key="another-key", **{f"qty-{line['id']}": "5"})
+    refused = person.post(f"/console/orders/{order['id']}/refund", data=too_many)
+    assert refused.status_code in (409, 422) and 'id="refund-error"' in refused.text
+    assert len(ok(client.get(f"/api/v1/orders/{order['id']}/refunds", headers=shop.admin), 200)) == 1
+    assert 'id="refunds"' in person.get(f"/console/orders/{order['id']}").text
+
+
+def test_orders_of_another_merchant_or_store(shop, other_shop, client):
+    theirs = other_shop.order({"LATTE-T": 1}, location=other_shop.store_id)
+    elsewhere = shop.order({"LATTE-T": 1}, location=shop.store2_id)
+    add_staff(shop, "operator", "sun")
+    add_staff(shop, "clerk", "zhao")
+    operator, clerk = sign_in(client, shop, "sun"), sign_in(client, shop, "zhao")
+    assert operator.get(f"/console/orders/{theirs['id']}").status_code == 404
+    assert theirs["id"] not in operator.get("/console/orders").text
+    page = operator.get(f"/console/orders/{elsewhere['id']}").text
+    forged = {"csrf": csrf_of(page), "key": "k1", "qty-x": "1"}
+    assert operator.post(f"/console/orders/{theirs['id']}/refund", data=forged).status_code == 404
+    # A clerk sees the orders of their own store only.
+    assert clerk.get(f"/console/orders/{elsewhere['id']}").status_code == 404
+    assert elsewhere["id"] not in clerk.get("/console/orders").text

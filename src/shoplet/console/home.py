@@ -48,6 +48,7 @@ def dashboard(session: Any, rt: Any, merchant_id: str) -> dict[str, Any]:
     retention = figures.retention(source, since, until, list(figures.DEFAULT_OFFSETS), today)
     by_store = analytics.named_sales(session, merchant_id, figures.sales(source, since, until, "store"))
     by_host = figures.sales(source, since, until, "host_app")
+    cohorts = [c for c in retention.cohorts if c.customers]
     charts = {
         "trend": {
             "days": [d.isoformat() for d in days],
@@ -55,11 +56,11 @@ def dashboard(session: Any, rt: Any, merchant_id: str) -> dict[str, Any]:
             "visitors": [active.get(d, 0) for d in days],
         },
         "funnel": [{"step": s.step, "journeys": s.journeys} for s in funnel.steps],
-        "retention": {
+        "retention": {  # the days on which somebody new came
             "offsets": retention.offsets,
-            "cohorts": [c.day.isoformat() for c in retention.cohorts],
-            "sizes": [c.customers for c in retention.cohorts],
-            "rates": [[None if r is None else round(r * 100, 1) for r in c.rates] for c in retention.cohorts],
+            "cohorts": [c.day.isoformat() for c in cohorts],
+            "sizes": [c.customers for c in cohorts],
+            "rates": [[None if r is None else round(r * 100, 1) for r in c.rates] for c in cohorts],
         },
         "by_store": [{"name": r.name or r.key or "–", "gmv": round(r.gmv / 100, 2)} for r in by_store.rows],
         "by_host": [{"name": r.key or "–", "gmv": round(r.gmv / 100, 2)} for r in by_host.rows],

@@ -12,7 +12,6 @@ from shoplet.orders.models import Order
 from shoplet.orders.schemas import OrderOut, PickupIn
 from shoplet.orders.views import order_out, orders_out
 from shoplet.pagination import Page, PageQuery, paginate
-from shoplet.scoping import scoped
 from shoplet.tenancy.models import Role
 
 router = APIRouter(tags=["orders"])
@@ -45,17 +44,14 @@ def list_orders(
     ),
 ) -> Page[OrderOut]:
     with db.unit_of_work(write=False) as s:
-        stmt = scoped(Order, p.tenant)
-        if p.role == Role.CLERK:
-            stmt = stmt.where(Order.location_id == p.store_id)
-        if status:
-            stmt = stmt.where(Order.status == status)
-        if customer_id:
-            stmt = stmt.where(Order.customer_id == customer_id)
-        if location_id:
-            stmt = stmt.where(Order.location_id == location_id)
-        if guide_id:
-            stmt = stmt.where(Order.guide_id == guide_id)
+        stmt = service.orders_where(
+            p.tenant,
+            clerk_store_id=clerk_store(p),
+            status=status,
+            customer_id=customer_id,
+            location_id=location_id,
+            guide_id=guide_id,
+        )
         rows, cursor = paginate(s, stmt, Order.id, page)
         return Page(items=orders_out(s, list(rows)), next_cursor=cursor)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.orm import Session
 
 from shoplet import events
@@ -29,7 +29,7 @@ from shoplet.orders.models import CartItem, Order, OrderLine, OrderStatus
 from shoplet.orders.pricing import CartLine, CartPricer, PricedCart, PricingContext
 from shoplet.promotions import service as promotions
 from shoplet.schemas import MAX_MONEY
-from shoplet.scoping import get_owned, owned, same_tenant
+from shoplet.scoping import get_owned, owned, same_tenant, scoped
 
 MAX_LINES = 100
 MAX_QUANTITY = 999
@@ -474,6 +474,37 @@ def fulfil(
     fulfilments.hand_over(session, order=order, store_id=store_id, by=by, now=now)
     finish(session, order=order, now=now)
     return order
+
+
+def orders_where(
+    merchant_id: str,
+    *,
+    clerk_store_id: str | None = None,
+    status: str | None = None,
+    customer_id: str | None = None,
+    location_id: str | None = None,
+    guide_id: str | None = None,
+    host_app: str | None = None,
+    placed_since: datetime | None = None,
+    placed_until: datetime | None = None,
+) -> Select[tuple[Order]]:
+    """The staff's order list: a clerk sees their store's orders only; the other filters narrow it."""
+    stmt = scoped(Order, merchant_id)
+    for column, value in (
+        (Order.location_id, clerk_store_id),
+        (Order.status, status),
+        (Order.customer_id, customer_id),
+        (Order.location_id, location_id),
+        (Order.guide_id, guide_id),
+        (Order.host_app, host_app),
+    ):
+        if value:
+            stmt = stmt.where(column == value)
+    if placed_since is not None:
+        stmt = stmt.where(Order.created_at >= placed_since)
+    if placed_until is not None:
+        stmt = stmt.where(Order.created_at < placed_until)
+    return stmt
 
 
 def verify_pickup(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import PlainTextResponse
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from shoplet.auth import AsOperator, AsOperatorOrClerk, Db, Now, Rt
 from shoplet.errors import InvalidInput, NotFound
@@ -16,17 +14,12 @@ from shoplet.orders.views import order_out
 from shoplet.payments import refunds, service
 from shoplet.payments.models import Payment, Refund
 from shoplet.payments.provider import InvalidNotification
-from shoplet.payments.schemas import PaymentOut, RefundIn, RefundLineOut, RefundOut
-from shoplet.scoping import get_owned, owned
+from shoplet.payments.schemas import PaymentOut, RefundIn, RefundOut
+from shoplet.payments.views import payments_of, refund_out, refunds_of
+from shoplet.scoping import get_owned
 
 router = APIRouter(tags=["payments"])
 notify = APIRouter(tags=["payments"])
-
-
-def refund_out(s: Session, refund: Refund) -> RefundOut:
-    lines = [RefundLineOut.model_validate(x) for x in refunds.refund_lines(s, refund.merchant_id, refund.id)]
-    fields = {c.name: getattr(refund, c.name) for c in Refund.__table__.columns}
-    return RefundOut(**fields, lines=lines)
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut, tags=["orders"])
@@ -57,10 +50,7 @@ def cancel_order(
 def order_payments(order_id: str, p: AsOperatorOrClerk, db: Db) -> list[PaymentOut]:
     with db.unit_of_work(write=False) as s:
         visible_order(s, p, order_id)
-        rows = s.scalars(
-            select(Payment).where(owned(Payment, p.tenant), Payment.order_id == order_id).order_by(Payment.id)
-        )
-        return [PaymentOut.model_validate(r) for r in rows]
+        return payments_of(s, p.tenant, order_id)
 
 
 @router.get("/payments/{payment_id}", response_model=PaymentOut)
@@ -127,10 +117,7 @@ def create_refund(
 def order_refunds(order_id: str, p: AsOperatorOrClerk, db: Db) -> list[RefundOut]:
     with db.unit_of_work(write=False) as s:
         visible_order(s, p, order_id)
-        rows = s.scalars(
-            select(Refund).where(owned(Refund, p.tenant), Refund.order_id == order_id).order_by(Refund.id)
-        )
-        return [refund_out(s, r) for r in rows]
+        return refunds_of(s, p.tenant, order_id)
 
 
 @router.get("/refunds/{refund_id}", response_model=RefundOut, tags=["refunds"])
