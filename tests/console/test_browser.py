@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from shoplet import demo, simulator
+from shoplet import demo, simulator, sweeps
 from shoplet.app import create_app
 from shoplet.config import Settings
 from shoplet.db import Database
@@ -69,11 +69,21 @@ def server(tmp_path_factory):
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
+    stop = threading.Event()
+
+    def worker() -> None:  # what `shoplet serve`'s job consumer does: deliver the outbox
+        while not stop.wait(0.3):
+            sweeps.dispatch_outbox(runtime, now=runtime.clock())
+
+    jobs = threading.Thread(target=worker, daemon=True)
+    jobs.start()
     for _ in range(200):
         if server.started:
             break
         time.sleep(0.05)
     yield {"base": f"http://127.0.0.1:{port}", "merchant_id": merchant_id, "creds": creds, "runtime": runtime}
+    stop.set()
+    jobs.join(timeout=10)
     server.should_exit = True
     thread.join(timeout=10)
     db.dispose()
@@ -304,4 +314,24 @@ def test_refund_a_line(chromium, server, shots):
     page.locator("#refund-button").click()
     expect(page.locator("#refunds")).not_to_contain_text("–")
     expect(page.locator("#order-refunded")).not_to_have_text("¥0.00")
+    page.context.close()
+
+
+def test_issue_to_a_segment_reaches_100_percent_and_codes_download(chromium, server, shots):
+    page = _page(chromium)
+    _sign_in(page, server, "operator")
+    page.goto(f"{server['base']}/console/coupons")
+    page.locator("#templates tbody a").first.click()
+    page.get_by_label("Segment").select_option("everyone")
+    page.locator("#issue-button").click()
+    expect(page.locator("#job-percent")).to_have_text("100%", timeout=30_000)
+    expect(page.locator(".job")).to_have_attribute("data-status", "done")
+    page.get_by_label("How many codes").fill("40")
+    page.locator("#codes-button").click()
+    expect(page.locator("#batches tr.new")).to_have_count(1)
+    with page.expect_download() as info:
+        page.locator("#batches tr.new a.csv").click()
+    lines = Path(info.value.path()).read_text().strip().splitlines()
+    assert lines[0].startswith("code,") and len(lines) == 41
+    page.screenshot(path=str(shots / "console-coupon.png"), full_page=True)
     page.context.close()

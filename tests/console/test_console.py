@@ -479,3 +479,53 @@ def test_orders_of_another_merchant_or_store(shop, other_shop, client):
     # A clerk sees the orders of their own store only.
     assert clerk.get(f"/console/orders/{elsewhere['id']}").status_code == 404
     assert elsewhere["id"] not in clerk.get("/console/orders").text
+
+
+def test_issue_to_a_segment_with_progress_and_code_csv(shop, client, runtime, other_shop):
+    from shoplet import sweeps
+
+    template = ok(
+        client.post(
+            "/api/v1/coupon-templates",
+            json={"name": "Everyone ¥3", "kind": "cash", "off": 300, "validity": "relative", "valid_days": 7},
+            headers=shop.admin,
+        ),
+        201,
+    )
+    add_staff(shop, "operator", "sun")
+    person = sign_in(client, shop, "sun")
+    page = person.get(f"/console/coupons/{template['id']}").text
+    csrf = csrf_of(page)
+    started = person.post(
+        f"/console/coupons/{template['id']}/issue-jobs", data={"csrf": csrf, "segment": "everyone"}
+    )
+    assert started.status_code == 200 and 'hx-trigger="every 1s"' in started.text
+    job_id = re.search(r'id="job-([^"]+)"', started.text).group(1)
+    sweeps.dispatch_outbox(runtime, now=runtime.clock())
+    finished = person.get(f"/console/coupons/{template['id']}/issue-jobs/{job_id}").text
+    assert 'data-status="done"' in finished and "100%" in finished and "every 1s" not in finished
+    made = person.post(f"/console/coupons/{template['id']}/codes", data={"csrf": csrf, "count": "25"})
+    assert made.status_code == 201
+    batch = re.search(r'codes.csv\?batch=([^"]+)"', made.text).group(1)
+    csv = person.get(f"/console/coupons/{template['id']}/codes.csv?batch={batch}")
+    assert csv.headers["content-type"].startswith("text/csv") and len(csv.text.strip().splitlines()) == 26
+    assert (
+        person.post(f"/console/coupons/{template['id']}/codes", data={"csrf": csrf, "count": "0"}).status_code
+        == 422
+    )
+    # Another merchant's template: none of it is reachable.
+    theirs = ok(
+        client.post(
+            "/api/v1/coupon-templates",
+            json={"name": "Theirs", "kind": "cash", "off": 300, "validity": "relative", "valid_days": 7},
+            headers=other_shop.admin,
+        ),
+        201,
+    )["id"]
+    assert person.get(f"/console/coupons/{theirs}").status_code == 404
+    assert person.get(f"/console/coupons/{theirs}/codes.csv").status_code == 404
+    assert (
+        person.post(f"/console/coupons/{theirs}/codes", data={"csrf": csrf, "count": "5"}).status_code == 404
+    )
+    assert person.post(f"/console/coupons/{theirs}/issue-jobs", data={"csrf": csrf}).status_code == 404
+    assert person.get(f"/console/coupons/{template['id']}/issue-jobs/nope").status_code == 404

@@ -120,9 +120,7 @@ _env.filters["money"] = money
 _env.filters["percent"] = percent
 
 
-def render(
-    request: Request, viewer: Viewer, template: str, status: int = 200, **context: Any
-) -> HTMLResponse:
+def render(request: Request, viewer: Viewer, file: str, status: int = 200, **context: Any) -> HTMLResponse:
     """A page (or, for an HTMX request of a fragment template, the fragment)."""
 
     def t(text: str, **values: Any) -> str:
@@ -131,7 +129,7 @@ def render(
     def local(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         return "–" if moment is None else moment.astimezone(viewer.zone).strftime(fmt)
 
-    html = _env.get_template(template).render(
+    html = _env.get_template(file).render(
         request=request, viewer=viewer, t=t, local=local, path=request.url.path, **context
     )
     response = HTMLResponse(html, status_code=status)
