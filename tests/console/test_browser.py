@@ -335,3 +335,21 @@ def test_issue_to_a_segment_reaches_100_percent_and_codes_download(chromium, ser
     assert lines[0].startswith("code,") and len(lines) == 41
     page.screenshot(path=str(shots / "console-coupon.png"), full_page=True)
     page.context.close()
+
+
+def test_try_a_cart_total_changes_with_the_proposed_promotion(chromium, server, shots):
+    page = _page(chromium)
+    _sign_in(page, server, "operator")
+    page.goto(f"{server['base']}/console/promotions")
+    page.locator("#try-items input.qty").first.fill("2")
+    page.locator("#try-button").click()
+    before = page.locator("#total-after").inner_text()
+    expect(page.locator("#total-before")).to_have_text(before)
+    page.get_by_label("Name", exact=True).fill("Everything 50% off")
+    page.get_by_label("Kind").select_option("item_percent")
+    page.get_by_label("Percent off").fill("50")
+    page.locator("#try-button").click()
+    expect(page.locator("#total-after")).not_to_have_text(before)
+    expect(page.locator("#try-allocation tr.new")).to_contain_text("Everything 50% off")
+    page.screenshot(path=str(shots / "console-promotions.png"), full_page=True)
+    page.context.close()

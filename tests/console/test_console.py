@@ -529,3 +529,56 @@ def test_issue_to_a_segment_with_progress_and_code_csv(shop, client, runtime, ot
     )
     assert person.post(f"/console/coupons/{theirs}/issue-jobs", data={"csrf": csrf}).status_code == 404
     assert person.get(f"/console/coupons/{template['id']}/issue-jobs/nope").status_code == 404
+
+
+def test_promotions_create_try_a_cart_and_pause(shop, client, other_shop):
+    add_staff(shop, "operator", "sun")
+    person = sign_in(client, shop, "sun")
+    page = person.get("/console/promotions").text
+    csrf = csrf_of(page)
+    sku = shop.skus["LATTE-T"]
+    cart = {"csrf": csrf, "store": shop.store_id, f"cart-{sku}": "2"}
+    empty = person.post("/console/promotions/try", data={"csrf": csrf, "store": shop.store_id})
+    assert empty.status_code == 422
+    plain = person.post("/console/promotions/try", data=cart)
+    assert plain.status_code == 200
+    before = re.search(r'id="total-before">([^<]+)<', plain.text).group(1)
+    assert before == "¥64.00" and re.search(r'id="total-after">([^<]+)<', plain.text).group(1) == "¥64.00"
+    proposal = {"name": "Latte 20% off", "kind": "item_percent", "percent_off": "20"}
+    tried = person.post("/console/promotions/try", data={**cart, **proposal})
+    assert re.search(r'id="total-after">([^<]+)<', tried.text).group(1) == "¥51.20"
+    assert "Latte 20% off" in tried.text and 'class="new"' in tried.text
+    # Trying saved nothing.
+    assert ok(client.get("/api/v1/promotions", headers=shop.admin), 200)["items"] == []
+    bad = person.post(
+        "/console/promotions", data={"csrf": csrf, "name": "Bad", "kind": "item_percent", "percent_off": "x"}
+    )
+    assert bad.status_code == 422 and 'id="pe-percent_off"' in bad.text
+    made = person.post("/console/promotions", data={"csrf": csrf, **proposal, "group": "weekday"})
+    assert made.status_code == 303
+    created = ok(client.get("/api/v1/promotions", headers=shop.admin), 200)["items"]
+    assert (
+        len(created) == 1 and created[0]["params"] == {"percent_off": 20} and created[0]["group"] == "weekday"
+    )
+    now_running = person.post("/console/promotions/try", data=cart)
+    assert re.search(r'id="total-before">([^<]+)<', now_running.text).group(1) == "¥51.20"
+    assert (
+        person.post(f"/console/promotions/{created[0]['id']}/pause", data={"csrf": csrf}).status_code == 303
+    )
+    assert (
+        ok(client.get(f"/api/v1/promotions/{created[0]['id']}", headers=shop.admin), 200)["status"]
+        == "paused"
+    )
+    # Another merchant's promotion and store are not reachable.
+    theirs = ok(
+        client.post(
+            "/api/v1/promotions",
+            json={"name": "Theirs", "kind": "item_percent", "percent_off": 5},
+            headers=other_shop.admin,
+        ),
+        201,
+    )
+    assert person.post(f"/console/promotions/{theirs['id']}/stop", data={"csrf": csrf}).status_code == 404
+    assert "Theirs" not in person.get("/console/promotions").text
+    elsewhere = person.post("/console/promotions/try", data={**cart, "store": other_shop.store_id})
+    assert elsewhere.status_code == 422 and "¥" not in elsewhere.text.split("try-error")[1][:20]

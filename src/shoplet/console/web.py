@@ -32,8 +32,8 @@ CSRF_FIELD = "csrf"
 
 # The screens each role may open (admin: all of them).
 SCREENS: dict[str, set[str]] = {  # keyed by the role strings
-    Role.ADMIN: {"home", "coupons", "clerk", "orders", "staff"},
-    Role.OPERATOR: {"home", "coupons", "orders"},
+    Role.ADMIN: {"home", "promotions", "coupons", "clerk", "orders", "staff"},
+    Role.OPERATOR: {"home", "promotions", "coupons", "orders"},
     Role.CLERK: {"clerk", "orders"},
     Role.GUIDE: {"workbench"},
 }

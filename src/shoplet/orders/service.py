@@ -28,6 +28,7 @@ from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders.models import CartItem, Order, OrderLine, OrderStatus
 from shoplet.orders.pricing import CartLine, CartPricer, PricedCart, PricingContext
 from shoplet.promotions import service as promotions
+from shoplet.promotions.models import Promotion
 from shoplet.schemas import MAX_MONEY
 from shoplet.scoping import get_owned, owned, same_tenant, scoped
 
@@ -474,6 +475,38 @@ def fulfil(
     fulfilments.hand_over(session, order=order, store_id=store_id, by=by, now=now)
     finish(session, order=order, now=now)
     return order
+
+
+def try_cart(
+    session: Session,
+    *,
+    merchant_id: str,
+    location_id: str,
+    items: list[tuple[str, int]],
+    pricer: CartPricer,
+    proposal: Promotion | None,
+    member: bool,
+    now: datetime,
+) -> tuple[list[CartLine], PricedCart, dict[str, str]]:
+    """Price a cart at a store with the promotions running there now, plus a proposed one
+    (not saved): the operator's "try a cart" before publishing. No customer, no coupons.
+    Returns the lines, the engine's answer and each applied rule's name by id."""
+    location_of(session, merchant_id, location_id)
+    lines = [replace(line, light_member_price=None) for line in _cart_lines(session, merchant_id, items)]
+    rules = promotions.running(session, merchant_id=merchant_id, now=now, host_app=None, store_id=location_id)
+    if proposal is not None:
+        rules = [*rules, proposal]
+    priced = pricer.price(
+        lines,
+        PricingContext(
+            merchant_id=merchant_id,
+            customer_id="",
+            member=member,
+            now=now,
+            promotions=[promotions.as_rule(p) for p in rules],
+        ),
+    )
+    return lines, priced, {p.id: p.name for p in rules}
 
 
 def orders_where(

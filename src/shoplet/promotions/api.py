@@ -5,11 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Query
-from sqlalchemy.orm import Session
 
 from shoplet.auth import AsOperator, AsStaff, Db, Now
 from shoplet.errors import InvalidInput
-from shoplet.inventory.models import StockLocation
 from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.promotions import service
 from shoplet.promotions.models import Promotion
@@ -25,12 +23,6 @@ def promotion_out(promotion: Promotion, now: datetime) -> PromotionOut:
     return PromotionOut(**fields, state=service.state(promotion, now))
 
 
-def _check_stores(s: Session, merchant_id: str, store_ids: list[str]) -> None:
-    for store_id in store_ids:
-        if s.get(StockLocation, (merchant_id, store_id)) is None:
-            raise InvalidInput("promotion.unknown_store", f"No store '{store_id}' in this shop.")
-
-
 @router.post("/promotions", response_model=PromotionOut, status_code=201)
 def create_promotion(
     body: PromotionIn,
@@ -40,28 +32,7 @@ def create_promotion(
 ) -> PromotionOut:
     """A promotion of any stage 1–3 kind, with its scope, stack group, channels, stores and window."""
     with db.unit_of_work() as s:
-        _check_stores(s, p.tenant, body.store_ids)
-        promotion = service.create(
-            s,
-            merchant_id=p.tenant,
-            now=now,
-            fields=dict(
-                name=body.name,
-                kind=body.kind,
-                params=body.params(),
-                scope=body.scope.model_dump(),
-                stack_group=body.group,
-                exclusive=body.exclusive,
-                host_apps=list(body.host_apps),
-                store_ids=body.store_ids,
-                starts_at=body.starts_at,
-                ends_at=body.ends_at,
-            ),
-        )
-        if body.paused:
-            promotion = service.transition(
-                s, merchant_id=p.tenant, promotion_id=promotion.id, action="pause", now=now
-            )
+        promotion = service.create_from_request(s, merchant_id=p.tenant, body=body, now=now)
         return promotion_out(promotion, now)
 
 
@@ -115,7 +86,7 @@ def update_promotion(
             raise InvalidInput("request.null_field", f"'{field}' cannot be cleared; give it a value.")
     with db.unit_of_work() as s:
         if changes.get("store_ids"):
-            _check_stores(s, p.tenant, changes["store_ids"])
+            service.check_stores(s, p.tenant, changes["store_ids"])
         promotion = service.update(
             s, merchant_id=p.tenant, promotion_id=promotion_id, changes=changes, now=now
         )

@@ -12,6 +12,7 @@ from shoplet import lifecycle
 from shoplet.catalog.models import Category, Sku
 from shoplet.db import new_id
 from shoplet.errors import Conflict, InvalidInput
+from shoplet.inventory.models import StockLocation
 from shoplet.lifecycle import Lifecycle
 from shoplet.pricing import InvalidCart
 from shoplet.pricing.model import STAGE1, STAGE2, STAGE3, parse
@@ -97,6 +98,49 @@ def create(session: Session, *, merchant_id: str, fields: dict[str, Any], now: d
     _check(session, merchant_id, promotion)
     session.add(promotion)
     session.flush()
+    return promotion
+
+
+def check_stores(session: Session, merchant_id: str, store_ids: list[str]) -> None:
+    for store_id in store_ids:
+        if session.get(StockLocation, (merchant_id, store_id)) is None:
+            raise InvalidInput("promotion.unknown_store", f"No store '{store_id}' in this shop.")
+
+
+def fields_of(body: Any) -> dict[str, Any]:
+    """The columns a ``PromotionIn`` sets."""
+    return dict(
+        name=body.name,
+        kind=body.kind,
+        params=body.params(),
+        scope=body.scope.model_dump(),
+        stack_group=body.group,
+        exclusive=body.exclusive,
+        host_apps=list(body.host_apps),
+        store_ids=body.store_ids,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+    )
+
+
+def create_from_request(session: Session, *, merchant_id: str, body: Any, now: datetime) -> Promotion:
+    """A promotion from a ``PromotionIn`` (the API's and the console's one way to make one)."""
+    check_stores(session, merchant_id, body.store_ids)
+    promotion = create(session, merchant_id=merchant_id, now=now, fields=fields_of(body))
+    if body.paused:
+        promotion = transition(
+            session, merchant_id=merchant_id, promotion_id=promotion.id, action="pause", now=now
+        )
+    return promotion
+
+
+def proposed(session: Session, *, merchant_id: str, body: Any) -> Promotion:
+    """A promotion as it would be created, checked but not saved (to try a cart with it)."""
+    check_stores(session, merchant_id, body.store_ids)
+    promotion = Promotion(
+        merchant_id=merchant_id, id="proposed", status="active", version=0, **fields_of(body)
+    )
+    _check(session, merchant_id, promotion)
     return promotion
 
 

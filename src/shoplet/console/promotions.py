@@ -1,0 +1,205 @@
+"""Promotions: the list with pause / resume / stop, creating one of every kind with its
+scope, stack group and window, and "try a cart": a basket priced through the engine with
+the promotions running now, with and without the one being set up, showing each applied
+rule and its allocation to the lines (the same calls as ``/promotions`` and checkout)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from shoplet.catalog.models import Category, Product, ProductStatus, Sku
+from shoplet.console.clerk import _stores
+from shoplet.console.coupons import _int, yuan_to_fen
+from shoplet.console.web import PageError, Viewer, check_csrf, redirect, render, require
+from shoplet.errors import ShopletError
+from shoplet.orders import service as orders
+from shoplet.promotions import service as promotions
+from shoplet.promotions.models import Promotion
+from shoplet.promotions.schemas import PromotionIn
+from shoplet.scoping import get_owned, owned, same_tenant
+
+router = APIRouter(prefix="/console")
+
+KINDS = promotions.KINDS
+ACTIONS = ("pause", "resume", "stop")
+MONEY = ("price", "every", "off", "cap", "threshold")
+COUNTS = ("percent_off", "count", "buy", "get")
+
+
+def _catalogue(session: Any, merchant_id: str) -> tuple[list[tuple[Sku, Product]], list[Category]]:
+    skus = [
+        (row[0], row[1])
+        for row in session.execute(
+            select(Sku, Product)
+            .join(Product, same_tenant(Product, Sku) & (Product.id == Sku.product_id))
+            .where(
+                owned(Sku, merchant_id),
+                Product.status == ProductStatus.ACTIVE,
+                Sku.status == ProductStatus.ACTIVE,
+            )
+            .order_by(Sku.code)
+            .limit(200)
+        )
+    ]
+    categories = list(
+        session.scalars(select(Category).where(owned(Category, merchant_id)).order_by(Category.code))
+    )
+    return skus, categories
+
+
+def proposal_request(form: Any, viewer: Viewer) -> tuple[PromotionIn | None, dict[str, str]]:
+    """The API's request model from the form; errors by field name."""
+    errors: dict[str, str] = {}
+    body: dict[str, Any] = {"name": form.get("name", "").strip(), "kind": form.get("kind", "")}
+    for field in MONEY:
+        body[field] = yuan_to_fen(form.get(field, ""), field, errors)
+    for field in COUNTS:
+        body[field] = _int(form.get(field, ""), field, errors)
+    categories = [c for c in form.getlist("categories") if c]
+    body["scope"] = {"categories": categories} if categories else {}
+    body["group"] = form.get("group", "").strip() or None
+    body["exclusive"] = form.get("exclusive") == "on"
+    for field in ("starts", "ends"):
+        text = form.get(field, "").strip()
+        if text:
+            try:
+                body[f"{field}_at"] = datetime.combine(
+                    datetime.fromisoformat(text).date(), time(), tzinfo=viewer.zone
+                )
+            except ValueError:
+                errors[field] = "Dates are YYYY-MM-DD."
+    if errors:
+        return None, errors
+    try:
+        return PromotionIn.model_validate({k: v for k, v in body.items() if v is not None}), {}
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = str(err["loc"][0]) if err.get("loc") else "form"
+            errors.setdefault(where, str(err.get("msg", "is invalid")))
+        return None, errors
+
+
+def _page(request: Request, viewer: Viewer, status: int = 200, **extra: Any) -> Response:
+    rt = request.app.state.runtime
+    now = rt.clock()
+    with rt.db.unit_of_work(write=False) as s:
+        rows = list(
+            s.scalars(
+                select(Promotion)
+                .where(owned(Promotion, viewer.tenant))
+                .order_by(Promotion.created_at.desc(), Promotion.id)
+                .limit(200)
+            )
+        )
+        listed = [(p, promotions.state(p, now)) for p in rows]
+        skus, categories = _catalogue(s, viewer.tenant)
+        stores = _stores(s, viewer.tenant)
+    extra.setdefault("form", {})
+    extra.setdefault("errors", {})
+    return render(
+        request,
+        viewer,
+        "promotions.html",
+        status=status,
+        promotions=listed,
+        kinds=KINDS,
+        skus=skus,
+        categories=categories,
+        stores=stores,
+        **extra,
+    )
+
+
+@router.get("/promotions")
+def promotion_list(request: Request, notice: str = "") -> Response:
+    return _page(request, require(request, "promotions"), notice=notice)
+
+
+@router.post("/promotions")
+async def promotion_create(request: Request) -> Response:
+    viewer = require(request, "promotions")
+    await check_csrf(request, viewer)
+    form = await request.form()
+    body, errors = proposal_request(form, viewer)
+    if body is not None:
+        rt = request.app.state.runtime
+        try:
+            with rt.db.unit_of_work() as s:
+                promotions.create_from_request(s, merchant_id=viewer.tenant, body=body, now=rt.clock())
+        except ShopletError as error:
+            errors = {"form": error.detail}
+    if errors:
+        return _page(request, viewer, status=422, form=dict(form), errors=errors)
+    return redirect("/console/promotions?notice=created", request)
+
+
+def _cart(form: Any) -> list[tuple[str, int]]:
+    items = []
+    for field, value in form.items():
+        if field.startswith("cart-") and isinstance(value, str) and value.strip() not in ("", "0"):
+            if not value.strip().isdigit():
+                raise PageError(422, "Quantities are whole numbers.")
+            items.append((field.removeprefix("cart-"), int(value)))
+    return items
+
+
+@router.post("/promotions/try")
+async def try_cart(request: Request) -> Response:
+    """Price the basket twice — the promotions running now, then with the proposal too."""
+    viewer = require(request, "promotions")
+    await check_csrf(request, viewer)
+    form = await request.form()
+    rt = request.app.state.runtime
+    body, errors = proposal_request(form, viewer)
+    items = _cart(form)
+    if not items:
+        return render(request, viewer, "promotion_try.html", status=422, error="Add something to the cart.")
+    try:
+        with rt.db.unit_of_work(write=False) as s:
+            store = str(form.get("store") or "")
+            member = form.get("member") == "on"
+            args = dict(
+                merchant_id=viewer.tenant, location_id=store, items=items, pricer=rt.pricer, member=member
+            )
+            _lines, before, _ = orders.try_cart(s, proposal=None, now=rt.clock(), **args)
+            proposal = (
+                promotions.proposed(s, merchant_id=viewer.tenant, body=body) if body is not None else None
+            )
+            lines, after, names = orders.try_cart(s, proposal=proposal, now=rt.clock(), **args)
+    except ShopletError as error:
+        return render(request, viewer, "promotion_try.html", status=error.status, error=error.detail)
+    names["proposed"] = str(form.get("name") or "") or "(proposed)"
+    return render(
+        request,
+        viewer,
+        "promotion_try.html",
+        lines=lines,
+        before=before,
+        after=after,
+        names=names,
+        proposal_errors=errors if body is None and form.get("kind") else {},
+    )
+
+
+@router.post("/promotions/{promotion_id}/{action}")
+async def promotion_transition(request: Request, promotion_id: str, action: str) -> Response:
+    viewer = require(request, "promotions")
+    await check_csrf(request, viewer)
+    if action not in ACTIONS:
+        raise PageError(404, "Page not found")
+    rt = request.app.state.runtime
+    try:
+        with rt.db.unit_of_work() as s:
+            get_owned(s, Promotion, viewer.tenant, promotion_id, what="Promotion")
+            promotions.transition(
+                s, merchant_id=viewer.tenant, promotion_id=promotion_id, action=action, now=rt.clock()
+            )
+    except ShopletError as error:
+        raise PageError(error.status, error.detail) from None
+    return redirect("/console/promotions", request)
