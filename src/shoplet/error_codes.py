@@ -332,6 +332,7 @@ CODES: dict[str, Code] = {
     ),
     "staff.login_missing": Code(409, "Conflict", "An invite needs the staff member to have a login first."),
     "staff.login_taken": Code(409, "Conflict", "Another staff member of the shop has that login."),
+    "staff.password_wrong": Code(422, "Invalid input", "The current password given to change it is wrong."),
     "staff.password_weak": Code(
         422, "Invalid input", "A password has 10 to 128 characters, at least four of them different."
     ),

@@ -582,3 +582,58 @@ def test_promotions_create_try_a_cart_and_pause(shop, client, other_shop):
     assert "Theirs" not in person.get("/console/promotions").text
     elsewhere = person.post("/console/promotions/try", data={**cart, "store": other_shop.store_id})
     assert elsewhere.status_code == 422 and "¥" not in elsewhere.text.split("try-error")[1][:20]
+
+
+def test_staff_screen_adds_invites_and_deactivates(shop, client, other_shop):
+    add_staff(shop, "admin", "boss")
+    admin = sign_in(client, shop, "boss")
+    add_staff(shop, "operator", "sun")
+    assert sign_in(client, shop, "sun").get("/console/staff").status_code == 403
+    page = admin.get("/console/staff").text
+    csrf = csrf_of(page)
+    weak = admin.post(
+        "/console/staff",
+        data={
+            "csrf": csrf,
+            "name": "Li",
+            "role": "clerk",
+            "store_id": shop.store_id,
+            "login": "li",
+            "password": "short",
+        },
+    )
+    assert weak.status_code == 422
+    created = admin.post(
+        "/console/staff",
+        data={"csrf": csrf, "name": "Li", "role": "clerk", "store_id": shop.store_id, "login": "li"},
+    )
+    assert created.status_code == 201
+    invite = re.search(r'id="invite-url">http://testserver([^<]+)<', created.text).group(1)
+    assert browser(client).post(invite, data={"password": PASSWORD}).status_code == 303
+    li = sign_in(client, shop, "li")
+    staff_id = re.search(r'data-staff="([^"]+)"><td>Li<', admin.get("/console/staff").text).group(1)
+    assert admin.post(f"/console/staff/{staff_id}/deactivate", data={"csrf": csrf}).status_code == 200
+    assert li.get("/console/clerk").status_code == 303  # signed out: deactivated staff have no session
+    theirs = add_staff(other_shop, "operator", "wang")
+    assert admin.post(f"/console/staff/{theirs['id']}/deactivate", data={"csrf": csrf}).status_code == 404
+    assert admin.post(f"/console/staff/{theirs['id']}/invite", data={"csrf": csrf}).status_code == 404
+    assert "wang" not in admin.get("/console/staff").text
+
+
+def test_account_changes_own_password(shop, client):
+    add_staff(shop, "guide", "qian", store=True)
+    person = sign_in(client, shop, "qian")
+    other_device = sign_in(client, shop, "qian")
+    csrf = csrf_of(person.get("/console/account").text)
+    wrong = person.post(
+        "/console/account/password",
+        data={"csrf": csrf, "current": "nope-nope-nope", "new": "brand-new-pass-1"},
+    )
+    assert wrong.status_code == 422
+    changed = person.post(
+        "/console/account/password", data={"csrf": csrf, "current": PASSWORD, "new": "brand-new-pass-1"}
+    )
+    assert changed.status_code == 200 and 'id="changed"' in changed.text
+    assert person.get("/console/workbench").status_code == 200  # this browser stays signed in
+    assert other_device.get("/console/workbench").status_code == 303
+    sign_in(client, shop, "qian", "brand-new-pass-1")

@@ -9,14 +9,25 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from shoplet.console import clerk, coupon_jobs, coupons, home, orders, platform, promotions, signin, workbench
+from shoplet.console import (
+    clerk,
+    coupon_jobs,
+    coupons,
+    home,
+    orders,
+    platform,
+    promotions,
+    signin,
+    staff,
+    workbench,
+)
 from shoplet.console.web import PageError, SignInRequired, anonymous, redirect, render, staff_viewer
 
 
 def install(app: FastAPI) -> None:
     # A module with specific paths comes before one whose pattern would take them
     # (coupon_jobs' /coupons/{id}/codes before coupons' /coupons/{id}/{action}).
-    for module in (signin, home, clerk, coupon_jobs, coupons, promotions, orders, workbench, platform):
+    for module in (signin, home, clerk, coupon_jobs, coupons, promotions, orders, staff, workbench, platform):
         app.include_router(module.router, include_in_schema=False)
 
     @app.exception_handler(SignInRequired)

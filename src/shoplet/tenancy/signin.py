@@ -113,6 +113,19 @@ def set_credentials(
     return staff
 
 
+def change_password(
+    session, *, merchant_id: str, staff_id: str, current: str, new: str, now: datetime
+) -> Staff:
+    """A staff member changes their own password (the current one first). Their other
+    sessions end; the one they are using is kept by the caller opening a new one."""
+    staff = get_owned(session, Staff, merchant_id, staff_id, what="Staff member", code="staff")
+    if not _password_matches(staff.password_hash, current):
+        raise InvalidInput("staff.password_wrong", "The current password is wrong.")
+    return set_credentials(
+        session, merchant_id=merchant_id, staff_id=staff_id, login=None, password=new, now=now
+    )
+
+
 def create_invite(session, *, merchant_id: str, staff_id: str, now: datetime) -> tuple[StaffInvite, str]:
     """A one-time link token with which the member sets their password (valid 7 days)."""
     staff = get_owned(session, Staff, merchant_id, staff_id, what="Staff member", code="staff")
@@ -229,26 +242,33 @@ def sign_in(db: Database, *, merchant_id: str, login: str, password: str, now: d
         if locked_until is not None and locked_until > now:
             raise _locked(locked_until)
         raise _failed()
-    secret, csrf = new_secret(), new_secret()
     with db.unit_of_work() as s:
-        row = ConsoleSession(
-            merchant_id=merchant_id,
-            id=new_id("css"),
-            staff_id=staff.id,
-            secret_hash=hash_secret(secret),
-            csrf=csrf,
-            created_at=now,
-            expires_at=now + timedelta(hours=SESSION_HOURS),
-        )
-        s.add(row)
         s.execute(
             update(Staff)
             .where(owned(Staff, merchant_id), Staff.id == staff.id)
             .values(failed_signins=0, locked_until=None)
             .execution_options(synchronize_session=False)
         )
-        s.flush()
-    return SignedIn(cookie=make_token(SESSION_PREFIX, merchant_id, row.id, secret), session=row, staff=staff)
+        return open_session(s, staff=staff, now=now)
+
+
+def open_session(session, *, staff: Staff, now: datetime) -> SignedIn:
+    """A new console session for a staff member whose password was just checked."""
+    secret = new_secret()
+    row = ConsoleSession(
+        merchant_id=staff.merchant_id,
+        id=new_id("css"),
+        staff_id=staff.id,
+        secret_hash=hash_secret(secret),
+        csrf=new_secret(),
+        created_at=now,
+        expires_at=now + timedelta(hours=SESSION_HOURS),
+    )
+    session.add(row)
+    session.flush()
+    return SignedIn(
+        cookie=make_token(SESSION_PREFIX, staff.merchant_id, row.id, secret), session=row, staff=staff
+    )
 
 
 def session_of(session, *, cookie: str, now: datetime) -> tuple[ConsoleSession, Staff, Merchant] | None:
