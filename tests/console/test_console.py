@@ -637,3 +637,81 @@ def test_account_changes_own_password(shop, client):
     assert person.get("/console/workbench").status_code == 200  # this browser stays signed in
     assert other_device.get("/console/workbench").status_code == 303
     sign_in(client, shop, "qian", "brand-new-pass-1")
+
+
+def test_catalogue_prices_stock_and_products(shop, client, runtime, other_shop):
+    add_staff(shop, "operator", "sun")
+    person = sign_in(client, shop, "sun")
+    page = person.get("/console/catalogue").text
+    csrf = csrf_of(page)
+    sku = shop.skus["LATTE-T"]
+    assert f'id="sku-{sku}"' in page
+    assert (
+        person.post(
+            f"/console/catalogue/skus/{sku}/prices",
+            data={"csrf": csrf, "list_price": "33.5", "member_price": "30"},
+        ).status_code
+        == 303
+    )
+    got = ok(client.get(f"/api/v1/skus/{sku}", headers=shop.admin), 200)
+    assert (got["list_price"], got["member_price"]) == (3350, 3000)
+    above = person.post(
+        f"/console/catalogue/skus/{sku}/prices", data={"csrf": csrf, "list_price": "20", "member_price": "30"}
+    )
+    assert above.status_code == 422 and 'id="form-error"' in above.text
+    before = {
+        x["sku_id"]: x
+        for x in ok(client.get(f"/api/v1/stores/{shop.store_id}/stock", headers=shop.admin), 200)
+    }[sku]
+    added = person.post(
+        f"/console/catalogue/stock/{shop.store_id}/{sku}",
+        data={"csrf": csrf, "delta": "7", "reason": "delivery"},
+    )
+    assert added.status_code == 303
+    after = {
+        x["sku_id"]: x
+        for x in ok(client.get(f"/api/v1/stores/{shop.store_id}/stock", headers=shop.admin), 200)
+    }[sku]
+    assert after["on_hand"] == before["on_hand"] + 7
+    too_many = person.post(
+        f"/console/catalogue/stock/{shop.store_id}/{sku}",
+        data={"csrf": csrf, "delta": "-100000", "reason": "x"},
+    )
+    assert too_many.status_code == 422
+    no_reason = person.post(
+        f"/console/catalogue/stock/{shop.store_id}/{sku}", data={"csrf": csrf, "delta": "1", "reason": ""}
+    )
+    assert no_reason.status_code == 422
+    made = person.post(
+        "/console/catalogue/products",
+        data={"csrf": csrf, "title": "Mocha", "code": "MOCHA-T", "list_price": "30", "member_price": ""},
+    )
+    assert made.status_code == 303 and "Mocha" in person.get("/console/catalogue").text
+    bad = person.post(
+        "/console/catalogue/products", data={"csrf": csrf, "title": "X", "code": "", "list_price": "abc"}
+    )
+    assert bad.status_code == 422
+    # Another merchant's SKU and store are not reachable.
+    theirs = other_shop.skus["LATTE-T"]
+    assert (
+        person.post(
+            f"/console/catalogue/skus/{theirs}/prices", data={"csrf": csrf, "list_price": "1"}
+        ).status_code
+        == 404
+    )
+    assert (
+        person.post(
+            f"/console/catalogue/stock/{other_shop.store_id}/{theirs}",
+            data={"csrf": csrf, "delta": "5", "reason": "x"},
+        ).status_code
+        == 404
+    )
+    assert (
+        person.post(
+            f"/console/catalogue/stock/{shop.store_id}/{theirs}",
+            data={"csrf": csrf, "delta": "5", "reason": "x"},
+        ).status_code
+        == 404
+    )
+    assert ok(client.get(f"/api/v1/skus/{theirs}", headers=other_shop.admin), 200)["list_price"] == 3200
+    assert theirs not in person.get("/console/catalogue").text

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from shoplet.console import (
+    catalogue,
     clerk,
     coupon_jobs,
     coupons,
@@ -27,7 +28,19 @@ from shoplet.console.web import PageError, SignInRequired, anonymous, redirect, 
 def install(app: FastAPI) -> None:
     # A module with specific paths comes before one whose pattern would take them
     # (coupon_jobs' /coupons/{id}/codes before coupons' /coupons/{id}/{action}).
-    for module in (signin, home, clerk, coupon_jobs, coupons, promotions, orders, staff, workbench, platform):
+    for module in (
+        signin,
+        home,
+        catalogue,
+        clerk,
+        coupon_jobs,
+        coupons,
+        promotions,
+        orders,
+        staff,
+        workbench,
+        platform,
+    ):
         app.include_router(module.router, include_in_schema=False)
 
     @app.exception_handler(SignInRequired)
