@@ -715,3 +715,26 @@ def test_catalogue_prices_stock_and_products(shop, client, runtime, other_shop):
     )
     assert ok(client.get(f"/api/v1/skus/{theirs}", headers=other_shop.admin), 200)["list_price"] == 3200
     assert theirs not in person.get("/console/catalogue").text
+
+
+def test_membership_and_a_customers_page(shop, client, other_shop):
+    order = shop.order({"LATTE-T": 1}, location=shop.store_id)
+    shop.pay(order["id"])
+    add_staff(shop, "operator", "sun")
+    person = sign_in(client, shop, "sun")
+    page = person.get("/console/membership")
+    assert page.status_code == 200 and 'id="tiers"' in page.text and 'id="plans"' in page.text
+    found = person.get(f"/console/membership?q={shop.customer_id}").text
+    assert f'href="/console/customers/{shop.customer_id}"' in found
+    customer = person.get(f"/console/customers/{shop.customer_id}").text
+    assert order["id"] in customer and 'id="ledger"' in customer
+    member = ok(client.get(f"/api/v1/members/{shop.customer_id}", headers=shop.admin), 200)
+    assert f'id="points">{member["points_balance"]}<' in customer
+    # Another merchant's customer is not found, by page or by search.
+    assert person.get(f"/console/customers/{other_shop.customer_id}").status_code == 404
+    assert (
+        f"/console/customers/{other_shop.customer_id}"
+        not in person.get(f"/console/membership?q={other_shop.customer_id}").text
+    )
+    add_staff(shop, "clerk", "zhao")
+    assert sign_in(client, shop, "zhao").get(f"/console/customers/{shop.customer_id}").status_code == 403

@@ -32,8 +32,8 @@ CSRF_FIELD = "csrf"
 
 # The screens each role may open (admin: all of them).
 SCREENS: dict[str, set[str]] = {  # keyed by the role strings
-    Role.ADMIN: {"home", "catalogue", "promotions", "coupons", "clerk", "orders", "staff"},
-    Role.OPERATOR: {"home", "catalogue", "promotions", "coupons", "orders"},
+    Role.ADMIN: {"home", "catalogue", "promotions", "coupons", "membership", "clerk", "orders", "staff"},
+    Role.OPERATOR: {"home", "catalogue", "promotions", "coupons", "membership", "orders"},
     Role.CLERK: {"clerk", "orders"},
     Role.GUIDE: {"workbench"},
 }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from shoplet.auth import (
     AsOperator,
@@ -14,52 +13,20 @@ from shoplet.auth import (
     Rt,
 )
 from shoplet.customers import service
-from shoplet.customers.models import Customer, Follower, Member
+from shoplet.customers.models import Customer, Follower
 from shoplet.customers.schemas import (
     CustomerIn,
     CustomerOut,
     FollowOut,
     IdentityIn,
-    IdentityOut,
-    MembershipOut,
     SessionIn,
     SessionOut,
 )
+from shoplet.customers.views import customer_out, customers_out
 from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.scoping import get_owned, owned, scoped
 
 router = APIRouter(tags=["customers"])
-
-
-def customers_out(s: Session, customers: list[Customer]) -> list[CustomerOut]:
-    """Customers with their identities and membership: three statements for any page."""
-    if not customers:
-        return []
-    merchant_id = customers[0].merchant_id
-    ids = [c.id for c in customers]
-    members = {
-        m.customer_id: m for m in s.scalars(scoped(Member, merchant_id).where(Member.customer_id.in_(ids)))
-    }
-    identities: dict[str, list[IdentityOut]] = {}
-    for identity in service.identities_of_many(s, merchant_id, ids):
-        identities.setdefault(identity.customer_id, []).append(IdentityOut.model_validate(identity))
-    return [
-        CustomerOut(
-            id=c.id,
-            name=c.name,
-            phone=c.phone,
-            tags=c.tags,
-            birthday=c.birthday,
-            identities=identities.get(c.id, []),
-            membership=MembershipOut.model_validate(members[c.id]) if c.id in members else None,
-            created_at=c.created_at,
-        )
-        for c in customers
-    ]
-
-
-def customer_out(s: Session, customer: Customer) -> CustomerOut:
-    return customers_out(s, [customer])[0]
 
 
 @router.post("/customers", response_model=CustomerOut, status_code=201)
