@@ -738,3 +738,59 @@ def test_membership_and_a_customers_page(shop, client, other_shop):
     )
     add_staff(shop, "clerk", "zhao")
     assert sign_in(client, shop, "zhao").get(f"/console/customers/{shop.customer_id}").status_code == 403
+
+
+def test_stores_hours_fulfilment_and_commission_rules(shop, client, other_shop):
+    add_staff(shop, "admin", "boss")
+    add_staff(shop, "operator", "sun")
+    admin = sign_in(client, shop, "boss")
+    page = admin.get("/console/stores").text
+    csrf = csrf_of(page)
+    assert 'id="store-figures"' in page and 'id="leaderboard"' in page
+    form = {
+        "csrf": csrf,
+        "mon-open": "07:30",
+        "mon-close": "21:00",
+        "pickup": "on",
+        "prep_minutes": "10",
+        "pickup_hours": "24",
+        "delivery_radius_m": "3000",
+        "slot_minutes": "60",
+        "slot_capacity": "8",
+        "lead_minutes": "30",
+        "days_ahead": "2",
+        "delivery_fee_yuan": "6.5",
+    }
+    assert admin.post(f"/console/stores/{shop.store_id}", data=form).status_code == 303
+    store = ok(client.get(f"/api/v1/stores/{shop.store_id}", headers=shop.admin), 200)
+    assert store["opening_hours"] == {"mon": ["07:30", "21:00"]}
+    assert store["fulfilment"]["delivery_fee"] == 650 and store["fulfilment"]["delivery_radius_m"] == 3000
+    bad = admin.post(f"/console/stores/{shop.store_id}", data={**form, "mon-close": "25:00"})
+    assert bad.status_code == 422 and 'id="store-error"' in bad.text
+    assert admin.post(f"/console/stores/{other_shop.store_id}", data=form).status_code == 404
+    assert (
+        admin.post(
+            "/console/commission-rules",
+            data={"csrf": csrf, "scope": "store", "target_id": shop.store_id, "rate_percent": "2.5"},
+        ).status_code
+        == 303
+    )
+    rules = ok(client.get("/api/v1/commission-rules", headers=shop.admin), 200)
+    assert any(r["scope"] == "store" and r["rate_bp"] == 250 for r in rules)
+    no_target = admin.post(
+        "/console/commission-rules", data={"csrf": csrf, "scope": "store", "rate_percent": "2"}
+    )
+    assert no_target.status_code == 422 and 'id="rule-error"' in no_target.text
+    theirs = admin.post(
+        "/console/commission-rules",
+        data={"csrf": csrf, "scope": "store", "target_id": other_shop.store_id, "rate_percent": "9"},
+    )
+    assert theirs.status_code == 404
+    operator = sign_in(client, shop, "sun")
+    token = csrf_of(operator.get("/console/stores").text)
+    assert (
+        operator.post(
+            "/console/commission-rules", data={"csrf": token, "scope": "merchant", "rate_percent": "9"}
+        ).status_code
+        == 403
+    )

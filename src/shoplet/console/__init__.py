@@ -21,6 +21,7 @@ from shoplet.console import (
     promotions,
     signin,
     staff,
+    stores,
     workbench,
 )
 from shoplet.console.web import PageError, SignInRequired, anonymous, redirect, render, staff_viewer
@@ -40,6 +41,7 @@ def install(app: FastAPI) -> None:
         membership,
         orders,
         staff,
+        stores,
         workbench,
         platform,
     ):

@@ -32,8 +32,18 @@ CSRF_FIELD = "csrf"
 
 # The screens each role may open (admin: all of them).
 SCREENS: dict[str, set[str]] = {  # keyed by the role strings
-    Role.ADMIN: {"home", "catalogue", "promotions", "coupons", "membership", "clerk", "orders", "staff"},
-    Role.OPERATOR: {"home", "catalogue", "promotions", "coupons", "membership", "orders"},
+    Role.ADMIN: {
+        "home",
+        "catalogue",
+        "promotions",
+        "coupons",
+        "membership",
+        "stores",
+        "clerk",
+        "orders",
+        "staff",
+    },
+    Role.OPERATOR: {"home", "catalogue", "promotions", "coupons", "membership", "stores", "orders"},
     Role.CLERK: {"clerk", "orders"},
     Role.GUIDE: {"workbench"},
 }

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from shoplet import idempotency
 from shoplet.auth import AsAdmin, AsClerk, AsStaff, Db, Now, Principal
-from shoplet.errors import InvalidInput, NotFound
+from shoplet.errors import NotFound
 from shoplet.inventory import service
 from shoplet.inventory.models import StockLevel, StockLocation, StockTransfer
 from shoplet.inventory.schemas import (
@@ -84,14 +84,9 @@ def get_store(store_id: str, p: AsStaff, db: Db) -> StoreOut:
 @router.patch("/stores/{store_id}", response_model=StoreOut)
 def update_store(store_id: str, body: StorePatch, p: AsAdmin, db: Db) -> StoreOut:
     with db.unit_of_work() as s:
-        location = get_owned(s, StockLocation, p.tenant, store_id, what="Store", code="store")
-        for field, value in body.model_dump(exclude_unset=True).items():
-            if value is None and field not in ("latitude", "longitude"):
-                raise InvalidInput("request.null_field", f"'{field}' cannot be cleared; give it a value.")
-            if field == "fulfilment":  # settings not given keep their current values
-                value = {**(location.fulfilment or {}), **value}
-            setattr(location, field, value)
-        s.flush()
+        location = service.update_location(
+            s, merchant_id=p.tenant, location_id=store_id, changes=body.model_dump(exclude_unset=True)
+        )
         return StoreOut.model_validate(location)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from shoplet.catalog.models import Sku
 from shoplet.db import changed, new_id
-from shoplet.errors import Conflict, Unprocessable
+from shoplet.errors import Conflict, InvalidInput, Unprocessable
 from shoplet.inventory.models import StockLevel, StockLocation, StockMovement, StockTransfer
 from shoplet.scoping import get_owned, owned
 
@@ -29,6 +29,22 @@ def create_location(session: Session, *, merchant_id: str, now: datetime, **fiel
         raise Conflict("store.code_taken", f"A store or warehouse with code '{code}' already exists.")
     location = StockLocation(merchant_id=merchant_id, id=new_id("loc"), created_at=now, **fields)
     session.add(location)
+    session.flush()
+    return location
+
+
+def update_location(
+    session: Session, *, merchant_id: str, location_id: str, changes: dict[str, Any]
+) -> StockLocation:
+    """Edit a store or warehouse: name, address, position, opening hours, fulfilment settings
+    (those not given keep their values), active."""
+    location = get_owned(session, StockLocation, merchant_id, location_id, what="Store", code="store")
+    for field, value in changes.items():
+        if value is None and field not in ("latitude", "longitude"):
+            raise InvalidInput("request.null_field", f"'{field}' cannot be cleared; give it a value.")
+        if field == "fulfilment":
+            value = {**(location.fulfilment or {}), **value}
+        setattr(location, field, value)
     session.flush()
     return location
 
