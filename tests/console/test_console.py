@@ -794,3 +794,35 @@ def test_stores_hours_fulfilment_and_commission_rules(shop, client, other_shop):
         ).status_code
         == 403
     )
+
+
+def test_workbench_gives_a_coupon_from_the_quota_once(shop, client, other_shop):
+    guide = add_staff(shop, "guide", "qian", store=True)
+    ok(client.post("/api/v1/storefront/guide", json={"guide_id": guide["id"]}, headers=shop.customer))
+    template = ok(
+        client.post(
+            "/api/v1/coupon-templates",
+            json={"name": "Guide gift", "kind": "cash", "off": 300, "validity": "relative", "valid_days": 7},
+            headers=shop.admin,
+        ),
+        201,
+    )
+    ok(
+        client.put(
+            f"/api/v1/coupon-templates/{template['id']}/guide-quotas/{guide['id']}",
+            json={"quota": 2},
+            headers=shop.admin,
+        )
+    )
+    person = sign_in(client, shop, "qian")
+    page = person.get("/console/workbench").text
+    assert 'id="my-customers"' in page and shop.customer_id in page and "Guide gift (2" in page
+    key = re.search(r'name="key" value="([^"]+)"', page).group(1)
+    form = {"csrf": csrf_of(page), "key": key, "customer_id": shop.customer_id, "template_id": template["id"]}
+    assert person.post("/console/workbench/coupons", data=form).status_code == 201
+    assert person.post("/console/workbench/coupons", data=form).status_code == 201  # the same submit again
+    mine = ok(client.get(f"/api/v1/coupons?customer_id={shop.customer_id}", headers=shop.admin), 200)["items"]
+    assert len([c for c in mine if c["template_id"] == template["id"]]) == 1
+    stranger = {**form, "key": "k2", "customer_id": other_shop.customer_id}
+    refused = person.post("/console/workbench/coupons", data=stranger)
+    assert refused.status_code in (403, 404, 409, 422) and 'id="give-error"' in refused.text

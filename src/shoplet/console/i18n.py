@@ -176,6 +176,12 @@ ZH: dict[str, str] = {
     "Commission settled": "已结算佣金",
     "Commission frozen": "冻结中佣金",
     "My groups": "我的分组",
+    "My customers": "我的客户",
+    "Give a coupon from my quota": "从我的额度发券",
+    "The coupon is in the customer's account.": "优惠券已发到客户账户。",
+    "left": "剩余",
+    "Give": "发放",
+    "No quota yet, or no customers bound to you.": "还没有发券额度，或还没有绑定客户。",
     "Due a revisit": "待回访",
     "{n} days unseen": "{n} 天未到店",
     # orders

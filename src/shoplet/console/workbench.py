@@ -1,20 +1,34 @@
-"""The shopping guide's workbench: my sales and commission, my groups, who is due a revisit
-(the same service calls as ``/workbench/*``)."""
+"""The shopping guide's workbench: my sales and commission, my customers and groups, who is
+due a revisit, and giving a customer a coupon from my quota (the same calls as
+``/workbench/*``; a double submit gives one coupon)."""
 
 from __future__ import annotations
 
+import secrets
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from shoplet.console.web import render, require
+from shoplet import idempotency
+from shoplet.console.web import Viewer, check_csrf, render, require
+from shoplet.coupons.models import CouponTemplate
+from shoplet.customers.models import Customer
+from shoplet.errors import ShopletError
 from shoplet.guides import commissions, groups, revisits
+from shoplet.guides import service as guides
+from shoplet.guides.models import GuideCouponQuota
+from shoplet.guides.views import my_customers_out
+from shoplet.scoping import owned, same_tenant
 
 router = APIRouter(prefix="/console")
 
+SHOWN = 50
 
-@router.get("/workbench")
-def workbench(request: Request) -> Response:
-    viewer = require(request, "workbench")
+
+def _page(request: Request, viewer: Viewer, status: int = 200, **extra: Any) -> Response:
     rt = request.app.state.runtime
     guide = str(viewer.staff_id)
     with rt.db.unit_of_work(write=False) as s:
@@ -22,5 +36,79 @@ def workbench(request: Request) -> Response:
             s, merchant_id=viewer.tenant, guide_id=guide, since=None, until=None
         )
         my_groups = groups.groups(s, merchant_id=viewer.tenant, guide_id=guide)
-        reminders = revisits.reminders(s, merchant_id=viewer.tenant, guide_id=guide, now=rt.clock(), limit=50)
-    return render(request, viewer, "workbench.html", figures=figures, groups=my_groups, reminders=reminders)
+        reminders = revisits.reminders(
+            s, merchant_id=viewer.tenant, guide_id=guide, now=rt.clock(), limit=SHOWN
+        )
+        rows = list(
+            s.scalars(
+                guides.customers_of(merchant_id=viewer.tenant, guide_id=guide)
+                .order_by(Customer.id)
+                .limit(SHOWN)
+            )
+        )
+        customers = my_customers_out(s, viewer.tenant, rows)
+        quotas = [
+            (row[0], row[1])
+            for row in s.execute(
+                select(GuideCouponQuota, CouponTemplate.name)
+                .join(
+                    CouponTemplate,
+                    same_tenant(CouponTemplate, GuideCouponQuota)
+                    & (CouponTemplate.id == GuideCouponQuota.template_id),
+                )
+                .where(owned(GuideCouponQuota, viewer.tenant), GuideCouponQuota.guide_id == guide)
+                .order_by(CouponTemplate.name)
+            )
+        ]
+    return render(
+        request,
+        viewer,
+        "workbench.html",
+        status=status,
+        figures=figures,
+        groups=my_groups,
+        reminders=reminders,
+        customers=customers,
+        quotas=quotas,
+        give_key=secrets.token_urlsafe(16),
+        **extra,
+    )
+
+
+@router.get("/workbench")
+def workbench(request: Request) -> Response:
+    return _page(request, require(request, "workbench"))
+
+
+@router.post("/workbench/coupons")
+async def give_coupon(request: Request) -> Response:
+    viewer = require(request, "workbench")
+    form = await check_csrf(request, viewer)
+    rt = request.app.state.runtime
+    template_id, customer_id = form.get("template_id", ""), form.get("customer_id", "")
+    now = rt.clock()
+
+    def work(s: Session) -> tuple[int, dict]:
+        coupon = guides.issue_coupon(
+            s,
+            merchant_id=viewer.tenant,
+            guide_id=str(viewer.staff_id),
+            template_id=template_id,
+            customer_id=customer_id,
+            now=now,
+        )
+        return 201, {"coupon_id": coupon.id}
+
+    try:
+        idempotency.run(
+            rt.db,
+            merchant_id=viewer.tenant,
+            scope=f"console:{viewer.staff_id}",
+            key=form.get("key") or None,
+            operation="guide-coupon",
+            payload={"template_id": template_id, "customer_id": customer_id},
+            work=work,
+        )
+    except ShopletError as error:
+        return _page(request, viewer, status=error.status, give_error=error.detail)
+    return _page(request, viewer, status=201, given=True)

@@ -54,6 +54,7 @@ from shoplet.guides.schemas import (
     VisitIn,
     VisitOut,
 )
+from shoplet.guides.views import my_customers_out
 from shoplet.pagination import Page, PageParams, PageQuery, paginate
 from shoplet.periods import PeriodQuery
 from shoplet.scoping import get_owned, owned, scoped
@@ -87,13 +88,6 @@ def binding_out(s: Session, binding: GuideBinding) -> GuideBindingOut:
         protected_until=binding.protected_until,
         first_bound_at=binding.first_bound_at,
     )
-
-
-def masked(phone: str | None) -> str | None:
-    """Guides see enough of a phone number to recognise it, not to export it."""
-    if not phone or len(phone) < 7:
-        return phone
-    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
 
 
 @router.get("/guide-policy", response_model=GuidePolicyOut)
@@ -209,28 +203,7 @@ def my_customers(
             groups.group_of(s, merchant_id=p.tenant, guide_id=p.staff, group_id=group_id)
         stmt = service.customers_of(merchant_id=p.tenant, guide_id=p.staff, tag=tag, group_id=group_id)
         rows, cursor = paginate(s, stmt, Customer.id, page)
-        their_groups = groups.groups_by_customer(s, merchant_id=p.tenant, customer_ids=[c.id for c in rows])
-        bindings = {
-            b.customer_id: b
-            for b in s.scalars(
-                scoped(GuideBinding, p.tenant).where(GuideBinding.customer_id.in_([c.id for c in rows]))
-            )
-        }
-        items = []
-        for customer in rows:
-            binding = bindings[customer.id]
-            items.append(
-                MyCustomerOut(
-                    id=customer.id,
-                    name=customer.name,
-                    phone=masked(customer.phone),
-                    tags=customer.tags,
-                    groups=their_groups[customer.id],
-                    bound_at=binding.bound_at,
-                    protected_until=binding.protected_until,
-                )
-            )
-        return Page(items=items, next_cursor=cursor)
+        return Page(items=my_customers_out(s, p.tenant, list(rows)), next_cursor=cursor)
 
 
 @router.get("/workbench/groups", response_model=list[GroupOut])
