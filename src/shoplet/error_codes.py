@@ -204,6 +204,7 @@ CODES: dict[str, Code] = {
     "member.not_found": Code(
         404, "Not found", "This customer is not a member yet (the first paid order makes one)."
     ),
+    "merchant.suspended": Code(403, "Not allowed", "The shop is suspended by the platform operator."),
     "merchant.not_found": Code(404, "Not found", "No such shop."),
     "order.bad_quantity": Code(422, "Invalid input", "Each quantity must be between 1 and …."),
     "order.coupons_invalid": Code(422, "Cannot be done", "The chosen coupons cannot be used: …."),

@@ -826,3 +826,42 @@ def test_workbench_gives_a_coupon_from_the_quota_once(shop, client, other_shop):
     stranger = {**form, "key": "k2", "customer_id": other_shop.customer_id}
     refused = person.post("/console/workbench/coupons", data=stranger)
     assert refused.status_code in (403, 404, 409, 422) and 'id="give-error"' in refused.text
+
+
+def test_platform_suspends_a_merchant_and_everything_of_it_stops(shop, client):
+    add_staff(shop, "operator", "sun")
+    staff_browser = sign_in(client, shop, "sun")
+    operator = browser(client)
+    operator.post("/console/platform/signin", data={"key": PLATFORM_KEY})
+    csrf = csrf_of(operator.get("/console/platform").text)
+    assert (
+        operator.post(
+            f"/console/platform/merchants/{shop.merchant_id}/suspend", data={"csrf": csrf}
+        ).status_code
+        == 303
+    )
+    assert client.get("/api/v1/merchant", headers=shop.admin).status_code == 401
+    assert client.get("/api/v1/storefront/me", headers=shop.customer).status_code == 401
+    assert staff_browser.get("/console/home").status_code == 303
+    refused = browser(client).post(
+        "/console/signin", data={"shop": shop.merchant_id, "login": "sun", "password": PASSWORD}
+    )
+    assert refused.status_code == 403 and 'data-code="merchant.suspended"' in refused.text
+    assert (
+        operator.post(
+            f"/console/platform/merchants/{shop.merchant_id}/reactivate", data={"csrf": csrf}
+        ).status_code
+        == 303
+    )
+    assert client.get("/api/v1/merchant", headers=shop.admin).status_code == 200
+    assert (
+        operator.post("/console/platform/merchants/mer_nope/suspend", data={"csrf": csrf}).status_code == 404
+    )
+    api = client.post(
+        f"/api/v1/platform/merchants/{shop.merchant_id}/suspend",
+        headers={"Authorization": f"Bearer {PLATFORM_KEY}"},
+    )
+    assert api.status_code == 200 and api.json()["status"] == "suspended"
+    assert client.post(
+        f"/api/v1/platform/merchants/{shop.merchant_id}/suspend", headers=shop.admin
+    ).status_code in (401, 403)

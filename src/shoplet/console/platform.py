@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from shoplet.console.web import (
     PLATFORM_COOKIE,
+    PageError,
     anonymous,
     check_csrf,
     cookie_options,
@@ -21,7 +22,7 @@ from shoplet.console.web import (
 from shoplet.errors import ShopletError
 from shoplet.tenancy import service as tenancy
 from shoplet.tenancy import signin
-from shoplet.tenancy.models import Merchant, Role
+from shoplet.tenancy.models import Merchant, MerchantStatus, Role
 from shoplet.tenancy.schemas import MerchantIn
 
 router = APIRouter(prefix="/console/platform")
@@ -125,3 +126,20 @@ async def platform_create(request: Request) -> Response:
     except ShopletError as error:
         return _page(request, viewer, status=error.status, form=form, errors={"form": error.detail})
     return _page(request, viewer, status=201, form={}, errors={}, created=created)
+
+
+@router.post("/merchants/{merchant_id}/{action}")
+async def platform_merchant_status(request: Request, merchant_id: str, action: str) -> Response:
+    """Suspend a merchant (nothing of it works until reactivated) or reactivate it."""
+    viewer = require_platform(request)
+    await check_csrf(request, viewer)
+    status = {"suspend": MerchantStatus.SUSPENDED, "reactivate": MerchantStatus.ACTIVE}.get(action)
+    if status is None:
+        raise PageError(404, "Page not found")
+    rt = request.app.state.runtime
+    try:
+        with rt.db.unit_of_work() as s:
+            tenancy.set_merchant_status(s, merchant_id=merchant_id, status=status)
+    except ShopletError as error:
+        raise PageError(error.status, error.detail) from None
+    return redirect("/console/platform", request)

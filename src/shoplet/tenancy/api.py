@@ -8,7 +8,7 @@ from shoplet.auth import AsAdmin, AsPlatform, AsStaff, Db, Now, Rt, require_staf
 from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.scoping import get_owned, scoped
 from shoplet.tenancy import service, signin
-from shoplet.tenancy.models import ApiKey, Merchant, Staff
+from shoplet.tenancy.models import ApiKey, Merchant, MerchantStatus, Staff
 from shoplet.tenancy.schemas import (
     ApiKeyCreated,
     ApiKeyIn,
@@ -51,6 +51,22 @@ def list_merchants(
     with db.unit_of_work(write=False) as s:
         rows, cursor = paginate(s, select(Merchant), Merchant.id, page)
         return Page(items=[MerchantOut.model_validate(r) for r in rows], next_cursor=cursor)
+
+
+@platform.post("/merchants/{merchant_id}/suspend", response_model=MerchantOut)
+def suspend_merchant(merchant_id: str, _: AsPlatform, db: Db) -> MerchantOut:
+    """Suspend a merchant: its API keys, customer sessions and console sign-ins stop working at
+    once; its data is kept. Reactivating restores them."""
+    with db.unit_of_work() as s:
+        merchant = service.set_merchant_status(s, merchant_id=merchant_id, status=MerchantStatus.SUSPENDED)
+        return MerchantOut.model_validate(merchant)
+
+
+@platform.post("/merchants/{merchant_id}/reactivate", response_model=MerchantOut)
+def reactivate_merchant(merchant_id: str, _: AsPlatform, db: Db) -> MerchantOut:
+    with db.unit_of_work() as s:
+        merchant = service.set_merchant_status(s, merchant_id=merchant_id, status=MerchantStatus.ACTIVE)
+        return MerchantOut.model_validate(merchant)
 
 
 @router.get("/merchant", response_model=MerchantOut)

@@ -15,6 +15,7 @@ class MerchantStatus(StrEnum):
     """A merchant's status. Stored as these strings."""
 
     ACTIVE = "active"
+    SUSPENDED = "suspended"  # by the platform operator: no credential of the shop works
 
 
 class Role(StrEnum):

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 from shoplet import references
 from shoplet.auth import API_KEY_PREFIX, hash_secret, make_token, new_secret
 from shoplet.db import new_id
-from shoplet.errors import Conflict, InvalidInput
+from shoplet.errors import Conflict, InvalidInput, NotFound
 from shoplet.schemas import zone_named
 from shoplet.scoping import get_owned, owned, same_tenant
 from shoplet.tenancy import signin
-from shoplet.tenancy.models import ApiKey, Merchant, Role, Staff
+from shoplet.tenancy.models import ApiKey, Merchant, MerchantStatus, Role, Staff
 
 
 def create_merchant(
@@ -27,6 +27,17 @@ def create_merchant(
     session.flush()
     key, token = create_api_key(session, merchant_id=merchant.id, name="Owner key", staff_id=None, now=now)
     return merchant, key, token
+
+
+def set_merchant_status(session: Session, *, merchant_id: str, status: MerchantStatus) -> Merchant:
+    """Suspend a merchant (every key, customer session and console session of it stops
+    working at once; nothing is deleted) or reactivate it."""
+    merchant = session.get(Merchant, merchant_id)
+    if merchant is None:
+        raise NotFound("merchant.not_found", "No such merchant.")
+    merchant.status = status
+    session.flush()
+    return merchant
 
 
 def create_api_key(

@@ -22,9 +22,16 @@ from sqlalchemy import case, select, update
 
 from shoplet.auth import hash_secret, make_token, new_secret
 from shoplet.db import Database, changed, new_id
-from shoplet.errors import Conflict, InvalidInput, NotFound, ShopletError, Unauthenticated
+from shoplet.errors import Conflict, Forbidden, InvalidInput, NotFound, ShopletError, Unauthenticated
 from shoplet.scoping import get_owned, owned
-from shoplet.tenancy.models import ConsoleSession, Merchant, PlatformSession, Staff, StaffInvite
+from shoplet.tenancy.models import (
+    ConsoleSession,
+    Merchant,
+    MerchantStatus,
+    PlatformSession,
+    Staff,
+    StaffInvite,
+)
 
 SESSION_PREFIX = "ss"
 PLATFORM_PREFIX = "ps"
@@ -243,6 +250,9 @@ def sign_in(db: Database, *, merchant_id: str, login: str, password: str, now: d
             raise _locked(locked_until)
         raise _failed()
     with db.unit_of_work() as s:
+        merchant = s.get_one(Merchant, merchant_id)
+        if merchant.status != MerchantStatus.ACTIVE:
+            raise Forbidden("merchant.suspended", "This shop is suspended by the platform operator.")
         s.execute(
             update(Staff)
             .where(owned(Staff, merchant_id), Staff.id == staff.id)
@@ -287,7 +297,7 @@ def session_of(session, *, cookie: str, now: datetime) -> tuple[ConsoleSession, 
         return None
     staff = session.get_one(Staff, (row.merchant_id, row.staff_id))
     merchant = session.get_one(Merchant, row.merchant_id)
-    if not staff.active:
+    if not staff.active or merchant.status != MerchantStatus.ACTIVE:
         return None
     return row, staff, merchant
 
