@@ -14,7 +14,8 @@ the medians are compared:
   ``GET /api/v1/coupon-templates`` (one page of 50);
 - ``clerk_lookup``: ``POST /console/clerk/lookup`` against
   ``GET /api/v1/coupons/by-code/{code}``;
-- ``workbench``: ``GET /console/workbench`` against ``GET /api/v1/workbench/sales``.
+- ``workbench``: ``GET /console/workbench`` (sales, customers, reminders, groups, quotas)
+  against the five ``/api/v1/workbench/*`` calls that return the same (one after another).
 
 ``ratio`` = page median / API median (target ≤ 2). Verified afterwards from the database:
 the looked-up coupon is still available (a lookup changes nothing). Final line: JSON.
@@ -82,6 +83,25 @@ def claimed_code(base: str, token: str) -> str:
     raise RuntimeError("no coupon could be claimed")
 
 
+WORKBENCH = [
+    "/api/v1/workbench/sales",
+    "/api/v1/workbench/customers?limit=50",
+    "/api/v1/workbench/reminders?limit=50",
+    "/api/v1/workbench/groups",
+    "/api/v1/workbench/coupon-quotas",
+]
+
+
+def all_of(client: httpx.Client, paths: list[str]) -> httpx.Response:
+    """The API calls a page stands for, one after another; the last response (all must be 200)."""
+    response = None
+    for path in paths:
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.status_code, response.text[:300])
+    assert response is not None
+    return response
+
+
 def pair(n: int, page, api) -> dict:
     """Alternate the two calls n times (after 3 warm-ups each); medians in ms."""
     for _ in range(3):
@@ -138,7 +158,7 @@ def main() -> None:
                 lambda: admin_api.get(f"/api/v1/coupons/by-code/{code}"),
             ),
             "workbench": pair(
-                n, lambda: guide.get("/console/workbench"), lambda: guide_api.get("/api/v1/workbench/sales")
+                n, lambda: guide.get("/console/workbench"), lambda: all_of(guide_api, WORKBENCH)
             ),
         }
     finally:
