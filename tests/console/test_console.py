@@ -865,3 +865,96 @@ def test_platform_suspends_a_merchant_and_everything_of_it_stops(shop, client):
     assert client.post(
         f"/api/v1/platform/merchants/{shop.merchant_id}/suspend", headers=shop.admin
     ).status_code in (401, 403)
+
+
+def test_coupon_limits_event_rules_and_guide_quotas(shop, client, other_shop):
+    template = ok(
+        client.post(
+            "/api/v1/coupon-templates",
+            json={
+                "name": "Welcome",
+                "kind": "cash",
+                "off": 300,
+                "validity": "relative",
+                "valid_days": 7,
+                "total_stock": 10,
+            },
+            headers=shop.admin,
+        ),
+        201,
+    )
+    guide = add_staff(shop, "guide", "qian", store=True)
+    add_staff(shop, "operator", "sun")
+    person = sign_in(client, shop, "sun")
+    page = person.get(f"/console/coupons/{template['id']}").text
+    csrf = csrf_of(page)
+    base = f"/console/coupons/{template['id']}"
+    edited = person.post(
+        f"{base}/edit",
+        data={
+            "csrf": csrf,
+            "name": "Welcome gift",
+            "total_stock": "",
+            "per_customer_limit": "2",
+            "budget": "100",
+        },
+    )
+    assert edited.status_code == 303
+    got = ok(client.get(f"/api/v1/coupon-templates/{template['id']}", headers=shop.admin), 200)
+    assert (
+        got["name"] == "Welcome gift"
+        and got["total_stock"] is None
+        and got["per_customer_limit"] == 2
+        and got["budget"] == 10000
+    )
+    bad = person.post(f"{base}/edit", data={"csrf": csrf, "per_customer_limit": "0"})
+    assert bad.status_code == 422 and 'id="edit-error"' in bad.text
+    assert person.post(f"{base}/event-rules", data={"csrf": csrf, "event": "first_order"}).status_code == 303
+    rules = ok(client.get("/api/v1/coupon-event-rules", headers=shop.admin), 200)["items"]
+    assert [r["event"] for r in rules] == ["first_order"]
+    assert person.post(f"{base}/event-rules", data={"csrf": csrf, "event": "nonsense"}).status_code == 422
+    assert (
+        person.post(f"{base}/event-rules/{rules[0]['id']}/deactivate", data={"csrf": csrf}).status_code == 303
+    )
+    assert (
+        ok(client.get("/api/v1/coupon-event-rules", headers=shop.admin), 200)["items"][0]["active"] is False
+    )
+    assert person.post(f"{base}/quotas/{guide['id']}", data={"csrf": csrf, "quota": "5"}).status_code == 303
+    quotas = ok(
+        client.get(f"/api/v1/coupon-templates/{template['id']}/guide-quotas", headers=shop.admin), 200
+    )
+    assert quotas[0]["quota"] == 5
+    theirs = add_staff(other_shop, "guide", "wang", store=True)
+    assert person.post(f"{base}/quotas/{theirs['id']}", data={"csrf": csrf, "quota": "5"}).status_code == 404
+    their_rule = ok(
+        client.post(
+            "/api/v1/coupon-event-rules",
+            json={
+                "event": "joined",
+                "template_id": ok(
+                    client.post(
+                        "/api/v1/coupon-templates",
+                        json={
+                            "name": "T",
+                            "kind": "cash",
+                            "off": 100,
+                            "validity": "relative",
+                            "valid_days": 3,
+                        },
+                        headers=other_shop.admin,
+                    ),
+                    201,
+                )["id"],
+            },
+            headers=other_shop.admin,
+        ),
+        201,
+    )
+    assert (
+        person.post(f"{base}/event-rules/{their_rule['id']}/deactivate", data={"csrf": csrf}).status_code
+        == 404
+    )
+    assert (
+        ok(client.get("/api/v1/coupon-event-rules", headers=other_shop.admin), 200)["items"][0]["active"]
+        is True
+    )

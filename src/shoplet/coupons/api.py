@@ -245,12 +245,7 @@ def list_event_rules(p: AsStaff, db: Db, page: PageQuery) -> Page[EventRuleOut]:
 @router.post("/coupon-event-rules/{rule_id}/deactivate", response_model=EventRuleOut)
 def deactivate_event_rule(rule_id: str, p: AsOperator, db: Db) -> EventRuleOut:
     with db.unit_of_work() as s:
-        rule = get_owned(
-            s, CouponEventRule, p.tenant, rule_id, what="Coupon event rule", code="coupon_event_rule"
-        )
-        rule.active = False
-        s.flush()
-        return EventRuleOut.model_validate(rule)
+        return EventRuleOut.model_validate(issuing.deactivate_rule(s, merchant_id=p.tenant, rule_id=rule_id))
 
 
 @router.post("/coupon-templates/{template_id}/issue-jobs", response_model=IssueJobOut, status_code=202)

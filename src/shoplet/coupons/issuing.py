@@ -120,6 +120,16 @@ def redeem_unique_code(
     return coupon
 
 
+def deactivate_rule(session: Session, *, merchant_id: str, rule_id: str) -> CouponEventRule:
+    """Stop a rule issuing; coupons it issued stay."""
+    rule = get_owned(
+        session, CouponEventRule, merchant_id, rule_id, what="Coupon event rule", code="coupon_event_rule"
+    )
+    rule.active = False
+    session.flush()
+    return rule
+
+
 def create_rule(
     session: Session,
     *,
