@@ -958,3 +958,51 @@ def test_coupon_limits_event_rules_and_guide_quotas(shop, client, other_shop):
         ok(client.get("/api/v1/coupon-event-rules", headers=other_shop.admin), 200)["items"][0]["active"]
         is True
     )
+
+
+def test_editing_a_promotion_makes_a_new_version(shop, client, other_shop):
+    made = ok(
+        client.post(
+            "/api/v1/promotions",
+            json={"name": "Latte 10%", "kind": "item_percent", "percent_off": 10},
+            headers=shop.admin,
+        ),
+        201,
+    )
+    add_staff(shop, "operator", "sun")
+    person = sign_in(client, shop, "sun")
+    page = person.get(f"/console/promotions/{made['id']}").text
+    assert 'value="10"' in page and 'value="Latte 10%"' in page
+    csrf = csrf_of(page)
+    saved = person.post(
+        f"/console/promotions/{made['id']}/edit",
+        data={"csrf": csrf, "name": "Latte 15%", "percent_off": "15", "group": "weekday"},
+    )
+    assert saved.status_code == 303
+    got = ok(client.get(f"/api/v1/promotions/{made['id']}", headers=shop.admin), 200)
+    assert (got["name"], got["params"], got["group"], got["version"]) == (
+        "Latte 15%",
+        {"percent_off": 15},
+        "weekday",
+        2,
+    )
+    bad = person.post(
+        f"/console/promotions/{made['id']}/edit", data={"csrf": csrf, "name": "", "percent_off": "15"}
+    )
+    assert bad.status_code == 422 and 'id="pe-name"' in bad.text
+    theirs = ok(
+        client.post(
+            "/api/v1/promotions",
+            json={"name": "T", "kind": "item_percent", "percent_off": 5},
+            headers=other_shop.admin,
+        ),
+        201,
+    )
+    assert person.get(f"/console/promotions/{theirs['id']}").status_code == 404
+    assert (
+        person.post(
+            f"/console/promotions/{theirs['id']}/edit", data={"csrf": csrf, "name": "X", "percent_off": "50"}
+        ).status_code
+        == 404
+    )
+    assert ok(client.get(f"/api/v1/promotions/{theirs['id']}", headers=other_shop.admin), 200)["version"] == 1

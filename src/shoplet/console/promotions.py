@@ -21,7 +21,7 @@ from shoplet.errors import ShopletError
 from shoplet.orders import service as orders
 from shoplet.promotions import service as promotions
 from shoplet.promotions.models import Promotion
-from shoplet.promotions.schemas import PromotionIn
+from shoplet.promotions.schemas import PromotionIn, PromotionPatch
 from shoplet.scoping import get_owned, owned, same_tenant
 
 router = APIRouter(prefix="/console")
@@ -53,10 +53,9 @@ def _catalogue(session: Any, merchant_id: str) -> tuple[list[tuple[Sku, Product]
     return skus, categories
 
 
-def proposal_request(form: Any, viewer: Viewer) -> tuple[PromotionIn | None, dict[str, str]]:
-    """The API's request model from the form; errors by field name."""
-    errors: dict[str, str] = {}
-    body: dict[str, Any] = {"name": form.get("name", "").strip(), "kind": form.get("kind", "")}
+def _form_fields(form: Any, viewer: Viewer, errors: dict[str, str]) -> dict[str, Any]:
+    """The request fields the promotion form holds (amounts in yuan → fen; dates → the shop's midnight)."""
+    body: dict[str, Any] = {"name": form.get("name", "").strip()}
     for field in MONEY:
         body[field] = yuan_to_fen(form.get(field, ""), field, errors)
     for field in COUNTS:
@@ -67,6 +66,7 @@ def proposal_request(form: Any, viewer: Viewer) -> tuple[PromotionIn | None, dic
     body["exclusive"] = form.get("exclusive") == "on"
     for field in ("starts", "ends"):
         text = form.get(field, "").strip()
+        body[f"{field}_at"] = None
         if text:
             try:
                 body[f"{field}_at"] = datetime.combine(
@@ -74,15 +74,57 @@ def proposal_request(form: Any, viewer: Viewer) -> tuple[PromotionIn | None, dic
                 )
             except ValueError:
                 errors[field] = "Dates are YYYY-MM-DD."
+    return body
+
+
+def _validated(model: Any, body: dict[str, Any], errors: dict[str, str]) -> Any:
     if errors:
-        return None, errors
+        return None
     try:
-        return PromotionIn.model_validate({k: v for k, v in body.items() if v is not None}), {}
+        return model.model_validate(body)
     except ValidationError as exc:
         for err in exc.errors():
             where = str(err["loc"][0]) if err.get("loc") else "form"
             errors.setdefault(where, str(err.get("msg", "is invalid")))
-        return None, errors
+        return None
+
+
+def proposal_request(form: Any, viewer: Viewer) -> tuple[PromotionIn | None, dict[str, str]]:
+    """The API's create request from the form; errors by field name."""
+    errors: dict[str, str] = {}
+    body = _form_fields(form, viewer, errors)
+    body["kind"] = form.get("kind", "")
+    return _validated(PromotionIn, {k: v for k, v in body.items() if v is not None}, errors), errors
+
+
+def patch_request(form: Any, viewer: Viewer) -> tuple[PromotionPatch | None, dict[str, str]]:
+    """The API's edit request from the form: every rule field, scope, group and window as shown."""
+    errors: dict[str, str] = {}
+    body = _form_fields(form, viewer, errors)
+    if not body["name"]:
+        errors["name"] = "Give the promotion a name."
+    return _validated(PromotionPatch, body, errors), errors
+
+
+def form_of(promotion: Promotion, viewer: Viewer) -> dict[str, Any]:
+    """A promotion as the form shows it (fen → yuan, moments → the shop's dates)."""
+    values: dict[str, Any] = {
+        "name": promotion.name,
+        "kind": promotion.kind,
+        "group": promotion.stack_group or "",
+    }
+    for field in MONEY:
+        if field in promotion.params:
+            values[field] = f"{promotion.params[field] / 100:.2f}"
+    for field in COUNTS:
+        if field in promotion.params:
+            values[field] = str(promotion.params[field])
+    for field in ("starts", "ends"):
+        moment = getattr(promotion, f"{field}_at")
+        values[field] = moment.astimezone(viewer.zone).date().isoformat() if moment else ""
+    values["categories"] = list(promotion.scope.get("categories", []))
+    values["exclusive"] = promotion.exclusive
+    return values
 
 
 def _page(request: Request, viewer: Viewer, status: int = 200, **extra: Any) -> Response:
@@ -185,6 +227,66 @@ async def try_cart(request: Request) -> Response:
         names=names,
         proposal_errors=errors if body is None and form.get("kind") else {},
     )
+
+
+@router.get("/promotions/{promotion_id}")
+def promotion_page(request: Request, promotion_id: str) -> Response:
+    viewer = require(request, "promotions")
+    rt = request.app.state.runtime
+    with rt.db.unit_of_work(write=False) as s:
+        try:
+            promotion = get_owned(s, Promotion, viewer.tenant, promotion_id, what="Promotion")
+        except ShopletError as error:
+            raise PageError(404, error.detail) from None
+        _skus, categories = _catalogue(s, viewer.tenant)
+    return render(
+        request,
+        viewer,
+        "promotion.html",
+        promotion=promotion,
+        form=form_of(promotion, viewer),
+        errors={},
+        categories=categories,
+    )
+
+
+@router.post("/promotions/{promotion_id}/edit")
+async def promotion_edit(request: Request, promotion_id: str) -> Response:
+    """Edit a promotion: a new version; orders already placed keep the one they were priced with."""
+    viewer = require(request, "promotions")
+    await check_csrf(request, viewer)
+    form = await request.form()
+    body, errors = patch_request(form, viewer)
+    rt = request.app.state.runtime
+    if body is not None:
+        try:
+            with rt.db.unit_of_work() as s:
+                promotions.update_from_request(
+                    s, merchant_id=viewer.tenant, promotion_id=promotion_id, body=body, now=rt.clock()
+                )
+        except ShopletError as error:
+            if error.status == 404:
+                raise PageError(404, error.detail) from None
+            errors = {"form": error.detail}
+    if errors:
+        with rt.db.unit_of_work(write=False) as s:
+            try:
+                promotion = get_owned(s, Promotion, viewer.tenant, promotion_id, what="Promotion")
+            except ShopletError as error:
+                raise PageError(404, error.detail) from None
+            _skus, categories = _catalogue(s, viewer.tenant)
+        shown = {**dict(form), "kind": promotion.kind, "categories": form.getlist("categories")}
+        return render(
+            request,
+            viewer,
+            "promotion.html",
+            status=422,
+            promotion=promotion,
+            form=shown,
+            errors=errors,
+            categories=categories,
+        )
+    return redirect("/console/promotions?notice=saved", request)
 
 
 @router.post("/promotions/{promotion_id}/{action}")

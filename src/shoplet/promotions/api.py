@@ -7,11 +7,10 @@ from datetime import datetime
 from fastapi import APIRouter, Query
 
 from shoplet.auth import AsOperator, AsStaff, Db, Now
-from shoplet.errors import InvalidInput
 from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.promotions import service
 from shoplet.promotions.models import Promotion
-from shoplet.promotions.schemas import PARAMS, PromotionIn, PromotionOut, PromotionPatch
+from shoplet.promotions.schemas import PromotionIn, PromotionOut, PromotionPatch
 from shoplet.scoping import get_owned, scoped
 
 router = APIRouter(tags=["promotions"])
@@ -73,22 +72,9 @@ def update_promotion(
 ) -> PromotionOut:
     """Edit, or reschedule with ``starts_at``/``ends_at``. Rule fields, when given, replace the
     rule's parameters as a whole. Orders already placed keep what they were priced with."""
-    given = body.model_dump(exclude_unset=True)
-    changes = {k: v for k, v in given.items() if k not in PARAMS}
-    if "group" in changes:
-        changes["stack_group"] = changes.pop("group")
-    if "scope" in changes:
-        changes["scope"] = body.scope.model_dump() if body.scope else {}
-    if any(k in given for k in PARAMS):
-        changes["params"] = body.params()
-    for field in ("name", "exclusive", "host_apps", "store_ids"):
-        if field in changes and changes[field] is None:
-            raise InvalidInput("request.null_field", f"'{field}' cannot be cleared; give it a value.")
     with db.unit_of_work() as s:
-        if changes.get("store_ids"):
-            service.check_stores(s, p.tenant, changes["store_ids"])
-        promotion = service.update(
-            s, merchant_id=p.tenant, promotion_id=promotion_id, changes=changes, now=now
+        promotion = service.update_from_request(
+            s, merchant_id=p.tenant, promotion_id=promotion_id, body=body, now=now
         )
         return promotion_out(promotion, now)
 

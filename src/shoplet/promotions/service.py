@@ -17,6 +17,7 @@ from shoplet.lifecycle import Lifecycle
 from shoplet.pricing import InvalidCart
 from shoplet.pricing.model import STAGE1, STAGE2, STAGE3, parse
 from shoplet.promotions.models import Promotion
+from shoplet.promotions.schemas import PARAMS
 from shoplet.scoping import get_owned, owned
 
 KINDS = STAGE1 + STAGE2 + STAGE3
@@ -132,6 +133,27 @@ def create_from_request(session: Session, *, merchant_id: str, body: Any, now: d
             session, merchant_id=merchant_id, promotion_id=promotion.id, action="pause", now=now
         )
     return promotion
+
+
+def update_from_request(
+    session: Session, *, merchant_id: str, promotion_id: str, body: Any, now: datetime
+) -> Promotion:
+    """Apply a ``PromotionPatch``: fields given change; rule fields, when any is given, replace
+    the rule's parameters as a whole."""
+    given = body.model_dump(exclude_unset=True)
+    changes = {k: v for k, v in given.items() if k not in PARAMS}
+    if "group" in changes:
+        changes["stack_group"] = changes.pop("group")
+    if "scope" in changes:
+        changes["scope"] = body.scope.model_dump() if body.scope else {}
+    if any(k in given for k in PARAMS):
+        changes["params"] = body.params()
+    for field in ("name", "exclusive", "host_apps", "store_ids"):
+        if field in changes and changes[field] is None:
+            raise InvalidInput("request.null_field", f"'{field}' cannot be cleared; give it a value.")
+    if changes.get("store_ids"):
+        check_stores(session, merchant_id, changes["store_ids"])
+    return update(session, merchant_id=merchant_id, promotion_id=promotion_id, changes=changes, now=now)
 
 
 def proposed(session: Session, *, merchant_id: str, body: Any) -> Promotion:
