@@ -1006,3 +1006,71 @@ def test_editing_a_promotion_makes_a_new_version(shop, client, other_shop):
         == 404
     )
     assert ok(client.get(f"/api/v1/promotions/{theirs['id']}", headers=other_shop.admin), 200)["version"] == 1
+
+
+def test_membership_settings_tiers_and_plans(shop, client, other_shop):
+    add_staff(shop, "admin", "boss")
+    add_staff(shop, "operator", "sun")
+    admin, operator = sign_in(client, shop, "boss"), sign_in(client, shop, "sun")
+    csrf = csrf_of(admin.get("/console/membership").text)
+    settings = {
+        "csrf": csrf,
+        "points_per_yuan": "2",
+        "growth_per_yuan": "1",
+        "value_per_point": "1",
+        "max_share_percent": "30",
+    }
+    assert admin.post("/console/membership/settings", data=settings).status_code == 303
+    assert ok(client.get("/api/v1/loyalty-settings", headers=shop.admin), 200)["points_per_yuan"] == 2
+    assert (
+        admin.post("/console/membership/settings", data={**settings, "max_share_percent": "300"}).status_code
+        == 422
+    )
+    token = csrf_of(operator.get("/console/membership").text)
+    assert operator.post("/console/membership/settings", data={**settings, "csrf": token}).status_code == 403
+    tier = {
+        "csrf": token,
+        "code": "gold",
+        "name": "Gold",
+        "threshold": "500",
+        "points_multiplier": "150",
+        "member_price": "on",
+    }
+    assert operator.post("/console/membership/tiers", data=tier).status_code == 303
+    tiers_ = ok(client.get("/api/v1/member-tiers", headers=shop.admin), 200)
+    assert any(t["code"] == "gold" and t["points_multiplier"] == 150 for t in tiers_)
+    again = operator.post("/console/membership/tiers", data=tier)
+    assert again.status_code == 409 and 'id="tier-error"' in again.text
+    plan = {
+        "csrf": token,
+        "name": "Pass",
+        "fee": "19.9",
+        "period_days": "30",
+        "percent_off": "10",
+        "min_credit_score": "550",
+        "light_member_prices": "on",
+    }
+    assert operator.post("/console/membership/plans", data=plan).status_code == 303
+    plans = ok(client.get("/api/v1/light-plans", headers=shop.admin), 200)["items"]
+    made = next(p for p in plans if p["name"] == "Pass")
+    assert made["fee"] == 1990 and made["auto_renew_allowed"] is False
+    assert operator.post("/console/membership/plans", data={**plan, "fee": "0"}).status_code == 422
+    assert (
+        operator.post(f"/console/membership/plans/{made['id']}/close", data={"csrf": token}).status_code
+        == 303
+    )
+    assert ok(client.get(f"/api/v1/light-plans/{made['id']}", headers=shop.admin), 200)["status"] == "closed"
+    theirs = ok(
+        client.post(
+            "/api/v1/light-plans", json={"name": "T", "fee": 100, "period_days": 30}, headers=other_shop.admin
+        ),
+        201,
+    )
+    assert (
+        operator.post(f"/console/membership/plans/{theirs['id']}/close", data={"csrf": token}).status_code
+        == 404
+    )
+    assert (
+        ok(client.get(f"/api/v1/light-plans/{theirs['id']}", headers=other_shop.admin), 200)["status"]
+        == "active"
+    )

@@ -1,7 +1,8 @@
-"""Membership: tiers, the points settings, light-membership plans with their figures (joins,
-enjoyed against fees, charged, overdue), and a customer's page — orders, coupons, points
-ledger, tier and light membership (the same calls as ``/member-tiers``, ``/light-plans``,
-``/customers`` and ``/members``)."""
+"""Membership: tiers (adding one), the points settings (admins change them), light-membership
+plans with their figures (joins, enjoyed against fees, charged, overdue; adding and closing
+one), and a customer's page — orders, coupons, points ledger, tier and light membership
+(the same calls as ``/member-tiers``, ``/loyalty-settings``, ``/light-plans``, ``/customers``
+and ``/members``)."""
 
 from __future__ import annotations
 
@@ -9,20 +10,25 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import ValidationError
 from sqlalchemy import select
 
-from shoplet.console.web import PageError, render, require
+from shoplet.console.coupons import yuan_to_fen
+from shoplet.console.web import PageError, Viewer, check_csrf, redirect, render, require
 from shoplet.coupons.models import Coupon
 from shoplet.coupons.views import coupon_out
 from shoplet.customers.models import Customer
 from shoplet.customers.views import customer_out, customers_out
+from shoplet.errors import ShopletError
 from shoplet.membership import light, points, tiers
 from shoplet.membership.models import LightMembership, LightPlan, Member, PointsEntry
+from shoplet.membership.schemas import LightPlanIn, LoyaltySettingsIn, TierIn
 from shoplet.membership.views import member_out, memberships_out
 from shoplet.orders import service as orders
 from shoplet.orders.models import Order
 from shoplet.orders.views import orders_out
 from shoplet.scoping import owned, scoped
+from shoplet.tenancy.models import Role
 
 router = APIRouter(prefix="/console")
 
@@ -31,7 +37,10 @@ RECENT = 20
 
 @router.get("/membership")
 def membership(request: Request, q: str = "") -> Response:
-    viewer = require(request, "membership")
+    return _page(request, require(request, "membership"), q=q)
+
+
+def _page(request: Request, viewer: Viewer, q: str = "", status: int = 200, **extra: Any) -> Response:
     rt = request.app.state.runtime
     with rt.db.unit_of_work(write=False) as s:
         ladder = tiers.tiers_of(s, viewer.tenant)
@@ -57,12 +66,126 @@ def membership(request: Request, q: str = "") -> Response:
         request,
         viewer,
         "membership.html",
+        status=status,
         tiers=ladder,
         settings=settings,
         plans=plan_figures,
         q=query,
         found=found,
+        **extra,
     )
+
+
+def _change(
+    request: Request, viewer: Viewer, model: Any, fields: dict[str, Any], work, error_key: str
+) -> Response:
+    """Validate the form as the API's request model, run the change, back to the page."""
+    rt = request.app.state.runtime
+    try:
+        body = model.model_validate(fields)
+        with rt.db.unit_of_work() as s:
+            work(s, body, rt.clock())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first.get("loc", ()))
+        return _page(request, viewer, status=422, **{error_key: f"{where}: {first.get('msg')}"})
+    except ShopletError as error:
+        if error.status == 404:
+            raise PageError(404, error.detail) from None
+        return _page(request, viewer, status=error.status, **{error_key: error.detail})
+    return redirect("/console/membership", request)
+
+
+def _number(form: Any, field: str) -> Any:
+    text = form.get(field, "").strip()
+    return int(text) if text.isdigit() else (text or None)
+
+
+@router.post("/membership/settings")
+async def save_settings(request: Request) -> Response:
+    viewer = require(request, "membership")
+    form = await check_csrf(request, viewer)
+    if viewer.role != Role.ADMIN:
+        raise PageError(403, "Your role cannot open this screen.")
+    fields = {
+        f: _number(form, f)
+        for f in ("points_per_yuan", "growth_per_yuan", "value_per_point", "max_share_percent")
+    }
+    return _change(
+        request,
+        viewer,
+        LoyaltySettingsIn,
+        fields,
+        lambda s, body, now: points.set_settings(
+            s, merchant_id=viewer.tenant, values=body.model_dump(), now=now
+        ),
+        "settings_error",
+    )
+
+
+@router.post("/membership/tiers")
+async def add_tier(request: Request) -> Response:
+    viewer = require(request, "membership")
+    form = await check_csrf(request, viewer)
+    fields = {
+        "code": form.get("code", "").strip(),
+        "name": form.get("name", "").strip(),
+        "threshold": _number(form, "threshold"),
+        "member_price": form.get("member_price") == "on",
+        "points_multiplier": _number(form, "points_multiplier") or 100,
+        "free_delivery": form.get("free_delivery") == "on",
+    }
+    return _change(
+        request,
+        viewer,
+        TierIn,
+        fields,
+        lambda s, body, now: tiers.create_tier(
+            s, merchant_id=viewer.tenant, fields=body.model_dump(), now=now
+        ),
+        "tier_error",
+    )
+
+
+@router.post("/membership/plans")
+async def add_plan(request: Request) -> Response:
+    viewer = require(request, "membership")
+    form = await check_csrf(request, viewer)
+    errors: dict[str, str] = {}
+    fields = {
+        "name": form.get("name", "").strip(),
+        "fee": yuan_to_fen(form.get("fee", ""), "fee", errors),
+        "period_days": _number(form, "period_days"),
+        "percent_off": _number(form, "percent_off") or 0,
+        "light_member_prices": form.get("light_member_prices") == "on",
+        "min_credit_score": _number(form, "min_credit_score") or 0,
+        "auto_renew_allowed": form.get("auto_renew_allowed") == "on",
+    }
+    if errors:
+        return _page(request, viewer, status=422, plan_error=next(iter(errors.values())))
+    return _change(
+        request,
+        viewer,
+        LightPlanIn,
+        fields,
+        lambda s, body, now: light.create_plan(
+            s, merchant_id=viewer.tenant, fields=body.model_dump(), now=now
+        ),
+        "plan_error",
+    )
+
+
+@router.post("/membership/plans/{plan_id}/close")
+async def close_plan(request: Request, plan_id: str) -> Response:
+    viewer = require(request, "membership")
+    await check_csrf(request, viewer)
+    rt = request.app.state.runtime
+    try:
+        with rt.db.unit_of_work() as s:
+            light.close_plan(s, merchant_id=viewer.tenant, plan_id=plan_id)
+    except ShopletError as error:
+        raise PageError(error.status, error.detail) from None
+    return redirect("/console/membership", request)
 
 
 @router.get("/customers/{customer_id}")
