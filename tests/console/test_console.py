@@ -324,8 +324,14 @@ def test_coupon_template_form(shop, client):
 def test_home_dashboard_shows_figures(shop, client, runtime):
     from shoplet.analytics import rollups
 
+    code = _coupon_for(shop)
     order = shop.order({"LATTE-T": 2}, location=shop.store_id)
     shop.pay(order["id"])
+    add_staff(shop, "clerk", "zhao")
+    clerk = sign_in(client, shop, "zhao")
+    clerk.post(
+        "/console/clerk/verify", data={"code": code, "csrf": csrf_of(clerk.get("/console/clerk").text)}
+    )
     rollups.run(runtime.db)
     add_staff(shop, "operator", "sun")
     page = sign_in(client, shop, "sun").get("/console/home", headers={"accept-language": "en"}).text
@@ -333,6 +339,11 @@ def test_home_dashboard_shows_figures(shop, client, runtime):
     gmv = re.search(r'data-figure="gmv">\s*<div class="label">GMV</div>\s*<div class="value">([^<]+)<', page)
     assert gmv and gmv.group(1) == f"¥{paid // 100}.{paid % 100:02d}"
     assert 'data-todo="pickups">1<' in page
+    used = re.search(
+        r'data-figure="coupons_used">\s*<div class="label">Coupons used</div>\s*<div class="value">([^<]+)<',
+        page,
+    )
+    assert used and used.group(1) == "1"
     assert '"by_store": [{"name": "S1 location"' in page
 
 

@@ -31,7 +31,7 @@ def _day_cards(source: Source, day: date) -> dict[str, int]:
         "orders": sales.orders,
         "visitors": active[0].customers if active else 0,
         "new_customers": figures.new_customers(source, day, after).total,
-        "coupons_used": sum(source.sums(day, after, "coupon_used", "all").values()),
+        "coupons_used": sum(source.sums(day, after, "coupon_used", "template").values()),  # kept per template
     }
 
 
