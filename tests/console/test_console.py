@@ -1085,3 +1085,26 @@ def test_membership_settings_tiers_and_plans(shop, client, other_shop):
         ok(client.get(f"/api/v1/light-plans/{theirs['id']}", headers=other_shop.admin), 200)["status"]
         == "active"
     )
+
+
+def test_catalogue_moves_stock_between_locations_once(shop, client, other_shop):
+    add_staff(shop, "operator", "sun")
+    person = sign_in(client, shop, "sun")
+    page = person.get("/console/catalogue").text
+    sku = shop.skus["LATTE-T"]
+
+    def free(location: str) -> int:
+        rows = ok(client.get(f"/api/v1/stores/{location}/stock", headers=shop.admin), 200)
+        return next((r["on_hand"] for r in rows if r["sku_id"] == sku), 0)
+
+    before = (free(shop.warehouse_id), free(shop.store2_id))
+    key = re.search(r'name="key" value="([^"]+)"', page).group(1)
+    form = {"csrf": csrf_of(page), "key": key, "from": shop.warehouse_id, "to": shop.store2_id, "sku": sku, "quantity": "3", "reason": "top up"}
+    assert person.post("/console/catalogue/transfers", data=form).status_code == 303
+    assert person.post("/console/catalogue/transfers", data=form).status_code == 303  # submitted twice
+    assert (free(shop.warehouse_id), free(shop.store2_id)) == (before[0] - 3, before[1] + 3)
+    too_many = person.post("/console/catalogue/transfers", data={**form, "key": "k2", "quantity": "999999"})
+    assert too_many.status_code == 422 and 'id="transfer-error"' in too_many.text
+    assert (free(shop.warehouse_id), free(shop.store2_id)) == (before[0] - 3, before[1] + 3)
+    theirs = person.post("/console/catalogue/transfers", data={**form, "key": "k3", "to": other_shop.store_id})
+    assert theirs.status_code == 404

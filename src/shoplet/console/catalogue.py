@@ -1,9 +1,11 @@
 """The catalogue: products and their SKUs with list and member prices, stock by location
-(on hand, reserved, free) with adjustments, and adding a product (the same calls as
-``/products``, ``/skus/{id}`` and ``/stores/{id}/stock/{sku}/adjustments``)."""
+(on hand, reserved, free) with adjustments and transfers between locations, and adding a
+product (the same calls as ``/products``, ``/skus/{id}``, ``/stores/{id}/stock/{sku}/adjustments``
+and ``/stock-transfers``)."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,6 +13,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from shoplet import idempotency
 from shoplet.catalog import service as catalog
 from shoplet.catalog.models import Category, Product
 from shoplet.catalog.schemas import ProductIn, SkuPatch
@@ -48,6 +51,7 @@ def _page(request: Request, viewer: Viewer, status: int = 200, **extra: Any) -> 
         )
     extra.setdefault("errors", {})
     extra.setdefault("form", {})
+    extra.setdefault("transfer_key", secrets.token_urlsafe(16))
     return render(
         request,
         viewer,
@@ -185,3 +189,51 @@ async def adjust_stock(request: Request, location_id: str, sku_id: str) -> Respo
             raise PageError(404, error.detail) from None
         return _page(request, viewer, status=error.status, errors={"form": error.detail, "sku": sku_id})
     return redirect(f"/console/catalogue#sku-{sku_id}", request)
+
+
+@router.post("/catalogue/transfers")
+async def transfer_stock(request: Request) -> Response:
+    """Move units of one SKU between two locations (all or nothing; once per submit)."""
+    viewer = require(request, "catalogue")
+    form = await check_csrf(request, viewer)
+    quantity = form.get("quantity", "").strip()
+    if not quantity.isdigit() or not 0 < int(quantity) <= 1_000_000 or not form.get("reason", "").strip():
+        return _page(request, viewer, status=422, transfer_error="Give a whole number of units and a reason.")
+    fields: dict[str, Any] = {
+        "from_location_id": form.get("from", ""),
+        "to_location_id": form.get("to", ""),
+        "sku_id": form.get("sku", ""),
+        "quantity": int(quantity),
+        "reason": form.get("reason", "").strip()[:200],
+    }
+    rt = request.app.state.runtime
+    now = rt.clock()
+
+    def work(s: Any) -> tuple[int, dict]:
+        record = inventory.transfer(
+            s,
+            merchant_id=viewer.tenant,
+            from_location_id=fields["from_location_id"],
+            to_location_id=fields["to_location_id"],
+            items={fields["sku_id"]: fields["quantity"]},
+            reason=fields["reason"],
+            by=f"console:{viewer.staff_id}",
+            now=now,
+        )
+        return 201, {"transfer_id": record.id}
+
+    try:
+        idempotency.run(
+            rt.db,
+            merchant_id=viewer.tenant,
+            scope=f"console:{viewer.staff_id}",
+            key=form.get("key") or None,
+            operation="stock-transfer",
+            payload=fields,
+            work=work,
+        )
+    except ShopletError as error:
+        if error.status == 404:
+            raise PageError(404, error.detail) from None
+        return _page(request, viewer, status=error.status, transfer_error=error.detail)
+    return redirect("/console/catalogue?notice=transfer", request)
