@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from shoplet.console.coupons import _int, yuan_to_fen
-from shoplet.console.web import PageError, Viewer, check_csrf, redirect, render, require
+from shoplet.console.web import PageError, Viewer, attempt, check_csrf, redirect, render, require
 from shoplet.coupons import issuing, redemption
 from shoplet.coupons import service as coupons
 from shoplet.coupons.models import CouponCode, CouponEventRule, CouponIssueJob, CouponTemplate
@@ -197,16 +197,15 @@ def codes_csv(request: Request, template_id: str, batch: str = "") -> Response:
 
 
 def _settle(request: Request, viewer: Viewer, template_id: str, work, error_key: str) -> Response:
-    """Run a change in one unit of work; back to the page, or the page with the problem."""
-    rt = request.app.state.runtime
-    try:
-        with rt.db.unit_of_work() as s:
-            _template(s, viewer, template_id)
-            work(s, rt.clock())
-    except ShopletError as error:
-        if error.status == 404:
-            raise PageError(404, error.detail) from None
-        return _page(request, viewer, template_id, status=error.status, **{error_key: error.detail})
+    """Run a change to this template; back to its page, or the page with the problem."""
+
+    def checked(s, now):
+        _template(s, viewer, template_id)
+        work(s, now)
+
+    refused = attempt(request, checked)
+    if refused is not None:
+        return _page(request, viewer, template_id, status=refused.status, **{error_key: refused.detail})
     return redirect(f"/console/coupons/{template_id}", request)
 
 

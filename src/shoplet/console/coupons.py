@@ -11,13 +11,13 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from shoplet.console.web import PageError, check_csrf, redirect, render, require
+from shoplet.console.web import PageError, attempt, check_csrf, redirect, render, require
 from shoplet.coupons import redemption
 from shoplet.coupons import service as coupons
 from shoplet.coupons.models import CouponTemplate
 from shoplet.coupons.schemas import CouponTemplateIn
 from shoplet.errors import ShopletError
-from shoplet.scoping import get_owned, owned
+from shoplet.scoping import owned
 
 router = APIRouter(prefix="/console")
 
@@ -122,15 +122,12 @@ async def coupon_transition(request: Request, template_id: str, action: str) -> 
     await check_csrf(request, viewer)
     if action not in ACTIONS:
         raise PageError(404, "Page not found")
-    rt = request.app.state.runtime
-    try:
-        with rt.db.unit_of_work() as s:
-            get_owned(
-                s, CouponTemplate, viewer.tenant, template_id, what="Coupon template", code="coupon_template"
-            )
-            coupons.transition(
-                s, merchant_id=viewer.tenant, template_id=template_id, action=action, now=rt.clock()
-            )
-    except ShopletError as error:
-        raise PageError(error.status, error.detail) from None
+    refused = attempt(
+        request,
+        lambda s, now: coupons.transition(
+            s, merchant_id=viewer.tenant, template_id=template_id, action=action, now=now
+        ),
+    )
+    if refused is not None:
+        raise PageError(refused.status, refused.detail)
     return redirect("/console/coupons", request)

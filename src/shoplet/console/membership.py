@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from shoplet.console.coupons import yuan_to_fen
-from shoplet.console.web import PageError, Viewer, check_csrf, redirect, render, require
+from shoplet.console.web import PageError, Viewer, attempt, check_csrf, redirect, render, require
 from shoplet.coupons.models import Coupon
 from shoplet.coupons.views import coupon_out
 from shoplet.customers.models import Customer
@@ -179,12 +179,9 @@ async def add_plan(request: Request) -> Response:
 async def close_plan(request: Request, plan_id: str) -> Response:
     viewer = require(request, "membership")
     await check_csrf(request, viewer)
-    rt = request.app.state.runtime
-    try:
-        with rt.db.unit_of_work() as s:
-            light.close_plan(s, merchant_id=viewer.tenant, plan_id=plan_id)
-    except ShopletError as error:
-        raise PageError(error.status, error.detail) from None
+    refused = attempt(request, lambda s, now: light.close_plan(s, merchant_id=viewer.tenant, plan_id=plan_id))
+    if refused is not None:
+        raise PageError(refused.status, refused.detail)
     return redirect("/console/membership", request)
 
 

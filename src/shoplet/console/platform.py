@@ -12,6 +12,7 @@ from shoplet.console.web import (
     PLATFORM_COOKIE,
     PageError,
     anonymous,
+    attempt,
     check_csrf,
     cookie_options,
     platform_viewer,
@@ -136,10 +137,9 @@ async def platform_merchant_status(request: Request, merchant_id: str, action: s
     status = {"suspend": MerchantStatus.SUSPENDED, "reactivate": MerchantStatus.ACTIVE}.get(action)
     if status is None:
         raise PageError(404, "Page not found")
-    rt = request.app.state.runtime
-    try:
-        with rt.db.unit_of_work() as s:
-            tenancy.set_merchant_status(s, merchant_id=merchant_id, status=status)
-    except ShopletError as error:
-        raise PageError(error.status, error.detail) from None
+    refused = attempt(
+        request, lambda s, now: tenancy.set_merchant_status(s, merchant_id=merchant_id, status=status)
+    )
+    if refused is not None:
+        raise PageError(refused.status, refused.detail)
     return redirect("/console/platform", request)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from shoplet.catalog.models import Category, Product, ProductStatus, Sku
 from shoplet.console.clerk import _stores
 from shoplet.console.coupons import _int, yuan_to_fen
-from shoplet.console.web import PageError, Viewer, check_csrf, redirect, render, require
+from shoplet.console.web import PageError, Viewer, attempt, check_csrf, redirect, render, require
 from shoplet.errors import ShopletError
 from shoplet.orders import service as orders
 from shoplet.promotions import service as promotions
@@ -295,13 +295,12 @@ async def promotion_transition(request: Request, promotion_id: str, action: str)
     await check_csrf(request, viewer)
     if action not in ACTIONS:
         raise PageError(404, "Page not found")
-    rt = request.app.state.runtime
-    try:
-        with rt.db.unit_of_work() as s:
-            get_owned(s, Promotion, viewer.tenant, promotion_id, what="Promotion")
-            promotions.transition(
-                s, merchant_id=viewer.tenant, promotion_id=promotion_id, action=action, now=rt.clock()
-            )
-    except ShopletError as error:
-        raise PageError(error.status, error.detail) from None
+    refused = attempt(
+        request,
+        lambda s, now: promotions.transition(
+            s, merchant_id=viewer.tenant, promotion_id=promotion_id, action=action, now=now
+        ),
+    )
+    if refused is not None:
+        raise PageError(refused.status, refused.detail)
     return redirect("/console/promotions", request)

@@ -9,6 +9,7 @@ from the internet: HTMX and ECharts are vendored under ``static/console/vendor``
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -19,8 +20,10 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.orm import Session
 
 from shoplet.console.i18n import LANGUAGES, translate
+from shoplet.errors import ShopletError
 from shoplet.tenancy import signin
 from shoplet.tenancy.models import Role
 
@@ -230,6 +233,20 @@ async def check_csrf(request: Request, viewer: Viewer) -> dict[str, str]:
             403, "This form has expired or did not come from Shoplet; reload the page and try again."
         )
     return form
+
+
+def attempt(request: Request, work: Callable[[Session, datetime], Any]) -> ShopletError | None:
+    """Run a change in one unit of work. A refusal comes back, for the page to show next to
+    the form (nothing changed); an object that is not the viewer's shop's is a 404 page."""
+    rt = request.app.state.runtime
+    try:
+        with rt.db.unit_of_work() as s:
+            work(s, rt.clock())
+    except ShopletError as error:
+        if error.status == 404:
+            raise PageError(404, error.detail) from None
+        return error
+    return None
 
 
 def redirect(target: str, request: Request) -> Response:
