@@ -281,6 +281,15 @@ def open_session(session, *, staff: Staff, now: datetime) -> SignedIn:
     )
 
 
+def _live(row: ConsoleSession | PlatformSession, secret: str, now: datetime) -> bool:
+    """Not ended, not expired, and the cookie's secret is the one whose hash the row keeps."""
+    return (
+        row.ended_at is None
+        and row.expires_at > now
+        and hmac.compare_digest(row.secret_hash, hash_secret(secret))
+    )
+
+
 def session_of(session, *, cookie: str, now: datetime) -> tuple[ConsoleSession, Staff, Merchant] | None:
     """The live session a cookie names, with its staff member and shop; None when the cookie is
     not a session's, or the session ended, expired, or its member was deactivated."""
@@ -288,12 +297,7 @@ def session_of(session, *, cookie: str, now: datetime) -> tuple[ConsoleSession, 
     if parts is None:
         return None
     row = session.get(ConsoleSession, (parts[0], parts[1]))
-    if (
-        row is None
-        or row.ended_at is not None
-        or row.expires_at <= now
-        or not hmac.compare_digest(row.secret_hash, hash_secret(parts[2]))
-    ):
+    if row is None or not _live(row, parts[2], now):
         return None
     staff = session.get_one(Staff, (row.merchant_id, row.staff_id))
     merchant = session.get_one(Merchant, row.merchant_id)
@@ -336,14 +340,7 @@ def platform_session_of(session, *, cookie: str, now: datetime) -> PlatformSessi
     if parts is None:
         return None
     row = session.get(PlatformSession, parts[1])
-    if (
-        row is None
-        or row.ended_at is not None
-        or row.expires_at <= now
-        or not hmac.compare_digest(row.secret_hash, hash_secret(parts[2]))
-    ):
-        return None
-    return row
+    return row if row is not None and _live(row, parts[2], now) else None
 
 
 def end_platform_session(session, *, session_id: str, now: datetime) -> None:
