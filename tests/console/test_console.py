@@ -758,6 +758,9 @@ def test_stores_hours_fulfilment_and_commission_rules(shop, client, other_shop):
     page = admin.get("/console/stores").text
     csrf = csrf_of(page)
     assert 'id="store-figures"' in page and 'id="leaderboard"' in page
+    guide = add_staff(shop, "guide", "qian", store=True)
+    ok(client.post("/api/v1/storefront/guide", json={"guide_id": guide["id"]}, headers=shop.customer))
+    assert f'data-bound="{guide["id"]}">1<' in admin.get("/console/stores").text
     form = {
         "csrf": csrf,
         "mon-open": "07:30",
@@ -1099,12 +1102,22 @@ def test_catalogue_moves_stock_between_locations_once(shop, client, other_shop):
 
     before = (free(shop.warehouse_id), free(shop.store2_id))
     key = re.search(r'name="key" value="([^"]+)"', page).group(1)
-    form = {"csrf": csrf_of(page), "key": key, "from": shop.warehouse_id, "to": shop.store2_id, "sku": sku, "quantity": "3", "reason": "top up"}
+    form = {
+        "csrf": csrf_of(page),
+        "key": key,
+        "from": shop.warehouse_id,
+        "to": shop.store2_id,
+        "sku": sku,
+        "quantity": "3",
+        "reason": "top up",
+    }
     assert person.post("/console/catalogue/transfers", data=form).status_code == 303
     assert person.post("/console/catalogue/transfers", data=form).status_code == 303  # submitted twice
     assert (free(shop.warehouse_id), free(shop.store2_id)) == (before[0] - 3, before[1] + 3)
     too_many = person.post("/console/catalogue/transfers", data={**form, "key": "k2", "quantity": "999999"})
     assert too_many.status_code == 422 and 'id="transfer-error"' in too_many.text
     assert (free(shop.warehouse_id), free(shop.store2_id)) == (before[0] - 3, before[1] + 3)
-    theirs = person.post("/console/catalogue/transfers", data={**form, "key": "k3", "to": other_shop.store_id})
+    theirs = person.post(
+        "/console/catalogue/transfers", data={**form, "key": "k3", "to": other_shop.store_id}
+    )
     assert theirs.status_code == 404

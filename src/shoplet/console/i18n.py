@@ -317,6 +317,7 @@ ZH: dict[str, str] = {
     "Net": "净额",
     "Guide commission": "导购佣金",
     "Guide leaderboard": "导购排行",
+    "Bound customers": "绑定客户",
     "Guide": "导购",
     "Commission": "佣金",
     "Commission rules": "佣金规则",

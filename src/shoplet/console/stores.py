@@ -15,6 +15,7 @@ from sqlalchemy import select
 from shoplet.console.web import PageError, Viewer, check_csrf, redirect, render, require
 from shoplet.errors import ShopletError
 from shoplet.guides import commissions
+from shoplet.guides import service as guide_service
 from shoplet.inventory import service as inventory
 from shoplet.inventory.hours import DAYS
 from shoplet.inventory.models import StockLocation
@@ -50,12 +51,20 @@ def _page(request: Request, viewer: Viewer, status: int = 200, **extra: Any) -> 
         figures = {
             f.store_id: f for f in reports.by_store(s, merchant_id=viewer.tenant, since=since, until=until)
         }
-        guides = reports.by_guide(s, merchant_id=viewer.tenant, since=since, until=until)
+        sold = {
+            g.guide_id: g for g in reports.by_guide(s, merchant_id=viewer.tenant, since=since, until=until)
+        }
         rules = commissions.rules(s, viewer.tenant)
+        bound = guide_service.bound_counts(s, viewer.tenant)
         names = {
             x.id: x.name
             for x in s.scalars(select(Staff).where(owned(Staff, viewer.tenant), Staff.role == Role.GUIDE))
         }
+    # Every guide, with what was sold through them (nothing yet: zeros), most net revenue first.
+    guides = sorted(
+        ((gid, name, sold.get(gid)) for gid, name in names.items()),
+        key=lambda x: (-(x[2].net_revenue if x[2] else 0), x[1]),
+    )
     extra.setdefault("errors", {})
     return render(
         request,
@@ -64,8 +73,9 @@ def _page(request: Request, viewer: Viewer, status: int = 200, **extra: Any) -> 
         status=status,
         locations=locations,
         figures=figures,
-        guides=sorted(guides, key=lambda g: -g.net_revenue),
+        guides=guides,
         rules=rules,
+        bound=bound,
         names={**names, **{x.id: x.name for x in locations}},
         days=DAYS,
         report_days=REPORT_DAYS,

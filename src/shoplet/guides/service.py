@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, cast, delete, select, update
+from sqlalchemy import String, cast, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -265,6 +265,18 @@ def issue_coupon(
     return coupons.issue(
         session, template=template, customer_id=customer_id, source="guide", now=now, check_audience=False
     )
+
+
+def bound_counts(session: Session, merchant_id: str) -> dict[str, int]:
+    """How many customers each guide has bound now, by guide id."""
+    return {
+        guide_id: int(n)
+        for guide_id, n in session.execute(
+            select(GuideBinding.guide_id, func.count())
+            .where(owned(GuideBinding, merchant_id))
+            .group_by(GuideBinding.guide_id)
+        )
+    }
 
 
 def customers_of(*, merchant_id: str, guide_id: str, tag: str | None = None, group_id: str | None = None):
