@@ -1121,3 +1121,16 @@ def test_catalogue_moves_stock_between_locations_once(shop, client, other_shop):
         "/console/catalogue/transfers", data={**form, "key": "k3", "to": other_shop.store_id}
     )
     assert theirs.status_code == 404
+
+
+def test_the_dashboard_shows_only_this_shops_figures(shop, other_shop, client, runtime):
+    from shoplet.analytics import rollups
+
+    theirs = other_shop.order({"LATTE-T": 3}, location=other_shop.store_id)
+    other_shop.pay(theirs["id"])
+    rollups.run(runtime.db)
+    add_staff(shop, "operator", "sun")
+    page = sign_in(client, shop, "sun").get("/console/home", headers={"accept-language": "en"}).text
+    gmv = re.search(r'data-figure="gmv">\s*<div class="label">GMV</div>\s*<div class="value">([^<]+)<', page)
+    assert gmv and gmv.group(1) == "¥0.00"
+    assert 'data-todo="pickups">0<' in page and other_shop.store_id not in page
