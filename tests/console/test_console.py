@@ -1134,3 +1134,52 @@ def test_the_dashboard_shows_only_this_shops_figures(shop, other_shop, client, r
     gmv = re.search(r'data-figure="gmv">\s*<div class="label">GMV</div>\s*<div class="value">([^<]+)<', page)
     assert gmv and gmv.group(1) == "¥0.00"
     assert 'data-todo="pickups">0<' in page and other_shop.store_id not in page
+
+
+def test_coupon_form_makes_every_kind_with_audience_stores_and_host_apps(shop, client):
+    add_staff(shop, "operator", "sun")
+    person = sign_in(client, shop, "sun")
+    csrf = csrf_of(person.get("/console/coupons").text)
+    sku = shop.skus["LATTE-G"]
+    exchange = {
+        "csrf": csrf,
+        "name": "Grande for ¥9.9",
+        "kind": "exchange",
+        "sku": sku,
+        "price": "9.9",
+        "audience": "members",
+        "store_ids": [shop.store_id],
+        "host_apps": ["alipay", "taobao"],
+        "stackable": "on",
+    }
+    assert person.post("/console/coupons", data=exchange).status_code == 303
+    made = {
+        t["name"]: t for t in ok(client.get("/api/v1/coupon-templates", headers=shop.admin), 200)["items"]
+    }
+    got = made["Grande for ¥9.9"]
+    assert got["params"] == {"sku": sku, "price": 990} and got["store_ids"] == [shop.store_id]
+    assert (
+        sorted(got["host_apps"]) == ["alipay", "taobao"]
+        and got["audience"]["kind"] == "members"
+        and got["stackable"]
+    )
+    tagged = {
+        "csrf": csrf,
+        "name": "VIP delivery",
+        "kind": "free_delivery",
+        "audience": "tags",
+        "tags": "vip, regular",
+    }
+    assert person.post("/console/coupons", data=tagged).status_code == 303
+    vip = {
+        t["name"]: t for t in ok(client.get("/api/v1/coupon-templates", headers=shop.admin), 200)["items"]
+    }["VIP delivery"]
+    assert vip["audience"] == {"kind": "tags", "tiers": [], "tags": ["vip", "regular"]}
+    no_sku = person.post(
+        "/console/coupons", data={"csrf": csrf, "name": "Broken", "kind": "exchange", "price": "1"}
+    )
+    assert no_sku.status_code == 422
+    elsewhere = person.post(
+        "/console/coupons", data={**exchange, "name": "Elsewhere", "store_ids": ["loc_nope"]}
+    )
+    assert elsewhere.status_code == 422 and 'id="form-error"' in elsewhere.text

@@ -17,7 +17,7 @@ from shoplet import idempotency
 from shoplet.catalog import service as catalog
 from shoplet.catalog.models import Category, Product
 from shoplet.catalog.schemas import ProductIn, SkuPatch
-from shoplet.console.coupons import yuan_to_fen
+from shoplet.console.forms import yuan_to_fen
 from shoplet.console.web import PageError, Viewer, check_csrf, redirect, render, require
 from shoplet.errors import ShopletError
 from shoplet.inventory import service as inventory

@@ -9,31 +9,20 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 
+from shoplet.console.forms import stores_of
 from shoplet.console.web import PageError, Viewer, check_csrf, render, require
 from shoplet.coupons import redemption
 from shoplet.customers.models import Customer
 from shoplet.errors import ShopletError
-from shoplet.inventory.models import LocationKind, StockLocation
+from shoplet.inventory.models import StockLocation
 from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders import service as orders
 from shoplet.orders.views import order_out
-from shoplet.scoping import owned
 
 router = APIRouter(prefix="/console")
 
 PICKUP_CODE = re.compile(r"^\d{6}$")
-
-
-def _stores(session: Any, merchant_id: str) -> list[StockLocation]:
-    return list(
-        session.scalars(
-            select(StockLocation)
-            .where(owned(StockLocation, merchant_id), StockLocation.kind == LocationKind.STORE)
-            .order_by(StockLocation.code)
-        )
-    )
 
 
 def _store_of(viewer: Viewer, form: dict[str, str], stores: list[StockLocation]) -> StockLocation:
@@ -84,7 +73,7 @@ def clerk(request: Request) -> Response:
     viewer = require(request, "clerk")
     rt = request.app.state.runtime
     with rt.db.unit_of_work(write=False) as s:
-        stores = _stores(s, viewer.tenant)
+        stores = stores_of(s, viewer.tenant)
     return render(request, viewer, "clerk.html", stores=stores)
 
 
@@ -94,7 +83,7 @@ async def lookup(request: Request) -> Response:
     form = await check_csrf(request, viewer)
     rt = request.app.state.runtime
     with rt.db.unit_of_work(write=False) as s:
-        store = _store_of(viewer, form, _stores(s, viewer.tenant))
+        store = _store_of(viewer, form, stores_of(s, viewer.tenant))
         found = _lookup(s, viewer, store, form.get("code", ""), rt.clock())
     return render(request, viewer, "clerk_result.html", store=store, **found)
 
@@ -108,7 +97,7 @@ async def verify(request: Request) -> Response:
     now = rt.clock()
     try:
         with rt.db.unit_of_work() as s:
-            store = _store_of(viewer, form, _stores(s, viewer.tenant))
+            store = _store_of(viewer, form, stores_of(s, viewer.tenant))
             if PICKUP_CODE.match(code):
                 order = orders.verify_pickup(
                     s,

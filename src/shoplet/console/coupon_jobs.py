@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from shoplet.console.coupons import _int, yuan_to_fen
+from shoplet.console.forms import whole_number, yuan_to_fen
 from shoplet.console.web import PageError, Viewer, attempt, check_csrf, redirect, render, require
 from shoplet.coupons import issuing, redemption
 from shoplet.coupons import service as coupons
@@ -216,9 +216,9 @@ async def edit_template(request: Request, template_id: str) -> Response:
     form = await check_csrf(request, viewer)
     errors: dict[str, str] = {}
     fields: dict[str, Any] = {  # a blank limit is no limit; a blank name keeps the name
-        "total_stock": _int(form.get("total_stock", ""), "total_stock", errors),
-        "per_customer_limit": _int(form.get("per_customer_limit", ""), "per_customer_limit", errors),
-        "per_day_limit": _int(form.get("per_day_limit", ""), "per_day_limit", errors),
+        "total_stock": whole_number(form.get("total_stock", ""), "total_stock", errors),
+        "per_customer_limit": whole_number(form.get("per_customer_limit", ""), "per_customer_limit", errors),
+        "per_day_limit": whole_number(form.get("per_day_limit", ""), "per_day_limit", errors),
         "budget": yuan_to_fen(form.get("budget", ""), "budget", errors),
     }
     if form.get("name", "").strip():

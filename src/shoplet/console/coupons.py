@@ -3,7 +3,6 @@ one, pausing, resuming and stopping (the same service calls as ``/coupon-templat
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,58 +10,52 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from shoplet.console.forms import catalogue_of, stores_of, whole_number, yuan_to_fen
 from shoplet.console.web import PageError, attempt, check_csrf, redirect, render, require
 from shoplet.coupons import redemption
 from shoplet.coupons import service as coupons
 from shoplet.coupons.models import CouponTemplate
 from shoplet.coupons.schemas import CouponTemplateIn
+from shoplet.customers.models import HOST_APPS
 from shoplet.errors import ShopletError
 from shoplet.scoping import owned
 
 router = APIRouter(prefix="/console")
 
-KINDS = ("cash", "threshold", "percent")
+KINDS = ("cash", "threshold", "percent", "exchange", "free_delivery")
+AUDIENCES = ("everyone", "new_customers", "members", "light_members", "followers", "tags")
 ACTIONS = ("pause", "resume", "stop")
-_YUAN = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
 
 
-def yuan_to_fen(text: str, field: str, errors: dict[str, str]) -> int | None:
-    """'12.3' → 1230; blank → None; anything else is an error on that field."""
-    text = text.strip().replace("¥", "").replace(",", "")
-    if not text:
-        return None
-    if not _YUAN.match(text):
-        errors[field] = "Give an amount in yuan, like 12.50."
-        return None
-    whole, _, cents = text.partition(".")
-    return int(whole) * 100 + int((cents + "00")[:2])
-
-
-def _int(text: str, field: str, errors: dict[str, str]) -> int | None:
-    text = text.strip()
-    if not text:
-        return None
-    if not text.isdigit() or len(text) > 9:
-        errors[field] = "Give a whole number."
-        return None
-    return int(text)
-
-
-def template_request(form: dict[str, str]) -> tuple[CouponTemplateIn | None, dict[str, str]]:
-    """The API's request model from the form; errors by field name."""
+def template_request(form: Any) -> tuple[CouponTemplateIn | None, dict[str, str]]:
+    """The API's request model from the form (every kind, its audience, stores and host apps);
+    errors by field name."""
     errors: dict[str, str] = {}
     kind = form.get("kind", "")
+    audience = form.get("audience", "everyone")
     body: dict[str, Any] = {
         "name": form.get("name", "").strip(),
         "kind": kind,
         "off": yuan_to_fen(form.get("off", ""), "off", errors),
         "threshold": yuan_to_fen(form.get("threshold", ""), "threshold", errors),
-        "percent_off": _int(form.get("percent_off", ""), "percent_off", errors),
+        "percent_off": whole_number(form.get("percent_off", ""), "percent_off", errors),
         "max_off": yuan_to_fen(form.get("max_off", ""), "max_off", errors),
-        "total_stock": _int(form.get("total_stock", ""), "total_stock", errors),
-        "per_customer_limit": _int(form.get("per_customer_limit", ""), "per_customer_limit", errors),
+        "sku": (form.get("sku") or None) if kind == "exchange" else None,
+        "price": yuan_to_fen(form.get("price", ""), "price", errors),
+        "total_stock": whole_number(form.get("total_stock", ""), "total_stock", errors),
+        "per_customer_limit": whole_number(form.get("per_customer_limit", ""), "per_customer_limit", errors),
         "validity": "relative",
-        "valid_days": _int(form.get("valid_days", ""), "valid_days", errors) or 30,
+        "valid_days": whole_number(form.get("valid_days", ""), "valid_days", errors) or 30,
+        "audience": {
+            "kind": audience,
+            "tags": [t.strip() for t in form.get("tags", "").split(",") if t.strip()]
+            if audience == "tags"
+            else [],
+        },
+        "store_ids": [x for x in form.getlist("store_ids") if x] if hasattr(form, "getlist") else [],
+        "host_apps": [x for x in form.getlist("host_apps") if x] if hasattr(form, "getlist") else [],
+        "stackable": form.get("stackable") == "on",
+        "exclusive_with_promotions": form.get("exclusive_with_promotions") == "on",
     }
     if kind not in KINDS:
         errors["kind"] = "Choose a kind."
@@ -89,8 +82,22 @@ def _page(request: Request, viewer: Any, status: int = 200, **extra: Any) -> Res
             )
         )
         figures = redemption.figures_of(s, merchant_id=viewer.tenant, templates=templates)
+        skus, _categories = catalogue_of(s, viewer.tenant)
+        stores = stores_of(s, viewer.tenant)
     rows = list(zip(templates, figures, strict=True))
-    return render(request, viewer, "coupons.html", status=status, rows=rows, kinds=KINDS, **extra)
+    return render(
+        request,
+        viewer,
+        "coupons.html",
+        status=status,
+        rows=rows,
+        kinds=KINDS,
+        audiences=AUDIENCES,
+        skus=skus,
+        stores=stores,
+        hosts=HOST_APPS,
+        **extra,
+    )
 
 
 @router.get("/coupons")
@@ -102,7 +109,8 @@ def coupon_list(request: Request, notice: str = "") -> Response:
 @router.post("/coupons")
 async def coupon_create(request: Request) -> Response:
     viewer = require(request, "coupons")
-    form = await check_csrf(request, viewer)
+    await check_csrf(request, viewer)
+    form = await request.form()
     body, errors = template_request(form)
     if body is not None:
         rt = request.app.state.runtime
@@ -112,7 +120,7 @@ async def coupon_create(request: Request) -> Response:
         except ShopletError as error:
             errors = {"form": error.detail}
     if errors:
-        return _page(request, viewer, status=422, form=form, errors=errors, notice="")
+        return _page(request, viewer, status=422, form=dict(form), errors=errors, notice="")
     return redirect("/console/coupons?notice=created", request)
 
 

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from shoplet.console.coupons import yuan_to_fen
+from shoplet.console.forms import yuan_to_fen
 from shoplet.console.web import PageError, Viewer, attempt, check_csrf, redirect, render, require
 from shoplet.coupons.models import Coupon
 from shoplet.coupons.views import coupon_out

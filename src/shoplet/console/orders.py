@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from shoplet.console.clerk import _stores
+from shoplet.console.forms import stores_of
 from shoplet.console.web import PageError, Viewer, check_csrf, redirect, render, require
 from shoplet.errors import ShopletError
 from shoplet.orders import service as orders
@@ -66,7 +66,7 @@ def order_list(
         rows = list(s.scalars(stmt.order_by(Order.id.desc()).limit(PAGE + 1)))
         next_cursor = rows[PAGE - 1].id if len(rows) > PAGE else None
         items = orders_out(s, rows[:PAGE])
-        stores = {x.id: x.name for x in _stores(s, viewer.tenant)}
+        stores = {x.id: x.name for x in stores_of(s, viewer.tenant)}
     filters = {"status": status, "store": store, "host_app": host_app, "since": since, "until": until}
     return render(
         request,
@@ -94,7 +94,7 @@ def _order_page(request: Request, viewer: Viewer, order_id: str, status: int = 2
             "payments": payments_of(s, viewer.tenant, order_id),
             "refunds": refunds_of(s, viewer.tenant, order_id),
         }
-        stores = {x.id: x.name for x in _stores(s, viewer.tenant)}
+        stores = {x.id: x.name for x in stores_of(s, viewer.tenant)}
     names = {p["id"]: p["name"] for p in out.pricing.get("promotions", [])}
     return render(
         request,

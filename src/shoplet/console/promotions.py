@@ -13,16 +13,14 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from shoplet.catalog.models import Category, Product, ProductStatus, Sku
-from shoplet.console.clerk import _stores
-from shoplet.console.coupons import _int, yuan_to_fen
+from shoplet.console.forms import catalogue_of, stores_of, whole_number, yuan_to_fen
 from shoplet.console.web import PageError, Viewer, attempt, check_csrf, redirect, render, require
 from shoplet.errors import ShopletError
 from shoplet.orders import service as orders
 from shoplet.promotions import service as promotions
 from shoplet.promotions.models import Promotion
 from shoplet.promotions.schemas import PromotionIn, PromotionPatch
-from shoplet.scoping import get_owned, owned, same_tenant
+from shoplet.scoping import get_owned, owned
 
 router = APIRouter(prefix="/console")
 
@@ -32,34 +30,13 @@ MONEY = ("price", "every", "off", "cap", "threshold")
 COUNTS = ("percent_off", "count", "buy", "get")
 
 
-def _catalogue(session: Any, merchant_id: str) -> tuple[list[tuple[Sku, Product]], list[Category]]:
-    skus = [
-        (row[0], row[1])
-        for row in session.execute(
-            select(Sku, Product)
-            .join(Product, same_tenant(Product, Sku) & (Product.id == Sku.product_id))
-            .where(
-                owned(Sku, merchant_id),
-                Product.status == ProductStatus.ACTIVE,
-                Sku.status == ProductStatus.ACTIVE,
-            )
-            .order_by(Sku.code)
-            .limit(200)
-        )
-    ]
-    categories = list(
-        session.scalars(select(Category).where(owned(Category, merchant_id)).order_by(Category.code))
-    )
-    return skus, categories
-
-
 def _form_fields(form: Any, viewer: Viewer, errors: dict[str, str]) -> dict[str, Any]:
     """The request fields the promotion form holds (amounts in yuan → fen; dates → the shop's midnight)."""
     body: dict[str, Any] = {"name": form.get("name", "").strip()}
     for field in MONEY:
         body[field] = yuan_to_fen(form.get(field, ""), field, errors)
     for field in COUNTS:
-        body[field] = _int(form.get(field, ""), field, errors)
+        body[field] = whole_number(form.get(field, ""), field, errors)
     categories = [c for c in form.getlist("categories") if c]
     body["scope"] = {"categories": categories} if categories else {}
     body["group"] = form.get("group", "").strip() or None
@@ -140,8 +117,8 @@ def _page(request: Request, viewer: Viewer, status: int = 200, **extra: Any) -> 
             )
         )
         listed = [(p, promotions.state(p, now)) for p in rows]
-        skus, categories = _catalogue(s, viewer.tenant)
-        stores = _stores(s, viewer.tenant)
+        skus, categories = catalogue_of(s, viewer.tenant)
+        stores = stores_of(s, viewer.tenant)
     extra.setdefault("form", {})
     extra.setdefault("errors", {})
     return render(
@@ -238,7 +215,7 @@ def promotion_page(request: Request, promotion_id: str) -> Response:
             promotion = get_owned(s, Promotion, viewer.tenant, promotion_id, what="Promotion")
         except ShopletError as error:
             raise PageError(404, error.detail) from None
-        _skus, categories = _catalogue(s, viewer.tenant)
+        _skus, categories = catalogue_of(s, viewer.tenant)
     return render(
         request,
         viewer,
@@ -274,7 +251,7 @@ async def promotion_edit(request: Request, promotion_id: str) -> Response:
                 promotion = get_owned(s, Promotion, viewer.tenant, promotion_id, what="Promotion")
             except ShopletError as error:
                 raise PageError(404, error.detail) from None
-            _skus, categories = _catalogue(s, viewer.tenant)
+            _skus, categories = catalogue_of(s, viewer.tenant)
         shown = {**dict(form), "kind": promotion.kind, "categories": form.getlist("categories")}
         return render(
             request,

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from shoplet.console.clerk import _stores
+from shoplet.console.forms import stores_of
 from shoplet.console.web import (
     SESSION_COOKIE,
     PageError,
@@ -39,7 +39,7 @@ def _page(request: Request, viewer: Viewer, status: int = 200, **extra: Any) -> 
         people = list(
             s.scalars(select(Staff).where(owned(Staff, viewer.tenant)).order_by(Staff.created_at, Staff.id))
         )
-        stores = {x.id: x.name for x in _stores(s, viewer.tenant)}
+        stores = {x.id: x.name for x in stores_of(s, viewer.tenant)}
     extra.setdefault("form", {})
     extra.setdefault("errors", {})
     return render(request, viewer, "staff.html", status=status, people=people, stores=stores, **extra)
