@@ -1183,3 +1183,53 @@ def test_coupon_form_makes_every_kind_with_audience_stores_and_host_apps(shop, c
         "/console/coupons", data={**exchange, "name": "Elsewhere", "store_ids": ["loc_nope"]}
     )
     assert elsewhere.status_code == 422 and 'id="form-error"' in elsewhere.text
+
+
+def test_workbench_groups_and_group_coupons(shop, client, other_shop):
+    guide = add_staff(shop, "guide", "qian", store=True)
+    ok(client.post("/api/v1/storefront/guide", json={"guide_id": guide["id"]}, headers=shop.customer))
+    template = ok(
+        client.post(
+            "/api/v1/coupon-templates",
+            json={"name": "Group gift", "kind": "cash", "off": 200, "validity": "relative", "valid_days": 7},
+            headers=shop.admin,
+        ),
+        201,
+    )
+    ok(
+        client.put(
+            f"/api/v1/coupon-templates/{template['id']}/guide-quotas/{guide['id']}",
+            json={"quota": 5},
+            headers=shop.admin,
+        )
+    )
+    person = sign_in(client, shop, "qian")
+    person.get("/console/language/en")
+    csrf = csrf_of(person.get("/console/workbench").text)
+    assert person.post("/console/workbench/groups", data={"csrf": csrf, "name": "Morning"}).status_code == 303
+    assert person.post("/console/workbench/groups", data={"csrf": csrf, "name": ""}).status_code == 422
+    page = person.get("/console/workbench").text
+    group_id = re.search(r"/console/workbench/groups/([^/]+)/customers", page).group(1)
+    assert (
+        person.post(
+            f"/console/workbench/groups/{group_id}/customers",
+            data={"csrf": csrf, "customer_id": shop.customer_id},
+        ).status_code
+        == 303
+    )
+    key = re.search(rf'name="key" value="([^"]+-{group_id})"', person.get("/console/workbench").text).group(1)
+    form = {"csrf": csrf, "key": key, "template_id": template["id"]}
+    given = person.post(f"/console/workbench/groups/{group_id}/coupons", data=form)
+    assert given.status_code == 201 and "1 coupons given, 0 skipped" in given.text
+    assert person.post(f"/console/workbench/groups/{group_id}/coupons", data=form).status_code == 201  # once
+    mine = ok(client.get(f"/api/v1/coupons?customer_id={shop.customer_id}", headers=shop.admin), 200)["items"]
+    assert len([c for c in mine if c["template_id"] == template["id"]]) == 1
+    stranger = person.post(
+        f"/console/workbench/groups/{group_id}/customers",
+        data={"csrf": csrf, "customer_id": other_shop.customer_id},
+    )
+    assert stranger.status_code in (404, 409, 422)
+    assert (
+        person.post("/console/workbench/groups/grp_nope/coupons", data={**form, "key": "k2"}).status_code
+        == 404
+    )

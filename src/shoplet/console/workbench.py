@@ -1,6 +1,6 @@
-"""The shopping guide's workbench: my sales and commission, my customers and groups, who is
-due a revisit, and giving a customer a coupon from my quota (the same calls as
-``/workbench/*``; a double submit gives one coupon)."""
+"""The shopping guide's workbench: my sales and commission, my customers, who is due a
+revisit, my groups (create, put a customer in), and giving a customer or a whole group a
+coupon from my quota (the same calls as ``/workbench/*``; a double submit gives once)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shoplet import idempotency
-from shoplet.console.web import Viewer, check_csrf, render, require
+from shoplet.console.web import PageError, Viewer, attempt, check_csrf, redirect, render, require
 from shoplet.coupons.models import CouponTemplate
 from shoplet.customers.models import Customer
 from shoplet.errors import ShopletError
@@ -112,3 +112,78 @@ async def give_coupon(request: Request) -> Response:
     except ShopletError as error:
         return _page(request, viewer, status=error.status, give_error=error.detail)
     return _page(request, viewer, status=201, given=True)
+
+
+@router.post("/workbench/groups")
+async def create_group(request: Request) -> Response:
+    viewer = require(request, "workbench")
+    form = await check_csrf(request, viewer)
+    name = form.get("name", "").strip()
+    if not name or len(name) > 100:
+        return _page(request, viewer, status=422, group_error="A group's name has 1 to 100 characters.")
+    refused = attempt(
+        request,
+        lambda s, now: groups.create(
+            s, merchant_id=viewer.tenant, guide_id=str(viewer.staff_id), name=name, now=now
+        ),
+    )
+    if refused is not None:
+        return _page(request, viewer, status=refused.status, group_error=refused.detail)
+    return redirect("/console/workbench#groups", request)
+
+
+@router.post("/workbench/groups/{group_id}/customers")
+async def add_to_group(request: Request, group_id: str) -> Response:
+    viewer = require(request, "workbench")
+    form = await check_csrf(request, viewer)
+    customer_id = form.get("customer_id", "")
+    refused = attempt(
+        request,
+        lambda s, now: groups.add_member(
+            s,
+            merchant_id=viewer.tenant,
+            guide_id=str(viewer.staff_id),
+            group_id=group_id,
+            customer_id=customer_id,
+            now=now,
+        ),
+    )
+    if refused is not None:
+        return _page(request, viewer, status=refused.status, group_error=refused.detail)
+    return redirect("/console/workbench#groups", request)
+
+
+@router.post("/workbench/groups/{group_id}/coupons")
+async def give_group_coupons(request: Request, group_id: str) -> Response:
+    """Every customer in the group gets one coupon from my quota (refused whole when the quota
+    left cannot cover the group); once per submit."""
+    viewer = require(request, "workbench")
+    form = await check_csrf(request, viewer)
+    rt = request.app.state.runtime
+    template_id, now = form.get("template_id", ""), rt.clock()
+
+    def work(s: Session) -> tuple[int, dict]:
+        return 201, groups.issue_coupons(
+            s,
+            merchant_id=viewer.tenant,
+            guide_id=str(viewer.staff_id),
+            group_id=group_id,
+            template_id=template_id,
+            now=now,
+        )
+
+    try:
+        _, result = idempotency.run(
+            rt.db,
+            merchant_id=viewer.tenant,
+            scope=f"console:{viewer.staff_id}",
+            key=form.get("key") or None,
+            operation="guide-group-coupons",
+            payload={"group_id": group_id, "template_id": template_id},
+            work=work,
+        )
+    except ShopletError as error:
+        if error.status == 404:
+            raise PageError(404, error.detail) from None
+        return _page(request, viewer, status=error.status, group_error=error.detail)
+    return _page(request, viewer, status=201, group_result=result)
