@@ -1233,3 +1233,54 @@ def test_workbench_groups_and_group_coupons(shop, client, other_shop):
         person.post("/console/workbench/groups/grp_nope/coupons", data={**form, "key": "k2"}).status_code
         == 404
     )
+
+
+def test_customer_page_assigns_a_guide_and_adjusts_points(shop, client, other_shop):
+    order = shop.order({"LATTE-T": 1}, location=shop.store_id)
+    shop.pay(order["id"])
+    amy, bob = add_staff(shop, "guide", "amy", store=True), add_staff(shop, "guide", "bob", store=True)
+    add_staff(shop, "admin", "boss")
+    add_staff(shop, "operator", "sun")
+    admin, operator = sign_in(client, shop, "boss"), sign_in(client, shop, "sun")
+    base = f"/console/customers/{shop.customer_id}"
+    token = csrf_of(operator.get(base).text)
+    assert operator.post(f"{base}/guide", data={"csrf": token, "guide_id": amy["id"]}).status_code == 303
+    assert (
+        ok(client.get(f"/api/v1/customers/{shop.customer_id}/guide", headers=shop.admin), 200)["guide_id"]
+        == amy["id"]
+    )
+    protected = operator.post(f"{base}/guide", data={"csrf": token, "guide_id": bob["id"]})
+    assert protected.status_code == 409 and 'id="guide-error"' in protected.text
+    assert (
+        operator.post(f"{base}/guide", data={"csrf": token, "guide_id": bob["id"], "force": "on"}).status_code
+        == 403
+    )
+    csrf = csrf_of(admin.get(base).text)
+    assert (
+        admin.post(f"{base}/guide", data={"csrf": csrf, "guide_id": bob["id"], "force": "on"}).status_code
+        == 303
+    )
+    history = admin.get(base).text
+    assert "Guide bob" in history.split('id="current-guide"')[1][:200] and 'id="binding-history"' in history
+    before = ok(client.get(f"/api/v1/members/{shop.customer_id}", headers=shop.admin), 200)["points_balance"]
+    assert (
+        admin.post(f"{base}/points", data={"csrf": csrf, "delta": "25", "note": "welcome back"}).status_code
+        == 303
+    )
+    assert (
+        ok(client.get(f"/api/v1/members/{shop.customer_id}", headers=shop.admin), 200)["points_balance"]
+        == before + 25
+    )
+    too_many = admin.post(f"{base}/points", data={"csrf": csrf, "delta": str(-(before + 1000)), "note": "x"})
+    assert too_many.status_code in (409, 422)
+    assert operator.post(f"{base}/points", data={"csrf": token, "delta": "5", "note": "x"}).status_code == 403
+    theirs = f"/console/customers/{other_shop.customer_id}"
+    assert admin.post(f"{theirs}/points", data={"csrf": csrf, "delta": "5", "note": "x"}).status_code == 404
+    assert admin.post(f"{theirs}/guide", data={"csrf": csrf, "guide_id": amy["id"]}).status_code == 404
+    assert (
+        admin.post(
+            f"{base}/guide",
+            data={"csrf": csrf, "guide_id": add_staff(other_shop, "guide", "wang", store=True)["id"]},
+        ).status_code
+        == 404
+    )

@@ -20,6 +20,8 @@ from shoplet.coupons.views import coupon_out
 from shoplet.customers.models import Customer
 from shoplet.customers.views import customer_out, customers_out
 from shoplet.errors import ShopletError
+from shoplet.guides import service as guides
+from shoplet.guides.models import GuideBindingChange
 from shoplet.membership import light, points, tiers
 from shoplet.membership.models import LightMembership, LightPlan, Member, PointsEntry
 from shoplet.membership.schemas import LightPlanIn, LoyaltySettingsIn, TierIn
@@ -28,7 +30,7 @@ from shoplet.orders import service as orders
 from shoplet.orders.models import Order
 from shoplet.orders.views import orders_out
 from shoplet.scoping import owned, scoped
-from shoplet.tenancy.models import Role
+from shoplet.tenancy.models import Role, Staff
 
 router = APIRouter(prefix="/console")
 
@@ -187,7 +189,12 @@ async def close_plan(request: Request, plan_id: str) -> Response:
 
 @router.get("/customers/{customer_id}")
 def customer_page(request: Request, customer_id: str) -> Response:
-    viewer = require(request, "membership")
+    return _customer_page(request, require(request, "membership"), customer_id)
+
+
+def _customer_page(
+    request: Request, viewer: Viewer, customer_id: str, status: int = 200, **extra: Any
+) -> Response:
     rt = request.app.state.runtime
     with rt.db.unit_of_work(write=False) as s:
         customer = s.get(Customer, (viewer.tenant, customer_id))
@@ -224,6 +231,17 @@ def customer_page(request: Request, customer_id: str) -> Response:
                     .limit(RECENT)
                 )
             ),
+            "binding": guides.binding_of(s, viewer.tenant, customer_id),
+            "binding_history": list(
+                s.scalars(
+                    scoped(GuideBindingChange, viewer.tenant)
+                    .where(GuideBindingChange.customer_id == customer_id)
+                    .order_by(GuideBindingChange.at, GuideBindingChange.id)
+                )
+            ),
+            "guide_names": {
+                x.id: x.name for x in s.scalars(scoped(Staff, viewer.tenant).where(Staff.role == Role.GUIDE))
+            },
             "memberships": memberships_out(
                 s,
                 list(
@@ -235,4 +253,64 @@ def customer_page(request: Request, customer_id: str) -> Response:
                 ),
             ),
         }
-    return render(request, viewer, "customer.html", **context)
+    return render(request, viewer, "customer.html", status=status, **context, **extra)
+
+
+@router.post("/customers/{customer_id}/guide")
+async def assign_guide(request: Request, customer_id: str) -> Response:
+    """Assign the customer to a guide (a protected binding moves only when an admin forces it)."""
+    viewer = require(request, "membership")
+    form = await check_csrf(request, viewer)
+    force = form.get("force") == "on"
+    if force and viewer.role != Role.ADMIN:
+        raise PageError(403, "Your role cannot open this screen.")
+    refused = attempt(
+        request,
+        lambda s, now: guides.bind(
+            s,
+            merchant_id=viewer.tenant,
+            customer_id=customer_id,
+            guide_id=form.get("guide_id", ""),
+            source="admin" if force else "store",
+            by=f"console:{viewer.staff_id}",
+            now=now,
+            force=force,
+        ),
+    )
+    if refused is not None:
+        return _customer_page(request, viewer, customer_id, status=refused.status, guide_error=refused.detail)
+    return redirect(f"/console/customers/{customer_id}", request)
+
+
+@router.post("/customers/{customer_id}/points")
+async def adjust_points(request: Request, customer_id: str) -> Response:
+    """An admin adds or takes points with a reason (never below zero)."""
+    viewer = require(request, "membership")
+    form = await check_csrf(request, viewer)
+    if viewer.role != Role.ADMIN:
+        raise PageError(403, "Your role cannot open this screen.")
+    delta, note = form.get("delta", "").strip(), form.get("note", "").strip()[:200]
+    if not delta.lstrip("-").isdigit() or abs(int(delta)) > 1_000_000 or not note:
+        return _customer_page(
+            request,
+            viewer,
+            customer_id,
+            status=422,
+            points_error="Give a whole number of points and a reason.",
+        )
+    refused = attempt(
+        request,
+        lambda s, now: points.adjust(
+            s,
+            merchant_id=viewer.tenant,
+            customer_id=customer_id,
+            delta=int(delta),
+            note=f"{note} (by console:{viewer.staff_id})",
+            now=now,
+        ),
+    )
+    if refused is not None:
+        return _customer_page(
+            request, viewer, customer_id, status=refused.status, points_error=refused.detail
+        )
+    return redirect(f"/console/customers/{customer_id}", request)

@@ -170,32 +170,15 @@ def adjust_points(
     now: Now,
 ) -> MemberOut:
     """Add or take points by hand, with a reason (taking never goes below zero)."""
-    if body.delta == 0:
-        raise InvalidInput("points.zero", "An adjustment moves at least one point.")
     with db.unit_of_work() as s:
-        member = _member(s, p.tenant, customer_id)
-        note = f"{body.note} (by {p.scope})"
-        if body.delta > 0:
-            points.credit(
-                s,
-                merchant_id=p.tenant,
-                customer_id=customer_id,
-                points=body.delta,
-                kind="adjust",
-                now=now,
-                note=note,
-            )
-        else:
-            points.debit(
-                s,
-                merchant_id=p.tenant,
-                customer_id=customer_id,
-                points=-body.delta,
-                kind="adjust",
-                now=now,
-                note=note,
-            )
-        s.refresh(member)
+        member = points.adjust(
+            s,
+            merchant_id=p.tenant,
+            customer_id=customer_id,
+            delta=body.delta,
+            note=f"{body.note} (by {p.scope})",
+            now=now,
+        )
         return member_out(s, member)
 
 

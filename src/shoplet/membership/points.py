@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from shoplet import events
 from shoplet.db import changed, new_id, number
-from shoplet.errors import Conflict, Unprocessable
+from shoplet.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from shoplet.events import EventKind
 from shoplet.membership.models import LoyaltySettings, Member, PointsEntry, PointsKind, PointsLot
 from shoplet.schemas import zone_named
@@ -51,6 +51,41 @@ def set_settings(
     row.updated_at = now
     session.flush()
     return row
+
+
+def adjust(
+    session: Session, *, merchant_id: str, customer_id: str, delta: int, note: str, now: datetime
+) -> Member:
+    """Add or take a member's points by hand, with a reason (taking never goes below zero)."""
+    if delta == 0:
+        raise InvalidInput("points.zero", "An adjustment moves at least one point.")
+    member = session.get(Member, (merchant_id, customer_id))
+    if member is None:
+        raise NotFound(
+            "member.not_found", "This customer is not a member yet (the first paid order makes one)."
+        )
+    if delta > 0:
+        credit(
+            session,
+            merchant_id=merchant_id,
+            customer_id=customer_id,
+            points=delta,
+            kind="adjust",
+            now=now,
+            note=note,
+        )
+    else:
+        debit(
+            session,
+            merchant_id=merchant_id,
+            customer_id=customer_id,
+            points=-delta,
+            kind="adjust",
+            now=now,
+            note=note,
+        )
+    session.refresh(member)
+    return member
 
 
 def expiry_for(session: Session, merchant_id: str, earned_at: datetime) -> datetime:
