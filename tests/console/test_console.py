@@ -1284,3 +1284,81 @@ def test_customer_page_assigns_a_guide_and_adjusts_points(shop, client, other_sh
         ).status_code
         == 404
     )
+
+
+def test_editing_tiers_and_plans(shop, client, other_shop):
+    tier = ok(
+        client.post(
+            "/api/v1/member-tiers",
+            json={"code": "silver", "name": "Silver", "threshold": 100},
+            headers=shop.admin,
+        ),
+        201,
+    )
+    plan = ok(
+        client.post(
+            "/api/v1/light-plans", json={"name": "Pass", "fee": 1990, "period_days": 30}, headers=shop.admin
+        ),
+        201,
+    )
+    add_staff(shop, "operator", "sun")
+    person = sign_in(client, shop, "sun")
+    csrf = csrf_of(person.get("/console/membership").text)
+    edited = person.post(
+        f"/console/membership/tiers/{tier['id']}",
+        data={"csrf": csrf, "name": "Silver+", "points_multiplier": "120", "free_delivery": "on"},
+    )
+    assert edited.status_code == 303
+    got = next(
+        t for t in ok(client.get("/api/v1/member-tiers", headers=shop.admin), 200) if t["id"] == tier["id"]
+    )
+    assert (got["name"], got["points_multiplier"], got["free_delivery"], got["member_price"]) == (
+        "Silver+",
+        120,
+        True,
+        False,
+    )
+    assert (
+        person.post(f"/console/membership/tiers/{tier['id']}", data={"csrf": csrf, "name": ""}).status_code
+        == 422
+    )
+    changed = person.post(
+        f"/console/membership/plans/{plan['id']}",
+        data={
+            "csrf": csrf,
+            "name": "Pass+",
+            "percent_off": "5",
+            "min_credit_score": "600",
+            "light_member_prices": "on",
+        },
+    )
+    assert changed.status_code == 303
+    got_plan = ok(client.get(f"/api/v1/light-plans/{plan['id']}", headers=shop.admin), 200)
+    assert (got_plan["name"], got_plan["percent_off"], got_plan["min_credit_score"], got_plan["fee"]) == (
+        "Pass+",
+        5,
+        600,
+        1990,
+    )
+    their_tier = ok(
+        client.post(
+            "/api/v1/member-tiers",
+            json={"code": "gold", "name": "Gold", "threshold": 500},
+            headers=other_shop.admin,
+        ),
+        201,
+    )
+    assert (
+        person.post(
+            f"/console/membership/tiers/{their_tier['id']}", data={"csrf": csrf, "name": "Mine"}
+        ).status_code
+        == 404
+    )
+    assert (
+        next(
+            t
+            for t in ok(client.get("/api/v1/member-tiers", headers=other_shop.admin), 200)
+            if t["id"] == their_tier["id"]
+        )["name"]
+        == "Gold"
+    )

@@ -318,6 +318,7 @@ ZH: dict[str, str] = {
     "Points to add or take": "增减积分",
     "Give a whole number of points and a reason.": "请填写整数积分和原因。",
     "Add a tier": "添加等级",
+    "Edit": "编辑",
     "Code": "编码",
     "Points (% of the base)": "积分倍率（%）",
     "Change": "修改",

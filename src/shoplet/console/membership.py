@@ -24,7 +24,7 @@ from shoplet.guides import service as guides
 from shoplet.guides.models import GuideBindingChange
 from shoplet.membership import light, points, tiers
 from shoplet.membership.models import LightMembership, LightPlan, Member, PointsEntry
-from shoplet.membership.schemas import LightPlanIn, LoyaltySettingsIn, TierIn
+from shoplet.membership.schemas import LightPlanIn, LightPlanPatch, LoyaltySettingsIn, TierIn, TierPatch
 from shoplet.membership.views import member_out, memberships_out
 from shoplet.orders import service as orders
 from shoplet.orders.models import Order
@@ -314,3 +314,50 @@ async def adjust_points(request: Request, customer_id: str) -> Response:
             request, viewer, customer_id, status=refused.status, points_error=refused.detail
         )
     return redirect(f"/console/customers/{customer_id}", request)
+
+
+@router.post("/membership/tiers/{tier_id}")
+async def edit_tier(request: Request, tier_id: str) -> Response:
+    """A tier's name and benefits (its code and threshold are its identity)."""
+    viewer = require(request, "membership")
+    form = await check_csrf(request, viewer)
+    fields = {
+        "name": form.get("name", "").strip(),
+        "member_price": form.get("member_price") == "on",
+        "points_multiplier": _number(form, "points_multiplier"),
+        "free_delivery": form.get("free_delivery") == "on",
+    }
+    return _change(
+        request,
+        viewer,
+        TierPatch,
+        fields,
+        lambda s, body, now: tiers.update_tier(
+            s, merchant_id=viewer.tenant, tier_id=tier_id, changes=body.model_dump(exclude_unset=True)
+        ),
+        "tier_error",
+    )
+
+
+@router.post("/membership/plans/{plan_id}")
+async def edit_plan(request: Request, plan_id: str) -> Response:
+    """A plan's name and benefits (fee and period are fixed: a new price is a new plan)."""
+    viewer = require(request, "membership")
+    form = await check_csrf(request, viewer)
+    fields = {
+        "name": form.get("name", "").strip(),
+        "percent_off": _number(form, "percent_off"),
+        "light_member_prices": form.get("light_member_prices") == "on",
+        "min_credit_score": _number(form, "min_credit_score"),
+        "auto_renew_allowed": form.get("auto_renew_allowed") == "on",
+    }
+    return _change(
+        request,
+        viewer,
+        LightPlanPatch,
+        fields,
+        lambda s, body, now: light.update_plan(
+            s, merchant_id=viewer.tenant, plan_id=plan_id, changes=body.model_dump(exclude_unset=True)
+        ),
+        "plan_error",
+    )
