@@ -1304,11 +1304,48 @@ def test_editing_tiers_and_plans(shop, client, other_shop):
     add_staff(shop, "operator", "sun")
     person = sign_in(client, shop, "sun")
     csrf = csrf_of(person.get("/console/membership").text)
+    gift = ok(
+        client.post(
+            "/api/v1/coupon-templates",
+            json={
+                "name": "Silver gift",
+                "kind": "cash",
+                "off": 500,
+                "validity": "relative",
+                "valid_days": 30,
+            },
+            headers=shop.admin,
+        ),
+        201,
+    )
     edited = person.post(
         f"/console/membership/tiers/{tier['id']}",
-        data={"csrf": csrf, "name": "Silver+", "points_multiplier": "120", "free_delivery": "on"},
+        data={
+            "csrf": csrf,
+            "name": "Silver+",
+            "points_multiplier": "120",
+            "free_delivery": "on",
+            "coupon_template_ids": [gift["id"]],
+        },
     )
     assert edited.status_code == 303
+    packed = next(
+        t for t in ok(client.get("/api/v1/member-tiers", headers=shop.admin), 200) if t["id"] == tier["id"]
+    )
+    assert packed["coupon_template_ids"] == [gift["id"]]
+    theirs_gift = ok(
+        client.post(
+            "/api/v1/coupon-templates",
+            json={"name": "T", "kind": "cash", "off": 500, "validity": "relative", "valid_days": 30},
+            headers=other_shop.admin,
+        ),
+        201,
+    )
+    foreign = person.post(
+        f"/console/membership/tiers/{tier['id']}",
+        data={"csrf": csrf, "name": "Silver+", "coupon_template_ids": [theirs_gift["id"]]},
+    )
+    assert foreign.status_code == 422 and 'id="tier-error"' in foreign.text
     got = next(
         t for t in ok(client.get("/api/v1/member-tiers", headers=shop.admin), 200) if t["id"] == tier["id"]
     )

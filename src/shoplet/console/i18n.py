@@ -319,6 +319,8 @@ ZH: dict[str, str] = {
     "Give a whole number of points and a reason.": "请填写整数积分和原因。",
     "Add a tier": "添加等级",
     "Edit": "编辑",
+    "Coupon pack on reaching it": "升级券包",
+    "Coupon pack each period": "每期券包",
     "Code": "编码",
     "Points (% of the base)": "积分倍率（%）",
     "Change": "修改",

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from shoplet.console.forms import yuan_to_fen
 from shoplet.console.web import PageError, Viewer, attempt, check_csrf, redirect, render, require
-from shoplet.coupons.models import Coupon
+from shoplet.coupons.models import Coupon, CouponTemplate
 from shoplet.coupons.views import coupon_out
 from shoplet.customers.models import Customer
 from shoplet.customers.views import customer_out, customers_out
@@ -48,6 +48,14 @@ def _page(request: Request, viewer: Viewer, q: str = "", status: int = 200, **ex
         ladder = tiers.tiers_of(s, viewer.tenant)
         settings = points.settings_of(s, viewer.tenant)
         plans = list(s.scalars(scoped(LightPlan, viewer.tenant).order_by(LightPlan.created_at)))
+        templates = {
+            t.id: t.name
+            for t in s.scalars(
+                scoped(CouponTemplate, viewer.tenant)
+                .where(CouponTemplate.status != "stopped")
+                .order_by(CouponTemplate.name)
+            )
+        }
         plan_figures = [
             (plan, light.figures(s, merchant_id=viewer.tenant, plan_id=plan.id)) for plan in plans
         ]
@@ -70,6 +78,7 @@ def _page(request: Request, viewer: Viewer, q: str = "", status: int = 200, **ex
         "membership.html",
         status=status,
         tiers=ladder,
+        templates=templates,
         settings=settings,
         plans=plan_figures,
         q=query,
@@ -96,6 +105,11 @@ def _change(
             raise PageError(404, error.detail) from None
         return _page(request, viewer, status=error.status, **{error_key: error.detail})
     return redirect("/console/membership", request)
+
+
+async def _packs(request: Request) -> list[str]:
+    """The coupon templates chosen for a pack (a multiple select)."""
+    return [x for x in (await request.form()).getlist("coupon_template_ids") if isinstance(x, str) and x]
 
 
 def _number(form: Any, field: str) -> Any:
@@ -326,6 +340,7 @@ async def edit_tier(request: Request, tier_id: str) -> Response:
         "member_price": form.get("member_price") == "on",
         "points_multiplier": _number(form, "points_multiplier"),
         "free_delivery": form.get("free_delivery") == "on",
+        "coupon_template_ids": await _packs(request),
     }
     return _change(
         request,
@@ -350,6 +365,7 @@ async def edit_plan(request: Request, plan_id: str) -> Response:
         "light_member_prices": form.get("light_member_prices") == "on",
         "min_credit_score": _number(form, "min_credit_score"),
         "auto_renew_allowed": form.get("auto_renew_allowed") == "on",
+        "coupon_template_ids": await _packs(request),
     }
     return _change(
         request,

@@ -7,7 +7,6 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shoplet import references
 from shoplet.auth import (
     AsAdmin,
     AsCustomer,
@@ -54,13 +53,6 @@ router = APIRouter(tags=["membership"])
 storefront = APIRouter(prefix="/storefront", tags=["storefront"])
 
 
-def _check_pack(s: Session, merchant_id: str, template_ids: list[str] | None, code: str) -> None:
-    """A coupon pack may only name this merchant's coupon templates."""
-    references.require(
-        s, "coupon_template", merchant_id, template_ids or [], code=code, what="coupon template"
-    )
-
-
 def _member(s: Session, merchant_id: str, customer_id: str) -> Member:
     member = s.get(Member, (merchant_id, customer_id))
     if member is None:
@@ -100,7 +92,6 @@ def create_tier(
 ) -> TierOut:
     """A tier reached at a growth value, with its benefits (members move on their next change)."""
     with db.unit_of_work() as s:
-        _check_pack(s, p.tenant, body.coupon_template_ids, "tier.unknown_coupon")
         return TierOut.model_validate(
             tiers.create_tier(s, merchant_id=p.tenant, fields=body.model_dump(), now=now)
         )
@@ -118,7 +109,6 @@ def update_tier(tier_id: str, body: TierPatch, p: AsOperator, db: Db) -> TierOut
     if any(v is None for v in changes.values()):
         raise InvalidInput("request.null_field", "A tier's fields cannot be cleared; give them a value.")
     with db.unit_of_work() as s:
-        _check_pack(s, p.tenant, changes.get("coupon_template_ids"), "tier.unknown_coupon")
         return TierOut.model_validate(
             tiers.update_tier(s, merchant_id=p.tenant, tier_id=tier_id, changes=changes)
         )
@@ -204,7 +194,6 @@ def create_plan(
 ) -> LightPlanOut:
     """A light membership plan (轻会员): members join free and pay min(fee, enjoyed) per period."""
     with db.unit_of_work() as s:
-        _check_pack(s, p.tenant, body.coupon_template_ids, "light_plan.unknown_coupon")
         return LightPlanOut.model_validate(
             light.create_plan(s, merchant_id=p.tenant, fields=body.model_dump(), now=now)
         )
@@ -231,7 +220,6 @@ def update_plan(plan_id: str, body: LightPlanPatch, p: AsOperator, db: Db) -> Li
     if any(v is None for v in changes.values()):
         raise InvalidInput("request.null_field", "A plan's fields cannot be cleared; give them a value.")
     with db.unit_of_work() as s:
-        _check_pack(s, p.tenant, changes.get("coupon_template_ids"), "light_plan.unknown_coupon")
         return LightPlanOut.model_validate(
             light.update_plan(s, merchant_id=p.tenant, plan_id=plan_id, changes=changes)
         )

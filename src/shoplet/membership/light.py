@@ -32,7 +32,7 @@ from shoplet.membership.models import (
     SettlementStatus,
 )
 from shoplet.membership.schemas import LightFiguresOut
-from shoplet.membership.service import emit_pack
+from shoplet.membership.service import check_pack, emit_pack
 from shoplet.membership.settlement import charge_now, close_period
 from shoplet.scoping import get_owned, owned
 
@@ -47,6 +47,7 @@ EDITABLE = (
 
 
 def create_plan(session: Session, *, merchant_id: str, fields: dict[str, Any], now: datetime) -> LightPlan:
+    check_pack(session, merchant_id, fields.get("coupon_template_ids"), "light_plan.unknown_coupon")
     plan = LightPlan(merchant_id=merchant_id, id=new_id("lpl"), status="active", created_at=now, **fields)
     session.add(plan)
     session.flush()
@@ -56,6 +57,7 @@ def create_plan(session: Session, *, merchant_id: str, fields: dict[str, Any], n
 def update_plan(session: Session, *, merchant_id: str, plan_id: str, changes: dict[str, Any]) -> LightPlan:
     """Edit a plan. Fee and period are fixed once created (members joined on them): a new
     price is a new plan. Benefits apply to current members from the next order on."""
+    check_pack(session, merchant_id, changes.get("coupon_template_ids"), "light_plan.unknown_coupon")
     plan = get_owned(
         session, LightPlan, merchant_id, plan_id, what="Light membership plan", code="light_plan"
     )

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shoplet import references
 from shoplet.membership.models import Member
 from shoplet.outbox import emit
 
@@ -47,6 +48,13 @@ def enrol_on_payment(
 
 
 PACK_TOPIC = "coupon.pack"
+
+
+def check_pack(session: Session, merchant_id: str, template_ids: list[str] | None, code: str) -> None:
+    """A coupon pack (of a tier or a light-membership plan) may only name this merchant's templates."""
+    references.require(
+        session, "coupon_template", merchant_id, template_ids or [], code=code, what="coupon template"
+    )
 
 
 def emit_pack(

@@ -17,7 +17,7 @@ from shoplet.errors import Conflict, InvalidInput
 from shoplet.events import EventKind
 from shoplet.membership.models import GrowthEntry, Member, Tier, TierChange
 from shoplet.membership.points import settings_of
-from shoplet.membership.service import emit_pack
+from shoplet.membership.service import check_pack, emit_pack
 from shoplet.scoping import get_owned, owned
 
 BASE = "base"
@@ -28,6 +28,7 @@ def tiers_of(session: Session, merchant_id: str) -> list[Tier]:
 
 
 def create_tier(session: Session, *, merchant_id: str, fields: dict[str, Any], now: datetime) -> Tier:
+    check_pack(session, merchant_id, fields.get("coupon_template_ids"), "tier.unknown_coupon")
     if fields["code"] == BASE and fields["threshold"] != 0:
         raise InvalidInput("tier.base_threshold", "The base tier starts at 0 growth.")
     if session.scalar(select(Tier.id).where(owned(Tier, merchant_id), Tier.code == fields["code"])):
@@ -43,6 +44,7 @@ def create_tier(session: Session, *, merchant_id: str, fields: dict[str, Any], n
 def update_tier(session: Session, *, merchant_id: str, tier_id: str, changes: dict[str, Any]) -> Tier:
     """Edit a tier's name and benefits (its code and threshold are its identity: members
     already placed by them would move silently)."""
+    check_pack(session, merchant_id, changes.get("coupon_template_ids"), "tier.unknown_coupon")
     tier = get_owned(session, Tier, merchant_id, tier_id, what="Tier")
     for field, value in changes.items():
         if field in ("code", "threshold"):
