@@ -1399,3 +1399,37 @@ def test_editing_tiers_and_plans(shop, client, other_shop):
         )["name"]
         == "Gold"
     )
+
+
+def test_promotions_restricted_to_stores_and_host_apps(shop, client):
+    add_staff(shop, "operator", "sun")
+    person = sign_in(client, shop, "sun")
+    csrf = csrf_of(person.get("/console/promotions").text)
+    proposal = {
+        "name": "S2 on Taobao",
+        "kind": "item_percent",
+        "percent_off": "50",
+        "store_ids": [shop.store2_id],
+        "host_apps": ["taobao"],
+    }
+    sku = shop.skus["LATTE-T"]
+
+    def total_after(store: str, host: str) -> str:
+        tried = person.post(
+            "/console/promotions/try",
+            data={"csrf": csrf, "store": store, "try_host": host, f"cart-{sku}": "1", **proposal},
+        )
+        return re.search(r'id="total-after">([^<]+)<', tried.text).group(1)
+
+    assert total_after(shop.store2_id, "taobao") == "¥16.00"
+    assert total_after(shop.store_id, "taobao") == "¥32.00"  # another store: the proposal does not run there
+    assert total_after(shop.store2_id, "alipay") == "¥32.00"  # another host app
+    assert person.post("/console/promotions", data={"csrf": csrf, **proposal}).status_code == 303
+    made = next(
+        p
+        for p in ok(client.get("/api/v1/promotions", headers=shop.admin), 200)["items"]
+        if p["name"] == "S2 on Taobao"
+    )
+    assert made["store_ids"] == [shop.store2_id] and made["host_apps"] == ["taobao"]
+    page = person.get(f"/console/promotions/{made['id']}").text
+    assert f'value="{shop.store2_id}" selected' in page and 'value="taobao" selected' in page

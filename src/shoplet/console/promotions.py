@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from shoplet.console.forms import catalogue_of, stores_of, whole_number, yuan_to_fen
 from shoplet.console.web import PageError, Viewer, attempt, check_csrf, redirect, render, require
+from shoplet.customers.models import HOST_APPS
 from shoplet.errors import ShopletError
 from shoplet.orders import service as orders
 from shoplet.promotions import service as promotions
@@ -39,6 +40,8 @@ def _form_fields(form: Any, viewer: Viewer, errors: dict[str, str]) -> dict[str,
         body[field] = whole_number(form.get(field, ""), field, errors)
     categories = [c for c in form.getlist("categories") if c]
     body["scope"] = {"categories": categories} if categories else {}
+    body["store_ids"] = [x for x in form.getlist("store_ids") if x]
+    body["host_apps"] = [x for x in form.getlist("host_apps") if x]
     body["group"] = form.get("group", "").strip() or None
     body["exclusive"] = form.get("exclusive") == "on"
     for field in ("starts", "ends"):
@@ -100,6 +103,8 @@ def form_of(promotion: Promotion, viewer: Viewer) -> dict[str, Any]:
         moment = getattr(promotion, f"{field}_at")
         values[field] = moment.astimezone(viewer.zone).date().isoformat() if moment else ""
     values["categories"] = list(promotion.scope.get("categories", []))
+    values["store_ids"] = list(promotion.store_ids)
+    values["host_apps"] = list(promotion.host_apps)
     values["exclusive"] = promotion.exclusive
     return values
 
@@ -131,6 +136,7 @@ def _page(request: Request, viewer: Viewer, status: int = 200, **extra: Any) -> 
         skus=skus,
         categories=categories,
         stores=stores,
+        hosts=HOST_APPS,
         **extra,
     )
 
@@ -183,8 +189,14 @@ async def try_cart(request: Request) -> Response:
         with rt.db.unit_of_work(write=False) as s:
             store = str(form.get("store") or "")
             member = form.get("member") == "on"
+            host = str(form.get("try_host") or "") or None
             args = dict(
-                merchant_id=viewer.tenant, location_id=store, items=items, pricer=rt.pricer, member=member
+                merchant_id=viewer.tenant,
+                location_id=store,
+                items=items,
+                pricer=rt.pricer,
+                member=member,
+                host_app=host,
             )
             _lines, before, _ = orders.try_cart(s, proposal=None, now=rt.clock(), **args)
             proposal = (
@@ -216,6 +228,7 @@ def promotion_page(request: Request, promotion_id: str) -> Response:
         except ShopletError as error:
             raise PageError(404, error.detail) from None
         _skus, categories = catalogue_of(s, viewer.tenant)
+        stores = stores_of(s, viewer.tenant)
     return render(
         request,
         viewer,
@@ -224,6 +237,8 @@ def promotion_page(request: Request, promotion_id: str) -> Response:
         form=form_of(promotion, viewer),
         errors={},
         categories=categories,
+        stores=stores,
+        hosts=HOST_APPS,
     )
 
 
@@ -252,7 +267,12 @@ async def promotion_edit(request: Request, promotion_id: str) -> Response:
             except ShopletError as error:
                 raise PageError(404, error.detail) from None
             _skus, categories = catalogue_of(s, viewer.tenant)
-        shown = {**dict(form), "kind": promotion.kind, "categories": form.getlist("categories")}
+            stores = stores_of(s, viewer.tenant)
+        shown = {
+            **dict(form),
+            "kind": promotion.kind,
+            **{k: form.getlist(k) for k in ("categories", "store_ids", "host_apps")},
+        }
         return render(
             request,
             viewer,
@@ -262,6 +282,8 @@ async def promotion_edit(request: Request, promotion_id: str) -> Response:
             form=shown,
             errors=errors,
             categories=categories,
+            stores=stores,
+            hosts=HOST_APPS,
         )
     return redirect("/console/promotions?notice=saved", request)
 

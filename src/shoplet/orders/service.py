@@ -486,15 +486,19 @@ def try_cart(
     pricer: CartPricer,
     proposal: Promotion | None,
     member: bool,
+    host_app: str | None,
     now: datetime,
 ) -> tuple[list[CartLine], PricedCart, dict[str, str]]:
-    """Price a cart at a store with the promotions running there now, plus a proposed one
-    (not saved): the operator's "try a cart" before publishing. No customer, no coupons.
-    Returns the lines, the engine's answer and each applied rule's name by id."""
+    """Price a cart at a store, in a host app, with the promotions running there now, plus a
+    proposed one (not saved) where it would run: the operator's "try a cart" before
+    publishing. No customer, no coupons. Returns the lines, the engine's answer and each
+    applied rule's name by id."""
     location_of(session, merchant_id, location_id)
     lines = [replace(line, light_member_price=None) for line in _cart_lines(session, merchant_id, items)]
-    rules = promotions.running(session, merchant_id=merchant_id, now=now, host_app=None, store_id=location_id)
-    if proposal is not None:
+    rules = promotions.running(
+        session, merchant_id=merchant_id, now=now, host_app=host_app, store_id=location_id
+    )
+    if proposal is not None and promotions.applies_at(proposal, host_app=host_app, store_id=location_id):
         rules = [*rules, proposal]
     priced = pricer.price(
         lines,

@@ -219,8 +219,11 @@ def running(
         )
         .order_by(Promotion.created_at, Promotion.id)
     )
-    return [
-        p
-        for p in rows
-        if (not p.host_apps or (host_app in p.host_apps)) and (not p.store_ids or (store_id in p.store_ids))
-    ]
+    return [p for p in rows if applies_at(p, host_app=host_app, store_id=store_id)]
+
+
+def applies_at(promotion: Promotion, *, host_app: str | None, store_id: str | None) -> bool:
+    """Whether a promotion runs in this host app and at this store (empty lists: everywhere)."""
+    return (not promotion.host_apps or host_app in promotion.host_apps) and (
+        not promotion.store_ids or store_id in promotion.store_ids
+    )
