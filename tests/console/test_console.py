@@ -1433,3 +1433,52 @@ def test_promotions_restricted_to_stores_and_host_apps(shop, client):
     assert made["store_ids"] == [shop.store2_id] and made["host_apps"] == ["taobao"]
     page = person.get(f"/console/promotions/{made['id']}").text
     assert f'value="{shop.store2_id}" selected' in page and 'value="taobao" selected' in page
+
+
+def test_removing_a_commission_rule_and_renaming_or_deleting_a_group(shop, client, other_shop):
+    add_staff(shop, "admin", "boss")
+    admin = sign_in(client, shop, "boss")
+    csrf = csrf_of(admin.get("/console/stores").text)
+    rate = {"csrf": csrf, "scope": "store", "target_id": shop.store_id, "rate_percent": "4"}
+    assert admin.post("/console/commission-rules", data=rate).status_code == 303
+    gone = {"csrf": csrf, "scope": "store", "target_id": shop.store_id}
+    assert admin.post("/console/commission-rules/delete", data=gone).status_code == 303
+    assert not any(
+        r["scope"] == "store" for r in ok(client.get("/api/v1/commission-rules", headers=shop.admin), 200)
+    )
+    again = admin.post("/console/commission-rules/delete", data=gone)
+    assert again.status_code in (404, 422)
+    guide = add_staff(shop, "guide", "qian", store=True)
+    ok(client.post("/api/v1/storefront/guide", json={"guide_id": guide["id"]}, headers=shop.customer))
+    person = sign_in(client, shop, "qian")
+    token = csrf_of(person.get("/console/workbench").text)
+    person.post("/console/workbench/groups", data={"csrf": token, "name": "Morning"})
+    group_id = re.search(
+        r"/console/workbench/groups/([^/]+)/rename", person.get("/console/workbench").text
+    ).group(1)
+    assert (
+        person.post(
+            f"/console/workbench/groups/{group_id}/rename", data={"csrf": token, "name": "Evening"}
+        ).status_code
+        == 303
+    )
+    assert ">Evening<" in person.get("/console/workbench").text
+    assert (
+        person.post(
+            f"/console/workbench/groups/{group_id}/rename", data={"csrf": token, "name": ""}
+        ).status_code
+        == 422
+    )
+    other_guide = add_staff(shop, "guide", "li", store=True)
+    intruder = sign_in(client, shop, "li")
+    other_token = csrf_of(intruder.get("/console/workbench").text)
+    assert (
+        intruder.post(f"/console/workbench/groups/{group_id}/delete", data={"csrf": other_token}).status_code
+        == 404
+    )
+    assert (
+        other_guide
+        and person.post(f"/console/workbench/groups/{group_id}/delete", data={"csrf": token}).status_code
+        == 303
+    )
+    assert f"/console/workbench/groups/{group_id}/rename" not in person.get("/console/workbench").text

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from shoplet.console.web import PageError, Viewer, check_csrf, redirect, render, require
+from shoplet.console.web import PageError, Viewer, attempt, check_csrf, redirect, render, require
 from shoplet.errors import ShopletError
 from shoplet.guides import commissions
 from shoplet.guides import service as guide_service
@@ -163,4 +163,23 @@ async def set_rule(request: Request) -> Response:
         if error.status == 404 and error.code != "commission.target_not_found":
             raise PageError(404, error.detail) from None
         return _page(request, viewer, status=422, errors={"rule": error.detail})
+    return redirect("/console/stores#rules", request)
+
+
+@router.post("/commission-rules/delete")
+async def delete_rule(request: Request) -> Response:
+    """Remove a store's or a guide's rate (the next more general one applies again)."""
+    viewer = require(request, "stores")
+    form = await check_csrf(request, viewer)
+    if viewer.role != Role.ADMIN:
+        raise PageError(403, "Your role cannot open this screen.")
+    scope, target = form.get("scope", ""), form.get("target_id") or None
+    if scope not in ("merchant", "store", "guide"):
+        raise PageError(404, "Page not found")
+    refused = attempt(
+        request,
+        lambda s, now: commissions.delete_rule(s, merchant_id=viewer.tenant, scope=scope, target_id=target),
+    )
+    if refused is not None:
+        return _page(request, viewer, status=refused.status, errors={"rule": refused.detail})
     return redirect("/console/stores#rules", request)

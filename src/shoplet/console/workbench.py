@@ -187,3 +187,30 @@ async def give_group_coupons(request: Request, group_id: str) -> Response:
             raise PageError(404, error.detail) from None
         return _page(request, viewer, status=error.status, group_error=error.detail)
     return _page(request, viewer, status=201, group_result=result)
+
+
+@router.post("/workbench/groups/{group_id}/{action}")
+async def change_group(request: Request, group_id: str, action: str) -> Response:
+    """rename (to the name given) or delete (the customers stay mine)."""
+    viewer = require(request, "workbench")
+    form = await check_csrf(request, viewer)
+    guide, name = str(viewer.staff_id), form.get("name", "").strip()
+    if action == "rename":
+        if not name or len(name) > 100:
+            return _page(request, viewer, status=422, group_error="A group's name has 1 to 100 characters.")
+        refused = attempt(
+            request,
+            lambda s, now: groups.rename(
+                s, merchant_id=viewer.tenant, guide_id=guide, group_id=group_id, name=name
+            ),
+        )
+    elif action == "delete":
+        refused = attempt(
+            request,
+            lambda s, now: groups.remove(s, merchant_id=viewer.tenant, guide_id=guide, group_id=group_id),
+        )
+    else:
+        raise PageError(404, "Page not found")
+    if refused is not None:
+        return _page(request, viewer, status=refused.status, group_error=refused.detail)
+    return redirect("/console/workbench#groups", request)
