@@ -115,6 +115,11 @@ def test_lockout_after_five_failures_even_for_the_right_password(shop, client, c
     )
     assert right.status_code == 429
     clock.advance(minutes=16)
+    # After the lockout, one slip is one failure again, not a new lockout.
+    slip = person.post(
+        "/console/signin", data={"shop": shop.merchant_id, "login": "sun", "password": "wrong-again"}
+    )
+    assert slip.status_code == 401
     assert (
         person.post(
             "/console/signin", data={"shop": shop.merchant_id, "login": "sun", "password": PASSWORD}

@@ -233,13 +233,17 @@ def sign_in(db: Database, *, merchant_id: str, login: str, password: str, now: d
             _password_matches(None, password)  # the same work as for a real login
             raise _failed()
         with db.unit_of_work() as s:
-            failures = Staff.failed_signins + 1
+            # A lockout that has run out starts the count again (one slip after it is not a new lockout).
+            expired = Staff.locked_until.is_not(None) & (Staff.locked_until <= now)
+            failures = case((expired, 1), else_=Staff.failed_signins + 1)
             s.execute(
                 update(Staff)
                 .where(owned(Staff, merchant_id), Staff.id == staff.id)
                 .values(
                     failed_signins=failures,
-                    locked_until=case((failures >= MAX_FAILURES, now + LOCKOUT), else_=Staff.locked_until),
+                    locked_until=case(
+                        (failures >= MAX_FAILURES, now + LOCKOUT), (expired, None), else_=Staff.locked_until
+                    ),
                 )
                 .execution_options(synchronize_session=False)
             )
