@@ -1487,3 +1487,36 @@ def test_removing_a_commission_rule_and_renaming_or_deleting_a_group(shop, clien
         == 303
     )
     assert f"/console/workbench/groups/{group_id}/rename" not in person.get("/console/workbench").text
+
+
+def test_clerk_binds_the_customer_at_the_till_to_a_guide(shop, client, other_shop):
+    guide = add_staff(shop, "guide", "qian", store=True)
+    add_staff(shop, "clerk", "zhao")
+    clerk = sign_in(client, shop, "zhao")
+    clerk.get("/console/language/en")
+    page = clerk.get("/console/clerk").text
+    csrf = csrf_of(page)
+    assert 'id="bind"' in page and guide["id"] in page
+    done = clerk.post(
+        "/console/clerk/bind", data={"csrf": csrf, "customer": shop.customer_id, "guide_id": guide["id"]}
+    )
+    assert done.status_code == 200 and 'id="bound"' in done.text
+    binding = ok(client.get(f"/api/v1/customers/{shop.customer_id}/guide", headers=shop.admin), 200)
+    assert binding["guide_id"] == guide["id"] and binding["source"] == "store"
+    unknown = clerk.post(
+        "/console/clerk/bind", data={"csrf": csrf, "customer": "13900000000", "guide_id": guide["id"]}
+    )
+    assert unknown.status_code == 422 and 'id="bind-error"' in unknown.text
+    stranger = clerk.post(
+        "/console/clerk/bind",
+        data={"csrf": csrf, "customer": other_shop.customer_id, "guide_id": guide["id"]},
+    )
+    assert stranger.status_code == 422
+    their_guide = add_staff(other_shop, "guide", "wang", store=True)
+    assert (
+        clerk.post(
+            "/console/clerk/bind",
+            data={"csrf": csrf, "customer": shop.customer_id, "guide_id": their_guide["id"]},
+        ).status_code
+        == 404
+    )

@@ -1,6 +1,7 @@
 """The clerk's screen: type or scan a coupon code or a pickup code, see what it is and for
 whom, confirm — exactly once (the same service calls as ``/coupons/verify`` and
-``/pickups/verify``; a second verification shows why it is refused)."""
+``/pickups/verify``; a second verification shows why it is refused). And binding the
+customer at the till to one of the store's guides (``PUT /customers/{id}/guide``)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,20 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy import select
 
 from shoplet.console.forms import stores_of
-from shoplet.console.web import PageError, Viewer, check_csrf, render, require
+from shoplet.console.web import PageError, Viewer, attempt, check_csrf, render, require
 from shoplet.coupons import redemption
 from shoplet.customers.models import Customer
 from shoplet.errors import ShopletError
+from shoplet.guides import service as guides
 from shoplet.inventory.models import StockLocation
 from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders import service as orders
 from shoplet.orders.views import order_out
+from shoplet.scoping import owned, scoped
+from shoplet.tenancy.models import Role, Staff
 
 router = APIRouter(prefix="/console")
 
@@ -70,11 +75,61 @@ def _lookup(session: Any, viewer: Viewer, store: StockLocation, code: str, now: 
 
 @router.get("/clerk")
 def clerk(request: Request) -> Response:
-    viewer = require(request, "clerk")
+    return _clerk_page(request, require(request, "clerk"))
+
+
+def _clerk_page(request: Request, viewer: Viewer, status: int = 200, **extra: Any) -> Response:
     rt = request.app.state.runtime
     with rt.db.unit_of_work(write=False) as s:
         stores = stores_of(s, viewer.tenant)
-    return render(request, viewer, "clerk.html", stores=stores)
+        guides = list(
+            s.scalars(
+                select(Staff)
+                .where(owned(Staff, viewer.tenant), Staff.role == Role.GUIDE, Staff.active.is_(True))
+                .where(Staff.store_id == viewer.store_id if viewer.store_id else Staff.store_id.is_not(None))
+                .order_by(Staff.name)
+            )
+        )
+    return render(request, viewer, "clerk.html", status=status, stores=stores, guides=guides, **extra)
+
+
+@router.post("/clerk/bind")
+async def bind_to_guide(request: Request) -> Response:
+    """In store, the clerk binds the customer in front of them (found by phone or id) to a guide
+    (the guide policy's protection holds: only an admin may force a move, on the customer's page)."""
+    viewer = require(request, "clerk")
+    form = await check_csrf(request, viewer)
+    who = form.get("customer", "").strip()[:64]
+    rt = request.app.state.runtime
+    with rt.db.unit_of_work(write=False) as s:
+        customer = (
+            s.scalar(
+                scoped(Customer, viewer.tenant).where((Customer.id == who) | (Customer.phone == who)).limit(1)
+            )
+            if who
+            else None
+        )
+    if customer is None:
+        return _clerk_page(
+            request, viewer, status=422, bind_error="No customer of this shop has that phone number or id."
+        )
+    customer_id = customer.id
+    refused = attempt(
+        request,
+        lambda s, now: guides.bind(
+            s,
+            merchant_id=viewer.tenant,
+            customer_id=customer_id,
+            guide_id=form.get("guide_id", ""),
+            source="store",
+            by=f"console:{viewer.staff_id}",
+            now=now,
+            force=False,
+        ),
+    )
+    if refused is not None:
+        return _clerk_page(request, viewer, status=refused.status, bind_error=refused.detail)
+    return _clerk_page(request, viewer, bound=customer.name or customer.phone or customer_id)
 
 
 @router.post("/clerk/lookup")

@@ -203,6 +203,11 @@ ZH: dict[str, str] = {
     "Refused": "无法核销",
     "Camera scanning is not available in this browser; type the code.": "此浏览器不支持扫码，请手动输入。",
     "Store": "门店",
+    "Bind a customer to a guide": "为客户绑定导购",
+    "{name} is now bound to the guide.": "{name} 已绑定该导购。",
+    "No customer of this shop has that phone number or id.": "本店没有这个手机号或 ID 的客户。",
+    "Customer's phone number": "客户手机号",
+    "Bind": "绑定",
     # workbench
     "My sales": "我的销售额",
     "Commission settled": "已结算佣金",
