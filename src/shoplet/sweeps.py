@@ -20,6 +20,7 @@ from shoplet.inventory import service as inventory
 from shoplet.membership import points, settlement
 from shoplet.membership.service import PACK_TOPIC
 from shoplet.orders import fulfilment as fulfilments
+from shoplet.orders import pickups
 from shoplet.orders import service as orders
 from shoplet.payments import refunds
 from shoplet.payments import service as payments
@@ -129,7 +130,7 @@ def fulfilment_lifecycle(rt: Runtime, *, now: datetime | None = None) -> dict[st
     now = now or rt.clock()
     expired = _drain(
         rt,
-        lambda session: fulfilments.due_pickups(session, now=now, limit=BATCH),
+        lambda session: pickups.due_pickups(session, now=now, limit=BATCH),
         lambda merchant_id, fulfilment_id: _expire_pickup(rt, merchant_id, fulfilment_id, now),
         max_batches=50,
     )
@@ -143,7 +144,7 @@ def _expire_pickup(rt: Runtime, merchant_id: str, fulfilment_id: str, now: datet
     try:
         with rt.db.unit_of_work() as session:
             fulfilment = fulfilments.get(session, merchant_id, fulfilment_id)
-            if not fulfilments.expire(session, fulfilment, now=now):  # collected a moment ago
+            if not pickups.expire(session, fulfilment, now=now):  # collected a moment ago
                 return 0
             session.refresh(fulfilment)
             open_lines = fulfilments.open_lines(session, fulfilment)

@@ -19,7 +19,7 @@ from shoplet.customers.models import Customer
 from shoplet.errors import ShopletError
 from shoplet.guides import service as guides
 from shoplet.inventory.models import StockLocation
-from shoplet.orders import fulfilment as fulfilments
+from shoplet.orders import pickups
 from shoplet.orders import service as orders
 from shoplet.orders.views import order_out
 from shoplet.scoping import owned, scoped
@@ -47,11 +47,11 @@ def _lookup(session: Any, viewer: Viewer, store: StockLocation, code: str, now: 
     """What a code is, for whom, and whether it can be verified here now."""
     code = code.strip()
     if PICKUP_CODE.match(code):
-        pickup = fulfilments.find_pickup(session, merchant_id=viewer.tenant, store_id=store.id, code=code)
+        pickup = pickups.find_pickup(session, merchant_id=viewer.tenant, store_id=store.id, code=code)
         if pickup is None:
             return {"kind": "pickup", "code": code, "refusal": "No order at this store has that pickup code."}
         order = order_out(session, orders.get_order(session, viewer.tenant, pickup.order_id))
-        blocked = fulfilments.pickup_refusal(pickup)
+        blocked = pickups.pickup_refusal(pickup)
         return {
             "kind": "pickup",
             "code": code,

@@ -518,7 +518,7 @@ def on_cancel(session: Session, *, order: Order, reason: str, now: datetime) -> 
     session.flush()
 
 
-def _finish(session: Session, fulfilment: Fulfilment, *, by: str, now: datetime) -> bool:
+def finish_part(session: Session, fulfilment: Fulfilment, *, by: str, now: datetime) -> bool:
     """Hand one ready fulfilment over: its outstanding units leave the location."""
     done = changed(
         session.execute(
@@ -559,53 +559,6 @@ def _finish(session: Session, fulfilment: Fulfilment, *, by: str, now: datetime)
     return True
 
 
-def find_pickup(session: Session, *, merchant_id: str, store_id: str, code: str) -> Fulfilment | None:
-    """The pickup a code names at a store: the open one if any, else the latest (codes are
-    unique only among a store's open pickups)."""
-    found = session.scalars(
-        select(Fulfilment)
-        .where(
-            owned(Fulfilment, merchant_id),
-            Fulfilment.location_id == store_id,
-            Fulfilment.mode == FulfilmentMode.PICKUP,
-            Fulfilment.pickup_code == code,
-        )
-        .order_by(Fulfilment.created_at.desc())
-    ).all()
-    return next((f for f in found if f.status in OPEN), None) or (found[0] if found else None)
-
-
-def pickup_refusal(current: Fulfilment) -> Conflict | None:
-    """Why this pickup cannot be handed over now (None: it can)."""
-    if current.status == FulfilmentStatus.PENDING:
-        return Conflict("pickup.not_paid", "That order has not been paid yet.")
-    if current.status == FulfilmentStatus.DONE:
-        return Conflict(
-            "pickup.code_used", f"That pickup code was already used at {current.done_at:%Y-%m-%d %H:%M} UTC."
-        )
-    if current.status == FulfilmentStatus.EXPIRED:
-        return Conflict("pickup.expired", "That pickup expired uncollected and was refunded.")
-    if current.status == FulfilmentStatus.CANCELLED:
-        return Conflict("pickup.cancelled", "That pickup was cancelled and refunded.")
-    return None
-
-
-def verify_pickup(
-    session: Session, *, merchant_id: str, store_id: str, code: str, by: str, now: datetime
-) -> Fulfilment:
-    """A clerk verifies a pickup code at their store: it works exactly once."""
-    current = find_pickup(session, merchant_id=merchant_id, store_id=store_id, code=code)
-    if current is None:
-        raise Unprocessable("pickup.code_wrong", "No order at this store has that pickup code.")
-    refused = pickup_refusal(current)
-    if refused is not None:
-        raise refused
-    if not _finish(session, current, by=by, now=now):
-        raise Conflict("pickup.code_used", "That pickup code was just used.")
-    session.refresh(current)
-    return current
-
-
 def hand_over(session: Session, *, order: Order, store_id: str | None, by: str, now: datetime) -> int:
     """Hand over the order's ready deliveries and shipments (at ``store_id`` only, for a clerk).
     Pickups need their code (:func:`verify_pickup`). Returns how many were handed over."""
@@ -624,7 +577,7 @@ def hand_over(session: Session, *, order: Order, store_id: str | None, by: str, 
         raise Conflict(
             "fulfilment.pickup_code_required", "A pickup is handed over by verifying its pickup code."
         )
-    return sum(_finish(session, f, by=by, now=now) for f in ready if f.mode != FulfilmentMode.PICKUP)
+    return sum(finish_part(session, f, by=by, now=now) for f in ready if f.mode != FulfilmentMode.PICKUP)
 
 
 def close_when_done(session: Session, *, order: Order, now: datetime) -> bool:
@@ -652,41 +605,6 @@ def after_refund(session: Session, *, order: Order) -> None:
             _unbook_slot(session, fulfilment)
             fulfilment.status = "cancelled"
     session.flush()
-
-
-def expire(session: Session, fulfilment: Fulfilment, *, now: datetime) -> bool:
-    """Mark an uncollected pickup expired (the caller refunds and releases its units)."""
-    return bool(
-        changed(
-            session.execute(
-                update(Fulfilment)
-                .where(
-                    owned(Fulfilment, fulfilment.merchant_id),
-                    Fulfilment.id == fulfilment.id,
-                    Fulfilment.status == FulfilmentStatus.READY,
-                    Fulfilment.expires_at <= now,
-                )
-                .values(status="expired", done_at=now)
-            )
-        )
-    )
-
-
-def due_pickups(session: Session, *, now: datetime, limit: int) -> list[tuple[str, str]]:
-    """(merchant_id, fulfilment_id) of paid pickups past their collection deadline."""
-    return [
-        (row[0], row[1])
-        for row in session.execute(
-            select(Fulfilment.merchant_id, Fulfilment.id)
-            .where(
-                Fulfilment.status == FulfilmentStatus.READY,
-                Fulfilment.mode == FulfilmentMode.PICKUP,
-                Fulfilment.expires_at <= now,
-            )
-            .order_by(Fulfilment.expires_at)
-            .limit(limit)
-        )
-    ]
 
 
 def get(session: Session, merchant_id: str, fulfilment_id: str) -> Fulfilment:

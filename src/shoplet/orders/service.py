@@ -25,6 +25,7 @@ from shoplet.guides.models import GuideBinding
 from shoplet.inventory.models import StockLocation
 from shoplet.membership import loyalty, points
 from shoplet.orders import fulfilment as fulfilments
+from shoplet.orders import pickups
 from shoplet.orders.models import CartItem, Order, OrderLine, OrderStatus
 from shoplet.orders.pricing import CartLine, CartPricer, PricedCart, PricingContext
 from shoplet.promotions import service as promotions
@@ -548,7 +549,7 @@ def verify_pickup(
     session: Session, *, merchant_id: str, store_id: str, code: str, by: str, now: datetime
 ) -> Order:
     """A clerk verifies a pickup code at their store (once); returns the order."""
-    picked = fulfilments.verify_pickup(
+    picked = pickups.verify_pickup(
         session, merchant_id=merchant_id, store_id=store_id, code=code, by=by, now=now
     )
     order = get_order(session, merchant_id, picked.order_id)
