@@ -128,9 +128,77 @@ def install_error_handlers(app: FastAPI) -> None:
     # Anything else is caught by middleware.Guard, which keeps the connection open.
 
 
+STOREFRONT = "/api/v1/storefront"
+"""Where the customers' mini programs call: served by an application of its own (below)."""
+
+CONSOLE = "/console"
+"""The merchant console's pages: an application of their own too."""
+
+STOREFRONT_ROUTERS = (
+    storefront_api.router,
+    coupons_api.storefront,
+    guides_api.storefront,
+    membership_api.storefront,
+)
+
+
+class Audiences:
+    """The front door: a request whose path starts with one of a few audience prefixes goes
+    straight to that audience's application; everything else to the main one.
+
+    FastAPI tries its routes one by one, so without this a customer's checkout would pay
+    for every merchant, platform and console operation listed before the storefront (and
+    the API keeps growing). Here the cost is one prefix test per audience, whatever the
+    number of operations; each audience's application matches only its own routes."""
+
+    def __init__(self, app: Any, *, audiences: dict[str, Any]) -> None:
+        self.app = app
+        self.audiences = tuple(audiences.items())
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            root = scope.get("root_path", "")
+            if root and path.startswith(root):
+                path = path[len(root) :]
+            for prefix, target in self.audiences:
+                if path.startswith(prefix) and path[len(prefix) : len(prefix) + 1] in ("", "/"):
+                    await target(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def audience_app(runtime: Runtime, title: str) -> FastAPI:
+    """An application serving one audience: the same error handlers and guard as the main one."""
+    app = FastAPI(title=title, version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.add_middleware(Guard)
+    return app
+
+
+def storefront_app(runtime: Runtime) -> FastAPI:
+    """The customers' API (``/api/v1/storefront/…``): only the storefront's routes to match.
+    Its operations are documented in the main application's OpenAPI document."""
+    app = audience_app(runtime, "Shoplet storefront")
+    api = APIRouter(prefix="/api/v1")
+    for router in STOREFRONT_ROUTERS:
+        api.include_router(router)
+    app.include_router(api)
+    return app
+
+
+def console_app(runtime: Runtime) -> FastAPI:
+    """The merchant console's pages (``/console/…``; not part of the API document)."""
+    app = audience_app(runtime, "Shoplet console")
+    console.install(app)
+    return app
+
+
 def create_app(runtime: Runtime | None = None) -> FastAPI:
     """Build the application around a runtime (built from the environment when not given)."""
     runtime = runtime or Runtime(get_settings())
+    storefront = storefront_app(runtime)
     app = FastAPI(
         title="Shoplet",
         version=__version__,
@@ -148,6 +216,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(Guard)
+    # Outermost, before the guard: each audience's application has its own.
+    app.add_middleware(Audiences, audiences={STOREFRONT: storefront, CONSOLE: console_app(runtime)})
+    app.state.storefront = storefront
     static = resources.files("shoplet") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
@@ -180,14 +251,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         api.include_router(module.router)
     api.include_router(tenancy_api.platform)
     api.include_router(payments_api.notify)
-    api.include_router(storefront_api.router)
-    api.include_router(coupons_api.storefront)
-    api.include_router(guides_api.storefront)
-    api.include_router(membership_api.storefront)
     if runtime.sandbox is not None:
         api.include_router(sandbox_api.router)
     app.include_router(api)
-    console.install(app)
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
@@ -205,10 +271,16 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
-        """FastAPI's document, plus every operation's problem responses (built once)."""
+        """FastAPI's document with the storefront application's operations, plus every
+        operation's problem responses (built once)."""
         if app.openapi_schema is None:
             schema = generate()
-            problems.document(app, schema, dynamic=runtime.verifiers.values())
+            extra = storefront.openapi()
+            schema["paths"].update(extra["paths"])
+            for kind, entries in extra.get("components", {}).items():
+                schema.setdefault("components", {}).setdefault(kind, {}).update(entries)
+            for part in (app, storefront):
+                problems.document(part, schema, dynamic=runtime.verifiers.values())
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -100,7 +100,7 @@ class Principal:
         return self.host_app
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     return request.app.state.runtime.db
 
 
@@ -152,7 +152,7 @@ def authenticate(
     return verifier(runtime.db, merchant_id, object_id, secret, runtime.clock())
 
 
-def require_platform(principal: Principal = Depends(authenticate)) -> Principal:
+async def require_platform(principal: Principal = Depends(authenticate)) -> Principal:
     if principal.kind != PrincipalKind.PLATFORM:
         raise Forbidden("auth.platform_only", "Only the platform operator can do this.")
     return principal
@@ -162,7 +162,7 @@ def require_staff(*roles: str):
     """A dependency admitting merchant staff with one of ``roles`` (admin always)."""
     allowed = set(roles) | {"admin"}
 
-    def dependency(principal: Principal = Depends(authenticate)) -> Principal:
+    async def dependency(principal: Principal = Depends(authenticate)) -> Principal:
         if principal.kind != PrincipalKind.STAFF:
             raise Forbidden("auth.staff_only", "This needs a merchant API key.")
         if principal.role not in allowed:
@@ -175,18 +175,18 @@ def require_staff(*roles: str):
     return dependency
 
 
-def require_customer(principal: Principal = Depends(authenticate)) -> Principal:
+async def require_customer(principal: Principal = Depends(authenticate)) -> Principal:
     if principal.kind != PrincipalKind.CUSTOMER:
         raise Forbidden("auth.customer_only", "This needs a customer session.")
     return principal
 
 
-def get_runtime(request: Request) -> Any:
+async def get_runtime(request: Request) -> Any:
     """The :class:`~shoplet.runtime.Runtime` serving this request."""
     return request.app.state.runtime
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     """The current time from the runtime's clock (tests and the simulator control it)."""
     return request.app.state.runtime.clock()
 

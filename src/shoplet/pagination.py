@@ -26,7 +26,7 @@ class PageParams(BaseModel):
     after: str | None = None
 
 
-def page_params(
+async def page_params(
     limit: int = Query(50, ge=1, le=MAX_LIMIT, description="Items per page."),
     after: str | None = Query(
         None, max_length=40, pattern=CURSOR, description="The next_cursor of the previous page."

@@ -58,7 +58,7 @@ class Period:
         return since, until
 
 
-def period_params(
+async def period_params(
     since: str | None = Query(None, max_length=40, description="From (inclusive). " + _DESCRIPTION),
     until: str | None = Query(None, max_length=40, description="Until (exclusive). " + _DESCRIPTION),
 ) -> Period:

@@ -61,7 +61,7 @@ class Ask:
             return work(s, service.source_for(s, self.tenant, self.warehouse), r)
 
 
-def ask(
+async def ask(
     p: AsOperator,
     db: Db,
     rt: Rt,

@@ -66,7 +66,7 @@ storefront = APIRouter(prefix="/storefront", tags=["storefront"])
 admin = require_staff()
 
 
-def require_guide(p: Principal = Depends(require_staff("guide"))) -> Principal:
+async def require_guide(p: Principal = Depends(require_staff("guide"))) -> Principal:
     """The workbench is a guide's own: it needs a key bound to a shopping guide."""
     if p.role != Role.GUIDE or p.staff_id is None:
         raise Forbidden("guide.workbench_only", "The workbench needs a shopping guide's key.")

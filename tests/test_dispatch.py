@@ -1,0 +1,118 @@
+"""What a storefront request costs before and around its own work, held in place.
+
+- Routes tried: the storefront is an application of its own behind a prefix test
+  (``app.Audiences``), so a customer's request tries the same routes however many merchant,
+  platform or console operations the API has — here 150 more are added and nothing changes.
+- Thread hops: FastAPI runs every sync dependency and sync endpoint in the thread pool; the
+  dependencies that only read the request (database, clock, runtime, role checks) are async
+  so that a claim or a checkout hops for the credential check, the endpoint and the
+  response check alone.
+- Statements: a gated claim and a checkout send a fixed number of SQL statements.
+
+Counts, never times: they hold on any machine.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import anyio.to_thread
+import pytest
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from shoplet.app import STOREFRONT_ROUTERS, create_app
+from tests.helpers import Shop, ok
+from tests.test_statement_counts import counting
+
+
+@contextmanager
+def tally(monkeypatch):
+    """Counts the API routes tried and the thread-pool hops while the block runs."""
+    counts = {"matches": 0, "hops": 0}
+    matches = APIRoute.matches
+    run_sync = anyio.to_thread.run_sync
+
+    def counted_matches(self, scope):
+        counts["matches"] += 1
+        return matches(self, scope)
+
+    async def counted_run_sync(func, *args, **kwargs):
+        counts["hops"] += 1
+        return await run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(APIRoute, "matches", counted_matches)
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted_run_sync)
+    try:
+        yield counts
+    finally:
+        monkeypatch.undo()
+
+
+def _storefront_routes() -> int:
+    return sum(len(router.routes) for router in STOREFRONT_ROUTERS)
+
+
+def test_storefront_routes_tried_do_not_grow_with_the_api(shop: Shop, runtime, monkeypatch):
+    def tried(client: TestClient) -> int:
+        with tally(monkeypatch) as counts:
+            ok(client.get("/api/v1/storefront/me", headers=shop.customer))
+        return counts["matches"]
+
+    before = tried(shop.client)
+    assert 0 < before <= _storefront_routes()
+
+    bigger = create_app(runtime)
+    extra = APIRouter(prefix="/api/v1")
+    for n in range(150):
+        extra.add_api_route(f"/extra-{n}/{{item_id}}", lambda item_id: {"item": item_id}, methods=["GET"])
+    bigger.include_router(extra)
+    with TestClient(bigger) as client:
+        assert tried(client) == before
+        assert ok(client.get("/api/v1/extra-149/x")) == {"item": "x"}  # the merchant side still serves them
+
+
+def test_a_claim_and_a_checkout_hop_threads_only_for_their_own_work(shop: Shop, monkeypatch):
+    client = shop.client
+    template = ok(
+        client.post(
+            "/api/v1/coupon-templates",
+            json={
+                "name": "¥5 off",
+                "kind": "cash",
+                "off": 500,
+                "validity": "relative",
+                "valid_days": 7,
+                "total_stock": 10,
+                "per_customer_limit": 5,
+            },
+            headers=shop.admin,
+        ),
+        201,
+    )
+    shop.stock(shop.store_id, "LATTE-T", 10)
+    body = {"template_id": template["id"]}
+    ok(client.post("/api/v1/storefront/coupons", json=body, headers=shop.customer), 201)  # warm
+    engine = shop.runtime.db.engine
+    with counting(engine) as claim_statements, tally(monkeypatch) as claim:
+        ok(client.post("/api/v1/storefront/coupons", json=body, headers=shop.customer), 201)
+    shop.order({"LATTE-T": 1})  # warm
+    with counting(engine) as order_statements, tally(monkeypatch) as order:
+        shop.order({"LATTE-T": 1})
+    # the credential check, the endpoint, FastAPI's check of the response model
+    assert claim["hops"] == 3, claim
+    assert order["hops"] == 3, order
+    # the whole transaction of each, credential check included (see the README's figures)
+    assert len(claim_statements) <= CLAIM_STATEMENTS[shop.runtime.db.dialect], claim_statements
+    assert len(order_statements) <= ORDER_STATEMENTS[shop.runtime.db.dialect], order_statements
+
+
+CLAIM_STATEMENTS = {"sqlite": 9, "postgresql": 7}  # not gated: one transaction
+ORDER_STATEMENTS = {"sqlite": 26, "postgresql": 23}
+
+
+@pytest.fixture(autouse=True)
+def _no_leak(monkeypatch):
+    yield
+    monkeypatch.undo()
