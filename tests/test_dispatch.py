@@ -109,7 +109,7 @@ def test_a_claim_and_a_checkout_hop_threads_only_for_their_own_work(shop: Shop, 
 
 
 CLAIM_STATEMENTS = {"sqlite": 9, "postgresql": 7}  # not gated: one transaction
-ORDER_STATEMENTS = {"sqlite": 26, "postgresql": 23}
+ORDER_STATEMENTS = {"sqlite": 23, "postgresql": 20}
 
 
 @pytest.fixture(autouse=True)

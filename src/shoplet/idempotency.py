@@ -45,6 +45,27 @@ def request_hash(operation: str, payload: Any) -> str:
 Work = Callable[[Session], tuple[int, Any]]
 
 
+def _check_key(key: str) -> None:
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput(
+            "idempotency.key_invalid",
+            f"The Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} characters.",
+        )
+
+
+def recorded(
+    session: Session, *, merchant_id: str, scope: str, key: str | None, operation: str, payload: Any
+) -> tuple[int, Any] | None:
+    """The stored answer of an earlier request with this key (a replay), or None — read
+    before work that prepares outside :func:`run`'s unit of work (checkout prices first), so
+    a retry is answered by the replay and not by what the preparation would say now."""
+    if key is None:
+        return None
+    _check_key(key)
+    stored = session.get(IdempotencyRecord, (merchant_id, scope, key))
+    return None if stored is None else _replay(stored, request_hash(operation, payload))
+
+
 def run(
     db: Database, *, merchant_id: str, scope: str, key: str | None, operation: str, payload: Any, work: Work
 ) -> tuple[int, Any]:
@@ -55,11 +76,7 @@ def run(
     if key is None:
         with db.unit_of_work() as session:
             return work(session)
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise InvalidInput(
-            "idempotency.key_invalid",
-            f"The Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} characters.",
-        )
+    _check_key(key)
     digest = request_hash(operation, payload)
     for _ in range(3):
         try:

@@ -467,7 +467,7 @@ class Simulator:
                 timeout=self.rt.unpaid_timeout,
                 now=self._at(now),
                 fulfilment=request,
-            ).id
+            ).order.id
 
         order_id = self._try(place)
         if order_id is None:

@@ -18,7 +18,7 @@ THREADS = 8
 
 def _checkout(db, shop, customer_id, quantity):
     with db.unit_of_work() as s:
-        order = orders.checkout(
+        placed = orders.checkout(
             s,
             merchant_id=shop.merchant_id,
             customer_id=customer_id,
@@ -31,7 +31,7 @@ def _checkout(db, shop, customer_id, quantity):
             timeout=timedelta(minutes=15),
             now=utcnow(),
         )
-        return order.id
+        return placed.order.id
 
 
 def test_concurrent_checkouts_never_oversell(shop, runtime):
@@ -67,7 +67,7 @@ def test_concurrent_requests_with_one_key_make_one_order(shop, runtime):
     db = runtime.db
 
     def work(s):
-        order = orders.checkout(
+        placed = orders.checkout(
             s,
             merchant_id=shop.merchant_id,
             customer_id=shop.customer_id,
@@ -80,7 +80,7 @@ def test_concurrent_requests_with_one_key_make_one_order(shop, runtime):
             timeout=timedelta(minutes=15),
             now=utcnow(),
         )
-        return 201, {"order_id": order.id}
+        return 201, {"order_id": placed.order.id}
 
     def attempt(_):
         return run_idempotent(

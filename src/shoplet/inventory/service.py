@@ -8,9 +8,9 @@ constraints are the backstop. Each change also writes a :class:`StockMovement`.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -234,6 +234,24 @@ def _move(
         )
 
 
+# Checkout reserves on every order: both statements built once and sent on the connection
+# (no ORM bookkeeping; checkout holds no StockLevel objects to keep in step).
+_RESERVE = (
+    update(StockLevel)
+    .where(
+        owned(StockLevel, bindparam("m")),
+        StockLevel.location_id == bindparam("l"),
+        StockLevel.sku_id == bindparam("s"),
+        StockLevel.on_hand - StockLevel.reserved >= bindparam("q"),
+    )
+    .values(
+        reserved=StockLevel.reserved + bindparam("q"),
+        updated_at=bindparam("now", type_=StockLevel.__table__.c.updated_at.type),
+    )
+)
+_INSERT_MOVEMENTS = cast(Table, StockMovement.__table__).insert()
+
+
 def reserve(
     session: Session,
     *,
@@ -243,21 +261,34 @@ def reserve(
     order_id: str,
     now: datetime,
 ) -> None:
-    """Reserve every item or none: the first short SKU raises and the transaction rolls back."""
-    _move(
-        session,
-        merchant_id=merchant_id,
-        location_id=location_id,
-        items=items,
-        kind="reserve",
-        on_hand=0,
-        reserved=1,
-        guard=lambda n: StockLevel.on_hand - StockLevel.reserved >= n,
-        error=Unprocessable("stock.insufficient", "Not enough stock at this store for one of the items."),
-        order_id=order_id,
-        reason="",
-        now=now,
-    )
+    """Reserve every item or none: the first short SKU raises and the transaction rolls back.
+    SKUs go in sorted order (see :func:`_move`); the movements are written in one statement."""
+    connection = session.connection()
+    movements = []
+    for sku_id, quantity in sorted(items.items()):
+        if quantity <= 0:
+            continue
+        params = {"m": merchant_id, "l": location_id, "s": sku_id, "q": quantity, "now": now}
+        if connection.execute(_RESERVE, params).rowcount != 1:
+            raise Unprocessable(
+                "stock.insufficient", "Not enough stock at this store for one of the items.", sku_id=sku_id
+            )
+        movements.append(
+            {
+                "merchant_id": merchant_id,
+                "id": new_id("mov"),
+                "location_id": location_id,
+                "sku_id": sku_id,
+                "kind": "reserve",
+                "on_hand_delta": 0,
+                "reserved_delta": quantity,
+                "reason": "",
+                "order_id": order_id,
+                "created_at": now,
+            }
+        )
+    if movements:
+        connection.execute(_INSERT_MOVEMENTS, movements)
 
 
 def release(

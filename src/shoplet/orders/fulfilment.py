@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -349,35 +351,40 @@ def require(plan_: Plan) -> list[Shipment]:
     )
 
 
-def _book_slot(session: Session, shipment: Shipment, now: datetime) -> None:
-    merchant_id, location_id = shipment.location.merchant_id, shipment.location.id
-    if session.get(DeliverySlot, (merchant_id, location_id, shipment.slot_start)) is None:
-        try:
-            with session.begin_nested():
-                session.add(
-                    DeliverySlot(
-                        merchant_id=merchant_id,
-                        location_id=location_id,
-                        slot_start=shipment.slot_start,
-                        booked=0,
-                    )
-                )
-        except IntegrityError:
-            pass  # booked concurrently: the row is there
-    capacity = settings_of(shipment.location).slot_capacity
-    booked = changed(
-        session.execute(
-            update(DeliverySlot)
-            .where(
-                owned(DeliverySlot, merchant_id),
-                DeliverySlot.location_id == location_id,
-                DeliverySlot.slot_start == shipment.slot_start,
-                DeliverySlot.booked + 1 <= capacity,
-            )
-            .values(booked=DeliverySlot.booked + 1)
-        )
+def _booking_statement(dialect: str) -> Any:
+    """One more delivery in a slot, unless that passes ``capacity`` (at least 1): an upsert
+    that creates the slot's row with the first booking and, after that, adds one only while
+    ``booked < capacity`` — one statement, whatever the concurrency."""
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    stmt = insert(DeliverySlot).values(
+        merchant_id=bindparam("m"),
+        location_id=bindparam("l"),
+        slot_start=bindparam("t", type_=DeliverySlot.__table__.c.slot_start.type),
+        booked=1,
     )
-    if not booked:
+    return stmt.on_conflict_do_update(
+        index_elements=["merchant_id", "location_id", "slot_start"],
+        set_={"booked": DeliverySlot.booked + 1},
+        where=DeliverySlot.booked < bindparam("capacity"),
+    ).returning(DeliverySlot.booked)
+
+
+_BOOK = {"sqlite": _booking_statement("sqlite"), "postgresql": _booking_statement("postgresql")}
+
+
+def _book_slot(session: Session, shipment: Shipment, now: datetime) -> None:
+    connection = session.connection()
+    row = connection.execute(
+        _BOOK[connection.dialect.name],
+        {
+            "m": shipment.location.merchant_id,
+            "l": shipment.location.id,
+            "t": shipment.slot_start,
+            "capacity": settings_of(shipment.location).slot_capacity,
+        },
+    ).first()
+    # RETURNING, not rowcount: drivers disagree on the rowcount of an upsert.
+    if row is None:
         raise Conflict("delivery.slot_full", "That delivery slot is full; choose another.")
 
 
@@ -397,10 +404,11 @@ def _unbook_slot(session: Session, fulfilment: Fulfilment) -> None:
 
 def create(
     session: Session, *, order: Order, shipments: list[Shipment], items: dict[str, int], now: datetime
-) -> dict[str, str]:
+) -> tuple[list[Fulfilment], dict[str, str]]:
     """Write the order's fulfilments, reserve each one's stock at its location and book its
-    delivery slot; returns the fulfilment id of each SKU. Raises (the caller rolls back) when
-    stock or a slot ran out meanwhile."""
+    delivery slot; returns them and the fulfilment id of each SKU. Raises (the caller rolls
+    back) when stock or a slot ran out meanwhile."""
+    parts: list[Fulfilment] = []
     by_sku: dict[str, str] = {}
     # The fee the order pays (after free-delivery waivers) is shared by the parts' own fees.
     paid = allocate(order.delivery_fee, [shipment.fee for shipment in shipments])
@@ -433,7 +441,8 @@ def create(
             now=now,
         )
         by_sku.update({sku: fulfilment.id for sku in shipment.skus})
-    return by_sku
+        parts.append(fulfilment)
+    return parts, by_sku
 
 
 def _insert_with_code(session: Session, fulfilment: Fulfilment) -> None:

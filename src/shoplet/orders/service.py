@@ -26,7 +26,7 @@ from shoplet.inventory.models import StockLocation
 from shoplet.membership import loyalty, points
 from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders import pickups
-from shoplet.orders.models import CartItem, Order, OrderLine, OrderStatus
+from shoplet.orders.models import CartItem, Fulfilment, Order, OrderLine, OrderStatus
 from shoplet.orders.pricing import CartLine, CartPricer, PricedCart, PricingContext
 from shoplet.promotions import service as promotions
 from shoplet.promotions.models import Promotion
@@ -136,9 +136,15 @@ def price_items(
     coupon_ids: list[str] | None = None,
     use_points: bool = False,
     fulfilment: fulfilments.Request | None = None,
+    routed: bool = False,
 ) -> PricedItems:
     """Plan where the items ship from and price them at the chosen location with the
-    promotions running there now, for this customer: see :class:`PricedItems`."""
+    promotions running there now, for this customer: see :class:`PricedItems`.
+
+    ``routed``: refuse (``stock.*``, ``delivery.*``) as soon as the plan finds no way to
+    fulfil the order, before reading the customer's terms, promotions and coupons and
+    running the engine — checkout's refusals cost only the routing. A quote prices anyway
+    and shows the routing options."""
     location = location_of(session, merchant_id, location_id)
     lines = _cart_lines(session, merchant_id, items)
     route = fulfilments.plan(
@@ -148,6 +154,8 @@ def price_items(
         request=fulfilment or fulfilments.Request(),
         now=now,
     )
+    if routed:
+        fulfilments.require(route)
     terms = loyalty.pricing_terms(
         session, merchant_id=merchant_id, customer_id=customer_id, now=now, use_points=use_points
     )
@@ -218,6 +226,16 @@ def price_items(
     )
 
 
+@dataclass(frozen=True)
+class Placed:
+    """A new order with the lines and fulfilments checkout wrote: the answer is built from
+    them in the same unit of work, without reading any of it back."""
+
+    order: Order
+    lines: list[OrderLine]
+    fulfilments: list[Fulfilment]
+
+
 def checkout(
     session: Session,
     *,
@@ -234,19 +252,10 @@ def checkout(
     coupon_ids: list[str] | None = None,
     use_points: bool = False,
     fulfilment: fulfilments.Request | None = None,
-) -> Order:
-    """Create an order, its fulfilments, reserve its stock and lock its coupons atomically;
-    raises (writing nothing) when stock is short, a delivery slot is full, or a chosen coupon
-    cannot be used.
-
-    ``fulfilment`` says how the customer gets it and how to route what the store lacks (see
-    :func:`shoplet.orders.fulfilment.plan`). ``coupon_ids``: None lets the engine choose the
-    best coupons, [] uses none, a list uses exactly those. The order keeps the applied rules
-    and each line's allocated amount, so editing a promotion later never changes it and
-    refunds return exactly what each line paid. A customer bound to a shopping guide has the
-    order attributed to that guide.
-    """
-    found = price_items(
+) -> Placed:
+    """Price and place an order in one unit of work: :func:`price_checkout`, then
+    :func:`place`. The storefront runs the two in separate units of work (see there)."""
+    found = price_checkout(
         session,
         merchant_id=merchant_id,
         customer_id=customer_id,
@@ -259,8 +268,56 @@ def checkout(
         use_points=use_points,
         fulfilment=fulfilment,
     )
-    lines, priced, record = found.lines, found.cart, found.record
-    shipments = fulfilments.require(found.route)
+    return place(
+        session,
+        found,
+        merchant_id=merchant_id,
+        customer_id=customer_id,
+        location_id=location_id,
+        host_app=host_app,
+        scene=scene,
+        note=note,
+        timeout=timeout,
+        now=now,
+    )
+
+
+def price_checkout(
+    session: Session,
+    *,
+    merchant_id: str,
+    customer_id: str,
+    location_id: str,
+    items: list[tuple[str, int]],
+    pricer: CartPricer,
+    host_app: str | None,
+    now: datetime,
+    coupon_ids: list[str] | None = None,
+    use_points: bool = False,
+    fulfilment: fulfilments.Request | None = None,
+) -> PricedItems:
+    """Everything checkout decides, reading only: where the goods come from (refusing at once
+    when stock or a slot cannot serve the order), then the price — once, at the chosen
+    location, with the promotions running there, the customer's terms and coupons.
+
+    ``fulfilment`` says how the customer gets it and how to route what the store lacks (see
+    :func:`shoplet.orders.fulfilment.plan`). ``coupon_ids``: None lets the engine choose the
+    best coupons, [] uses none, a list uses exactly those."""
+    found = price_items(
+        session,
+        merchant_id=merchant_id,
+        customer_id=customer_id,
+        location_id=location_id,
+        items=items,
+        pricer=pricer,
+        host_app=host_app,
+        now=now,
+        coupon_ids=coupon_ids,
+        use_points=use_points,
+        fulfilment=fulfilment,
+        routed=True,
+    )
+    priced = found.cart
     if priced.selection_error:
         raise Unprocessable(
             "order.coupons_invalid", f"The chosen coupons cannot be used: {priced.selection_error}."
@@ -272,6 +329,32 @@ def checkout(
             "order.too_large",
             f"An order can be worth at most ¥{MAX_ORDER_AMOUNT // 100:,}; split it into several orders.",
         )
+    return found
+
+
+def place(
+    session: Session,
+    found: PricedItems,
+    *,
+    merchant_id: str,
+    customer_id: str,
+    location_id: str,
+    host_app: str | None,
+    scene: str | None,
+    note: str,
+    timeout: timedelta,
+    now: datetime,
+) -> Placed:
+    """Write the order :func:`price_checkout` priced: the order, its fulfilments and lines,
+    its stock reserved, its slot booked, its coupons locked and its points spent, atomically.
+    Every one of those writes is conditional, so stock, a slot or a coupon that went
+    elsewhere since the pricing read raises (the caller rolls back: nothing is written).
+
+    The order keeps the applied rules and each line's allocated amount, so editing a
+    promotion later never changes it and refunds return exactly what each line paid. A
+    customer bound to a shopping guide has the order attributed to that guide."""
+    lines, priced, record = found.lines, found.cart, found.record
+    shipments = fulfilments.require(found.route)
     guide = session.get(GuideBinding, (merchant_id, customer_id))
     order = Order(
         merchant_id=merchant_id,
@@ -295,9 +378,12 @@ def checkout(
     session.add(order)
     session.flush()
     quantities = {line.sku_id: line.quantity for line in lines}
-    fulfilment_of = fulfilments.create(session, order=order, shipments=shipments, items=quantities, now=now)
+    parts, fulfilment_of = fulfilments.create(
+        session, order=order, shipments=shipments, items=quantities, now=now
+    )
+    written = []
     for number, (line, price) in enumerate(zip(lines, priced.lines, strict=True), start=1):
-        session.add(
+        written.append(
             OrderLine(
                 merchant_id=merchant_id,
                 id=new_id("oln"),
@@ -314,6 +400,7 @@ def checkout(
                 total=price.total,
             )
         )
+    session.add_all(written)
     coupons.lock(
         session,
         merchant_id=merchant_id,
@@ -334,7 +421,7 @@ def checkout(
     record_order_event(
         session, order, EventKind.ORDER_PLACED, now, amount=order.total, benefit=order.discount
     )
-    return order
+    return Placed(order, written, parts)
 
 
 def record_order_event(
@@ -359,26 +446,21 @@ def record_order_event(
     )
 
 
-def checkout_cart(session: Session, *, merchant_id: str, customer_id: str, **kwargs) -> Order:
-    """Check out the customer's cart, then empty it of what was ordered."""
-    cart = list(
-        session.scalars(
-            select(CartItem)
-            .where(owned(CartItem, merchant_id), CartItem.customer_id == customer_id)
-            .order_by(CartItem.added_at, CartItem.sku_id)
+def cart_items(session: Session, merchant_id: str, customer_id: str) -> list[tuple[str, int]]:
+    """What checking out the cart orders: its items, or ``order.empty``."""
+    items = [(item.sku_id, item.quantity) for item in cart_of(session, merchant_id, customer_id)]
+    if not items:
+        raise InvalidInput("order.empty", "The cart is empty.")
+    return items
+
+
+def empty_cart(session: Session, merchant_id: str, customer_id: str, sku_ids: list[str]) -> None:
+    """Take what was just ordered out of the cart."""
+    session.execute(
+        delete(CartItem).where(
+            owned(CartItem, merchant_id), CartItem.customer_id == customer_id, CartItem.sku_id.in_(sku_ids)
         )
     )
-    if not cart:
-        raise InvalidInput("order.empty", "The cart is empty.")
-    order = checkout(
-        session,
-        merchant_id=merchant_id,
-        customer_id=customer_id,
-        items=[(item.sku_id, item.quantity) for item in cart],
-        **kwargs,
-    )
-    session.execute(delete(CartItem).where(owned(CartItem, merchant_id), CartItem.customer_id == customer_id))
-    return order
 
 
 def lines_of(session: Session, merchant_id: str, order_id: str) -> list[OrderLine]:

@@ -37,26 +37,32 @@ def orders_out(s: Session, orders: list[Order], *, for_customer: bool = False) -
         .order_by(Fulfilment.id)
     ):
         fulfilments.setdefault(fulfilment.order_id, []).append(fulfilment)
-    columns = [c.name for c in Order.__table__.columns]
-    out = []
-    for order in orders:
-        rows = lines.get(order.id, [])
-        parts = []
-        for fulfilment in fulfilments.get(order.id, []):
-            part = FulfilmentOut.model_validate(fulfilment)
-            part.line_ids = [line.id for line in rows if line.fulfilment_id == fulfilment.id]
-            if not (for_customer and fulfilment.status == FulfilmentStatus.READY):
-                part.pickup_code = None
-            parts.append(part)
-        out.append(
-            OrderOut(
-                **{c: getattr(order, c) for c in columns},
-                lines=[OrderLineOut.model_validate(line) for line in rows],
-                fulfilments=parts,
-                refund_status=refund_status(order),
-            )
-        )
-    return out
+    return [
+        shaped(order, lines.get(order.id, []), fulfilments.get(order.id, []), for_customer=for_customer)
+        for order in orders
+    ]
+
+
+_COLUMNS = [c.name for c in Order.__table__.columns]
+
+
+def shaped(
+    order: Order, lines: list[OrderLine], fulfilments: list[Fulfilment], *, for_customer: bool = False
+) -> OrderOut:
+    """One order's API shape from its rows in hand (``lines`` in line order)."""
+    parts = []
+    for fulfilment in fulfilments:
+        part = FulfilmentOut.model_validate(fulfilment)
+        part.line_ids = [line.id for line in lines if line.fulfilment_id == fulfilment.id]
+        if not (for_customer and fulfilment.status == FulfilmentStatus.READY):
+            part.pickup_code = None
+        parts.append(part)
+    return OrderOut(
+        **{c: getattr(order, c) for c in _COLUMNS},
+        lines=[OrderLineOut.model_validate(line) for line in lines],
+        fulfilments=parts,
+        refund_status=refund_status(order),
+    )
 
 
 def order_out(s: Session, order: Order, *, for_customer: bool = False) -> OrderOut:

@@ -6,6 +6,8 @@ from that session, never from the request body.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Header, Query
 from sqlalchemy.orm import Session
 
@@ -42,7 +44,7 @@ from shoplet.orders.schemas import (
     ShipmentOut,
     SlotOut,
 )
-from shoplet.orders.views import order_out, orders_out
+from shoplet.orders.views import order_out, orders_out, shaped
 from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.payments import service as payments
 from shoplet.payments.schemas import PaymentIn, PaymentOut
@@ -357,39 +359,63 @@ def place_order(
     Stock is reserved atomically: the whole order or nothing. The order must be paid
     before ``expires_at`` or it is cancelled and its stock released. Send an
     ``Idempotency-Key``: a retry returns the same order instead of a second one.
+    The price and the route are decided reading only; the order is then written in a unit
+    of work of its own whose writes are all conditional (see ``orders.place``): on SQLite the
+    single writer holds the lock for the writes alone.
     """
-
-    def work(s: Session) -> tuple[int, dict]:
-        common = dict(
-            merchant_id=p.tenant,
-            customer_id=p.customer_id,
-            location_id=body.location_id,
-            pricer=rt.pricer,
-            host_app=p.host_app,
-            scene=p.scene,
-            note=body.note,
-            timeout=rt.unpaid_timeout,
-            now=now,
-            coupon_ids=body.coupon_ids,
-            use_points=body.use_points,
-            fulfilment=fulfilment_request(body.fulfilment),
-        )
-        if body.lines is None:
-            order = orders.checkout_cart(s, **common)
-        else:
-            order = orders.checkout(s, items=[(x.sku_id, x.quantity) for x in body.lines], **common)
-        return 201, {"order_id": order.id}
-
-    _, stored = idempotency.run(
-        db,
-        merchant_id=p.tenant,
-        scope=p.scope,
-        key=idempotency_key,
-        operation="checkout",
-        payload=body.model_dump(),
-        work=work,
+    payload = body.model_dump()
+    where: dict[str, Any] = dict(
+        merchant_id=p.tenant, scope=p.scope, key=idempotency_key, operation="checkout", payload=payload
     )
     with db.unit_of_work(write=False) as s:
+        replayed = idempotency.recorded(s, **where)
+        if replayed is None:
+            items = (
+                orders.cart_items(s, p.tenant, p.customer)
+                if body.lines is None
+                else [(x.sku_id, x.quantity) for x in body.lines]
+            )
+            found = orders.price_checkout(
+                s,
+                merchant_id=p.tenant,
+                customer_id=p.customer,
+                location_id=body.location_id,
+                items=items,
+                pricer=rt.pricer,
+                host_app=p.host_app,
+                now=now,
+                coupon_ids=body.coupon_ids,
+                use_points=body.use_points,
+                fulfilment=fulfilment_request(body.fulfilment),
+            )
+    if replayed is None:
+        answer: list[OrderOut] = []  # built in the unit of work that placed the order
+
+        def work(s: Session) -> tuple[int, dict]:
+            placed = orders.place(
+                s,
+                found,
+                merchant_id=p.tenant,
+                customer_id=p.customer,
+                location_id=body.location_id,
+                host_app=p.host_app,
+                scene=p.scene,
+                note=body.note,
+                timeout=rt.unpaid_timeout,
+                now=now,
+            )
+            if body.lines is None:
+                orders.empty_cart(s, p.tenant, p.customer, [line.sku_id for line in found.lines])
+            parts = sorted(placed.fulfilments, key=lambda f: f.id)
+            answer[:] = [shaped(placed.order, placed.lines, parts, for_customer=True)]
+            return 201, {"order_id": placed.order.id}
+
+        _, stored = idempotency.run(db, work=work, **where)
+        if answer and answer[0].id == stored["order_id"]:  # not a rolled-back attempt before a replay
+            return answer[0]
+    else:
+        stored = replayed[1]
+    with db.unit_of_work(write=False) as s:  # a replay: the order as it is now
         return order_out(
             s, orders.get_order(s, p.tenant, stored["order_id"], customer_id=p.customer_id), for_customer=True
         )
