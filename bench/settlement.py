@@ -37,12 +37,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from harness import fresh_postgres  # noqa: E402
-from shoplet.customers.models import Customer  # noqa: E402
 from shoplet.db import Database  # noqa: E402
-from shoplet.membership.models import LightMembership, LightPlan, LightSettlement  # noqa: E402
+from shoplet.membership.models import LightMembership, LightSettlement  # noqa: E402
 from shoplet.migrate import upgrade  # noqa: E402
-from shoplet.payments.models import SandboxAgreement, SandboxAgreementCharge  # noqa: E402
-from shoplet.tenancy.models import Merchant  # noqa: E402
+from shoplet.payments.due_memberships import write_due_memberships  # noqa: E402
+from shoplet.payments.models import SandboxAgreementCharge  # noqa: E402
 
 BIN = Path(sys.executable).parent / "shoplet"
 FAILURE_RATE = 0.1
@@ -53,96 +52,7 @@ MAX_RESTARTS = 12  # kill attempts per round; a round that outlasts them finishe
 
 def seed(db: Database, n: int, started: datetime, rng: random.Random) -> dict[str, int]:
     """N due memberships over a few merchants; returns agreement_no -> expected charge."""
-    expected: dict[str, int] = {}
-    with db.unit_of_work() as s:
-        conn = s.connection()
-        for m in range(MERCHANTS):
-            conn.execute(
-                Merchant.__table__.insert(),
-                [
-                    {
-                        "id": f"mer_bench{m}",
-                        "name": f"Bench {m}",
-                        "timezone": "Asia/Shanghai",
-                        "status": "active",
-                        "created_at": started,
-                    }
-                ],
-            )
-            conn.execute(
-                LightPlan.__table__.insert(),
-                [
-                    {
-                        "merchant_id": f"mer_bench{m}",
-                        "id": f"lpl_bench{m}",
-                        "name": "Pass",
-                        "fee": 1990,
-                        "period_days": 30,
-                        "light_member_prices": True,
-                        "percent_off": 10,
-                        "coupon_template_ids": [],
-                        "min_credit_score": 0,
-                        "auto_renew_allowed": True,
-                        "status": "active",
-                        "created_at": started,
-                    }
-                ],
-            )
-    batch = 20_000
-    for offset in range(0, n, batch):
-        customers, agreements, memberships = [], [], []
-        for i in range(offset, min(n, offset + batch)):
-            merchant = f"mer_bench{i % MERCHANTS}"
-            customer, agreement = f"cus_b{i:09d}", f"sba_b{i:09d}"
-            fee, enjoyed = rng.randint(100, 5000), rng.choice([0, rng.randint(1, 8000)])
-            expected[agreement] = min(fee, enjoyed)
-            customers.append(
-                {
-                    "merchant_id": merchant,
-                    "id": customer,
-                    "name": None,
-                    "phone": None,
-                    "tags": [],
-                    "birthday": None,
-                    "created_at": started,
-                }
-            )
-            agreements.append(
-                {
-                    "merchant_id": merchant,
-                    "agreement_no": agreement,
-                    "customer_id": customer,
-                    "plan_id": f"lpl_bench{i % MERCHANTS}",
-                    "signed_at": started,
-                }
-            )
-            memberships.append(
-                {
-                    "merchant_id": merchant,
-                    "id": f"lms_b{i:09d}",
-                    "customer_id": customer,
-                    "plan_id": f"lpl_bench{i % MERCHANTS}",
-                    "fee": fee,
-                    "period_days": 30,
-                    "period_no": 1,
-                    "period_start": started - timedelta(days=30),
-                    "period_end": started - timedelta(seconds=i % 3600),
-                    "enjoyed": enjoyed,
-                    "auto_renew": i % 5 == 0,
-                    "agreement_no": agreement,
-                    "credit_score": 700,
-                    "status": "active",
-                    "end_reason": None,
-                    "joined_at": started - timedelta(days=30),
-                    "ended_at": None,
-                }
-            )
-        with db.unit_of_work() as s:
-            conn = s.connection()
-            conn.execute(Customer.__table__.insert(), customers)
-            conn.execute(SandboxAgreement.__table__.insert(), agreements)
-            conn.execute(LightMembership.__table__.insert(), memberships)
-    return expected
+    return write_due_memberships(db, n, started, rng, merchants=MERCHANTS)
 
 
 def _progress(db: Database) -> int:

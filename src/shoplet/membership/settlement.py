@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from shoplet import events
@@ -116,21 +116,32 @@ def close_period(session: Session, membership: LightMembership, *, reason: str, 
     return True
 
 
+# The conditions of the partial indexes over what is due, with the statuses written into the
+# SQL (not bound): SQLite, and PostgreSQL's generic plans of prepared statements, use a
+# partial index only when the query's condition is the index's own.
+RUNNING = LightMembership.status == literal_column("'active'")
+TO_CHARGE = LightSettlement.status.in_([literal_column("'pending'"), literal_column("'retrying'")])
+
+
 def close_due(db: Database, *, now: datetime, chunk: int) -> tuple[int, int]:
     """Close up to ``chunk`` periods that ended by ``now``; returns how many, and how many of
     them owed nothing and ended at once."""
     with db.unit_of_work() as session:
         due = (
             select(LightMembership.merchant_id, LightMembership.id)
-            .where(LightMembership.status == LightStatus.ACTIVE, LightMembership.period_end <= now)
+            .where(RUNNING, LightMembership.period_end <= now)
             .order_by(LightMembership.period_end, LightMembership.id)
             .limit(chunk)
+            # PostgreSQL: the chunk's rows stay as read until the UPDATEs below (a parallel
+            # settler takes the next ones), so those go by key alone — primary-key probes
+            # whatever the statistics say. SQLite's single writer holds them anyway.
+            .with_for_update(skip_locked=True)
         )
         keys = session.execute(due).all()
         if not keys:
             return 0, 0
         connection = session.connection()
-        due_now = (_among(session, LightMembership, keys), LightMembership.period_end <= now)
+        due_now = (_among(session, LightMembership, keys),)
         # Owing nothing and not renewing: the period closes and the membership ends in one go,
         # with no charge to make (the settlement row still records the closed period).
         free = connection.execute(
@@ -169,10 +180,7 @@ def due_settlements(session: Session, *, now: datetime, chunk: int, ids: list[tu
     if ids is not None:
         return session.execute(stmt.where(_among(session, LightSettlement, ids))).all()
     return session.execute(
-        stmt.where(
-            LightSettlement.status.in_((SettlementStatus.PENDING, SettlementStatus.RETRYING)),
-            LightSettlement.next_attempt_at <= now,
-        )
+        stmt.where(TO_CHARGE, LightSettlement.next_attempt_at <= now)
         .order_by(LightSettlement.next_attempt_at, LightSettlement.id)
         .limit(chunk)
     ).all()
@@ -387,16 +395,13 @@ def due_count(db: Database, *, now: datetime) -> int:
             session,
             select(func.count())
             .select_from(LightMembership)
-            .where(LightMembership.status == LightStatus.ACTIVE, LightMembership.period_end <= now),
+            .where(RUNNING, LightMembership.period_end <= now),
         )
         charging = number(
             session,
             select(func.count())
             .select_from(LightSettlement)
-            .where(
-                LightSettlement.status.in_((SettlementStatus.PENDING, SettlementStatus.RETRYING)),
-                LightSettlement.next_attempt_at <= now,
-            ),
+            .where(TO_CHARGE, LightSettlement.next_attempt_at <= now),
         )
         return closing + charging
 
