@@ -168,7 +168,9 @@ def main() -> None:
         "anchor_total": price(anchor)["total"],
         "large_total": price(large)["total"],
     }
-    result["large_search_vs_plain"] = round(result["large_median_ms"] / result["large_plain_evaluation_ms"], 1)
+    result["large_search_vs_plain"] = round(
+        result["large_median_ms"] / result["large_plain_evaluation_ms"], 1
+    )
     oscar = run_oscar(50 if args.quick else 300)
     result.update(oscar)
     speedup = (
