@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from shoplet.pricing.engine import INF, Context, expiry_key
@@ -16,6 +17,16 @@ from shoplet.pricing.stages import (
     exchange_line,
     quantity_rule,
 )
+
+
+def values_at(lines: tuple[int, ...]) -> Any:
+    """A function giving a list's values at ``lines`` as a tuple (C speed: ``itemgetter``)."""
+    if len(lines) > 1:
+        return itemgetter(*lines)
+    if lines:
+        index = lines[0]
+        return lambda values: (values[index],)
+    return lambda values: ()
 
 
 @dataclass(slots=True)
@@ -42,7 +53,11 @@ class Search:
         self.fixed = fixed
         self.seeds = seeds or []
         # (rule index, the state of its lines) -> its effect: see _apply
-        self.effects: dict[tuple[int, ...], tuple[tuple[tuple[int, int, int], ...], int]] = {}
+        self.effects: dict[tuple[int, Any], tuple[tuple[tuple[int, int, int], ...], int]] = {}
+        # Per goods coupon (by index): the running amounts of its lines.
+        self.coupon_lines = {c.index: values_at(c.lines) for c in ctx.coupons}
+        # Per promotion (by index): the values of its own lines in a state list, as one key.
+        self.state_of = {r.index: values_at(r.lines) for r in ctx.promotions}
         self.coupon_bounds: dict[int, int] = {}
         self.best = Best()
         usable = [c for c, ok in zip(ctx.coupons, ctx.coupon_usable, strict=True) if ok]
@@ -65,7 +80,12 @@ class Search:
         promotions = ctx.promotions
         self.exclusive = [r for r in promotions if r.exclusive]
         self.rules = [r for r in promotions if not r.exclusive]
-        self.rule_ubs = [ctx.upper_bound(r) for r in self.rules]
+        # A stage-2 rule's bound is what it takes with every unit free: its effect at the
+        # root, which the search will want again (so it is computed through the cache).
+        self.rule_ubs = [
+            self._apply(r, list(ctx.start), [0] * ctx.n) if r.kind in STAGE2 else ctx.upper_bound(r)
+            for r in self.rules
+        ]
         self.has_fd_promo = [r.kind == "free_delivery" for r in self.rules]
         self.is_stage2 = [r.kind in STAGE2 for r in self.rules]
         # Lines any stage-2 rule from position k on may take units from.
@@ -110,7 +130,8 @@ class Search:
         self._try(tuple(r for r in self.rules if r in greedy.values()))
         for seed in self.seeds:
             self._try(seed)
-        self._improve()
+        if not self.seeds:  # a seeded search starts from a good incumbent already
+            self._improve()
         start = list(ctx.start)
         self._dfs(0, start, [0] * ctx.n, frozenset(), (), (), sum(start))
         for rule in self.exclusive:
@@ -172,9 +193,8 @@ class Search:
         once per search, as (line, units taken, amount taken) for the lines it touched."""
         if rule.kind == "free_delivery":
             return 0
-        stage2 = rule.kind in STAGE2
-        state = used if stage2 else running
-        key = (rule.index, *[state[i] for i in rule.lines])
+        state = used if rule.kind in STAGE2 else running
+        key = (rule.index, self.state_of[rule.index](state))
         effect = self.effects.get(key)
         if effect is None:
             effect = self.effects[key] = self._effect(rule, running, used)
@@ -357,7 +377,7 @@ class Search:
                 delivery, fee = (options[0],), 0
         # The discount an option needs to tie the best total; anything less cannot win.
         needed = goods_total + fee - self.best.total
-        if needed > self.coupon_ub:
+        if needed > self.coupon_ub or needed > self._coupon_bound(goods_total):
             return
         for discount, goods in self._goods_options(running, bool(chosen), needed):
             coupons = tuple(sorted(goods + delivery, key=lambda c: c.index)) if delivery else goods
@@ -405,7 +425,7 @@ class Search:
             return exchange_discount(coupon, self.exchange_lines[id(coupon)], self.ctx.item_prices, running)
         eligible = cache.get(coupon.lines)
         if eligible is None:
-            eligible = cache[coupon.lines] = sum(running[i] for i in coupon.lines)
+            eligible = cache[coupon.lines] = sum(self.coupon_lines[coupon.index](running))
         return amount_discount(coupon, eligible)
 
     def _stacks(
