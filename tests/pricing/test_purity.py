@@ -5,7 +5,8 @@ from pathlib import Path
 
 import shoplet.pricing
 
-ALLOWED = {"__future__", "collections", "dataclasses", "datetime", "math", "operator", "typing"}  # pure: no I/O, no clock
+# pure: no I/O, no clock
+ALLOWED = {"__future__", "collections", "dataclasses", "datetime", "math", "operator", "typing"}
 
 
 def test_pricing_imports_only_itself_and_the_standard_library():
