@@ -132,6 +132,9 @@ def setup(http: httpx.Client, args) -> dict:
     }
 
 
+REQUESTS: Counter = Counter()  # the customers' requests, by kind (Counter.update holds the GIL)
+
+
 def customer_checkout(http: httpx.Client, world: dict, i: int) -> str:
     """One customer's checkout, choosing a routing or another slot when told to. Returns
     the outcome: pickup / delivery / split / warehouse / out_of_stock / error:…"""
@@ -162,6 +165,7 @@ def customer_checkout(http: httpx.Client, world: dict, i: int) -> str:
         }
     routing = "store"
     for attempt in range(12):
+        REQUESTS.update(["checkout"])
         headers["Idempotency-Key"] = f"bench-{i}-{attempt}"
         response = http.post(
             "/api/v1/storefront/orders",
@@ -186,6 +190,7 @@ def customer_checkout(http: httpx.Client, world: dict, i: int) -> str:
             slot_index = (slot_index + 1) % len(slots)
             fulfilment["slot_start"] = slots[slot_index]
         elif code == "delivery.bad_slot":  # the listed slot has passed during the run: list them again
+            REQUESTS.update(["slots"])
             listed = http.get(f"/api/v1/storefront/stores/{store['id']}/delivery-slots", headers=headers)
             slots = world["slots"][store["id"]] = [x["start"] for x in listed.json()]
             slot_index = rng.randrange(min(4, len(slots)))
@@ -242,14 +247,18 @@ def run_backend(name: str, url: str, args) -> dict:
     try:
         with httpx.Client(base_url=server.base, timeout=60) as http:
             world = setup(http, args)
+        REQUESTS.clear()
+        cpu = server.cpu_seconds()
         baseline, _ = rate(
             server.base, args.threads, args.checkouts, lambda http, i: http.get("/api/v1/health")
         )
+        health_cpu, cpu = server.cpu_seconds() - cpu, server.cpu_seconds()
         started = time.perf_counter()
         _, outcomes = rate(
             server.base, args.threads, args.checkouts, lambda http, i: customer_checkout(http, world, i)
         )
         elapsed = time.perf_counter() - started
+        checkout_cpu = server.cpu_seconds() - cpu
     finally:
         server.stop()
     checked = verify(url, world["merchant_id"], world["warehouse"])
@@ -260,6 +269,12 @@ def run_backend(name: str, url: str, args) -> dict:
         "orders_per_s": round(placed / elapsed, 1),
         "baseline_rps": round(baseline, 1),
         "ratio": round(placed / elapsed / baseline, 3),
+        # the server process's CPU per placed order (its refusals and retries included) and per
+        # health request: steadier than rates on a shared machine (PostgreSQL's own not counted)
+        "server_cpu_ms_per_order": round(checkout_cpu / max(placed, 1) * 1000, 2),
+        "server_cpu_ms_per_health": round(health_cpu / args.checkouts * 1000, 3),
+        "checkout_requests": REQUESTS["checkout"],
+        "server_cpu_ms_per_checkout_request": round(checkout_cpu / max(REQUESTS["checkout"], 1) * 1000, 2),
         "customers": args.checkouts,
         "outcomes": dict(sorted(Counter(outcomes).items())),
         "placed_matches_database": placed == checked["orders"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from shoplet import events
@@ -46,19 +46,23 @@ def as_contract(coupon: Coupon) -> dict[str, Any]:
     return rule
 
 
+# Built once: every checkout and quote reads the customer's coupons.
+_HELD = (
+    select(Coupon)
+    .where(
+        owned(Coupon, bindparam("m")),
+        Coupon.customer_id == bindparam("c"),
+        Coupon.status == CouponStatus.AVAILABLE,
+    )
+    .order_by(Coupon.valid_until, Coupon.id)
+)
+
+
 def held(
     session: Session, *, merchant_id: str, customer_id: str, host_app: str | None, store_id: str | None
 ) -> list[Coupon]:
     """The customer's available coupons that may be used in this host app at this store."""
-    rows = session.scalars(
-        select(Coupon)
-        .where(
-            owned(Coupon, merchant_id),
-            Coupon.customer_id == customer_id,
-            Coupon.status == CouponStatus.AVAILABLE,
-        )
-        .order_by(Coupon.valid_until, Coupon.id)
-    )
+    rows = session.scalars(_HELD, {"m": merchant_id, "c": customer_id})
     return [
         c
         for c in rows

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -79,15 +79,17 @@ def close_plan(session: Session, *, merchant_id: str, plan_id: str) -> LightPlan
     return plan
 
 
+# Built once: every checkout asks (see current_of).
+_CURRENT = select(LightMembership).where(
+    owned(LightMembership, bindparam("m")),
+    LightMembership.customer_id == bindparam("c"),
+    LightMembership.status.in_((LightStatus.ACTIVE, LightStatus.SETTLING, LightStatus.OVERDUE)),
+)
+
+
 def current_of(session: Session, merchant_id: str, customer_id: str) -> LightMembership | None:
     """The customer's light membership that is not over (active, settling or overdue)."""
-    return session.scalar(
-        select(LightMembership).where(
-            owned(LightMembership, merchant_id),
-            LightMembership.customer_id == customer_id,
-            LightMembership.status.in_((LightStatus.ACTIVE, LightStatus.SETTLING, LightStatus.OVERDUE)),
-        )
-    )
+    return session.scalar(_CURRENT, {"m": merchant_id, "c": customer_id})
 
 
 def enjoying(

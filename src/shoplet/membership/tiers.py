@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from shoplet import events
@@ -62,9 +62,12 @@ def tier_for(tiers: list[Tier], growth: int) -> str:
     return code
 
 
+_TIER = select(Tier).where(owned(Tier, bindparam("m")), Tier.code == bindparam("code"))  # every checkout
+
+
 def benefits_of(session: Session, merchant_id: str, tier_code: str) -> Tier | None:
     """The tier's row (None: the implicit base tier — member price, 1× points)."""
-    return session.scalar(select(Tier).where(owned(Tier, merchant_id), Tier.code == tier_code))
+    return session.scalar(_TIER, {"m": merchant_id, "code": tier_code})
 
 
 def _order_growth(session: Session, merchant_id: str, order_id: str, kind: str) -> int:

@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shoplet import events
@@ -106,16 +105,30 @@ class Plan:
         return sum(s.fee for s in self.shipments)
 
 
+# Routing reads these on every checkout: built once.
+_AVAILABLE = select(
+    StockLevel.location_id, StockLevel.sku_id, StockLevel.on_hand - StockLevel.reserved
+).where(
+    owned(StockLevel, bindparam("m")),
+    StockLevel.location_id.in_(bindparam("locations", expanding=True)),
+    StockLevel.sku_id.in_(bindparam("skus", expanding=True)),
+)
+_WAREHOUSES = (
+    select(StockLocation)
+    .where(
+        owned(StockLocation, bindparam("m")),
+        StockLocation.kind == LocationKind.WAREHOUSE,
+        StockLocation.active.is_(True),
+        StockLocation.id != bindparam("exclude"),
+    )
+    .order_by(StockLocation.code)
+)
+
+
 def _available(
     session: Session, merchant_id: str, location_ids: list[str], skus: list[str]
 ) -> dict[tuple[str, str], int]:
-    rows = session.execute(
-        select(StockLevel.location_id, StockLevel.sku_id, StockLevel.on_hand - StockLevel.reserved).where(
-            owned(StockLevel, merchant_id),
-            StockLevel.location_id.in_(location_ids),
-            StockLevel.sku_id.in_(skus),
-        )
-    )
+    rows = session.execute(_AVAILABLE, {"m": merchant_id, "locations": location_ids, "skus": skus})
     return {(loc, sku): n for loc, sku, n in rows}
 
 
@@ -186,18 +199,7 @@ def _warehouses(
 ) -> list[StockLocation]:
     """Active warehouses, nearest to ``near`` first; those without coordinates (or all of
     them when ``near`` is unknown) after, by code."""
-    found = list(
-        session.scalars(
-            select(StockLocation)
-            .where(
-                owned(StockLocation, merchant_id),
-                StockLocation.kind == LocationKind.WAREHOUSE,
-                StockLocation.active.is_(True),
-                StockLocation.id != exclude,
-            )
-            .order_by(StockLocation.code)
-        )
-    )
+    found = list(session.scalars(_WAREHOUSES, {"m": merchant_id, "exclude": exclude}))
 
     def key(w: StockLocation) -> tuple[int, int]:
         if near is None or w.latitude is None or w.longitude is None:
@@ -445,21 +447,28 @@ def create(
     return parts, by_sku
 
 
+# Checkout writes one or two of these per order: one statement each, built once. A pickup's
+# code must be unique among its store's open pickups (a partial unique index): the insert
+# skips a taken code (ON CONFLICT DO NOTHING, no savepoint) and says so by returning nothing.
+_INSERT_PART = {
+    "sqlite": sqlite_insert(Fulfilment).on_conflict_do_nothing().returning(Fulfilment.id),
+    "postgresql": postgresql_insert(Fulfilment).on_conflict_do_nothing().returning(Fulfilment.id),
+}
+_PART_COLUMNS = [c.key for c in Fulfilment.__table__.columns]
+
+
 def _insert_with_code(session: Session, fulfilment: Fulfilment) -> None:
-    """Insert, giving a pickup a 6-digit code unique among its store's open pickups."""
-    if fulfilment.mode != FulfilmentMode.PICKUP:
-        session.add(fulfilment)
-        session.flush()
-        return
+    """Insert (the object stays out of the session: checkout only reads it back), giving a
+    pickup a 6-digit code unique among its store's open pickups."""
+    connection = session.connection()
+    statement = _INSERT_PART[connection.dialect.name]
     for _ in range(8):
-        fulfilment.pickup_code = f"{secrets.randbelow(10**6):06d}"
-        try:
-            with session.begin_nested():
-                session.add(fulfilment)
-                session.flush()
+        if fulfilment.mode == FulfilmentMode.PICKUP:
+            fulfilment.pickup_code = f"{secrets.randbelow(10**6):06d}"
+        values = {key: getattr(fulfilment, key) for key in _PART_COLUMNS}
+        if connection.execute(statement, values).first() is not None:
             return
-        except IntegrityError:  # the code is taken; the savepoint's rollback took the row out again
-            continue
+        # the code is taken by another open pickup at this store: draw again
     raise Conflict("pickup.codes_exhausted", "Could not allocate a pickup code; try again.")
 
 

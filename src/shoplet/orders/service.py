@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from shoplet import events
@@ -38,6 +38,14 @@ MAX_QUANTITY = 999
 MAX_ORDER_AMOUNT = MAX_MONEY  # every stored amount fits the databases' 32-bit integer columns
 
 
+# Built once: every checkout and quote reads the basket's SKUs with their products.
+_CART_SKUS = (
+    select(Sku, Product)
+    .join(Product, (same_tenant(Product, Sku)) & (Product.id == Sku.product_id))
+    .where(owned(Sku, bindparam("m")), Sku.id.in_(bindparam("ids", expanding=True)))
+)
+
+
 def _cart_lines(session: Session, merchant_id: str, items: list[tuple[str, int]]) -> list[CartLine]:
     if not items:
         raise InvalidInput("order.empty", "The order has no items.")
@@ -48,11 +56,7 @@ def _cart_lines(session: Session, merchant_id: str, items: list[tuple[str, int]]
         merged[sku_id] = merged.get(sku_id, 0) + quantity
     if len(merged) > MAX_LINES:
         raise InvalidInput("order.too_many_lines", f"An order can have at most {MAX_LINES} different items.")
-    rows = session.execute(
-        select(Sku, Product)
-        .join(Product, (same_tenant(Product, Sku)) & (Product.id == Sku.product_id))
-        .where(owned(Sku, merchant_id), Sku.id.in_(list(merged)))
-    ).all()
+    rows = session.execute(_CART_SKUS, {"m": merchant_id, "ids": list(merged)}).all()
     found = {sku.id: (sku, product) for sku, product in rows}
     lines = []
     for sku_id, quantity in merged.items():
@@ -226,6 +230,18 @@ def price_items(
     )
 
 
+# Checkout writes the order and its lines with statements built once; the objects stay out
+# of the session (every column is set on them: nothing comes back from the database) and
+# are what the answer is built from.
+_INSERT_ORDER = cast(Table, Order.__table__).insert()
+_INSERT_LINES = cast(Table, OrderLine.__table__).insert()
+
+
+def row_of(obj: Any) -> dict[str, Any]:
+    """A mapped object's column values, for an INSERT of it."""
+    return {column.key: getattr(obj, column.key) for column in obj.__table__.columns}
+
+
 @dataclass(frozen=True)
 class Placed:
     """A new order with the lines and fulfilments checkout wrote: the answer is built from
@@ -374,9 +390,12 @@ def place(
         expires_at=now + timeout,
         guide_id=guide.guide_id if guide else None,
         guide_store_id=guide.store_id if guide else None,
+        currency="CNY",
+        paid_amount=0,
+        refunded_amount=0,
     )
-    session.add(order)
-    session.flush()
+    connection = session.connection()
+    connection.execute(_INSERT_ORDER, row_of(order))
     quantities = {line.sku_id: line.quantity for line in lines}
     parts, fulfilment_of = fulfilments.create(
         session, order=order, shipments=shipments, items=quantities, now=now
@@ -398,9 +417,11 @@ def place(
                 subtotal=price.subtotal,
                 discount=price.discount,
                 total=price.total,
+                refunded_quantity=0,
+                refunded_amount=0,
             )
         )
-    session.add_all(written)
+    connection.execute(_INSERT_LINES, [row_of(line) for line in written])
     coupons.lock(
         session,
         merchant_id=merchant_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from shoplet import lifecycle
@@ -205,20 +205,25 @@ def state(promotion: Promotion, now: datetime) -> str:
     return "running"
 
 
+# Built once: every checkout and quote reads the running promotions.
+_NOW = bindparam("now", type_=Promotion.__table__.c.starts_at.type)
+_RUNNING = (
+    select(Promotion)
+    .where(
+        owned(Promotion, bindparam("m")),
+        Promotion.status == Lifecycle.ACTIVE,
+        or_(Promotion.starts_at.is_(None), Promotion.starts_at <= _NOW),
+        or_(Promotion.ends_at.is_(None), Promotion.ends_at > _NOW),
+    )
+    .order_by(Promotion.created_at, Promotion.id)
+)
+
+
 def running(
     session: Session, *, merchant_id: str, now: datetime, host_app: str | None, store_id: str | None
 ) -> list[Promotion]:
     """Promotions that apply to a cart now, in this host app and at this store, oldest first."""
-    rows = session.scalars(
-        select(Promotion)
-        .where(
-            owned(Promotion, merchant_id),
-            Promotion.status == Lifecycle.ACTIVE,
-            or_(Promotion.starts_at.is_(None), Promotion.starts_at <= now),
-            or_(Promotion.ends_at.is_(None), Promotion.ends_at > now),
-        )
-        .order_by(Promotion.created_at, Promotion.id)
-    )
+    rows = session.scalars(_RUNNING, {"m": merchant_id, "now": now})
     return [p for p in rows if applies_at(p, host_app=host_app, store_id=store_id)]
 
 

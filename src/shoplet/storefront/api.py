@@ -22,7 +22,7 @@ from shoplet.customers import visits
 from shoplet.customers.api import customer_out, follow_out
 from shoplet.customers.models import Customer, Follower
 from shoplet.customers.schemas import CustomerOut, FollowOut, SessionOut, SignInIn, VisitsIn, VisitsOut
-from shoplet.errors import InvalidInput, NotFound, Unauthenticated
+from shoplet.errors import InvalidInput, NotFound, ShopletError, Unauthenticated
 from shoplet.inventory.models import StockLocation
 from shoplet.inventory.nearby import nearby_stores
 from shoplet.inventory.schemas import NearbyStoreOut, StoreOut
@@ -50,6 +50,7 @@ from shoplet.payments import service as payments
 from shoplet.payments.schemas import PaymentIn, PaymentOut
 from shoplet.scoping import get_owned, scoped
 from shoplet.tenancy.models import Merchant, MerchantStatus
+from shoplet.threads import one_hop
 
 router = APIRouter(prefix="/storefront", tags=["storefront"])
 customer = require_customer
@@ -346,6 +347,7 @@ def delivery_slots(
 
 
 @router.post("/orders", response_model=OrderOut, status_code=201)
+@one_hop
 def place_order(
     body: CheckoutIn,
     p: AsCustomer,
@@ -367,9 +369,9 @@ def place_order(
     where: dict[str, Any] = dict(
         merchant_id=p.tenant, scope=p.scope, key=idempotency_key, operation="checkout", payload=payload
     )
+    replayed = None
     with db.unit_of_work(write=False) as s:
-        replayed = idempotency.recorded(s, **where)
-        if replayed is None:
+        try:
             items = (
                 orders.cart_items(s, p.tenant, p.customer)
                 if body.lines is None
@@ -388,6 +390,13 @@ def place_order(
                 use_points=body.use_points,
                 fulfilment=fulfilment_request(body.fulfilment),
             )
+        except ShopletError:
+            # A retry of a request that went through is answered by its replay, not by what
+            # checking out again would say now (the stock it took may be gone); a new
+            # request's refusal stands. (A retry that would go through is replayed by run.)
+            replayed = idempotency.recorded(s, **where)
+            if replayed is None:
+                raise
     if replayed is None:
         answer: list[OrderOut] = []  # built in the unit of work that placed the order
 
