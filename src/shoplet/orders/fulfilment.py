@@ -184,14 +184,40 @@ def _check_slot(
 ) -> tuple[datetime, datetime]:
     if start is None:
         raise InvalidInput("delivery.slot_required", "Choose a delivery slot.")
-    match = next((s for s in slots(session, store=store, now=now) if s["start"] == start), None)
+    match = _offered(session, store, start, now)
     if match is None:
         raise Unprocessable(
             "delivery.bad_slot",
             "That delivery slot is not offered by this store; "
             "list the store's delivery slots and choose one.",
         )
-    return match["start"], match["end"]
+    return match
+
+
+def _offered(
+    session: Session, store: StockLocation, start: datetime, now: datetime
+) -> tuple[datetime, datetime] | None:
+    """Whether :func:`slots` would list a slot starting at ``start`` (whatever is left in
+    it: the booking checks that), worked out for that one start — not by listing them all."""
+    cfg = settings_of(store)
+    if store.kind != LocationKind.STORE or cfg.delivery_radius_m == 0:
+        return None
+    merchant = session.get(Merchant, store.merchant_id)
+    timezone = merchant.timezone if merchant else "UTC"
+    midnight = local_time(timezone, now).replace(hour=0, minute=0, second=0, microsecond=0)
+    local = local_time(timezone, start)
+    day = (local.date() - midnight.date()).days
+    k, rest = divmod(local.hour * 60 + local.minute, cfg.slot_minutes)
+    if not 0 <= day <= cfg.days_ahead or rest or k >= 24 * 60 // cfg.slot_minutes:
+        return None
+    candidate = midnight + timedelta(days=day) + timedelta(minutes=k * cfg.slot_minutes)  # as slots() does
+    if (
+        candidate != start
+        or candidate < now + timedelta(minutes=cfg.lead_minutes)
+        or not _slot_bounds(candidate, cfg.slot_minutes, store.opening_hours or {})
+    ):
+        return None
+    return candidate, candidate + timedelta(minutes=cfg.slot_minutes)
 
 
 def _warehouses(
