@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import DateTime, Engine, MetaData, String, and_, bindparam, create_engine, event, func
+from sqlalchemy import DateTime, Engine, MetaData, String, and_, bindparam, create_engine, event, func, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.exc import IntegrityError
@@ -147,6 +148,25 @@ def bulk_insert(connection: Any, table: Any, rows: list[dict[str, Any]]) -> None
                 copy.write_row([row[c] for c in columns])
     except connection.dialect.dbapi.IntegrityError as exc:  # as SQLAlchemy would report it
         raise IntegrityError(statement, None, exc) from exc
+
+
+_T = TypeVar("_T")
+_BY_KEY: dict[type, Any] = {}
+
+
+def by_key(session: Session, model: type[_T], key: tuple[Any, ...]) -> _T | None:
+    """The row of ``model`` with this primary key, by a statement built once per model.
+
+    Like ``Session.get`` but without building a query (and its cache key) on every call —
+    for hot paths whose session is new, so the identity map would not have the row anyway
+    (an object already in the session is returned as it is, as ``get`` would)."""
+    statement = _BY_KEY.get(model)
+    if statement is None:
+        columns = sa_inspect(model).primary_key
+        statement = _BY_KEY[model] = select(model).where(
+            *[column == bindparam(f"k{n}") for n, column in enumerate(columns)]
+        )
+    return cast(_T | None, session.scalar(statement, {f"k{n}": value for n, value in enumerate(key)}))
 
 
 def changed(result: Result[Any]) -> int:

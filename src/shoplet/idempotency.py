@@ -19,7 +19,7 @@ from sqlalchemy import JSON, String
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from shoplet.db import Base, Database, utcnow
+from shoplet.db import Base, Database, by_key, utcnow
 from shoplet.errors import Conflict, InvalidInput
 
 MAX_KEY_LENGTH = 128
@@ -62,7 +62,7 @@ def recorded(
     if key is None:
         return None
     _check_key(key)
-    stored = session.get(IdempotencyRecord, (merchant_id, scope, key))
+    stored = by_key(session, IdempotencyRecord, (merchant_id, scope, key))
     return None if stored is None else _replay(stored, request_hash(operation, payload))
 
 
@@ -81,7 +81,7 @@ def run(
     for _ in range(3):
         try:
             with db.unit_of_work() as session:
-                stored = session.get(IdempotencyRecord, (merchant_id, scope, key))
+                stored = by_key(session, IdempotencyRecord, (merchant_id, scope, key))
                 if stored is not None:
                     return _replay(stored, digest)
                 record = IdempotencyRecord(merchant_id=merchant_id, scope=scope, key=key, request_hash=digest)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from shoplet import events
 from shoplet.catalog.models import Product, ProductStatus, Sku
 from shoplet.coupons import redemption as coupons
-from shoplet.db import changed, new_id
+from shoplet.db import by_key, changed, new_id
 from shoplet.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from shoplet.events import EventKind
 from shoplet.guides import commissions
@@ -100,7 +100,7 @@ def _light_prices(lines: list[CartLine], light: loyalty.LightTerms) -> list[Cart
 
 
 def location_of(session: Session, merchant_id: str, location_id: str) -> StockLocation:
-    location = session.get(StockLocation, (merchant_id, location_id))
+    location = by_key(session, StockLocation, (merchant_id, location_id))
     if location is None or not location.active:
         raise Unprocessable("order.location_unavailable", "That store or warehouse is not taking orders.")
     return location
@@ -371,7 +371,7 @@ def place(
     customer bound to a shopping guide has the order attributed to that guide."""
     lines, priced, record = found.lines, found.cart, found.record
     shipments = fulfilments.require(found.route)
-    guide = session.get(GuideBinding, (merchant_id, customer_id))
+    guide = by_key(session, GuideBinding, (merchant_id, customer_id))
     order = Order(
         merchant_id=merchant_id,
         id=new_id("ord"),
