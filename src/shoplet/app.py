@@ -35,6 +35,7 @@ from shoplet.reports import api as reports_api
 from shoplet.runtime import Runtime
 from shoplet.storefront import api as storefront_api
 from shoplet.tenancy import api as tenancy_api
+from shoplet.threads import OneHop
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ def storefront_app(runtime: Runtime) -> FastAPI:
     """The customers' API (``/api/v1/storefront/…``): only the storefront's routes to match.
     Its operations are documented in the main application's OpenAPI document."""
     app = audience_app(runtime, "Shoplet storefront")
-    api = APIRouter(prefix="/api/v1")
+    api = APIRouter(route_class=OneHop, prefix="/api/v1")
     for router in STOREFRONT_ROUTERS:
         api.include_router(router)
     app.include_router(api)
@@ -222,7 +223,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     static = resources.files("shoplet") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
-    api = APIRouter(prefix="/api/v1")
+    api = APIRouter(route_class=OneHop, prefix="/api/v1")
 
     @api.get("/health", tags=["health"])
     def health() -> dict:

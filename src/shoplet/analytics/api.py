@@ -31,8 +31,9 @@ from shoplet.analytics.service import DayRange
 from shoplet.auth import AsOperator, Db, Now, Rt
 from shoplet.inventory.models import StockLocation
 from shoplet.scoping import get_owned
+from shoplet.threads import OneHop
 
-router = APIRouter(prefix="/analytics", tags=["analytics"])
+router = APIRouter(route_class=OneHop, prefix="/analytics", tags=["analytics"])
 
 T = TypeVar("T")
 

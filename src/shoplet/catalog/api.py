@@ -19,8 +19,9 @@ from shoplet.catalog.schemas import (
 )
 from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.scoping import get_owned, scoped
+from shoplet.threads import OneHop
 
-router = APIRouter(tags=["catalogue"])
+router = APIRouter(route_class=OneHop, tags=["catalogue"])
 
 
 def product_out(product: Product, skus: list[Sku]) -> ProductOut:

@@ -24,8 +24,9 @@ from shoplet.inventory import service as inventory
 from shoplet.inventory.models import StockLevel, StockLocation
 from shoplet.inventory.schemas import StockAdjustment
 from shoplet.scoping import owned
+from shoplet.threads import OneHop
 
-router = APIRouter(prefix="/console")
+router = APIRouter(route_class=OneHop, prefix="/console")
 
 
 def _page(request: Request, viewer: Viewer, status: int = 200, **extra: Any) -> Response:

@@ -24,8 +24,9 @@ from shoplet.orders import service as orders
 from shoplet.orders.views import order_out
 from shoplet.scoping import owned, scoped
 from shoplet.tenancy.models import Role, Staff
+from shoplet.threads import OneHop
 
-router = APIRouter(prefix="/console")
+router = APIRouter(route_class=OneHop, prefix="/console")
 
 PICKUP_CODE = re.compile(r"^\d{6}$")
 

@@ -23,8 +23,9 @@ from shoplet.guides import service as guides
 from shoplet.guides.models import GuideCouponQuota
 from shoplet.scoping import get_owned, owned
 from shoplet.tenancy.models import Role, Staff
+from shoplet.threads import OneHop
 
-router = APIRouter(prefix="/console")
+router = APIRouter(route_class=OneHop, prefix="/console")
 
 SEGMENTS = ("everyone", "members", "light_members", "followers", "tags")
 EVENTS = ("joined", "first_order", "order_at_least", "birthday")

@@ -19,8 +19,9 @@ from shoplet.coupons.schemas import CouponTemplateIn
 from shoplet.customers.models import HOST_APPS
 from shoplet.errors import ShopletError
 from shoplet.scoping import owned
+from shoplet.threads import OneHop
 
-router = APIRouter(prefix="/console")
+router = APIRouter(route_class=OneHop, prefix="/console")
 
 KINDS = ("cash", "threshold", "percent", "exchange", "free_delivery")
 AUDIENCES = ("everyone", "new_customers", "members", "light_members", "followers", "tags")

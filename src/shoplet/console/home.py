@@ -16,8 +16,9 @@ from shoplet.analytics.calendar import local_day
 from shoplet.analytics.figures import Source
 from shoplet.console.web import render, require
 from shoplet.reports import todo
+from shoplet.threads import OneHop
 
-router = APIRouter(prefix="/console")
+router = APIRouter(route_class=OneHop, prefix="/console")
 
 TREND_DAYS = 30
 

@@ -31,8 +31,9 @@ from shoplet.orders.models import Order
 from shoplet.orders.views import orders_out
 from shoplet.scoping import owned, scoped
 from shoplet.tenancy.models import Role, Staff
+from shoplet.threads import OneHop
 
-router = APIRouter(prefix="/console")
+router = APIRouter(route_class=OneHop, prefix="/console")
 
 RECENT = 20
 

@@ -19,8 +19,9 @@ from shoplet.orders.models import Order, OrderStatus
 from shoplet.orders.views import order_out, orders_out
 from shoplet.payments import refunds
 from shoplet.payments.views import payments_of, refunds_of
+from shoplet.threads import OneHop
 
-router = APIRouter(prefix="/console")
+router = APIRouter(route_class=OneHop, prefix="/console")
 
 PAGE = 30
 

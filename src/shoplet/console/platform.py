@@ -25,8 +25,9 @@ from shoplet.tenancy import service as tenancy
 from shoplet.tenancy import signin
 from shoplet.tenancy.models import Merchant, MerchantStatus, Role
 from shoplet.tenancy.schemas import MerchantIn
+from shoplet.threads import OneHop
 
-router = APIRouter(prefix="/console/platform")
+router = APIRouter(route_class=OneHop, prefix="/console/platform")
 
 
 @router.get("/signin")

@@ -22,8 +22,9 @@ from shoplet.promotions import service as promotions
 from shoplet.promotions.models import Promotion
 from shoplet.promotions.schemas import PromotionIn, PromotionPatch
 from shoplet.scoping import get_owned, owned
+from shoplet.threads import OneHop
 
-router = APIRouter(prefix="/console")
+router = APIRouter(route_class=OneHop, prefix="/console")
 
 KINDS = promotions.KINDS
 ACTIONS = ("pause", "resume", "stop")

@@ -19,8 +19,9 @@ from shoplet.console.web import (
 from shoplet.errors import ShopletError
 from shoplet.tenancy import signin
 from shoplet.tenancy.models import Merchant
+from shoplet.threads import OneHop
 
-router = APIRouter(prefix="/console")
+router = APIRouter(route_class=OneHop, prefix="/console")
 
 
 def _safe_next(target: str | None) -> str | None:

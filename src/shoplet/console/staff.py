@@ -29,8 +29,9 @@ from shoplet.tenancy import service as tenancy
 from shoplet.tenancy import signin
 from shoplet.tenancy.models import Staff
 from shoplet.tenancy.schemas import StaffIn
+from shoplet.threads import OneHop
 
-router = APIRouter(prefix="/console")
+router = APIRouter(route_class=OneHop, prefix="/console")
 
 
 def _page(request: Request, viewer: Viewer, status: int = 200, **extra: Any) -> Response:

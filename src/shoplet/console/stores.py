@@ -23,8 +23,9 @@ from shoplet.inventory.schemas import StorePatch
 from shoplet.reports import service as reports
 from shoplet.scoping import owned
 from shoplet.tenancy.models import Role, Staff
+from shoplet.threads import OneHop
 
-router = APIRouter(prefix="/console")
+router = APIRouter(route_class=OneHop, prefix="/console")
 
 REPORT_DAYS = 30
 NUMBERS = (

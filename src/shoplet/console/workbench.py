@@ -22,8 +22,9 @@ from shoplet.guides import service as guides
 from shoplet.guides.models import GuideCouponQuota
 from shoplet.guides.views import my_customers_out
 from shoplet.scoping import owned, same_tenant
+from shoplet.threads import OneHop
 
-router = APIRouter(prefix="/console")
+router = APIRouter(route_class=OneHop, prefix="/console")
 
 SHOWN = 50
 

@@ -37,9 +37,10 @@ from shoplet.errors import Forbidden, NotFound
 from shoplet.lifecycle import Lifecycle
 from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.scoping import get_owned, owned, scoped
+from shoplet.threads import OneHop
 
-router = APIRouter(tags=["coupons"])
-storefront = APIRouter(prefix="/storefront", tags=["storefront"])
+router = APIRouter(route_class=OneHop, tags=["coupons"])
+storefront = APIRouter(route_class=OneHop, prefix="/storefront", tags=["storefront"])
 REVERSAL_WINDOW = timedelta(hours=24)
 
 

@@ -25,8 +25,9 @@ from shoplet.customers.schemas import (
 from shoplet.customers.views import customer_out, customers_out
 from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.scoping import get_owned, owned, scoped
+from shoplet.threads import OneHop
 
-router = APIRouter(tags=["customers"])
+router = APIRouter(route_class=OneHop, tags=["customers"])
 
 
 @router.post("/customers", response_model=CustomerOut, status_code=201)

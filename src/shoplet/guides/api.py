@@ -60,9 +60,10 @@ from shoplet.periods import PeriodQuery
 from shoplet.scoping import get_owned, owned, scoped
 from shoplet.tenancy.models import Role, Staff
 from shoplet.tenancy.service import zone
+from shoplet.threads import OneHop
 
-router = APIRouter(tags=["guides"])
-storefront = APIRouter(prefix="/storefront", tags=["storefront"])
+router = APIRouter(route_class=OneHop, tags=["guides"])
+storefront = APIRouter(route_class=OneHop, prefix="/storefront", tags=["storefront"])
 admin = require_staff()
 
 

@@ -23,8 +23,9 @@ from shoplet.inventory.schemas import (
 from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.scoping import get_owned, scoped
 from shoplet.tenancy.models import Role
+from shoplet.threads import OneHop
 
-router = APIRouter(tags=["stores"])
+router = APIRouter(route_class=OneHop, tags=["stores"])
 
 
 def stock_out(level: StockLevel) -> StockOut:

@@ -48,9 +48,10 @@ from shoplet.membership.schemas import (
 from shoplet.membership.views import member_out, members_out, membership_out, memberships_out
 from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.scoping import get_owned, owned, scoped
+from shoplet.threads import OneHop
 
-router = APIRouter(tags=["membership"])
-storefront = APIRouter(prefix="/storefront", tags=["storefront"])
+router = APIRouter(route_class=OneHop, tags=["membership"])
+storefront = APIRouter(route_class=OneHop, prefix="/storefront", tags=["storefront"])
 
 
 def _member(s: Session, merchant_id: str, customer_id: str) -> Member:

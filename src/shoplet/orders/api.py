@@ -13,8 +13,9 @@ from shoplet.orders.schemas import OrderOut, PickupIn
 from shoplet.orders.views import order_out, orders_out
 from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.tenancy.models import Role
+from shoplet.threads import OneHop
 
-router = APIRouter(tags=["orders"])
+router = APIRouter(route_class=OneHop, tags=["orders"])
 
 
 def clerk_store(p: Principal) -> str | None:

@@ -17,9 +17,10 @@ from shoplet.payments.provider import InvalidNotification
 from shoplet.payments.schemas import PaymentOut, RefundIn, RefundOut
 from shoplet.payments.views import payments_of, refund_out, refunds_of
 from shoplet.scoping import get_owned
+from shoplet.threads import OneHop
 
-router = APIRouter(tags=["payments"])
-notify = APIRouter(tags=["payments"])
+router = APIRouter(route_class=OneHop, tags=["payments"])
+notify = APIRouter(route_class=OneHop, tags=["payments"])
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut, tags=["orders"])

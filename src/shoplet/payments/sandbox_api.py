@@ -9,8 +9,9 @@ from pydantic import BaseModel
 
 from shoplet.auth import Rt
 from shoplet.errors import NotFound
+from shoplet.threads import OneHop
 
-router = APIRouter(prefix="/sandbox", tags=["sandbox"])
+router = APIRouter(route_class=OneHop, prefix="/sandbox", tags=["sandbox"])
 
 
 class SandboxTradeOut(BaseModel):

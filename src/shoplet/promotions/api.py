@@ -12,8 +12,9 @@ from shoplet.promotions import service
 from shoplet.promotions.models import Promotion
 from shoplet.promotions.schemas import PromotionIn, PromotionOut, PromotionPatch
 from shoplet.scoping import get_owned, scoped
+from shoplet.threads import OneHop
 
-router = APIRouter(tags=["promotions"])
+router = APIRouter(route_class=OneHop, tags=["promotions"])
 
 
 def promotion_out(promotion: Promotion, now: datetime) -> PromotionOut:

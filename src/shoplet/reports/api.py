@@ -10,8 +10,9 @@ from shoplet.periods import PeriodQuery
 from shoplet.reports import service
 from shoplet.reports.schemas import GuideReportOut, StoreFiguresOut
 from shoplet.tenancy.service import zone
+from shoplet.threads import OneHop
 
-router = APIRouter(prefix="/reports", tags=["reports"])
+router = APIRouter(route_class=OneHop, prefix="/reports", tags=["reports"])
 
 
 @router.get("/stores", response_model=list[StoreFiguresOut])

@@ -50,9 +50,9 @@ from shoplet.payments import service as payments
 from shoplet.payments.schemas import PaymentIn, PaymentOut
 from shoplet.scoping import get_owned, scoped
 from shoplet.tenancy.models import Merchant, MerchantStatus
-from shoplet.threads import one_hop
+from shoplet.threads import OneHop
 
-router = APIRouter(prefix="/storefront", tags=["storefront"])
+router = APIRouter(route_class=OneHop, prefix="/storefront", tags=["storefront"])
 customer = require_customer
 
 
@@ -347,7 +347,6 @@ def delivery_slots(
 
 
 @router.post("/orders", response_model=OrderOut, status_code=201)
-@one_hop
 def place_order(
     body: CheckoutIn,
     p: AsCustomer,

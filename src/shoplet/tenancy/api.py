@@ -21,9 +21,10 @@ from shoplet.tenancy.schemas import (
     StaffIn,
     StaffOut,
 )
+from shoplet.threads import OneHop
 
-platform = APIRouter(prefix="/platform", tags=["platform"])
-router = APIRouter(tags=["merchant"])
+platform = APIRouter(route_class=OneHop, prefix="/platform", tags=["platform"])
+router = APIRouter(route_class=OneHop, tags=["merchant"])
 admin = require_staff()
 
 
