@@ -69,9 +69,11 @@ def run_backend(name: str, url: str, args, redis_url: str | None = None) -> dict
                 for i in range(args.customers)
             ]
 
+        cpu = server.cpu_seconds()
         baseline, _ = rate(
             base, args.threads, args.attempts, lambda http, i: http.get("/api/v1/health").status_code
         )
+        health_cpu, cpu = server.cpu_seconds() - cpu, server.cpu_seconds()
 
         def claim(http, i):
             token = tokens[i % len(tokens)]
@@ -82,6 +84,7 @@ def run_backend(name: str, url: str, args, redis_url: str | None = None) -> dict
             ).status_code
 
         claims_per_s, statuses = rate(base, args.threads, args.attempts, claim)
+        claim_cpu = server.cpu_seconds() - cpu
     finally:
         server.stop()
     db = Database(url)
@@ -110,6 +113,10 @@ def run_backend(name: str, url: str, args, redis_url: str | None = None) -> dict
         "claims_per_s": round(claims_per_s, 1),
         "baseline_rps": round(baseline, 1),
         "ratio": round(claims_per_s / baseline, 3),
+        # the server process's CPU per claim attempt and per health request (steadier than
+        # rates on a shared machine; PostgreSQL's and Redis's own not counted)
+        "server_cpu_ms_per_claim": round(claim_cpu / args.attempts * 1000, 3),
+        "server_cpu_ms_per_health": round(health_cpu / args.attempts * 1000, 3),
         "statuses": {str(k): statuses.count(k) for k in sorted(set(statuses))},
     }
 
