@@ -64,7 +64,14 @@ def _progress(db: Database) -> int:
 
 
 def run_settle(
-    url: str, at: datetime, workdir: Path, rng: random.Random, db: Database, *, kills_wanted: int
+    url: str,
+    at: datetime,
+    workdir: Path,
+    rng: random.Random,
+    db: Database,
+    *,
+    kills_wanted: int,
+    timings: Path | None = None,
 ) -> int:
     """Run ``shoplet settle --at`` until it completes, SIGKILLing it ``kills_wanted`` times
     in the middle of its work: each kill lands at a random moment after the run has written
@@ -80,8 +87,13 @@ def run_settle(
     )
     kills = 0
     for _ in range(kills_wanted + 1):  # each try is either killed (counted) or runs to the end
+        extra = []
+        if timings is not None:
+            with timings.open("a") as log:
+                log.write(f"start {time.monotonic():.6f}\n")
+            extra = ["--timings", str(timings)]
         proc = subprocess.Popen(
-            [str(BIN), "settle", "--at", at.isoformat(), "--quiet"],
+            [str(BIN), "settle", "--at", at.isoformat(), "--quiet", *extra],
             env=env,
             cwd=workdir,
             stdout=subprocess.PIPE,
@@ -102,6 +114,43 @@ def run_settle(
             raise RuntimeError(f"settle failed ({proc.returncode}): {err.decode()[-2000:]}")
         return kills  # finished (before a kill could land, or after the kills wanted)
     raise AssertionError("unreachable: the last try is never killed")
+
+
+def tenths(timings: Path, n: int) -> dict[str, float]:
+    """Microseconds per membership in the first and the last tenth of round one, from the
+    chunk lines ``shoplet settle --timings`` wrote: each chunk's time is the gap since the
+    same process's previous chunk (a process's first chunk, which includes its start-up, is
+    left out, as are the kills), placed by how many periods were closed before it."""
+    chunks: list[tuple[int, int, float]] = []  # (closed before, closed in it, seconds)
+    position = 0
+    previous: tuple[float, int] | None = None
+    for line in timings.read_text().splitlines():
+        kind, value = line.split()[0], line.split()[-1]
+        if kind == "start":
+            previous = None
+            continue
+        at, closed = float(kind), int(value)
+        if previous is None:
+            position += closed  # the process's first chunk: counted, not timed
+        else:
+            step = closed - previous[1]
+            if step > 0:
+                chunks.append((position, step, at - previous[0]))
+            position += step
+        previous = (at, closed)
+
+    def per_membership(chunks_in: list[tuple[int, int, float]]) -> float | None:
+        closed = sum(c[1] for c in chunks_in)
+        return round(sum(c[2] for c in chunks_in) / closed * 1e6, 1) if closed else None
+
+    # (None where a tenth holds no timed chunk: --quick runs have too few chunks)
+    first = per_membership([c for c in chunks if c[0] + c[1] <= n / 10])
+    last = per_membership([c for c in chunks if c[0] >= n * 9 / 10])
+    return {
+        "first_tenth_us_per_membership": first,
+        "last_tenth_us_per_membership": last,
+        "last_vs_first": round(last / first, 2) if first and last else None,
+    }
 
 
 def due(db: Database, at: datetime) -> int:
@@ -182,11 +231,12 @@ def bench(backend: str, url: str, n: int, workdir: Path, rng: random.Random) -> 
     # Round one: everything is due; kill it at least three times while it works.
     t = time.monotonic()
     kills = 0
+    timings = workdir / "round-one-timings.txt"
     for _ in range(MAX_RESTARTS):
         if kills >= 3 or not due(db, started):
             break  # three kills landed, or it finished first (tiny runs): the kills made still count
-        kills += run_settle(url, started, workdir, rng, db, kills_wanted=3 - kills)
-    run_settle(url, started, workdir, rng, db, kills_wanted=0)
+        kills += run_settle(url, started, workdir, rng, db, kills_wanted=3 - kills, timings=timings)
+    run_settle(url, started, workdir, rng, db, kills_wanted=0, timings=timings)
     if due(db, started):
         raise RuntimeError("memberships are still due after an uninterrupted settlement run")
     first_round = time.monotonic() - t
@@ -204,6 +254,7 @@ def bench(backend: str, url: str, n: int, workdir: Path, rng: random.Random) -> 
         "kills": kills,
         **outcome,
         "per_s": round(n / first_round, 1),
+        **tenths(timings, n),
         "seed_s": round(seeded_s, 1),
         "first_round_s": round(first_round, 1),
     }

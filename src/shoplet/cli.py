@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -446,6 +448,9 @@ def settle(
     at: str = typer.Option(None, help="Settle as of this ISO time (default: now)."),
     chunk: int = typer.Option(None, help="Memberships per transaction (default: SHOPLET_SETTLEMENT_CHUNK)."),
     quiet: bool = typer.Option(False, help="No progress bar; print the summary only."),
+    timings: Path = typer.Option(
+        None, help="Append a line per chunk to this file: the monotonic time and periods closed so far."
+    ),
 ) -> None:
     """Settle light memberships whose period has ended: charge min(fee, enjoyed) once each.
 
@@ -489,7 +494,11 @@ def settle(
     with Progress(*columns, console=console, disable=quiet) as bar:
         task = bar.add_task("settle", total=total or None, detail="")
 
+        log = timings.open("a", buffering=1) if timings else None
+
         def on_chunk(p: settlement.Progress) -> None:
+            if log is not None:
+                log.write(f"{time.monotonic():.6f} {p.closed}\n")
             bar.update(
                 task,
                 completed=min(p.charged + p.closed_free + p.failed, total),
