@@ -13,9 +13,9 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, String, Table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -35,6 +35,9 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(default=0)
     response: Mapped[Any] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+_INSERT_RECORD = cast(Table, IdempotencyRecord.__table__).insert()
 
 
 def request_hash(operation: str, payload: Any) -> str:
@@ -84,11 +87,22 @@ def run(
                 stored = by_key(session, IdempotencyRecord, (merchant_id, scope, key))
                 if stored is not None:
                     return _replay(stored, digest)
-                record = IdempotencyRecord(merchant_id=merchant_id, scope=scope, key=key, request_hash=digest)
-                session.add(record)
-                session.flush()
                 status_code, body = work(session)
-                record.status_code, record.response = status_code, body
+                # Written with the answer, in the work's transaction: a concurrent request
+                # with the same key that got here first makes this insert fail (its key),
+                # the work rolls back and the loop replays the answer that was kept.
+                session.connection().execute(
+                    _INSERT_RECORD,
+                    {
+                        "merchant_id": merchant_id,
+                        "scope": scope,
+                        "key": key,
+                        "request_hash": digest,
+                        "status_code": status_code,
+                        "response": body,
+                        "created_at": utcnow(),
+                    },
+                )
                 return status_code, body
         except IntegrityError as exc:
             if (
