@@ -109,8 +109,8 @@ def test_a_claim_and_a_checkout_hop_threads_only_for_their_own_work(shop: Shop, 
     assert len(order_statements) <= ORDER_STATEMENTS[shop.runtime.db.dialect], order_statements
 
 
-CLAIM_STATEMENTS = {"sqlite": 9, "postgresql": 7}  # not gated: one transaction
-ORDER_STATEMENTS = {"sqlite": 21, "postgresql": 18}
+CLAIM_STATEMENTS = {"sqlite": 8, "postgresql": 7}  # not gated: one transaction
+ORDER_STATEMENTS = {"sqlite": 20, "postgresql": 18}
 
 
 @pytest.fixture(autouse=True)

@@ -216,8 +216,10 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        write = conn.get_execution_options().get("shoplet_write", True)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get("shoplet_single_read"):
+            return  # one SELECT on its own (Database.read_once): SQLite runs it in autocommit
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("shoplet_write", True) else "BEGIN")
 
     return engine
 
@@ -277,6 +279,14 @@ class Database:
                 lock.release()
         if wrote_outbox:
             self.after_outbox_commit()
+
+    @contextmanager
+    def read_once(self) -> Iterator[Any]:
+        """A connection for one read statement, with no Session and, on SQLite, no BEGIN and
+        COMMIT around it (a single SELECT sees one consistent state on its own). For the
+        credential check every customer request makes; anything more is a unit of work."""
+        with self.engine.connect() as connection:
+            yield connection.execution_options(shoplet_single_read=True)
 
     def dispose(self) -> None:
         self.engine.dispose()

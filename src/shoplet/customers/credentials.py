@@ -34,8 +34,8 @@ _SESSION_QUERY = (
 
 def verify_session(db: Database, merchant_id: str, session_id: str, secret: str, now: datetime) -> Principal:
     """A live, unrevoked session of an active merchant's customer, in one host app."""
-    with db.unit_of_work(write=False) as session:
-        row = session.connection().execute(_SESSION_QUERY, {"m": merchant_id, "s": session_id}).first()
+    with db.read_once() as connection:
+        row = connection.execute(_SESSION_QUERY, {"m": merchant_id, "s": session_id}).first()
     if (
         row is None
         or row.revoked_at is not None
