@@ -123,9 +123,9 @@ RUNNING = LightMembership.status == literal_column("'active'")
 TO_CHARGE = LightSettlement.status.in_([literal_column("'pending'"), literal_column("'retrying'")])
 
 
-def close_due(db: Database, *, now: datetime, chunk: int) -> tuple[int, int]:
-    """Close up to ``chunk`` periods that ended by ``now``; returns how many, and how many of
-    them owed nothing and ended at once."""
+def close_due(db: Database, *, now: datetime, chunk: int) -> tuple[int, int, list[tuple[str, str]]]:
+    """Close up to ``chunk`` periods that ended by ``now``; returns how many, how many of
+    them owed nothing and ended at once, and the keys of the settlements written to charge."""
     with db.unit_of_work() as session:
         due = (
             select(LightMembership.merchant_id, LightMembership.id)
@@ -139,7 +139,7 @@ def close_due(db: Database, *, now: datetime, chunk: int) -> tuple[int, int]:
         )
         keys = session.execute(due).all()
         if not keys:
-            return 0, 0
+            return 0, 0, []
         connection = session.connection()
         due_now = (_among(session, LightMembership, keys),)
         # Owing nothing and not renewing: the period closes and the membership ends in one go,
@@ -152,12 +152,13 @@ def close_due(db: Database, *, now: datetime, chunk: int) -> tuple[int, int]:
             )
         ).all()
         rows = connection.execute(_closing(due_now, "period_end")).all()
+        to_charge = _settlement_rows(rows, "period_end", now)
         bulk_insert(
             connection,
             LightSettlement.__table__,
-            _settlement_rows(free, "period_end", now, "closed") + _settlement_rows(rows, "period_end", now),
+            _settlement_rows(free, "period_end", now, "closed") + to_charge,
         )
-        return len(free) + len(rows), len(free)
+        return len(free) + len(rows), len(free), [(r["merchant_id"], r["id"]) for r in to_charge]
 
 
 def due_settlements(session: Session, *, now: datetime, chunk: int, ids: list[tuple[str, str]] | None = None):
@@ -418,11 +419,17 @@ def settle(
     chunk = chunk or (5000 if db.dialect == "postgresql" else 1000)
     progress = Progress()
     while True:
-        closed, ended_free = close_due(db, now=now, chunk=chunk)
+        closed, ended_free, written = close_due(db, now=now, chunk=chunk)
         progress.closed += closed
         progress.closed_free += ended_free
         with db.unit_of_work(write=False) as session:
-            rows = due_settlements(session, now=now, chunk=chunk)
+            # What was just closed is charged by key; the search for due settlements (retries,
+            # and what a killed run closed but did not charge) runs once closing is done.
+            rows = (
+                due_settlements(session, now=now, chunk=chunk, ids=written)
+                if written
+                else due_settlements(session, now=now, chunk=chunk)
+            )
         if rows:
             charge(db, provider, rows, now=now, progress=progress)
         if on_chunk is not None:
