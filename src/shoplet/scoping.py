@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, String, bindparam, func, select, true
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from shoplet.errors import NotFound
@@ -56,3 +57,19 @@ def get_owned(
 def scoped(model: Any, merchant_id: str) -> Select[Any]:
     """``SELECT model WHERE merchant_id = :tenant``; callers add filters and order."""
     return select(model).where(owned(model, merchant_id))
+
+
+def owned_by_keys(session: Session, table: Any, merchant_id: str, column: Any, keys: Any) -> list[Any]:
+    """The merchant's rows of ``table`` whose ``column`` (the rest of a unique key after
+    ``merchant_id``) is one of ``keys``: a key lookup per value, whatever the statistics say.
+
+    On PostgreSQL each value is looked up in a ``LATERAL`` subquery with ``LIMIT 1`` (which
+    the planner cannot flatten into a join), so it is always an index probe; a plain join
+    against the values was planned as a hash join over the whole table when the table's
+    statistics were taken while it was small, and grew with it. Elsewhere an IN list."""
+    keys = list(keys)
+    if session.get_bind().dialect.name != "postgresql":
+        return list(session.execute(select(table).where(owned(table, merchant_id), column.in_(keys))))
+    wanted = func.unnest(bindparam("keys", keys, type_=ARRAY(String))).table_valued("k").render_derived()
+    probe = select(table).where(owned(table, merchant_id), column == wanted.c.k).limit(1).lateral()
+    return list(session.execute(select(probe).select_from(wanted).join(probe, true())))

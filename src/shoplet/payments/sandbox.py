@@ -39,7 +39,7 @@ from shoplet.payments.provider import (
     TradeCreated,
     TradeStatus,
 )
-from shoplet.scoping import owned
+from shoplet.scoping import owned, owned_by_keys
 
 SIGNATURE_HEADER = "x-sandbox-signature"
 NOTIFY_TOPIC = "sandbox.notify"
@@ -283,21 +283,25 @@ class SandboxProvider:
                 mine = [r for r in requests if owned(r, merchant_id)]
                 known = {
                     row.out_request_no: row
-                    for row in session.execute(
-                        select(charges).where(
-                            owned(charges.c, merchant_id),
-                            one_of(dialect, charges.c.out_request_no, [r.out_request_no for r in mine]),
-                        )
+                    for row in owned_by_keys(
+                        session,
+                        charges,
+                        merchant_id,
+                        charges.c.out_request_no,
+                        [r.out_request_no for r in mine],
                     )
                 }
-                signed = set(
-                    session.scalars(
-                        select(SandboxAgreement.agreement_no).where(
-                            owned(SandboxAgreement, merchant_id),
-                            one_of(dialect, SandboxAgreement.agreement_no, {r.agreement_no for r in mine}),
-                        )
+                agreements = cast(Table, SandboxAgreement.__table__)
+                signed = {
+                    row.agreement_no
+                    for row in owned_by_keys(
+                        session,
+                        agreements,
+                        merchant_id,
+                        agreements.c.agreement_no,
+                        {r.agreement_no for r in mine},
                     )
-                )
+                }
                 for r in mine:
                     key, row = (merchant_id, r.out_request_no), known.get(r.out_request_no)
                     if r.agreement_no not in signed:
