@@ -70,6 +70,7 @@ class Context:
         self.item_prices, self.winners = stage1(lines, stage1_rules, member, light_member)
         self.start = [p * q for p, q in zip(self.item_prices, self.quantities, strict=True)]
         self.order = sorted(((i, p) for i, p in enumerate(self.item_prices)), key=lambda x: (-x[1], x[0]))
+        self._orders: dict[int, list[tuple[int, int]]] = {}  # see order_of
         self.fee = cart.delivery_fee
         # Stage 2 rules always run before stage 3 ones; input order within each stage.
         active = [r for r in cart.promotions if r.kind in STAGE2 + STAGE3 and r.active(now)]
@@ -78,6 +79,15 @@ class Context:
         self.coupon_usable = [self._usable_alone(c) for c in self.coupons]
 
     # --- single rules -------------------------------------------------------------
+    def order_of(self, rule: Rule) -> list[tuple[int, int]]:
+        """A stage-2 rule's lines as ``(line, item price)``, most expensive first (ties:
+        line order), as :func:`~shoplet.pricing.stages.quantity_rule` takes them."""
+        order = self._orders.get(id(rule))
+        if order is None:
+            scope = set(rule.lines)
+            order = self._orders[id(rule)] = [(i, p) for i, p in self.order if i in scope]
+        return order
+
     def eligible(self, rule: Rule, running: list[int]) -> int:
         return sum(running[i] for i in rule.lines)
 
@@ -93,7 +103,7 @@ class Context:
     def upper_bound(self, rule: Rule) -> int:
         """The most ``rule`` can take off anywhere in the search (see the module docstring)."""
         if rule.kind in STAGE2:
-            return quantity_rule(rule, self.order, self.quantities, [0] * self.n, self.n)[2]
+            return quantity_rule(rule, self.order_of(rule), self.quantities, [0] * self.n, self.n)[2]
         if rule.kind == "free_delivery":
             return 0
         if rule.kind == "exchange":
@@ -108,7 +118,7 @@ class Context:
         effects: list[Effect] = []
         for rule in promotions:
             if rule.kind in STAGE2:
-                shares, used, amount = quantity_rule(rule, self.order, self.quantities, used, self.n)
+                shares, used, amount = quantity_rule(rule, self.order_of(rule), self.quantities, used, self.n)
             elif rule.kind == "free_delivery":
                 continue
             else:

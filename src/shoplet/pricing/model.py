@@ -191,15 +191,16 @@ def _scope(data: dict[str, Any], path: str, lines: tuple[Line, ...]) -> tuple[in
     unknown = set(scope) - {"skus", "categories", "exclude_skus"}
     if unknown:
         raise _where(f"{path}.scope", f"unknown field '{sorted(unknown)[0]}'")
-    chosen = []
-    for line in lines:
-        if sets["skus"] or sets["categories"]:
-            if line.sku not in sets["skus"] and line.category not in sets["categories"]:
-                continue
-        if line.sku in sets["exclude_skus"]:
-            continue
-        chosen.append(line.index)
-    return tuple(chosen)
+    skus, categories, excluded = sets["skus"], sets["categories"], sets["exclude_skus"]
+    if skus or categories:
+        return tuple(
+            line.index
+            for line in lines
+            if (line.sku in skus or line.category in categories) and line.sku not in excluded
+        )
+    if excluded:
+        return tuple(line.index for line in lines if line.sku not in excluded)
+    return tuple(range(len(lines)))  # every line (a line's index is its position)
 
 
 def _percent(data: dict[str, Any], path: str) -> int:

@@ -23,7 +23,10 @@ def allocate(total: int, weights: list[int]) -> list[int]:
     shares = [total * w // whole for w in weights]
     left = total - sum(shares)
     if left:
-        order = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % whole), i))
+        remainders = [total * w % whole for w in weights]
+        # Largest remainder first; a stable sort keeps the earlier index first on ties
+        # (``reverse`` keeps equal keys in their original order).
+        order = sorted(range(len(weights)), key=remainders.__getitem__, reverse=True)
         for i in order[:left]:
             shares[i] += 1
     return shares

@@ -53,12 +53,22 @@ class Search:
         self.fixed = fixed
         self.seeds = seeds or []
         # (rule index, the state of its lines) -> its effect: see _apply
-        self.effects: dict[tuple[int, Any], tuple[tuple[tuple[int, int, int], ...], int]] = {}
+        self.effects: dict[tuple[int, Any], Any] = {}
         # Per goods coupon (by index): the running amounts of its lines.
         self.coupon_lines = {c.index: values_at(c.lines) for c in ctx.coupons}
-        # Per promotion (by index): the values of its own lines in a state list, as one key.
-        self.state_of = {r.index: values_at(r.lines) for r in ctx.promotions}
+        # Per promotion (by index): the values of its own lines in a state list, as one key,
+        # and its stage (2, 3, or 0 for free delivery) with that function.
+        self.lines_of = {r.index: values_at(r.lines) for r in ctx.promotions}
+        self.stage_of = {
+            r.index: (
+                2 if r.kind in STAGE2 else 0 if r.kind == "free_delivery" else 3,
+                self.lines_of[r.index],
+            )
+            for r in ctx.promotions
+        }
         self.coupon_bounds: dict[int, int] = {}
+        # (stage-3 rule index, what its scope holds) -> discount_bound: see _remaining_bound
+        self.rule_bounds: dict[tuple[int, int], int] = {}
         self.best = Best()
         usable = [c for c, ok in zip(ctx.coupons, ctx.coupon_usable, strict=True) if ok]
         self.goods = [c for c in usable if c.kind != "free_delivery"]
@@ -78,6 +88,7 @@ class Search:
             self.delivery_possible = bool(self.deliveries)
         self.coupon_ubs = coupon_ubs
         promotions = ctx.promotions
+        self.position = {id(r): k for k, r in enumerate(promotions)}  # evaluation order
         self.exclusive = [r for r in promotions if r.exclusive]
         self.rules = [r for r in promotions if not r.exclusive]
         # A stage-2 rule's bound is what it takes with every unit free: its effect at the
@@ -103,11 +114,20 @@ class Search:
             for k, r in enumerate(self.rules)
         ]
         # The rules from each position on that can take something off or waive delivery:
-        # (group, stage 2, bound, free delivery, what its scope held at the stage-1 amounts, rule).
+        # (group, stage 2, bound, free delivery, what its scope held at the stage-1 amounts,
+        # its lines' values in a state, rule).
         held = [ctx.eligible(r, ctx.start) for r in self.rules]
         self.suffix = [
             tuple(
-                (r.group, self.is_stage2[k], self.rule_ubs[k], self.has_fd_promo[k], held[k], r)
+                (
+                    r.group,
+                    self.is_stage2[k],
+                    self.rule_ubs[k],
+                    self.has_fd_promo[k],
+                    held[k],
+                    self.lines_of[r.index],
+                    r,
+                )
                 for k, r in enumerate(self.rules)
                 if k >= position and (self.rule_ubs[k] or self.has_fd_promo[k])
             )
@@ -176,11 +196,11 @@ class Search:
         groups = [r.group for r in promotions if r.group is not None]
         if len(groups) != len(set(groups)):
             return
-        running, used = list(self.ctx.start), [0] * self.ctx.n
-        order = {id(r): k for k, r in enumerate(self.ctx.promotions)}
-        promotions = tuple(sorted(promotions, key=lambda r: order.get(id(r), -1)))
+        order = self.position
         if any(id(r) not in order for r in promotions):
             return
+        running, used = list(self.ctx.start), [0] * self.ctx.n
+        promotions = tuple(sorted(promotions, key=lambda r: order[id(r)]))
         effective = tuple(r for r in promotions if self._apply(r, running, used))
         self._leaf(running, promotions, effective)
 
@@ -191,25 +211,36 @@ class Search:
         stage-2 rule's lines, the running amounts of a stage-3 rule's), and the search
         meets the same rule in the same state on many branches: each effect is computed
         once per search, as (line, units taken, amount taken) for the lines it touched."""
-        if rule.kind == "free_delivery":
-            return 0
-        state = used if rule.kind in STAGE2 else running
-        key = (rule.index, self.state_of[rule.index](state))
-        effect = self.effects.get(key)
-        if effect is None:
-            effect = self.effects[key] = self._effect(rule, running, used)
-        changes, amount = effect
-        for i, units, share in changes:
-            used[i] += units
-            running[i] -= share
-        return amount
+        stage, state_of = self.stage_of[rule.index]
+        if stage == 2:
+            key = (rule.index, state_of(used))
+            effect = self.effects.get(key)
+            if effect is None:
+                effect = self.effects[key] = self._effect(rule, running, used)
+            changes, amount = effect
+            for i, units, share in changes:
+                used[i] += units
+                running[i] -= share
+            return amount
+        if stage == 3:
+            key = (rule.index, state_of(running))
+            effect = self.effects.get(key)
+            if effect is None:
+                effect = self.effects[key] = self._effect(rule, running, used)
+            changes, amount = effect
+            for i, share in changes:
+                running[i] -= share
+            return amount
+        return 0  # free delivery: decided at the leaf
 
     def _effect(
         self, rule: Rule, running: list[int], used: list[int]
-    ) -> tuple[tuple[tuple[int, int, int], ...], int]:
+    ) -> tuple[tuple[tuple[int, ...], ...], int]:
+        """A stage-2 rule's (line, units taken, amount taken) or a stage-3 rule's (line,
+        amount taken) for the lines it touches, and its total."""
         ctx = self.ctx
         if rule.kind in STAGE2:
-            shares, new_used, amount = quantity_rule(rule, ctx.order, ctx.quantities, used, ctx.n)
+            shares, new_used, amount = quantity_rule(rule, ctx.order_of(rule), ctx.quantities, used, ctx.n)
             return tuple(
                 (i, new_used[i] - used[i], shares[i])
                 for i in rule.lines
@@ -217,24 +248,26 @@ class Search:
             ), amount
         promoted, amount = amount_rule(rule, running)
         assert promoted is not None  # a promotion always applies, perhaps for 0
-        return tuple((i, 0, promoted[i]) for i in rule.lines if promoted[i]), amount
+        return tuple((i, promoted[i]) for i in rule.lines if promoted[i]), amount
 
     def _remaining_bound(
-        self, position: int, groups: frozenset[str], goods: int, used: list[int]
+        self, position: int, groups: frozenset[str], goods: int, running: list[int], used: list[int]
     ) -> tuple[int, bool]:
-        """How much the rules from ``position`` on could still take off, at most.
+        """How much the rules from ``position`` on could still take off, at most, and whether
+        one of them could waive delivery.
 
-        Stage-3 rules are bounded at today's goods total (no scope holds more); stage-2
-        rules together never take more than the units still free in their scopes are worth.
-        A stage-3 rule's bound at ``goods`` can only be below its bound at the stage-1
-        amounts once ``goods`` is below what its scope held then (the bound is monotone),
-        so only those rules are bounded again here.
+        Stage-2 rules together never take more than the units still free in their scopes
+        are worth. A stage-3 rule is bounded at what its own scope holds now, the most it
+        will hold when its turn comes (amounts only fall; the bound is monotone), which is
+        below its bound at the stage-1 amounts only once its scope holds less than then. A
+        rule whose group is shared across stages counts in both tables: still an upper bound.
         """
         best2: dict[str, int] = {}
         best3: dict[str, int] = {}
         free2 = free3 = 0
         delivery = False
-        for group, stage2, ub, free_delivery, held, rule in self.suffix[position]:
+        rule_bounds = self.rule_bounds
+        for group, stage2, ub, free_delivery, held, lines_of, rule in self.suffix[position]:
             if group is not None and group in groups:
                 continue
             if free_delivery:
@@ -245,8 +278,15 @@ class Search:
                 elif ub > best2.get(group, -1):
                     best2[group] = ub
                 continue
-            if ub and goods < held:
-                ub = min(ub, discount_bound(rule, goods))
+            if ub:
+                eligible = sum(lines_of(running))
+                if eligible < held:
+                    key = (rule.index, eligible)
+                    bound = rule_bounds.get(key)
+                    if bound is None:
+                        bound = rule_bounds[key] = discount_bound(rule, eligible)
+                    if bound < ub:
+                        ub = bound
             if group is None:
                 free3 += ub
             elif ub > best3.get(group, -1):
@@ -258,7 +298,6 @@ class Search:
                 (ctx.quantities[i] - used[i]) * ctx.item_prices[i] for i in self.stage2_lines[position]
             )
             stage2_bound = min(stage2_bound, available)
-        # A rule whose group is shared across stages counts in both tables: still an upper bound.
         return stage2_bound + free3 + sum(best3.values()), delivery
 
     def _coupon_terms(self) -> list[tuple[int, int, int, int, int, bool]]:
@@ -311,7 +350,7 @@ class Search:
         effective: tuple[Rule, ...],
         goods: int,
     ) -> None:
-        remaining, fd_left = self._remaining_bound(position, groups, goods, used)
+        remaining, fd_left = self._remaining_bound(position, groups, goods, running, used)
         fee = self.ctx.fee
         if fee and (fd_left or self.delivery_possible or any(r.kind == "free_delivery" for r in chosen)):
             fee = 0
@@ -325,7 +364,10 @@ class Search:
             return
         rule = self.rules[position]
         if rule.group is None or rule.group not in groups:
-            new_running, new_used = list(running), list(used)
+            # (only a stage-2 rule changes the units used; the lists below are never changed
+            # in place once passed on, so an unchanged one is shared)
+            new_running = list(running)
+            new_used = list(used) if self.is_stage2[position] else used
             took = self._apply(rule, new_running, new_used)  # the goods total falls by exactly this
             # Taking nothing and changing nothing later, including it only closes its group and
             # lengthens the combination: the branch without it is at least as good.
@@ -352,14 +394,10 @@ class Search:
         if waived_by is not None and ctx.fee > 0:
             effective = tuple(sorted(effective + (waived_by,), key=lambda r: r.index))
         waived = waived_by is not None
-        promo_part = (
-            tuple(sorted(r.index for r in effective)),
-            len(chosen),
-            tuple(sorted(r.index for r in chosen)),
-        )
         if self.fixed is not None:
             total = self._fixed_total(running, waived, bool(chosen))
             if total is not None:
+                promo_part = self._promo_part(chosen, effective)
                 coupons = self.fixed
                 self._offer(
                     (total, len(coupons), expiry_key(list(coupons)), tuple(c.index for c in coupons))
@@ -379,16 +417,30 @@ class Search:
         needed = goods_total + fee - self.best.total
         if needed > self.coupon_ub or needed > self._coupon_bound(goods_total):
             return
+        promo_part = self._promo_part(chosen, effective)
         for discount, goods in self._goods_options(running, bool(chosen), needed):
             coupons = tuple(sorted(goods + delivery, key=lambda c: c.index)) if delivery else goods
+            total = goods_total - discount + fee
+            best = self.best.key
+            if best is not None and (total, len(coupons)) > best[:2]:
+                continue  # loses before the rest of its key is looked at
             key = (
-                goods_total - discount + fee,
+                total,
                 len(coupons),
                 expiry_key(list(coupons)),
                 tuple(c.index for c in coupons),
             ) + promo_part
             self._offer(key, chosen, coupons)
             needed = goods_total + fee - self.best.total
+
+    @staticmethod
+    def _promo_part(chosen: tuple[Rule, ...], effective: tuple[Rule, ...]) -> tuple[Any, ...]:
+        """The promotions' part of a combination key (see ``combination_key``)."""
+        return (
+            tuple(sorted(r.index for r in effective)),
+            len(chosen),
+            tuple(sorted(r.index for r in chosen)),
+        )
 
     def _offer(self, key: tuple[Any, ...], promotions: tuple[Rule, ...], coupons: tuple[Rule, ...]) -> None:
         if self.best.key is None or key < self.best.key:
@@ -418,7 +470,16 @@ class Search:
                 stack_bound += discount
         # Applied one after another, each stackable coupon takes at most what it takes alone.
         if len(stackable) >= 2 and stack_bound >= needed:
-            yield from self._stacks(stackable, 0, list(running), (), 0)
+            lines = stackable[0].lines
+            if all(c.lines == lines and c.kind != "exchange" for c in stackable):
+                # One scope for all: each coupon sees what the ones before it left of the
+                # same total, however they split it over the lines.
+                eligible = cache.get(lines)
+                if eligible is None:
+                    eligible = sum(self.coupon_lines[stackable[0].index](running))
+                yield from self._stacks_on(stackable, 0, eligible, (), 0)
+            else:
+                yield from self._stacks(stackable, 0, list(running), (), 0)
 
     def _single(self, coupon: Rule, running: list[int], cache: dict[tuple[int, ...], int]) -> int:
         if coupon.kind == "exchange":
@@ -442,6 +503,22 @@ class Search:
         if amount >= 0:
             yield from self._stacks(coupons, k + 1, after, taken + (coupon,), discount + amount)
         yield from self._stacks(coupons, k + 1, running, taken, discount)
+
+    def _stacks_on(
+        self, coupons: list[Rule], k: int, eligible: int, taken: tuple[Rule, ...], discount: int
+    ) -> Iterator[tuple[int, tuple[Rule, ...]]]:
+        """:meth:`_stacks` for coupons sharing one scope: only the scope's total matters."""
+        if k == len(coupons):
+            if len(taken) >= 2:
+                yield discount, taken
+            return
+        coupon = coupons[k]
+        amount = amount_discount(coupon, eligible)
+        if amount >= 0:
+            yield from self._stacks_on(
+                coupons, k + 1, eligible - amount, taken + (coupon,), discount + amount
+            )
+        yield from self._stacks_on(coupons, k + 1, eligible, taken, discount)
 
     def _apply_coupon(self, coupon: Rule, running: list[int]) -> int:
         """Apply a goods coupon in place; -1 when it cannot apply."""

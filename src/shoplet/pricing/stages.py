@@ -6,8 +6,6 @@ search compares are exactly the totals the result reports.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from shoplet.pricing.model import Line, Rule
 from shoplet.pricing.money import allocate, percent_of
 
@@ -41,70 +39,80 @@ def stage1(
     return prices, winners
 
 
-def _groups(
-    sequence: list[tuple[int, int, int]], size: int
-) -> Iterator[tuple[int, list[tuple[int, int, int]]]]:
-    """Consecutive full groups of ``size`` units from runs ``(line, price, count)``.
-
-    Yields ``(times, members)``: ``times`` identical groups made of ``members`` (a list of
-    ``(line, price, count)``). Whole groups inside one long run come out in bulk.
-    """
-    members: list[tuple[int, int, int]] = []
-    filled = 0
-    for line, price, count in sequence:
-        while count:
-            if filled == 0 and count >= size:
-                times = count // size
-                yield times, [(line, price, size)]
-                count -= times * size
-                continue
-            take = min(count, size - filled)
-            members.append((line, price, take))
-            filled += take
-            count -= take
-            if filled == size:
-                yield 1, members
-                members, filled = [], 0
-
-
 def quantity_rule(
     rule: Rule, order: list[tuple[int, int]], quantities: list[int], used: list[int], line_count: int
 ) -> tuple[list[int], list[int], int]:
     """A stage-2 rule (bundle, buy X get Y) on the units not yet used by an earlier one.
 
-    ``order`` is every line as ``(line, item price)``, most expensive first (ties: line
-    order). Returns (discount per line, units used per line after this rule, total).
+    ``order`` is the rule's lines as ``(line, item price)``, most expensive first (ties:
+    line order; ``Context.order_of``). The free units, in that order, form consecutive
+    groups of the rule's size (an incomplete last group takes nothing); a bundle takes
+    what a group costs over the bundle price, buy X get Y the cheapest Y units of the
+    group. Returns (discount per line, units used per line after this rule, total).
     """
-    scope = set(rule.lines)
-    sequence = [
-        (li, price, quantities[li] - used[li])
-        for li, price in order
-        if li in scope and quantities[li] > used[li]
-    ]
+    params = rule.params
     bundle = rule.kind == "bundle"
-    size = rule.params["count"] if bundle else rule.params["buy"] + rule.params["get"]
-    free = 0 if bundle else rule.params["get"]
+    size = params["count"] if bundle else params["buy"] + params["get"]
+    bundle_price = params["price"] if bundle else 0
+    free = 0 if bundle else params["get"]
     weights = [0] * line_count
     new_used = list(used)
     total = 0
-    for times, members in _groups(sequence, size):
-        group_sum = sum(price * count for _, price, count in members)
-        if bundle:
-            discount = max(0, group_sum - rule.params["price"])
-        else:
-            discount, left = 0, free
-            for _, price, count in reversed(members):
-                take = min(left, count)
-                discount += take * price
-                left -= take
-                if not left:
-                    break
-        for li, price, count in members:
-            new_used[li] += count * times
+    members: list[tuple[int, int, int]] = []  # the group being filled: (line, price, units)
+    filled = 0
+    for li, price in order:
+        count = quantities[li] - used[li]
+        if count <= 0:
+            continue
+        if filled == 0 and count >= size:
+            # Whole groups inside this line's free units, all alike.
+            times = count // size
+            discount = max(0, price * size - bundle_price) if bundle else free * price
+            new_used[li] += size * times
             if discount:
-                weights[li] += price * count * times
-        total += discount * times
-    return (allocate(total, weights) if total else weights), new_used, total
+                weights[li] += price * size * times
+                total += discount * times
+            count -= times * size
+            if not count:
+                continue
+        while count:
+            take = min(count, size - filled)
+            members.append((li, price, take))
+            filled += take
+            count -= take
+            if filled < size:
+                break
+            if bundle:
+                discount = max(0, sum(p * n for _, p, n in members) - bundle_price)
+            else:
+                discount, left = 0, free
+                for _, p, n in reversed(members):
+                    taken = min(left, n)
+                    discount += taken * p
+                    left -= taken
+                    if not left:
+                        break
+            for i, p, n in members:
+                new_used[i] += n
+                if discount:
+                    weights[i] += p * n
+            total += discount
+            members, filled = [], 0
+            if count >= size:  # the rest of this line starts whole groups again
+                times = count // size
+                discount = max(0, price * size - bundle_price) if bundle else free * price
+                new_used[li] += size * times
+                if discount:
+                    weights[li] += price * size * times
+                    total += discount * times
+                count -= times * size
+    if total:
+        # Split over the rule's own lines: a line outside them weighs 0 and would get 0
+        # (a weight of 0 never takes one of the remaining fen), so the shares are the same.
+        lines = rule.lines
+        for i, share in zip(lines, allocate(total, [weights[i] for i in lines]), strict=True):
+            weights[i] = share
+    return weights, new_used, total
 
 
 def amount_discount(rule: Rule, eligible: int) -> int:
