@@ -87,6 +87,20 @@ class Search:
             self.coupon_ub = max([stackable, *coupon_ubs.values()], default=0)
             self.delivery_possible = bool(self.deliveries)
         self.coupon_ubs = coupon_ubs
+        # Per goods coupon, what _goods_options looks at: (coupon, bound, stackable,
+        # exclusive with promotions, lines, its lines' values in a state or None for an
+        # exchange coupon).
+        self.goods_terms = [
+            (
+                c,
+                coupon_ubs[id(c)],
+                c.stackable,
+                c.exclusive_with_promotions,
+                c.lines,
+                None if c.kind == "exchange" else self.coupon_lines[c.index],
+            )
+            for c in self.goods
+        ]
         promotions = ctx.promotions
         self.position = {id(r): k for k, r in enumerate(promotions)}  # evaluation order
         self.exclusive = [r for r in promotions if r.exclusive]
@@ -455,12 +469,20 @@ class Search:
             yield 0, ()
         cache: dict[tuple[int, ...], int] = {}
         stackable, stack_bound = [], 0
-        for coupon in self.goods:
-            if with_promotions and coupon.exclusive_with_promotions:
+        for coupon, ub, stacks, alone, lines, lines_of in self.goods_terms:
+            if with_promotions and alone:
                 continue
-            if not coupon.stackable and self.coupon_ubs[id(coupon)] < needed:
+            if not stacks and ub < needed:
                 continue  # alone it cannot reach ``needed`` (its bound holds everywhere), nor stack
-            discount = self._single(coupon, running, cache)
+            if lines_of is None:  # an exchange coupon
+                discount = exchange_discount(
+                    coupon, self.exchange_lines[id(coupon)], self.ctx.item_prices, running
+                )
+            else:
+                eligible = cache.get(lines)
+                if eligible is None:
+                    eligible = cache[lines] = sum(lines_of(running))
+                discount = amount_discount(coupon, eligible)
             if discount < 0:
                 continue
             if discount >= needed:
@@ -480,14 +502,6 @@ class Search:
                 yield from self._stacks_on(stackable, 0, eligible, (), 0)
             else:
                 yield from self._stacks(stackable, 0, list(running), (), 0)
-
-    def _single(self, coupon: Rule, running: list[int], cache: dict[tuple[int, ...], int]) -> int:
-        if coupon.kind == "exchange":
-            return exchange_discount(coupon, self.exchange_lines[id(coupon)], self.ctx.item_prices, running)
-        eligible = cache.get(coupon.lines)
-        if eligible is None:
-            eligible = cache[coupon.lines] = sum(self.coupon_lines[coupon.index](running))
-        return amount_discount(coupon, eligible)
 
     def _stacks(
         self, coupons: list[Rule], k: int, running: list[int], taken: tuple[Rule, ...], discount: int
