@@ -89,7 +89,7 @@ class Context:
         return order
 
     def eligible(self, rule: Rule, running: list[int]) -> int:
-        return sum(running[i] for i in rule.lines)
+        return sum(map(running.__getitem__, rule.lines))
 
     def _usable_alone(self, coupon: Rule) -> bool:
         if not coupon.active(self.cart.now):

@@ -104,7 +104,12 @@ class Search:
         promotions = ctx.promotions
         self.position = {id(r): k for k, r in enumerate(promotions)}  # evaluation order
         self.exclusive = [r for r in promotions if r.exclusive]
-        self.rules = [r for r in promotions if not r.exclusive]
+        # Free-delivery rules last: they change no amounts, so where they stand in the
+        # search changes no effect, and branching on them at the bottom of the tree instead
+        # of in its middle multiplies only the leaves.
+        self.rules = [r for r in promotions if not r.exclusive and r.kind != "free_delivery"] + [
+            r for r in promotions if not r.exclusive and r.kind == "free_delivery"
+        ]
         # A stage-2 rule's bound is what it takes with every unit free: its effect at the
         # root, which the search will want again (so it is computed through the cache).
         self.rule_ubs = [
@@ -131,8 +136,9 @@ class Search:
         # (group, stage 2, bound, free delivery, what its scope held at the stage-1 amounts,
         # its lines' values in a state, rule).
         held = [ctx.eligible(r, ctx.start) for r in self.rules]
-        self.suffix = [
-            tuple(
+        entries = [
+            (
+                k,
                 (
                     r.group,
                     self.is_stage2[k],
@@ -141,11 +147,13 @@ class Search:
                     held[k],
                     self.lines_of[r.index],
                     r,
-                )
-                for k, r in enumerate(self.rules)
-                if k >= position and (self.rule_ubs[k] or self.has_fd_promo[k])
+                ),
             )
-            for position in range(len(self.rules) + 1)
+            for k, r in enumerate(self.rules)
+            if self.rule_ubs[k] or self.has_fd_promo[k]
+        ]
+        self.suffix = [
+            tuple(entry for k, entry in entries if k >= position) for position in range(len(self.rules) + 1)
         ]
         self.bound_coupons = list(fixed) if fixed is not None else self.goods
         self.coupon_terms = self._coupon_terms()
@@ -458,7 +466,8 @@ class Search:
 
     def _offer(self, key: tuple[Any, ...], promotions: tuple[Rule, ...], coupons: tuple[Rule, ...]) -> None:
         if self.best.key is None or key < self.best.key:
-            self.best = Best(key, promotions, coupons)
+            position = self.position
+            self.best = Best(key, tuple(sorted(promotions, key=lambda r: position[id(r)])), coupons)
 
     def _goods_options(
         self, running: list[int], with_promotions: bool, needed: float

@@ -166,7 +166,7 @@ def discount_bound(rule: Rule, eligible: int) -> int:
 def amount_rule(rule: Rule, running: list[int]) -> tuple[list[int] | None, int]:
     """A stage-3 promotion or a goods coupon on the running amounts: (per line, total).
     ``None`` per line means the coupon cannot apply here."""
-    eligible = sum(running[i] for i in rule.lines)
+    eligible = sum(map(running.__getitem__, rule.lines))
     discount = amount_discount(rule, eligible)
     if discount < 0:
         return None, 0
