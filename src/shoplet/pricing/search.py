@@ -385,6 +385,32 @@ class Search:
             self._leaf(running, chosen, effective)
             return
         rule = self.rules[position]
+        if rule.kind == "free_delivery":
+            # The amounts are final here (free-delivery rules come last): including the rule
+            # can only help if it waives a fee that no rule chosen waives already (they are
+            # only ever chosen when they do); otherwise it lengthens the combination for
+            # nothing, and may keep out a coupon exclusive with promotions.
+            if (
+                (rule.group is None or rule.group not in groups)
+                and self.ctx.fee
+                and self.ctx.eligible(rule, running) >= rule.params["threshold"]
+                and not any(r.kind == "free_delivery" for r in chosen)
+            ):
+                self._dfs(
+                    position + 1,
+                    running,
+                    used,
+                    groups | {rule.group} if rule.group is not None else groups,
+                    chosen + (rule,),
+                    effective,
+                    goods,
+                )
+                # Without it, a later free-delivery rule would do what it does with a higher
+                # index (a worse key): only the combination without any is left to try.
+                self._dfs(len(self.rules), running, used, groups, chosen, effective, goods)
+                return
+            self._dfs(position + 1, running, used, groups, chosen, effective, goods)
+            return
         if rule.group is None or rule.group not in groups:
             # (only a stage-2 rule changes the units used; the lists below are never changed
             # in place once passed on, so an unchanged one is shared)
@@ -393,7 +419,7 @@ class Search:
             took = self._apply(rule, new_running, new_used)  # the goods total falls by exactly this
             # Taking nothing and changing nothing later, including it only closes its group and
             # lengthens the combination: the branch without it is at least as good.
-            if took or rule.kind == "free_delivery" or self.feeds_later[position]:
+            if took or self.feeds_later[position]:
                 self._dfs(
                     position + 1,
                     new_running,
