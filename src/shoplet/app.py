@@ -33,6 +33,7 @@ from shoplet.payments import sandbox_api
 from shoplet.promotions import api as promotions_api
 from shoplet.reports import api as reports_api
 from shoplet.runtime import Runtime
+from shoplet.schemas import known_zones
 from shoplet.storefront import api as storefront_api
 from shoplet.tenancy import api as tenancy_api
 from shoplet.threads import OneHop
@@ -199,6 +200,7 @@ def console_app(runtime: Runtime) -> FastAPI:
 def create_app(runtime: Runtime | None = None) -> FastAPI:
     """Build the application around a runtime (built from the environment when not given)."""
     runtime = runtime or Runtime(get_settings())
+    known_zones()  # listed now rather than by the first requests that need it
     storefront = storefront_app(runtime)
     app = FastAPI(
         title="Shoplet",

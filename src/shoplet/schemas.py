@@ -10,6 +10,7 @@ PostgreSQL. Times are :data:`Instant`: ISO 8601 with an offset, between 2000 and
 from __future__ import annotations
 
 import re
+import threading
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -114,20 +115,30 @@ Code = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$
 
 
 def _known_zone(name: str) -> str:
-    if name not in _zones():
+    if name not in known_zones():
         raise ValueError("must be an IANA time zone name such as Asia/Shanghai")
     return name
 
 
-_ZONES: set[str] = set()
+_ZONES: frozenset[str] | None = None
+_ZONES_LOCK = threading.Lock()
 
 
-def _zones() -> set[str]:
-    if not _ZONES:
-        from zoneinfo import available_timezones
+def known_zones() -> frozenset[str]:
+    """The IANA time zone names this machine has. Listing them opens every file of the time
+    zone database (tens of milliseconds): done once per process, under a lock so that the
+    first requests to need it at the same moment do not each do it (the server does it at
+    start)."""
+    global _ZONES
+    zones = _ZONES
+    if zones is None:
+        with _ZONES_LOCK:
+            if _ZONES is None:
+                from zoneinfo import available_timezones
 
-        _ZONES.update(available_timezones())
-    return _ZONES
+                _ZONES = frozenset(available_timezones())
+            zones = _ZONES
+    return zones
 
 
 TimeZone = Annotated[
@@ -163,6 +174,6 @@ SmallDict = Annotated[dict[str, Any], AfterValidator(_small_json)]
 def zone_named(name: str | None) -> ZoneInfo:
     """The time zone of that name; UTC for a name that is not one (rows older than the check)."""
     try:
-        return ZoneInfo(name) if name and name in _zones() else ZoneInfo("UTC")
+        return ZoneInfo(name) if name and name in known_zones() else ZoneInfo("UTC")
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo("UTC")
