@@ -129,7 +129,7 @@ def demo(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)) 
         update={"platform_key": platform_key, "sandbox_payments": True, "public_url": f"http://{host}:{port}"}
     )
     upgrade(settings.database_url)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, settings.database_pool_size)
     with db.unit_of_work() as session:
         fresh = demo_data.existing(session) is None
     if fresh:  # a month of simulated customers, so the figures are never empty
@@ -250,7 +250,7 @@ def simulate(
 
     settings = _settings()
     _require_migrated(settings.database_url)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, settings.database_pool_size)
     with db.unit_of_work(write=False) as session:
         missing_demo = merchant is None and demo_data.existing(session) is None
     started = time.perf_counter()
@@ -548,7 +548,7 @@ def create_key(
         raise typer.Exit(2)
     settings = _settings()
     _require_migrated(settings.database_url)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, settings.database_pool_size)
     try:
         with db.unit_of_work() as session:
             if session.get(Merchant, merchant) is None:

@@ -17,6 +17,17 @@ class Settings(BaseSettings):
         default="sqlite:///shoplet.db",
         description="SQLAlchemy URL; a SQLite file by default, postgresql+psycopg://... at scale.",
     )
+    database_pool_size: int = Field(
+        default=20,
+        ge=1,
+        le=200,
+        description=(
+            "Database connections a process keeps open; under more concurrent work it opens as "
+            "many again and closes those when they are returned. Keep it at least the number "
+            "of requests served at once (connections opened per request are slow, on "
+            "PostgreSQL most)."
+        ),
+    )
     redis_url: str | None = Field(
         default=None, description="When set, the job queue keeps its tasks in Redis."
     )

@@ -188,18 +188,25 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
-    """Create the engine; SQLite gets WAL, a busy timeout and explicit transaction control."""
+DEFAULT_POOL_SIZE = 20
+
+
+def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
+    """Create the engine; SQLite gets WAL, a busy timeout and explicit transaction control.
+
+    ``pool_size`` connections stay open; as many again are opened under load and closed when
+    returned. A pool smaller than the requests served at once opens and closes connections
+    all the time (on PostgreSQL a new server process each)."""
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
     connect_args = {"check_same_thread": False, "timeout": 30}
     if parsed.database and parsed.database != ":memory:":
         directory = os.path.dirname(os.path.abspath(parsed.database))
         os.makedirs(directory, exist_ok=True)
-        engine = create_engine(url, connect_args=connect_args, pool_size=8, max_overflow=16)
+        engine = create_engine(url, connect_args=connect_args, pool_size=pool_size, max_overflow=pool_size)
     else:  # one in-memory database is one connection, shared
         engine = create_engine(url, connect_args=connect_args, poolclass=StaticPool)
 
@@ -227,9 +234,9 @@ def make_engine(url: str) -> Engine:
 class Database:
     """The engine and two session factories: read-only units of work and writing ones."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size)
         # SQLite has one writer at a time. Queueing this process's writers on a lock wakes
         # the next one at once; left to SQLite's busy handler they would sleep in growing steps.
         self._writer = threading.RLock() if self.engine.dialect.name == "sqlite" else None

@@ -48,7 +48,7 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self.db = db or Database(settings.database_url)
+        self.db = db or Database(settings.database_url, settings.database_pool_size)
         self.post = post
         self.pricer: CartPricer = EnginePricer()
         self.providers: dict[str, PaymentProvider] = {}
