@@ -12,6 +12,7 @@ from shoplet.coupons.models import Coupon, CouponClaimCount, CouponTemplate
 from shoplet.errors import ShopletError
 from shoplet.outbox import OutboxEvent
 from tests.helpers import bearer, ok
+from tests.test_statement_counts import counting
 
 
 def template(shop, **body):
@@ -325,3 +326,30 @@ def test_public_discount_code_and_template_edits(shop, client):
         headers=shop.admin,
     )
     assert refused.status_code == 422 and refused.json()["code"] == "coupon.budget_needs_cap"
+
+
+def test_refusals_read_once_and_write_nothing(shop, client, runtime):
+    """In a rush most claims are refused: sold out, paused or over budget is answered from
+    one read, without a write transaction (on SQLite no writer lock taken)."""
+    sold = template(shop, total_stock=1)
+    claim(shop, sold["id"])
+    paused = template(shop)
+    ok(client.post(f"/api/v1/coupon-templates/{paused['id']}/pause", headers=shop.admin))
+    budget = template(shop, budget=500)
+    claim(shop, budget["id"])
+    other = bearer(shop.sign_in("latecomer")["token"])
+    for t, code in (
+        (sold, "coupon.sold_out"),
+        (paused, "coupon.not_claimable"),
+        (budget, "coupon.budget_exhausted"),
+    ):
+        with counting(runtime.db.engine) as statements:
+            assert claim(shop, t["id"], other, status=409)["code"] == code
+        writes = [x for x in statements if not x.lstrip().upper().startswith("SELECT")]
+        assert writes == [], writes
+        assert len(statements) == 2, statements  # the customer's credential, the template
+    with counting(runtime.db.engine) as statements:  # one that goes through still writes
+        open_one = template(shop, total_stock=5)
+        statements.clear()
+        claim(shop, open_one["id"], other)
+    assert any(x.lstrip().upper().startswith("INSERT") for x in statements)

@@ -24,7 +24,7 @@ from shoplet.coupons.views import coupon_out
 from shoplet.customers.models import Customer
 from shoplet.customers.service import is_follower
 from shoplet.db import Database, changed, new_id
-from shoplet.errors import Conflict, Forbidden, InvalidInput, Unprocessable
+from shoplet.errors import Conflict, Forbidden, InvalidInput, NotFound, Unprocessable
 from shoplet.events import EventKind
 from shoplet.inventory.models import StockLocation
 from shoplet.lifecycle import Lifecycle
@@ -485,6 +485,31 @@ def flash_template(db, merchant_id: str, template_id: str) -> CouponTemplate:
     return template
 
 
+_TEMPLATE_ROW = select(CouponTemplate.__table__).where(
+    CouponTemplate.merchant_id == bindparam("m"), CouponTemplate.id == bindparam("t")
+)
+
+
+def fresh_template(db: Database, merchant_id: str, template_id: str) -> CouponTemplate:
+    """The template as it is now, read with one statement outside any transaction (no
+    Session; on SQLite no BEGIN, and no writer lock): a detached copy for a claim to check and
+    to issue from (the write re-checks status, stock and budget in SQL)."""
+    with db.read_once() as connection:
+        row = connection.execute(_TEMPLATE_ROW, {"m": merchant_id, "t": template_id}).mappings().first()
+    if row is None:
+        raise NotFound.of("Coupon", "coupon")
+    return CouponTemplate(**row)
+
+
+def stock_refusal(template: CouponTemplate) -> Conflict | None:
+    """Sold out or over budget as the template stands (a write would be refused the same)."""
+    if template.budget is not None and template.budget_committed + face_value(template) > template.budget:
+        return Conflict("coupon.budget_exhausted", "This coupon's budget is used up.")
+    if template.total_stock is not None and template.issued_count >= template.total_stock:
+        return Conflict("coupon.sold_out", "All of these coupons have been claimed.")
+    return None
+
+
 def claim_for_customer(
     db: Database,
     gate: RedisGate | None,
@@ -496,15 +521,32 @@ def claim_for_customer(
     idempotency_key: str | None,
     now: datetime,
 ) -> CouponOut:
-    """A customer's claim, one entry point for both paths. With the Redis gate configured, a
+    """A customer's claim, one entry point for every path. With the Redis gate configured, a
     template with a stock is claimed through the gate (refusals answered by Redis, the
-    database still the record); otherwise, and under an Idempotency-Key, in one database
+    database still the record); otherwise the template is read first and a claim it would
+    refuse (not claimable, sold out, over budget) is answered from that read, the rest
+    written in one transaction; under an Idempotency-Key, read and written in one
     transaction whose response a retry with the same key gets back."""
     if gate is not None and idempotency_key is None:
         template = flash_template(db, merchant_id, template_id)
         if template.total_stock is not None:
             return coupon_out(
                 claim_through_gate(db, gate, template=template, customer_id=customer_id, now=now)
+            )
+
+    if idempotency_key is None:
+        # Most claims in a rush are refused (sold out): read first, and answer those without
+        # taking the writer's place (SQLite has one writer; PostgreSQL's hot row one lock).
+        # The refusal stands as of that read; a claim that may go through is written with
+        # every condition checked again in SQL. Sold out is answered before a customer's own
+        # limit, as the gate answers it.
+        template = fresh_template(db, merchant_id, template_id)
+        refusal = claimable_refusal(template, now) or stock_refusal(template)
+        if refusal is not None:
+            raise refusal
+        with db.unit_of_work() as session:
+            return coupon_out(
+                issue(session, template=template, customer_id=customer_id, source="claim", now=now)
             )
 
     def work(session: Session) -> tuple[int, dict[str, Any]]:
