@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from shoplet import sweeps
 from shoplet.runtime import Runtime
@@ -226,3 +229,18 @@ class Shop:
         order = self.order(lines, **kwargs)
         self.pay(order["id"], customer=kwargs.get("customer"))
         return ok(self.client.get(f"/api/v1/orders/{order['id']}", headers=self.admin))
+
+
+@contextmanager
+def counting(engine: Any) -> Iterator[list[str]]:
+    """The SQL statements ``engine`` runs inside the block, in order."""
+    statements: list[str] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)

@@ -24,8 +24,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from shoplet.app import STOREFRONT_ROUTERS, create_app
-from tests.helpers import Shop, ok
-from tests.test_statement_counts import counting
+from tests.helpers import Shop, counting, ok
 
 
 @contextmanager

@@ -9,29 +9,11 @@ list endpoint is measured as soon as it exists (add its seed data below).
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
-from sqlalchemy import event
-
 from shoplet import sweeps
 from tests.guides.test_guides import make_guide
-from tests.helpers import PLATFORM, Shop, bearer, ok
+from tests.helpers import PLATFORM, Shop, bearer, counting, ok
 
 N = 12  # rows of each kind: a page of 5 then the rest
-
-
-@contextmanager
-def counting(engine):
-    statements: list[str] = []
-
-    def before(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
 
 
 def _seed(shop: Shop, client) -> dict[str, dict]:

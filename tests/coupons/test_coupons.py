@@ -11,8 +11,7 @@ from shoplet.coupons import service
 from shoplet.coupons.models import Coupon, CouponClaimCount, CouponTemplate
 from shoplet.errors import ShopletError
 from shoplet.outbox import OutboxEvent
-from tests.helpers import bearer, ok
-from tests.test_statement_counts import counting
+from tests.helpers import bearer, counting, ok
 
 
 def template(shop, **body):
