@@ -50,6 +50,7 @@ from shoplet.inventory.models import LocationKind, StockLevel, StockLocation
 from shoplet.lifecycle import Lifecycle
 from shoplet.membership import light
 from shoplet.membership.models import LightPlan, PlanStatus
+from shoplet.orders import checkout
 from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders import service as orders
 from shoplet.orders.models import Fulfilment, OrderStatus
@@ -458,7 +459,7 @@ class Simulator:
             request = self._delivery_request(store, now)
 
         def place(s):
-            return orders.checkout(
+            return checkout.checkout(
                 s,
                 merchant_id=m,
                 customer_id=customer_id,

@@ -9,7 +9,7 @@ from shoplet.db import utcnow
 from shoplet.errors import ShopletError
 from shoplet.idempotency import run as run_idempotent
 from shoplet.inventory.models import StockLevel
-from shoplet.orders import service as orders
+from shoplet.orders import checkout
 from shoplet.orders.models import Order
 from shoplet.orders.pricing import EnginePricer
 
@@ -18,7 +18,7 @@ THREADS = 8
 
 def _checkout(db, shop, customer_id, quantity):
     with db.unit_of_work() as s:
-        placed = orders.checkout(
+        placed = checkout.checkout(
             s,
             merchant_id=shop.merchant_id,
             customer_id=customer_id,
@@ -67,7 +67,7 @@ def test_concurrent_requests_with_one_key_make_one_order(shop, runtime):
     db = runtime.db
 
     def work(s):
-        placed = orders.checkout(
+        placed = checkout.checkout(
             s,
             merchant_id=shop.merchant_id,
             customer_id=shop.customer_id,

@@ -6,8 +6,6 @@ from that session, never from the request body.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Header, Query
 from sqlalchemy.orm import Session
 
@@ -22,10 +20,11 @@ from shoplet.customers import visits
 from shoplet.customers.api import customer_out, follow_out
 from shoplet.customers.models import Customer, Follower
 from shoplet.customers.schemas import CustomerOut, FollowOut, SessionOut, SignInIn, VisitsIn, VisitsOut
-from shoplet.errors import InvalidInput, NotFound, ShopletError, Unauthenticated
+from shoplet.errors import InvalidInput, NotFound, Unauthenticated
 from shoplet.inventory.models import StockLocation
 from shoplet.inventory.nearby import nearby_stores
 from shoplet.inventory.schemas import NearbyStoreOut, StoreOut
+from shoplet.orders import checkout
 from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders import service as orders
 from shoplet.orders.models import Order
@@ -44,7 +43,7 @@ from shoplet.orders.schemas import (
     ShipmentOut,
     SlotOut,
 )
-from shoplet.orders.views import order_out, orders_out, shaped
+from shoplet.orders.views import order_out, orders_out
 from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.payments import service as payments
 from shoplet.payments.schemas import PaymentIn, PaymentOut
@@ -264,7 +263,7 @@ def quote(
         )
         if not items:
             raise InvalidInput("order.empty", "The cart is empty.")
-        found = orders.price_items(
+        found = checkout.price_items(
             s,
             merchant_id=p.tenant,
             customer_id=p.customer,
@@ -361,72 +360,28 @@ def place_order(
     before ``expires_at`` or it is cancelled and its stock released. Send an
     ``Idempotency-Key``: a retry returns the same order instead of a second one.
     The price and the route are decided reading only; the order is then written in a unit
-    of work of its own whose writes are all conditional (see ``orders.place``): on SQLite the
-    single writer holds the lock for the writes alone.
+    of work of its own whose writes are all conditional (``orders.checkout.place_order``):
+    on SQLite the single writer holds the lock for the writes alone.
     """
-    payload = body.model_dump()
-    where: dict[str, Any] = dict(
-        merchant_id=p.tenant, scope=p.scope, key=idempotency_key, operation="checkout", payload=payload
+    return checkout.place_order(
+        db,
+        merchant_id=p.tenant,
+        customer_id=p.customer,
+        scope=p.scope,
+        host_app=p.host_app,
+        scene=p.scene,
+        location_id=body.location_id,
+        items=None if body.lines is None else [(x.sku_id, x.quantity) for x in body.lines],
+        pricer=rt.pricer,
+        note=body.note,
+        timeout=rt.unpaid_timeout,
+        now=now,
+        idempotency_key=idempotency_key,
+        payload=body.model_dump(),
+        coupon_ids=body.coupon_ids,
+        use_points=body.use_points,
+        fulfilment=fulfilment_request(body.fulfilment),
     )
-    replayed = None
-    with db.unit_of_work(write=False) as s:
-        try:
-            items = (
-                orders.cart_items(s, p.tenant, p.customer)
-                if body.lines is None
-                else [(x.sku_id, x.quantity) for x in body.lines]
-            )
-            found = orders.price_checkout(
-                s,
-                merchant_id=p.tenant,
-                customer_id=p.customer,
-                location_id=body.location_id,
-                items=items,
-                pricer=rt.pricer,
-                host_app=p.host_app,
-                now=now,
-                coupon_ids=body.coupon_ids,
-                use_points=body.use_points,
-                fulfilment=fulfilment_request(body.fulfilment),
-            )
-        except ShopletError:
-            # A retry of a request that went through is answered by its replay, not by what
-            # checking out again would say now (the stock it took may be gone); a new
-            # request's refusal stands. (A retry that would go through is replayed by run.)
-            replayed = idempotency.recorded(s, **where)
-            if replayed is None:
-                raise
-    if replayed is None:
-        answer: list[OrderOut] = []  # built in the unit of work that placed the order
-
-        def work(s: Session) -> tuple[int, dict]:
-            placed = orders.place(
-                s,
-                found,
-                merchant_id=p.tenant,
-                customer_id=p.customer,
-                location_id=body.location_id,
-                host_app=p.host_app,
-                scene=p.scene,
-                note=body.note,
-                timeout=rt.unpaid_timeout,
-                now=now,
-            )
-            if body.lines is None:
-                orders.empty_cart(s, p.tenant, p.customer, [line.sku_id for line in found.lines])
-            parts = sorted(placed.fulfilments, key=lambda f: f.id)
-            answer[:] = [shaped(placed.order, placed.lines, parts, for_customer=True)]
-            return 201, {"order_id": placed.order.id}
-
-        _, stored = idempotency.run(db, work=work, **where)
-        if answer and answer[0].id == stored["order_id"]:  # not a rolled-back attempt before a replay
-            return answer[0]
-    else:
-        stored = replayed[1]
-    with db.unit_of_work(write=False) as s:  # a replay: the order as it is now
-        return order_out(
-            s, orders.get_order(s, p.tenant, stored["order_id"], customer_id=p.customer_id), for_customer=True
-        )
 
 
 @router.get("/orders", response_model=Page[OrderOut])
