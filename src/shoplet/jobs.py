@@ -100,7 +100,7 @@ def reconcile_coupon_gate_periodic() -> int:
     rt = runtime()
     if rt.coupon_gate is None:
         return 0
-    from shoplet.coupons.service import reconcile_gate
+    from shoplet.coupons.claims import reconcile_gate
 
     return reconcile_gate(rt.db, rt.coupon_gate)
 

@@ -34,8 +34,8 @@ from sqlalchemy.orm import Session
 from shoplet import sweeps
 from shoplet.analytics import rollups
 from shoplet.catalog.models import Product, ProductStatus, Sku
+from shoplet.coupons import claims as coupon_claims
 from shoplet.coupons import redemption
-from shoplet.coupons import service as coupon_service
 from shoplet.coupons.models import Coupon, CouponStatus, CouponTemplate
 from shoplet.customers import service as customers
 from shoplet.customers import visits
@@ -394,7 +394,7 @@ class Simulator:
 
     def _claim(self, customer_id: str, template_id: str, now: datetime) -> None:
         try:
-            coupon_service.claim_for_customer(
+            coupon_claims.claim_for_customer(
                 self.db,
                 self.rt.coupon_gate,
                 merchant_id=self.shop.merchant_id,

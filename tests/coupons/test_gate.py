@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select
 
-from shoplet.coupons import service
+from shoplet.coupons import claims
 from shoplet.coupons.gate import RedisGate
 from shoplet.coupons.models import Coupon, CouponTemplate
 from shoplet.errors import ShopletError
@@ -32,7 +32,7 @@ def _claim(runtime, gate, shop, template_id, customer_id):
     try:
         with runtime.db.unit_of_work(write=False) as s:
             fresh = s.get(CouponTemplate, (shop.merchant_id, template_id))
-        service.claim_through_gate(
+        claims.claim_through_gate(
             runtime.db, gate, template=fresh, customer_id=customer_id, now=runtime.clock()
         )
         return "ok"
@@ -78,7 +78,7 @@ def test_reconciliation_restores_the_gate_from_the_database(shop, runtime, gate)
     stock_key = gate.keys(shop.merchant_id, t["id"], "-", "-")[0]
     gate.redis.set(stock_key, 0)  # drift: a lost compensation
     assert _claim(runtime, gate, shop, t["id"], shop.customer_id) == "coupon.sold_out"
-    service.reconcile_gate(runtime.db, gate)
+    claims.reconcile_gate(runtime.db, gate)
     assert int(gate.redis.get(stock_key)) == 4
     assert _claim(runtime, gate, shop, t["id"], shop.customer_id) == "ok"
 

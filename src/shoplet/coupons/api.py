@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from shoplet import idempotency
 from shoplet.auth import AsAdmin, AsClerk, AsCustomer, AsOperator, AsStaff, Db, Now, Rt
-from shoplet.coupons import issuing, mall, redemption, service
+from shoplet.coupons import claims, issuing, mall, redemption, service
 from shoplet.coupons.models import Coupon, CouponEventRule, CouponIssueJob, CouponTemplate, PointsMallItem
 from shoplet.coupons.schemas import (
     ClaimIn,
@@ -366,7 +366,7 @@ def claim(
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
 ) -> CouponOut:
     """Claim a coupon (领券). Never beyond its stock or your limits, however many tap at once."""
-    return service.claim_for_customer(
+    return claims.claim_for_customer(
         db,
         rt.coupon_gate,
         merchant_id=p.tenant,
