@@ -50,8 +50,7 @@ from shoplet.inventory.models import LocationKind, StockLevel, StockLocation
 from shoplet.lifecycle import Lifecycle
 from shoplet.membership import light
 from shoplet.membership.models import LightPlan, PlanStatus
-from shoplet.orders import checkout
-from shoplet.orders import fulfilment as fulfilments
+from shoplet.orders import checkout, routing
 from shoplet.orders import service as orders
 from shoplet.orders.models import Fulfilment, OrderStatus
 from shoplet.payments import refunds
@@ -455,7 +454,7 @@ class Simulator:
         store = rng.choice(self.shop.stores)
         items = rng.sample(self.shop.skus, min(len(self.shop.skus), rng.randint(*k.items)))
         request = None
-        if fulfilments.settings_of(store).delivery_radius_m and rng.random() < k.delivery:
+        if routing.settings_of(store).delivery_radius_m and rng.random() < k.delivery:
             request = self._delivery_request(store, now)
 
         def place(s):
@@ -501,9 +500,9 @@ class Simulator:
             day = (when.astimezone(self.shop.zone).date() - self.first_day).days
             self.later.setdefault(day, []).append(lambda: self._refund(order_id, when))
 
-    def _delivery_request(self, store: StockLocation, now: datetime) -> fulfilments.Request | None:
+    def _delivery_request(self, store: StockLocation, now: datetime) -> routing.Request | None:
         with self.db.unit_of_work(write=False) as s:
-            free = [x for x in fulfilments.slots(s, store=store, now=now) if x["remaining"] > 0]
+            free = [x for x in routing.slots(s, store=store, now=now) if x["remaining"] > 0]
         if not free:
             return None
         address = {
@@ -513,7 +512,7 @@ class Simulator:
             "latitude": float(store.latitude or 0) + 0.002,
             "longitude": float(store.longitude or 0) + 0.002,
         }
-        return fulfilments.Request(mode="delivery", slot_start=free[0]["start"], address=address)
+        return routing.Request(mode="delivery", slot_start=free[0]["start"], address=address)
 
     def _pay(self, order_id: str, customer_id: str, now: datetime) -> bool:
         m, sandbox = self.shop.merchant_id, self.rt.sandbox

@@ -349,23 +349,23 @@ def test_one_pickup_that_cannot_expire_does_not_stop_the_others(shop, runtime, c
 
 
 def test_a_slot_is_offered_exactly_when_the_store_lists_it(shop, runtime):
-    """Checkout checks the one slot asked for (fulfilment._offered) instead of listing them
+    """Checkout checks the one slot asked for (routing._offered) instead of listing them
     all: it must agree with the list for every start listed, and refuse every other time."""
     from datetime import timedelta
 
     from shoplet.inventory.models import StockLocation
-    from shoplet.orders import fulfilment
+    from shoplet.orders import routing
 
     listed = _delivery(shop, lead_minutes=45, slot_minutes=30, days_ahead=2)
     now = runtime.clock()
     with runtime.db.unit_of_work(write=False) as s:
         store = s.get(StockLocation, (shop.merchant_id, shop.store_id))
-        starts = [s_["start"] for s_ in fulfilment.slots(s, store=store, now=now)]
+        starts = [s_["start"] for s_ in routing.slots(s, store=store, now=now)]
         assert starts and len(starts) == len(listed)
         for start in starts:
-            assert fulfilment._offered(s, store, start, now) == (start, start + timedelta(minutes=30))
+            assert routing._offered(s, store, start, now) == (start, start + timedelta(minutes=30))
         offered = set(starts)
         probe = starts[0].replace(minute=0) - timedelta(days=1)
         while probe < starts[-1] + timedelta(days=1):
-            assert (fulfilment._offered(s, store, probe, now) is not None) == (probe in offered), probe
+            assert (routing._offered(s, store, probe, now) is not None) == (probe in offered), probe
             probe += timedelta(minutes=5)

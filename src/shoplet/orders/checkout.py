@@ -27,6 +27,7 @@ from shoplet.guides.models import GuideBinding
 from shoplet.inventory.models import StockLocation
 from shoplet.membership import loyalty, points
 from shoplet.orders import fulfilment as fulfilments
+from shoplet.orders import routing
 from shoplet.orders.models import Fulfilment, Order, OrderLine
 from shoplet.orders.pricing import CartLine, CartPricer, PricedCart, PricingContext
 from shoplet.orders.schemas import OrderOut
@@ -118,7 +119,7 @@ class PricedItems:
 
     lines: list[CartLine]
     cart: PricedCart  # the engine's answer: per-line amounts, applied rules, totals
-    route: fulfilments.Plan  # where each part ships from; its shipments' fees are the delivery fee
+    route: routing.Plan  # where each part ships from; its shipments' fees are the delivery fee
     member: bool  # member prices applied
     record: dict[str, Any]  # what the order keeps (order.pricing): applied rules, promotion snapshots
     coupon_options: list[dict[str, Any]]  # every held coupon: whether it applies, and why not
@@ -145,7 +146,7 @@ def price_items(
     now: datetime,
     coupon_ids: list[str] | None = None,
     use_points: bool = False,
-    fulfilment: fulfilments.Request | None = None,
+    fulfilment: routing.Request | None = None,
     routed: bool = False,
 ) -> PricedItems:
     """Plan where the items ship from and price them at the chosen location with the
@@ -157,15 +158,15 @@ def price_items(
     and shows the routing options."""
     location = location_of(session, merchant_id, location_id)
     lines = _cart_lines(session, merchant_id, items)
-    route = fulfilments.plan(
+    route = routing.plan(
         session,
         location=location,
         items={line.sku_id: line.quantity for line in lines},
-        request=fulfilment or fulfilments.Request(),
+        request=fulfilment or routing.Request(),
         now=now,
     )
     if routed:
-        fulfilments.require(route)
+        routing.require(route)
     terms = loyalty.pricing_terms(
         session, merchant_id=merchant_id, customer_id=customer_id, now=now, use_points=use_points
     )
@@ -273,7 +274,7 @@ def checkout(
     now: datetime,
     coupon_ids: list[str] | None = None,
     use_points: bool = False,
-    fulfilment: fulfilments.Request | None = None,
+    fulfilment: routing.Request | None = None,
 ) -> Placed:
     """Price and place an order in one unit of work: :func:`price_checkout`, then
     :func:`place`. The storefront runs the two in separate units of work (see there)."""
@@ -316,7 +317,7 @@ def price_checkout(
     now: datetime,
     coupon_ids: list[str] | None = None,
     use_points: bool = False,
-    fulfilment: fulfilments.Request | None = None,
+    fulfilment: routing.Request | None = None,
 ) -> PricedItems:
     """Everything checkout decides, reading only: where the goods come from (refusing at once
     when stock or a slot cannot serve the order), then the price — once, at the chosen
@@ -376,7 +377,7 @@ def place(
     promotion later never changes it and refunds return exactly what each line paid. A
     customer bound to a shopping guide has the order attributed to that guide."""
     lines, priced, record = found.lines, found.cart, found.record
-    shipments = fulfilments.require(found.route)
+    shipments = routing.require(found.route)
     guide = by_key(session, GuideBinding, (merchant_id, customer_id))
     order = Order(
         merchant_id=merchant_id,
@@ -469,7 +470,7 @@ def place_order(
     payload: dict[str, Any],
     coupon_ids: list[str] | None = None,
     use_points: bool = False,
-    fulfilment: fulfilments.Request | None = None,
+    fulfilment: routing.Request | None = None,
 ) -> OrderOut:
     """A customer's checkout of ``items`` (``None``: their cart, emptied of what the order
     takes), at most once per Idempotency-Key (``payload``, the request, is what a retry

@@ -24,8 +24,7 @@ from shoplet.errors import InvalidInput, NotFound, Unauthenticated
 from shoplet.inventory.models import StockLocation
 from shoplet.inventory.nearby import nearby_stores
 from shoplet.inventory.schemas import NearbyStoreOut, StoreOut
-from shoplet.orders import checkout
-from shoplet.orders import fulfilment as fulfilments
+from shoplet.orders import checkout, routing
 from shoplet.orders import service as orders
 from shoplet.orders.models import Order
 from shoplet.orders.schemas import (
@@ -319,10 +318,10 @@ def quote(
     )
 
 
-def fulfilment_request(body: FulfilmentIn | None) -> fulfilments.Request:
+def fulfilment_request(body: FulfilmentIn | None) -> routing.Request:
     if body is None:
-        return fulfilments.Request()
-    return fulfilments.Request(
+        return routing.Request()
+    return routing.Request(
         mode=body.mode,
         slot_start=body.slot_start,
         routing=body.routing,
@@ -342,7 +341,7 @@ def delivery_slots(
         store = get_owned(s, StockLocation, p.tenant, store_id, what="Store", code="store")
         if not store.active:
             raise NotFound("store.not_found", "No such store.")
-        return [SlotOut(**slot) for slot in fulfilments.slots(s, store=store, now=now)]
+        return [SlotOut(**slot) for slot in routing.slots(s, store=store, now=now)]
 
 
 @router.post("/orders", response_model=OrderOut, status_code=201)
