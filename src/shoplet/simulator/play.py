@@ -1,42 +1,22 @@
-"""The traffic simulator: realistic customer history for a merchant, through the real services.
-
-``shoplet simulate --days 30 --customers 5000 --seed 1`` (or :func:`simulate`) plays ``days``
-days up to now with a clock it controls. Customers arrive over the period (more on
-weekends), each through a host app and an entry scene; on the days they come back — less
-often the longer ago they arrived (a decaying retention curve) — they sign in at an hour of
-the day drawn from a shop's rhythm, view a few pages, claim coupons, order at a store
-(priced by the engine, paid through the sandbox wallet), collect pickups and receive
-deliveries, have coupons verified at the till, follow the life account, join light
-memberships and bind to guides. Some refund a day or two later. Each simulated day ends
-with the shop's sweeps (coupon expiry, settlement of light memberships, commission
-settlement, unpaid orders, the outbox) and the analytics rollup.
-
-Nothing is inserted directly: every change goes through the service an API route or a job
-would call, so the events, stock, money and figures are what the real system makes. The
-same seed gives the same history (the figures; ids are fresh). The knobs are
-:class:`Knobs`.
-"""
+"""A run of the simulator over one merchant (see :mod:`shoplet.simulator`)."""
 
 from __future__ import annotations
 
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from time import perf_counter
 from typing import TypeVar
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shoplet import sweeps
 from shoplet.analytics import rollups
-from shoplet.catalog.models import Product, ProductStatus, Sku
 from shoplet.coupons import claims as coupon_claims
 from shoplet.coupons import redemption
-from shoplet.coupons.models import Coupon, CouponStatus, CouponTemplate
+from shoplet.coupons.models import Coupon, CouponStatus
 from shoplet.customers import service as customers
 from shoplet.customers import visits
 from shoplet.customers.models import Customer
@@ -46,170 +26,31 @@ from shoplet.errors import ShopletError
 from shoplet.guides import service as guides
 from shoplet.guides.models import BindingSource
 from shoplet.inventory import service as inventory
-from shoplet.inventory.models import LocationKind, StockLevel, StockLocation
-from shoplet.lifecycle import Lifecycle
+from shoplet.inventory.models import StockLevel, StockLocation
 from shoplet.membership import light
-from shoplet.membership.models import LightPlan, PlanStatus
 from shoplet.orders import checkout, routing
 from shoplet.orders import service as orders
 from shoplet.orders.models import Fulfilment, OrderStatus
 from shoplet.payments import refunds
 from shoplet.payments import service as payments
 from shoplet.runtime import Runtime
-from shoplet.scoping import owned, same_tenant
-from shoplet.tenancy.models import Merchant, Role, Staff
+from shoplet.scoping import owned
+from shoplet.simulator.shop import (
+    HOSTS,
+    HOURS,
+    PAGES,
+    SCENES,
+    WEEKDAY,
+    Knobs,
+    Report,
+    SimClock,
+    Visitor,
+    load_shop,
+    weighted,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-HOSTS = (("alipay", 55), ("taobao", 20), ("tmall", 10), ("amap", 8), ("h5", 7))
-SCENES = (
-    ("qr_scan", 28),
-    ("search", 20),
-    ("share", 12),
-    ("profile", 8),
-    ("feed", 10),
-    ("home_banner", 8),
-    ("nearby", 10),
-    ("message", 4),
-)
-PAGES = ("home", "product", "category", "coupons", "store", "cart", "member")
-# Share of a day's visits by local hour: breakfast, lunch and evening peaks.
-HOURS = (1, 0, 0, 0, 0, 1, 3, 8, 10, 6, 5, 7, 10, 8, 5, 4, 5, 6, 8, 9, 8, 6, 4, 2)
-WEEKDAY = (0.9, 0.85, 0.9, 0.95, 1.1, 1.35, 1.3)  # Monday .. Sunday
-
-
-@dataclass(frozen=True)
-class Knobs:
-    """How the simulated customers behave (shares are per active customer-day)."""
-
-    retention_day1: float = 0.35  # chance to come back the day after arriving ...
-    retention_decay: float = 0.55  # ... falling as (days since arrival) ** -decay
-    retention_floor: float = 0.03
-    pages: tuple[int, int] = (1, 10)  # page views per visit
-    follow: float = 0.15
-    unfollow: float = 0.01
-    claim: float = 0.3
-    order: float = 0.1
-    pay: float = 0.88  # of orders placed; the others are cancelled or left to time out
-    cancel: float = 0.5  # of the unpaid
-    delivery: float = 0.25  # of orders at a store that delivers
-    collect: float = 0.92  # of paid pickups and deliveries, handed over the same day
-    refund: float = 0.05  # of paid orders, a day or two later
-    verify_in_store: float = 0.06
-    join_light: float = 0.02
-    bind_guide: float = 0.12  # of new customers who arrive by QR or share
-    items: tuple[int, int] = (1, 3)
-
-
-@dataclass
-class Report:
-    """What a run did."""
-
-    days: int = 0
-    customers: int = 0
-    customer_days: int = 0
-    orders: int = 0
-    paid: int = 0
-    refunds: int = 0
-    events: int = 0
-    seconds: float = 0.0  # wall time of the simulated days (the stock-up before them excluded)
-    refused: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def events_per_s(self) -> float:
-        return self.events / self.seconds if self.seconds else 0.0
-
-
-@dataclass
-class _Shop:
-    merchant_id: str
-    zone: ZoneInfo
-    stores: list[StockLocation]
-    skus: list[tuple[str, int]]  # sku id, list price
-    templates: list[str]
-    plans: list[str]
-    guides: list[str]
-    clerks: dict[str, str]  # store id -> clerk id
-    operator: str
-
-
-@dataclass
-class _Customer:
-    number: int
-    arrival: int  # day index
-    host_app: str
-    scene: str
-    id: str | None = None
-    loyalty: float = 1.0
-    signed_in_until: datetime = datetime.min.replace(tzinfo=UTC)
-
-
-class SimClock:
-    """The clock the services see: set by the simulator, never read from the wall."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def _weighted(rng: random.Random, pairs: tuple[tuple[str, int], ...]) -> str:
-    return rng.choices([p for p, _ in pairs], weights=[w for _, w in pairs])[0]
-
-
-def _shop(db: Database, merchant_id: str) -> _Shop:
-    with db.unit_of_work(write=False) as s:
-        merchant = s.get_one(Merchant, merchant_id)
-        stores = list(
-            s.scalars(
-                select(StockLocation)
-                .where(owned(StockLocation, merchant_id), StockLocation.kind == LocationKind.STORE)
-                .order_by(StockLocation.code)
-            )
-        )
-        skus = [
-            (sku.id, sku.list_price)
-            for sku in s.scalars(
-                select(Sku)
-                .join(Product, same_tenant(Product, Sku) & (Product.id == Sku.product_id))
-                .where(owned(Sku, merchant_id), Product.status == ProductStatus.ACTIVE)
-                .order_by(Sku.code)
-            )
-        ]
-        templates = list(
-            s.scalars(
-                select(CouponTemplate.id)
-                .where(
-                    owned(CouponTemplate, merchant_id),
-                    CouponTemplate.status == Lifecycle.ACTIVE,
-                    CouponTemplate.public_code.is_(None),
-                )
-                .order_by(CouponTemplate.name)
-            )
-        )
-        plans = list(
-            s.scalars(
-                select(LightPlan.id)
-                .where(owned(LightPlan, merchant_id), LightPlan.status == PlanStatus.ACTIVE)
-                .order_by(LightPlan.name)
-            )
-        )
-        staff = list(s.scalars(select(Staff).where(owned(Staff, merchant_id)).order_by(Staff.name)))
-    clerks = {x.store_id: x.id for x in staff if x.role == Role.CLERK and x.store_id}
-    admins = [x.id for x in staff if x.role in (Role.ADMIN, Role.OPERATOR)]
-    return _Shop(
-        merchant_id=merchant_id,
-        zone=ZoneInfo(merchant.timezone),
-        stores=stores,
-        skus=skus,
-        templates=templates,
-        plans=plans,
-        guides=[x.id for x in staff if x.role == Role.GUIDE],
-        clerks=clerks,
-        operator=admins[0] if admins else "simulator",
-    )
 
 
 class Simulator:
@@ -228,7 +69,7 @@ class Simulator:
         self.rng = random.Random(seed)
         self.seed = seed
         self.knobs = knobs or Knobs()
-        self.shop = _shop(self.db, merchant_id)
+        self.shop = load_shop(self.db, merchant_id)
         self.report = Report()
         self.later: dict[int, list[Callable[[], None]]] = {}
         self.first_day = utcnow().date()
@@ -243,11 +84,11 @@ class Simulator:
         weights = [WEEKDAY[(first + timedelta(days=d)).weekday()] for d in range(days)]
         arrivals = sorted(self.rng.choices(range(days), weights=weights, k=customers))
         people = [
-            _Customer(
+            Visitor(
                 number=n,
                 arrival=day,
-                host_app=_weighted(self.rng, HOSTS),
-                scene=_weighted(self.rng, SCENES),
+                host_app=weighted(self.rng, HOSTS),
+                scene=weighted(self.rng, SCENES),
                 loyalty=self.rng.uniform(0.3, 1.7),
             )
             for n, day in enumerate(arrivals)
@@ -285,7 +126,7 @@ class Simulator:
         self.report.customers = sum(1 for p in people if p.id)
         return self.report
 
-    def _comes(self, person: _Customer, d: int, weekday: float) -> bool:
+    def _comes(self, person: Visitor, d: int, weekday: float) -> bool:
         if d < person.arrival:
             return False
         if d == person.arrival:
@@ -307,11 +148,11 @@ class Simulator:
         return moment
 
     # --- one customer's visit ----------------------------------------------------------
-    def _session(self, person: _Customer, start: datetime, *, new: bool) -> None:
+    def _session(self, person: Visitor, start: datetime, *, new: bool) -> None:
         k, rng, m = self.knobs, self.rng, self.shop.merchant_id
         self.report.customer_days += 1
         now = self._at(start)
-        scene = person.scene if new else _weighted(rng, SCENES)
+        scene = person.scene if new else weighted(rng, SCENES)
         with self.db.unit_of_work() as s:
             if person.id is None or person.signed_in_until <= now:
                 # The mini program signs in silently when it has no live session.
@@ -448,7 +289,7 @@ class Simulator:
             )
         )
 
-    def _order(self, person: _Customer, scene: str, now: datetime) -> None:
+    def _order(self, person: Visitor, scene: str, now: datetime) -> None:
         k, rng, m = self.knobs, self.rng, self.shop.merchant_id
         customer_id = str(person.id)
         store = rng.choice(self.shop.stores)
