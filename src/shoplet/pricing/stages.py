@@ -62,20 +62,17 @@ def quantity_rule(
     filled = 0
     for li, price in order:
         count = quantities[li] - used[li]
-        if count <= 0:
-            continue
-        if filled == 0 and count >= size:
-            # Whole groups inside this line's free units, all alike.
-            times = count // size
-            discount = max(0, price * size - bundle_price) if bundle else free * price
-            new_used[li] += size * times
-            if discount:
-                weights[li] += price * size * times
-                total += discount * times
-            count -= times * size
-            if not count:
+        while count > 0:
+            if filled == 0 and count >= size:
+                # Whole groups inside this line's free units, all alike.
+                times = count // size
+                discount = max(0, price * size - bundle_price) if bundle else free * price
+                new_used[li] += size * times
+                if discount:
+                    weights[li] += price * size * times
+                    total += discount * times
+                count -= times * size
                 continue
-        while count:
             take = min(count, size - filled)
             members.append((li, price, take))
             filled += take
@@ -98,14 +95,6 @@ def quantity_rule(
                     weights[i] += p * n
             total += discount
             members, filled = [], 0
-            if count >= size:  # the rest of this line starts whole groups again
-                times = count // size
-                discount = max(0, price * size - bundle_price) if bundle else free * price
-                new_used[li] += size * times
-                if discount:
-                    weights[li] += price * size * times
-                    total += discount * times
-                count -= times * size
     if total:
         # Split over the rule's own lines: a line outside them weighs 0 and would get 0
         # (a weight of 0 never takes one of the remaining fen), so the shares are the same.
