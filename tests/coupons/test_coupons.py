@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from shoplet import sweeps
-from shoplet.coupons import service
+from shoplet.coupons import claims, service
 from shoplet.coupons.models import Coupon, CouponClaimCount, CouponTemplate
 from shoplet.errors import ShopletError
 from shoplet.outbox import OutboxEvent
@@ -352,3 +352,22 @@ def test_refusals_read_once_and_write_nothing(shop, client, runtime):
         statements.clear()
         claim(shop, open_one["id"], other)
     assert any(x.lstrip().upper().startswith("INSERT") for x in statements)
+
+
+def test_a_gated_claim_on_a_sold_out_template_does_not_ask_the_gate(shop, runtime):
+    """Issued coupons never go back to stock: sold out in the database (as the gated path's
+    template read says) is answered without a Redis round trip."""
+
+    class NoGate:
+        def take(self, **_):
+            raise AssertionError("the gate was asked")
+
+    t = template(shop, total_stock=1)
+    claim(shop, t["id"])
+    with runtime.db.unit_of_work(write=False) as s:
+        fresh = s.get(CouponTemplate, (shop.merchant_id, t["id"]))
+    with pytest.raises(ShopletError) as refused:
+        claims.claim_through_gate(
+            runtime.db, NoGate(), template=fresh, customer_id=shop.customer_id, now=runtime.clock()
+        )
+    assert refused.value.code == "coupon.sold_out"

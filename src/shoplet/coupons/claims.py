@@ -50,7 +50,8 @@ def flash_template(db, merchant_id: str, template_id: str) -> CouponTemplate:
     """The template for a gated claim, read from the database at most once a second per
     process: under a flash claim thousands of requests a second ask for the same row. A
     stale copy is harmless — status, stock and budget are re-checked in SQL by the write,
-    and only the claim window and audience can lag an edit by up to a second."""
+    and only the claim window, the audience and a stock or budget the merchant raises can
+    lag an edit by up to a second."""
     key = (merchant_id, template_id)
     hit = _FLASH_CACHE.get(key)
     if hit is not None and hit[0] > time.monotonic():
@@ -150,7 +151,9 @@ def claim_through_gate(db, gate, *, template: CouponTemplate, customer_id: str, 
     transaction remains the record, and a refusal there gives the slot back. ``template`` is
     the caller's fresh read; the write below re-checks everything that matters in SQL."""
     merchant_id, template_id = template.merchant_id, template.id
-    refusal = claimable_refusal(template, now)
+    # Sold out in the database is sold out (issued coupons never go back to stock): a rush's
+    # late refusals are answered without asking Redis.
+    refusal = claimable_refusal(template, now) or stock_refusal(template)
     if refusal is not None:
         raise refusal
     everyone = (template.audience or {}).get("kind", "everyone") == "everyone"
