@@ -194,12 +194,12 @@ def on_paid(session: Session, *, order: Order, paid_at: datetime) -> None:
     for fulfilment in of_order(session, order.merchant_id, order.id):
         if fulfilment.status != FulfilmentStatus.PENDING:
             continue
-        fulfilment.status = "ready"
-        if fulfilment.mode == FulfilmentMode.PICKUP:
+        if fulfilment.mode == FulfilmentMode.PICKUP:  # (read before the part changes: one UPDATE)
             cfg = settings_of(session.get_one(StockLocation, (order.merchant_id, fulfilment.location_id)))
             fulfilment.expires_at = max(paid_at, fulfilment.ready_at or paid_at) + timedelta(
                 hours=cfg.pickup_hours
             )
+        fulfilment.status = "ready"
     session.flush()
 
 

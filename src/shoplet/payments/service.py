@@ -171,8 +171,8 @@ def apply_paid(session: Session, *, payment: Payment, trade_no: str, paid_at: da
             .values(status="paid", paid_at=paid_at, paid_amount=payment.amount)
         )
     )
-    order = get_owned(session, Order, merchant_id, payment.order_id, what="Order")
-    session.refresh(order)
+    # As it is now (the UPDATE above may have changed it): one read, even if the session held it.
+    order = session.get_one(Order, (merchant_id, payment.order_id), populate_existing=True)
     if order_paid:
         record_order_event(
             session,
