@@ -65,7 +65,7 @@ def flash_template(db, merchant_id: str, template_id: str) -> CouponTemplate:
 
 
 _TEMPLATE_ROW = select(CouponTemplate.__table__).where(
-    CouponTemplate.merchant_id == bindparam("m"), CouponTemplate.id == bindparam("t")
+    owned(CouponTemplate, bindparam("m")), CouponTemplate.id == bindparam("t")
 )
 
 
