@@ -25,9 +25,9 @@ from shoplet.coupons.service import (
     cached_zone,
     claim,
     claimable_refusal,
-    face_value,
     issue,
     local_day,
+    stock_refusal,
 )
 from shoplet.coupons.views import coupon_out
 from shoplet.db import Database
@@ -78,15 +78,6 @@ def fresh_template(db: Database, merchant_id: str, template_id: str) -> CouponTe
     if row is None:
         raise NotFound.of("Coupon", "coupon")
     return CouponTemplate(**row)
-
-
-def stock_refusal(template: CouponTemplate) -> Conflict | None:
-    """Sold out or over budget as the template stands (a write would be refused the same)."""
-    if template.budget is not None and template.budget_committed + face_value(template) > template.budget:
-        return Conflict("coupon.budget_exhausted", "This coupon's budget is used up.")
-    if template.total_stock is not None and template.issued_count >= template.total_stock:
-        return Conflict("coupon.sold_out", "All of these coupons have been claimed.")
-    return None
 
 
 def claim_for_customer(

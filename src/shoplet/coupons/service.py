@@ -354,6 +354,15 @@ def claimable_refusal(template: CouponTemplate, now: datetime) -> Conflict | Unp
     return None
 
 
+def stock_refusal(template: CouponTemplate) -> Conflict | None:
+    """Sold out or over budget as the template stands (a write would be refused the same)."""
+    if template.budget is not None and template.budget_committed + face_value(template) > template.budget:
+        return Conflict("coupon.budget_exhausted", "This coupon's budget is used up.")
+    if template.total_stock is not None and template.issued_count >= template.total_stock:
+        return Conflict("coupon.sold_out", "All of these coupons have been claimed.")
+    return None
+
+
 def issue(
     session: Session,
     *,
@@ -429,9 +438,7 @@ def issue(
         refusal = claimable_refusal(current, now)  # paused or stopped since the caller read it
         if refusal is not None:
             raise refusal
-        if current.budget is not None and current.budget_committed + face > current.budget:
-            raise Conflict("coupon.budget_exhausted", "This coupon's budget is used up.")
-        raise Conflict("coupon.sold_out", "All of these coupons have been claimed.")
+        raise stock_refusal(current) or Conflict("coupon.sold_out", "All of these coupons have been claimed.")
     events.record(
         session,
         merchant_id,
