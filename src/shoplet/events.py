@@ -18,14 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import BigInteger, Index, String, Table
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import BigInteger, Index, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from shoplet.db import EVENT_CONSUMERS, Base, new_id
+from shoplet.db import EVENT_CONSUMERS, Base, insert_new, new_id
 
 
 class EventKind(StrEnum):
@@ -128,26 +126,6 @@ class Fact:
 _FIELDS = tuple(f.name for f in fields(Fact))
 
 
-_INSERTS: dict[tuple[str, str], Any] = {}
-
-
-def _insert_ignoring_duplicates(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
-    """``INSERT … ON CONFLICT DO NOTHING`` of plain rows, in Core on the session's connection
-    (the hot path of every recorded event: no ORM bookkeeping, one statement built once)."""
-    connection = session.connection()
-    dialect = connection.dialect.name
-    statement = _INSERTS.get((dialect, model.__tablename__))
-    if statement is None:
-        table = cast(Table, model.__table__)
-        statement = (
-            pg_insert(table).on_conflict_do_nothing()
-            if dialect == "postgresql"
-            else sqlite_insert(table).on_conflict_do_nothing()
-        )
-        _INSERTS[(dialect, model.__tablename__)] = statement
-    connection.execute(statement, rows)
-
-
 def record_many(session: Session, merchant_id: str, facts: list[Fact]) -> None:
     """Record events in this transaction; an id already recorded is kept as it was."""
     if not facts:
@@ -159,14 +137,14 @@ def record_many(session: Session, merchant_id: str, facts: list[Fact]) -> None:
         if row["id"] is None:
             row["id"] = f"{fact.kind}:{fact.subject_id}" if fact.subject_id else new_id("ev")
         rows.append(row)
-    _insert_ignoring_duplicates(session, Event, rows)
+    insert_new(session, Event, rows)
     consumers = session.info.get(EVENT_CONSUMERS, ("rollup",))
     queued = [
         {"merchant_id": merchant_id, "consumer": consumer, "event_id": row["id"]}
         for row in rows
         for consumer in consumers
     ]
-    _insert_ignoring_duplicates(session, EventQueue, queued)
+    insert_new(session, EventQueue, queued)
 
 
 def record(session: Session, merchant_id: str, kind: str, occurred_at: datetime, **columns: Any) -> None:

@@ -132,3 +132,27 @@ def test_reconciliation_sweep(shop, runtime, clock):
     clock.advance(minutes=6)
     assert sweeps.reconcile_stale_payments(runtime) >= 1
     assert _order_status(shop, order["id"])["status"] == "paid"
+
+
+def test_applying_a_payment_costs_a_fixed_number_of_statements(shop, client, runtime, clock):
+    """Reconciling a paid trade: the provider's answer, then one transaction marking the
+    payment and order paid (each UPDATE returns its row: nothing is read again), using the
+    coupon, readying the pickup and crediting growth and points. A second order of the same
+    member costs no more than the first (which also enrols them)."""
+    from shoplet.payments import service as payments
+    from tests.helpers import counting
+
+    provider = runtime.providers["sandbox"]
+    counts = []
+    for _ in range(2):
+        order = shop.order({"LATTE-T": 1})
+        payment = shop.pay(order["id"], deliver=False)
+        with counting(runtime.db.engine) as statements:
+            paid = payments.reconcile(
+                runtime.db, provider, merchant_id=shop.merchant_id, payment_id=payment["id"], now=clock()
+            )
+        assert paid.status == "paid" and paid.paid_at is not None
+        assert _order_status(shop, order["id"])["status"] == "paid"
+        counts.append(len(statements))
+    ceiling = {"sqlite": 29, "postgresql": 27}[runtime.db.dialect]  # 39 / 36 before
+    assert counts[1] <= counts[0] <= ceiling, counts

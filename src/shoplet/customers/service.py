@@ -105,20 +105,20 @@ def resolve_customer(
             select(Customer).where(owned(Customer, merchant_id), Customer.phone == phone)
         )
     try:
-        with session.begin_nested():
+        with session.begin_nested():  # the customer (if new) and the identity: one flush
             if customer is None:
                 customer = Customer(
                     merchant_id=merchant_id, id=new_id("cus"), phone=phone, tags=[], created_at=now
                 )
                 session.add(customer)
-                session.flush()
-            link_identity(
-                session,
-                merchant_id=merchant_id,
-                customer_id=customer.id,
-                host_app=host_app,
-                host_user_id=host_user_id,
-                now=now,
+            session.add(
+                CustomerIdentity(
+                    merchant_id=merchant_id,
+                    host_app=host_app,
+                    host_user_id=host_user_id,
+                    customer_id=customer.id,
+                    created_at=now,
+                )
             )
     except IntegrityError:
         # The same host user signed in twice at once: the other sign-in created them.
@@ -151,8 +151,7 @@ def open_session(
         created_at=now,
         expires_at=now + timedelta(days=days),
     )
-    session.add(record)
-    session.flush()
+    session.add(record)  # written with the unit of work's other changes
     events.record(
         session,
         merchant_id,

@@ -180,6 +180,34 @@ def set_on_hand(
     )
 
 
+def _move_statement(guard: str | None) -> Any:
+    """One conditional UPDATE of a level by ``dh`` on hand and ``dr`` reserved, whose extra
+    condition (``guard``) is that ``q`` units are reserved, or available, or nothing."""
+    conditions = {
+        None: [],
+        "reserved": [StockLevel.reserved >= bindparam("q")],
+        "available": [StockLevel.on_hand - StockLevel.reserved >= bindparam("q")],
+    }[guard]
+    return (
+        update(StockLevel)
+        .where(
+            owned(StockLevel, bindparam("m")),
+            StockLevel.location_id == bindparam("l"),
+            StockLevel.sku_id == bindparam("s"),
+            *conditions,
+        )
+        .values(
+            on_hand=StockLevel.on_hand + bindparam("dh"),
+            reserved=StockLevel.reserved + bindparam("dr"),
+            updated_at=bindparam("now", type_=StockLevel.__table__.c.updated_at.type),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+_MOVES = {guard: _move_statement(guard) for guard in (None, "reserved", "available")}
+
+
 def _move(
     session: Session,
     *,
@@ -189,49 +217,57 @@ def _move(
     kind: str,
     on_hand: int,
     reserved: int,
-    guard: Any,
+    guard: str | None,
     error: Exception | None,
     order_id: str | None,
     reason: str,
     now: datetime,
 ) -> None:
     """Apply ``on_hand``/``reserved`` (+1, −1 or 0 per unit) to each item by one conditional
-    UPDATE whose extra condition is ``guard(quantity)``; a row the guard refuses raises ``error``.
+    UPDATE whose extra condition is ``guard`` (see :func:`_move_statement`); a row the guard
+    refuses raises ``error``. A level the session holds is expired, so it reads as changed.
 
     SKUs go in sorted order so concurrent transactions lock rows alike (no deadlock cycles
     on PostgreSQL).
     """
+    statement = _MOVES[guard]
+    movements = []
     for sku_id, quantity in sorted(items.items()):
         if quantity <= 0:
             continue
-        condition = [guard(quantity)] if guard is not None else []
-        moved = changed(
-            session.execute(
-                update(StockLevel)
-                .where(*_level_filter(merchant_id, location_id, sku_id), *condition)
-                .values(
-                    on_hand=StockLevel.on_hand + on_hand * quantity,
-                    reserved=StockLevel.reserved + reserved * quantity,
-                    updated_at=now,
-                )
-            )
-        )
+        params = {
+            "m": merchant_id,
+            "l": location_id,
+            "s": sku_id,
+            "q": quantity,
+            "dh": on_hand * quantity,
+            "dr": reserved * quantity,
+            "now": now,
+        }
+        moved = changed(session.execute(statement, params))
         if not moved and error is not None:
             if isinstance(error, Unprocessable):
                 error.extra["sku_id"] = sku_id
             raise error
-        _movement(
-            session,
-            merchant_id=merchant_id,
-            location_id=location_id,
-            sku_id=sku_id,
-            kind=kind,
-            on_hand=on_hand * quantity,
-            reserved=reserved * quantity,
-            reason=reason,
-            order_id=order_id,
-            now=now,
+        held = session.identity_map.get((StockLevel, (merchant_id, location_id, sku_id), None))
+        if held is not None:
+            session.expire(held, ["on_hand", "reserved", "updated_at"])
+        movements.append(
+            {
+                "merchant_id": merchant_id,
+                "id": new_id("mov"),
+                "location_id": location_id,
+                "sku_id": sku_id,
+                "kind": kind,
+                "on_hand_delta": on_hand * quantity,
+                "reserved_delta": reserved * quantity,
+                "reason": reason,
+                "order_id": order_id,
+                "created_at": now,
+            }
         )
+    if movements:
+        session.connection().execute(_INSERT_MOVEMENTS, movements)
 
 
 # Checkout reserves on every order: both statements built once and sent on the connection
@@ -310,7 +346,7 @@ def release(
         kind="release",
         on_hand=0,
         reserved=-1,
-        guard=lambda n: StockLevel.reserved >= n,
+        guard="reserved",
         error=Conflict("stock.release_mismatch", "The reservation to release is not there."),
         order_id=order_id,
         reason=reason,
@@ -336,7 +372,7 @@ def commit(
         kind="commit",
         on_hand=-1,
         reserved=-1,
-        guard=lambda n: StockLevel.reserved >= n,
+        guard="reserved",
         error=Conflict("stock.commit_mismatch", "The reservation to fulfil is not there."),
         order_id=order_id,
         reason="",
@@ -424,7 +460,7 @@ def transfer(
         kind="transfer_out",
         on_hand=-1,
         reserved=0,
-        guard=lambda q: StockLevel.on_hand - StockLevel.reserved >= q,
+        guard="available",
         error=Unprocessable("stock.transfer_short", "The source does not have that many available to move."),
         order_id=None,
         reason=note,

@@ -11,12 +11,13 @@ lots by conditional UPDATEs that refuse to go below empty.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from shoplet import events
-from shoplet.db import changed, new_id, number
+from shoplet.db import changed, new_id
 from shoplet.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from shoplet.events import EventKind
 from shoplet.membership.models import LoyaltySettings, Member, PointsEntry, PointsKind, PointsLot
@@ -26,6 +27,11 @@ from shoplet.tenancy.models import Merchant
 
 
 def settings_of(session: Session, merchant_id: str) -> LoyaltySettings:
+    """The merchant's loyalty settings, or the defaults when they never set any. A merchant
+    without a row is asked once per unit of work (``get`` would ask again every time)."""
+    defaults = session.info.get(("loyalty_defaults", merchant_id))
+    if defaults is not None:
+        return cast(LoyaltySettings, defaults)
     row = session.get(LoyaltySettings, merchant_id)
     if row is None:
         row = LoyaltySettings(
@@ -36,12 +42,14 @@ def settings_of(session: Session, merchant_id: str) -> LoyaltySettings:
             max_share_percent=50,
             updated_at=None,
         )
+        session.info[("loyalty_defaults", merchant_id)] = row
     return row
 
 
 def set_settings(
     session: Session, *, merchant_id: str, values: dict[str, int], now: datetime
 ) -> LoyaltySettings:
+    session.info.pop(("loyalty_defaults", merchant_id), None)
     row = session.get(LoyaltySettings, merchant_id)
     if row is None:
         row = LoyaltySettings(merchant_id=merchant_id)
@@ -96,20 +104,26 @@ def expiry_for(session: Session, merchant_id: str, earned_at: datetime) -> datet
     return datetime(year + 2, 1, 1, tzinfo=zone)
 
 
+_MOVE_BALANCE = (
+    update(Member)
+    .where(
+        owned(Member, bindparam("m")),
+        Member.customer_id == bindparam("c"),
+        Member.points_balance + bindparam("d") >= 0,
+    )
+    .values(points_balance=Member.points_balance + bindparam("d"))
+    .returning(Member.points_balance)
+    .execution_options(synchronize_session=False)
+)
+
+
 def _move_balance(session: Session, merchant_id: str, customer_id: str, delta: int) -> int | None:
     """Add ``delta`` to the balance unless that would take it below zero; the new balance or None."""
-    stmt = (
-        update(Member)
-        .where(
-            owned(Member, merchant_id),
-            Member.customer_id == customer_id,
-            Member.points_balance + delta >= 0,
-        )
-        .values(points_balance=Member.points_balance + delta)
-        .returning(Member.points_balance)
-        .execution_options(synchronize_session=False)
-    )
-    return session.execute(stmt).scalar()
+    return session.execute(_MOVE_BALANCE, {"m": merchant_id, "c": customer_id, "d": delta}).scalar()
+
+
+_INSERT_ENTRY = cast(Table, PointsEntry.__table__).insert()
+_INSERT_LOT = cast(Table, PointsLot.__table__).insert()
 
 
 def _entry(
@@ -125,19 +139,22 @@ def _entry(
     order_id: str | None = None,
     note: str = "",
 ) -> None:
-    session.add(
-        PointsEntry(
-            merchant_id=merchant_id,
-            id=new_id("pte"),
-            customer_id=customer_id,
-            kind=kind,
-            delta=delta,
-            balance_after=balance,
-            lot_id=lot_id,
-            order_id=order_id,
-            note=note[:200],
-            at=now,
-        )
+    """One line of the ledger, written at once on the session's connection (an append-only
+    row nothing in the transaction holds as an object)."""
+    session.connection().execute(
+        _INSERT_ENTRY,
+        {
+            "merchant_id": merchant_id,
+            "id": new_id("pte"),
+            "customer_id": customer_id,
+            "kind": kind,
+            "delta": delta,
+            "balance_after": balance,
+            "lot_id": lot_id,
+            "order_id": order_id,
+            "note": note[:200],
+            "at": now,
+        },
     )
 
 
@@ -160,18 +177,21 @@ def credit(
     balance = _move_balance(session, merchant_id, customer_id, points)
     if balance is None:
         raise Unprocessable("points.not_member", "Only members collect points.")
-    lot = PointsLot(
-        merchant_id=merchant_id,
-        id=new_id("ptl"),
-        customer_id=customer_id,
-        amount=points,
-        remaining=points,
-        source=kind,
-        order_id=order_id,
-        earned_at=now,
-        expires_at=expires_at,
+    lot_id = new_id("ptl")
+    session.connection().execute(
+        _INSERT_LOT,
+        {
+            "merchant_id": merchant_id,
+            "id": lot_id,
+            "customer_id": customer_id,
+            "amount": points,
+            "remaining": points,
+            "source": kind,
+            "order_id": order_id,
+            "earned_at": now,
+            "expires_at": expires_at,
+        },
     )
-    session.add(lot)
     _entry(
         session,
         merchant_id,
@@ -180,18 +200,17 @@ def credit(
         points,
         balance,
         now,
-        lot_id=lot.id,
+        lot_id=lot_id,
         order_id=order_id,
         note=note,
     )
-    session.flush()
     events.record(
         session,
         merchant_id,
         EventKind.POINTS_EARNED,
         now,
         customer_id=customer_id,
-        subject_id=lot.id,
+        subject_id=lot_id,
         ref=kind,
         amount=points,
     )
@@ -278,15 +297,15 @@ def balance_of(session: Session, merchant_id: str, customer_id: str) -> int:
     return member.points_balance if member else 0
 
 
+_ORDER_SUM = select(func.coalesce(func.sum(PointsEntry.delta), 0)).where(
+    owned(PointsEntry, bindparam("m")),
+    PointsEntry.order_id == bindparam("o"),
+    PointsEntry.kind.in_(bindparam("kinds", expanding=True)),
+)
+
+
 def _order_sum(session: Session, merchant_id: str, order_id: str, kinds: tuple[str, ...]) -> int:
-    return number(
-        session,
-        select(func.coalesce(func.sum(PointsEntry.delta), 0)).where(
-            owned(PointsEntry, merchant_id),
-            PointsEntry.order_id == order_id,
-            PointsEntry.kind.in_(kinds),
-        ),
-    )
+    return int(session.scalar(_ORDER_SUM, {"m": merchant_id, "o": order_id, "kinds": list(kinds)}) or 0)
 
 
 def earn_for_order(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shoplet import references
+from shoplet.db import insert_new
 from shoplet.membership.models import Member
 from shoplet.outbox import emit
 
@@ -27,24 +27,16 @@ def enrol_on_payment(
     Returns True when this call enrolled them. Idempotent: the primary key
     ``(merchant_id, customer_id)`` makes a second enrolment a no-op.
     """
-    if session.get(Member, (merchant_id, customer_id)) is not None:
-        return False
-    try:
-        with session.begin_nested():
-            session.add(
-                Member(
-                    merchant_id=merchant_id,
-                    customer_id=customer_id,
-                    tier="base",
-                    host_app=host_app,
-                    scene=scene,
-                    first_order_id=order_id,
-                    joined_at=now,
-                )
-            )
-    except IntegrityError:
-        return False
-    return True
+    row = {
+        "merchant_id": merchant_id,
+        "customer_id": customer_id,
+        "tier": "base",
+        "host_app": host_app,
+        "scene": scene,
+        "first_order_id": order_id,
+        "joined_at": now,
+    }
+    return insert_new(session, Member, [row]) == 1
 
 
 PACK_TOPIC = "coupon.pack"

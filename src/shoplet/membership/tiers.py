@@ -6,13 +6,13 @@ pack once per tier, ever (dropping and climbing back does not pay it twice)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from shoplet import events
-from shoplet.db import new_id, number
+from shoplet.db import new_id
 from shoplet.errors import Conflict, InvalidInput
 from shoplet.events import EventKind
 from shoplet.membership.models import GrowthEntry, Member, Tier, TierChange
@@ -23,8 +23,11 @@ from shoplet.scoping import get_owned, owned
 BASE = "base"
 
 
+_TIERS = select(Tier).where(owned(Tier, bindparam("m"))).order_by(Tier.threshold)
+
+
 def tiers_of(session: Session, merchant_id: str) -> list[Tier]:
-    return list(session.scalars(select(Tier).where(owned(Tier, merchant_id)).order_by(Tier.threshold)))
+    return list(session.scalars(_TIERS, {"m": merchant_id}))
 
 
 def create_tier(session: Session, *, merchant_id: str, fields: dict[str, Any], now: datetime) -> Tier:
@@ -70,13 +73,30 @@ def benefits_of(session: Session, merchant_id: str, tier_code: str) -> Tier | No
     return session.scalar(_TIER, {"m": merchant_id, "code": tier_code})
 
 
+_ORDER_GROWTH = select(func.coalesce(func.sum(GrowthEntry.delta), 0)).where(
+    owned(GrowthEntry, bindparam("m")),
+    GrowthEntry.order_id == bindparam("o"),
+    GrowthEntry.kind == bindparam("k"),
+)
+_INSERT_GROWTH = cast(Table, GrowthEntry.__table__).insert()
+
+
 def _order_growth(session: Session, merchant_id: str, order_id: str, kind: str) -> int:
-    return number(
-        session,
-        select(func.coalesce(func.sum(GrowthEntry.delta), 0)).where(
-            owned(GrowthEntry, merchant_id), GrowthEntry.order_id == order_id, GrowthEntry.kind == kind
-        ),
+    return int(session.scalar(_ORDER_GROWTH, {"m": merchant_id, "o": order_id, "k": kind}) or 0)
+
+
+# Growth moves unless it would fall below zero; the member comes back as the UPDATE left it.
+_ADD_GROWTH = (
+    update(Member)
+    .where(
+        owned(Member, bindparam("m")),
+        Member.customer_id == bindparam("c"),
+        Member.growth + bindparam("d") >= 0,
     )
+    .values(growth=Member.growth + bindparam("d"))
+    .returning(Member)
+    .execution_options(populate_existing=True, synchronize_session=False)
+)
 
 
 def _move(
@@ -89,27 +109,22 @@ def _move(
     reason: str,
     now: datetime,
 ) -> None:
-    growth = session.execute(
-        update(Member)
-        .where(owned(Member, merchant_id), Member.customer_id == customer_id, Member.growth + delta >= 0)
-        .values(growth=Member.growth + delta)
-        .returning(Member.growth)
-        .execution_options(synchronize_session=False)
-    ).scalar()
-    if growth is None:
+    member = session.execute(_ADD_GROWTH, {"m": merchant_id, "c": customer_id, "d": delta}).scalar()
+    if member is None:
         return
-    session.add(
-        GrowthEntry(
-            merchant_id=merchant_id,
-            id=new_id("gre"),
-            customer_id=customer_id,
-            order_id=order_id,
-            kind=kind,
-            delta=delta,
-            at=now,
-        )
+    growth = member.growth
+    session.connection().execute(
+        _INSERT_GROWTH,
+        {
+            "merchant_id": merchant_id,
+            "id": new_id("gre"),
+            "customer_id": customer_id,
+            "order_id": order_id,
+            "kind": kind,
+            "delta": delta,
+            "at": now,
+        },
     )
-    member = session.get_one(Member, (merchant_id, customer_id), populate_existing=True)
     target = tier_for(tiers_of(session, merchant_id), growth)
     if target != member.tier:
         change_id = new_id("tch")

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from shoplet import events
-from shoplet.db import changed, new_id
+from shoplet.db import new_id
 from shoplet.errors import Conflict, NotFound
 from shoplet.events import EventKind
 from shoplet.inventory import service as inventory
@@ -222,20 +222,34 @@ def on_cancel(session: Session, *, order: Order, reason: str, now: datetime) -> 
     session.flush()
 
 
-def finish_part(session: Session, fulfilment: Fulfilment, *, by: str, now: datetime) -> bool:
-    """Hand one ready fulfilment over: its outstanding units leave the location."""
-    done = changed(
-        session.execute(
-            update(Fulfilment)
-            .where(
-                owned(Fulfilment, fulfilment.merchant_id),
-                Fulfilment.id == fulfilment.id,
-                Fulfilment.status == FulfilmentStatus.READY,
-            )
-            .values(status="done", done_at=now, done_by=by)
-        )
+# Handing a part over returns it as the UPDATE left it (the session's object refreshed).
+_FINISH = (
+    update(Fulfilment)
+    .where(
+        owned(Fulfilment, bindparam("m")),
+        Fulfilment.id == bindparam("key"),
+        Fulfilment.status == FulfilmentStatus.READY,
     )
-    if not done:
+    .values(status="done", done_at=bindparam("at"), done_by=bindparam("by"))
+    .returning(Fulfilment)
+    .execution_options(populate_existing=True, synchronize_session=False)
+)
+_CLOSE = (
+    update(Order)
+    .where(owned(Order, bindparam("m")), Order.id == bindparam("key"), Order.status == OrderStatus.PAID)
+    .values(status="fulfilled", fulfilled_at=bindparam("at"))
+    .returning(Order)
+    .execution_options(populate_existing=True, synchronize_session=False)
+)
+
+
+def finish_part(session: Session, fulfilment: Fulfilment, *, by: str, now: datetime) -> bool:
+    """Hand one ready fulfilment over: its outstanding units leave the location (``fulfilment``
+    is current afterwards)."""
+    done = session.execute(
+        _FINISH, {"m": fulfilment.merchant_id, "key": fulfilment.id, "at": now, "by": by}
+    ).scalar()
+    if done is None:
         return False
     inventory.commit(
         session,
@@ -290,15 +304,10 @@ def close_when_done(session: Session, *, order: Order, now: datetime) -> bool:
     states = {f.status for f in of_order(session, order.merchant_id, order.id)}
     if states & set(OPEN) or "done" not in states:
         return False
-    closed = changed(
-        session.execute(
-            update(Order)
-            .where(owned(Order, order.merchant_id), Order.id == order.id, Order.status == OrderStatus.PAID)
-            .values(status="fulfilled", fulfilled_at=now)
-        )
-    )
-    session.refresh(order)
-    return bool(closed)
+    closed = session.execute(_CLOSE, {"m": order.merchant_id, "key": order.id, "at": now}).scalar()
+    if closed is None:
+        session.refresh(order)
+    return closed is not None
 
 
 def after_refund(session: Session, *, order: Order) -> None:

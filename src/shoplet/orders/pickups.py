@@ -58,7 +58,6 @@ def verify_pickup(
         raise refused
     if not finish_part(session, current, by=by, now=now):
         raise Conflict("pickup.code_used", "That pickup code was just used.")
-    session.refresh(current)
     return current
 
 

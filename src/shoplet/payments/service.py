@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shoplet.coupons import issuing as coupon_events
 from shoplet.coupons import redemption as coupons
-from shoplet.db import Database, changed, new_id
+from shoplet.db import Database, new_id
 from shoplet.errors import Conflict, Unprocessable
 from shoplet.events import EventKind
 from shoplet.guides import commissions
@@ -31,6 +31,52 @@ from shoplet.payments.provider import Notification, PaymentProvider, TradeStatus
 from shoplet.scoping import get_owned, owned
 
 REFUND_TOPIC = "refund.process"
+
+# The hot path's statements, built once. Each UPDATE returns the row it changed as the ORM
+# object (refreshing the one the session holds), so nothing is read again afterwards.
+_CURRENT = {"populate_existing": True, "synchronize_session": False}
+_ATTACH = (
+    update(Payment)
+    .where(
+        owned(Payment, bindparam("m")), Payment.id == bindparam("key"), Payment.provider_trade_no.is_(None)
+    )
+    .values(provider_trade_no=bindparam("trade_no"), pay_params=bindparam("params"))
+    .returning(Payment)
+    .execution_options(**_CURRENT)
+)
+_MARK_PAID = (
+    update(Payment)
+    .where(
+        owned(Payment, bindparam("m")),
+        Payment.id == bindparam("key"),
+        Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.CLOSED)),
+    )
+    .values(status="paid", paid_at=bindparam("at"), provider_trade_no=bindparam("trade_no"))
+    .returning(Payment)
+    .execution_options(**_CURRENT)
+)
+_MARK_CLOSED = (
+    update(Payment)
+    .where(
+        owned(Payment, bindparam("m")),
+        Payment.id == bindparam("key"),
+        Payment.status == PaymentStatus.PENDING,
+    )
+    .values(status="closed", closed_at=bindparam("at"))
+    .returning(Payment)
+    .execution_options(**_CURRENT)
+)
+_ORDER_PAID = (
+    update(Order)
+    .where(
+        owned(Order, bindparam("m")),
+        Order.id == bindparam("key"),
+        Order.status == OrderStatus.PENDING_PAYMENT,
+    )
+    .values(status="paid", paid_at=bindparam("at"), paid_amount=bindparam("paid"))
+    .returning(Order)
+    .execution_options(**_CURRENT)
+)
 
 
 def open_payment(
@@ -85,22 +131,22 @@ def attach_trade(
     """Open the provider's trade for a payment (outside any transaction) and remember it."""
     with db.unit_of_work(write=False) as session:
         payment = get_owned(session, Payment, merchant_id, payment_id, what="Payment")
-        order = get_owned(session, Order, merchant_id, payment.order_id, what="Order")
     if payment.provider_trade_no:
         return payment
     created = provider.create_trade(
         merchant_id=merchant_id,
         out_trade_no=payment.id,
         amount=payment.amount,
-        subject=f"Order {order.id}",
+        subject=f"Order {payment.order_id}",
         notify_url=notify_url,
     )
     with db.unit_of_work() as session:
-        payment = get_owned(session, Payment, merchant_id, payment_id, what="Payment")
-        if not payment.provider_trade_no:
-            payment.provider_trade_no = created.trade_no
-            payment.pay_params = created.pay_params
-        return payment
+        attached = session.execute(
+            _ATTACH,
+            {"m": merchant_id, "key": payment_id, "trade_no": created.trade_no, "params": created.pay_params},
+        ).scalar()
+        # Attached meanwhile by another request: the trade the payment holds stays.
+        return attached or get_owned(session, Payment, merchant_id, payment_id, what="Payment")
 
 
 def record_notification(session: Session, notification: Notification, provider: str, now: datetime) -> str:
@@ -144,35 +190,22 @@ def record_notification(session: Session, notification: Notification, provider: 
 
 
 def apply_paid(session: Session, *, payment: Payment, trade_no: str, paid_at: datetime, now: datetime) -> str:
-    """Money was taken for ``payment``: mark it and its order paid, or refund it if too late."""
+    """Money was taken for ``payment``: mark it and its order paid, or refund it if too late.
+    ``payment`` is current afterwards."""
     merchant_id = payment.merchant_id
-    moved = changed(
-        session.execute(
-            update(Payment)
-            .where(
-                owned(Payment, merchant_id),
-                Payment.id == payment.id,
-                Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.CLOSED)),
-            )
-            .values(status="paid", paid_at=paid_at, provider_trade_no=trade_no)
-        )
-    )
-    session.refresh(payment)
-    if not moved:
+    moved = session.execute(
+        _MARK_PAID, {"m": merchant_id, "key": payment.id, "at": paid_at, "trade_no": trade_no}
+    ).scalar()
+    if moved is None:
+        session.refresh(payment)
         return "already_paid"
-    order_paid = changed(
-        session.execute(
-            update(Order)
-            .where(
-                owned(Order, merchant_id),
-                Order.id == payment.order_id,
-                Order.status == OrderStatus.PENDING_PAYMENT,
-            )
-            .values(status="paid", paid_at=paid_at, paid_amount=payment.amount)
-        )
-    )
-    # As it is now (the UPDATE above may have changed it): one read, even if the session held it.
-    order = session.get_one(Order, (merchant_id, payment.order_id), populate_existing=True)
+    # The order as the UPDATE left it, or (not pending any more) as it is now.
+    order = session.execute(
+        _ORDER_PAID, {"m": merchant_id, "key": payment.order_id, "at": paid_at, "paid": payment.amount}
+    ).scalar()
+    order_paid = order is not None
+    if order is None:
+        order = session.get_one(Order, (merchant_id, payment.order_id), populate_existing=True)
     if order_paid:
         record_order_event(
             session,
@@ -262,27 +295,20 @@ def apply_paid(session: Session, *, payment: Payment, trade_no: str, paid_at: da
 
 
 def apply_closed(session: Session, *, payment: Payment, now: datetime) -> str:
-    closed = changed(
-        session.execute(
-            update(Payment)
-            .where(
-                owned(Payment, payment.merchant_id),
-                Payment.id == payment.id,
-                Payment.status == PaymentStatus.PENDING,
-            )
-            .values(status="closed", closed_at=now)
-        )
-    )
-    return "closed" if closed else "ignored"
+    """The provider closed the trade: close a pending payment (``payment`` is current afterwards)."""
+    closed = session.execute(_MARK_CLOSED, {"m": payment.merchant_id, "key": payment.id, "at": now}).scalar()
+    if closed is None:
+        session.refresh(payment)
+        return "ignored"
+    return "closed"
 
 
 def reconcile(
     db: Database, provider: PaymentProvider, *, merchant_id: str, payment_id: str, now: datetime
 ) -> Payment:
-    """Ask the provider how a payment stands and apply it, as if notified."""
-    with db.unit_of_work(write=False) as session:
-        payment = get_owned(session, Payment, merchant_id, payment_id, what="Payment")
-    status: TradeStatus | None = provider.query_trade(merchant_id=merchant_id, out_trade_no=payment.id)
+    """Ask the provider how a payment stands and apply it, as if notified. The trade is named
+    by the payment's id; callers have read the payment to choose its provider."""
+    status: TradeStatus | None = provider.query_trade(merchant_id=merchant_id, out_trade_no=payment_id)
     with db.unit_of_work() as session:
         payment = get_owned(session, Payment, merchant_id, payment_id, what="Payment")
         if status is not None and status.amount != payment.amount:
@@ -295,7 +321,6 @@ def reconcile(
             )
         elif status is not None and status.status == "closed":
             apply_closed(session, payment=payment, now=now)
-        session.refresh(payment)
         return payment
 
 

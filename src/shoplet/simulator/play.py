@@ -178,8 +178,8 @@ class Simulator:
                     now=now,
                 )
                 person.signed_in_until = record.expires_at
-            views = [
-                VisitIn(
+            views = [  # generated valid: built without validation
+                VisitIn.model_construct(
                     id=None,
                     page=rng.choice(PAGES),
                     scene=None,
