@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, select, update
+from sqlalchemy import JSON, Index, Integer, String, bindparam, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from shoplet.db import OUTBOX_WRITTEN, Base, Database, TenantMixin, changed, new_id, utcnow
+from shoplet.db import OUTBOX_WRITTEN, Base, Database, TenantMixin, new_id, utcnow
 from shoplet.scoping import owned
 
 log = logging.getLogger(__name__)
@@ -108,27 +108,39 @@ def dispatch(
     return delivered
 
 
+# Taking an event (its attempt counted, leased until ``lease``) returns what to deliver; a
+# delivered event is done. Both built once: every event of every merchant passes here.
+_CLAIM = (
+    update(OutboxEvent)
+    .where(
+        owned(OutboxEvent, bindparam("m")),
+        OutboxEvent.id == bindparam("k"),
+        OutboxEvent.status == OutboxStatus.PENDING,
+        OutboxEvent.attempts == bindparam("n", type_=Integer),
+    )
+    .values(attempts=bindparam("n", type_=Integer) + 1, next_attempt_at=bindparam("lease"))
+    .returning(OutboxEvent.topic, OutboxEvent.payload)
+    .execution_options(synchronize_session=False)
+)
+_DONE = (
+    update(OutboxEvent)
+    .where(owned(OutboxEvent, bindparam("m")), OutboxEvent.id == bindparam("k"))
+    .values(status="done", done_at=bindparam("at"), last_error=None)
+    .execution_options(synchronize_session=False)
+)
+
+
 def _deliver_one(
     db: Database, handlers: dict[str, Handler], merchant_id: str, event_id: str, attempts: int, now: datetime
 ) -> int:
     lease = now + timedelta(seconds=BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS) - 1)])
     with db.unit_of_work() as session:
-        claimed = changed(
-            session.execute(
-                update(OutboxEvent)
-                .where(
-                    owned(OutboxEvent, merchant_id),
-                    OutboxEvent.id == event_id,
-                    OutboxEvent.status == OutboxStatus.PENDING,
-                    OutboxEvent.attempts == attempts,
-                )
-                .values(attempts=attempts + 1, next_attempt_at=lease)
-            )
-        )
-        if not claimed:
+        claimed = session.execute(
+            _CLAIM, {"m": merchant_id, "k": event_id, "n": attempts, "lease": lease}
+        ).first()
+        if claimed is None:
             return 0
-        event = session.get_one(OutboxEvent, (merchant_id, event_id))
-        topic, payload = event.topic, dict(event.payload)
+        topic, payload = claimed.topic, dict(claimed.payload)
     handler = handlers.get(topic)
     error: str | None = None
     terminal = False
@@ -149,9 +161,12 @@ def _deliver_one(
             values.update(status="done", done_at=now)
         elif terminal or attempts + 1 >= len(BACKOFF_SECONDS) + 1:
             values.update(status="dead")
-        session.execute(
-            update(OutboxEvent)
-            .where(owned(OutboxEvent, merchant_id), OutboxEvent.id == event_id)
-            .values(**values)
-        )
+        if error is None:
+            session.execute(_DONE, {"m": merchant_id, "k": event_id, "at": now})
+        else:
+            session.execute(
+                update(OutboxEvent)
+                .where(owned(OutboxEvent, merchant_id), OutboxEvent.id == event_id)
+                .values(**values)
+            )
     return 1 if error is None else 0

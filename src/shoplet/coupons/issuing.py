@@ -7,7 +7,7 @@ import io
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -190,6 +190,17 @@ def _issue_once(
     return coupon.id
 
 
+_ACTIVE_RULES = (
+    select(CouponEventRule)
+    .where(
+        owned(CouponEventRule, bindparam("m")),
+        CouponEventRule.active.is_(True),
+        CouponEventRule.event.in_(bindparam("events", expanding=True)),
+    )
+    .order_by(CouponEventRule.id)
+)
+
+
 def on_event(
     session: Session,
     *,
@@ -202,17 +213,7 @@ def on_event(
     """Fire the active rules for ``events`` ({event: event key}); each rule issues at most once
     per event key (a customer's joining, an order), however often this runs. A coupon that
     cannot be issued (sold out, stopped) is recorded as such and not retried."""
-    rules = list(
-        session.scalars(
-            select(CouponEventRule)
-            .where(
-                owned(CouponEventRule, merchant_id),
-                CouponEventRule.active.is_(True),
-                CouponEventRule.event.in_(list(events)),
-            )
-            .order_by(CouponEventRule.id)
-        )
-    )
+    rules = list(session.scalars(_ACTIVE_RULES, {"m": merchant_id, "events": list(events)}))
     issued = []
     for rule in rules:
         if rule.event == "order_at_least" and (order_amount or 0) < (rule.min_order_amount or 0):

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from shoplet import events
 from shoplet.coupons.codes import normalise
@@ -71,46 +72,69 @@ def held(
     ]
 
 
+# Setting coupons aside for an order and using them when it is paid: statements built once.
+# They run without synchronising the session; a coupon the session holds is given the values
+# written (:func:`_sync_held`).
+_LOCK = (
+    update(Coupon)
+    .where(
+        owned(Coupon, bindparam("m")), Coupon.id == bindparam("c"), Coupon.status == CouponStatus.AVAILABLE
+    )
+    .values(status="locked", order_id=bindparam("o"), discount=bindparam("d"), order_amount=bindparam("a"))
+    .execution_options(synchronize_session=False)
+)
+_LOCKED_FOR = select(
+    Coupon.id, Coupon.template_id, Coupon.customer_id, Coupon.claimed_at, Coupon.discount
+).where(
+    owned(Coupon, bindparam("m")), Coupon.order_id == bindparam("o"), Coupon.status == CouponStatus.LOCKED
+)
+_USE = (
+    update(Coupon)
+    .where(
+        owned(Coupon, bindparam("m")), Coupon.order_id == bindparam("o"), Coupon.status == CouponStatus.LOCKED
+    )
+    .values(status="used", used_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
+
+
+def _sync_held(session: Session, merchant_id: str, coupon_ids: Any, **values: Any) -> None:
+    """What an UPDATE wrote, onto the coupons the session holds (as its own synchronising would)."""
+    for coupon_id in coupon_ids:
+        held = session.identity_map.get((Coupon, (merchant_id, coupon_id), None))
+        if held is not None:
+            for key, value in values.items():
+                set_committed_value(held, key, value)
+
+
 def lock(
     session: Session, *, merchant_id: str, order_id: str, order_amount: int, discounts: dict[str, int]
 ) -> None:
     """The order's coupons are set aside until it is paid or cancelled."""
     for coupon_id, discount in sorted(discounts.items()):
-        locked = changed(
-            session.execute(
-                update(Coupon)
-                .where(
-                    owned(Coupon, merchant_id),
-                    Coupon.id == coupon_id,
-                    Coupon.status == CouponStatus.AVAILABLE,
-                )
-                .values(status="locked", order_id=order_id, discount=discount, order_amount=order_amount)
-            )
-        )
-        if not locked:
+        params = {"m": merchant_id, "c": coupon_id, "o": order_id, "d": discount, "a": order_amount}
+        if not changed(session.execute(_LOCK, params)):
             raise Conflict(
                 "coupon.not_available", "One of the coupons was just used elsewhere; please try again."
             )
+        _sync_held(
+            session,
+            merchant_id,
+            [coupon_id],
+            status="locked",
+            order_id=order_id,
+            discount=discount,
+            order_amount=order_amount,
+        )
 
 
 def use_for_order(
     session: Session, *, merchant_id: str, order_id: str, now: datetime, store_id: str | None = None
 ) -> int:
     """The order was paid: the coupons set aside for it are used."""
-    held = session.execute(
-        select(Coupon.id, Coupon.template_id, Coupon.customer_id, Coupon.claimed_at, Coupon.discount).where(
-            owned(Coupon, merchant_id), Coupon.order_id == order_id, Coupon.status == CouponStatus.LOCKED
-        )
-    ).all()
-    used = changed(
-        session.execute(
-            update(Coupon)
-            .where(
-                owned(Coupon, merchant_id), Coupon.order_id == order_id, Coupon.status == CouponStatus.LOCKED
-            )
-            .values(status="used", used_at=now)
-        )
-    )
+    held = session.execute(_LOCKED_FOR, {"m": merchant_id, "o": order_id}).all()
+    used = changed(session.execute(_USE, {"m": merchant_id, "o": order_id, "now": now}))
+    _sync_held(session, merchant_id, [row[0] for row in held], status="used", used_at=now)
     events.record_many(
         session,
         merchant_id,

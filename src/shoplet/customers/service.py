@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -92,6 +93,11 @@ def identities_of_many(session: Session, merchant_id: str, customer_ids: list[st
     )
 
 
+_INSERT_CUSTOMER = cast(Table, Customer.__table__).insert()
+_INSERT_IDENTITY = cast(Table, CustomerIdentity.__table__).insert()
+_INSERT_SESSION = cast(Table, CustomerSession.__table__).insert()
+
+
 def resolve_customer(
     session: Session, *, merchant_id: str, host_app: str, host_user_id: str, phone: str | None, now: datetime
 ) -> Customer:
@@ -105,20 +111,28 @@ def resolve_customer(
             select(Customer).where(owned(Customer, merchant_id), Customer.phone == phone)
         )
     try:
-        with session.begin_nested():  # the customer (if new) and the identity: one flush
+        with session.begin_nested():  # the customer (if new) and the identity, as plain rows
+            customer_id = customer.id if customer is not None else new_id("cus")
             if customer is None:
-                customer = Customer(
-                    merchant_id=merchant_id, id=new_id("cus"), phone=phone, tags=[], created_at=now
+                session.connection().execute(
+                    _INSERT_CUSTOMER,
+                    {
+                        "merchant_id": merchant_id,
+                        "id": customer_id,
+                        "phone": phone,
+                        "tags": [],
+                        "created_at": now,
+                    },
                 )
-                session.add(customer)
-            session.add(
-                CustomerIdentity(
-                    merchant_id=merchant_id,
-                    host_app=host_app,
-                    host_user_id=host_user_id,
-                    customer_id=customer.id,
-                    created_at=now,
-                )
+            session.connection().execute(
+                _INSERT_IDENTITY,
+                {
+                    "merchant_id": merchant_id,
+                    "host_app": host_app,
+                    "host_user_id": host_user_id,
+                    "customer_id": customer_id,
+                    "created_at": now,
+                },
             )
     except IntegrityError:
         # The same host user signed in twice at once: the other sign-in created them.
@@ -126,7 +140,7 @@ def resolve_customer(
         if identity is None:
             raise
         return get_owned(session, Customer, merchant_id, identity.customer_id, what="Customer")
-    return customer
+    return customer or get_owned(session, Customer, merchant_id, customer_id, what="Customer")
 
 
 def open_session(
@@ -139,19 +153,23 @@ def open_session(
     days: int,
     now: datetime,
 ) -> tuple[CustomerSession, str]:
-    """A customer session token for one host app; the secret is returned once."""
+    """A customer session token for one host app; the secret is returned once. The session
+    row is written at once as a plain row; the record returned is its values (not held by
+    ``session``)."""
     secret = new_secret()
-    record = CustomerSession(
-        merchant_id=merchant_id,
-        id=new_id("ses"),
-        customer_id=customer_id,
-        host_app=host_app,
-        scene=scene,
-        secret_hash=hash_secret(secret),
-        created_at=now,
-        expires_at=now + timedelta(days=days),
-    )
-    session.add(record)  # written with the unit of work's other changes
+    values = {
+        "merchant_id": merchant_id,
+        "id": new_id("ses"),
+        "customer_id": customer_id,
+        "host_app": host_app,
+        "scene": scene,
+        "secret_hash": hash_secret(secret),
+        "created_at": now,
+        "expires_at": now + timedelta(days=days),
+        "revoked_at": None,
+    }
+    session.connection().execute(_INSERT_SESSION, values)
+    record = CustomerSession(**values)
     events.record(
         session,
         merchant_id,

@@ -158,14 +158,15 @@ def _insert_with_code(session: Session, fulfilment: Fulfilment) -> None:
     raise Conflict("pickup.codes_exhausted", "Could not allocate a pickup code; try again.")
 
 
+_OF_ORDER = (
+    select(Fulfilment)
+    .where(owned(Fulfilment, bindparam("m")), Fulfilment.order_id == bindparam("o"))
+    .order_by(Fulfilment.id)
+)
+
+
 def of_order(session: Session, merchant_id: str, order_id: str) -> list[Fulfilment]:
-    return list(
-        session.scalars(
-            select(Fulfilment)
-            .where(owned(Fulfilment, merchant_id), Fulfilment.order_id == order_id)
-            .order_by(Fulfilment.id)
-        )
-    )
+    return list(session.scalars(_OF_ORDER, {"m": merchant_id, "o": order_id}))
 
 
 def open_lines(session: Session, fulfilment: Fulfilment) -> list[OrderLine]:
