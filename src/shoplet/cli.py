@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import secrets
@@ -78,8 +79,13 @@ def _serve(settings, host: str, port: int, *, worker: bool) -> None:
     runtime = Runtime(settings)
     jobs.install(runtime)
     consumer = jobs.start_embedded_consumer() if worker else None
+    application = create_app(runtime)
+    # Everything built so far lives as long as the process: set it aside from the garbage
+    # collector, whose full collections would otherwise walk it again and again under load.
+    gc.collect()
+    gc.freeze()
     try:
-        uvicorn.run(create_app(runtime), host=host, port=port, log_level=settings.log_level)
+        uvicorn.run(application, host=host, port=port, log_level=settings.log_level)
     finally:
         if consumer is not None:
             consumer.stop(graceful=True)

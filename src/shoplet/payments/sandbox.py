@@ -18,7 +18,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shoplet.db import Clock, Database, bulk_insert, changed, one_of
@@ -67,6 +67,26 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac}"
 
 
+# The wallet's hot path, built once (every simulated or demo payment passes here).
+_BY_OUT_TRADE_NO = select(SandboxTrade).where(
+    owned(SandboxTrade, bindparam("m")), SandboxTrade.out_trade_no == bindparam("o")
+)
+_STATUS_OF = select(
+    SandboxTrade.status, SandboxTrade.trade_no, SandboxTrade.amount, SandboxTrade.paid_at
+).where(owned(SandboxTrade, bindparam("m")), SandboxTrade.out_trade_no == bindparam("o"))
+_PAY = (
+    update(SandboxTrade)
+    .where(
+        owned(SandboxTrade, bindparam("m")),
+        SandboxTrade.trade_no == bindparam("t"),
+        SandboxTrade.status == "WAIT_BUYER_PAY",
+    )
+    .values(status="TRADE_SUCCESS", paid_at=bindparam("at"))
+    .returning(SandboxTrade)
+    .execution_options(populate_existing=True, synchronize_session=False)
+)
+
+
 class SandboxProvider:
     name = "sandbox"
 
@@ -92,11 +112,7 @@ class SandboxProvider:
         for _ in range(2):
             try:
                 with self.db.unit_of_work() as session:
-                    trade = session.scalar(
-                        select(SandboxTrade).where(
-                            owned(SandboxTrade, merchant_id), SandboxTrade.out_trade_no == out_trade_no
-                        )
-                    )
+                    trade = session.scalar(_BY_OUT_TRADE_NO, {"m": merchant_id, "o": out_trade_no})
                     if trade is None:
                         trade = SandboxTrade(
                             merchant_id=merchant_id,
@@ -123,20 +139,16 @@ class SandboxProvider:
         raise Conflict("payment.provider_busy", "The payment provider is busy; try again.")
 
     def query_trade(self, *, merchant_id: str, out_trade_no: str) -> TradeStatus | None:
-        with self.db.unit_of_work(write=False) as session:
-            trade = session.scalar(
-                select(SandboxTrade).where(
-                    owned(SandboxTrade, merchant_id), SandboxTrade.out_trade_no == out_trade_no
-                )
-            )
-            if trade is None:
-                return None
-            return TradeStatus(
-                status=_STATUS[trade.status],
-                trade_no=trade.trade_no,
-                amount=trade.amount,
-                paid_at=trade.paid_at,
-            )
+        with self.db.read_once() as connection:  # one row: no transaction needed
+            trade = connection.execute(_STATUS_OF, {"m": merchant_id, "o": out_trade_no}).first()
+        if trade is None:
+            return None
+        return TradeStatus(
+            status=_STATUS[trade.status],
+            trade_no=trade.trade_no,
+            amount=trade.amount,
+            paid_at=trade.paid_at,
+        )
 
     def close_trade(self, *, merchant_id: str, out_trade_no: str) -> None:
         now = self.clock()
@@ -366,19 +378,9 @@ class SandboxProvider:
             trade = session.scalar(select(SandboxTrade).where(SandboxTrade.trade_no == trade_no))
             if trade is None:
                 raise NotFound("sandbox.trade_not_found", "No such sandbox trade.")
-            paid = changed(
-                session.execute(
-                    update(SandboxTrade)
-                    .where(
-                        owned(SandboxTrade, trade.merchant_id),
-                        SandboxTrade.trade_no == trade_no,
-                        SandboxTrade.status == "WAIT_BUYER_PAY",
-                    )
-                    .values(status="TRADE_SUCCESS", paid_at=now)
-                )
-            )
-            session.refresh(trade)
-            if not paid:
+            paid = session.execute(_PAY, {"m": trade.merchant_id, "t": trade_no, "at": now}).scalar()
+            if paid is None:
+                session.refresh(trade)
                 if trade.status == "TRADE_SUCCESS":
                     return trade
                 raise Conflict("sandbox.trade_closed", "This trade is closed and can no longer be paid.")

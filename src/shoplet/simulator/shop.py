@@ -15,6 +15,7 @@ from shoplet.coupons.models import CouponTemplate
 from shoplet.db import Database
 from shoplet.inventory.models import LocationKind, StockLocation
 from shoplet.lifecycle import Lifecycle
+from shoplet.membership.agreements import CreditDecision, CreditProvider
 from shoplet.membership.models import LightPlan, PlanStatus
 from shoplet.scoping import owned, same_tenant
 from shoplet.tenancy.models import Merchant, Role, Staff
@@ -114,6 +115,28 @@ class SimClock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+class PinnedCredit:
+    """The sandbox credit bureau, answering with the score the simulator drew for each of its
+    customers (so a seed gives the same light-membership decisions whatever the fresh ids);
+    anyone else is scored by ``fallback``."""
+
+    def __init__(self, fallback: CreditProvider) -> None:
+        self.scores: dict[str, int] = {}
+        self.fallback = fallback
+
+    def assess(
+        self, *, merchant_id: str, customer_id: str, tags: list[str], min_score: int
+    ) -> CreditDecision:
+        score = self.scores.get(customer_id)
+        if score is None:
+            return self.fallback.assess(
+                merchant_id=merchant_id, customer_id=customer_id, tags=tags, min_score=min_score
+            )
+        return self.fallback.assess(
+            merchant_id=merchant_id, customer_id=customer_id, tags=[f"credit:{score}"], min_score=min_score
+        )
 
 
 def weighted(rng: random.Random, pairs: tuple[tuple[str, int], ...]) -> str:
