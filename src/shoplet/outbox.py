@@ -15,9 +15,9 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, Index, Integer, String, bindparam, select, update
+from sqlalchemy import JSON, Index, Integer, String, Table, bindparam, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shoplet.db import OUTBOX_WRITTEN, Base, Database, TenantMixin, new_id, utcnow
@@ -58,6 +58,9 @@ class Terminal(Exception):
     payload names something that does not exist): dead letter at once, with this reason."""
 
 
+_INSERT = cast(Table, OutboxEvent.__table__).insert()
+
+
 def emit(
     session: Session,
     *,
@@ -67,18 +70,23 @@ def emit(
     now: datetime,
     delay: timedelta = timedelta(0),
 ) -> OutboxEvent:
-    """Record a side effect to deliver after this transaction commits."""
-    event = OutboxEvent(
-        merchant_id=merchant_id,
-        id=new_id("evt"),
-        topic=topic,
-        payload=payload,
-        next_attempt_at=now + delay,
-        created_at=now,
-    )
-    session.add(event)
+    """Record a side effect to deliver after this transaction commits (the row is written at
+    once, as a plain row; the event returned is its values, not held by ``session``)."""
+    values = {
+        "merchant_id": merchant_id,
+        "id": new_id("evt"),
+        "topic": topic,
+        "payload": payload,
+        "status": OutboxStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": now + delay,
+        "last_error": None,
+        "created_at": now,
+        "done_at": None,
+    }
+    session.connection().execute(_INSERT, values)
     session.info[OUTBOX_WRITTEN] = True
-    return event
+    return OutboxEvent(**values)
 
 
 def dispatch(

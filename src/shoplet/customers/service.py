@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from shoplet import events
 from shoplet.auth import SESSION_PREFIX, hash_secret, make_token, new_secret
 from shoplet.customers.models import Customer, CustomerIdentity, CustomerSession, Follower
-from shoplet.db import new_id
+from shoplet.db import insert_new, new_id
 from shoplet.errors import Conflict
 from shoplet.events import EventKind
 from shoplet.scoping import get_owned, owned
@@ -188,18 +188,16 @@ def follow(session: Session, *, merchant_id: str, customer_id: str, host_app: st
     row = session.get(Follower, (merchant_id, customer_id))
     began = row is None or row.unfollowed_at is not None
     if row is None:
-        try:
-            with session.begin_nested():
-                row = Follower(
-                    merchant_id=merchant_id,
-                    customer_id=customer_id,
-                    host_app=host_app,
-                    followed_at=now,
-                    unfollowed_at=None,
-                )
-                session.add(row)
-                session.flush()
-        except IntegrityError:  # a concurrent follow landed first: same outcome
+        values = {
+            "merchant_id": merchant_id,
+            "customer_id": customer_id,
+            "host_app": host_app,
+            "followed_at": now,
+            "unfollowed_at": None,
+        }
+        if insert_new(session, Follower, [values]):
+            row = Follower(**values)  # as written (a plain row: the session does not hold it)
+        else:  # a concurrent follow landed first: same outcome
             row = session.get_one(Follower, (merchant_id, customer_id), populate_existing=True)
     if row.unfollowed_at is not None:
         row.host_app, row.followed_at, row.unfollowed_at = host_app, now, None

@@ -9,8 +9,9 @@ cancelled meanwhile is refunded automatically.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,6 +36,7 @@ REFUND_TOPIC = "refund.process"
 # The hot path's statements, built once. Each UPDATE returns the row it changed as the ORM
 # object (refreshing the one the session holds), so nothing is read again afterwards.
 _CURRENT = {"populate_existing": True, "synchronize_session": False}
+_INSERT_PAYMENT = cast(Table, Payment.__table__).insert()
 _ATTACH = (
     update(Payment)
     .where(
@@ -111,18 +113,21 @@ def open_payment(
                 "payment.in_progress", "A payment with another method is already open for this order."
             )
         return existing
-    payment = Payment(
-        merchant_id=merchant_id,
-        id=new_id("pay"),
-        order_id=order_id,
-        provider=provider,
-        amount=order.total,
-        status="pending",
-        created_at=now,
-    )
-    session.add(payment)
-    session.flush()
-    return payment
+    values = {
+        "merchant_id": merchant_id,
+        "id": new_id("pay"),
+        "order_id": order_id,
+        "provider": provider,
+        "amount": order.total,
+        "status": PaymentStatus.PENDING.value,
+        "provider_trade_no": None,
+        "pay_params": {},
+        "created_at": now,
+        "paid_at": None,
+        "closed_at": None,
+    }
+    session.connection().execute(_INSERT_PAYMENT, values)  # a plain row: no ORM flush
+    return Payment(**values)
 
 
 def attach_trade(
