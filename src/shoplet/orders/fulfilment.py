@@ -169,17 +169,17 @@ def of_order(session: Session, merchant_id: str, order_id: str) -> list[Fulfilme
     return list(session.scalars(_OF_ORDER, {"m": merchant_id, "o": order_id}))
 
 
+_LINES_OF = (
+    select(OrderLine)
+    .where(owned(OrderLine, bindparam("m")), OrderLine.fulfilment_id == bindparam("f"))
+    .order_by(OrderLine.line_no)
+)
+
+
 def open_lines(session: Session, fulfilment: Fulfilment) -> list[OrderLine]:
     """This fulfilment's lines with units not refunded."""
-    return [
-        line
-        for line in session.scalars(
-            select(OrderLine)
-            .where(owned(OrderLine, fulfilment.merchant_id), OrderLine.fulfilment_id == fulfilment.id)
-            .order_by(OrderLine.line_no)
-        )
-        if line.quantity > line.refunded_quantity
-    ]
+    lines = session.scalars(_LINES_OF, {"m": fulfilment.merchant_id, "f": fulfilment.id})
+    return [line for line in lines if line.quantity > line.refunded_quantity]
 
 
 def outstanding(session: Session, fulfilment: Fulfilment) -> dict[str, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from shoplet.db import changed
@@ -14,20 +14,22 @@ from shoplet.orders.fulfilment import OPEN, finish_part
 from shoplet.orders.models import Fulfilment, FulfilmentMode, FulfilmentStatus
 from shoplet.scoping import owned
 
+_BY_CODE = (
+    select(Fulfilment)
+    .where(
+        owned(Fulfilment, bindparam("m")),
+        Fulfilment.location_id == bindparam("s"),
+        Fulfilment.mode == FulfilmentMode.PICKUP,
+        Fulfilment.pickup_code == bindparam("code"),
+    )
+    .order_by(Fulfilment.created_at.desc())
+)
+
 
 def find_pickup(session: Session, *, merchant_id: str, store_id: str, code: str) -> Fulfilment | None:
     """The pickup a code names at a store: the open one if any, else the latest (codes are
     unique only among a store's open pickups)."""
-    found = session.scalars(
-        select(Fulfilment)
-        .where(
-            owned(Fulfilment, merchant_id),
-            Fulfilment.location_id == store_id,
-            Fulfilment.mode == FulfilmentMode.PICKUP,
-            Fulfilment.pickup_code == code,
-        )
-        .order_by(Fulfilment.created_at.desc())
-    ).all()
+    found = session.scalars(_BY_CODE, {"m": merchant_id, "s": store_id, "code": code}).all()
     return next((f for f in found if f.status in OPEN), None) or (found[0] if found else None)
 
 
