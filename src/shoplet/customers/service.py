@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from shoplet import events
@@ -93,54 +92,58 @@ def identities_of_many(session: Session, merchant_id: str, customer_ids: list[st
     )
 
 
-_INSERT_CUSTOMER = cast(Table, Customer.__table__).insert()
-_INSERT_IDENTITY = cast(Table, CustomerIdentity.__table__).insert()
+_BY_PHONE = select(Customer).where(owned(Customer, bindparam("m")), Customer.phone == bindparam("phone"))
+_DROP_CUSTOMER = (
+    delete(Customer)
+    .where(owned(Customer, bindparam("m")), Customer.id == bindparam("c"))
+    .execution_options(synchronize_session=False)
+)
 _INSERT_SESSION = cast(Table, CustomerSession.__table__).insert()
 
 
 def resolve_customer(
     session: Session, *, merchant_id: str, host_app: str, host_user_id: str, phone: str | None, now: datetime
 ) -> Customer:
-    """The customer behind a host-app user: by identity, else by phone (linking), else new."""
-    identity = session.get(CustomerIdentity, (merchant_id, host_app, host_user_id))
+    """The customer behind a host-app user: by identity, else by phone (linking), else new.
+
+    Written as plain rows, each ``INSERT … ON CONFLICT DO NOTHING``: a sign-in racing another
+    of the same host user (or a new customer racing one with the same phone) finds the row
+    the other wrote and uses it, with no savepoint to roll back to."""
+    key = (merchant_id, host_app, host_user_id)
+    identity = session.get(CustomerIdentity, key)
     if identity is not None:
         return get_owned(session, Customer, merchant_id, identity.customer_id, what="Customer")
-    customer = None
-    if phone:
-        customer = session.scalar(
-            select(Customer).where(owned(Customer, merchant_id), Customer.phone == phone)
-        )
-    try:
-        with session.begin_nested():  # the customer (if new) and the identity, as plain rows
-            customer_id = customer.id if customer is not None else new_id("cus")
+    customer = session.scalar(_BY_PHONE, {"m": merchant_id, "phone": phone}) if phone else None
+    created: dict[str, Any] | None = None
+    if customer is None:
+        created = {
+            "merchant_id": merchant_id,
+            "id": new_id("cus"),
+            "name": None,
+            "phone": phone,
+            "tags": [],
+            "birthday": None,
+            "created_at": now,
+        }
+        if not insert_new(session, Customer, [created]):  # the phone was taken a moment ago
+            customer = session.scalar(_BY_PHONE, {"m": merchant_id, "phone": phone})
             if customer is None:
-                session.connection().execute(
-                    _INSERT_CUSTOMER,
-                    {
-                        "merchant_id": merchant_id,
-                        "id": customer_id,
-                        "phone": phone,
-                        "tags": [],
-                        "created_at": now,
-                    },
-                )
-            session.connection().execute(
-                _INSERT_IDENTITY,
-                {
-                    "merchant_id": merchant_id,
-                    "host_app": host_app,
-                    "host_user_id": host_user_id,
-                    "customer_id": customer_id,
-                    "created_at": now,
-                },
-            )
-    except IntegrityError:
-        # The same host user signed in twice at once: the other sign-in created them.
-        identity = session.get(CustomerIdentity, (merchant_id, host_app, host_user_id))
-        if identity is None:
-            raise
-        return get_owned(session, Customer, merchant_id, identity.customer_id, what="Customer")
-    return customer or get_owned(session, Customer, merchant_id, customer_id, what="Customer")
+                raise Conflict("customer.phone_taken", "Another customer already has this phone number.")
+            created = None
+    linked = {
+        "merchant_id": merchant_id,
+        "host_app": host_app,
+        "host_user_id": host_user_id,
+        "customer_id": created["id"] if created else cast(Customer, customer).id,
+        "created_at": now,
+    }
+    if insert_new(session, CustomerIdentity, [linked]):
+        return customer if customer is not None else Customer(**cast(dict[str, Any], created))
+    # The same host user signed in at the same moment and was linked first: theirs stands.
+    if created is not None:
+        session.execute(_DROP_CUSTOMER, {"m": merchant_id, "c": created["id"]})
+    identity = session.get_one(CustomerIdentity, key, populate_existing=True)
+    return get_owned(session, Customer, merchant_id, identity.customer_id, what="Customer")
 
 
 def open_session(
