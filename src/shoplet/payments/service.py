@@ -37,6 +37,15 @@ REFUND_TOPIC = "refund.process"
 # object (refreshing the one the session holds), so nothing is read again afterwards.
 _CURRENT = {"populate_existing": True, "synchronize_session": False}
 _INSERT_PAYMENT = cast(Table, Payment.__table__).insert()
+_OPEN_FOR_ORDER = (
+    select(Payment)
+    .where(
+        owned(Payment, bindparam("m")),
+        Payment.order_id == bindparam("o"),
+        Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.PAID)),
+    )
+    .order_by(Payment.id)
+)
 _ATTACH = (
     update(Payment)
     .where(
@@ -98,15 +107,7 @@ def open_payment(
         )
     if order.expires_at <= now:
         raise Conflict("order.payment_expired", "The time to pay for this order has run out.")
-    existing = session.scalar(
-        select(Payment)
-        .where(
-            owned(Payment, merchant_id),
-            Payment.order_id == order_id,
-            Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.PAID)),
-        )
-        .order_by(Payment.id)
-    )
+    existing = session.scalar(_OPEN_FOR_ORDER, {"m": merchant_id, "o": order_id})
     if existing is not None:
         if existing.provider != provider:
             raise Conflict(

@@ -289,8 +289,8 @@ class Simulator:
 
     def _verify(self, customer_id: str, now: datetime) -> None:
         m = self.shop.merchant_id
-        with self.db.unit_of_work(write=False) as s:
-            code = s.scalar(
+        with self.db.read_once() as connection:  # what the customer's app shows: one read
+            code = connection.scalar(
                 select(Coupon.code)
                 .where(
                     owned(Coupon, m),
@@ -408,14 +408,16 @@ class Simulator:
     def _hand_over(self, order_id: str, store_id: str, now: datetime) -> None:
         m = self.shop.merchant_id
         clerk = self.shop.clerks.get(store_id, self.shop.operator)
-        with self.db.unit_of_work(write=False) as s:
-            parts = list(
-                s.scalars(select(Fulfilment).where(owned(Fulfilment, m), Fulfilment.order_id == order_id))
-            )
-        for part in parts:
-            if part.pickup_code:
-                self._pick_up(part.location_id, part.pickup_code, clerk, now)
-        if any(not p.pickup_code for p in parts):
+        with self.db.read_once() as connection:
+            parts = connection.execute(
+                select(Fulfilment.location_id, Fulfilment.pickup_code).where(
+                    owned(Fulfilment, m), Fulfilment.order_id == order_id
+                )
+            ).all()
+        for location_id, pickup_code in parts:
+            if pickup_code:
+                self._pick_up(location_id, pickup_code, clerk, now)
+        if any(not pickup_code for _, pickup_code in parts):
             self._try(
                 lambda s: orders.fulfil(s, merchant_id=m, order_id=order_id, by=clerk, now=self._at(now))
             )
