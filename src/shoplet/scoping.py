@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, String, bindparam, func, select, true
+from sqlalchemy import ColumnElement, Select, String, Update, bindparam, func, select, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -52,6 +52,20 @@ def get_owned(
     if obj is None:
         raise NotFound.of(what, code)
     return obj
+
+
+def transition(model: Any, *conditions: Any, **values: Any) -> Update:
+    """One of the merchant's rows moved by a conditional UPDATE, built once: ``WHERE
+    merchant_id = :m AND id = :key AND <conditions> SET <values> RETURNING`` the row, which
+    also refreshes the object the session holds (nothing is read again). Run it with ``m``,
+    ``key`` and the values' own parameters; no row back means a condition no longer held."""
+    return (
+        update(model)
+        .where(owned(model, bindparam("m")), model.id == bindparam("key"), *conditions)
+        .values(**values)
+        .returning(model)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    )
 
 
 def scoped(model: Any, merchant_id: str) -> Select[Any]:

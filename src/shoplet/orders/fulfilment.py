@@ -34,7 +34,7 @@ from shoplet.orders.models import (
 )
 from shoplet.orders.routing import Shipment, settings_of
 from shoplet.pricing.money import allocate
-from shoplet.scoping import owned
+from shoplet.scoping import owned, transition
 
 OPEN = ("pending", "ready")
 
@@ -224,24 +224,14 @@ def on_cancel(session: Session, *, order: Order, reason: str, now: datetime) -> 
 
 
 # Handing a part over returns it as the UPDATE left it (the session's object refreshed).
-_FINISH = (
-    update(Fulfilment)
-    .where(
-        owned(Fulfilment, bindparam("m")),
-        Fulfilment.id == bindparam("key"),
-        Fulfilment.status == FulfilmentStatus.READY,
-    )
-    .values(status="done", done_at=bindparam("at"), done_by=bindparam("by"))
-    .returning(Fulfilment)
-    .execution_options(populate_existing=True, synchronize_session=False)
+_FINISH = transition(
+    Fulfilment,
+    Fulfilment.status == FulfilmentStatus.READY,
+    status="done",
+    done_at=bindparam("at"),
+    done_by=bindparam("by"),
 )
-_CLOSE = (
-    update(Order)
-    .where(owned(Order, bindparam("m")), Order.id == bindparam("key"), Order.status == OrderStatus.PAID)
-    .values(status="fulfilled", fulfilled_at=bindparam("at"))
-    .returning(Order)
-    .execution_options(populate_existing=True, synchronize_session=False)
-)
+_CLOSE = transition(Order, Order.status == OrderStatus.PAID, status="fulfilled", fulfilled_at=bindparam("at"))
 
 
 def finish_part(session: Session, fulfilment: Fulfilment, *, by: str, now: datetime) -> bool:

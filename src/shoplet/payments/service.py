@@ -29,13 +29,11 @@ from shoplet.orders.service import get_order, record_order_event
 from shoplet.outbox import emit
 from shoplet.payments.models import Payment, PaymentNotification, PaymentStatus, Refund
 from shoplet.payments.provider import Notification, PaymentProvider, TradeStatus
-from shoplet.scoping import get_owned, owned
+from shoplet.scoping import get_owned, owned, transition
 
 REFUND_TOPIC = "refund.process"
 
-# The hot path's statements, built once. Each UPDATE returns the row it changed as the ORM
-# object (refreshing the one the session holds), so nothing is read again afterwards.
-_CURRENT = {"populate_existing": True, "synchronize_session": False}
+# The hot path's statements, built once; each transition returns the row it moved.
 _INSERT_PAYMENT = cast(Table, Payment.__table__).insert()
 _OPEN_FOR_ORDER = (
     select(Payment)
@@ -46,47 +44,28 @@ _OPEN_FOR_ORDER = (
     )
     .order_by(Payment.id)
 )
-_ATTACH = (
-    update(Payment)
-    .where(
-        owned(Payment, bindparam("m")), Payment.id == bindparam("key"), Payment.provider_trade_no.is_(None)
-    )
-    .values(provider_trade_no=bindparam("trade_no"), pay_params=bindparam("params"))
-    .returning(Payment)
-    .execution_options(**_CURRENT)
+_ATTACH = transition(
+    Payment,
+    Payment.provider_trade_no.is_(None),
+    provider_trade_no=bindparam("trade_no"),
+    pay_params=bindparam("params"),
 )
-_MARK_PAID = (
-    update(Payment)
-    .where(
-        owned(Payment, bindparam("m")),
-        Payment.id == bindparam("key"),
-        Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.CLOSED)),
-    )
-    .values(status="paid", paid_at=bindparam("at"), provider_trade_no=bindparam("trade_no"))
-    .returning(Payment)
-    .execution_options(**_CURRENT)
+_MARK_PAID = transition(
+    Payment,
+    Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.CLOSED)),
+    status="paid",
+    paid_at=bindparam("at"),
+    provider_trade_no=bindparam("trade_no"),
 )
-_MARK_CLOSED = (
-    update(Payment)
-    .where(
-        owned(Payment, bindparam("m")),
-        Payment.id == bindparam("key"),
-        Payment.status == PaymentStatus.PENDING,
-    )
-    .values(status="closed", closed_at=bindparam("at"))
-    .returning(Payment)
-    .execution_options(**_CURRENT)
+_MARK_CLOSED = transition(
+    Payment, Payment.status == PaymentStatus.PENDING, status="closed", closed_at=bindparam("at")
 )
-_ORDER_PAID = (
-    update(Order)
-    .where(
-        owned(Order, bindparam("m")),
-        Order.id == bindparam("key"),
-        Order.status == OrderStatus.PENDING_PAYMENT,
-    )
-    .values(status="paid", paid_at=bindparam("at"), paid_amount=bindparam("paid"))
-    .returning(Order)
-    .execution_options(**_CURRENT)
+_ORDER_PAID = transition(
+    Order,
+    Order.status == OrderStatus.PENDING_PAYMENT,
+    status="paid",
+    paid_at=bindparam("at"),
+    paid_amount=bindparam("paid"),
 )
 
 
