@@ -512,6 +512,8 @@ def settle(
                 f"overdue {p.overdue}",
             )
 
+        gc.collect()  # what is built now lives as long as the run (see _serve)
+        gc.freeze()
         done = settlement.settle(
             rt.db, rt.agreements, now=now, chunk=chunk or settings.settlement_chunk, on_chunk=on_chunk
         )
