@@ -180,6 +180,33 @@ def set_on_hand(
     )
 
 
+def _movement_row(
+    merchant_id: str,
+    location_id: str,
+    sku_id: str,
+    kind: str,
+    on_hand: int,
+    reserved: int,
+    reason: str,
+    order_id: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """A :class:`StockMovement` as a plain row, for the hot paths that insert them in one
+    statement (:data:`_INSERT_MOVEMENTS`)."""
+    return {
+        "merchant_id": merchant_id,
+        "id": new_id("mov"),
+        "location_id": location_id,
+        "sku_id": sku_id,
+        "kind": kind,
+        "on_hand_delta": on_hand,
+        "reserved_delta": reserved,
+        "reason": reason,
+        "order_id": order_id,
+        "created_at": now,
+    }
+
+
 def _move_statement(guard: str | None) -> Any:
     """One conditional UPDATE of a level by ``dh`` on hand and ``dr`` reserved, whose extra
     condition (``guard``) is that ``q`` units are reserved, or available, or nothing."""
@@ -253,18 +280,17 @@ def _move(
         if held is not None:
             session.expire(held, ["on_hand", "reserved", "updated_at"])
         movements.append(
-            {
-                "merchant_id": merchant_id,
-                "id": new_id("mov"),
-                "location_id": location_id,
-                "sku_id": sku_id,
-                "kind": kind,
-                "on_hand_delta": on_hand * quantity,
-                "reserved_delta": reserved * quantity,
-                "reason": reason,
-                "order_id": order_id,
-                "created_at": now,
-            }
+            _movement_row(
+                merchant_id,
+                location_id,
+                sku_id,
+                kind,
+                on_hand * quantity,
+                reserved * quantity,
+                reason,
+                order_id,
+                now,
+            )
         )
     if movements:
         session.connection().execute(_INSERT_MOVEMENTS, movements)
@@ -310,18 +336,7 @@ def reserve(
                 "stock.insufficient", "Not enough stock at this store for one of the items.", sku_id=sku_id
             )
         movements.append(
-            {
-                "merchant_id": merchant_id,
-                "id": new_id("mov"),
-                "location_id": location_id,
-                "sku_id": sku_id,
-                "kind": "reserve",
-                "on_hand_delta": 0,
-                "reserved_delta": quantity,
-                "reason": "",
-                "order_id": order_id,
-                "created_at": now,
-            }
+            _movement_row(merchant_id, location_id, sku_id, "reserve", 0, quantity, "", order_id, now)
         )
     if movements:
         connection.execute(_INSERT_MOVEMENTS, movements)

@@ -11,9 +11,9 @@ lots by conditional UPDATEs that refuse to go below empty.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, Update, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from shoplet import events
@@ -104,17 +104,20 @@ def expiry_for(session: Session, merchant_id: str, earned_at: datetime) -> datet
     return datetime(year + 2, 1, 1, tzinfo=zone)
 
 
-_MOVE_BALANCE = (
-    update(Member)
-    .where(
-        owned(Member, bindparam("m")),
-        Member.customer_id == bindparam("c"),
-        Member.points_balance + bindparam("d") >= 0,
+def add_to_member(column: Any) -> Update:
+    """``column += :d`` for the member ``:c`` of ``:m``, unless that takes it below zero: one
+    conditional UPDATE built once (points balance here, growth in ``tiers``)."""
+    return (
+        update(Member)
+        .where(
+            owned(Member, bindparam("m")), Member.customer_id == bindparam("c"), column + bindparam("d") >= 0
+        )
+        .values({column: column + bindparam("d")})
+        .execution_options(synchronize_session=False)
     )
-    .values(points_balance=Member.points_balance + bindparam("d"))
-    .returning(Member.points_balance)
-    .execution_options(synchronize_session=False)
-)
+
+
+_MOVE_BALANCE = add_to_member(Member.points_balance).returning(Member.points_balance)
 
 
 def _move_balance(session: Session, merchant_id: str, customer_id: str, delta: int) -> int | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from shoplet import events
@@ -16,7 +16,7 @@ from shoplet.db import new_id
 from shoplet.errors import Conflict, InvalidInput
 from shoplet.events import EventKind
 from shoplet.membership.models import GrowthEntry, Member, Tier, TierChange
-from shoplet.membership.points import settings_of
+from shoplet.membership.points import add_to_member, settings_of
 from shoplet.membership.service import check_pack, emit_pack
 from shoplet.scoping import get_owned, owned
 
@@ -86,17 +86,7 @@ def _order_growth(session: Session, merchant_id: str, order_id: str, kind: str) 
 
 
 # Growth moves unless it would fall below zero; the member comes back as the UPDATE left it.
-_ADD_GROWTH = (
-    update(Member)
-    .where(
-        owned(Member, bindparam("m")),
-        Member.customer_id == bindparam("c"),
-        Member.growth + bindparam("d") >= 0,
-    )
-    .values(growth=Member.growth + bindparam("d"))
-    .returning(Member)
-    .execution_options(populate_existing=True, synchronize_session=False)
-)
+_ADD_GROWTH = add_to_member(Member.growth).returning(Member).execution_options(populate_existing=True)
 
 
 def _move(
