@@ -26,6 +26,7 @@ from shoplet.errors import Conflict, InvalidInput, ShopletError, Unavailable
 from shoplet.guides import api as guides_api
 from shoplet.inventory import api as inventory_api
 from shoplet.membership import api as membership_api
+from shoplet.messaging import api as messaging_api
 from shoplet.middleware import Guard
 from shoplet.orders import api as orders_api
 from shoplet.payments import api as payments_api
@@ -37,6 +38,8 @@ from shoplet.schemas import known_zones
 from shoplet.storefront import api as storefront_api
 from shoplet.tenancy import api as tenancy_api
 from shoplet.threads import OneHop
+from shoplet.webhooks import api as webhooks_api
+from shoplet.webhooks.catalogue import models as webhook_models
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +144,7 @@ STOREFRONT_ROUTERS = (
     coupons_api.storefront,
     guides_api.storefront,
     membership_api.storefront,
+    messaging_api.storefront,
 )
 
 
@@ -197,6 +201,19 @@ def console_app(runtime: Runtime) -> FastAPI:
     return app
 
 
+def _document_webhooks(app: FastAPI) -> None:
+    """The event catalogue in the API document's ``webhooks``: what each event type's body
+    is, as a receiver gets it (signed: see the webhooks section of the README)."""
+    for name, model in webhook_models().items():
+
+        def receive(body: Any) -> None:
+            """Documentation only: Shoplet POSTs this body to your endpoint."""
+
+        receive.__annotations__ = {"body": model, "return": None}
+        receive.__doc__ = f"{model.__doc__} Signed with webhook-id, webhook-timestamp and webhook-signature."
+        app.webhooks.post(name, summary=name, response_model=None, status_code=200)(receive)
+
+
 def create_app(runtime: Runtime | None = None) -> FastAPI:
     """Build the application around a runtime (built from the environment when not given)."""
     runtime = runtime or Runtime(get_settings())
@@ -250,13 +267,18 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         payments_api,
         reports_api,
         analytics_api,
+        messaging_api,
+        webhooks_api,
     ):
         api.include_router(module.router)
     api.include_router(tenancy_api.platform)
     api.include_router(payments_api.notify)
+    api.include_router(messaging_api.media)
     if runtime.sandbox is not None:
         api.include_router(sandbox_api.router)
+        api.include_router(messaging_api.sandbox)
     app.include_router(api)
+    _document_webhooks(app)
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
         description="Light memberships settled per transaction (default: 1000 on SQLite, whose one writer other "
         "requests wait for; 5000 on PostgreSQL).",
     )
+    webhooks_allow_private: bool = Field(
+        default=False,
+        description="Let webhook endpoints point at loopback, private and link-local addresses (tests, a "
+        "receiver on the same machine). Off: such URLs are refused, when saved and at every send.",
+    )
     customer_session_days: int = Field(default=30, ge=1)
     sweep_interval_seconds: int = Field(default=60, ge=1)
     log_level: str = "info"

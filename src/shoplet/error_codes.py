@@ -372,6 +372,65 @@ CODES: dict[str, Code] = {
         422, "Invalid input", "A page view's 'at' must be within the last 7 days and not in the future."
     ),
     "visit.unknown_store": Code(422, "Invalid input", "A page view names a store this shop does not have."),
+    "image.not_found": Code(404, "Not found", "No such image."),
+    "media.not_an_image": Code(
+        422, "Invalid input", "The upload is not a PNG, JPEG, GIF or WebP image (or is empty)."
+    ),
+    "media.too_large": Code(422, "Invalid input", "An image is at most 2 MB."),
+    "message.consent_not_needed": Code(409, "Conflict", "Only an active one-time template asks for consent."),
+    "message.notice_not_found": Code(404, "Not found", "There is no service notice with that code."),
+    "message.template_invalid": Code(
+        422, "Invalid input", "The template's text does not parse: write variables as {name}."
+    ),
+    "message.template_not_sendable": Code(
+        409, "Conflict", "Only an active one-time template is sent to customers against their consents."
+    ),
+    "message.variable_missing": Code(
+        422, "Invalid input", "A variable the template uses has no value: nothing was sent."
+    ),
+    "message.variable_unknown": Code(
+        422, "Invalid input", "The notice's wording uses a variable the notice does not offer."
+    ),
+    "message_template.not_found": Code(404, "Not found", "No such message template."),
+    "post.link_invalid": Code(
+        422, "Invalid input", "A link names its target; a mini-program page is a path starting with /."
+    ),
+    "post.link_target_not_found": Code(
+        404, "Not found", "The product or coupon template linked to does not exist."
+    ),
+    "post.not_found": Code(404, "Not found", "No such post."),
+    "post.publish_at_past": Code(422, "Invalid input", "A scheduled post is published in the future."),
+    "post.withdrawn": Code(409, "Conflict", "A withdrawn post cannot be changed or published again."),
+    "push.content_missing": Code(422, "Invalid input", "A push has a title and a body, or a post."),
+    "push.not_found": Code(404, "Not found", "No such push."),
+    "push.post_unpublished": Code(422, "Cannot be done", "Only a published post can be pushed."),
+    "push.segment_empty": Code(
+        422, "Cannot be done", "No follower is in the segment: nothing would be sent."
+    ),
+    "push.segment_invalid": Code(
+        422,
+        "Invalid input",
+        "A segment is all, tags, tiers, light_members, store or guide_group, with its values.",
+    ),
+    "push.segment_target_not_found": Code(
+        404, "Not found", "The tier, store or guide group named does not exist."
+    ),
+    "push.send_at_past": Code(422, "Invalid input", "A scheduled push is sent in the future."),
+    "push.started": Code(409, "Conflict", "The push has started or ended; it can no longer be cancelled."),
+    "webhook.delivery_pending": Code(
+        409, "Conflict", "The delivery is still being tried; replay a finished one."
+    ),
+    "webhook.endpoint_disabled": Code(409, "Conflict", "The endpoint is disabled; enable it first."),
+    "webhook.event_type_unknown": Code(422, "Invalid input", "An event type is not in the catalogue."),
+    "webhook.url_invalid": Code(422, "Invalid input", "The URL is not http:// or https:// with a host name."),
+    "webhook.url_private": Code(
+        422,
+        "Invalid input",
+        "The URL leads to a loopback, private or link-local address (refused unless allowed).",
+    ),
+    "webhook.url_unresolvable": Code(422, "Invalid input", "The URL's host name does not resolve."),
+    "webhook_delivery.not_found": Code(404, "Not found", "No such webhook delivery."),
+    "webhook_endpoint.not_found": Code(404, "Not found", "No such webhook endpoint."),
 }
 
 # Codes any operation can answer with, whatever it does: the request itself is unusable, a

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Index, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from shoplet.db import EVENT_CONSUMERS, Base, insert_new, new_id
+from shoplet.db import EVENT_CONSUMERS, OUTBOX_WRITTEN, Base, insert_new, new_id
 
 
 class EventKind(StrEnum):
@@ -52,12 +52,14 @@ class EventKind(StrEnum):
     GUIDE_BOUND = "guide.bound"
     COMMISSION_CREATED = "commission.created"
     COMMISSION_SETTLED = "commission.settled"
+    PUSH_SENT = "push.sent"
+    PUSH_OPENED = "push.opened"
 
 
 # One upper-case letter per kind: a customer's day is kept as the string of its events'
 # letters (see analytics.rollups), and a funnel is a LIKE pattern over it. Upper case only,
 # because SQLite's LIKE ignores case.
-CODES: dict[str, str] = dict(zip(EventKind, "VSFUCKDEOPXRQHJLWTABGMN", strict=True))
+CODES: dict[str, str] = dict(zip(EventKind, "VSFUCKDEOPXRQHJLWTABGMNYZ", strict=True))
 
 
 class Event(Base):
@@ -125,6 +127,27 @@ class Fact:
 
 _FIELDS = tuple(f.name for f in fields(Fact))
 
+MESSAGING = "messaging"
+"""The consumer that turns events into webhook messages and service notices."""
+
+MESSAGED = frozenset(
+    {
+        EventKind.ORDER_PAID,
+        EventKind.ORDER_CANCELLED,
+        EventKind.REFUND,
+        EventKind.COUPON_CLAIMED,
+        EventKind.COUPON_VERIFIED,
+        EventKind.COUPON_USED,
+        EventKind.PICKUP_VERIFIED,
+        EventKind.DELIVERY_HANDED_OVER,
+        EventKind.LIGHT_JOINED,
+        EventKind.LIGHT_SETTLED,
+        EventKind.LIGHT_OVERDUE,
+        EventKind.TIER_REACHED,
+    }
+)
+"""Kinds also queued for :data:`MESSAGING` (the webhook catalogue and the notices)."""
+
 
 def record_many(session: Session, merchant_id: str, facts: list[Fact]) -> None:
     """Record events in this transaction; an id already recorded is kept as it was."""
@@ -144,6 +167,14 @@ def record_many(session: Session, merchant_id: str, facts: list[Fact]) -> None:
         for row in rows
         for consumer in consumers
     ]
+    messaged = [
+        {"merchant_id": merchant_id, "consumer": MESSAGING, "event_id": row["id"]}
+        for row in rows
+        if row["kind"] in MESSAGED
+    ]
+    if messaged:  # delivered after commit, like the outbox (the dispatcher is kicked)
+        queued += messaged
+        session.info[OUTBOX_WRITTEN] = True
     insert_new(session, EventQueue, queued)
 
 

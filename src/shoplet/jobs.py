@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 
 from huey import RedisHuey, SqliteHuey, crontab
 from huey.api import Huey
@@ -43,11 +45,45 @@ def runtime() -> Runtime:
         return _runtime
 
 
+class Coalesced:
+    """Call ``fire`` at most once per ``window`` seconds, never dropping the last call: a
+    call inside the window schedules one more at its end (unless one is scheduled). Commits
+    that wrote outbox rows or messaged events (a rush of claims, of payments) then enqueue
+    the dispatcher a few times a second, not once per request."""
+
+    def __init__(self, fire: Callable[[], object], window: float = 0.2) -> None:
+        self.fire, self.window = fire, window
+        self._lock = threading.Lock()
+        self._last = float("-inf")
+        self._timer: threading.Timer | None = None
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                return
+            wait = self._last + self.window - time.monotonic()
+            if wait > 0:
+                self._timer = threading.Timer(wait, self._later)
+                self._timer.daemon = True
+                self._timer.start()
+                return
+            self._last = time.monotonic()
+        self.fire()
+
+    def _later(self) -> None:
+        with self._lock:
+            self._timer, self._last = None, time.monotonic()
+        try:
+            self.fire()
+        except Exception:  # the periodic sweep delivers whatever a failed kick left behind
+            log.exception("could not enqueue the outbox dispatch")
+
+
 def install(rt: Runtime) -> None:
     """Make ``rt`` the jobs' runtime, and let its commits wake the outbox dispatcher."""
     global _runtime
     _runtime = rt
-    rt.kick = lambda: dispatch_outbox_task()
+    rt.kick = Coalesced(lambda: dispatch_outbox_task())
 
 
 @huey.task(retries=3, retry_delay=5)

@@ -40,6 +40,17 @@ from shoplet.membership.models import (
     Tier,
     TierChange,
 )
+from shoplet.messaging.models import (
+    Consent,
+    Media,
+    Message,
+    MessageTemplate,
+    Post,
+    Push,
+    PushBatch,
+    PushOpen,
+    SandboxInboxItem,
+)
 from shoplet.orders.models import CartItem, DeliverySlot, Fulfilment, Order, OrderLine
 from shoplet.outbox import OutboxEvent
 from shoplet.payments.models import (
@@ -55,6 +66,7 @@ from shoplet.payments.models import (
 )
 from shoplet.promotions.models import Promotion
 from shoplet.tenancy.models import ApiKey, ConsoleSession, Merchant, PlatformSession, Staff, StaffInvite
+from shoplet.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 
 metadata = Base.metadata
 
@@ -127,5 +139,18 @@ __all__ = [
     "StockLocation",
     "StockMovement",
     "StockTransfer",
+    "Consent",
+    "Media",
+    "Message",
+    "MessageTemplate",
+    "Post",
+    "Push",
+    "PushBatch",
+    "PushOpen",
+    "SandboxInboxItem",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookMessage",
     "metadata",
 ]

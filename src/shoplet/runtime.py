@@ -19,10 +19,12 @@ from shoplet.customers.hosts import HostApp, SandboxHostApp
 from shoplet.customers.models import HOST_APPS
 from shoplet.db import Clock, Database, utcnow
 from shoplet.membership.agreements import AgreementProvider, CreditProvider, SandboxCreditScorer
+from shoplet.messaging.delivery import Messenger, SandboxMessenger
 from shoplet.orders.pricing import CartPricer, EnginePricer
 from shoplet.payments.provider import PaymentProvider
 from shoplet.payments.sandbox import SandboxProvider
 from shoplet.tenancy.credentials import verify_api_key
+from shoplet.webhooks.service import Send, http_send
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,11 @@ class Runtime:
         self.providers: dict[str, PaymentProvider] = {}
         self.sandbox: SandboxProvider | None = None
         self.hosts: dict[str, HostApp] = {}
+        # Where messages to a host app's users go (SandboxMessenger: the sandbox inbox).
+        self.messengers: dict[str, Messenger] = {}
+        # How webhooks are sent (tests swap in one that calls an in-process receiver).
+        self.webhook_client = httpx.Client(follow_redirects=False)
+        self.send_webhook: Send = http_send(self.webhook_client)
         self.credit: CreditProvider = SandboxCreditScorer()
         self.agreements: AgreementProvider | None = None
         if settings.sandbox_payments:  # the sandbox wallet and the sandbox sign-in of every host app
@@ -67,6 +74,8 @@ class Runtime:
             self.agreements = self.sandbox
             sandbox_host = SandboxHostApp()
             self.hosts = {name: sandbox_host for name in HOST_APPS}
+            sandbox_messenger = SandboxMessenger(self.db)
+            self.messengers = {name: sandbox_messenger for name in HOST_APPS}
         # Who a bearer token names, by its prefix (see shoplet.auth.authenticate).
         self.verifiers: dict[str, Verifier] = {API_KEY_PREFIX: verify_api_key, SESSION_PREFIX: verify_session}
         self.coupon_gate = RedisGate(settings.redis_url) if settings.redis_url else None

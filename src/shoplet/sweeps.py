@@ -19,6 +19,8 @@ from shoplet.guides import commissions
 from shoplet.inventory import service as inventory
 from shoplet.membership import points, settlement
 from shoplet.membership.service import PACK_TOPIC
+from shoplet.messaging import notices, pushes
+from shoplet.messaging import service as messages
 from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders import pickups
 from shoplet.orders import service as orders
@@ -26,6 +28,7 @@ from shoplet.payments import refunds
 from shoplet.payments import service as payments
 from shoplet.payments.sandbox import NOTIFY_TOPIC
 from shoplet.runtime import Runtime
+from shoplet.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -218,16 +221,76 @@ def outbox_handlers(rt: Runtime) -> dict[str, outbox.Handler]:
                 now=rt.clock(),
             )
 
+    def message_send(payload: dict[str, Any]) -> None:
+        messages.deliver(
+            rt.db,
+            rt.messengers,
+            merchant_id=payload["merchant_id"],
+            message_id=payload["message_id"],
+            now=rt.clock(),
+        )
+
+    def push_send(payload: dict[str, Any]) -> None:
+        pushes.send_batch(rt.db, rt.messengers, payload, now=rt.clock())
+
+    def coupon_expiring(payload: dict[str, Any]) -> None:
+        with rt.db.unit_of_work() as session:
+            notices.coupon_expiring(session, payload, now=rt.clock())
+
+    def refund_completed(payload: dict[str, Any]) -> None:
+        with rt.db.unit_of_work() as session:
+            notices.refund_completed(
+                session, merchant_id=payload["merchant_id"], refund_id=payload["refund_id"], now=rt.clock()
+            )
+
     return {
         NOTIFY_TOPIC: sandbox_notify,
         payments.REFUND_TOPIC: refund_process,
         coupon_issuing.ISSUE_JOB_TOPIC: coupon_issue_job,
         PACK_TOPIC: coupon_pack,
+        messages.SEND_TOPIC: message_send,
+        pushes.SEND_TOPIC: push_send,
+        coupon_redemption.EXPIRING_TOPIC: coupon_expiring,
+        refunds.REFUND_COMPLETED_TOPIC: refund_completed,
     }
 
 
 def dispatch_outbox(rt: Runtime, *, now: datetime | None = None) -> int:
-    return outbox.dispatch(rt.db, outbox_handlers(rt), now=now or rt.clock())
+    """Everything that happens after a commit: business events turned into webhook messages
+    and notices, due pushes run, outbox events delivered, due webhooks sent."""
+    now = now or rt.clock()
+    notices.consume(rt.db, now=now)
+    run_due_pushes(rt, now=now)
+    delivered = outbox.dispatch(rt.db, outbox_handlers(rt), now=now)
+    deliver_webhooks(rt, now=now)
+    return delivered
+
+
+def run_due_pushes(rt: Runtime, *, now: datetime | None = None) -> int:
+    """Start the pushes whose time came, and resume those whose runner stopped."""
+    now = now or rt.clock()
+    with rt.db.unit_of_work(write=False) as session:
+        due = pushes.due(session, now=now)
+    ran = 0
+    for merchant_id, push_id in due:
+        if pushes.start(rt.db, merchant_id=merchant_id, push_id=push_id, now=now):
+            pushes.run(rt.db, merchant_id=merchant_id, push_id=push_id, now=now, clock=rt.clock)
+            ran += 1
+    return ran
+
+
+def deliver_webhooks(rt: Runtime, *, now: datetime | None = None, max_batches: int = 20) -> int:
+    """Attempt the webhook deliveries that are due."""
+    now = now or rt.clock()
+    attempted = 0
+    for _ in range(max_batches):
+        sent = webhooks.deliver_due(
+            rt.db, rt.send_webhook, now=now, allow_private=rt.settings.webhooks_allow_private
+        )
+        attempted += sent.attempted
+        if sent.attempted == 0:
+            break
+    return attempted
 
 
 def analytics(rt: Runtime) -> dict[str, int]:

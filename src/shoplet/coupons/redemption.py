@@ -308,6 +308,10 @@ def expire(session: Session, *, now: datetime) -> int:
     return expired
 
 
+EXPIRING_TOPIC = "coupon.expiring"
+"""Outbox topic: a coupon expires in 3 days ({merchant_id, coupon_id, customer_id, valid_until})."""
+
+
 def remind(session: Session, *, now: datetime, days: int = 3, limit: int = 1000) -> int:
     """Queue one "expires in 3 days" reminder per coupon, for messaging to deliver."""
     due = list(
@@ -337,7 +341,7 @@ def remind(session: Session, *, now: datetime, days: int = 3, limit: int = 1000)
             emit(
                 session,
                 merchant_id=coupon.merchant_id,
-                topic="coupon.expiring",
+                topic=EXPIRING_TOPIC,
                 now=now,
                 payload={
                     "merchant_id": coupon.merchant_id,

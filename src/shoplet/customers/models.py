@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKeyConstraint, Index, String
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKeyConstraint, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shoplet.db import Base, TenantMixin, utcnow
@@ -79,6 +79,8 @@ class Follower(Base):
     __tablename__ = "followers"
     __table_args__ = (
         ForeignKeyConstraint(["merchant_id", "customer_id"], ["customers.merchant_id", "customers.id"]),
+        # The weekly push cap (SPEC L2) as the database's own rule too.
+        CheckConstraint("pushes_this_week >= 0 AND pushes_this_week <= 3", name="pushes_this_week"),
     )
 
     merchant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -86,6 +88,10 @@ class Follower(Base):
     host_app: Mapped[str] = mapped_column(String(16))
     followed_at: Mapped[datetime] = mapped_column()
     unfollowed_at: Mapped[datetime | None] = mapped_column()
+    # Pushes that reached this follower in the natural week starting ``push_week`` (a Monday
+    # in the merchant's time zone): a conditional counter, raised only while below the cap.
+    push_week: Mapped[date | None] = mapped_column(Date)
+    pushes_this_week: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class Member(Base):

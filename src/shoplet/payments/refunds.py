@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from shoplet import idempotency
+from shoplet import idempotency, outbox
 from shoplet.coupons import redemption as coupons
 from shoplet.db import Database, changed, new_id
 from shoplet.errors import Conflict, InvalidInput, Unprocessable
@@ -37,6 +37,9 @@ from shoplet.orders.service import end_refunded, finish, get_order, lines_of, re
 from shoplet.payments.models import Payment, PaymentStatus, Refund, RefundLine, RefundStatus
 from shoplet.payments.provider import PaymentProvider
 from shoplet.scoping import get_owned, owned
+
+REFUND_COMPLETED_TOPIC = "refund.completed"
+"""Outbox topic: a refund's money went back to the customer ({merchant_id, refund_id})."""
 
 
 @dataclass(frozen=True)
@@ -267,15 +270,27 @@ def complete_refund(
         merchant_id=merchant_id, out_trade_no=payment.id, out_refund_no=refund.id, amount=refund.amount
     )
     with db.unit_of_work() as session:
-        session.execute(
-            update(Refund)
-            .where(owned(Refund, merchant_id), Refund.id == refund_id, Refund.status == RefundStatus.PENDING)
-            .values(
-                status="succeeded" if result.succeeded else "failed",
-                provider_refund_no=result.refund_no,
-                completed_at=now,
+        done = changed(
+            session.execute(
+                update(Refund)
+                .where(
+                    owned(Refund, merchant_id), Refund.id == refund_id, Refund.status == RefundStatus.PENDING
+                )
+                .values(
+                    status="succeeded" if result.succeeded else "failed",
+                    provider_refund_no=result.refund_no,
+                    completed_at=now,
+                )
             )
         )
+        if done and result.succeeded:  # the customer is told (messaging) once the money is back
+            outbox.emit(
+                session,
+                merchant_id=merchant_id,
+                topic=REFUND_COMPLETED_TOPIC,
+                payload={"merchant_id": merchant_id, "refund_id": refund_id},
+                now=now,
+            )
         return get_owned(session, Refund, merchant_id, refund_id, what="Refund")
 
 
