@@ -274,7 +274,7 @@ def run_due_pushes(rt: Runtime, *, now: datetime | None = None) -> int:
     ran = 0
     for merchant_id, push_id in due:
         if pushes.start(rt.db, merchant_id=merchant_id, push_id=push_id, now=now):
-            pushes.run(rt.db, merchant_id=merchant_id, push_id=push_id, now=now, clock=rt.clock)
+            pushes.run(rt.db, merchant_id=merchant_id, push_id=push_id, now=now)
             ran += 1
     return ran
 
