@@ -167,12 +167,13 @@ def create_endpoint(
     now: datetime,
     resolve: Resolve = _resolve,
 ) -> WebhookEndpoint:
+    types = check_types(event_types)
     endpoint = WebhookEndpoint(
         merchant_id=merchant_id,
         id=new_id("we"),
         url=check_url(url, allow_private=allow_private, resolve=resolve),
         description=description,
-        event_types=check_types(event_types),
+        event_types=types,
         secret=new_secret(),
         status=EndpointStatus.ENABLED,
         created_at=now,
