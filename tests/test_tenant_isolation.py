@@ -2,6 +2,7 @@
 for merchant B (never a 403), lists never show it, and nothing of A changes."""
 
 import re
+from datetime import timedelta
 
 from sqlalchemy import text
 
@@ -17,6 +18,9 @@ UNSCOPED = {
     "/api/v1/storefront/sessions",
     "/api/v1/payments/notify/{provider}",
     "/api/v1/sandbox/trades/{trade_no}/pay",
+    "/api/v1/sandbox/inbox/{host_app}/{host_user_id}",  # the sandbox host app's, not a merchant's
+    "/api/v1/media/{merchant_id}/{media_id}",  # public images: tests/messaging/test_pushes.py
+    "/api/v1/messages/notices/{code}",  # Shoplet's notice codes, the same for every merchant
 }
 
 BODIES = {
@@ -31,6 +35,10 @@ BODIES = {
     ("post", "/api/v1/customers/{customer_id}/identities"): {"host_app": "h5", "host_user_id": "hijack"},
     ("post", "/api/v1/customers/{customer_id}/sessions"): {"host_app": "h5"},
     ("post", "/api/v1/orders/{order_id}/refunds"): {},
+    ("put", "/api/v1/life/posts/{post_id}"): {"title": "Hijacked", "body": "x"},
+    ("post", "/api/v1/life/posts/{post_id}/publish"): {},
+    ("post", "/api/v1/messages/templates/{message_template_id}/send"): {"customer_ids": ["cus_x"]},
+    ("patch", "/api/v1/webhooks/endpoints/{endpoint_id}"): {"description": "Hijacked"},
     ("put", "/api/v1/storefront/cart/items/{sku_id}"): {"quantity": 1},
     ("patch", "/api/v1/promotions/{promotion_id}"): {"name": "Hijacked"},
     ("patch", "/api/v1/coupon-templates/{template_id}"): {"name": "Hijacked"},
@@ -47,6 +55,11 @@ QUERIES = {"/api/v1/storefront/stores/nearby": {"lat": 31.2, "lng": 121.4}}
 
 # Snapshot of every tenant table: a walk must leave merchant A's rows exactly as they were.
 TENANT_TABLES = [
+    "posts",
+    "pushes",
+    "message_templates",
+    "webhook_endpoints",
+    "webhook_deliveries",
     "coupon_issue_jobs",
     "coupon_codes",
     "coupon_event_rules",
@@ -256,6 +269,23 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
         ),
         201,
     )
+    ok(client.put("/api/v1/storefront/following", headers=a.customer))
+    post = ok(client.post("/api/v1/life/posts", json={"title": "t", "body": "b"}, headers=a.admin), 201)
+    ok(client.post(f"/api/v1/life/posts/{post['id']}/publish", json={}, headers=a.admin))
+    push = ok(client.post("/api/v1/life/pushes", json={"post_id": post["id"], "segment": {"kind": "all"},
+                                                        "send_at": (runtime.clock() + timedelta(hours=1)).isoformat()},
+                          headers=a.admin), 201)  # fmt: skip
+    message_template = ok(
+        client.post(
+            "/api/v1/messages/templates", json={"name": "n", "title": "t", "body": "b"}, headers=a.admin
+        ),
+        201,
+    )
+    runtime.settings.webhooks_allow_private = True
+    endpoint = ok(
+        client.post("/api/v1/webhooks/endpoints", json={"url": "http://127.0.0.1:9/h"}, headers=a.admin), 201
+    )
+    delivery = ok(client.post(f"/api/v1/webhooks/endpoints/{endpoint['id']}/ping", headers=a.admin), 202)
     staff = ok(client.get("/api/v1/staff", headers=a.admin))["items"][0]
     key = ok(client.get("/api/v1/api-keys", headers=a.admin))["items"][0]
     ids = {
@@ -281,6 +311,11 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
         "transfer_id": transfer["id"],
         "scope": "guide",
         "group_id": group["id"],
+        "post_id": post["id"],
+        "push_id": push["id"],
+        "message_template_id": message_template["id"],
+        "endpoint_id": endpoint["id"],
+        "delivery_id": delivery["id"],
     }
     before = _snapshot(runtime, a.merchant_id)
     walked = 0

@@ -62,10 +62,10 @@ def post_out(post: Post, now=None) -> PostOut:
     return out
 
 
-def push_out(s: Session, push: Push) -> PushOut:
+def push_out(s: Session, push: Push, figures: dict[str, int] | None = None) -> PushOut:
     return PushOut(
         **{k: getattr(push, k) for k in PushOut.model_fields if k != "report"},
-        report=PushReport(**pushes.report(s, push)),
+        report=PushReport(**(figures or pushes.report(s, push))),
     )
 
 
@@ -199,7 +199,8 @@ def create_push(
 def list_pushes(p: AsOperator, db: Db, page: PageQuery) -> Page[PushOut]:
     with db.unit_of_work(write=False) as s:
         rows, cursor = paginate(s, scoped(Push, p.tenant), Push.id, page)
-        return Page(items=[push_out(s, r) for r in rows], next_cursor=cursor)
+        figures = pushes.reports(s, p.tenant, rows)
+        return Page(items=[push_out(s, r, figures[r.id]) for r in rows], next_cursor=cursor)
 
 
 @router.get("/life/pushes/{push_id}", response_model=PushOut)
@@ -242,17 +243,18 @@ def create_template(p: AsOperator, db: Db, now: Now, body: TemplateIn) -> Templa
         )
 
 
-@router.post("/messages/templates/{template_id}/send", response_model=SendOut)
+@router.post("/messages/templates/{message_template_id}/send", response_model=SendOut)
 def send_template(
     p: AsOperator,
     db: Db,
     now: Now,
-    template_id: str,
+    message_template_id: str,
     body: SendIn,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> SendOut:
     """Send a one-time template to customers: each send uses one of the customer's consents;
     the answer says who had none, who cannot be reached and who is unknown."""
+    template_id = message_template_id
     key = f"send:{template_id}:{idempotency_key or new_id('snd')}"
     with db.unit_of_work() as s:
         report = messages.send_template(
@@ -338,12 +340,12 @@ def consentable_templates(p: AsCustomer, db: Db) -> list[TemplateOut]:
         return [TemplateOut.model_validate(t) for t in rows]
 
 
-@storefront.post("/messages/templates/{template_id}/consent", response_model=ConsentOut)
-def consent(p: AsCustomer, db: Db, now: Now, template_id: str) -> ConsentOut:
+@storefront.post("/messages/templates/{message_template_id}/consent", response_model=ConsentOut)
+def consent(p: AsCustomer, db: Db, now: Now, message_template_id: str) -> ConsentOut:
     """I agree to receive this message once more (consents add up; each send uses one)."""
     with db.unit_of_work() as s:
         row = messages.grant_consent(
-            s, merchant_id=p.tenant, customer_id=p.customer, template_id=template_id, now=now
+            s, merchant_id=p.tenant, customer_id=p.customer, template_id=message_template_id, now=now
         )
         return ConsentOut.model_validate(row)
 

@@ -501,31 +501,46 @@ def _link(push: Push) -> str | None:
 # -- reading ------------------------------------------------------------------------------
 
 
+def reports(session: Session, merchant_id: str, listed: list[Push]) -> dict[str, dict[str, int]]:
+    """Each push's figures (one statement for the list): targeted, delivered, skipped over the
+    weekly cap, skipped as unreachable (no user id in the host app they follow in), failed,
+    still being sent, opened."""
+    ids = [p.id for p in listed]
+    sums = {
+        row[0]: [int(v) for v in row[1:]]
+        for row in session.execute(
+            select(
+                PushBatch.push_id,
+                func.coalesce(func.sum(PushBatch.targeted), 0),
+                func.coalesce(func.sum(PushBatch.delivered), 0),
+                func.coalesce(func.sum(PushBatch.over_cap), 0),
+                func.coalesce(func.sum(PushBatch.unreachable), 0),
+                func.coalesce(func.sum(PushBatch.failed), 0),
+                func.coalesce(
+                    func.sum(case((PushBatch.status == BatchStatus.PENDING, PushBatch.queued), else_=0)), 0
+                ),
+            )
+            .where(owned(PushBatch, merchant_id), PushBatch.push_id.in_(ids))
+            .group_by(PushBatch.push_id)
+        )
+    } if ids else {}  # fmt: skip
+    out = {}
+    for push in listed:
+        targeted, delivered, over_cap, unreachable, failed, in_flight = sums.get(push.id, [0] * 6)
+        out[push.id] = {
+            "targeted": targeted,
+            "delivered": delivered,
+            "skipped_over_cap": over_cap,
+            "skipped_unreachable": unreachable,
+            "failed": failed,
+            "in_flight": in_flight,
+            "opened": push.opened,
+        }
+    return out
+
+
 def report(session: Session, push: Push) -> dict[str, int]:
-    """The push's figures: targeted, delivered, skipped over the weekly cap, skipped as
-    unreachable (no user id in the host app they follow in), failed, still being sent, opened."""
-    sums = session.execute(
-        select(
-            func.coalesce(func.sum(PushBatch.targeted), 0),
-            func.coalesce(func.sum(PushBatch.delivered), 0),
-            func.coalesce(func.sum(PushBatch.over_cap), 0),
-            func.coalesce(func.sum(PushBatch.unreachable), 0),
-            func.coalesce(func.sum(PushBatch.failed), 0),
-            func.coalesce(
-                func.sum(case((PushBatch.status == BatchStatus.PENDING, PushBatch.queued), else_=0)), 0
-            ),
-        ).where(owned(PushBatch, push.merchant_id), PushBatch.push_id == push.id)
-    ).one()
-    targeted, delivered, over_cap, unreachable, failed, in_flight = (int(v) for v in sums)
-    return {
-        "targeted": targeted,
-        "delivered": delivered,
-        "skipped_over_cap": over_cap,
-        "skipped_unreachable": unreachable,
-        "failed": failed,
-        "in_flight": in_flight,
-        "opened": push.opened,
-    }
+    return reports(session, push.merchant_id, [push])[push.id]
 
 
 def opened(session: Session, *, merchant_id: str, push_id: str, customer_id: str, now: datetime) -> bool:
