@@ -353,3 +353,52 @@ def test_try_a_cart_total_changes_with_the_proposed_promotion(chromium, server, 
     expect(page.locator("#try-allocation tr.new")).to_contain_text("Everything 50% off")
     page.screenshot(path=str(shots / "console-promotions.png"), full_page=True)
     page.context.close()
+
+
+def test_a_push_reaches_followers_and_their_inbox(chromium, server, shots):
+    page = _page(chromium)
+    _sign_in(page, server, "operator")
+    page.goto(f"{server['base']}/console/messages")
+    page.locator("summary", has_text="New push").click()
+    page.locator("#p-title").fill("本周新品")
+    page.locator("#p-body").fill("桂花拿铁第二杯半价")
+    page.locator("#new-push button[type=submit]").click()
+    expect(page.locator("#notice")).to_be_visible()
+    row = page.locator("#pushes tbody tr").first
+    for _ in range(60):  # the job worker sends it within a few seconds
+        cells = row.locator("td.num")
+        if cells.nth(0).inner_text() != "0" and cells.nth(1).inner_text() != "0":
+            break
+        time.sleep(0.5)
+        page.reload()
+        row = page.locator("#pushes tbody tr").first
+    expect(row.locator("td.num").nth(1)).not_to_have_text("0")
+    page.screenshot(path=str(shots / "console-messages.png"), full_page=True)
+    page.goto(f"{server['base']}/console/messages/inbox")
+    page.locator("#recent a").first.click()
+    expect(page.locator("#inbox article", has_text="本周新品")).to_have_count(1)
+    page.screenshot(path=str(shots / "console-inbox.png"), full_page=True)
+    page.context.close()
+
+
+def test_a_webhook_endpoint_is_added_and_pinged(chromium, server, shots):
+    server["runtime"].settings.webhooks_allow_private = True
+    page = _page(chromium)
+    _sign_in(page, server, "admin")
+    page.goto(f"{server['base']}/console/webhooks")
+    page.get_by_label("URL").fill("http://127.0.0.1:9/shoplet-hooks")  # nothing listens: attempts fail
+    page.get_by_label("Description").fill("ERP")
+    page.locator("#new-endpoint button[type=submit]").click()
+    expect(page.locator("#secret")).to_contain_text("whsec_")
+    page.get_by_role("button", name="Send a ping").click()
+    expect(page.locator("#notice")).to_be_visible()
+    for _ in range(60):
+        if page.locator("#deliveries tbody tr td.num").first.inner_text() not in ("0", ""):
+            break
+        time.sleep(0.5)
+        page.reload()
+    expect(page.locator("#deliveries tbody tr td.num").first).not_to_have_text("0")
+    page.screenshot(path=str(shots / "console-webhooks.png"), full_page=True)
+    page.locator("#deliveries tbody a").first.click()
+    expect(page.locator("#attempts tbody tr")).not_to_have_count(0)
+    page.context.close()

@@ -16,12 +16,14 @@ from shoplet.console import (
     coupons,
     home,
     membership,
+    messaging,
     orders,
     platform,
     promotions,
     signin,
     staff,
     stores,
+    webhooks,
     workbench,
 )
 from shoplet.console.web import PageError, SignInRequired, anonymous, redirect, render, staff_viewer
@@ -39,10 +41,12 @@ def install(app: FastAPI) -> None:
         coupons,
         promotions,
         membership,
+        messaging,
         orders,
         staff,
         stores,
         workbench,
+        webhooks,
         platform,
     ):
         app.include_router(module.router, include_in_schema=False)
