@@ -580,7 +580,10 @@ def worker(workers: int = typer.Option(2, help="Worker threads.")) -> None:
     from shoplet.runtime import Runtime
 
     jobs.install(Runtime(_settings()))
-    jobs.huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
+    consumer = jobs.huey.create_consumer(workers=workers, worker_type="thread", periodic=True)
+    gc.collect()  # what is built now lives as long as the process (see _serve)
+    gc.freeze()
+    consumer.run()
 
 
 def main() -> None:

@@ -145,9 +145,29 @@ class _Insert:
         names = compiled.positiontup if self.positional else list(compiled.binds)
         self.columns: list[tuple[str, Any]] = [(name, processors.get(name)) for name in names]
 
-    def parameters(self, row: dict[str, Any]) -> Any:
-        values = [(name, process(row[name]) if process else row[name]) for name, process in self.columns]
-        return tuple(v for _, v in values) if self.positional else dict(values)
+    def parameters(self, rows: list[dict[str, Any]]) -> list[Any]:
+        """The driver's parameters of ``rows``, a column at a time. A value that is the very
+        object of the row before (the ``now`` every row of a batch shares) is converted once."""
+        columns = []
+        for name, process in self.columns:
+            values = [row[name] for row in rows]
+            if process is not None:
+                last: Any = _UNSET
+                converted: Any = None
+                out = []
+                for value in values:
+                    if value is not last:
+                        last, converted = value, process(value)
+                    out.append(converted)
+                values = out
+            columns.append(values)
+        if self.positional:
+            return list(zip(*columns, strict=True))
+        names = [name for name, _ in self.columns]
+        return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+_UNSET = object()
 
 
 _INSERT_NEW: dict[tuple[str, str], _Insert] = {}
@@ -177,7 +197,7 @@ def insert_new(session: Session, model: Any, rows: list[dict[str, Any]]) -> int:
         # row count of an INSERT … ON CONFLICT is not reliable everywhere).
         return len(connection.execute(insert.returning, rows).all())
     else:
-        parameters = [insert.parameters(row) for row in rows]
+        parameters = insert.parameters(rows)
         result = connection.exec_driver_sql(insert.sql, parameters if len(rows) > 1 else parameters[0])
     return int(cast(CursorResult[Any], result).rowcount or 0)
 

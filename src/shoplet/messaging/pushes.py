@@ -382,21 +382,18 @@ def _batch(db: Database, merchant_id: str, push_id: str, now: datetime) -> bool 
             )
             return None
         chosen = _tagged(rows, segment)
-        reachable = {r.customer_id: r for r in chosen if r.host_user_id}
+        # (rows come in customer id order: the conditional UPDATE takes them in that order)
+        reachable = {row[0]: (row[1], row[2]) for row in chosen if row[2]}
         week = week_of(now, zone(session, merchant_id))
         raised = (
-            set(session.scalars(_RAISE, {"m": merchant_id, "ids": sorted(reachable), "week": week}))
+            set(session.scalars(_RAISE, {"m": merchant_id, "ids": list(reachable), "week": week}))
             if reachable
             else set()
         )
         session.execute(
-            update(Push)
-            .where(owned(Push, merchant_id), Push.id == push_id)
-            .values(cursor=rows[-1].customer_id)
+            update(Push).where(owned(Push, merchant_id), Push.id == push_id).values(cursor=rows[-1][0])
         )
-        recipients = [
-            [r.customer_id, r.host_app, r.host_user_id] for cid, r in reachable.items() if cid in raised
-        ]
+        recipients = [[cid, app, user] for cid, (app, user) in reachable.items() if cid in raised]
         insert_new(
             session,
             PushBatch,
