@@ -25,7 +25,6 @@ from shoplet.messaging import service as messages
 from shoplet.messaging.models import Message, MessageTemplate, Post, Push, TemplateKind
 from shoplet.messaging.service import reachable
 from shoplet.scoping import owned
-from shoplet.tenancy.service import zone
 from shoplet.threads import OneHop
 
 router = APIRouter(route_class=OneHop, prefix="/console")
@@ -61,23 +60,12 @@ def _page(request: Request, viewer: Any, status: int = 200, **extra: Any) -> Res
                 .order_by(MessageTemplate.id)
             )
         )
-        wording = messages.notice_wording(s, viewer.tenant)
+        notices = messages.notice_texts(s, viewer.tenant)
         tiers = list(s.scalars(select(Tier.code).where(owned(Tier, viewer.tenant)).order_by(Tier.threshold)))
         groups = list(
             s.scalars(select(GuideGroup).where(owned(GuideGroup, viewer.tenant)).order_by(GuideGroup.name))
         )
         stores = stores_of(s, viewer.tenant)
-    notices = [
-        {
-            "code": n.code,
-            "name": n.name,
-            "title": wording[n.code].title if wording[n.code] else n.title,  # type: ignore[union-attr]
-            "body": wording[n.code].body if wording[n.code] else n.body,  # type: ignore[union-attr]
-            "variables": n.variables,
-            "customised": wording[n.code] is not None,
-        }
-        for n in messages.NOTICES.values()
-    ]
     extra.setdefault("form", {})
     extra.setdefault("errors", {})
     extra.setdefault("notice", "")
@@ -139,9 +127,7 @@ async def post_create(request: Request) -> Response:
             if not post.title or not post.body:
                 raise InvalidInput("request.invalid", "A post has a title and a body.")
             if form.get("publish") == "on":
-                posts.publish(
-                    s, post, at=_local_time(form.get("publish_at", ""), zone(s, viewer.tenant), "at"), now=now
-                )
+                posts.publish(s, post, at=_local_time(form.get("publish_at", ""), viewer.zone, "at"), now=now)
     except ShopletError as error:
         if error.status == 404 and error.code != "post.link_target_not_found":
             raise PageError(404, error.detail) from None
@@ -195,7 +181,7 @@ async def push_create(request: Request) -> Response:
                 link_kind="none",
                 link_target=None,
                 segment={"kind": kind, "values": values},
-                send_at=_local_time(form.get("send_at", ""), zone(s, viewer.tenant), "send_at"),
+                send_at=_local_time(form.get("send_at", ""), viewer.zone, "send_at"),
                 created_by=viewer.staff_id,
                 push_id=new_id("push"),
                 now=now,

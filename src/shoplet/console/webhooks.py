@@ -12,7 +12,6 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from shoplet.console.web import PageError, attempt, check_csrf, redirect, render, require
-from shoplet.db import OUTBOX_WRITTEN
 from shoplet.errors import ShopletError
 from shoplet.scoping import owned
 from shoplet.threads import OneHop
@@ -129,7 +128,6 @@ async def delivery_replay(request: Request, delivery_id: str) -> Response:
             raise PageError(404, "No such webhook delivery.")
         endpoint_id = delivery.endpoint_id
         webhooks.replay(s, delivery, now=now)
-        s.info[OUTBOX_WRITTEN] = True  # the dispatcher sends it right after commit
 
     refused = attempt(request, work)
     if refused is not None:
@@ -149,7 +147,6 @@ async def webhook_action(request: Request, endpoint_id: str, action: str) -> Res
         endpoint = webhooks.get_endpoint(s, viewer.tenant, endpoint_id)
         if action == "ping":
             webhooks.ping(s, endpoint, now=now)
-            s.info[OUTBOX_WRITTEN] = True
         elif action == "rotate":
             webhooks.rotate_secret(s, endpoint, now=now)
         else:

@@ -274,18 +274,10 @@ def send_template(
 def list_notices(p: AsOperator, db: Db) -> list[NoticeOut]:
     """The service notices Shoplet sends (long-term: no consent needed), in your wording."""
     with db.unit_of_work(write=False) as s:
-        own = messages.notice_wording(s, p.tenant)
-    return [
-        NoticeOut(
-            code=n.code,
-            name=n.name,
-            title=own[n.code].title if own[n.code] else n.title,  # type: ignore[union-attr]
-            body=own[n.code].body if own[n.code] else n.body,  # type: ignore[union-attr]
-            variables=list(n.variables),
-            customised=own[n.code] is not None,
-        )
-        for n in messages.NOTICES.values()
-    ]
+        return [
+            NoticeOut(**{**n.__dict__, "variables": list(n.variables)})
+            for n in messages.notice_texts(s, p.tenant)
+        ]
 
 
 @router.put("/messages/notices/{code}", response_model=NoticeOut)

@@ -166,5 +166,3 @@ def coupon_expiring(session: Session, payload: dict[str, Any], *, now: datetime)
         link=f"/pages/coupon?id={coupon.id}", now=now,
     )  # fmt: skip
 
-
-__all__ = ["consume", "coupon_expiring", "refund_completed"]

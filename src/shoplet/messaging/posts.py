@@ -8,10 +8,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shoplet.catalog.models import Product
+from shoplet.coupons.models import CouponTemplate
 from shoplet.db import new_id
-from shoplet.errors import Conflict, InvalidInput
+from shoplet.errors import Conflict, InvalidInput, NotFound
 from shoplet.messaging.models import LinkKind, Media, Post, PostStatus
-from shoplet.messaging.pushes import check_link
 from shoplet.scoping import get_owned, owned
 
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
@@ -31,6 +32,22 @@ def image_type(data: bytes) -> str:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
     raise InvalidInput("media.not_an_image", "Upload a PNG, JPEG, GIF or WebP image.", parameter="file")
+
+
+def check_link(session: Session, merchant_id: str, kind: str, target: str | None) -> str | None:
+    if kind == LinkKind.NONE:
+        return None
+    if not target:
+        raise InvalidInput("post.link_invalid", "A link names what it leads to.", parameter="link_target")
+    if kind == LinkKind.PRODUCT and session.get(Product, (merchant_id, target)) is None:
+        raise NotFound("post.link_target_not_found", "No such product.")
+    if kind == LinkKind.COUPON_TEMPLATE and session.get(CouponTemplate, (merchant_id, target)) is None:
+        raise NotFound("post.link_target_not_found", "No such coupon template.")
+    if kind == LinkKind.PAGE and not target.startswith("/"):
+        raise InvalidInput(
+            "post.link_invalid", "A mini-program page is a path such as /pages/menu.", parameter="link_target"
+        )
+    return target
 
 
 def upload(session: Session, *, merchant_id: str, data: bytes, now: datetime) -> Media:

@@ -25,8 +25,6 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from shoplet import events, outbox
-from shoplet.catalog.models import Product
-from shoplet.coupons.models import CouponTemplate
 from shoplet.customers.models import Customer, CustomerIdentity, Follower, Member
 from shoplet.db import OUTBOX_WRITTEN, Database, changed, insert_new
 from shoplet.errors import InvalidInput, NotFound, Unprocessable
@@ -46,6 +44,7 @@ from shoplet.messaging.models import (
     PushOpen,
     PushStatus,
 )
+from shoplet.messaging.posts import check_link
 from shoplet.orders.models import Order
 from shoplet.outbox import Terminal
 from shoplet.scoping import get_owned, owned, same_tenant
@@ -170,22 +169,6 @@ def audience(session: Session, merchant_id: str, segment: dict[str, Any]) -> int
 
 
 # -- creating -----------------------------------------------------------------------------
-
-
-def check_link(session: Session, merchant_id: str, kind: str, target: str | None) -> str | None:
-    if kind == LinkKind.NONE:
-        return None
-    if not target:
-        raise InvalidInput("post.link_invalid", "A link names what it leads to.", parameter="link_target")
-    if kind == LinkKind.PRODUCT and session.get(Product, (merchant_id, target)) is None:
-        raise NotFound("post.link_target_not_found", "No such product.")
-    if kind == LinkKind.COUPON_TEMPLATE and session.get(CouponTemplate, (merchant_id, target)) is None:
-        raise NotFound("post.link_target_not_found", "No such coupon template.")
-    if kind == LinkKind.PAGE and not target.startswith("/"):
-        raise InvalidInput(
-            "post.link_invalid", "A mini-program page is a path such as /pages/menu.", parameter="link_target"
-        )
-    return target
 
 
 def create_push(

@@ -137,6 +137,28 @@ def notice_wording(session: Session, merchant_id: str) -> dict[str, MessageTempl
     return {code: own.get(code) for code in NOTICES}
 
 
+@dataclass(frozen=True)
+class NoticeText:
+    """A notice as the merchant's customers read it: Shoplet's wording or the merchant's."""
+
+    code: str
+    name: str
+    title: str
+    body: str
+    variables: tuple[str, ...]
+    customised: bool
+
+
+def notice_texts(session: Session, merchant_id: str) -> list[NoticeText]:
+    own = notice_wording(session, merchant_id)
+    return [
+        NoticeText(n.code, n.name, t.title, t.body, n.variables, True)
+        if (t := own[n.code]) is not None
+        else NoticeText(n.code, n.name, n.title, n.body, n.variables, False)
+        for n in NOTICES.values()
+    ]
+
+
 def reword_notice(
     session: Session, *, merchant_id: str, code: str, title: str, body: str, now: datetime
 ) -> MessageTemplate:

@@ -7,7 +7,6 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from shoplet.auth import AsAdmin, Db, Now, Rt
-from shoplet.db import OUTBOX_WRITTEN
 from shoplet.pagination import Page, PageQuery, paginate
 from shoplet.scoping import get_owned, owned, scoped
 from shoplet.threads import OneHop
@@ -99,7 +98,6 @@ def ping(p: AsAdmin, db: Db, now: Now, endpoint_id: str) -> DeliveryOut:
     """Send a ``webhook.ping`` message to this endpoint now."""
     with db.unit_of_work() as s:
         delivery = service.ping(s, service.get_endpoint(s, p.tenant, endpoint_id), now=now)
-        s.info[OUTBOX_WRITTEN] = True  # sent by the dispatcher right after commit
         return DeliveryOut.model_validate(delivery)
 
 
@@ -149,5 +147,4 @@ def replay(p: AsAdmin, db: Db, now: Now, delivery_id: str) -> DeliveryDetailOut:
         delivery = service.replay(
             s, get_owned(s, WebhookDelivery, p.tenant, delivery_id, what="Webhook delivery"), now=now
         )
-        s.info[OUTBOX_WRITTEN] = True
         return _detail(s, delivery)

@@ -30,10 +30,11 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from sqlalchemy import Integer, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from shoplet.db import Database, changed, insert_new, new_id
+from shoplet.db import OUTBOX_WRITTEN, Database, changed, insert_new, new_id
 from shoplet.errors import Conflict, InvalidInput
 from shoplet.scoping import get_owned, owned, scoped
 from shoplet.webhooks.catalogue import BY_KIND, CATALOGUE, PING, body_of, data_of
@@ -317,6 +318,7 @@ def ping(session: Session, endpoint: WebhookEndpoint, *, now: datetime) -> Webho
     delivery = WebhookDelivery(**_delivery(endpoint.merchant_id, endpoint.id, message.id, PING, now))
     session.add(delivery)
     session.flush()
+    session.info[OUTBOX_WRITTEN] = True  # the dispatcher sends it right after commit
     return delivery
 
 
@@ -329,6 +331,7 @@ def replay(session: Session, delivery: WebhookDelivery, *, now: datetime) -> Web
         raise Conflict("webhook.delivery_pending", "This delivery is still being tried.")
     delivery.status, delivery.step, delivery.next_attempt_at, delivery.done_at = "pending", 0, now, None
     session.flush()
+    session.info[OUTBOX_WRITTEN] = True
     return delivery
 
 
@@ -521,7 +524,6 @@ def _disable(endpoint: WebhookEndpoint, reason: str, now: datetime) -> None:
 def http_send(client: Any) -> Send:
     """A :data:`Send` over an ``httpx.Client`` (timeouts and refused connections are replies
     without a status)."""
-    import httpx
 
     def send(url: str, body: bytes, headers: dict[str, str]) -> Reply:
         try:
