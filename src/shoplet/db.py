@@ -144,10 +144,26 @@ class _Insert:
         self.positional = compiled.positiontup is not None
         names = compiled.positiontup if self.positional else list(compiled.binds)
         self.columns: list[tuple[str, Any]] = [(name, processors.get(name)) for name in names]
+        # PostgreSQL takes many rows as one statement over column arrays (``unnest``): an
+        # executemany would send a statement per row.
+        self.unnest_sql: str | None = None
+        if dialect.name == "postgresql":
+            head = self.sql.partition(" VALUES ")[0]
+            arrays = ", ".join(f"%({name})b::{table.c[name].type.compile(dialect)}[]" for name in names)
+            self.unnest_sql = f"{head} SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
 
     def parameters(self, rows: list[dict[str, Any]]) -> list[Any]:
-        """The driver's parameters of ``rows``, a column at a time. A value that is the very
-        object of the row before (the ``now`` every row of a batch shares) is converted once."""
+        """The driver's parameters of ``rows``, one set per row."""
+        columns = self.column_values(rows)
+        if self.positional:
+            return list(zip(*columns, strict=True))
+        names = [name for name, _ in self.columns]
+        return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+
+    def column_values(self, rows: list[dict[str, Any]]) -> list[list[Any]]:
+        """Each column's values over ``rows``, converted for the driver. A value that is the
+        very object of the row before (the ``now`` every row of a batch shares) is converted
+        once."""
         columns = []
         for name, process in self.columns:
             values = [row[name] for row in rows]
@@ -161,10 +177,7 @@ class _Insert:
                     out.append(converted)
                 values = out
             columns.append(values)
-        if self.positional:
-            return list(zip(*columns, strict=True))
-        names = [name for name, _ in self.columns]
-        return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+        return columns
 
 
 _UNSET = object()
@@ -196,6 +209,9 @@ def insert_new(session: Session, model: Any, rows: list[dict[str, Any]]) -> int:
         # Defaults to fill: SQLAlchemy's statement, counting the keys it returns (a driver's
         # row count of an INSERT … ON CONFLICT is not reliable everywhere).
         return len(connection.execute(insert.returning, rows).all())
+    if len(rows) > 1 and insert.unnest_sql is not None:
+        arrays = dict(zip((name for name, _ in insert.columns), insert.column_values(rows), strict=True))
+        result = connection.exec_driver_sql(insert.unnest_sql, arrays)
     else:
         parameters = insert.parameters(rows)
         result = connection.exec_driver_sql(insert.sql, parameters if len(rows) > 1 else parameters[0])

@@ -165,4 +165,3 @@ def coupon_expiring(session: Session, payload: dict[str, Any], *, now: datetime)
         values={"coupon": template.name if template else "优惠券", "expires_at": local.strftime("%Y-%m-%d %H:%M")},
         link=f"/pages/coupon?id={coupon.id}", now=now,
     )  # fmt: skip
-

@@ -20,7 +20,8 @@ import logging
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, exists, func, literal_column, select, union, update
+from sqlalchemy import String, bindparam, case, exists, func, literal_column, select, union, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -252,25 +253,41 @@ _TAKE = (
     .returning(Push.cursor)
     .execution_options(synchronize_session=False)
 )
-_RAISE = (
-    update(Follower)
-    .where(
-        owned(Follower, bindparam("m")),
-        Follower.customer_id.in_(bindparam("ids", expanding=True)),
-        Follower.unfollowed_at.is_(None),
-        (Follower.push_week.is_(None))
-        | (Follower.push_week != bindparam("week"))
-        | (Follower.pushes_this_week < WEEKLY_PUSH_CAP),
-    )
-    .values(
-        pushes_this_week=case(
-            (Follower.push_week == bindparam("week"), Follower.pushes_this_week + 1), else_=1
-        ),
-        push_week=bindparam("week"),
-    )
-    .returning(Follower.customer_id)
-    .execution_options(synchronize_session=False)
-)
+_RAISE: dict[str, Any] = {}
+
+
+def _raise_statement(dialect: str) -> Any:
+    """Raise the week's counter of the followers ``ids`` still below the cap, returning who
+    was raised (built once per dialect: on PostgreSQL the ids travel as one array)."""
+    statement = _RAISE.get(dialect)
+    if statement is None:
+        if dialect == "postgresql":  # UPDATE … FROM unnest(:ids): a probe of the key per id
+            keys = func.unnest(bindparam("ids", type_=ARRAY(String))).table_valued("v").render_derived()
+            chosen = Follower.customer_id == keys.c.v
+        else:
+            chosen = Follower.customer_id.in_(bindparam("ids", expanding=True))
+        statement = _RAISE[dialect] = (
+            update(Follower)
+            .where(
+                owned(Follower, bindparam("m")),
+                chosen,
+                Follower.unfollowed_at.is_(None),
+                (Follower.push_week.is_(None))
+                | (Follower.push_week != bindparam("week"))
+                | (Follower.pushes_this_week < WEEKLY_PUSH_CAP),
+            )
+            .values(
+                pushes_this_week=case(
+                    (Follower.push_week == bindparam("week"), Follower.pushes_this_week + 1), else_=1
+                ),
+                push_week=bindparam("week"),
+            )
+            .returning(Follower.customer_id)
+            .execution_options(synchronize_session=False)
+        )
+    return statement
+
+
 _GIVE_BACK = (
     update(Follower)
     .where(
@@ -369,7 +386,11 @@ def _batch(db: Database, merchant_id: str, push_id: str, now: datetime) -> bool 
         reachable = {row[0]: (row[1], row[2]) for row in chosen if row[2]}
         week = week_of(now, zone(session, merchant_id))
         raised = (
-            set(session.scalars(_RAISE, {"m": merchant_id, "ids": list(reachable), "week": week}))
+            set(
+                session.scalars(
+                    _raise_statement(db.dialect), {"m": merchant_id, "ids": list(reachable), "week": week}
+                )
+            )
             if reachable
             else set()
         )
