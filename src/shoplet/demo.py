@@ -26,6 +26,8 @@ from shoplet.inventory import service as inventory
 from shoplet.inventory.models import LocationKind, StockLocation
 from shoplet.membership import light, points, tiers
 from shoplet.membership.schemas import LightPlanIn, LoyaltySettingsIn, TierIn
+from shoplet.messaging import posts
+from shoplet.messaging import service as messages
 from shoplet.promotions import service as promotions
 from shoplet.scoping import owned
 from shoplet.tenancy import service as tenancy
@@ -426,6 +428,32 @@ def _loyalty(
             min_credit_score=600,
             coupon_template_ids=[made[4].id],
         ).model_dump(),
+    )
+    _life_account(session, merchant_id, made[0].id, now)
+
+
+def _life_account(session: Session, merchant_id: str, coupon_template_id: str, now: datetime) -> None:
+    """A published post inviting followers to claim a coupon, and a one-time message the
+    customers may subscribe to."""
+    post = posts.save(
+        session,
+        merchant_id=merchant_id,
+        post=None,
+        title="秋日桂花拿铁上市",
+        body="本周起全部门店供应桂花拿铁。关注生活号，领一张新品券，到店或外送都能用。",
+        cover_media_id=None,
+        link_kind="coupon_template",
+        link_target=coupon_template_id,
+        now=now,
+    )
+    posts.publish(session, post, at=None, now=now)
+    messages.create_template(
+        session,
+        merchant_id=merchant_id,
+        name="New arrivals",
+        title="新品到店提醒",
+        body="{name}，您关注的 {item} 已经到店，欢迎品尝。",
+        now=now,
     )
 
 
