@@ -2,7 +2,7 @@
 
 A push targets a segment of followers (all, tags, tiers, light members, a store's
 customers, a guide's group), now or at a time, and is sent as a resumable job: followers in
-id order, a thousand per transaction, the push's ``cursor`` moving with each batch, so a
+id order, a thousand per transaction (five thousand on PostgreSQL), the push's ``cursor`` moving with each batch, so a
 push interrupted anywhere resumes where it stopped and two runners never take one batch.
 
 **At most 3 pushes per follower per natural week** (Monday 00:00 to Sunday 24:00 in the
@@ -53,7 +53,8 @@ from shoplet.tenancy.service import zone
 
 log = logging.getLogger(__name__)
 
-BATCH = 1000
+BATCH = {"sqlite": 1000, "postgresql": 5000}
+"""Followers per batch: SQLite's one writer is held for a batch, so fewer there (as settlement)."""
 LEASE = timedelta(minutes=5)
 SEND_TOPIC = "push.send"
 """Outbox topic: hand one batch of a push to the host apps."""
@@ -369,7 +370,7 @@ def _batch(db: Database, merchant_id: str, push_id: str, now: datetime) -> bool 
             _candidates(merchant_id, segment)
             .where(Follower.customer_id > cursor)
             .order_by(Follower.customer_id)
-            .limit(BATCH)
+            .limit(BATCH.get(db.dialect, 1000))
         ).all()
         if not rows:
             session.execute(
