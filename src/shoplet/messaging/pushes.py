@@ -2,8 +2,9 @@
 
 A push targets a segment of followers (all, tags, tiers, light members, a store's
 customers, a guide's group), now or at a time, and is sent as a resumable job: followers in
-id order, a thousand per transaction (five thousand on PostgreSQL), the push's ``cursor`` moving with each batch, so a
-push interrupted anywhere resumes where it stopped and two runners never take one batch.
+id order, a thousand per transaction (five thousand on PostgreSQL), the push's ``cursor``
+moving with each batch, so a push interrupted anywhere resumes where it stopped and two
+runners never take one batch.
 
 **At most 3 pushes per follower per natural week** (Monday 00:00 to Sunday 24:00 in the
 merchant's time zone). The cap is a counter on the follower row for its week, raised by
