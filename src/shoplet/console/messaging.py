@@ -17,7 +17,7 @@ from shoplet.console.forms import stores_of
 from shoplet.console.web import PageError, attempt, check_csrf, redirect, render, require
 from shoplet.customers.models import Customer
 from shoplet.db import new_id
-from shoplet.errors import InvalidInput, ShopletError
+from shoplet.errors import Conflict, InvalidInput, ShopletError
 from shoplet.guides.models import GuideGroup
 from shoplet.membership.models import Tier
 from shoplet.messaging import delivery, posts, pushes
@@ -202,9 +202,12 @@ async def push_cancel(request: Request, push_id: str) -> Response:
         push = s.get(Push, (viewer.tenant, push_id))
         if push is None:
             raise PageError(404, "No such push.")
-        pushes.cancel(s, push)
+        if not pushes.cancel(s, push):
+            raise Conflict("push.started", "The push has started (or ended); it can no longer be cancelled.")
 
-    attempt(request, work)
+    refused = attempt(request, work)
+    if refused is not None:
+        return _page(request, viewer, status=refused.status, errors={"push": refused.detail})
     return redirect("/console/messages", request)
 
 

@@ -4,6 +4,7 @@ opens; the sandbox host app's inbox."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -49,7 +50,7 @@ def media_url(merchant_id: str, media_id: str) -> str:
     return f"/api/v1/media/{merchant_id}/{media_id}"
 
 
-def post_out(post: Post, now=None) -> PostOut:
+def post_out(post: Post, now: datetime | None = None) -> PostOut:
     out = PostOut.model_validate(post)
     if post.cover_media_id:
         out.cover_url = media_url(post.merchant_id, post.cover_media_id)
