@@ -154,6 +154,12 @@ class _Insert:
 
     def parameters(self, rows: list[dict[str, Any]]) -> list[Any]:
         """The driver's parameters of ``rows``, one set per row."""
+        if len(rows) == 1:  # the common case (an event, a follow): no columns to gather
+            row = rows[0]
+            values = [process(row[name]) if process else row[name] for name, process in self.columns]
+            if self.positional:
+                return [tuple(values)]
+            return [dict(zip((name for name, _ in self.columns), values, strict=True))]
         columns = self.column_values(rows)
         if self.positional:
             return list(zip(*columns, strict=True))
