@@ -58,3 +58,16 @@ def test_periodic_sweeps_are_registered():
         "retry_refunds_periodic",
         "dispatch_outbox_task",
     } <= names
+
+
+def test_kicks_are_coalesced_and_the_last_is_never_dropped():
+    fired: list[int] = []
+    kick = jobs.Coalesced(lambda: fired.append(1), window=0.05)
+    for _ in range(100):  # a rush of commits: the first fires, the rest wait for one more
+        kick()
+    assert fired == [1]
+    pending = kick._timer
+    assert pending is not None
+    pending.join()
+    assert fired == [1, 1]
+    assert kick._timer is None
