@@ -51,8 +51,10 @@ class Coalesced:
     that wrote outbox rows or messaged events (a rush of claims, of payments) then enqueue
     the dispatcher a few times a second, not once per request."""
 
-    def __init__(self, fire: Callable[[], object], window: float = 0.2) -> None:
-        self.fire, self.window = fire, window
+    def __init__(
+        self, fire: Callable[[], object], window: float = 0.2, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.fire, self.window, self.clock = fire, window, clock
         self._lock = threading.Lock()
         self._last = float("-inf")
         self._timer: threading.Timer | None = None
@@ -61,18 +63,18 @@ class Coalesced:
         with self._lock:
             if self._timer is not None:
                 return
-            wait = self._last + self.window - time.monotonic()
+            wait = self._last + self.window - self.clock()
             if wait > 0:
                 self._timer = threading.Timer(wait, self._later)
                 self._timer.daemon = True
                 self._timer.start()
                 return
-            self._last = time.monotonic()
+            self._last = self.clock()
         self.fire()
 
     def _later(self) -> None:
         with self._lock:
-            self._timer, self._last = None, time.monotonic()
+            self._timer, self._last = None, self.clock()
         try:
             self.fire()
         except Exception:  # the periodic sweep delivers whatever a failed kick left behind
