@@ -29,6 +29,13 @@ def line(draw, sku):
         data["member_price"] = draw(st.integers(0, unit))
     if draw(st.booleans()):
         data["light_member_price"] = draw(st.integers(0, unit))
+    if draw(st.integers(0, 3)) == 0:  # a group-buy, flash or plan line
+        data["campaign"] = {
+            "id": f"cmp_{sku}",
+            "kind": draw(st.sampled_from(["group_price", "flash_price", "plan_price"])),
+            "price": draw(st.integers(0, unit)),
+            "coupons": draw(st.booleans()),
+        }
     return data
 
 
@@ -103,6 +110,8 @@ def coupon(draw, index, skus):
     elif kind == "exchange":
         data.update(sku=draw(st.sampled_from(skus + ["zz"])), price=draw(st.integers(0, 3000)))
     data["stackable"] = draw(st.booleans())
+    if draw(st.booleans()):
+        data["campaigns"] = True
     if draw(st.integers(0, 4)) == 0:
         data["exclusive_with_promotions"] = True
     expires = draw(st.sampled_from(TIMES))

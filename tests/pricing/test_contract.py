@@ -229,3 +229,57 @@ def test_invalid_input_is_refused_with_one_clear_sentence(bad, message):
     with pytest.raises(InvalidCart) as info:
         price({"now": NOW, **bad})
     assert str(info.value).startswith(message)
+
+
+def test_campaign_price_is_one_more_item_level_price_outside_promotions_and_most_coupons():
+    lines = [
+        {
+            "sku": "latte",
+            "quantity": 2,
+            "unit_price": 3000,
+            "member_price": 2500,
+            "campaign": {"id": "grp_1", "kind": "group_price", "price": 1990},
+        },
+        {"sku": "bagel", "quantity": 1, "unit_price": 5000},
+    ]
+    promos = [{"id": "mj", "kind": "threshold_off", "tiers": [{"threshold": 4000, "off": 1000}]}]
+    coupons = [
+        {"id": "c1", "kind": "cash", "off": 500, "scope": {"skus": ["latte"]}},
+        {"id": "c2", "kind": "exchange", "sku": "latte", "price": 0},
+    ]
+    result = price(cart(lines, customer={"member": True}, promotions=promos, coupons=coupons))
+    # 1990 beats the member 2500; the 满减 sees only the bagel (5000 ≥ 4000)
+    assert applied(result) == {"grp_1": (2020, [2020, 0]), "mj": (1000, [0, 1000])}
+    assert result["applied"][0]["kind"] == "group_price"
+    assert result["total"] == 2 * 1990 + 4000
+    assert [(c["usable"], c["reason"]) for c in result["coupons"]] == [
+        (False, "not valid for these items"),
+        (False, "not valid for these items"),
+    ]
+    # The campaign allows coupons, and only a coupon that allows campaigns applies.
+    lines[0]["campaign"]["coupons"] = True
+    coupons.append({"id": "c3", "kind": "cash", "off": 300, "campaigns": True, "scope": {"skus": ["latte"]}})
+    result = price(cart(lines, customer={"member": True}, promotions=promos, coupons=coupons))
+    assert applied(result)["c3"] == (300, [300, 0])
+    assert [c["usable"] for c in result["coupons"]] == [False, False, True]
+    # A lower member price still wins: the campaign price never stacks with it.
+    lines[0]["member_price"] = 1500
+    result = price(cart(lines, customer={"member": True}, coupons=[]))
+    assert applied(result) == {"member_price": (3000, [3000, 0])}
+
+
+@pytest.mark.parametrize(
+    ("campaign", "message"),
+    [
+        ({"id": "x", "kind": "bogus", "price": 1}, "lines[0].campaign.kind"),
+        ({"id": "x", "kind": "flash_price", "price": -1}, "lines[0].campaign.price"),
+        ({"id": "mj", "kind": "flash_price", "price": 1}, "also a promotion's id"),
+    ],
+)
+def test_invalid_campaigns_are_refused(campaign, message):
+    body = cart(
+        [{"sku": "a", "quantity": 1, "unit_price": 100, "campaign": campaign}],
+        promotions=[{"id": "mj", "kind": "threshold_off", "tiers": [{"threshold": 1, "off": 1}]}],
+    )
+    with pytest.raises(InvalidCart, match=message.replace("[", r"\[").replace("]", r"\]")):
+        price(body)

@@ -15,6 +15,19 @@ STAGE2 = ("bundle", "buy_x_get_y")
 STAGE3 = ("threshold_off", "threshold_percent", "free_delivery")
 PROMOTION_KINDS = STAGE1 + STAGE2 + STAGE3
 COUPON_KINDS = ("cash", "threshold", "percent", "exchange", "free_delivery")
+CAMPAIGN_KINDS = ("group_price", "flash_price", "plan_price")
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """A line bought in a campaign (拼团, 秒杀, 周期购): its price per unit is one more
+    item-level candidate. Stage 2–3 promotions never apply to the line; a coupon does only
+    where the campaign allows coupons and the coupon allows campaigns."""
+
+    id: str
+    kind: str
+    price: int
+    coupons: bool
 
 
 class InvalidCart(ValueError):
@@ -30,6 +43,7 @@ class Line:
     category: str | None
     member_price: int | None
     light_member_price: int | None
+    campaign: Campaign | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +61,7 @@ class Rule:
     exclusive: bool = False
     stackable: bool = False
     exclusive_with_promotions: bool = False
+    campaigns: bool = False  # a coupon usable on campaign lines that allow coupons
 
     def active(self, now: datetime) -> bool:
         return (self.starts_at is None or now >= self.starts_at) and (
@@ -286,12 +301,21 @@ def _rules(
         group = data.get("group")
         if group is not None and not isinstance(group, str):
             raise _where(f"{where}.group", "must be a string")
+        campaigns = _bool(data, "campaigns", where) if coupon else False
+        scope = _scope(data, where, lines)
+        if kind not in STAGE1 and any(line.campaign for line in lines):
+            scope = tuple(i for i in scope if _admits(lines[i], coupon=coupon, campaigns=campaigns))
+            if kind == "exchange" and not any(
+                line.sku == params["sku"] and _admits(line, coupon=True, campaigns=campaigns)
+                for line in lines
+            ):
+                params = {**params, "blocked": True}  # its SKU is only on lines it may not apply to
         rules.append(
             Rule(
                 id=rule_id,
                 kind=kind,
                 index=i,
-                lines=_scope(data, where, lines),
+                lines=scope,
                 starts_at=_optional_time(data, "starts_at", where),
                 expires_at=_optional_time(data, "expires_at", where),
                 params=params,
@@ -299,9 +323,35 @@ def _rules(
                 exclusive=_bool(data, "exclusive", where),
                 stackable=_bool(data, "stackable", where),
                 exclusive_with_promotions=_bool(data, "exclusive_with_promotions", where),
+                campaigns=campaigns,
             )
         )
     return tuple(rules)
+
+
+def _admits(line: Line, *, coupon: bool, campaigns: bool) -> bool:
+    """Whether a stage 2–4 rule may apply to ``line``: always to a line outside campaigns;
+    to a campaign line only a coupon allowing campaigns where the campaign allows coupons."""
+    if line.campaign is None:
+        return True
+    return coupon and campaigns and line.campaign.coupons
+
+
+def _campaign(data: dict[str, Any], where: str) -> Campaign | None:
+    raw = data.get("campaign")
+    if raw is None:
+        return None
+    path = f"{where}.campaign"
+    raw = _obj(raw, path)
+    kind = _str(raw, "kind", path)
+    if kind not in CAMPAIGN_KINDS:
+        raise _where(f"{path}.kind", f"unknown kind '{kind}' (expected one of {', '.join(CAMPAIGN_KINDS)})")
+    return Campaign(
+        id=_str(raw, "id", path),
+        kind=kind,
+        price=_int(raw, "price", path),
+        coupons=_bool(raw, "coupons", path),
+    )
 
 
 def _lines(items: Any) -> tuple[Line, ...]:
@@ -325,6 +375,7 @@ def _lines(items: Any) -> tuple[Line, ...]:
                 category=category,
                 member_price=_int(data, "member_price", where, required=False),
                 light_member_price=_int(data, "light_member_price", where, required=False),
+                campaign=_campaign(data, where),
             )
         )
     return tuple(lines)
@@ -351,13 +402,18 @@ def parse(cart: Any, *, now: datetime | None = None) -> Cart:
             "value_per_point": _int(points, "value_per_point", "points", minimum=1),
             "max_share_percent": _int(points, "max_share_percent", "points", maximum=100),
         }
+    promotions = _rules(data.get("promotions"), "promotions", PROMOTION_KINDS, lines, coupon=False)
+    taken = {"member_price", "light_member_price", *(r.id for r in promotions)}
+    for line in lines:
+        if line.campaign is not None and line.campaign.id in taken:
+            raise _where(f"lines[{line.index}].campaign.id", f"'{line.campaign.id}' is also a promotion's id")
     return Cart(
         now=when,
         lines=lines,
         member=_bool(customer, "member", "customer"),
         light_member=_bool(customer, "light_member", "customer"),
         delivery_fee=_int(data, "delivery_fee", "cart", required=False, default=0),
-        promotions=_rules(data.get("promotions"), "promotions", PROMOTION_KINDS, lines, coupon=False),
+        promotions=promotions,
         coupons=_rules(data.get("coupons"), "coupons", COUPON_KINDS, lines, coupon=True),
         selected=None if selected is None else tuple(selected),
         points=points,

@@ -7,6 +7,7 @@ from typing import Any
 from shoplet.pricing.engine import Context, Effect, Outcome
 from shoplet.pricing.model import Rule
 from shoplet.pricing.money import allocate
+from shoplet.pricing.stages import exchange_line
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -27,7 +28,7 @@ def coupon_reason(ctx: Context, coupon: Rule) -> str | None:
     if coupon.kind == "free_delivery":
         return None
     if coupon.kind == "exchange":
-        return None if coupon.params["sku"] in ctx.skus else "not valid for these items"
+        return None if exchange_line(coupon, ctx.skus) >= 0 else "not valid for these items"
     eligible = ctx.eligible(coupon, ctx.start)
     if not coupon.lines or eligible <= 0:
         return "not valid for these items"
@@ -47,7 +48,8 @@ def stage1_effects(ctx: Context) -> list[dict[str, Any]]:
         entry = by_rule.setdefault(rule_id, {"id": rule_id, "kind": kind, "amount": 0, "lines": [0] * ctx.n})
         entry["amount"] += saving
         entry["lines"][i] += saving
-    order = {"member_price": -2, "light_member_price": -1}
+    order = {"member_price": -3, "light_member_price": -2}
+    order.update({line.campaign.id: -1 for line in ctx.cart.lines if line.campaign is not None})
     order.update({r.id: r.index for r in ctx.cart.promotions})
     return sorted(by_rule.values(), key=lambda e: order.get(e["id"], 0))
 

@@ -15,8 +15,9 @@ def stage1(
 ) -> tuple[list[int], list[tuple[str, str]]]:
     """Item price per unit and, per line, the (id, kind) of the rule that set it.
 
-    Candidates in order: list price, member price, light-member price, then item-level
-    promotions in input order; the lowest wins, the earliest on a tie. They never stack.
+    Candidates in order: list price, member price, light-member price, the line's campaign
+    price, then item-level promotions in input order; the lowest wins, the earliest on a
+    tie. They never stack.
     """
     prices, winners = [], []
     for line in lines:
@@ -25,6 +26,9 @@ def stage1(
             best, winner = line.member_price, ("member_price", "member_price")
         if light_member and line.light_member_price is not None and line.light_member_price < best:
             best, winner = line.light_member_price, ("light_member_price", "member_price")
+        campaign = line.campaign
+        if campaign is not None and campaign.price < best:
+            best, winner = campaign.price, (campaign.id, campaign.kind)
         for rule in promotions:
             if line.index not in rule.lines:
                 continue
@@ -168,6 +172,8 @@ def amount_rule(rule: Rule, running: list[int]) -> tuple[list[int] | None, int]:
 
 
 def exchange_line(rule: Rule, skus: list[str]) -> int:
+    if rule.params.get("blocked"):  # the SKU is only on campaign lines the coupon may not touch
+        return -1
     try:
         return skus.index(rule.params["sku"])
     except ValueError:
