@@ -18,6 +18,7 @@ from starlette.routing import compile_path
 
 from shoplet import __version__, console, problems
 from shoplet.analytics import api as analytics_api
+from shoplet.campaigns import api as campaigns_api
 from shoplet.catalog import api as catalog_api
 from shoplet.config import get_settings
 from shoplet.coupons import api as coupons_api
@@ -145,6 +146,7 @@ STOREFRONT_ROUTERS = (
     guides_api.storefront,
     membership_api.storefront,
     messaging_api.storefront,
+    campaigns_api.storefront,
 )
 
 
@@ -265,6 +267,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         membership_api,
         orders_api,
         payments_api,
+        campaigns_api,
         reports_api,
         analytics_api,
         messaging_api,

@@ -398,6 +398,48 @@ CODES: dict[str, Code] = {
     "post.link_target_not_found": Code(
         404, "Not found", "The product or coupon template linked to does not exist."
     ),
+    "campaign.bad_window": Code(422, "Cannot be done", "A campaign ends after it starts."),
+    "campaign.not_running": Code(
+        409, "Conflict", "The campaign has not started, is paused, or is between its daily time slots."
+    ),
+    "campaign.over": Code(409, "Conflict", "The campaign is over (ended or stopped)."),
+    "campaign.sku_unavailable": Code(
+        422, "Cannot be done", "The campaign's SKU or its product is not on sale."
+    ),
+    "campaign.stopped": Code(409, "Conflict", "A stopped campaign stays stopped."),
+    "campaign.unknown_sku": Code(422, "Cannot be done", "The SKU named is not in this shop."),
+    "delivery.no_slot": Code(409, "Conflict", "The store has no delivery slot left in the coming days."),
+    "flash.bad_slot": Code(422, "Cannot be done", "A daily time slot ends after it starts."),
+    "flash.duplicate_sku": Code(422, "Cannot be done", "Each SKU appears once in a flash sale."),
+    "flash.over_limit": Code(409, "Conflict", "The customer would hold more than the per-customer limit."),
+    "flash.sold_out": Code(409, "Conflict", "The flash stock is gone (it may come back from unpaid orders)."),
+    "flash_item.not_found": Code(404, "Not found", "No such flash item."),
+    "flash_sale.not_found": Code(404, "Not found", "No such flash sale."),
+    "group.already_leading": Code(
+        409, "Conflict", "The customer already leads an unfinished group in this campaign."
+    ),
+    "group.already_member": Code(409, "Conflict", "The customer is already in this group."),
+    "group.closed": Code(
+        409, "Conflict", "The group is no longer taking members (its time is up, or it ended)."
+    ),
+    "group.full": Code(409, "Conflict", "Every seat of the group is taken."),
+    "group.not_found": Code(404, "Not found", "No such group."),
+    "group.over_limit": Code(409, "Conflict", "The customer would hold more than the per-customer limit."),
+    "group.sold_out": Code(409, "Conflict", "The campaign's stock is taken."),
+    "group_campaign.not_found": Code(404, "Not found", "No such group-buy campaign."),
+    "plan.bad_delivery_day": Code(
+        422, "Invalid input", "A delivery day is a weekday 1–7 or a day of the month 1–28."
+    ),
+    "plan.changed": Code(409, "Conflict", "A delivery was made meanwhile; try again."),
+    "plan.ended": Code(409, "Conflict", "The plan is completed, cancelled or expired."),
+    "plan.not_found": Code(404, "Not found", "No such plan."),
+    "plan.not_paid": Code(409, "Conflict", "The plan has not been paid for yet."),
+    "plan.period_delivered": Code(409, "Conflict", "That period's delivery has already been made."),
+    "plan.period_not_next": Code(422, "Cannot be done", "Only the next period can be skipped."),
+    "plan.price_not_divisible": Code(
+        422, "Cannot be done", "A plan's price splits evenly over its deliveries, to the fen."
+    ),
+    "plan_subscription.not_found": Code(404, "Not found", "No such plan subscription."),
     "post.not_found": Code(404, "Not found", "No such post."),
     "post.publish_at_past": Code(422, "Invalid input", "A scheduled post is published in the future."),
     "post.withdrawn": Code(409, "Conflict", "A withdrawn post cannot be changed or published again."),

@@ -54,12 +54,17 @@ class EventKind(StrEnum):
     COMMISSION_SETTLED = "commission.settled"
     PUSH_SENT = "push.sent"
     PUSH_OPENED = "push.opened"
+    GROUP_OPENED = "group.opened"
+    GROUP_SUCCEEDED = "group.succeeded"
+    GROUP_FAILED = "group.failed"
+    FLASH_SOLD_OUT = "flash.sold_out"
+    PLAN_DELIVERED = "plan.delivered"
 
 
-# One upper-case letter per kind: a customer's day is kept as the string of its events'
-# letters (see analytics.rollups), and a funnel is a LIKE pattern over it. Upper case only,
-# because SQLite's LIKE ignores case.
-CODES: dict[str, str] = dict(zip(EventKind, "VSFUCKDEOPXRQHJLWTABGMNYZ", strict=True))
+# One character per kind: a customer's day is kept as the string of its events' letters
+# (see analytics.rollups), and a funnel is a LIKE pattern over it. Upper-case letters, then
+# digits (never lower case, because SQLite's LIKE ignores case; never % or _).
+CODES: dict[str, str] = dict(zip(EventKind, "VSFUCKDEOPXRQHJLWTABGMNYZ12345", strict=True))
 
 
 class Event(Base):
@@ -144,6 +149,9 @@ MESSAGED = frozenset(
         EventKind.LIGHT_SETTLED,
         EventKind.LIGHT_OVERDUE,
         EventKind.TIER_REACHED,
+        EventKind.GROUP_SUCCEEDED,
+        EventKind.GROUP_FAILED,
+        EventKind.PLAN_DELIVERED,
     }
 )
 """Kinds also queued for :data:`MESSAGING` (the webhook catalogue and the notices)."""

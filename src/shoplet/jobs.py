@@ -129,6 +129,11 @@ def fulfilment_lifecycle_periodic() -> dict:
 
 
 @huey.periodic_task(crontab(minute="*"))
+def campaign_lifecycle_periodic() -> dict:
+    return sweeps.campaign_lifecycle(runtime())
+
+
+@huey.periodic_task(crontab(minute="*"))
 def analytics_periodic() -> dict:
     return sweeps.analytics(runtime())
 

@@ -1,6 +1,18 @@
 """Imports every table so that ``Base.metadata`` is complete (Alembic, tests)."""
 
+import shoplet.campaigns.hooks  # noqa: F401  (registers the campaigns' order hooks)
 from shoplet.analytics.models import CustomerDay, DailyMetric, FirstSeen, PeriodActive, RetentionCell
+from shoplet.campaigns.models import (
+    BuyingGroup,
+    CampaignQuota,
+    FlashItem,
+    FlashSale,
+    GroupCampaign,
+    GroupSeat,
+    Plan,
+    PlanDelivery,
+    PlanSubscription,
+)
 from shoplet.catalog.models import Category, Product, Sku
 from shoplet.coupons.models import (
     Coupon,
@@ -71,6 +83,15 @@ from shoplet.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndp
 metadata = Base.metadata
 
 __all__ = [
+    "BuyingGroup",
+    "CampaignQuota",
+    "FlashItem",
+    "FlashSale",
+    "GroupCampaign",
+    "GroupSeat",
+    "Plan",
+    "PlanDelivery",
+    "PlanSubscription",
     "ApiKey",
     "ConsoleSession",
     "PlatformSession",

@@ -12,6 +12,7 @@ from shoplet.analytics.clickhouse import CONSUMER as CLICKHOUSE
 from shoplet.analytics.clickhouse import Warehouse
 from shoplet.analytics.rollups import CONSUMER as ROLLUP
 from shoplet.auth import API_KEY_PREFIX, SESSION_PREFIX, Verifier
+from shoplet.campaigns.flash import FlashGate
 from shoplet.config import Settings
 from shoplet.coupons.gate import RedisGate
 from shoplet.customers.credentials import verify_session
@@ -79,6 +80,7 @@ class Runtime:
         # Who a bearer token names, by its prefix (see shoplet.auth.authenticate).
         self.verifiers: dict[str, Verifier] = {API_KEY_PREFIX: verify_api_key, SESSION_PREFIX: verify_session}
         self.coupon_gate = RedisGate(settings.redis_url) if settings.redis_url else None
+        self.flash_gate = FlashGate(settings.redis_url) if settings.redis_url else None
         # Figures from ClickHouse when configured; events are then queued for its copier too.
         self.warehouse: Warehouse | None = None
         if settings.clickhouse_url:

@@ -12,6 +12,7 @@ from typing import Any
 
 from shoplet import outbox
 from shoplet.analytics import rollups
+from shoplet.campaigns import flash, groups, plans
 from shoplet.coupons import issuing as coupon_issuing
 from shoplet.coupons import redemption as coupon_redemption
 from shoplet.errors import ShopletError
@@ -140,6 +141,25 @@ def fulfilment_lifecycle(rt: Runtime, *, now: datetime | None = None) -> dict[st
     with rt.db.unit_of_work() as session:
         settled = commissions.settle_due(session, now=now)
     return {"pickups_expired": expired, "commissions_settled": settled}
+
+
+def campaign_lifecycle(rt: Runtime, *, now: datetime | None = None) -> dict[str, int]:
+    """Groups past their time limit succeed with virtual seats or fail (every paid member
+    refunded once); due periodic deliveries are made; the flash gate is re-primed from the
+    database (units that came back from unpaid orders)."""
+    now = now or rt.clock()
+    closed = groups.close_due(rt.db, now=now)
+    delivered = plans.deliver_due(rt.db, now=now)
+    if rt.flash_gate is not None:
+        flash.reconcile_gate(rt.db, rt.flash_gate, now=now)
+    if closed["failed"] or delivered["delivered"]:
+        rt.kick()  # the refunds and notices they queued
+    return {
+        "groups_succeeded": closed["succeeded"],
+        "groups_failed": closed["failed"],
+        "plan_deliveries": delivered["delivered"],
+        "plan_deliveries_deferred": delivered["failed"],
+    }
 
 
 def _expire_pickup(rt: Runtime, merchant_id: str, fulfilment_id: str, now: datetime) -> int:

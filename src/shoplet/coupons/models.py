@@ -57,6 +57,8 @@ class CouponTemplate(TenantMixin, Base):
     host_apps: Mapped[list[str]] = mapped_column(JSON, default=list)
     stackable: Mapped[bool] = mapped_column(default=False)
     exclusive_with_promotions: Mapped[bool] = mapped_column(default=False)
+    # usable on group-buy, flash-sale and plan orders (where the campaign allows coupons)
+    campaigns: Mapped[bool] = mapped_column(default=False)
     validity: Mapped[str] = mapped_column(String(16), default="fixed")
     valid_from: Mapped[datetime | None] = mapped_column()
     valid_until: Mapped[datetime | None] = mapped_column()

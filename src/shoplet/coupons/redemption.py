@@ -34,6 +34,7 @@ RULE_FIELDS = (
     "scope",
     "stackable",
     "exclusive_with_promotions",
+    "campaigns",
 )
 
 

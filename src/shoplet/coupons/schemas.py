@@ -52,6 +52,10 @@ class CouponTemplateIn(_Limits):
     price: Money | None = Field(None, description="exchange: the price paid for that SKU.")
     stackable: bool = False
     exclusive_with_promotions: bool = False
+    campaigns: bool = Field(
+        False,
+        description="Usable on group-buy, flash-sale and plan orders where the campaign allows coupons.",
+    )
     validity: Literal["fixed", "relative"] = "fixed"
     valid_from: Instant | None = None
     valid_until: Instant | None = None
@@ -83,6 +87,7 @@ class CouponTemplateOut(Out):
     host_apps: list[str]
     stackable: bool
     exclusive_with_promotions: bool
+    campaigns: bool
     validity: str
     valid_from: datetime | None
     valid_until: datetime | None

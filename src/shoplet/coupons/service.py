@@ -55,6 +55,8 @@ def rule_of(template: CouponTemplate) -> dict[str, Any]:
         rule["stackable"] = True
     if template.exclusive_with_promotions:
         rule["exclusive_with_promotions"] = True
+    if template.campaigns:
+        rule["campaigns"] = True
     return rule
 
 
@@ -167,6 +169,7 @@ def create_from_request(session: Session, *, merchant_id: str, body: Any, now: d
             params=body.params(),
             stackable=body.stackable,
             exclusive_with_promotions=body.exclusive_with_promotions,
+            campaigns=body.campaigns,
             validity=body.validity,
             valid_from=body.valid_from,
             valid_until=body.valid_until,

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from shoplet.campaigns.models import BuyingGroup, GroupCampaign, Plan
 from shoplet.coupons.models import Coupon, CouponTemplate
 from shoplet.db import Database, one_of
 from shoplet.events import MESSAGING, Event, EventKind, EventQueue
@@ -123,6 +124,8 @@ def notices_for(session: Session, event: Event, *, now: datetime, wording: dict[
         notify(session, code=code, key=f"{code}:{part.id}", prefer=event.host_app,
                values={"order_id": part.order_id, "store": store.name if store else part.location_id},
                link=f"/pages/order?id={part.order_id}", **common)  # fmt: skip
+    elif kind in (EventKind.GROUP_SUCCEEDED, EventKind.GROUP_FAILED, EventKind.PLAN_DELIVERED):
+        _campaign_notices(session, event, common)
     elif kind in (EventKind.LIGHT_SETTLED, EventKind.LIGHT_OVERDUE):
         membership = session.get(LightMembership, (m, event.subject_id))
         plan = session.get(LightPlan, (m, membership.plan_id)) if membership else None
@@ -135,6 +138,31 @@ def notices_for(session: Session, event: Event, *, now: datetime, wording: dict[
         else:
             notify(session, code="light_overdue", key=f"light_overdue:{event.id}",
                    values={"plan": name, "amount": fen(event.amount)}, **common)  # fmt: skip
+
+
+def _campaign_notices(session: Session, event: Event, common: dict[str, Any]) -> None:
+    m, kind = event.merchant_id, event.kind
+    if kind in (EventKind.GROUP_SUCCEEDED, EventKind.GROUP_FAILED):
+        group = session.get(BuyingGroup, (m, event.subject_id))
+        campaign = session.get(GroupCampaign, (m, group.campaign_id)) if group else None
+        name = campaign.name if campaign else "拼团"
+        order_id = event.ref or ""
+        if kind == EventKind.GROUP_SUCCEEDED:
+            notify(session, code="group_succeeded", key=f"group_succeeded:{order_id}", prefer=event.host_app,
+                   values={"campaign": name, "order_id": order_id},
+                   link=f"/pages/order?id={order_id}", **common)  # fmt: skip
+        else:
+            notify(session, code="group_failed", key=f"group_failed:{order_id}", prefer=event.host_app,
+                   values={"campaign": name, "order_id": order_id, "amount": fen(event.amount)},
+                   link=f"/pages/order?id={order_id}", **common)  # fmt: skip
+    elif kind == EventKind.PLAN_DELIVERED:
+        plan = session.get(Plan, (m, event.ref))
+        order = session.get(Order, (m, event.subject_id))
+        deliveries = (order.pricing or {}).get("deliveries") if order else None
+        notify(session, code="plan_delivered", key=f"plan_delivered:{event.subject_id}", prefer=event.host_app,
+               values={"plan": plan.name if plan else "周期购", "period": str(event.amount),
+                       "deliveries": str(deliveries or "-"), "order_id": event.subject_id or ""},
+               link=f"/pages/order?id={event.subject_id}", **common)  # fmt: skip
 
 
 def refund_completed(session: Session, *, merchant_id: str, refund_id: str, now: datetime) -> bool:

@@ -63,6 +63,14 @@ NOTICES: dict[str, Notice] = {
                ("plan", "amount", "fee", "enjoyed")),
         Notice("light_overdue", "Deduction failed", "轻会员扣款失败",
                "{plan} 本期应付 {amount} 扣款失败，请补缴以继续享受会员权益。", ("plan", "amount")),
+        Notice("group_succeeded", "Group buy succeeded", "拼团成功",
+               "您参加的「{campaign}」已成团，订单 {order_id} 将尽快为您安排。", ("campaign", "order_id")),
+        Notice("group_failed", "Group buy failed", "拼团失败",
+               "很遗憾，「{campaign}」未能在时限内成团，订单 {order_id} 的 {amount} 将原路退回。",
+               ("campaign", "order_id", "amount")),
+        Notice("plan_delivered", "Periodic delivery", "周期购配送",
+               "「{plan}」第 {period}/{deliveries} 期已安排配送，订单 {order_id}。",
+               ("plan", "period", "deliveries", "order_id")),
     )
 }  # fmt: skip
 

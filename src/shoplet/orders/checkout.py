@@ -114,6 +114,44 @@ def location_of(session: Session, merchant_id: str, location_id: str) -> StockLo
 
 
 @dataclass(frozen=True)
+class Campaign:
+    """Lines bought in a campaign (group-buy, flash sale, periodic plan): the campaign's price
+    per unit of ``sku_id`` (the pricing contract's line ``campaign``), and what the order
+    records of it (``orders.campaign_kind`` and ``campaign_ref``)."""
+
+    kind: str  # the order's campaign_kind
+    ref: str  # the order's campaign_ref
+    price_kind: str  # group_price, flash_price, plan_price
+    rule_id: str  # the id the price is applied under
+    sku_id: str
+    price: int
+    coupons: bool = False
+    list_price: int | None = None  # the line's list price per unit, when not the SKU's (a plan's period)
+    member_prices: bool = True  # False: member prices do not compete with the campaign price
+    unrouted: bool = False  # a plan's upfront order: nothing ships with it, no delivery fee
+
+    def apply(self, lines: list[CartLine]) -> list[CartLine]:
+        out = []
+        for line in lines:
+            if line.sku_id == self.sku_id:
+                line = replace(
+                    line,
+                    campaign={
+                        "id": self.rule_id,
+                        "kind": self.price_kind,
+                        "price": self.price,
+                        "coupons": self.coupons,
+                    },
+                )
+                if self.list_price is not None:
+                    line = replace(line, list_price=self.list_price)
+                if not self.member_prices:
+                    line = replace(line, member_price=None, light_member_price=None)
+            out.append(line)
+        return out
+
+
+@dataclass(frozen=True)
 class PricedItems:
     """A basket priced at a location for a customer: what checkout and the quote use."""
 
@@ -148,6 +186,7 @@ def price_items(
     use_points: bool = False,
     fulfilment: routing.Request | None = None,
     routed: bool = False,
+    campaign: Campaign | None = None,
 ) -> PricedItems:
     """Plan where the items ship from and price them at the chosen location with the
     promotions running there now, for this customer: see :class:`PricedItems`.
@@ -158,14 +197,19 @@ def price_items(
     and shows the routing options."""
     location = location_of(session, merchant_id, location_id)
     lines = _cart_lines(session, merchant_id, items)
-    route = routing.plan(
-        session,
-        location=location,
-        items={line.sku_id: line.quantity for line in lines},
-        request=fulfilment or routing.Request(),
-        now=now,
-    )
-    if routed:
+    if campaign is not None:
+        lines = campaign.apply(lines)
+    if campaign is not None and campaign.unrouted:
+        route = routing.Plan(shipments=[])
+    else:
+        route = routing.plan(
+            session,
+            location=location,
+            items={line.sku_id: line.quantity for line in lines},
+            request=fulfilment or routing.Request(),
+            now=now,
+        )
+    if routed and not (campaign is not None and campaign.unrouted):
         routing.require(route)
     terms = loyalty.pricing_terms(
         session, merchant_id=merchant_id, customer_id=customer_id, now=now, use_points=use_points
@@ -318,6 +362,7 @@ def price_checkout(
     coupon_ids: list[str] | None = None,
     use_points: bool = False,
     fulfilment: routing.Request | None = None,
+    campaign: Campaign | None = None,
 ) -> PricedItems:
     """Everything checkout decides, reading only: where the goods come from (refusing at once
     when stock or a slot cannot serve the order), then the price — once, at the chosen
@@ -339,6 +384,7 @@ def price_checkout(
         use_points=use_points,
         fulfilment=fulfilment,
         routed=True,
+        campaign=campaign,
     )
     priced = found.cart
     if priced.selection_error:
@@ -367,6 +413,7 @@ def place(
     note: str,
     timeout: timedelta,
     now: datetime,
+    campaign: Campaign | None = None,
 ) -> Placed:
     """Write the order :func:`price_checkout` priced: the order, its fulfilments and lines,
     its stock reserved, its slot booked, its coupons locked and its points spent, atomically.
@@ -377,7 +424,7 @@ def place(
     promotion later never changes it and refunds return exactly what each line paid. A
     customer bound to a shopping guide has the order attributed to that guide."""
     lines, priced, record = found.lines, found.cart, found.record
-    shipments = routing.require(found.route)
+    shipments = [] if campaign is not None and campaign.unrouted else routing.require(found.route)
     guide = by_key(session, GuideBinding, (merchant_id, customer_id))
     order = Order(
         merchant_id=merchant_id,
@@ -400,6 +447,8 @@ def place(
         currency="CNY",
         paid_amount=0,
         refunded_amount=0,
+        campaign_kind=campaign.kind if campaign else None,
+        campaign_ref=campaign.ref if campaign else None,
     )
     connection = session.connection()
     connection.execute(_INSERT_ORDER, row_of(order))
@@ -407,6 +456,8 @@ def place(
     parts, fulfilment_of = fulfilments.create(
         session, order=order, shipments=shipments, items=quantities, now=now
     )
+    if not parts:  # a periodic plan's upfront order: its deliveries come as orders of their own
+        parts, fulfilment_of = fulfilments.plan_part(session, order=order, skus=list(quantities), now=now)
     written = []
     for number, (line, price) in enumerate(zip(lines, priced.lines, strict=True), start=1):
         written.append(

@@ -143,6 +143,27 @@ _INSERT_PART = {
 _PART_COLUMNS = [c.key for c in Fulfilment.__table__.columns]
 
 
+def plan_part(
+    session: Session, *, order: Order, skus: list[str], now: datetime
+) -> tuple[list[Fulfilment], dict[str, str]]:
+    """The one part of a periodic plan's upfront order: it holds no stock and no slot; it is
+    ``ready`` once paid and ``done`` when the plan's last delivery is handed over (each
+    period's delivery order reserves and ships its own goods)."""
+    fulfilment = Fulfilment(
+        merchant_id=order.merchant_id,
+        id=new_id("ful"),
+        order_id=order.id,
+        location_id=order.location_id,
+        mode=FulfilmentMode.PLAN,
+        status="pending",
+        fee=0,
+        delivery_paid=0,
+        created_at=now,
+    )
+    _insert_with_code(session, fulfilment)
+    return [fulfilment], dict.fromkeys(skus, fulfilment.id)
+
+
 def _insert_with_code(session: Session, fulfilment: Fulfilment) -> None:
     """Insert (the object stays out of the session: checkout only reads it back), giving a
     pickup a 6-digit code unique among its store's open pickups."""
@@ -208,6 +229,9 @@ def on_cancel(session: Session, *, order: Order, reason: str, now: datetime) -> 
     """The unpaid order is cancelled: release each fulfilment's stock and slot."""
     for fulfilment in of_order(session, order.merchant_id, order.id):
         if fulfilment.status not in OPEN:
+            continue
+        if fulfilment.mode == FulfilmentMode.PLAN:  # holds no stock
+            fulfilment.status = "cancelled"
             continue
         inventory.release(
             session,
@@ -276,7 +300,8 @@ def hand_over(session: Session, *, order: Order, store_id: str | None, by: str, 
         for f in of_order(session, order.merchant_id, order.id)
         if store_id is None or f.location_id == store_id
     ]
-    ready = [f for f in fulfilments if f.status == FulfilmentStatus.READY]
+    # A plan's upfront part is handed over by the plan's delivery orders, never by hand.
+    ready = [f for f in fulfilments if f.status == FulfilmentStatus.READY and f.mode != FulfilmentMode.PLAN]
     if not ready:
         raise Conflict(
             "order.not_fulfillable",

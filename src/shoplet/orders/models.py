@@ -29,6 +29,7 @@ class FulfilmentMode(StrEnum):
     PICKUP = "pickup"
     DELIVERY = "delivery"
     EXPRESS = "express"
+    PLAN = "plan"  # a periodic plan's upfront order: handed over by its delivery orders, no stock
 
 
 class FulfilmentStatus(StrEnum):
@@ -103,6 +104,10 @@ class Order(TenantMixin, Base):
     # The customer's shopping guide when the order was placed, and the guide's store.
     guide_id: Mapped[str | None] = mapped_column(String(32))
     guide_store_id: Mapped[str | None] = mapped_column(String(32))
+    # Bought in a campaign (shoplet.campaigns: group, flash, plan, plan_delivery) and what of
+    # it (the group seat's group, the flash item, the plan subscription); see order_hooks.
+    campaign_kind: Mapped[str | None] = mapped_column(String(16))
+    campaign_ref: Mapped[str | None] = mapped_column(String(32))
 
 
 class OrderLine(TenantMixin, Base):
@@ -146,7 +151,7 @@ class Fulfilment(TenantMixin, Base):
 
     __tablename__ = "fulfilments"
     __table_args__ = (
-        CheckConstraint("mode IN ('pickup','delivery','express')", name="mode"),
+        CheckConstraint("mode IN ('pickup','delivery','express','plan')", name="mode"),
         CheckConstraint("status IN ('pending','ready','done','expired','cancelled')", name="status"),
         CheckConstraint("fee >= 0", name="fee"),
         CheckConstraint("delivery_paid >= 0 AND delivery_paid <= fee", name="delivery_paid"),

@@ -23,6 +23,8 @@ class CartLine:
     list_price: int
     member_price: int | None
     light_member_price: int | None = None
+    # A line bought in a campaign: the contract's line ``campaign`` (id, kind, price, coupons).
+    campaign: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,19 +72,22 @@ class EnginePricer:
     """Prices through the engine: the best combination of the running promotions."""
 
     def price(self, lines: list[CartLine], context: PricingContext) -> PricedCart:
+        items = []
+        for line in lines:
+            item = {
+                "sku": line.sku_id,
+                "quantity": line.quantity,
+                "unit_price": line.list_price,
+                "category": line.category_id,
+                "member_price": line.member_price,
+                "light_member_price": line.light_member_price,
+            }
+            if line.campaign is not None:
+                item["campaign"] = line.campaign
+            items.append(item)
         cart: dict[str, Any] = {
             "now": context.now.isoformat(),
-            "lines": [
-                {
-                    "sku": line.sku_id,
-                    "quantity": line.quantity,
-                    "unit_price": line.list_price,
-                    "category": line.category_id,
-                    "member_price": line.member_price,
-                    "light_member_price": line.light_member_price,
-                }
-                for line in lines
-            ],
+            "lines": items,
             "customer": {"member": context.member, "light_member": context.light_member},
             "promotions": context.promotions,
             "coupons": context.coupons,

@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from shoplet.orders import routing
 from shoplet.schemas import Fen, Id, In, Instant, Out
 
 
@@ -26,7 +27,9 @@ class OrderLineOut(Out):
 class FulfilmentOut(Out):
     id: str
     location_id: str
-    mode: str = Field(description="pickup, delivery or express.")
+    mode: str = Field(
+        description="pickup, delivery, express, or plan (a periodic plan's upfront order: handed over by its delivery orders)."
+    )
     status: str = Field(
         description="pending (unpaid), ready, done, expired (uncollected pickup, refunded) or cancelled."
     )
@@ -67,6 +70,13 @@ class OrderOut(Out):
     note: str
     pricing: dict[str, Any]
     guide_id: str | None = Field(None, description="The shopping guide the order is attributed to.")
+    campaign_kind: str | None = Field(
+        None,
+        description="Bought in a campaign: group, flash, plan (a plan's upfront order) or plan_delivery.",
+    )
+    campaign_ref: str | None = Field(
+        None, description="group: the group's id (share it); flash: the flash item; plan: the subscription."
+    )
     lines: list[OrderLineOut]
     fulfilments: list[FulfilmentOut] = Field(default_factory=list)
     created_at: datetime
@@ -233,3 +243,15 @@ class SlotOut(Out):
 class PickupIn(In):
     code: str = Field(min_length=4, max_length=12, pattern=r"^\d+$")
     store_id: str | None = Field(None, max_length=32, description="For staff not bound to a store.")
+
+
+def fulfilment_request(body: FulfilmentIn | None) -> routing.Request:
+    """A checkout's fulfilment request as routing takes it (none: the location's default)."""
+    if body is None:
+        return routing.Request()
+    return routing.Request(
+        mode=body.mode,
+        slot_start=body.slot_start,
+        routing=body.routing,
+        address=body.address.model_dump() if body.address else None,
+    )

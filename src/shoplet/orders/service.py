@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, delete, select, update
 from sqlalchemy.orm import Session
 
-from shoplet import events
+from shoplet import events, order_hooks
 from shoplet.catalog.models import Sku
 from shoplet.coupons import redemption as coupons
 from shoplet.db import changed
@@ -137,6 +137,7 @@ def cancel(
         )
     record_order_event(session, order, EventKind.ORDER_CANCELLED, now, ref=reason[:64], amount=order.total)
     fulfilments.on_cancel(session, order=order, reason=reason, now=now)
+    order_hooks.cancelled(session, order, now)
     coupons.release_for_order(session, merchant_id=merchant_id, order_id=order_id)
     loyalty.on_cancel(
         session, merchant_id=merchant_id, customer_id=order.customer_id, order_id=order_id, now=now

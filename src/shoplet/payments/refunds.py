@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from shoplet import idempotency, outbox
+from shoplet import idempotency, order_hooks, outbox
 from shoplet.coupons import redemption as coupons
 from shoplet.db import Database, changed, new_id
 from shoplet.errors import Conflict, InvalidInput, Unprocessable
@@ -32,7 +32,7 @@ from shoplet.guides import commissions
 from shoplet.inventory import service as inventory
 from shoplet.membership import loyalty
 from shoplet.orders import fulfilment as fulfilments
-from shoplet.orders.models import Fulfilment, FulfilmentStatus, Order, OrderLine, OrderStatus
+from shoplet.orders.models import Fulfilment, FulfilmentMode, FulfilmentStatus, Order, OrderLine, OrderStatus
 from shoplet.orders.service import end_refunded, finish, get_order, lines_of, record_order_event, staff_order
 from shoplet.payments.models import Payment, PaymentStatus, Refund, RefundLine, RefundStatus
 from shoplet.payments.provider import PaymentProvider
@@ -181,6 +181,7 @@ def request_refund(
         now=now,
     )
     commissions.on_refund(session, merchant_id=merchant_id, order_id=order_id, goods_refunded=goods_refunded)
+    order_hooks.refunded(session, order, fully_refunded, now)
     for fulfilment_id, units in returned.items():
         _return_stock(
             session, order=order, fulfilment=parts[fulfilment_id], items=units, restock=restock, now=now
@@ -234,7 +235,10 @@ def _return_stock(
     now: datetime,
 ) -> None:
     """Units not handed over give their reservation back at their location; handed-over
-    units return on hand there if restocked."""
+    units return on hand there if restocked. A plan's upfront part holds no stock (each
+    period's delivery order reserves its own)."""
+    if fulfilment.mode == FulfilmentMode.PLAN:
+        return
     if fulfilment.status in fulfilments.OPEN or fulfilment.status == FulfilmentStatus.EXPIRED:
         inventory.release(
             session,

@@ -15,6 +15,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shoplet import order_hooks
 from shoplet.coupons import issuing as coupon_events
 from shoplet.coupons import redemption as coupons
 from shoplet.db import Database, new_id
@@ -204,7 +205,8 @@ def apply_paid(session: Session, *, payment: Payment, trade_no: str, paid_at: da
         coupons.use_for_order(
             session, merchant_id=merchant_id, order_id=order.id, now=now, store_id=order.location_id
         )
-        fulfilments.on_paid(session, order=order, paid_at=paid_at)
+        if order_hooks.paid(session, order, now):  # a group's orders wait for the group
+            fulfilments.on_paid(session, order=order, paid_at=paid_at)
         commissions.on_paid(
             session,
             merchant_id=merchant_id,

@@ -33,7 +33,6 @@ from shoplet.orders.schemas import (
     CartItemOut,
     CheckoutIn,
     CouponOption,
-    FulfilmentIn,
     OrderOut,
     QuoteIn,
     QuoteLine,
@@ -41,6 +40,7 @@ from shoplet.orders.schemas import (
     RoutingOption,
     ShipmentOut,
     SlotOut,
+    fulfilment_request,
 )
 from shoplet.orders.views import order_out, orders_out
 from shoplet.pagination import Page, PageQuery, paginate
@@ -315,17 +315,6 @@ def quote(
             )
             for name, option in sorted(route.options.items())
         ],
-    )
-
-
-def fulfilment_request(body: FulfilmentIn | None) -> routing.Request:
-    if body is None:
-        return routing.Request()
-    return routing.Request(
-        mode=body.mode,
-        slot_start=body.slot_start,
-        routing=body.routing,
-        address=body.address.model_dump() if body.address else None,
     )
 
 

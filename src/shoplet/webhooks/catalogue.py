@@ -57,6 +57,15 @@ CATALOGUE: dict[str, EventType] = {
                   "A light membership's deduction failed: the amount is owed.",
                   "membership_id", "outcome", "owed, in fen", "benefits enjoyed in the period, in fen"),
         EventType("tier.reached", EventKind.TIER_REACHED, "A member's tier changed.", "change_id", "tier", None),
+        EventType("group.succeeded", EventKind.GROUP_SUCCEEDED,
+                  "A buying group filled (one message per member's order); its orders go on to fulfilment.",
+                  "group_id", "order_id", "the member paid, in fen"),
+        EventType("group.failed", EventKind.GROUP_FAILED,
+                  "A buying group timed out (one message per member's order); the order is refunded in full.",
+                  "group_id", "order_id", "refunded, in fen"),
+        EventType("plan.delivered", EventKind.PLAN_DELIVERED,
+                  "A periodic plan's delivery order was made for the period.", "order_id", "plan_id",
+                  "the period number"),
         EventType(PING, None, "A test message sent from the console or the API.", "endpoint_id", None, None),
     )
 }  # fmt: skip
