@@ -105,7 +105,7 @@ class FlashSaleIn(In):
     name: str = Field(min_length=1, max_length=64)
     starts_at: Instant
     ends_at: Instant
-    daily_slots: list[tuple[Hhmm, Hhmm]] = Field(
+    daily_slots: list[Annotated[list[Hhmm], Field(min_length=2, max_length=2)]] = Field(
         default_factory=list,
         max_length=12,
         description='Daily time slots in the shop\'s time zone, such as [["10:00", "12:00"]]; empty: the whole window.',

@@ -28,7 +28,8 @@ class FulfilmentOut(Out):
     id: str
     location_id: str
     mode: str = Field(
-        description="pickup, delivery, express, or plan (a periodic plan's upfront order: handed over by its delivery orders)."
+        description="pickup, delivery, express, or plan (a periodic plan's upfront order: "
+        "handed over by its delivery orders)."
     )
     status: str = Field(
         description="pending (unpaid), ready, done, expired (uncollected pickup, refunded) or cancelled."
