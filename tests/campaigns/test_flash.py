@@ -128,16 +128,25 @@ def test_coupons_apply_only_where_the_template_allows(shop, client):
         201,
     )  # fmt: skip
     for template in (plain, allowed):
-        ok(client.post("/api/v1/storefront/coupons", json={"template_id": template["id"]}, headers=headers(buyer)), 201)
+        ok(
+            client.post(
+                "/api/v1/storefront/coupons", json={"template_id": template["id"]}, headers=headers(buyer)
+            ),
+            201,
+        )
     order = buy(shop, sale["items"][0]["id"], headers(buyer))
     assert order["total"] == 3990 - 300
-    assert [a["id"] for a in order["pricing"]["coupons"]] and order["pricing"]["coupons"][0]["discount"] == 300
+    assert [a["id"] for a in order["pricing"]["coupons"]] and order["pricing"]["coupons"][0][
+        "discount"
+    ] == 300
 
 
 def test_a_flash_rush_sells_exactly_the_flash_stock_and_nobody_passes_the_limit(shop, runtime):
     db = runtime.db
     shop.stock(shop.warehouse_id, "BEANS", 1000)
-    sale = flash_sale(shop, per_customer_limit=2, items=[{"sku_id": shop.skus["BEANS"], "price": 990, "stock": 15}])
+    sale = flash_sale(
+        shop, per_customer_limit=2, items=[{"sku_id": shop.skus["BEANS"], "price": 990, "stock": 15}]
+    )
     item_id = sale["items"][0]["id"]
     buyers = [c["id"] for c in customers(shop, 8, "rush")]  # 8 × limit 2 = 16 wanted, 15 in stock
     now = runtime.clock()
@@ -183,7 +192,9 @@ def test_a_flash_rush_sells_exactly_the_flash_stock_and_nobody_passes_the_limit(
         ).all()
         quotas = dict(
             s.execute(
-                select(CampaignQuota.customer_id, CampaignQuota.taken).where(CampaignQuota.campaign_id == item_id)
+                select(CampaignQuota.customer_id, CampaignQuota.taken).where(
+                    CampaignQuota.campaign_id == item_id
+                )
             ).all()
         )
     assert item.sold == units == 15 == results.count("ok")
@@ -196,7 +207,10 @@ def test_daily_slots_are_the_shops_local_time():
     tz = ZoneInfo("Asia/Shanghai")
     day = datetime(2026, 12, 7, tzinfo=tz)
     sale = FlashSale(
-        starts_at=day, ends_at=day + timedelta(days=3), daily_slots=[["10:00", "12:00"], ["20:00", "20:30"]], status="active"
+        starts_at=day,
+        ends_at=day + timedelta(days=3),
+        daily_slots=[["10:00", "12:00"], ["20:00", "20:30"]],
+        status="active",
     )
     assert flash.is_running(sale, day.replace(hour=10), tz)
     assert not flash.is_running(sale, day.replace(hour=12), tz)
