@@ -16,6 +16,9 @@ from sqlalchemy import select
 from shoplet import sweeps
 from shoplet.customers.models import CustomerIdentity
 from shoplet.scoping import owned
+from tests.campaigns.helpers import group_campaign, open_group
+from tests.campaigns.test_flash import flash_sale
+from tests.campaigns.test_plans import ADDRESS, weekly_plan
 from tests.guides.test_guides import make_guide
 from tests.helpers import PLATFORM, Shop, bearer, counting, ok
 
@@ -33,6 +36,10 @@ def _seed(shop: Shop, client) -> dict[str, dict]:
     endpoint_id = _endpoint(shop, client)  # every event below is a delivery to it
     at = (shop.runtime.clock() + timedelta(hours=1)).isoformat()
     ok(client.put("/api/v1/commission-rules", json={"scope": "merchant", "rate_bp": 300}, headers=admin))
+    shop.stock(shop.store_id, "BEANS", 200)
+    campaigns = [group_campaign(shop, stock=1000, per_customer_limit=5) for _ in range(N)]
+    sales = [flash_sale(shop) for _ in range(N)]
+    periodic = [weekly_plan(shop) for _ in range(N)]
     for i in range(N):
         post("/api/v1/platform/merchants", {"name": f"Counted {i}"}, PLATFORM)
         post("/api/v1/api-keys", {"name": f"key {i}"})
@@ -97,6 +104,12 @@ def _seed(shop: Shop, client) -> dict[str, dict]:
         ok(client.put("/api/v1/storefront/following", headers=customer))
         post("/api/v1/storefront/guide", {"guide_id": guide_id}, customer, 200)
         shop.paid_order({"LATTE-T": 1}, customer=customer, key=f"counted-{i}")
+        open_group(shop, campaigns[0]["id"], customer)  # twelve groups of one campaign
+        post(
+            f"/api/v1/storefront/periodic-plans/{periodic[0]['id']}/subscriptions",
+            {"address": ADDRESS},
+            customer,
+        )
         shop.paid_order({"BEANS": 1})  # the main customer's orders and points entries
     plans = ok(client.get("/api/v1/light-plans", params={"limit": 50}, headers=admin))["items"]
     for i, plan in enumerate(plans[:N]):
@@ -114,6 +127,9 @@ def _seed(shop: Shop, client) -> dict[str, dict]:
         "paths": {
             "customer_id": shop.customer_id,
             "endpoint_id": endpoint_id,
+            "group_campaign_id": campaigns[0]["id"],
+            "periodic_plan_id": periodic[0]["id"],
+            "flash_sale_id": sales[0]["id"],
             "host_app": "alipay",
             "host_user_id": _host_user(shop),
         },

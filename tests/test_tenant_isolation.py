@@ -6,6 +6,11 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
+from tests.campaigns.helpers import group_campaign as group_campaign_of
+from tests.campaigns.helpers import open_group as open_group_of
+from tests.campaigns.test_flash import flash_sale as flash_sale_of
+from tests.campaigns.test_plans import ADDRESS as PLAN_ADDRESS
+from tests.campaigns.test_plans import weekly_plan
 from tests.guides.test_guides import make_guide
 from tests.helpers import ok
 
@@ -48,6 +53,17 @@ BODIES = {
     ("post", "/api/v1/members/{customer_id}/points/adjustments"): {"delta": 5, "note": "hijack"},
     ("post", "/api/v1/workbench/customers/{customer_id}/visits"): {"note": "hijack"},
     ("patch", "/api/v1/workbench/groups/{group_id}"): {"name": "Hijacked"},
+    ("post", "/api/v1/group-campaigns/{group_campaign_id}/actions"): {"action": "stop"},
+    ("post", "/api/v1/flash-sales/{flash_sale_id}/actions"): {"action": "stop"},
+    ("post", "/api/v1/periodic-plans/{periodic_plan_id}/actions"): {"action": "stop"},
+    ("post", "/api/v1/storefront/group-campaigns/{group_campaign_id}/groups"): {"location_id": "loc_x"},
+    ("post", "/api/v1/storefront/buying-groups/{buying_group_id}/orders"): {"location_id": "loc_x"},
+    ("post", "/api/v1/storefront/flash-items/{flash_item_id}/orders"): {"location_id": "loc_x"},
+    ("post", "/api/v1/storefront/periodic-plans/{periodic_plan_id}/subscriptions"): {},
+    ("post", "/api/v1/storefront/plan-subscriptions/{subscription_id}/skip"): {"period": 1},
+    ("put", "/api/v1/storefront/plan-subscriptions/{subscription_id}/address"): {
+        "address": {"name": "x", "phone": "123", "address": "x", "latitude": 31.2, "longitude": 121.4}
+    },
 }
 
 # Lists that need query parameters.
@@ -55,6 +71,15 @@ QUERIES = {"/api/v1/storefront/stores/nearby": {"lat": 31.2, "lng": 121.4}}
 
 # Snapshot of every tenant table: a walk must leave merchant A's rows exactly as they were.
 TENANT_TABLES = [
+    "group_campaigns",
+    "buying_groups",
+    "group_seats",
+    "campaign_quotas",
+    "flash_sales",
+    "flash_items",
+    "plans",
+    "plan_subscriptions",
+    "plan_deliveries",
     "posts",
     "pushes",
     "message_templates",
@@ -286,6 +311,20 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
         client.post("/api/v1/webhooks/endpoints", json={"url": "http://127.0.0.1:9/h"}, headers=a.admin), 201
     )
     delivery = ok(client.post(f"/api/v1/webhooks/endpoints/{endpoint['id']}/ping", headers=a.admin), 202)
+    group_campaign = group_campaign_of(a)
+    leader_order = open_group_of(a, group_campaign["id"], a.customer)
+    a.pay(leader_order["id"])
+    flash_sale = flash_sale_of(a)
+    periodic_plan = weekly_plan(a)
+    subscribed = ok(
+        client.post(
+            f"/api/v1/storefront/periodic-plans/{periodic_plan['id']}/subscriptions",
+            json={"address": PLAN_ADDRESS},
+            headers=a.customer,
+        ),
+        201,
+    )
+    a.pay(subscribed["order"]["id"])
     staff = ok(client.get("/api/v1/staff", headers=a.admin))["items"][0]
     key = ok(client.get("/api/v1/api-keys", headers=a.admin))["items"][0]
     ids = {
@@ -316,6 +355,12 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
         "message_template_id": message_template["id"],
         "endpoint_id": endpoint["id"],
         "delivery_id": delivery["id"],
+        "group_campaign_id": group_campaign["id"],
+        "buying_group_id": leader_order["campaign_ref"],
+        "flash_sale_id": flash_sale["id"],
+        "flash_item_id": flash_sale["items"][0]["id"],
+        "periodic_plan_id": periodic_plan["id"],
+        "subscription_id": subscribed["subscription_id"],
     }
     before = _snapshot(runtime, a.merchant_id)
     walked = 0
@@ -377,6 +422,12 @@ def test_every_endpoint_hides_another_merchants_objects(shop, other_shop, client
         commission["id"],
         group["id"],
         a.category_id,
+        group_campaign["id"],
+        leader_order["campaign_ref"],
+        flash_sale["id"],
+        flash_sale["items"][0]["id"],
+        periodic_plan["id"],
+        subscribed["subscription_id"],
     }
     a_ids |= {f["id"] for f in attributed["fulfilments"]}
     for path, operations in ok(client.get("/openapi.json"))["paths"].items():

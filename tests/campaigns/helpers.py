@@ -44,7 +44,7 @@ def open_group(
 def join_group(shop: Shop, group_id: str, customer: dict, *, status: int = 201, quantity: int = 1):
     return ok(
         shop.client.post(
-            f"/api/v1/storefront/groups/{group_id}/orders",
+            f"/api/v1/storefront/buying-groups/{group_id}/orders",
             json={"location_id": shop.store_id, "quantity": quantity},
             headers=customer,
         ),

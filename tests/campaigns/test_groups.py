@@ -24,12 +24,12 @@ def test_a_leader_and_two_friends_make_a_group_that_succeeds(shop, client):
     order = open_group(shop, campaign["id"], headers(leader))
     assert order["total"] == 5990 and order["status"] == "pending_payment"
     group_id = order["campaign_ref"]
-    group = ok(client.get(f"/api/v1/storefront/groups/{group_id}", headers=headers(friend1)))
+    group = ok(client.get(f"/api/v1/storefront/buying-groups/{group_id}", headers=headers(friend1)))
     assert group["status"] == "pending" and group["seats_left"] == 2
     # Nobody can join before the leader pays.
     join_group(shop, group_id, headers(friend1), status=409)
     shop.pay(order["id"], customer=headers(leader))
-    group = ok(client.get(f"/api/v1/storefront/groups/{group_id}", headers=headers(friend1)))
+    group = ok(client.get(f"/api/v1/storefront/buying-groups/{group_id}", headers=headers(friend1)))
     assert group["status"] == "open" and group["seconds_left"] > 80_000
     assert group["members"] == [{"name": group["members"][0]["name"], "leader": True, "paid": True}]
     assert group["members"][0]["name"].endswith("**")
@@ -44,7 +44,7 @@ def test_a_leader_and_two_friends_make_a_group_that_succeeds(shop, client):
     assert full["code"] == "group.full"
     shop.pay(o1["id"], customer=headers(friend1))
     shop.pay(o2["id"], customer=headers(friend2))
-    group = ok(client.get(f"/api/v1/storefront/groups/{group_id}", headers=headers(friend1)))
+    group = ok(client.get(f"/api/v1/storefront/buying-groups/{group_id}", headers=headers(friend1)))
     assert group["status"] == "succeeded" and group["seats_left"] == 0
     for oid in (order["id"], o1["id"], o2["id"]):
         placed = ok(client.get(f"/api/v1/orders/{oid}", headers=shop.admin))
@@ -74,7 +74,7 @@ def test_a_group_that_times_out_refunds_every_member_once(shop, client, clock, r
     for _ in range(2):  # a second sweep changes nothing
         sweeps.campaign_lifecycle(runtime)
         sweeps.dispatch_outbox(runtime)
-    group = ok(client.get(f"/api/v1/storefront/groups/{group_id}", headers=headers(friend)))
+    group = ok(client.get(f"/api/v1/storefront/buying-groups/{group_id}", headers=headers(friend)))
     assert group["status"] == "failed"
     for oid in (order["id"], o1["id"]):
         placed = ok(client.get(f"/api/v1/orders/{oid}", headers=shop.admin))
@@ -105,7 +105,9 @@ def test_virtual_seats_complete_a_timed_out_group_where_allowed(shop, client, cl
     shop.pay(order["id"], customer=headers(leader))
     clock.advance(minutes=11)
     assert sweeps.campaign_lifecycle(runtime)["groups_succeeded"] == 1
-    group = ok(client.get(f"/api/v1/storefront/groups/{order['campaign_ref']}", headers=headers(leader)))
+    group = ok(
+        client.get(f"/api/v1/storefront/buying-groups/{order['campaign_ref']}", headers=headers(leader))
+    )
     assert group["status"] == "succeeded" and group["virtual_seats"] == 2
     placed = ok(client.get(f"/api/v1/orders/{order['id']}", headers=shop.admin))
     assert placed["fulfilments"][0]["status"] == "ready" and placed["refunded_amount"] == 0
@@ -123,12 +125,12 @@ def test_an_unpaid_seat_is_released_at_its_deadline_and_a_refund_frees_a_paid_on
     assert join_group(shop, group_id, headers(other), status=409)["code"] == "group.full"
     clock.advance(minutes=6)
     sweeps.cancel_unpaid_orders(runtime)
-    group = ok(client.get(f"/api/v1/storefront/groups/{group_id}", headers=headers(other)))
+    group = ok(client.get(f"/api/v1/storefront/buying-groups/{group_id}", headers=headers(other)))
     assert group["seats_left"] == 1
     assert ok(client.get(f"/api/v1/orders/{held['id']}", headers=shop.admin))["status"] == "cancelled"
     # The leader refunds before success: the group stays open, with the seat free again.
     ok(client.post(f"/api/v1/orders/{order['id']}/refunds", json={}, headers=shop.admin), 201)
-    group = ok(client.get(f"/api/v1/storefront/groups/{group_id}", headers=headers(other)))
+    group = ok(client.get(f"/api/v1/storefront/buying-groups/{group_id}", headers=headers(other)))
     assert group["status"] == "open" and group["seats_taken"] == 0
 
 
@@ -161,7 +163,7 @@ def test_limits_and_errors_change_nothing(shop, client, other_shop):
     )
     # Another merchant's customer sees nothing of it.
     stranger = other_shop.customer
-    ok(client.get(f"/api/v1/storefront/groups/{order['campaign_ref']}", headers=stranger), 404)
+    ok(client.get(f"/api/v1/storefront/buying-groups/{order['campaign_ref']}", headers=stranger), 404)
     ok(client.get(f"/api/v1/group-campaigns/{campaign['id']}", headers=other_shop.admin), 404)
 
 

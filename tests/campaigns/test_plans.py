@@ -39,12 +39,14 @@ def weekly_plan(shop, **overrides) -> dict:
         "delivery_day": 1,
         **overrides,
     }
-    return ok(shop.client.post("/api/v1/plans", json=body, headers=shop.admin), 201)
+    return ok(shop.client.post("/api/v1/periodic-plans", json=body, headers=shop.admin), 201)
 
 
 def subscribe(shop, plan_id, customer, status=201, **body):
     return ok(
-        shop.client.post(f"/api/v1/storefront/plans/{plan_id}/subscriptions", json=body, headers=customer),
+        shop.client.post(
+            f"/api/v1/storefront/periodic-plans/{plan_id}/subscriptions", json=body, headers=customer
+        ),
         status,
     )
 
@@ -121,7 +123,7 @@ def test_a_plan_delivers_on_schedule_and_a_cancellation_refunds_the_rest_to_the_
     ok(client.post(f"/api/v1/storefront/plan-subscriptions/{sub_id}/cancel", headers=headers(buyer)), 409)
     clock.advance(days=30)
     assert sweeps.campaign_lifecycle(runtime)["plan_deliveries"] == 0  # nothing after cancelling
-    figures = ok(client.get(f"/api/v1/plans/{plan['id']}/figures", headers=shop.admin))
+    figures = ok(client.get(f"/api/v1/periodic-plans/{plan['id']}/figures", headers=shop.admin))
     assert figures["subscriptions_cancelled"] == 1 and figures["deliveries_made"] == 1
 
 
@@ -165,7 +167,7 @@ def test_a_plan_runs_to_completion_and_pause_holds_deliveries(shop, client, cloc
 def test_plan_errors_and_tenancy(shop, client, other_shop, runtime):
     bad = ok(
         client.post(
-            "/api/v1/plans",
+            "/api/v1/periodic-plans",
             json={"name": "x", "sku_id": shop.skus["BEANS"], "interval": "month", "deliveries": 3, "price": 10000,
                   "mode": "express", "location_id": shop.warehouse_id, "delivery_day": 5},
             headers=shop.admin,
@@ -175,7 +177,7 @@ def test_plan_errors_and_tenancy(shop, client, other_shop, runtime):
     assert bad["code"] == "plan.price_not_divisible"
     store_express = ok(
         client.post(
-            "/api/v1/plans",
+            "/api/v1/periodic-plans",
             json={"name": "x", "sku_id": shop.skus["BEANS"], "interval": "week", "deliveries": 2, "price": 100,
                   "mode": "express", "location_id": shop.store_id, "delivery_day": 9},
             headers=shop.admin,
@@ -184,13 +186,17 @@ def test_plan_errors_and_tenancy(shop, client, other_shop, runtime):
     )  # fmt: skip
     assert store_express["code"] in ("fulfilment.mode_unavailable", "plan.bad_delivery_day")
     plan = weekly_plan(shop)
-    ok(client.post(f"/api/v1/plans/{plan['id']}/actions", json={"action": "pause"}, headers=shop.admin))
+    ok(
+        client.post(
+            f"/api/v1/periodic-plans/{plan['id']}/actions", json={"action": "pause"}, headers=shop.admin
+        )
+    )
     (buyer,) = customers(shop, 1)
     assert (
         subscribe(shop, plan["id"], headers(buyer), status=409, address=ADDRESS)["code"]
         == "campaign.not_running"
     )
-    ok(client.get(f"/api/v1/plans/{plan['id']}", headers=other_shop.admin), 404)
+    ok(client.get(f"/api/v1/periodic-plans/{plan['id']}", headers=other_shop.admin), 404)
     subscribe(shop, plan["id"], other_shop.customer, status=404, address=ADDRESS)
 
 

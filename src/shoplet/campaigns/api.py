@@ -83,28 +83,28 @@ def list_group_campaigns(
         return _page([GroupCampaignOut.model_validate(r) for r in rows], cursor)
 
 
-@router.get("/group-campaigns/{campaign_id}", response_model=GroupCampaignOut)
-def get_group_campaign(campaign_id: str, p: AsStaff, db: Db) -> GroupCampaignOut:
+@router.get("/group-campaigns/{group_campaign_id}", response_model=GroupCampaignOut)
+def get_group_campaign(group_campaign_id: str, p: AsStaff, db: Db) -> GroupCampaignOut:
     with db.unit_of_work(write=False) as s:
-        return GroupCampaignOut.model_validate(groups.get_campaign(s, p.tenant, campaign_id))
+        return GroupCampaignOut.model_validate(groups.get_campaign(s, p.tenant, group_campaign_id))
 
 
-@router.post("/group-campaigns/{campaign_id}/actions", response_model=GroupCampaignOut)
+@router.post("/group-campaigns/{group_campaign_id}/actions", response_model=GroupCampaignOut)
 def act_on_group_campaign(
-    campaign_id: str, body: ActionIn, p: AsOperator, db: Db, now: Now
+    group_campaign_id: str, body: ActionIn, p: AsOperator, db: Db, now: Now
 ) -> GroupCampaignOut:
     """Pause (no new groups or members), resume, or stop for good. Groups already open run
     to their time limit."""
     with db.unit_of_work() as s:
-        campaign = groups.get_campaign(s, p.tenant, campaign_id)
+        campaign = groups.get_campaign(s, p.tenant, group_campaign_id)
         act(campaign, body.action, now)
         s.flush()
         return GroupCampaignOut.model_validate(campaign)
 
 
-@router.get("/group-campaigns/{campaign_id}/groups", response_model=Page[GroupOut])
+@router.get("/group-campaigns/{group_campaign_id}/groups", response_model=Page[GroupOut])
 def list_groups(
-    campaign_id: str,
+    group_campaign_id: str,
     p: AsStaff,
     db: Db,
     now: Now,
@@ -112,36 +112,36 @@ def list_groups(
     status: str | None = Query(None, pattern="^(pending|open|succeeded|failed|cancelled)$"),
 ) -> Page[GroupOut]:
     with db.unit_of_work(write=False) as s:
-        groups.get_campaign(s, p.tenant, campaign_id)
-        stmt = scoped(BuyingGroup, p.tenant).where(BuyingGroup.campaign_id == campaign_id)
+        groups.get_campaign(s, p.tenant, group_campaign_id)
+        stmt = scoped(BuyingGroup, p.tenant).where(BuyingGroup.campaign_id == group_campaign_id)
         if status:
             stmt = stmt.where(BuyingGroup.status == status)
         rows, cursor = paginate(s, stmt, BuyingGroup.id, page)
-        return _page([GroupOut(**groups.group_view(s, g, now)) for g in rows], cursor)
+        return _page([GroupOut(**v) for v in groups.groups_view(s, p.tenant, list(rows), now)], cursor)
 
 
-@router.get("/group-campaigns/{campaign_id}/figures", response_model=GroupFiguresOut)
-def group_campaign_figures(campaign_id: str, p: AsStaff, db: Db) -> GroupFiguresOut:
+@router.get("/group-campaigns/{group_campaign_id}/figures", response_model=GroupFiguresOut)
+def group_campaign_figures(group_campaign_id: str, p: AsStaff, db: Db) -> GroupFiguresOut:
     """Groups opened, open, succeeded and failed, the conversion, paid seats, units sold."""
     with db.unit_of_work(write=False) as s:
-        campaign = groups.get_campaign(s, p.tenant, campaign_id)
+        campaign = groups.get_campaign(s, p.tenant, group_campaign_id)
         return GroupFiguresOut(
-            **groups.figures(s, p.tenant, campaign_id), units_sold=campaign.sold, stock=campaign.stock
+            **groups.figures(s, p.tenant, group_campaign_id), units_sold=campaign.sold, stock=campaign.stock
         )
 
 
 # --- group buying: the storefront -----------------------------------------------------------
 
 
-@storefront.get("/group-campaigns/{campaign_id}", response_model=GroupCampaignDetail)
-def see_group_campaign(campaign_id: str, p: AsCustomer, db: Db, now: Now) -> GroupCampaignDetail:
+@storefront.get("/group-campaigns/{group_campaign_id}", response_model=GroupCampaignDetail)
+def see_group_campaign(group_campaign_id: str, p: AsCustomer, db: Db, now: Now) -> GroupCampaignDetail:
     """A campaign and the groups a customer can join now (fullest first)."""
     with db.unit_of_work(write=False) as s:
-        campaign = groups.get_campaign(s, p.tenant, campaign_id)
+        campaign = groups.get_campaign(s, p.tenant, group_campaign_id)
         joinable = s.scalars(
             scoped(BuyingGroup, p.tenant)
             .where(
-                BuyingGroup.campaign_id == campaign_id,
+                BuyingGroup.campaign_id == group_campaign_id,
                 BuyingGroup.status == GroupStatus.OPEN,
                 BuyingGroup.expires_at > now,
                 BuyingGroup.taken < BuyingGroup.size,
@@ -151,19 +151,19 @@ def see_group_campaign(campaign_id: str, p: AsCustomer, db: Db, now: Now) -> Gro
         ).all()
         return GroupCampaignDetail(
             campaign=GroupCampaignOut.model_validate(campaign),
-            open_groups=[GroupOut(**groups.group_view(s, g, now)) for g in joinable],
+            open_groups=[GroupOut(**v) for v in groups.groups_view(s, p.tenant, list(joinable), now)],
         )
 
 
-@storefront.get("/groups/{group_id}", response_model=GroupOut)
-def see_group(group_id: str, p: AsCustomer, db: Db, now: Now) -> GroupOut:
+@storefront.get("/buying-groups/{buying_group_id}", response_model=GroupOut)
+def see_group(buying_group_id: str, p: AsCustomer, db: Db, now: Now) -> GroupOut:
     """A group from a share link: seats left, time left, members by masked name."""
     with db.unit_of_work(write=False) as s:
-        return GroupOut(**groups.group_view(s, groups.get_group(s, p.tenant, group_id), now))
+        return GroupOut(**groups.group_view(s, groups.get_group(s, p.tenant, buying_group_id), now))
 
 
 def _group_buy(
-    campaign_id: str,
+    group_campaign_id: str,
     group_id: str | None,
     body: GroupBuyIn,
     p: Any,
@@ -178,7 +178,7 @@ def _group_buy(
         customer_id=p.customer,
         scope=p.scope,
         request=groups.Buy(
-            campaign_id=campaign_id,
+            campaign_id=group_campaign_id,
             group_id=group_id,
             quantity=body.quantity,
             location_id=body.location_id,
@@ -194,9 +194,9 @@ def _group_buy(
     )
 
 
-@storefront.post("/group-campaigns/{campaign_id}/groups", response_model=OrderOut, status_code=201)
+@storefront.post("/group-campaigns/{group_campaign_id}/groups", response_model=OrderOut, status_code=201)
 def open_group(
-    campaign_id: str,
+    group_campaign_id: str,
     body: GroupBuyIn,
     p: AsCustomer,
     db: Db,
@@ -206,12 +206,12 @@ def open_group(
 ) -> OrderOut:
     """Open a group as its leader: the order to pay (its ``campaign_ref`` is the group's id,
     to share). The group opens, and its time limit starts, when this order is paid."""
-    return _group_buy(campaign_id, None, body, p, db, now, rt, idempotency_key)
+    return _group_buy(group_campaign_id, None, body, p, db, now, rt, idempotency_key)
 
 
-@storefront.post("/groups/{group_id}/orders", response_model=OrderOut, status_code=201)
+@storefront.post("/buying-groups/{buying_group_id}/orders", response_model=OrderOut, status_code=201)
 def join_group(
-    group_id: str,
+    buying_group_id: str,
     body: GroupBuyIn,
     p: AsCustomer,
     db: Db,
@@ -222,15 +222,14 @@ def join_group(
     """Join a group: the seat is held from now until the order is paid or its payment
     deadline passes. The last seat is never sold twice."""
     with db.unit_of_work(write=False) as s:
-        campaign_id = groups.get_group(s, p.tenant, group_id).campaign_id
-    return _group_buy(campaign_id, group_id, body, p, db, now, rt, idempotency_key)
+        group_campaign_id = groups.get_group(s, p.tenant, buying_group_id).campaign_id
+    return _group_buy(group_campaign_id, buying_group_id, body, p, db, now, rt, idempotency_key)
 
 
 # --- flash sales ---------------------------------------------------------------------------------
 
 
-def _sale_out(s: Session, sale: FlashSale, items: list[Any], now: Any) -> FlashSaleOut:
-    tz = zone(s, sale.merchant_id)
+def _sale_out(sale: FlashSale, items: list[Any], now: Any, tz: Any) -> FlashSaleOut:
     return FlashSaleOut(
         id=sale.id,
         name=sale.name,
@@ -259,7 +258,8 @@ def _sale_out(s: Session, sale: FlashSale, items: list[Any], now: Any) -> FlashS
 
 def _sales_out(s: Session, merchant_id: str, sales: list[FlashSale], now: Any) -> list[FlashSaleOut]:
     items = flash.items_of(s, merchant_id, [x.id for x in sales])
-    return [_sale_out(s, x, items[x.id], now) for x in sales]
+    tz = zone(s, merchant_id)
+    return [_sale_out(x, items[x.id], now, tz) for x in sales]
 
 
 @router.post("/flash-sales", response_model=FlashSaleOut, status_code=201)
@@ -287,27 +287,27 @@ def list_flash_sales(
         return _page(_sales_out(s, p.tenant, list(rows), now), cursor)
 
 
-@router.get("/flash-sales/{sale_id}", response_model=FlashSaleOut)
-def get_flash_sale(sale_id: str, p: AsStaff, db: Db, now: Now) -> FlashSaleOut:
+@router.get("/flash-sales/{flash_sale_id}", response_model=FlashSaleOut)
+def get_flash_sale(flash_sale_id: str, p: AsStaff, db: Db, now: Now) -> FlashSaleOut:
     with db.unit_of_work(write=False) as s:
-        return _sales_out(s, p.tenant, [flash.get_sale(s, p.tenant, sale_id)], now)[0]
+        return _sales_out(s, p.tenant, [flash.get_sale(s, p.tenant, flash_sale_id)], now)[0]
 
 
-@router.post("/flash-sales/{sale_id}/actions", response_model=FlashSaleOut)
-def act_on_flash_sale(sale_id: str, body: ActionIn, p: AsOperator, db: Db, now: Now) -> FlashSaleOut:
+@router.post("/flash-sales/{flash_sale_id}/actions", response_model=FlashSaleOut)
+def act_on_flash_sale(flash_sale_id: str, body: ActionIn, p: AsOperator, db: Db, now: Now) -> FlashSaleOut:
     """Pause, resume, or stop for good."""
     with db.unit_of_work() as s:
-        sale = flash.get_sale(s, p.tenant, sale_id)
+        sale = flash.get_sale(s, p.tenant, flash_sale_id)
         act(sale, body.action, now)
         s.flush()
         return _sales_out(s, p.tenant, [sale], now)[0]
 
 
-@router.get("/flash-sales/{sale_id}/figures", response_model=FlashFiguresOut)
-def flash_sale_figures(sale_id: str, p: AsStaff, db: Db) -> FlashFiguresOut:
+@router.get("/flash-sales/{flash_sale_id}/figures", response_model=FlashFiguresOut)
+def flash_sale_figures(flash_sale_id: str, p: AsStaff, db: Db) -> FlashFiguresOut:
     """Per item: stock, sold, buyers, and how long it took to sell out."""
     with db.unit_of_work(write=False) as s:
-        return FlashFiguresOut(**flash.figures(s, p.tenant, flash.get_sale(s, p.tenant, sale_id)))
+        return FlashFiguresOut(**flash.figures(s, p.tenant, flash.get_sale(s, p.tenant, flash_sale_id)))
 
 
 @storefront.get("/flash-sales", response_model=list[FlashSaleOut])
@@ -323,9 +323,9 @@ def see_flash_sales(p: AsCustomer, db: Db, now: Now) -> list[FlashSaleOut]:
         return _sales_out(s, p.tenant, list(sales), now)
 
 
-@storefront.post("/flash-items/{item_id}/orders", response_model=OrderOut, status_code=201)
+@storefront.post("/flash-items/{flash_item_id}/orders", response_model=OrderOut, status_code=201)
 def buy_flash_item(
-    item_id: str,
+    flash_item_id: str,
     body: FlashBuyIn,
     p: AsCustomer,
     db: Db,
@@ -341,7 +341,7 @@ def buy_flash_item(
         customer_id=p.customer,
         scope=p.scope,
         request=flash.Buy(
-            item_id=item_id,
+            item_id=flash_item_id,
             quantity=body.quantity,
             location_id=body.location_id,
             fulfilment=fulfilment_request(body.fulfilment),
@@ -360,7 +360,7 @@ def buy_flash_item(
 # --- periodic plans --------------------------------------------------------------------------------
 
 
-@router.post("/plans", response_model=PlanOut, status_code=201)
+@router.post("/periodic-plans", response_model=PlanOut, status_code=201)
 def create_plan(body: PlanIn, p: AsOperator, db: Db, now: Now) -> PlanOut:
     """A periodic plan: a SKU every week or month, N deliveries, one price paid upfront."""
     with db.unit_of_work() as s:
@@ -369,7 +369,7 @@ def create_plan(body: PlanIn, p: AsOperator, db: Db, now: Now) -> PlanOut:
         )
 
 
-@router.get("/plans", response_model=Page[PlanOut])
+@router.get("/periodic-plans", response_model=Page[PlanOut])
 def list_plans(p: AsStaff, db: Db, page: PageQuery, status: str | None = Status) -> Page[PlanOut]:
     with db.unit_of_work(write=False) as s:
         stmt = scoped(Plan, p.tenant)
@@ -379,27 +379,27 @@ def list_plans(p: AsStaff, db: Db, page: PageQuery, status: str | None = Status)
         return _page([PlanOut.model_validate(r) for r in rows], cursor)
 
 
-@router.get("/plans/{plan_id}", response_model=PlanOut)
-def get_plan(plan_id: str, p: AsStaff, db: Db) -> PlanOut:
+@router.get("/periodic-plans/{periodic_plan_id}", response_model=PlanOut)
+def get_plan(periodic_plan_id: str, p: AsStaff, db: Db) -> PlanOut:
     with db.unit_of_work(write=False) as s:
-        return PlanOut.model_validate(plans.get_plan(s, p.tenant, plan_id))
+        return PlanOut.model_validate(plans.get_plan(s, p.tenant, periodic_plan_id))
 
 
-@router.post("/plans/{plan_id}/actions", response_model=PlanOut)
-def act_on_plan(plan_id: str, body: ActionIn, p: AsOperator, db: Db, now: Now) -> PlanOut:
+@router.post("/periodic-plans/{periodic_plan_id}/actions", response_model=PlanOut)
+def act_on_plan(periodic_plan_id: str, body: ActionIn, p: AsOperator, db: Db, now: Now) -> PlanOut:
     """Pause or stop new subscriptions (existing ones keep being delivered), or resume."""
     with db.unit_of_work() as s:
-        plan = plans.get_plan(s, p.tenant, plan_id)
+        plan = plans.get_plan(s, p.tenant, periodic_plan_id)
         act(plan, body.action, now)
         s.flush()
         return PlanOut.model_validate(plan)
 
 
-@router.get("/plans/{plan_id}/figures", response_model=PlanFiguresOut)
-def plan_figures(plan_id: str, p: AsStaff, db: Db) -> PlanFiguresOut:
+@router.get("/periodic-plans/{periodic_plan_id}/figures", response_model=PlanFiguresOut)
+def plan_figures(periodic_plan_id: str, p: AsStaff, db: Db) -> PlanFiguresOut:
     with db.unit_of_work(write=False) as s:
-        plans.get_plan(s, p.tenant, plan_id)
-        return PlanFiguresOut(**plans.figures(s, p.tenant, plan_id))
+        plans.get_plan(s, p.tenant, periodic_plan_id)
+        return PlanFiguresOut(**plans.figures(s, p.tenant, periodic_plan_id))
 
 
 def _subscription_out(s: Session, sub: PlanSubscription) -> SubscriptionOut:
@@ -408,25 +408,27 @@ def _subscription_out(s: Session, sub: PlanSubscription) -> SubscriptionOut:
     return out
 
 
-@router.get("/plans/{plan_id}/subscriptions", response_model=Page[SubscriptionOut])
-def list_subscriptions(plan_id: str, p: AsStaff, db: Db, page: PageQuery) -> Page[SubscriptionOut]:
+@router.get("/periodic-plans/{periodic_plan_id}/subscriptions", response_model=Page[SubscriptionOut])
+def list_subscriptions(periodic_plan_id: str, p: AsStaff, db: Db, page: PageQuery) -> Page[SubscriptionOut]:
     with db.unit_of_work(write=False) as s:
-        plans.get_plan(s, p.tenant, plan_id)
-        stmt = scoped(PlanSubscription, p.tenant).where(PlanSubscription.plan_id == plan_id)
+        plans.get_plan(s, p.tenant, periodic_plan_id)
+        stmt = scoped(PlanSubscription, p.tenant).where(PlanSubscription.plan_id == periodic_plan_id)
         rows, cursor = paginate(s, stmt, PlanSubscription.id, page)
         return _page([SubscriptionOut.model_validate(r) for r in rows], cursor)
 
 
-@storefront.get("/plans", response_model=list[PlanOut])
+@storefront.get("/periodic-plans", response_model=list[PlanOut])
 def see_plans(p: AsCustomer, db: Db) -> list[PlanOut]:
     with db.unit_of_work(write=False) as s:
         rows = s.scalars(scoped(Plan, p.tenant).where(Plan.status == "active").order_by(Plan.id).limit(100))
         return [PlanOut.model_validate(r) for r in rows]
 
 
-@storefront.post("/plans/{plan_id}/subscriptions", response_model=SubscribedOut, status_code=201)
+@storefront.post(
+    "/periodic-plans/{periodic_plan_id}/subscriptions", response_model=SubscribedOut, status_code=201
+)
 def subscribe(
-    plan_id: str,
+    periodic_plan_id: str,
     body: SubscribeIn,
     p: AsCustomer,
     db: Db,
@@ -440,7 +442,7 @@ def subscribe(
         merchant_id=p.tenant,
         customer_id=p.customer,
         scope=p.scope,
-        plan_id=plan_id,
+        plan_id=periodic_plan_id,
         address=body.address.model_dump() if body.address else None,
         pricer=rt.pricer,
         host_app=p.host_app,

@@ -36,7 +36,7 @@ from shoplet.orders.checkout import Campaign, Placed
 from shoplet.orders.pricing import CartPricer
 from shoplet.orders.schemas import OrderOut
 from shoplet.orders.service import lines_of
-from shoplet.scoping import get_owned, owned, scoped, transition
+from shoplet.scoping import get_owned, owned, same_tenant, scoped, transition
 from shoplet.tenancy.service import zone
 
 # --- sales -------------------------------------------------------------------------------
@@ -184,10 +184,7 @@ def reconcile_gate(db: Database, gate: FlashGate, *, now: datetime) -> int:
     with db.unit_of_work(write=False) as s:
         rows = s.execute(
             select(FlashItem.merchant_id, FlashItem.id, FlashItem.stock - FlashItem.sold)
-            .join(
-                FlashSale,
-                (FlashSale.merchant_id == FlashItem.merchant_id) & (FlashSale.id == FlashItem.sale_id),
-            )
+            .join(FlashSale, same_tenant(FlashSale, FlashItem) & (FlashSale.id == FlashItem.sale_id))
             .where(FlashSale.status == service.ACTIVE, FlashSale.ends_at > now)
         ).all()
     for merchant_id, item_id, left in rows:

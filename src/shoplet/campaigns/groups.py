@@ -589,45 +589,60 @@ def close_due(db: Database, *, now: datetime, batch: int = 200) -> dict[str, int
 # --- what the storefront and the console show --------------------------------------------
 
 
-def group_view(session: Session, group: BuyingGroup, now: datetime) -> dict[str, Any]:
-    """A group as a customer sees it: seats left, time left, members by masked name."""
-    seats = session.scalars(
-        scoped(GroupSeat, group.merchant_id)
-        .where(GroupSeat.group_id == group.id, GroupSeat.status.in_((SeatStatus.HELD, SeatStatus.PAID)))
-        .order_by(GroupSeat.created_at, GroupSeat.id)
-    ).all()
-    names = {
-        c.id: c.name
-        for c in session.scalars(
-            scoped(Customer, group.merchant_id).where(Customer.id.in_([seat.customer_id for seat in seats]))
-        )
-    }
-    left = 0
-    if group.status == GroupStatus.OPEN and group.expires_at is not None:
-        left = max(0, int((group.expires_at - now).total_seconds()))
-    return {
-        "id": group.id,
-        "campaign_id": group.campaign_id,
-        "status": group.status,
-        "size": group.size,
-        "seats_taken": group.taken,
-        "seats_paid": group.paid,
-        "seats_left": group.size - group.taken
-        if group.status in (GroupStatus.PENDING, GroupStatus.OPEN)
-        else 0,
-        "virtual_seats": group.virtual,
-        "opened_at": group.opened_at,
-        "expires_at": group.expires_at,
-        "seconds_left": left,
-        "members": [
+def groups_view(
+    session: Session, merchant_id: str, rows: list[BuyingGroup], now: datetime
+) -> list[dict[str, Any]]:
+    """Groups as a customer sees them: seats left, time left, members by masked name (the
+    seats and the members' names of every group read in one statement each)."""
+    ids = [g.id for g in rows]
+    seats: dict[str, list[GroupSeat]] = {i: [] for i in ids}
+    if ids:
+        for seat in session.scalars(
+            scoped(GroupSeat, merchant_id)
+            .where(GroupSeat.group_id.in_(ids), GroupSeat.status.in_((SeatStatus.HELD, SeatStatus.PAID)))
+            .order_by(GroupSeat.created_at, GroupSeat.id)
+        ):
+            seats[seat.group_id].append(seat)
+    members = {seat.customer_id for group_seats in seats.values() for seat in group_seats}
+    names = (
+        {c.id: c.name for c in session.scalars(scoped(Customer, merchant_id).where(Customer.id.in_(members)))}
+        if members
+        else {}
+    )
+    out = []
+    for group in rows:
+        left = 0
+        if group.status == GroupStatus.OPEN and group.expires_at is not None:
+            left = max(0, int((group.expires_at - now).total_seconds()))
+        forming = group.status in (GroupStatus.PENDING, GroupStatus.OPEN)
+        out.append(
             {
-                "name": service.masked(names.get(seat.customer_id)),
-                "leader": seat.leader,
-                "paid": seat.status == "paid",
+                "id": group.id,
+                "campaign_id": group.campaign_id,
+                "status": group.status,
+                "size": group.size,
+                "seats_taken": group.taken,
+                "seats_paid": group.paid,
+                "seats_left": group.size - group.taken if forming else 0,
+                "virtual_seats": group.virtual,
+                "opened_at": group.opened_at,
+                "expires_at": group.expires_at,
+                "seconds_left": left,
+                "members": [
+                    {
+                        "name": service.masked(names.get(seat.customer_id)),
+                        "leader": seat.leader,
+                        "paid": seat.status == SeatStatus.PAID,
+                    }
+                    for seat in seats[group.id]
+                ],
             }
-            for seat in seats
-        ],
-    }
+        )
+    return out
+
+
+def group_view(session: Session, group: BuyingGroup, now: datetime) -> dict[str, Any]:
+    return groups_view(session, group.merchant_id, [group], now)[0]
 
 
 def get_group(session: Session, merchant_id: str, group_id: str) -> BuyingGroup:
