@@ -50,6 +50,7 @@ class Server:
             SHOPLET_PLATFORM_KEY=PLATFORM_KEY,
             SHOPLET_LOG_LEVEL="warning",
             SHOPLET_SANDBOX_PAYMENTS="true",
+            SHOPLET_PUBLIC_URL=self.base,  # the sandbox wallet's notifications come back here
             SHOPLET_JOBS_PATH=str(workdir / "jobs.db"),
         )
         if redis_url:

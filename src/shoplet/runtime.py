@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import httpx
 
+import shoplet.campaigns.hooks  # noqa: F401  (registers the campaigns' order hooks)
 from shoplet.analytics.clickhouse import CONSUMER as CLICKHOUSE
 from shoplet.analytics.clickhouse import Warehouse
 from shoplet.analytics.rollups import CONSUMER as ROLLUP
