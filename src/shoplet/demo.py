@@ -6,12 +6,16 @@ guide with her regulars, and five customers."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shoplet.campaigns import flash
+from shoplet.campaigns import groups as group_campaigns
+from shoplet.campaigns import plans as periodic
+from shoplet.campaigns.schemas import GroupCampaignIn, PlanIn
 from shoplet.catalog import service as catalog
 from shoplet.catalog.models import Sku
 from shoplet.coupons import issuing
@@ -335,13 +339,9 @@ def _create(session: Session, now: datetime) -> Merchant:
                 ends_at=None,
             ),
         )
-    _loyalty(
-        session,
-        merchant.id,
-        categories["beans"].id,
-        {sku.code: sku.id for sku in session.scalars(select(Sku).where(owned(Sku, merchant.id)))},
-        now,
-    )
+    sku_ids = {sku.code: sku.id for sku in session.scalars(select(Sku).where(owned(Sku, merchant.id)))}
+    _loyalty(session, merchant.id, categories["beans"].id, sku_ids, now)
+    _campaigns(session, merchant.id, sku_ids, now)
     regulars = groups.create(
         session, merchant_id=merchant.id, guide_id=guide.id, name="Morning regulars", now=now
     )
@@ -430,6 +430,63 @@ def _loyalty(
         ).model_dump(),
     )
     _life_account(session, merchant_id, made[0].id, now)
+
+
+def _campaigns(session: Session, merchant_id: str, skus: dict[str, str], now: datetime) -> None:
+    """A two-person group buy on the tumbler, a daily flash sale of drip bags at lunch and in
+    the evening, and a weekly beans plan shipped from the warehouse."""
+    warehouse = session.scalars(
+        select(StockLocation).where(
+            owned(StockLocation, merchant_id), StockLocation.kind == LocationKind.WAREHOUSE
+        )
+    ).first()
+    group_campaigns.create_campaign(
+        session,
+        merchant_id=merchant_id,
+        now=now,
+        fields=GroupCampaignIn(
+            name="Tumbler for two",
+            sku_id=skus["TUMBLER"],
+            price=8800,
+            group_size=2,
+            time_limit_minutes=24 * 60,
+            starts_at=now,
+            ends_at=now + timedelta(days=60),
+            stock=200,
+            per_customer_limit=2,
+        ).model_dump(),
+    )
+    flash.create_sale(
+        session,
+        merchant_id=merchant_id,
+        now=now,
+        fields={
+            "name": "每日必抢 drip bags",
+            "starts_at": now,
+            "ends_at": now + timedelta(days=60),
+            "daily_slots": [["11:00", "13:00"], ["20:00", "21:00"]],
+            "per_customer_limit": 1,
+            "pay_minutes": 5,
+        },
+        items=[{"sku_id": skus["DRIP-10"], "price": 2990, "stock": 100}],
+    )
+    if warehouse is not None:
+        periodic.create_plan(
+            session,
+            merchant_id=merchant_id,
+            now=now,
+            fields=PlanIn(
+                name="Beans every week",
+                sku_id=skus["BEANS-HOUSE"],
+                quantity=1,
+                interval="week",
+                deliveries=4,
+                price=31600,
+                mode="express",
+                location_id=warehouse.id,
+                delivery_day=1,
+            ).model_dump(),
+        )
 
 
 def _life_account(session: Session, merchant_id: str, coupon_template_id: str, now: datetime) -> None:

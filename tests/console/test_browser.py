@@ -402,3 +402,23 @@ def test_a_webhook_endpoint_is_added_and_pinged(chromium, server, shots):
     page.locator("#deliveries tbody a").first.click()
     expect(page.locator("#attempts tbody tr")).not_to_have_count(0)
     page.context.close()
+
+
+def test_group_buys_flash_sales_and_plans(chromium, server, shots):
+    page = _page(chromium)
+    _sign_in(page, server, "operator")
+    page.goto(f"{server['base']}/console/campaigns")
+    expect(page.locator("#group-campaigns")).to_contain_text("Tumbler for two")
+    expect(page.locator("#plans")).to_contain_text("Beans every week")
+    page.locator("summary", has_text="New flash sale").click()
+    page.locator("#flash-name").fill("Evening mugs")
+    page.locator("#flash-price").fill("39.90")
+    page.locator("#flash-stock").fill("30")
+    page.locator("#flash-slots").fill("20:00-21:00")
+    page.locator("#create-flash-sale").click()
+    expect(page.locator("#notice")).to_be_visible()
+    expect(page.locator("#flash-sales")).to_contain_text("Evening mugs")
+    page.screenshot(path=str(shots / "console-campaigns.png"), full_page=True)
+    page.locator("#group-campaigns a", has_text="Tumbler for two").click()
+    expect(page.locator("#group-figures")).to_be_visible()
+    page.context.close()

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from shoplet.console import (
+    campaigns,
     catalogue,
     clerk,
     coupon_jobs,
@@ -40,6 +41,7 @@ def install(app: FastAPI) -> None:
         coupon_jobs,
         coupons,
         promotions,
+        campaigns,
         membership,
         messaging,
         orders,
