@@ -454,6 +454,9 @@ def _campaigns(session: Session, merchant_id: str, skus: dict[str, str], now: da
             ends_at=now + timedelta(days=60),
             stock=200,
             per_customer_limit=2,
+            virtual_seats=False,
+            coupons=False,
+            pay_minutes=15,
         ).model_dump(),
     )
     flash.create_sale(

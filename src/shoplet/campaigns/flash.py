@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from shoplet.campaigns import service
 from shoplet.campaigns.models import CampaignKind, CampaignQuota, FlashItem, FlashSale
-from shoplet.db import Database, by_key, new_id
+from shoplet.db import Database, by_key, changed, new_id
 from shoplet.errors import Conflict, NotFound, Unprocessable
 from shoplet.events import EventKind, record
 from shoplet.orders import routing
@@ -289,7 +289,7 @@ def buy(
             s, merchant_id=merchant_id, campaign_id=item.id, customer_id=customer_id, quantity=q, limit=limit
         ):
             raise over_limit()
-        if s.execute(_SOLD_OUT_AT, {"m": merchant_id, "key": item.id, "at": now}).rowcount:
+        if changed(s.execute(_SOLD_OUT_AT, {"m": merchant_id, "key": item.id, "at": now})):
             record(
                 s,
                 merchant_id,

@@ -40,7 +40,7 @@ from shoplet.campaigns.models import (
     SeatStatus,
 )
 from shoplet.customers.models import Customer
-from shoplet.db import Database, by_key, insert_new, new_id
+from shoplet.db import Database, by_key, changed, insert_new, new_id
 from shoplet.errors import Conflict, NotFound, Unprocessable
 from shoplet.events import EventKind, Fact, record_many
 from shoplet.orders import fulfilment as fulfilments
@@ -183,7 +183,7 @@ def buy(
     def take(s: Session, placed: Placed) -> None:
         order = placed.order
         q = request.quantity
-        if not s.execute(_TAKE_STOCK, {"m": merchant_id, "key": campaign.id, "q": q}).rowcount:
+        if not changed(s.execute(_TAKE_STOCK, {"m": merchant_id, "key": campaign.id, "q": q})):
             raise Conflict("group.sold_out", "This group-buy is sold out.")
         if not service.take_quota(
             s,
@@ -223,7 +223,7 @@ def buy(
                     "group.already_leading",
                     "You already lead an unfinished group in this campaign; share it instead.",
                 )
-        elif not s.execute(_TAKE_SEAT, {"m": merchant_id, "key": group_id, "now": now}).rowcount:
+        elif not changed(s.execute(_TAKE_SEAT, {"m": merchant_id, "key": group_id, "now": now})):
             group = by_key(s, BuyingGroup, (merchant_id, group_id))
             if group is not None and group.status == GroupStatus.OPEN and group.taken >= group.size:
                 raise Conflict("group.full", "This group is full.")
@@ -517,16 +517,18 @@ def close(session: Session, *, merchant_id: str, group_id: str, now: datetime) -
         return (
             "succeeded" if succeed(session, group=group, virtual=group.size - group.paid, now=now) else None
         )
-    failed = session.execute(
-        update(BuyingGroup)
-        .where(
-            owned(BuyingGroup, merchant_id),
-            BuyingGroup.id == group.id,
-            BuyingGroup.status == GroupStatus.OPEN,
+    failed = changed(
+        session.execute(
+            update(BuyingGroup)
+            .where(
+                owned(BuyingGroup, merchant_id),
+                BuyingGroup.id == group.id,
+                BuyingGroup.status == GroupStatus.OPEN,
+            )
+            .values(status="failed", closed_at=now)
+            .execution_options(synchronize_session=False)
         )
-        .values(status="failed", closed_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if not failed:
         return None
     facts = []

@@ -37,7 +37,7 @@ from shoplet.campaigns.models import (
     PlanSubscription,
     SubscriptionStatus,
 )
-from shoplet.db import Database, new_id
+from shoplet.db import Database, changed, new_id
 from shoplet.errors import Conflict, InvalidInput, NotFound, ShopletError, Unprocessable
 from shoplet.events import EventKind, record
 from shoplet.inventory.hours import distance_m
@@ -490,12 +490,14 @@ def mine(
 
 def _change(session: Session, sub: PlanSubscription, *conditions: Any, **values: Any) -> bool:
     return bool(
-        session.execute(
-            update(PlanSubscription)
-            .where(owned(PlanSubscription, sub.merchant_id), PlanSubscription.id == sub.id, *conditions)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        changed(
+            session.execute(
+                update(PlanSubscription)
+                .where(owned(PlanSubscription, sub.merchant_id), PlanSubscription.id == sub.id, *conditions)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+        )
     )
 
 

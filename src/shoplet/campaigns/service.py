@@ -129,7 +129,7 @@ def bump(
     )
 
 
-ACTIVE = literal_column("'active'")
+ACTIVE: Any = literal_column("'active'")
 
 
 def buy(
