@@ -7,6 +7,14 @@ import re
 import pytest
 
 import shoplet.models  # noqa: F401  (every table)
+from shoplet.campaigns.models import (
+    CampaignKind,
+    GroupStatus,
+    PlanInterval,
+    PlanMode,
+    SeatStatus,
+    SubscriptionStatus,
+)
 from shoplet.catalog.models import ProductStatus
 from shoplet.coupons.models import CouponStatus, IssueJobStatus
 from shoplet.db import Base
@@ -37,6 +45,15 @@ COLUMNS = [
     ("coupon_issue_jobs", "status", IssueJobStatus),
     ("payments", "status", PaymentStatus),
     ("refunds", "status", RefundStatus),
+    ("orders", "campaign_kind", CampaignKind),
+    ("group_campaigns", "status", Lifecycle),
+    ("buying_groups", "status", GroupStatus),
+    ("group_seats", "status", SeatStatus),
+    ("flash_sales", "status", Lifecycle),
+    ("plans", "status", Lifecycle),
+    ("plans", "interval", PlanInterval),
+    ("plans", "mode", PlanMode),
+    ("plan_subscriptions", "status", SubscriptionStatus),
 ]
 
 

@@ -72,6 +72,7 @@ class Order(TenantMixin, Base):
         ),
         CheckConstraint("total >= 0 AND subtotal >= 0 AND discount >= 0", name="amounts"),
         CheckConstraint("refunded_amount >= 0 AND refunded_amount <= paid_amount", name="refunds"),
+        CheckConstraint("campaign_kind IN ('group','flash','plan','plan_delivery')", name="campaign_kind"),
         ForeignKeyConstraint(["merchant_id", "customer_id"], ["customers.merchant_id", "customers.id"]),
         ForeignKeyConstraint(
             ["merchant_id", "location_id"], ["stock_locations.merchant_id", "stock_locations.id"]

@@ -279,6 +279,9 @@ def upgrade() -> None:
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.add_column(sa.Column("campaign_kind", sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column("campaign_ref", sa.String(length=32), nullable=True))
+        batch_op.create_check_constraint(
+            "campaign_kind", "campaign_kind IN ('group','flash','plan','plan_delivery')"
+        )
 
     with op.batch_alter_table("fulfilments", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_fulfilments_mode"), type_="check")
@@ -300,6 +303,7 @@ def downgrade() -> None:
         batch_op.create_check_constraint("mode", "mode IN ('pickup','delivery','express')")
 
     with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.drop_constraint(op.f("ck_orders_campaign_kind"), type_="check")
         batch_op.drop_column("campaign_ref")
         batch_op.drop_column("campaign_kind")
 
