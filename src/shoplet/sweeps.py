@@ -12,7 +12,7 @@ from typing import Any
 
 from shoplet import outbox
 from shoplet.analytics import rollups
-from shoplet.campaigns import flash, groups, plans
+from shoplet.campaigns import deliveries, flash, groups
 from shoplet.coupons import issuing as coupon_issuing
 from shoplet.coupons import redemption as coupon_redemption
 from shoplet.errors import ShopletError
@@ -149,7 +149,7 @@ def campaign_lifecycle(rt: Runtime, *, now: datetime | None = None) -> dict[str,
     database (units that came back from unpaid orders)."""
     now = now or rt.clock()
     closed = groups.close_due(rt.db, now=now)
-    delivered = plans.deliver_due(rt.db, now=now)
+    delivered = deliveries.deliver_due(rt.db, now=now)
     if rt.flash_gate is not None:
         flash.reconcile_gate(rt.db, rt.flash_gate, now=now)
     if closed["failed"] or delivered["delivered"]:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from shoplet import sweeps
-from shoplet.campaigns import plans
+from shoplet.campaigns import deliveries, plans
 from shoplet.campaigns.models import Plan, PlanSubscription
 from shoplet.inventory.models import StockLevel
 from shoplet.payments.models import Refund
@@ -224,7 +224,7 @@ def test_a_delivery_and_a_cancellation_cannot_both_count_a_period(shop, client, 
     sub_id = subscribed["subscription_id"]
     with runtime.db.unit_of_work() as s:
         plans.cancel(s, merchant_id=shop.merchant_id, subscription_id=sub_id, customer_id=None, now=now)
-        assert plans.deliver(s, merchant_id=shop.merchant_id, subscription_id=sub_id, now=now) is None
+        assert deliveries.deliver(s, merchant_id=shop.merchant_id, subscription_id=sub_id, now=now) is None
     with runtime.db.unit_of_work(write=False) as s:
         sub = s.scalar(select(PlanSubscription).where(PlanSubscription.id == sub_id))
         assert sub.delivered == 0 and sub.status == "cancelled"

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query
 from sqlalchemy.orm import Session
 
 from shoplet.auth import AsCustomer, AsOperator, AsStaff, Db, Now, Rt
-from shoplet.campaigns import flash, groups, plans
+from shoplet.campaigns import flash, groups, plans, views
 from shoplet.campaigns.models import (
     BuyingGroup,
     FlashSale,
@@ -117,7 +117,7 @@ def list_groups(
         if status:
             stmt = stmt.where(BuyingGroup.status == status)
         rows, cursor = paginate(s, stmt, BuyingGroup.id, page)
-        return _page([GroupOut(**v) for v in groups.groups_view(s, p.tenant, list(rows), now)], cursor)
+        return _page([GroupOut(**v) for v in views.groups_view(s, p.tenant, list(rows), now)], cursor)
 
 
 @router.get("/group-campaigns/{group_campaign_id}/figures", response_model=GroupFiguresOut)
@@ -126,7 +126,9 @@ def group_campaign_figures(group_campaign_id: str, p: AsStaff, db: Db) -> GroupF
     with db.unit_of_work(write=False) as s:
         campaign = groups.get_campaign(s, p.tenant, group_campaign_id)
         return GroupFiguresOut(
-            **groups.figures(s, p.tenant, group_campaign_id), units_sold=campaign.sold, stock=campaign.stock
+            **views.group_figures(s, p.tenant, group_campaign_id),
+            units_sold=campaign.sold,
+            stock=campaign.stock,
         )
 
 
@@ -151,7 +153,7 @@ def see_group_campaign(group_campaign_id: str, p: AsCustomer, db: Db, now: Now) 
         ).all()
         return GroupCampaignDetail(
             campaign=GroupCampaignOut.model_validate(campaign),
-            open_groups=[GroupOut(**v) for v in groups.groups_view(s, p.tenant, list(joinable), now)],
+            open_groups=[GroupOut(**v) for v in views.groups_view(s, p.tenant, list(joinable), now)],
         )
 
 
@@ -159,7 +161,7 @@ def see_group_campaign(group_campaign_id: str, p: AsCustomer, db: Db, now: Now) 
 def see_group(buying_group_id: str, p: AsCustomer, db: Db, now: Now) -> GroupOut:
     """A group from a share link: seats left, time left, members by masked name."""
     with db.unit_of_work(write=False) as s:
-        return GroupOut(**groups.group_view(s, groups.get_group(s, p.tenant, buying_group_id), now))
+        return GroupOut(**views.group_view(s, views.get_group(s, p.tenant, buying_group_id), now))
 
 
 def _group_buy(
@@ -222,7 +224,7 @@ def join_group(
     """Join a group: the seat is held from now until the order is paid or its payment
     deadline passes. The last seat is never sold twice."""
     with db.unit_of_work(write=False) as s:
-        group_campaign_id = groups.get_group(s, p.tenant, buying_group_id).campaign_id
+        group_campaign_id = views.get_group(s, p.tenant, buying_group_id).campaign_id
     return _group_buy(group_campaign_id, buying_group_id, body, p, db, now, rt, idempotency_key)
 
 
@@ -307,7 +309,7 @@ def act_on_flash_sale(flash_sale_id: str, body: ActionIn, p: AsOperator, db: Db,
 def flash_sale_figures(flash_sale_id: str, p: AsStaff, db: Db) -> FlashFiguresOut:
     """Per item: stock, sold, buyers, and how long it took to sell out."""
     with db.unit_of_work(write=False) as s:
-        return FlashFiguresOut(**flash.figures(s, p.tenant, flash.get_sale(s, p.tenant, flash_sale_id)))
+        return FlashFiguresOut(**views.flash_figures(s, p.tenant, flash.get_sale(s, p.tenant, flash_sale_id)))
 
 
 @storefront.get("/flash-sales", response_model=list[FlashSaleOut])
@@ -399,7 +401,7 @@ def act_on_plan(periodic_plan_id: str, body: ActionIn, p: AsOperator, db: Db, no
 def plan_figures(periodic_plan_id: str, p: AsStaff, db: Db) -> PlanFiguresOut:
     with db.unit_of_work(write=False) as s:
         plans.get_plan(s, p.tenant, periodic_plan_id)
-        return PlanFiguresOut(**plans.figures(s, p.tenant, periodic_plan_id))
+        return PlanFiguresOut(**views.plan_figures(s, p.tenant, periodic_plan_id))
 
 
 def _subscription_out(s: Session, sub: PlanSubscription) -> SubscriptionOut:

@@ -23,13 +23,13 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from shoplet.campaigns import service
-from shoplet.campaigns.models import CampaignKind, CampaignQuota, FlashItem, FlashSale
+from shoplet.campaigns.models import CampaignKind, FlashItem, FlashSale
 from shoplet.db import Database, by_key, changed, new_id
-from shoplet.errors import Conflict, NotFound, Unprocessable
+from shoplet.errors import Conflict, Unprocessable
 from shoplet.events import EventKind, record
 from shoplet.orders import routing
 from shoplet.orders.checkout import Campaign, Placed
@@ -360,44 +360,3 @@ class Hooks:
 
 def _lines(session: Session, order: Any) -> list[Any]:
     return lines_of(session, order.merchant_id, order.id)
-
-
-def get_item(session: Session, merchant_id: str, item_id: str) -> FlashItem:
-    item = by_key(session, FlashItem, (merchant_id, item_id))
-    if item is None:
-        raise NotFound.of("Flash item", code="flash_item")
-    return item
-
-
-def figures(session: Session, merchant_id: str, sale: FlashSale) -> dict[str, Any]:
-    """Per item: stock, sold, paid units and sell-out time (seconds after the sale began)."""
-    items = items_of(session, merchant_id, [sale.id])[sale.id]
-    buyers = dict(
-        session.execute(
-            select(CampaignQuota.campaign_id, func.count())
-            .where(
-                owned(CampaignQuota, merchant_id),
-                CampaignQuota.campaign_id.in_([i.id for i in items]),
-                CampaignQuota.taken > 0,
-            )
-            .group_by(CampaignQuota.campaign_id)
-        ).all()
-    )
-    return {
-        "items": [
-            {
-                "item_id": i.id,
-                "sku_id": i.sku_id,
-                "stock": i.stock,
-                "sold": i.sold,
-                "buyers": int(buyers.get(i.id, 0)),
-                "sold_out_at": i.sold_out_at,
-                "sell_out_seconds": int((i.sold_out_at - sale.starts_at).total_seconds())
-                if i.sold_out_at
-                else None,
-            }
-            for i in items
-        ],
-        "sold": sum(i.sold for i in items),
-        "stock": sum(i.stock for i in items),
-    }

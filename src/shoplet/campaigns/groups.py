@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from shoplet import outbox
@@ -39,9 +39,8 @@ from shoplet.campaigns.models import (
     GroupStatus,
     SeatStatus,
 )
-from shoplet.customers.models import Customer
 from shoplet.db import Database, by_key, changed, insert_new, new_id
-from shoplet.errors import Conflict, NotFound, Unprocessable
+from shoplet.errors import Conflict, NotFound
 from shoplet.events import EventKind, Fact, record_many
 from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders import routing
@@ -586,102 +585,3 @@ def close_due(db: Database, *, now: datetime, batch: int = 200) -> dict[str, int
                 counts[outcome] += 1
         if len(due) < batch:
             return counts
-
-
-# --- what the storefront and the console show --------------------------------------------
-
-
-def groups_view(
-    session: Session, merchant_id: str, rows: list[BuyingGroup], now: datetime
-) -> list[dict[str, Any]]:
-    """Groups as a customer sees them: seats left, time left, members by masked name (the
-    seats and the members' names of every group read in one statement each)."""
-    ids = [g.id for g in rows]
-    seats: dict[str, list[GroupSeat]] = {i: [] for i in ids}
-    if ids:
-        for seat in session.scalars(
-            scoped(GroupSeat, merchant_id)
-            .where(GroupSeat.group_id.in_(ids), GroupSeat.status.in_((SeatStatus.HELD, SeatStatus.PAID)))
-            .order_by(GroupSeat.created_at, GroupSeat.id)
-        ):
-            seats[seat.group_id].append(seat)
-    members = {seat.customer_id for group_seats in seats.values() for seat in group_seats}
-    names = (
-        {c.id: c.name for c in session.scalars(scoped(Customer, merchant_id).where(Customer.id.in_(members)))}
-        if members
-        else {}
-    )
-    out = []
-    for group in rows:
-        left = 0
-        if group.status == GroupStatus.OPEN and group.expires_at is not None:
-            left = max(0, int((group.expires_at - now).total_seconds()))
-        forming = group.status in (GroupStatus.PENDING, GroupStatus.OPEN)
-        out.append(
-            {
-                "id": group.id,
-                "campaign_id": group.campaign_id,
-                "status": group.status,
-                "size": group.size,
-                "seats_taken": group.taken,
-                "seats_paid": group.paid,
-                "seats_left": group.size - group.taken if forming else 0,
-                "virtual_seats": group.virtual,
-                "opened_at": group.opened_at,
-                "expires_at": group.expires_at,
-                "seconds_left": left,
-                "members": [
-                    {
-                        "name": service.masked(names.get(seat.customer_id)),
-                        "leader": seat.leader,
-                        "paid": seat.status == SeatStatus.PAID,
-                    }
-                    for seat in seats[group.id]
-                ],
-            }
-        )
-    return out
-
-
-def group_view(session: Session, group: BuyingGroup, now: datetime) -> dict[str, Any]:
-    return groups_view(session, group.merchant_id, [group], now)[0]
-
-
-def get_group(session: Session, merchant_id: str, group_id: str) -> BuyingGroup:
-    group = by_key(session, BuyingGroup, (merchant_id, group_id))
-    if group is None:
-        raise NotFound("group.not_found", "No such group.")
-    return group
-
-
-def figures(session: Session, merchant_id: str, campaign_id: str) -> dict[str, Any]:
-    """Groups opened, succeeded, failed and the conversion; units sold and paid orders."""
-    rows = dict(
-        session.execute(
-            select(BuyingGroup.status, func.count())
-            .where(owned(BuyingGroup, merchant_id), BuyingGroup.campaign_id == campaign_id)
-            .group_by(BuyingGroup.status)
-        ).all()
-    )
-    opened = sum(rows.get(s, 0) for s in ("open", "succeeded", "failed"))
-    succeeded, failed = rows.get("succeeded", 0), rows.get("failed", 0)
-    paid_seats = session.scalar(
-        select(func.count()).where(
-            owned(GroupSeat, merchant_id),
-            GroupSeat.campaign_id == campaign_id,
-            GroupSeat.status == SeatStatus.PAID,
-        )
-    )
-    return {
-        "groups_opened": opened,
-        "groups_open": rows.get("open", 0),
-        "groups_succeeded": succeeded,
-        "groups_failed": failed,
-        "conversion": round(succeeded / opened, 4) if opened else None,
-        "paid_seats": int(paid_seats or 0),
-    }
-
-
-def validate(fields: dict[str, Any]) -> None:
-    if fields.get("time_limit_minutes", 1) < 1:
-        raise Unprocessable("campaign.bad_window", "A group's time limit is at least a minute.")

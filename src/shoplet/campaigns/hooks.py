@@ -4,10 +4,10 @@ with :mod:`shoplet.order_hooks` by kind (imported by the composition root)."""
 from __future__ import annotations
 
 from shoplet import order_hooks
-from shoplet.campaigns import flash, groups, plans
+from shoplet.campaigns import deliveries, flash, groups, plans
 from shoplet.campaigns.models import CampaignKind
 
 order_hooks.register(CampaignKind.GROUP, groups.Hooks())
 order_hooks.register(CampaignKind.FLASH, flash.Hooks())
 order_hooks.register(CampaignKind.PLAN, plans.Hooks())
-order_hooks.register(CampaignKind.PLAN_DELIVERY, plans.DeliveryHooks())
+order_hooks.register(CampaignKind.PLAN_DELIVERY, deliveries.DeliveryHooks())

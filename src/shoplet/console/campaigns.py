@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
-from shoplet.campaigns import flash, groups, plans
+from shoplet.campaigns import flash, groups, plans, views
 from shoplet.campaigns.models import BuyingGroup, FlashSale, GroupCampaign, Plan
 from shoplet.campaigns.schemas import FlashSaleIn, GroupCampaignIn, PlanIn
 from shoplet.campaigns.service import act
@@ -74,7 +74,7 @@ def _page(request: Request, viewer: Viewer, status: int = 200, **extra: Any) -> 
                 .limit(50)
             )
         )
-        group_list = [(c, groups.figures(s, m, c.id)) for c in group_rows]
+        group_list = [(c, views.group_figures(s, m, c.id)) for c in group_rows]
         sales = list(
             s.scalars(
                 select(FlashSale)
@@ -83,11 +83,11 @@ def _page(request: Request, viewer: Viewer, status: int = 200, **extra: Any) -> 
                 .limit(50)
             )
         )
-        sale_list = [(x, flash.figures(s, m, x), flash.is_running(x, now, viewer.zone)) for x in sales]
+        sale_list = [(x, views.flash_figures(s, m, x), flash.is_running(x, now, viewer.zone)) for x in sales]
         plan_rows = list(
             s.scalars(select(Plan).where(owned(Plan, m)).order_by(Plan.created_at.desc(), Plan.id).limit(50))
         )
-        plan_list = [(p, plans.figures(s, m, p.id)) for p in plan_rows]
+        plan_list = [(p, views.plan_figures(s, m, p.id)) for p in plan_rows]
         skus, _ = catalogue_of(s, m)
         locations = list(
             s.scalars(
@@ -273,8 +273,8 @@ def group_campaign_page(request: Request, campaign_id: str) -> Response:
                 .limit(200)
             )
         )
-        shown = groups.groups_view(s, viewer.tenant, rows, rt.clock())
-        figures = groups.figures(s, viewer.tenant, campaign.id)
+        shown = views.groups_view(s, viewer.tenant, rows, rt.clock())
+        figures = views.group_figures(s, viewer.tenant, campaign.id)
     return render(request, viewer, "campaign_groups.html", campaign=campaign, groups=shown, figures=figures)
 
 
