@@ -39,8 +39,10 @@ from harness import PLATFORM_KEY, Server, fresh_postgres, rate
 from shoplet.campaigns import groups
 from shoplet.campaigns.models import BuyingGroup, FlashItem, GroupSeat
 from shoplet.db import Database, utcnow
+from shoplet.events import EventQueue
 from shoplet.migrate import upgrade
 from shoplet.orders.models import Order, OrderLine
+from shoplet.outbox import OutboxEvent
 from shoplet.payments.models import Refund
 
 
@@ -199,7 +201,23 @@ def run_backend(name: str, url: str, args, redis_url: str | None = None) -> dict
             lambda h, i: pay(h, winners[i][2], tokens[winners[i][1]]) if winners[i][0] in paying else None,
         )
 
-        # --- the flash rush
+        # --- the flash rush, once the jobs the groups queued (payment notifications, notices,
+        # webhooks) are done: the rush's figures are the rush's alone
+        def quiet() -> bool:
+            with db.unit_of_work(write=False) as s:
+                pending = s.scalar(
+                    select(func.count()).where(
+                        OutboxEvent.merchant_id == merchant_id, OutboxEvent.status == "pending"
+                    )
+                )
+                queued = s.scalar(
+                    select(func.count()).where(
+                        EventQueue.merchant_id == merchant_id, EventQueue.consumer == "messaging"
+                    )
+                )
+            return pending == 0 and queued == 0
+
+        wait_until(quiet)
         cpu = server.cpu_seconds()
 
         def buy(h, i):

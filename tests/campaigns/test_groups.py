@@ -3,6 +3,8 @@ refunded once, seats are held and released, and the last seat is never sold twic
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
@@ -217,3 +219,14 @@ def test_the_last_seat_is_never_sold_twice_under_real_threads(shop, runtime):
             )
             assert group.taken == seats == 2
         assert s.get(GroupCampaign, (shop.merchant_id, campaign["id"])).sold == 2 * len(group_ids)
+
+
+def test_a_served_process_registers_the_campaign_hooks():
+    """`shoplet serve` builds a Runtime without importing shoplet.models: the hooks must come
+    with the runtime, or a campaign order's payment fails in production only."""
+    code = (
+        "from shoplet.runtime import Runtime; from shoplet import order_hooks; "
+        "kinds = set(order_hooks._registry.hooks); "
+        "assert kinds == {'group', 'flash', 'plan', 'plan_delivery'}, kinds"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

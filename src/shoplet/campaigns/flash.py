@@ -313,13 +313,16 @@ def buy(
             raise over_limit()
 
     def take(s: Session, placed: Placed) -> None:
-        if s.execute(_TAKE, {"m": merchant_id, "key": item.id, "q": q}).scalar() is None:
+        taken = s.execute(_TAKE, {"m": merchant_id, "key": item.id, "q": q}).scalar()
+        if taken is None:
             raise Conflict("flash.sold_out", "Sold out.")
         if not service.take_quota(
             s, merchant_id=merchant_id, campaign_id=item.id, customer_id=customer_id, quantity=q, limit=limit
         ):
             raise over_limit()
-        if changed(s.execute(_SOLD_OUT_AT, {"m": merchant_id, "key": item.id, "at": now})):
+        if taken.sold >= taken.stock and changed(
+            s.execute(_SOLD_OUT_AT, {"m": merchant_id, "key": item.id, "at": now})
+        ):
             record(
                 s,
                 merchant_id,
