@@ -232,3 +232,10 @@ def test_a_delivery_and_a_cancellation_cannot_both_count_a_period(shop, client, 
         assert level.reserved == 0
     upfront = ok(client.get(f"/api/v1/orders/{subscribed['order']['id']}", headers=shop.admin))
     assert upfront["refunded_amount"] == 20001
+
+
+def test_a_subscription_needs_an_address(shop, client):
+    plan = weekly_plan(shop)
+    (buyer,) = customers(shop, 1)
+    assert subscribe(shop, plan["id"], headers(buyer), status=422)["code"] == "delivery.address_required"
+    assert ok(client.get("/api/v1/storefront/plan-subscriptions", headers=headers(buyer))) == []

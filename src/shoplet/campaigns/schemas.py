@@ -197,7 +197,7 @@ class PlanOut(Out):
 
 
 class SubscribeIn(In):
-    address: DeliveryAddress | None = Field(None, description="Where each delivery goes.")
+    address: DeliveryAddress | None = Field(None, description="Where each delivery goes (required).")
 
 
 class PlanDeliveryOut(Out):
