@@ -54,7 +54,7 @@ def pay(http: httpx.Client, order_id: str, headers: dict) -> None:
     http.post(f"/api/v1/sandbox/trades/{payment['provider_trade_no']}/pay")
 
 
-def wait_until(check, timeout: float = 120) -> None:
+def wait_until(check, timeout: float = 1200) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
