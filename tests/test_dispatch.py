@@ -1,8 +1,10 @@
 """What a storefront request costs before and around its own work, held in place.
 
-- Routes tried: the storefront is an application of its own behind a prefix test
-  (``app.Audiences``), so a customer's request tries the same routes however many merchant,
-  platform or console operations the API has — here 150 more are added and nothing changes.
+- Routes tried: every API request's first segment after ``/api/v1/`` picks, by a dictionary
+  lookup (``app.Audiences``), an application holding only the routers with routes under it
+  (the storefront is one), so a customer's request tries the same routes however many
+  merchant, platform or console operations the API has — here 150 more are added and
+  nothing changes — and a merchant's request tries only its own domain's.
 - Thread hops: FastAPI runs every sync dependency and sync endpoint in the thread pool, and
   checks a sync endpoint's answer there again. The dependencies that only read the request
   (database, clock, runtime, role checks) are async, and every route runs its blocking body
@@ -24,6 +26,8 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from shoplet.app import STOREFRONT_ROUTERS, create_app
+from shoplet.coupons import api as coupons_api
+from shoplet.webhooks import api as webhooks_api
 from tests.helpers import Shop, counting, ok
 
 
@@ -71,6 +75,33 @@ def test_storefront_routes_tried_do_not_grow_with_the_api(shop: Shop, runtime, m
     with TestClient(bigger) as client:
         assert tried(client) == before
         assert ok(client.get("/api/v1/extra-149/x")) == {"item": "x"}  # the merchant side still serves them
+
+
+def test_a_merchant_request_tries_only_its_own_domains_routes(shop: Shop, monkeypatch):
+    # webhooks are registered last among the merchant's domains: before sections, a call
+    # tried every other domain's routes first
+    with tally(monkeypatch) as counts:
+        ok(shop.client.get("/api/v1/webhooks/endpoints", headers=shop.admin))
+    assert 0 < counts["matches"] <= len(webhooks_api.router.routes)
+    with tally(monkeypatch) as counts:
+        ok(shop.client.get("/api/v1/coupon-templates", headers=shop.admin))
+    assert 0 < counts["matches"] <= len(coupons_api.router.routes)
+
+
+def test_every_documented_operation_is_served_by_its_section(shop: Shop):
+    app = shop.client.app
+    app = getattr(app, "app", app)  # the problem log's wrapper, when the suite runs with it
+    sections = app.state.sections
+    paths = {path for path in app.openapi()["paths"] if path != "/api/v1/health"}
+    assert len(paths) > 100
+    for path in paths:  # each operation reaches the section its first segment picks
+        section = sections[path.removeprefix("/api/v1/").partition("/")[0]]
+        assert path in getattr(section, "app", section).openapi()["paths"], path
+    # the fallback still answers what no section holds, with the API's problem
+    missing = shop.client.get("/api/v1/no-such-thing", headers=shop.admin)
+    assert missing.status_code == 404 and missing.json()["code"] == "http.not_found"
+    wrong = shop.client.put("/api/v1/coupon-templates", headers=shop.admin)
+    assert wrong.status_code == 405 and "POST" in wrong.headers["allow"]
 
 
 def test_a_claim_and_a_checkout_hop_threads_only_for_their_own_work(shop: Shop, monkeypatch):

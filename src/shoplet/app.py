@@ -134,7 +134,11 @@ def install_error_handlers(app: FastAPI) -> None:
     # Anything else is caught by middleware.Guard, which keeps the connection open.
 
 
-STOREFRONT = "/api/v1/storefront"
+API = "/api/v1"
+"""Where every API operation lives; the segment after it names the section (below)."""
+
+
+STOREFRONT = API + "/storefront"
 """Where the customers' mini programs call: served by an application of its own (below)."""
 
 CONSOLE = "/console"
@@ -151,17 +155,22 @@ STOREFRONT_ROUTERS = (
 
 
 class Audiences:
-    """The front door: a request whose path starts with one of a few audience prefixes goes
-    straight to that audience's application; everything else to the main one.
+    """The front door, so that what a request pays to find its route does not grow with the API.
 
-    FastAPI tries its routes one by one, so without this a customer's checkout would pay
-    for every merchant, platform and console operation listed before the storefront (and
-    the API keeps growing). Here the cost is one prefix test per audience, whatever the
-    number of operations; each audience's application matches only its own routes."""
+    FastAPI tries its routes one by one: without this a customer's checkout would pay for
+    every merchant, platform and console operation listed before it, and a webhook call for
+    every domain registered before webhooks (the API keeps growing). Here an API request's
+    first segment after ``/api/v1/`` (``storefront``, ``coupon-templates``, ``orders`` …)
+    picks, by one dictionary lookup, the application holding only the routers that have
+    routes under it (:func:`sections`); a path under another prefix (``/console``) goes to
+    that audience's application; everything else (health, the document, static files) to
+    the main one."""
 
-    def __init__(self, app: Any, *, audiences: dict[str, Any]) -> None:
+    def __init__(self, app: Any, *, audiences: dict[str, Any], sections: dict[str, Any]) -> None:
         self.app = app
         self.audiences = tuple(audiences.items())
+        self.sections = sections
+        self.api = API + "/"
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -169,11 +178,71 @@ class Audiences:
             root = scope.get("root_path", "")
             if root and path.startswith(root):
                 path = path[len(root) :]
+            if path.startswith(self.api):
+                target = self.sections.get(path[len(self.api) :].partition("/")[0])
+                if target is not None:
+                    await target(scope, receive, send)
+                    return
             for prefix, target in self.audiences:
                 if path.startswith(prefix) and path[len(prefix) : len(prefix) + 1] in ("", "/"):
                     await target(scope, receive, send)
                     return
         await self.app(scope, receive, send)
+
+
+def first_segment(path: str) -> str:
+    """``/coupon-templates/{template_id}`` → ``coupon-templates``: where a router's route sits."""
+    segment = path.lstrip("/").partition("/")[0]
+    if not segment or "{" in segment:
+        raise ValueError(f"a route must start with a fixed segment to be sectioned: {path}")
+    return segment
+
+
+class Section:
+    """An application built at its first request: a process (or a test) that never calls a
+    section does not pay for building it."""
+
+    def __init__(self, runtime: Runtime, routers: list[APIRouter], segments: list[str]) -> None:
+        self.runtime = runtime
+        self.routers = routers
+        self.segments = segments
+        self._app: FastAPI | None = None
+
+    @property
+    def app(self) -> FastAPI:
+        if self._app is None:  # built on the event loop's thread: no other request builds it meanwhile
+            app = audience_app(self.runtime, "Shoplet API: " + ", ".join(f"/{s}" for s in self.segments))
+            api = APIRouter(route_class=OneHop, prefix=API)
+            for router in self.routers:
+                api.include_router(router)
+            app.include_router(api)
+            self._app = app
+        return self._app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+def sections(runtime: Runtime, routers: list[APIRouter]) -> dict[str, Any]:
+    """For each first segment the routers' routes use, a :class:`Section` with exactly the
+    routers that have routes under it, included in their order (a segment two domains would
+    share gets both, the first registered first, as in the main application). Routers with
+    the same segments share one section."""
+    owners: dict[str, list[APIRouter]] = {}
+    for router in routers:
+        for route in router.routes:
+            group = owners.setdefault(first_segment(getattr(route, "path", "")), [])
+            if router not in group:
+                group.append(router)
+    shared: dict[tuple[int, ...], Section] = {}
+    out: dict[str, Any] = {}
+    for segment, group in owners.items():
+        key = tuple(id(router) for router in group)
+        if key not in shared:
+            shared[key] = Section(runtime, group, [])
+        shared[key].segments.append(segment)
+        out[segment] = shared[key]
+    return out
 
 
 def audience_app(runtime: Runtime, title: str) -> FastAPI:
@@ -189,7 +258,7 @@ def storefront_app(runtime: Runtime) -> FastAPI:
     """The customers' API (``/api/v1/storefront/…``): only the storefront's routes to match.
     Its operations are documented in the main application's OpenAPI document."""
     app = audience_app(runtime, "Shoplet storefront")
-    api = APIRouter(route_class=OneHop, prefix="/api/v1")
+    api = APIRouter(route_class=OneHop, prefix=API)
     for router in STOREFRONT_ROUTERS:
         api.include_router(router)
     app.include_router(api)
@@ -238,13 +307,39 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(Guard)
-    # Outermost, before the guard: each audience's application has its own.
-    app.add_middleware(Audiences, audiences={STOREFRONT: storefront, CONSOLE: console_app(runtime)})
+    routers = [
+        module.router
+        for module in (
+            tenancy_api,
+            inventory_api,
+            catalog_api,
+            customers_api,
+            promotions_api,
+            coupons_api,
+            guides_api,
+            membership_api,
+            orders_api,
+            payments_api,
+            campaigns_api,
+            reports_api,
+            analytics_api,
+            messaging_api,
+            webhooks_api,
+        )
+    ]
+    routers += [tenancy_api.platform, payments_api.notify, messaging_api.media]
+    if runtime.sandbox is not None:
+        routers += [sandbox_api.router, messaging_api.sandbox]
+    by_segment = sections(runtime, routers)
+    by_segment[STOREFRONT.rpartition("/")[2]] = storefront
+    # Outermost, before the guard: each audience's and section's application has its own.
+    app.add_middleware(Audiences, audiences={CONSOLE: console_app(runtime)}, sections=by_segment)
     app.state.storefront = storefront
+    app.state.sections = by_segment
     static = resources.files("shoplet") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
-    api = APIRouter(route_class=OneHop, prefix="/api/v1")
+    api = APIRouter(route_class=OneHop, prefix=API)
 
     @api.get("/health", tags=["health"])
     def health() -> dict:
@@ -256,30 +351,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
             raise Unavailable("service.database_down", "The database cannot be reached.") from exc
         return {"status": "ok", "version": __version__, "database": runtime.db.dialect}
 
-    for module in (
-        tenancy_api,
-        inventory_api,
-        catalog_api,
-        customers_api,
-        promotions_api,
-        coupons_api,
-        guides_api,
-        membership_api,
-        orders_api,
-        payments_api,
-        campaigns_api,
-        reports_api,
-        analytics_api,
-        messaging_api,
-        webhooks_api,
-    ):
-        api.include_router(module.router)
-    api.include_router(tenancy_api.platform)
-    api.include_router(payments_api.notify)
-    api.include_router(messaging_api.media)
-    if runtime.sandbox is not None:
-        api.include_router(sandbox_api.router)
-        api.include_router(messaging_api.sandbox)
+    for router in routers:  # the whole API in one application too: its document, and the fallback
+        api.include_router(router)
     app.include_router(api)
     _document_webhooks(app)
 
