@@ -70,21 +70,37 @@ def recorded(
 
 
 def run(
-    db: Database, *, merchant_id: str, scope: str, key: str | None, operation: str, payload: Any, work: Work
+    db: Database,
+    *,
+    merchant_id: str,
+    scope: str,
+    key: str | None,
+    operation: str,
+    payload: Any,
+    work: Work,
+    read_first: bool = True,
 ) -> tuple[int, Any]:
     """Run ``work`` in one unit of work, at most once per ``(scope, key)``.
 
     ``work`` returns ``(status_code, jsonable_body)``; that pair is what replays return.
+    ``read_first=False``: the caller has just read :func:`recorded` (or a replay is rare
+    and ``work`` touches nothing but the database), so the first attempt skips the read of
+    the record and relies on its insert alone — a key already used makes that insert fail,
+    the work rolls back and the next attempt reads and replays.
     """
     if key is None:
         with db.unit_of_work() as session:
             return work(session)
     _check_key(key)
     digest = request_hash(operation, payload)
-    for _ in range(3):
+    for attempt in range(3):
         try:
             with db.unit_of_work() as session:
-                stored = by_key(session, IdempotencyRecord, (merchant_id, scope, key))
+                stored = (
+                    by_key(session, IdempotencyRecord, (merchant_id, scope, key))
+                    if read_first or attempt
+                    else None
+                )
                 if stored is not None:
                     return _replay(stored, digest)
                 status_code, body = work(session)

@@ -107,7 +107,10 @@ def _light_prices(lines: list[CartLine], light: loyalty.LightTerms) -> list[Cart
 
 
 def location_of(session: Session, merchant_id: str, location_id: str) -> StockLocation:
-    location = by_key(session, StockLocation, (merchant_id, location_id))
+    return taking_orders(by_key(session, StockLocation, (merchant_id, location_id)))
+
+
+def taking_orders(location: StockLocation | None) -> StockLocation:
     if location is None or not location.active:
         raise Unprocessable("order.location_unavailable", "That store or warehouse is not taking orders.")
     return location
@@ -195,7 +198,8 @@ def price_items(
     fulfil the order, before reading the customer's terms, promotions and coupons and
     running the engine — checkout's refusals cost only the routing. A quote prices anyway
     and shows the routing options."""
-    location = location_of(session, merchant_id, location_id)
+    found, warehouses = routing.with_warehouses(session, merchant_id, location_id)
+    location = taking_orders(found)
     lines = _cart_lines(session, merchant_id, items)
     if campaign is not None:
         lines = campaign.apply(lines)
@@ -208,6 +212,7 @@ def price_items(
             items={line.sku_id: line.quantity for line in lines},
             request=fulfilment or routing.Request(),
             now=now,
+            warehouses=warehouses,
         )
     if routed and not (campaign is not None and campaign.unrouted):
         routing.require(route)
@@ -575,9 +580,20 @@ def place_order(
             answer[:] = [shaped(placed.order, placed.lines, parts, for_customer=True)]
             return 201, {"order_id": placed.order.id}
 
-        _, stored = idempotency.run(db, work=work, **where)
-        if answer and answer[0].id == stored["order_id"]:  # not a rolled-back attempt before a replay
-            return answer[0]
+        try:
+            # A retry is rare: the first attempt writes the order and the record without
+            # reading the record (a key already used fails its insert, the work rolls back and
+            # run replays), and a refusal of the work is answered by the replay if there is one.
+            _, stored = idempotency.run(db, work=work, read_first=False, **where)
+        except ShopletError:
+            with db.unit_of_work(write=False) as s:
+                replayed = idempotency.recorded(s, **where)  # e.g. the stock the first attempt took
+            if replayed is None:
+                raise
+            stored = replayed[1]
+        else:
+            if answer and answer[0].id == stored["order_id"]:  # not a rolled-back attempt before a replay
+                return answer[0]
     else:
         stored = replayed[1]
     with db.unit_of_work(write=False) as s:  # a replay: the order as it is now

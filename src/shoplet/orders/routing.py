@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from shoplet.errors import InvalidInput, Unprocessable
@@ -204,12 +204,45 @@ def _offered(
     return candidate, candidate + timedelta(minutes=cfg.slot_minutes)
 
 
+# The chosen location and every active warehouse, in one read (checkout's first).
+_WITH_WAREHOUSES = (
+    select(StockLocation)
+    .where(
+        owned(StockLocation, bindparam("m")),
+        or_(
+            StockLocation.id == bindparam("id"),
+            and_(StockLocation.kind == LocationKind.WAREHOUSE, StockLocation.active.is_(True)),
+        ),
+    )
+    .order_by(StockLocation.code)
+)
+
+
+def with_warehouses(
+    session: Session, merchant_id: str, location_id: str
+) -> tuple[StockLocation | None, list[StockLocation]]:
+    """The location (None if the merchant has none by that id) and the merchant's other
+    active warehouses by code, read by one statement: what :func:`plan` needs."""
+    rows = list(session.scalars(_WITH_WAREHOUSES, {"m": merchant_id, "id": location_id}))
+    location = next((row for row in rows if row.id == location_id), None)
+    others = [
+        row for row in rows if row.id != location_id and row.kind == LocationKind.WAREHOUSE and row.active
+    ]
+    return location, others
+
+
 def _warehouses(
-    session: Session, merchant_id: str, exclude: str, near: tuple[float, float] | None
+    session: Session,
+    merchant_id: str,
+    exclude: str,
+    near: tuple[float, float] | None,
+    found: list[StockLocation] | None = None,
 ) -> list[StockLocation]:
-    """Active warehouses, nearest to ``near`` first; those without coordinates (or all of
-    them when ``near`` is unknown) after, by code."""
-    found = list(session.scalars(_WAREHOUSES, {"m": merchant_id, "exclude": exclude}))
+    """Active warehouses (``found``: already read by :func:`with_warehouses`), nearest to
+    ``near`` first; those without coordinates (or all of them when ``near`` is unknown)
+    after, by code."""
+    if found is None:
+        found = list(session.scalars(_WAREHOUSES, {"m": merchant_id, "exclude": exclude}))
 
     def key(w: StockLocation) -> tuple[int, int]:
         if near is None or w.latitude is None or w.longitude is None:
@@ -298,7 +331,13 @@ def _at_location(
 
 
 def plan(
-    session: Session, *, location: StockLocation, items: dict[str, int], request: Request, now: datetime
+    session: Session,
+    *,
+    location: StockLocation,
+    items: dict[str, int],
+    request: Request,
+    now: datetime,
+    warehouses: list[StockLocation] | None = None,
 ) -> Plan:
     """Where each SKU ships from for the requested routing, and which routings are possible.
 
@@ -306,12 +345,14 @@ def plan(
     warehouse that has all of it. ``warehouse``: the whole order, express, from the nearest
     warehouse that has everything. Nearest to the delivery address, else to the chosen
     location (see :func:`_warehouses`). A line is never split across locations.
+    ``warehouses``: the merchant's other active warehouses when already read
+    (:func:`with_warehouses`); otherwise they are read here.
     """
     if request.routing not in ROUTINGS:
         raise InvalidInput("fulfilment.bad_routing", f"Routing must be one of {', '.join(ROUTINGS)}.")
     skus = sorted(items)
     warehouses = _warehouses(
-        session, location.merchant_id, exclude=location.id, near=_destination(location, request)
+        session, location.merchant_id, exclude=location.id, near=_destination(location, request), found=warehouses
     )
     available = _available(session, location.merchant_id, [location.id] + [w.id for w in warehouses], skus)
 
