@@ -453,6 +453,9 @@ def price(source: str = typer.Argument("-", help="A JSON cart file, or - for sta
 def settle(
     at: str = typer.Option(None, help="Settle as of this ISO time (default: now)."),
     chunk: int = typer.Option(None, help="Memberships per transaction (default: SHOPLET_SETTLEMENT_CHUNK)."),
+    workers: int = typer.Option(
+        None, min=1, max=16, help="Threads settling side by side (default: SHOPLET_SETTLEMENT_WORKERS)."
+    ),
     quiet: bool = typer.Option(False, help="No progress bar; print the summary only."),
     timings: Path = typer.Option(
         None, help="Append a line per chunk to this file: the monotonic time and periods closed so far."
@@ -515,7 +518,12 @@ def settle(
         gc.collect()  # what is built now lives as long as the run (see _serve)
         gc.freeze()
         done = settlement.settle(
-            rt.db, rt.agreements, now=now, chunk=chunk or settings.settlement_chunk, on_chunk=on_chunk
+            rt.db,
+            rt.agreements,
+            now=now,
+            chunk=chunk or settings.settlement_chunk,
+            on_chunk=on_chunk,
+            workers=workers or settings.settlement_workers or (2 if rt.db.dialect == "postgresql" else 1),
         )
     rt.db.dispose()
     typer.echo(

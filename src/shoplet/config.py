@@ -78,6 +78,14 @@ class Settings(BaseSettings):
         description="Light memberships settled per transaction (default: 1000 on SQLite, whose one writer other "
         "requests wait for; 5000 on PostgreSQL).",
     )
+    settlement_workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=16,
+        description="Threads `shoplet settle` closes and charges chunks with, side by side (default: 2 on "
+        "PostgreSQL, where one's Python runs while another's statements run in the database; 1 on SQLite, whose "
+        "one writer would serialise them anyway).",
+    )
     webhooks_allow_private: bool = Field(
         default=False,
         description="Let webhook endpoints point at loopback, private and link-local addresses (tests, a "

@@ -4,6 +4,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from shoplet import sweeps
@@ -251,6 +252,67 @@ def test_concurrent_settlement_runs_charge_each_period_once(shop, client, runtim
     ledger = charges(runtime, shop.merchant_id)
     assert len(ledger) == 12 and all(c.status == "succeeded" and c.attempts == 1 for c in ledger)
     assert sorted(c.amount for c in ledger) == [100 + i for i in range(12)]
+
+
+def _twelve_due(shop, client, runtime, clock):
+    p = plan(shop)
+    for i in range(12):
+        session = shop.sign_in(f"lm-{i}")
+        ok(
+            client.post(
+                "/api/v1/storefront/light-membership",
+                json={"plan_id": p["id"]},
+                headers={"Authorization": f"Bearer {session['token']}"},
+            ),
+            201,
+        )
+    with runtime.db.unit_of_work() as s:  # every one of them enjoyed something
+        for i, m in enumerate(
+            s.scalars(select(LightMembership).where(LightMembership.merchant_id == shop.merchant_id))
+        ):
+            m.enjoyed = 100 + i
+    clock.advance(days=8)
+
+
+def test_workers_side_by_side_settle_each_period_once(shop, client, runtime, clock):
+    _twelve_due(shop, client, runtime, clock)
+    seen: list[int] = []
+    done = settlement.settle(
+        runtime.db,
+        runtime.sandbox,
+        now=runtime.clock(),
+        chunk=2,
+        workers=3,
+        on_chunk=lambda p: seen.append(p.closed),
+    )
+    assert done.closed == 12 and done.charged == 12 and done.failed == 0
+    assert seen == sorted(seen) and seen[-1] == 12  # the progress the command line shows, never backwards
+    ledger = charges(runtime, shop.merchant_id)
+    assert len(ledger) == 12 and all(c.status == "succeeded" and c.attempts == 1 for c in ledger)
+    assert sorted(c.amount for c in ledger) == [100 + i for i in range(12)]
+
+
+class FailsOnce:
+    """A provider that is down for one batch: the worker that meets it stops the others."""
+
+    def __init__(self, provider):
+        self.provider, self.failed = provider, False
+
+    def charge_agreements(self, requests):
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("provider unreachable")
+        return self.provider.charge_agreements(requests)
+
+
+def test_a_workers_error_stops_the_run_and_a_rerun_charges_the_rest_once(shop, client, runtime, clock):
+    _twelve_due(shop, client, runtime, clock)
+    flaky = FailsOnce(runtime.sandbox)
+    with pytest.raises(ConnectionError):
+        settlement.settle(runtime.db, flaky, now=runtime.clock(), chunk=2, workers=3)
+    settlement.settle(runtime.db, flaky, now=runtime.clock(), chunk=2, workers=3)
+    ledger = charges(runtime, shop.merchant_id)
+    assert len(ledger) == 12 and all(c.status == "succeeded" and c.attempts == 1 for c in ledger)
 
 
 def test_auto_renewal_starts_a_new_period_with_a_fresh_coupon_pack(shop, client, runtime, clock):

@@ -20,7 +20,7 @@ from shoplet.errors import Conflict, ShopletError
 from shoplet.events import EventKind, record
 from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders import routing
-from shoplet.orders.checkout import location_of
+from shoplet.orders.basket import location_of
 from shoplet.orders.models import Order, OrderLine
 from shoplet.orders.service import finish, lines_of
 from shoplet.scoping import owned, transition

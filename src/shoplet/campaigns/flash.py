@@ -32,9 +32,9 @@ from shoplet.campaigns.models import CampaignKind, FlashItem, FlashSale
 from shoplet.db import Database, by_key, changed, new_id
 from shoplet.errors import Conflict, Unprocessable
 from shoplet.events import EventKind, record
-from shoplet.orders import routing
-from shoplet.orders.checkout import Campaign, Placed
-from shoplet.orders.pricing import CartPricer
+from shoplet.orders import checkout, routing
+from shoplet.orders.checkout import Placed
+from shoplet.orders.pricing import Campaign, CartPricer
 from shoplet.orders.schemas import OrderOut
 from shoplet.orders.service import lines_of
 from shoplet.scoping import get_owned, owned, same_tenant, scoped, transition
@@ -337,7 +337,7 @@ def buy(
         if gate is not None:
             gate.give_back(keys, q)
 
-    return service.buy(
+    return checkout.place_order(
         db,
         merchant_id=merchant_id,
         customer_id=customer_id,
@@ -363,7 +363,7 @@ def buy(
         now=now,
         coupon_ids=request.coupon_ids,
         fulfilment=request.fulfilment,
-        check=(lambda s: None) if gate is not None else check,
+        check=None if gate is not None else check,
         take=take,
         refused=refused,
     )

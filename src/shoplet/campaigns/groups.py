@@ -42,12 +42,12 @@ from shoplet.campaigns.models import (
 from shoplet.db import Database, by_key, changed, insert_new, new_id
 from shoplet.errors import Conflict, NotFound
 from shoplet.events import EventKind, Fact, record_many
+from shoplet.orders import checkout, routing
 from shoplet.orders import fulfilment as fulfilments
-from shoplet.orders import routing
 from shoplet.orders import service as orders
-from shoplet.orders.checkout import Campaign, Placed
+from shoplet.orders.checkout import Placed
 from shoplet.orders.models import Order, OrderStatus
-from shoplet.orders.pricing import CartPricer
+from shoplet.orders.pricing import Campaign, CartPricer
 from shoplet.orders.schemas import OrderOut
 from shoplet.payments.refunds import request_refund
 from shoplet.payments.service import REFUND_TOPIC
@@ -249,7 +249,7 @@ def buy(
         if not seated:
             raise Conflict("group.already_member", "You are already in this group.")
 
-    return service.buy(
+    return checkout.place_order(
         db,
         merchant_id=merchant_id,
         customer_id=customer_id,

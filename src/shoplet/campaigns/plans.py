@@ -39,10 +39,11 @@ from shoplet.db import Database, changed, new_id
 from shoplet.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from shoplet.inventory.hours import distance_m
 from shoplet.inventory.models import StockLocation
+from shoplet.orders import checkout, routing
 from shoplet.orders import fulfilment as fulfilments
-from shoplet.orders import routing
-from shoplet.orders.checkout import Campaign, Placed, location_of
-from shoplet.orders.pricing import CartPricer
+from shoplet.orders.basket import location_of
+from shoplet.orders.checkout import Placed
+from shoplet.orders.pricing import Campaign, CartPricer
 from shoplet.orders.service import finish, get_order, lines_of
 from shoplet.payments.refunds import RefundItem, request_refund
 from shoplet.payments.service import REFUND_TOPIC
@@ -166,7 +167,7 @@ def subscribe(
         )
         s.flush()
 
-    order = service.buy(
+    order = checkout.place_order(
         db,
         merchant_id=merchant_id,
         customer_id=customer_id,

@@ -4,8 +4,7 @@ campaign (priced reading only, then placed with the campaign's takes in one unit
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, literal_column, update
@@ -13,17 +12,11 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from shoplet import idempotency, lifecycle
+from shoplet import lifecycle
 from shoplet.campaigns.models import CampaignQuota
 from shoplet.catalog.models import Product, ProductStatus, Sku
-from shoplet.db import Database, by_key, changed
-from shoplet.errors import Conflict, ShopletError, Unprocessable
-from shoplet.orders import checkout, routing
-from shoplet.orders.checkout import Campaign, Placed, PricedItems
-from shoplet.orders.pricing import CartPricer
-from shoplet.orders.schemas import OrderOut
-from shoplet.orders.service import get_order
-from shoplet.orders.views import order_out, shaped
+from shoplet.db import by_key, changed
+from shoplet.errors import Conflict, Unprocessable
 from shoplet.scoping import owned
 
 
@@ -130,102 +123,6 @@ def bump(
 
 
 ACTIVE: Any = literal_column("'active'")
-
-
-def buy(
-    db: Database,
-    *,
-    merchant_id: str,
-    customer_id: str,
-    scope: str,
-    operation: str,
-    payload: dict[str, Any],
-    idempotency_key: str | None,
-    location_id: str,
-    items: list[tuple[str, int]],
-    campaign: Campaign,
-    pricer: CartPricer,
-    host_app: str | None,
-    scene: str | None,
-    timeout: timedelta,
-    now: datetime,
-    coupon_ids: list[str] | None,
-    fulfilment: routing.Request | None,
-    check: Callable[[Session], None],
-    take: Callable[[Session, Placed], None],
-    refused: Callable[[], None] | None = None,
-    note: str = "",
-) -> OrderOut:
-    """Buy in a campaign: ``check`` refuses early reading only and the order is priced at the
-    location with the campaign's price (one unit of work that writes nothing); then, under
-    the Idempotency-Key, the order is placed and ``take`` takes the campaign's counters in
-    the same unit of work — any refusal there rolls everything back (``refused`` runs then:
-    a Redis gate's slot goes back)."""
-    where: dict[str, Any] = dict(
-        merchant_id=merchant_id, scope=scope, key=idempotency_key, operation=operation, payload=payload
-    )
-    replayed = None
-    found: PricedItems | None = None
-    with db.unit_of_work(write=False) as s:
-        try:
-            check(s)
-            found = checkout.price_checkout(
-                s,
-                merchant_id=merchant_id,
-                customer_id=customer_id,
-                location_id=location_id,
-                items=items,
-                pricer=pricer,
-                host_app=host_app,
-                now=now,
-                coupon_ids=coupon_ids,
-                fulfilment=fulfilment,
-                campaign=campaign,
-            )
-        except ShopletError:
-            replayed = idempotency.recorded(s, **where)
-            if replayed is None:
-                if refused is not None:
-                    refused()
-                raise
-    if replayed is not None:
-        stored = replayed[1]
-    else:
-        assert found is not None
-        priced = found
-        answer: list[OrderOut] = []
-
-        def work(s: Session) -> tuple[int, dict[str, Any]]:
-            placed = checkout.place(
-                s,
-                priced,
-                merchant_id=merchant_id,
-                customer_id=customer_id,
-                location_id=location_id,
-                host_app=host_app,
-                scene=scene,
-                note=note,
-                timeout=timeout,
-                now=now,
-                campaign=campaign,
-            )
-            take(s, placed)
-            parts = sorted(placed.fulfilments, key=lambda f: f.id)
-            answer[:] = [shaped(placed.order, placed.lines, parts, for_customer=True)]
-            return 201, {"order_id": placed.order.id}
-
-        try:
-            _, stored = idempotency.run(db, work=work, **where)
-        except ShopletError:
-            if refused is not None:
-                refused()
-            raise
-        if answer and answer[0].id == stored["order_id"]:
-            return answer[0]
-    with db.unit_of_work(write=False) as s:
-        return order_out(
-            s, get_order(s, merchant_id, stored["order_id"], customer_id=customer_id), for_customer=True
-        )
 
 
 def not_running(what: str) -> Conflict:

@@ -17,7 +17,7 @@ from shoplet.console.forms import catalogue_of, stores_of, whole_number, yuan_to
 from shoplet.console.web import PageError, Viewer, attempt, check_csrf, redirect, render, require
 from shoplet.customers.models import HOST_APPS
 from shoplet.errors import ShopletError
-from shoplet.orders import checkout
+from shoplet.orders import basket
 from shoplet.promotions import service as promotions
 from shoplet.promotions.models import Promotion
 from shoplet.promotions.schemas import PromotionIn, PromotionPatch
@@ -199,11 +199,11 @@ async def try_cart(request: Request) -> Response:
                 member=member,
                 host_app=host,
             )
-            _lines, before, _ = checkout.try_cart(s, proposal=None, now=rt.clock(), **args)
+            _lines, before, _ = basket.try_cart(s, proposal=None, now=rt.clock(), **args)
             proposal = (
                 promotions.proposed(s, merchant_id=viewer.tenant, body=body) if body is not None else None
             )
-            lines, after, names = checkout.try_cart(s, proposal=proposal, now=rt.clock(), **args)
+            lines, after, names = basket.try_cart(s, proposal=proposal, now=rt.clock(), **args)
     except ShopletError as error:
         return render(request, viewer, "promotion_try.html", status=error.status, error=error.detail)
     names["proposed"] = str(form.get("name") or "") or "(proposed)"

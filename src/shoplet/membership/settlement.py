@@ -17,6 +17,7 @@ nothing is skipped (a closed period stays ``pending`` until an outcome is record
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,6 +57,13 @@ class Progress:
     @property
     def settled(self) -> int:
         return self.charged + self.closed_free + self.overdue
+
+    def add(self, other: Progress) -> None:
+        self.closed += other.closed
+        self.charged += other.charged
+        self.closed_free += other.closed_free
+        self.failed += other.failed
+        self.overdue += other.overdue
 
 
 def _settlement_rows(rows, reason: str, now: datetime, status: str = "pending") -> list[dict]:
@@ -414,10 +422,21 @@ def settle(
     now: datetime,
     chunk: int | None = None,
     on_chunk: Callable[[Progress], None] | None = None,
+    workers: int = 1,
 ) -> Progress:
-    """Close every due period, then charge every due settlement, chunk by chunk."""
+    """Close every due period, then charge every due settlement, chunk by chunk.
+
+    ``workers`` > 1 (PostgreSQL): that many threads close and charge chunks side by side —
+    each close takes the next due memberships no other holds (``SKIP LOCKED``) and charges
+    what it closed, by key — so one worker's Python runs while another's statements run in
+    the database. The search for due settlements (retries, and what a killed run closed but
+    did not charge) then runs in one thread."""
     chunk = chunk or (5000 if db.dialect == "postgresql" else 1000)
     progress = Progress()
+    if workers > 1:
+        _close_side_by_side(
+            db, provider, now=now, chunk=chunk, workers=workers, progress=progress, on_chunk=on_chunk
+        )
     while True:
         closed, ended_free, written = close_due(db, now=now, chunk=chunk)
         progress.closed += closed
@@ -436,6 +455,52 @@ def settle(
             on_chunk(progress)
         if not closed and not rows:
             return progress
+
+
+def _close_side_by_side(
+    db: Database,
+    provider: AgreementProvider,
+    *,
+    now: datetime,
+    chunk: int,
+    workers: int,
+    progress: Progress,
+    on_chunk: Callable[[Progress], None] | None,
+) -> None:
+    """Threads that each close a chunk and charge it until nothing is due to close; the
+    first error stops them all and is raised."""
+    lock = threading.Lock()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            while not stop.is_set():
+                mine = Progress()
+                closed, mine.closed_free, written = close_due(db, now=now, chunk=chunk)
+                mine.closed = closed
+                if written:
+                    with db.unit_of_work(write=False) as session:
+                        rows = due_settlements(session, now=now, chunk=chunk, ids=written)
+                    charge(db, provider, rows, now=now, progress=mine)
+                with lock:
+                    progress.add(mine)
+                    if on_chunk is not None and closed:
+                        on_chunk(progress)
+                if not closed:
+                    return
+        except BaseException as exc:  # noqa: BLE001 — handed to the caller's thread
+            stop.set()
+            with lock:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=work, name=f"settle-{n}", daemon=True) for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 def charge_now(

@@ -6,7 +6,7 @@ pricing engine (``shoplet.pricing``) with the merchant's running promotions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -25,6 +25,44 @@ class CartLine:
     light_member_price: int | None = None
     # A line bought in a campaign: the contract's line ``campaign`` (id, kind, price, coupons).
     campaign: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """Lines bought in a campaign (group-buy, flash sale, periodic plan): the campaign's price
+    per unit of ``sku_id`` (the pricing contract's line ``campaign``), and what the order
+    records of it (``orders.campaign_kind`` and ``campaign_ref``)."""
+
+    kind: str  # the order's campaign_kind
+    ref: str  # the order's campaign_ref
+    price_kind: str  # group_price, flash_price, plan_price
+    rule_id: str  # the id the price is applied under
+    sku_id: str
+    price: int
+    coupons: bool = False
+    list_price: int | None = None  # the line's list price per unit, when not the SKU's (a plan's period)
+    member_prices: bool = True  # False: member prices do not compete with the campaign price
+    unrouted: bool = False  # a plan's upfront order: nothing ships with it, no delivery fee
+
+    def apply(self, lines: list[CartLine]) -> list[CartLine]:
+        out = []
+        for line in lines:
+            if line.sku_id == self.sku_id:
+                line = replace(
+                    line,
+                    campaign={
+                        "id": self.rule_id,
+                        "kind": self.price_kind,
+                        "price": self.price,
+                        "coupons": self.coupons,
+                    },
+                )
+                if self.list_price is not None:
+                    line = replace(line, list_price=self.list_price)
+                if not self.member_prices:
+                    line = replace(line, member_price=None, light_member_price=None)
+            out.append(line)
+        return out
 
 
 @dataclass(frozen=True)

@@ -352,7 +352,11 @@ def plan(
         raise InvalidInput("fulfilment.bad_routing", f"Routing must be one of {', '.join(ROUTINGS)}.")
     skus = sorted(items)
     warehouses = _warehouses(
-        session, location.merchant_id, exclude=location.id, near=_destination(location, request), found=warehouses
+        session,
+        location.merchant_id,
+        exclude=location.id,
+        near=_destination(location, request),
+        found=warehouses,
     )
     available = _available(session, location.merchant_id, [location.id] + [w.id for w in warehouses], skus)
 

@@ -24,7 +24,7 @@ from shoplet.errors import InvalidInput, NotFound, Unauthenticated
 from shoplet.inventory.models import StockLocation
 from shoplet.inventory.nearby import nearby_stores
 from shoplet.inventory.schemas import NearbyStoreOut, StoreOut
-from shoplet.orders import checkout, routing
+from shoplet.orders import basket, checkout, routing
 from shoplet.orders import service as orders
 from shoplet.orders.models import Order
 from shoplet.orders.schemas import (
@@ -262,7 +262,7 @@ def quote(
         )
         if not items:
             raise InvalidInput("order.empty", "The cart is empty.")
-        found = checkout.price_items(
+        found = basket.price_items(
             s,
             merchant_id=p.tenant,
             customer_id=p.customer,

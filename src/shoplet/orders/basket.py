@@ -1,0 +1,265 @@
+"""A basket at a location for a customer: its lines read and checked, where it ships from,
+and what it costs (:func:`price_items`) — what checkout, the storefront's quote and the
+campaigns' buys price with — and :func:`try_cart`, an operator's try of a promotion on a
+basket before publishing it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from shoplet.catalog.models import Product, ProductStatus, Sku
+from shoplet.coupons import redemption as coupons
+from shoplet.db import by_key
+from shoplet.errors import InvalidInput, Unprocessable
+from shoplet.inventory.models import StockLocation
+from shoplet.membership import loyalty
+from shoplet.orders import routing
+from shoplet.orders.pricing import Campaign, CartLine, CartPricer, PricedCart, PricingContext
+from shoplet.orders.service import MAX_LINES, MAX_QUANTITY
+from shoplet.promotions import service as promotions
+from shoplet.promotions.models import Promotion
+from shoplet.scoping import owned, same_tenant
+
+# Built once: every checkout and quote reads the basket's SKUs with their products.
+_CART_SKUS = (
+    select(Sku, Product)
+    .join(Product, (same_tenant(Product, Sku)) & (Product.id == Sku.product_id))
+    .where(owned(Sku, bindparam("m")), Sku.id.in_(bindparam("ids", expanding=True)))
+)
+
+
+def _cart_lines(session: Session, merchant_id: str, items: list[tuple[str, int]]) -> list[CartLine]:
+    if not items:
+        raise InvalidInput("order.empty", "The order has no items.")
+    merged: dict[str, int] = {}
+    for sku_id, quantity in items:
+        if quantity <= 0 or quantity > MAX_QUANTITY:
+            raise InvalidInput("order.bad_quantity", f"Each quantity must be between 1 and {MAX_QUANTITY}.")
+        merged[sku_id] = merged.get(sku_id, 0) + quantity
+    if len(merged) > MAX_LINES:
+        raise InvalidInput("order.too_many_lines", f"An order can have at most {MAX_LINES} different items.")
+    rows = session.execute(_CART_SKUS, {"m": merchant_id, "ids": list(merged)}).all()
+    found = {sku.id: (sku, product) for sku, product in rows}
+    lines = []
+    for sku_id, quantity in merged.items():
+        if sku_id not in found:
+            raise Unprocessable(
+                "order.unknown_sku", f"There is no item '{sku_id}' in this shop.", sku_id=sku_id
+            )
+        sku, product = found[sku_id]
+        if sku.status != ProductStatus.ACTIVE or product.status != ProductStatus.ACTIVE:
+            raise Unprocessable(
+                "order.sku_unavailable", f"'{product.title}' is no longer sold.", sku_id=sku_id
+            )
+        title = product.title if sku.name in ("", product.title) else f"{product.title} ({sku.name})"
+        lines.append(
+            CartLine(
+                sku_id=sku.id,
+                product_id=product.id,
+                title=title,
+                category_id=product.category_id,
+                quantity=quantity,
+                list_price=sku.list_price,
+                member_price=sku.member_price,
+                light_member_price=sku.light_member_price,
+            )
+        )
+    return lines
+
+
+def _light_prices(lines: list[CartLine], light: loyalty.LightTerms) -> list[CartLine]:
+    """A light member's item price: the SKU's light-member price (if the plan grants it) or
+    the plan's percent off the list price, whichever is lower (one item-level price per line)."""
+    priced = []
+    for line in lines:
+        candidates = []
+        if light.prices and line.light_member_price is not None:
+            candidates.append(line.light_member_price)
+        if light.percent_off:
+            candidates.append(line.list_price - (line.list_price * light.percent_off + 50) // 100)
+        priced.append(replace(line, light_member_price=min(candidates) if candidates else None))
+    return priced
+
+
+def location_of(session: Session, merchant_id: str, location_id: str) -> StockLocation:
+    return taking_orders(by_key(session, StockLocation, (merchant_id, location_id)))
+
+
+def taking_orders(location: StockLocation | None) -> StockLocation:
+    if location is None or not location.active:
+        raise Unprocessable("order.location_unavailable", "That store or warehouse is not taking orders.")
+    return location
+
+
+@dataclass(frozen=True)
+class PricedItems:
+    """A basket priced at a location for a customer: what checkout and the quote use."""
+
+    lines: list[CartLine]
+    cart: PricedCart  # the engine's answer: per-line amounts, applied rules, totals
+    route: routing.Plan  # where each part ships from; its shipments' fees are the delivery fee
+    member: bool  # member prices applied
+    record: dict[str, Any]  # what the order keeps (order.pricing): applied rules, promotion snapshots
+    coupon_options: list[dict[str, Any]]  # every held coupon: whether it applies, and why not
+
+    @property
+    def coupon_discounts(self) -> dict[str, int]:
+        """Each applied coupon's discount, by coupon id (they are set aside with the order)."""
+        return {c["id"]: c["discount"] for c in self.record["coupons"]}
+
+    @property
+    def promotion_names(self) -> dict[str, str]:
+        return {p["id"]: p["name"] for p in self.record["promotions"]}
+
+
+def price_items(
+    session: Session,
+    *,
+    merchant_id: str,
+    customer_id: str,
+    location_id: str,
+    items: list[tuple[str, int]],
+    pricer: CartPricer,
+    host_app: str | None,
+    now: datetime,
+    coupon_ids: list[str] | None = None,
+    use_points: bool = False,
+    fulfilment: routing.Request | None = None,
+    routed: bool = False,
+    campaign: Campaign | None = None,
+) -> PricedItems:
+    """Plan where the items ship from and price them at the chosen location with the
+    promotions running there now, for this customer: see :class:`PricedItems`.
+
+    ``routed``: refuse (``stock.*``, ``delivery.*``) as soon as the plan finds no way to
+    fulfil the order, before reading the customer's terms, promotions and coupons and
+    running the engine — checkout's refusals cost only the routing. A quote prices anyway
+    and shows the routing options."""
+    found, warehouses = routing.with_warehouses(session, merchant_id, location_id)
+    location = taking_orders(found)
+    lines = _cart_lines(session, merchant_id, items)
+    if campaign is not None:
+        lines = campaign.apply(lines)
+    if campaign is not None and campaign.unrouted:
+        route = routing.Plan(shipments=[])
+    else:
+        route = routing.plan(
+            session,
+            location=location,
+            items={line.sku_id: line.quantity for line in lines},
+            request=fulfilment or routing.Request(),
+            now=now,
+            warehouses=warehouses,
+        )
+    if routed and not (campaign is not None and campaign.unrouted):
+        routing.require(route)
+    terms = loyalty.pricing_terms(
+        session, merchant_id=merchant_id, customer_id=customer_id, now=now, use_points=use_points
+    )
+    delivery_fee = route.fee
+    fee = 0 if terms.free_delivery else delivery_fee
+    member, light = terms.member, terms.light
+    lines = (
+        _light_prices(lines, light) if light else [replace(line, light_member_price=None) for line in lines]
+    )
+    running = promotions.running(
+        session, merchant_id=merchant_id, now=now, host_app=host_app, store_id=location_id
+    )
+    held = coupons.held(
+        session, merchant_id=merchant_id, customer_id=customer_id, host_app=host_app, store_id=location_id
+    )
+    priced = pricer.price(
+        lines,
+        PricingContext(
+            merchant_id=merchant_id,
+            customer_id=customer_id,
+            member=member,
+            now=now,
+            light_member=light is not None,
+            points=terms.points,
+            delivery_fee=fee,
+            promotions=[promotions.as_rule(p) for p in running],
+            coupons=[coupons.as_contract(c) for c in held],
+            selected_coupons=coupon_ids,
+        ),
+    )
+    amounts = {entry["id"]: entry["amount"] for entry in priced.applied}
+    applied_coupons = {o["id"] for o in priced.coupons if o["applied"]}
+    record: dict[str, Any] = {
+        "member": member,
+        "member_savings": priced.member_savings,
+        "light_member_savings": priced.light_member_savings,
+        "applied": priced.applied,
+        "light_membership_id": light.membership_id if light else None,
+        "points_used": priced.points_used,
+        "delivery_fee_before_waivers": delivery_fee,
+        "tier_free_delivery": bool(terms.free_delivery and delivery_fee),
+        "promotions": [
+            {"id": p.id, "name": p.name, "version": p.version, "rule": promotions.as_rule(p)}
+            for p in running
+            if p.id in amounts
+        ],
+        "coupons": [
+            {
+                "id": c.id,
+                "template_id": c.template_id,
+                "name": c.rule.get("name"),
+                "discount": amounts.get(c.id, 0),
+            }
+            for c in held
+            if c.id in applied_coupons
+        ],
+    }
+    return PricedItems(
+        lines=lines,
+        cart=priced,
+        route=route,
+        member=member,
+        record=record,
+        coupon_options=[
+            {**o, "name": c.rule.get("name"), "valid_until": c.valid_until}
+            for o, c in zip(priced.coupons, held, strict=True)
+        ],
+    )
+
+
+def try_cart(
+    session: Session,
+    *,
+    merchant_id: str,
+    location_id: str,
+    items: list[tuple[str, int]],
+    pricer: CartPricer,
+    proposal: Promotion | None,
+    member: bool,
+    host_app: str | None,
+    now: datetime,
+) -> tuple[list[CartLine], PricedCart, dict[str, str]]:
+    """Price a cart at a store, in a host app, with the promotions running there now, plus a
+    proposed one (not saved) where it would run: the operator's "try a cart" before
+    publishing. No customer, no coupons. Returns the lines, the engine's answer and each
+    applied rule's name by id."""
+    location_of(session, merchant_id, location_id)
+    lines = [replace(line, light_member_price=None) for line in _cart_lines(session, merchant_id, items)]
+    rules = promotions.running(
+        session, merchant_id=merchant_id, now=now, host_app=host_app, store_id=location_id
+    )
+    if proposal is not None and promotions.applies_at(proposal, host_app=host_app, store_id=location_id):
+        rules = [*rules, proposal]
+    priced = pricer.price(
+        lines,
+        PricingContext(
+            merchant_id=merchant_id,
+            customer_id="",
+            member=member,
+            now=now,
+            promotions=[promotions.as_rule(p) for p in rules],
+        ),
+    )
+    return lines, priced, {p.id: p.name for p in rules}
