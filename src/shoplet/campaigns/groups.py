@@ -280,6 +280,21 @@ def buy(
     )
 
 
+def _member_fact(kind: str, order: Any, group_id: str, amount: int, now: datetime) -> Fact:
+    """How a group ended for one member's order (one event per order: messaged once each)."""
+    return Fact(
+        kind=kind,
+        occurred_at=now,
+        id=f"{kind}:{order.id}",
+        customer_id=order.customer_id,
+        host_app=order.host_app,
+        store_id=order.location_id,
+        subject_id=group_id,
+        ref=order.id,
+        amount=amount,
+    )
+
+
 def _joinable(
     session: Session, merchant_id: str, campaign_id: str, group_id: str, now: datetime
 ) -> BuyingGroup:
@@ -462,19 +477,7 @@ def succeed(session: Session, *, group: BuyingGroup, virtual: int, now: datetime
         order = session.get_one(Order, (m, seat.order_id))
         if order.status == OrderStatus.PAID:
             fulfilments.on_paid(session, order=order, paid_at=order.paid_at or now)
-        facts.append(
-            Fact(
-                kind=EventKind.GROUP_SUCCEEDED,
-                occurred_at=now,
-                id=f"group.succeeded:{order.id}",
-                customer_id=order.customer_id,
-                host_app=order.host_app,
-                store_id=order.location_id,
-                subject_id=group.id,
-                ref=order.id,
-                amount=order.paid_amount,
-            )
-        )
+        facts.append(_member_fact(EventKind.GROUP_SUCCEEDED, order, group.id, order.paid_amount, now))
     record_many(session, m, facts)
     return True
 
@@ -551,19 +554,7 @@ def close(session: Session, *, merchant_id: str, group_id: str, now: datetime) -
             payload={"merchant_id": merchant_id, "refund_id": refund.id},
             now=now,
         )
-        facts.append(
-            Fact(
-                kind=EventKind.GROUP_FAILED,
-                occurred_at=now,
-                id=f"group.failed:{order.id}",
-                customer_id=order.customer_id,
-                host_app=order.host_app,
-                store_id=order.location_id,
-                subject_id=group.id,
-                ref=order.id,
-                amount=refund.amount,
-            )
-        )
+        facts.append(_member_fact(EventKind.GROUP_FAILED, order, group.id, refund.amount, now))
     record_many(session, merchant_id, facts)
     return "failed"
 

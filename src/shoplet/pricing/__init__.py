@@ -75,6 +75,8 @@ def _final(ctx: Context, best: Best) -> tuple[Outcome, int]:
 def _best_total(cart: Cart, *, member: bool, light_member: bool, seed: tuple[Rule, ...]) -> int:
     ctx = Context(cart, member=member, light_member=light_member)
     best, _ = _best(ctx, cart.selected, [seed])
+    if not cart.points:  # the search's total is the evaluated total (``_final`` asserts it)
+        return int(best.total)
     return _final(ctx, best)[1]
 
 

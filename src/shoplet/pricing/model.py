@@ -287,6 +287,7 @@ def _rules(
     if len(items) > MAX_RULES:
         raise _where(path, f"must have at most {MAX_RULES} entries")
     rules, seen = [], set()
+    campaign_lines = any(line.campaign for line in lines)  # once, not per rule
     for i, raw in enumerate(items):
         where = f"{path}[{i}]"
         data = _obj(raw, where)
@@ -303,7 +304,7 @@ def _rules(
             raise _where(f"{where}.group", "must be a string")
         campaigns = _bool(data, "campaigns", where) if coupon else False
         scope = _scope(data, where, lines)
-        if kind not in STAGE1 and any(line.campaign for line in lines):
+        if campaign_lines and kind not in STAGE1:
             scope = tuple(i for i in scope if _admits(lines[i], coupon=coupon, campaigns=campaigns))
             if kind == "exchange" and not any(
                 line.sku == params["sku"] and _admits(line, coupon=True, campaigns=campaigns)
