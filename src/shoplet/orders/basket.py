@@ -28,10 +28,21 @@ from shoplet.scoping import owned, same_tenant
 
 # Built once: every checkout and quote reads the basket's SKUs with their products.
 _CART_SKUS = (
-    select(Sku, Product)
+    select(
+        Sku.id,
+        Sku.name,
+        Sku.status,
+        Sku.list_price,
+        Sku.member_price,
+        Sku.light_member_price,
+        Product.id.label("product_id"),
+        Product.title,
+        Product.category_id,
+        Product.status.label("product_status"),
+    )
     .join(Product, (same_tenant(Product, Sku)) & (Product.id == Sku.product_id))
     .where(owned(Sku, bindparam("m")), Sku.id.in_(bindparam("ids", expanding=True)))
-)
+)  # plain rows, not entities: only what a line needs
 
 
 def _cart_lines(session: Session, merchant_id: str, items: list[tuple[str, int]]) -> list[CartLine]:
@@ -44,30 +55,27 @@ def _cart_lines(session: Session, merchant_id: str, items: list[tuple[str, int]]
         merged[sku_id] = merged.get(sku_id, 0) + quantity
     if len(merged) > MAX_LINES:
         raise InvalidInput("order.too_many_lines", f"An order can have at most {MAX_LINES} different items.")
-    rows = session.execute(_CART_SKUS, {"m": merchant_id, "ids": list(merged)}).all()
-    found = {sku.id: (sku, product) for sku, product in rows}
+    found = {row.id: row for row in session.execute(_CART_SKUS, {"m": merchant_id, "ids": list(merged)})}
     lines = []
     for sku_id, quantity in merged.items():
         if sku_id not in found:
             raise Unprocessable(
                 "order.unknown_sku", f"There is no item '{sku_id}' in this shop.", sku_id=sku_id
             )
-        sku, product = found[sku_id]
-        if sku.status != ProductStatus.ACTIVE or product.status != ProductStatus.ACTIVE:
-            raise Unprocessable(
-                "order.sku_unavailable", f"'{product.title}' is no longer sold.", sku_id=sku_id
-            )
-        title = product.title if sku.name in ("", product.title) else f"{product.title} ({sku.name})"
+        row = found[sku_id]
+        if row.status != ProductStatus.ACTIVE or row.product_status != ProductStatus.ACTIVE:
+            raise Unprocessable("order.sku_unavailable", f"'{row.title}' is no longer sold.", sku_id=sku_id)
+        title = row.title if row.name in ("", row.title) else f"{row.title} ({row.name})"
         lines.append(
             CartLine(
-                sku_id=sku.id,
-                product_id=product.id,
+                sku_id=row.id,
+                product_id=row.product_id,
                 title=title,
-                category_id=product.category_id,
+                category_id=row.category_id,
                 quantity=quantity,
-                list_price=sku.list_price,
-                member_price=sku.member_price,
-                light_member_price=sku.light_member_price,
+                list_price=row.list_price,
+                member_price=row.member_price,
+                light_member_price=row.light_member_price,
             )
         )
     return lines
