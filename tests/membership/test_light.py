@@ -228,32 +228,6 @@ def test_a_crash_between_charge_and_record_never_charges_twice(shop, runtime, cl
         )
 
 
-def test_concurrent_settlement_runs_charge_each_period_once(shop, client, runtime, clock):
-    p = plan(shop)
-    for i in range(12):
-        session = shop.sign_in(f"lm-{i}")
-        ok(
-            client.post(
-                "/api/v1/storefront/light-membership",
-                json={"plan_id": p["id"]},
-                headers={"Authorization": f"Bearer {session['token']}"},
-            ),
-            201,
-        )
-    with runtime.db.unit_of_work() as s:  # every one of them enjoyed something
-        for i, m in enumerate(
-            s.scalars(select(LightMembership).where(LightMembership.merchant_id == shop.merchant_id))
-        ):
-            m.enjoyed = 100 + i
-    clock.advance(days=8)
-    now = runtime.clock()
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(lambda _: settlement.settle(runtime.db, runtime.sandbox, now=now, chunk=3), range(4)))
-    ledger = charges(runtime, shop.merchant_id)
-    assert len(ledger) == 12 and all(c.status == "succeeded" and c.attempts == 1 for c in ledger)
-    assert sorted(c.amount for c in ledger) == [100 + i for i in range(12)]
-
-
 def _twelve_due(shop, client, runtime, clock):
     p = plan(shop)
     for i in range(12):
@@ -272,6 +246,16 @@ def _twelve_due(shop, client, runtime, clock):
         ):
             m.enjoyed = 100 + i
     clock.advance(days=8)
+
+
+def test_concurrent_settlement_runs_charge_each_period_once(shop, client, runtime, clock):
+    _twelve_due(shop, client, runtime, clock)
+    now = runtime.clock()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: settlement.settle(runtime.db, runtime.sandbox, now=now, chunk=3), range(4)))
+    ledger = charges(runtime, shop.merchant_id)
+    assert len(ledger) == 12 and all(c.status == "succeeded" and c.attempts == 1 for c in ledger)
+    assert sorted(c.amount for c in ledger) == [100 + i for i in range(12)]
 
 
 def test_workers_side_by_side_settle_each_period_once(shop, client, runtime, clock):
