@@ -187,3 +187,46 @@ def test_another_merchants_templates_are_not_found(shop, other_shop, client):
         )
     )
     assert report["unknown"] == [other_shop.customer_id]
+
+
+def _queue_claims(runtime, merchant_id: str, n: int, start: int = 0) -> None:
+    from shoplet import events
+
+    with runtime.db.unit_of_work() as s:
+        for i in range(start, start + n):
+            events.record(s, merchant_id, events.EventKind.COUPON_CLAIMED, runtime.clock(), subject_id=f"cp_{i}")
+
+
+def test_the_consumer_goes_round_while_a_batch_is_full_and_leaves_late_events_to_the_next_kick(
+    shop, runtime, monkeypatch
+):
+    notices.consume(runtime.db, now=runtime.clock())  # what the shop's setup queued
+    rounds: list[int] = []
+    apply = notices._apply
+
+    def counted(db, merchant_id, now, limit):
+        taken = apply(db, merchant_id, now, limit)
+        rounds.append(taken)
+        return taken
+
+    monkeypatch.setattr(notices, "_apply", counted)
+    _queue_claims(runtime, shop.merchant_id, 5)
+    assert notices.consume(runtime.db, now=runtime.clock(), limit=2) == 5
+    assert rounds == [2, 2, 1]  # full batches go round again; the partial one ends it
+
+    # Events committed while a round works are not chased a few at a time: the commit that
+    # queued them kicks the dispatcher, whose next run takes them in one batch.
+    rounds.clear()
+    late = iter([3])
+
+    def with_late_arrivals(db, merchant_id, now, limit):
+        taken = counted(db, merchant_id, now, limit)
+        for n in late:
+            _queue_claims(runtime, merchant_id, n, start=100)
+        return taken
+
+    monkeypatch.setattr(notices, "_apply", with_late_arrivals)
+    _queue_claims(runtime, shop.merchant_id, 1, start=50)
+    assert notices.consume(runtime.db, now=runtime.clock()) == 1 and rounds == [1]
+    assert notices.consume(runtime.db, now=runtime.clock()) == 3 and rounds == [1, 3]
+    assert notices.consume(runtime.db, now=runtime.clock()) == 0

@@ -32,8 +32,16 @@ from shoplet.webhooks import service as webhooks
 BATCH = 500
 
 
+MERCHANTS = 50
+
+
 def consume(db: Database, *, now: datetime, limit: int = BATCH, max_batches: int = 20) -> int:
-    """Apply queued events (a batch per merchant and transaction); returns how many."""
+    """Apply queued events (a batch per merchant and transaction); returns how many.
+
+    It goes round again only while the queue held more than one round takes (a merchant's
+    batch full, or more merchants than a round reads). Events queued while it works are not
+    chased a few at a time: their commits kick the dispatcher again, which then takes them
+    in one batch (during a rush of claims, chasing them kept this loop busy without end)."""
     done = 0
     for _ in range(max_batches):
         with db.unit_of_work(write=False) as session:
@@ -42,14 +50,12 @@ def consume(db: Database, *, now: datetime, limit: int = BATCH, max_batches: int
                     select(EventQueue.merchant_id)
                     .where(EventQueue.consumer == MESSAGING)
                     .distinct()
-                    .limit(50)
+                    .limit(MERCHANTS)
                 )
             )
-        if not merchants:
-            break
-        taken = sum(_apply(db, merchant_id, now, limit) for merchant_id in merchants)
-        done += taken
-        if not taken:
+        taken = [_apply(db, merchant_id, now, limit) for merchant_id in merchants]
+        done += sum(taken)
+        if len(merchants) < MERCHANTS and all(n < limit for n in taken):
             break
     return done
 
