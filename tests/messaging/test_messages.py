@@ -194,7 +194,9 @@ def _queue_claims(runtime, merchant_id: str, n: int, start: int = 0) -> None:
 
     with runtime.db.unit_of_work() as s:
         for i in range(start, start + n):
-            events.record(s, merchant_id, events.EventKind.COUPON_CLAIMED, runtime.clock(), subject_id=f"cp_{i}")
+            events.record(
+                s, merchant_id, events.EventKind.COUPON_CLAIMED, runtime.clock(), subject_id=f"cp_{i}"
+            )
 
 
 def test_the_consumer_goes_round_while_a_batch_is_full_and_leaves_late_events_to_the_next_kick(
