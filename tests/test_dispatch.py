@@ -10,7 +10,8 @@
   (database, clock, runtime, role checks) are async, and every route runs its blocking body
   with one hop (``threads.OneHop``), so a claim or a checkout hops twice: for the credential
   check and for the endpoint.
-- Statements: a gated claim and a checkout send a fixed number of SQL statements.
+- Statements: a claim and a checkout send a fixed number of SQL statements; on PostgreSQL a
+  claim's round trips (pings, BEGIN, COMMIT included) are counted too.
 
 Counts, never times: they hold on any machine.
 """
@@ -52,6 +53,35 @@ def tally(monkeypatch):
         yield counts
     finally:
         monkeypatch.undo()
+
+
+@contextmanager
+def round_trips(engine):
+    """On PostgreSQL, what the driver sends the server inside the block, one entry per round
+    trip: statements, pings, BEGIN, COMMIT and ROLLBACK."""
+    sent: list[str] = []
+    if engine.dialect.name != "postgresql":
+        yield sent
+        return
+    import psycopg
+    from psycopg import _connection_base
+
+    execute, command = psycopg.Cursor.execute, _connection_base.BaseConnection._exec_command
+
+    def counted_execute(self, query, *args, **kwargs):
+        sent.append(str(query)[:60])
+        return execute(self, query, *args, **kwargs)
+
+    def counted_command(self, text, *args, **kwargs):
+        sent.append(bytes(text).decode() if isinstance(text, bytes) else str(text))
+        return command(self, text, *args, **kwargs)
+
+    psycopg.Cursor.execute = counted_execute
+    _connection_base.BaseConnection._exec_command = counted_command
+    try:
+        yield sent
+    finally:
+        psycopg.Cursor.execute, _connection_base.BaseConnection._exec_command = execute, command
 
 
 def _storefront_routes() -> int:
@@ -126,7 +156,7 @@ def test_a_claim_and_a_checkout_hop_threads_only_for_their_own_work(shop: Shop, 
     body = {"template_id": template["id"]}
     ok(client.post("/api/v1/storefront/coupons", json=body, headers=shop.customer), 201)  # warm
     engine = shop.runtime.db.engine
-    with counting(engine) as claim_statements, tally(monkeypatch) as claim:
+    with counting(engine) as claim_statements, tally(monkeypatch) as claim, round_trips(engine) as trips:
         ok(client.post("/api/v1/storefront/coupons", json=body, headers=shop.customer), 201)
     shop.order({"LATTE-T": 1}, key="warm")
     with counting(engine) as order_statements, tally(monkeypatch) as order:
@@ -136,6 +166,11 @@ def test_a_claim_and_a_checkout_hop_threads_only_for_their_own_work(shop: Shop, 
     assert order["hops"] == 2, order
     # the whole transaction of each, credential check included (see the README's figures)
     assert len(claim_statements) <= CLAIM_STATEMENTS[shop.runtime.db.dialect], claim_statements
+    if shop.runtime.db.dialect == "postgresql":
+        # and every round trip to the server: the credential check and the template's read
+        # one each (autocommit, and no ping for a connection used a moment ago), the write
+        # its statements with BEGIN and COMMIT
+        assert len(trips) <= 9, trips
     assert len(order_statements) <= ORDER_STATEMENTS[shop.runtime.db.dialect], order_statements
 
 
