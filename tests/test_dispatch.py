@@ -8,8 +8,9 @@
 - Thread hops: FastAPI runs every sync dependency and sync endpoint in the thread pool, and
   checks a sync endpoint's answer there again. The dependencies that only read the request
   (database, clock, runtime, role checks) are async, and every route runs its blocking body
-  with one hop (``threads.OneHop``), so a claim or a checkout hops twice: for the credential
-  check and for the endpoint.
+  with one hop (``threads.OneHop``). A customer session verified in the last second is
+  remembered (``auth.Remembered``), so a claim or a checkout hops once, for the endpoint;
+  a session's first request hops for its credential check too.
 - Statements: a claim and a checkout send a fixed number of SQL statements; on PostgreSQL a
   claim's round trips (pings, BEGIN, COMMIT included) are counted too.
 
@@ -161,9 +162,15 @@ def test_a_claim_and_a_checkout_hop_threads_only_for_their_own_work(shop: Shop, 
     shop.order({"LATTE-T": 1}, key="warm")
     with counting(engine) as order_statements, tally(monkeypatch) as order:
         shop.order({"LATTE-T": 1}, key="counted")  # as a mini program sends it
-    # the credential check and the endpoint (its answer is checked on the event loop)
-    assert claim["hops"] == 2, claim
-    assert order["hops"] == 2, order
+    # the endpoint only (its answer is checked on the event loop): the customer's session was
+    # verified a moment ago, and is remembered for a second
+    assert claim["hops"] == 1, claim
+    assert order["hops"] == 1, order
+    # a session's first request hops for its credential check too
+    newcomer = {"Authorization": f"Bearer {shop.sign_in('newcomer')['token']}"}
+    with tally(monkeypatch) as first:
+        ok(client.post("/api/v1/storefront/coupons", json=body, headers=newcomer), 201)
+    assert first["hops"] == 2, first
     # the whole transaction of each, credential check included (see the README's figures)
     assert len(claim_statements) <= CLAIM_STATEMENTS[shop.runtime.db.dialect], claim_statements
     if shop.runtime.db.dialect == "postgresql":

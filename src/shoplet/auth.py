@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +26,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from shoplet.db import Database
 from shoplet.errors import Forbidden, Unauthenticated
@@ -66,6 +69,8 @@ class Principal:
     session_id: str | None = None
     host_app: str | None = None
     scene: str | None = None
+    # when the credential itself expires (customer sessions): a remembered one is refused after
+    expires_at: datetime | None = None
 
     @property
     def scope(self) -> str:
@@ -129,14 +134,63 @@ bearer_scheme = HTTPBearer(
 Verifier = Callable[[Database, str, str, str, datetime], Principal]
 
 
-def authenticate(
+class Remembered:
+    """Credentials verified a moment ago, per process: a customer taps several times a second
+    (a page's requests at once, a flash claim tapped again), and each tap would otherwise
+    read its session and hop to a worker thread for it. An entry holds the secret's hash, so a
+    wrong secret is never let in by it, and it is used for ``seconds`` at most; a credential
+    that expires in the meantime is refused (the request's clock is checked each time).
+
+    What this trades: suspending a merchant (which this process forgets at once, see
+    :meth:`forget_merchant`) reaches another server process within ``seconds``."""
+
+    def __init__(self, seconds: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds, self.clock = seconds, clock
+        self._entries: dict[tuple[str, str, str], tuple[float, str, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str], secret_hash: str, now: datetime) -> Principal | None:
+        hit = self._entries.get(key)
+        if hit is None:
+            return None
+        fresh_until, known_hash, principal = hit
+        if (
+            fresh_until <= self.clock()
+            or not hmac.compare_digest(known_hash, secret_hash)
+            or (principal.expires_at is not None and principal.expires_at <= now)
+        ):
+            return None
+        return principal
+
+    def put(self, key: tuple[str, str, str], secret_hash: str, principal: Principal) -> None:
+        with self._lock:
+            if len(self._entries) >= 50_000:  # a bound, not a policy: the next second refills it
+                self._entries.clear()
+            self._entries[key] = (self.clock() + self.seconds, secret_hash, principal)
+
+    def forget_merchant(self, merchant_id: str) -> None:
+        with self._lock:
+            for key in [k for k in self._entries if k[1] == merchant_id]:
+                del self._entries[key]
+
+
+remembered = Remembered()
+"""Customer sessions verified in the last second (``cs`` tokens only: merchant keys are
+revoked one by one and carry a throttled last-used write)."""
+
+REMEMBERED_PREFIXES = frozenset({SESSION_PREFIX})
+
+
+async def authenticate(
     request: Request, _credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme)
 ) -> Principal:
     """Resolve the bearer token into a principal, or raise 401.
 
     The token's prefix picks the verifier (``sk`` API keys: tenancy; ``cs`` customer
     sessions: customers); the composition root hands them in as ``runtime.verifiers``, so this
-    module, at the bottom of the layers, imports no domain."""
+    module, at the bottom of the layers, imports no domain. A verifier reads the database, so
+    it runs on a worker thread; a customer session verified in the last second is answered
+    here, on the event loop, without one (:class:`Remembered`)."""
     token = _bearer(request)
     runtime = request.app.state.runtime
     platform_key = runtime.settings.platform_key
@@ -149,7 +203,15 @@ def authenticate(
     verifier: Verifier | None = runtime.verifiers.get(prefix)
     if verifier is None:
         raise invalid_credential()
-    return verifier(runtime.db, merchant_id, object_id, secret, runtime.clock())
+    now = runtime.clock()
+    if prefix not in REMEMBERED_PREFIXES:
+        return await run_in_threadpool(verifier, runtime.db, merchant_id, object_id, secret, now)
+    key, secret_hash = (prefix, merchant_id, object_id), hash_secret(secret)
+    principal = remembered.get(key, secret_hash, now)
+    if principal is None:
+        principal = await run_in_threadpool(verifier, runtime.db, merchant_id, object_id, secret, now)
+        remembered.put(key, secret_hash, principal)
+    return principal
 
 
 async def require_platform(principal: Principal = Depends(authenticate)) -> Principal:

@@ -337,16 +337,15 @@ def test_refusals_read_once_and_write_nothing(shop, client, runtime):
     budget = template(shop, budget=500)
     claim(shop, budget["id"])
     other = bearer(shop.sign_in("latecomer")["token"])
-    for t, code in (
-        (sold, "coupon.sold_out"),
-        (paused, "coupon.not_claimable"),
-        (budget, "coupon.budget_exhausted"),
+    for i, (t, code) in enumerate(
+        ((sold, "coupon.sold_out"), (paused, "coupon.not_claimable"), (budget, "coupon.budget_exhausted"))
     ):
         with counting(runtime.db.engine) as statements:
             assert claim(shop, t["id"], other, status=409)["code"] == code
         writes = [x for x in statements if not x.lstrip().upper().startswith("SELECT")]
         assert writes == [], writes
-        assert len(statements) == 2, statements  # the customer's credential, the template
+        # the template; and the customer's credential the first time (then remembered a second)
+        assert len(statements) == (2 if i == 0 else 1), statements
     with counting(runtime.db.engine) as statements:  # one that goes through still writes
         open_one = template(shop, total_stock=5)
         statements.clear()

@@ -232,3 +232,30 @@ def test_the_consumer_goes_round_while_a_batch_is_full_and_leaves_late_events_to
     assert notices.consume(runtime.db, now=runtime.clock()) == 1 and rounds == [1]
     assert notices.consume(runtime.db, now=runtime.clock()) == 3 and rounds == [1, 3]
     assert notices.consume(runtime.db, now=runtime.clock()) == 0
+
+
+def test_every_messaged_kind_is_noticed_or_in_the_webhook_catalogue_and_the_rest_make_no_notice(
+    shop, runtime
+):
+    from sqlalchemy import func, select
+
+    from shoplet.events import MESSAGED
+    from shoplet.messaging.models import Message
+
+    assert MESSAGED <= notices.NOTICED | notices.WEBHOOK_KINDS  # nothing queued for nothing
+
+    def messages() -> int:
+        with runtime.db.unit_of_work(write=False) as s:
+            return s.scalar(select(func.count()).select_from(Message))
+
+    before = messages()
+    for kind in sorted(MESSAGED - notices.NOTICED):  # the consumer does not read these for notices
+
+        class Row:
+            merchant_id, id, ref, host_app = shop.merchant_id, f"{kind}:x", "x", None
+            customer_id, subject_id, amount, benefit = shop.customer_id, "x", 100, 0
+
+        Row.kind = kind
+        with runtime.db.unit_of_work() as s:
+            notices.notices_for(s, Row(), now=runtime.clock(), wording={})
+    assert messages() == before

@@ -156,3 +156,43 @@ def test_platform_lists_merchants(client, shop, other_shop):
         if not cursor:
             break
     assert {shop.merchant_id, other_shop.merchant_id} <= ids
+
+
+def test_a_customer_session_is_remembered_for_a_second_and_never_lets_in_a_wrong_secret(
+    client, shop, runtime, monkeypatch
+):
+    from sqlalchemy import update
+
+    from shoplet import auth
+    from shoplet.customers.models import CustomerSession
+    from tests.helpers import counting
+
+    ticks = [1000.0]
+    monkeypatch.setattr(auth.remembered, "clock", lambda: ticks[0])
+    ok(client.get("/api/v1/storefront/me", headers=shop.customer))
+    with counting(runtime.db.engine) as statements:
+        ok(client.get("/api/v1/storefront/me", headers=shop.customer))
+    assert not any("customer_sessions" in s for s in statements)  # remembered: not read again
+    prefix, merchant_id, session_id, secret = shop.customer["Authorization"].split()[1].split(".")
+    forged = bearer(
+        ".".join([prefix, merchant_id, session_id, secret[:-1] + ("A" if secret[-1] != "A" else "B")])
+    )
+    assert client.get("/api/v1/storefront/me", headers=forged).status_code == 401
+    # Revoked in the database (as another process would): refused once the second has passed.
+    with runtime.db.unit_of_work() as s:
+        s.execute(
+            update(CustomerSession)
+            .where(CustomerSession.merchant_id == merchant_id, CustomerSession.id == session_id)
+            .values(revoked_at=runtime.clock())
+        )
+    ok(client.get("/api/v1/storefront/me", headers=shop.customer))
+    ticks[0] += auth.remembered.seconds
+    assert client.get("/api/v1/storefront/me", headers=shop.customer).status_code == 401
+
+
+def test_suspending_a_merchant_stops_its_remembered_customer_sessions_at_once(client, shop):
+    ok(client.get("/api/v1/storefront/me", headers=shop.customer))  # verified, remembered
+    ok(client.post(f"/api/v1/platform/merchants/{shop.merchant_id}/suspend", headers=PLATFORM))
+    assert client.get("/api/v1/storefront/me", headers=shop.customer).status_code == 401
+    ok(client.post(f"/api/v1/platform/merchants/{shop.merchant_id}/reactivate", headers=PLATFORM))
+    ok(client.get("/api/v1/storefront/me", headers=shop.customer))

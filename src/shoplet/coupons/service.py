@@ -385,7 +385,8 @@ def issue(
             raise Forbidden("coupon.not_eligible", reason)
     merchant_id = template.merchant_id
     # The template row is every claimant's hot spot: on PostgreSQL its lock is held from the
-    # stock UPDATE to COMMIT. So it goes last; a refusal anywhere rolls everything back.
+    # stock UPDATE to COMMIT. So it goes last, after the coupon and its event are written; a
+    # refusal anywhere rolls everything back.
     if template.per_customer_limit is not None:
         _counter(
             session,
@@ -435,13 +436,6 @@ def issue(
     )
     connection = session.connection()  # Core on the session's transaction: no ORM overhead on the hot path
     connection.execute(_INSERT_COUPON, values)
-    face = face_value(template) if template.budget is not None else 0
-    if not changed(connection.execute(_TAKE_STOCK, {"m": merchant_id, "t": template.id, "face": face})):
-        current = session.get_one(CouponTemplate, (merchant_id, template.id), populate_existing=True)
-        refusal = claimable_refusal(current, now)  # paused or stopped since the caller read it
-        if refusal is not None:
-            raise refusal
-        raise stock_refusal(current) or Conflict("coupon.sold_out", "All of these coupons have been claimed.")
     events.record(
         session,
         merchant_id,
@@ -452,6 +446,13 @@ def issue(
         ref=template.id,
         subject_at=now,
     )
+    face = face_value(template) if template.budget is not None else 0
+    if not changed(connection.execute(_TAKE_STOCK, {"m": merchant_id, "t": template.id, "face": face})):
+        current = session.get_one(CouponTemplate, (merchant_id, template.id), populate_existing=True)
+        refusal = claimable_refusal(current, now)  # paused or stopped since the caller read it
+        if refusal is not None:
+            raise refusal
+        raise stock_refusal(current) or Conflict("coupon.sold_out", "All of these coupons have been claimed.")
     return Coupon(**values)  # the row as written, for the caller to read
 
 

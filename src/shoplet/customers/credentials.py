@@ -50,4 +50,5 @@ def verify_session(db: Database, merchant_id: str, session_id: str, secret: str,
         session_id=session_id,
         host_app=row.host_app,
         scene=row.scene,
+        expires_at=row.expires_at,
     )

@@ -28,8 +28,24 @@ from shoplet.payments.models import Refund
 from shoplet.scoping import owned
 from shoplet.tenancy.service import zone
 from shoplet.webhooks import service as webhooks
+from shoplet.webhooks.catalogue import BY_KIND
 
 BATCH = 500
+
+NOTICED = frozenset(
+    {
+        EventKind.ORDER_PAID,
+        EventKind.DELIVERY_HANDED_OVER,
+        EventKind.GROUP_SUCCEEDED,
+        EventKind.GROUP_FAILED,
+        EventKind.PLAN_DELIVERED,
+        EventKind.LIGHT_SETTLED,
+        EventKind.LIGHT_OVERDUE,
+    }
+)
+"""The kinds :func:`notices_for` makes a customer's notice of."""
+
+WEBHOOK_KINDS = frozenset(BY_KIND)
 
 
 MERCHANTS = 50
@@ -71,17 +87,28 @@ def _apply(db: Database, merchant_id: str, now: datetime, limit: int) -> int:
         )
         if not ids:
             return 0
+        # Only the events something will be made of are read: every kind with a notice, and
+        # the webhook catalogue's when the merchant has an endpoint (a rush of claims at a
+        # merchant without endpoints reads none of its events).
+        endpoints = webhooks.enabled_endpoints(session, merchant_id)
+        kinds = NOTICED | (WEBHOOK_KINDS if endpoints else frozenset())
         rows = list(
             session.scalars(
                 select(Event)
-                .where(owned(Event, merchant_id), one_of(db.dialect, Event.id, ids))
+                .where(
+                    owned(Event, merchant_id),
+                    one_of(db.dialect, Event.id, ids),
+                    Event.kind.in_(sorted(kinds)),
+                )
                 .order_by(Event.occurred_at)
             )
         )
-        webhooks.fan_out(session, merchant_id, rows, now=now)
-        wording = notice_wording(session, merchant_id)
-        for event in rows:
-            notices_for(session, event, now=now, wording=wording)
+        webhooks.fan_out(session, merchant_id, rows, now=now, endpoints=endpoints)
+        noticed = [event for event in rows if event.kind in NOTICED]
+        if noticed:
+            wording = notice_wording(session, merchant_id)
+            for event in noticed:
+                notices_for(session, event, now=now, wording=wording)
         session.execute(
             delete(EventQueue).where(
                 owned(EventQueue, merchant_id),

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from shoplet import references
-from shoplet.auth import API_KEY_PREFIX, hash_secret, make_token, new_secret
+from shoplet.auth import API_KEY_PREFIX, hash_secret, make_token, new_secret, remembered
 from shoplet.db import new_id
 from shoplet.errors import Conflict, InvalidInput, NotFound
 from shoplet.schemas import zone_named
@@ -37,6 +37,9 @@ def set_merchant_status(session: Session, *, merchant_id: str, status: MerchantS
         raise NotFound("merchant.not_found", "No such merchant.")
     merchant.status = status
     session.flush()
+    # Its customers' sessions verified here a moment ago are forgotten once this commits (a
+    # request verifying before the commit would see the old status and remember it again).
+    event.listen(session, "after_commit", lambda _s: remembered.forget_merchant(merchant_id), once=True)
     return merchant
 
 

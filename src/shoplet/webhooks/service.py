@@ -234,18 +234,31 @@ def _subscribed(endpoint: WebhookEndpoint, event_type: str) -> bool:
     return not endpoint.event_types or event_type in endpoint.event_types
 
 
-def fan_out(session: Session, merchant_id: str, events: list[Any], *, now: datetime) -> int:
-    """A message for each business event of the catalogue that an enabled endpoint wants,
-    and a delivery to each such endpoint (an event fans out once: the message is named by
-    the event). Returns how many deliveries were queued."""
-    wanted = [(BY_KIND[e.kind], e) for e in events if e.kind in BY_KIND]
-    if not wanted:
-        return 0
-    endpoints = list(
+def enabled_endpoints(session: Session, merchant_id: str) -> list[WebhookEndpoint]:
+    return list(
         session.scalars(
             scoped(WebhookEndpoint, merchant_id).where(WebhookEndpoint.status == EndpointStatus.ENABLED)
         )
     )
+
+
+def fan_out(
+    session: Session,
+    merchant_id: str,
+    events: list[Any],
+    *,
+    now: datetime,
+    endpoints: list[WebhookEndpoint] | None = None,
+) -> int:
+    """A message for each business event of the catalogue that an enabled endpoint wants,
+    and a delivery to each such endpoint (an event fans out once: the message is named by
+    the event). Returns how many deliveries were queued. ``endpoints``: the merchant's
+    enabled endpoints when the caller has read them."""
+    wanted = [(BY_KIND[e.kind], e) for e in events if e.kind in BY_KIND]
+    if not wanted:
+        return 0
+    if endpoints is None:
+        endpoints = enabled_endpoints(session, merchant_id)
     if not endpoints:
         return 0
     messages, deliveries = [], []
