@@ -270,6 +270,23 @@ def by_key(session: Session, model: type[_T], key: tuple[Any, ...]) -> _T | None
     return cast(_T | None, session.scalar(statement, {f"k{n}": value for n, value in enumerate(key)}))
 
 
+_ROW_BY_KEY: dict[type, Any] = {}
+
+
+def row_by_key(session: Session, model: type[_T], key: tuple[Any, ...]) -> _T | None:
+    """The row of ``model`` with this primary key as a plain row of its table, read on the
+    session's transaction: its columns as attributes, for reading only (no entity, no identity
+    map, about half the cost of :func:`by_key`). For the hot paths that only read a row."""
+    statement = _ROW_BY_KEY.get(model)
+    if statement is None:
+        table: Any = model.__table__  # type: ignore[attr-defined]
+        statement = _ROW_BY_KEY[model] = select(table).where(
+            *[column == bindparam(f"k{n}") for n, column in enumerate(table.primary_key.columns)]
+        )
+    found = session.connection().execute(statement, {f"k{n}": value for n, value in enumerate(key)})
+    return cast(_T | None, found.first())
+
+
 class KeyedSession(Session):
     """The session every unit of work uses: ``get`` loads a row the identity map does not
     hold with a statement built once per model.

@@ -19,7 +19,7 @@ from sqlalchemy import JSON, String, Table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from shoplet.db import Base, Database, by_key, utcnow
+from shoplet.db import Base, Database, by_key, row_by_key, utcnow
 from shoplet.errors import Conflict, InvalidInput
 
 MAX_KEY_LENGTH = 128
@@ -65,7 +65,7 @@ def recorded(
     if key is None:
         return None
     _check_key(key)
-    stored = by_key(session, IdempotencyRecord, (merchant_id, scope, key))
+    stored = row_by_key(session, IdempotencyRecord, (merchant_id, scope, key))  # read only: a row
     return None if stored is None else _replay(stored, request_hash(operation, payload))
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from shoplet.db import by_key
+from shoplet.db import row_by_key
 from shoplet.membership import light, points, tiers
 from shoplet.membership.models import Member
 
@@ -38,7 +38,7 @@ def pricing_terms(
     session: Session, *, merchant_id: str, customer_id: str, now: datetime, use_points: bool
 ) -> PricingTerms:
     """The membership facts the pricing engine needs for this customer now."""
-    member = by_key(session, Member, (merchant_id, customer_id))
+    member = row_by_key(session, Member, (merchant_id, customer_id))  # read only: a row
     tier = tiers.benefits_of(session, merchant_id, member.tier) if member else None
     enjoyed = None
     current = light.enjoying(session, merchant_id, customer_id, now)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from shoplet import idempotency
 from shoplet.coupons import redemption as coupons
-from shoplet.db import Database, by_key, new_id
+from shoplet.db import Database, new_id, row_by_key
 from shoplet.errors import ShopletError, Unprocessable
 from shoplet.events import EventKind
 from shoplet.guides.models import GuideBinding
@@ -183,7 +183,7 @@ def place(
     customer bound to a shopping guide has the order attributed to that guide."""
     lines, priced, record = found.lines, found.cart, found.record
     shipments = [] if campaign is not None and campaign.unrouted else routing.require(found.route)
-    guide = by_key(session, GuideBinding, (merchant_id, customer_id))
+    guide = row_by_key(session, GuideBinding, (merchant_id, customer_id))
     order = Order(
         merchant_id=merchant_id,
         id=new_id("ord"),
