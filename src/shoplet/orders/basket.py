@@ -55,7 +55,10 @@ def _cart_lines(session: Session, merchant_id: str, items: list[tuple[str, int]]
         merged[sku_id] = merged.get(sku_id, 0) + quantity
     if len(merged) > MAX_LINES:
         raise InvalidInput("order.too_many_lines", f"An order can have at most {MAX_LINES} different items.")
-    found = {row.id: row for row in session.execute(_CART_SKUS, {"m": merchant_id, "ids": list(merged)})}
+    rows = session.connection().execute(
+        _CART_SKUS, {"m": merchant_id, "ids": list(merged)}
+    )  # Core: no ORM step
+    found = {row.id: row for row in rows}
     lines = []
     for sku_id, quantity in merged.items():
         if sku_id not in found:

@@ -112,7 +112,10 @@ _WAREHOUSES = (
 def _available(
     session: Session, merchant_id: str, location_ids: list[str], skus: list[str]
 ) -> dict[tuple[str, str], int]:
-    rows = session.execute(_AVAILABLE, {"m": merchant_id, "locations": location_ids, "skus": skus})
+    # on the session's connection: plain rows need none of the ORM's steps
+    rows = session.connection().execute(
+        _AVAILABLE, {"m": merchant_id, "locations": location_ids, "skus": skus}
+    )
     return {(loc, sku): n for loc, sku, n in rows}
 
 
