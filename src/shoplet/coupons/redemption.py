@@ -7,9 +7,9 @@ two verifications of one code race on ``status = 'available'`` and exactly one w
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -50,7 +50,7 @@ def as_contract(coupon: Coupon) -> dict[str, Any]:
 
 # Built once: every checkout and quote reads the customer's coupons.
 _HELD = (
-    select(Coupon)
+    select(cast(Table, Coupon.__table__))  # rows: pricing only reads them
     .where(
         owned(Coupon, bindparam("m")),
         Coupon.customer_id == bindparam("c"),
@@ -63,8 +63,9 @@ _HELD = (
 def held(
     session: Session, *, merchant_id: str, customer_id: str, host_app: str | None, store_id: str | None
 ) -> list[Coupon]:
-    """The customer's available coupons that may be used in this host app at this store."""
-    rows = session.scalars(_HELD, {"m": merchant_id, "c": customer_id})
+    """The customer's available coupons that may be used in this host app at this store: rows
+    of the table, every column as an attribute, for reading (each checkout reads them)."""
+    rows = cast(list[Coupon], session.connection().execute(_HELD, {"m": merchant_id, "c": customer_id}).all())
     return [
         c
         for c in rows
