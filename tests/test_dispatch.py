@@ -1,10 +1,12 @@
 """What a storefront request costs before and around its own work, held in place.
 
-- Routes tried: every API request's first segment after ``/api/v1/`` picks, by a dictionary
-  lookup (``app.Audiences``), an application holding only the routers with routes under it
-  (the storefront is one), so a customer's request tries the same routes however many
-  merchant, platform or console operations the API has — here 150 more are added and
-  nothing changes — and a merchant's request tries only its own domain's.
+- Routes tried: every API request's first segment after ``/api/v1/`` (under ``storefront``
+  the first two) picks, by a dictionary lookup (``app.Audiences``), an application holding
+  only the routes under it, so a customer's request tries the same routes however many
+  merchant, platform, console or other storefront operations the API has — here 150 more
+  of each are added and nothing changes — and a merchant's request tries only its own
+  domain's.
+- Worker threads: the server bounds them (``SHOPLET_WORKER_THREADS``, 4 on SQLite).
 - Thread hops: FastAPI runs every sync dependency and sync endpoint in the thread pool, and
   checks a sync endpoint's answer there again. The dependencies that only read the request
   (database, clock, runtime, role checks) are async, and every route runs its blocking body
@@ -27,7 +29,7 @@ from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from shoplet.app import STOREFRONT_ROUTERS, create_app
+from shoplet.app import STOREFRONT_ROUTERS, create_app, section_key, sections
 from shoplet.coupons import api as coupons_api
 from shoplet.webhooks import api as webhooks_api
 from tests.helpers import Shop, counting, ok
@@ -85,27 +87,46 @@ def round_trips(engine):
         psycopg.Cursor.execute, _connection_base.BaseConnection._exec_command = execute, command
 
 
-def _storefront_routes() -> int:
-    return sum(len(router.routes) for router in STOREFRONT_ROUTERS)
+def _storefront_routes(key: str) -> int:
+    return sum(
+        1 for router in STOREFRONT_ROUTERS for route in router.routes if section_key(route.path) == key
+    )
 
 
 def test_storefront_routes_tried_do_not_grow_with_the_api(shop: Shop, runtime, monkeypatch):
     def tried(client: TestClient) -> int:
         with tally(monkeypatch) as counts:
             ok(client.get("/api/v1/storefront/me", headers=shop.customer))
+            ok(client.get(f"/api/v1/storefront/orders/{order['id']}", headers=shop.customer))
         return counts["matches"]
 
+    order = shop.order({"LATTE-T": 1}, key="seen")
     before = tried(shop.client)
-    assert 0 < before <= _storefront_routes()
+    # a customer's order tries the operations under /storefront/orders, not the storefront's
+    # fifty others (FastAPI asks a route more than once per request: three times at most)
+    held = _storefront_routes("storefront/me") + _storefront_routes("storefront/orders")
+    assert 0 < before <= 3 * held <= 3 * 8
 
     bigger = create_app(runtime)
     extra = APIRouter(prefix="/api/v1")
     for n in range(150):
         extra.add_api_route(f"/extra-{n}/{{item_id}}", lambda item_id: {"item": item_id}, methods=["GET"])
+    storefront = APIRouter(prefix="/storefront")
+    for n in range(150):
+        storefront.add_api_route(f"/more-{n}/{{item_id}}", lambda item_id: {"more": item_id}, methods=["GET"])
+    bigger.state.sections.update(sections(runtime, [storefront]))
     bigger.include_router(extra)
     with TestClient(bigger) as client:
         assert tried(client) == before
         assert ok(client.get("/api/v1/extra-149/x")) == {"item": "x"}  # the merchant side still serves them
+        assert ok(client.get("/api/v1/storefront/more-149/x")) == {"more": "x"}
+        # and the bound on worker threads is the server's, once it has started
+        expected = 4 if runtime.db.dialect == "sqlite" else 8
+        assert client.portal.call(_thread_limit) == runtime.settings.resolved_worker_threads() == expected
+
+
+async def _thread_limit() -> float:
+    return anyio.to_thread.current_default_thread_limiter().total_tokens
 
 
 def test_a_merchant_request_tries_only_its_own_domains_routes(shop: Shop, monkeypatch):
@@ -126,8 +147,8 @@ def test_every_documented_operation_is_served_by_its_section(shop: Shop):
     paths = {path for path in app.openapi()["paths"] if path != "/api/v1/health"}
     assert len(paths) > 100
     for path in paths:  # each operation reaches the section its first segment picks
-        section = sections[path.removeprefix("/api/v1/").partition("/")[0]]
-        assert path in getattr(section, "app", section).openapi()["paths"], path
+        section = sections[section_key(path.removeprefix("/api/v1"))]
+        assert path in section.app.openapi()["paths"], path
     # the fallback still answers what no section holds, with the API's problem
     missing = shop.client.get("/api/v1/no-such-thing", headers=shop.admin)
     assert missing.status_code == 404 and missing.json()["code"] == "http.not_found"

@@ -24,6 +24,16 @@ def test_openapi_covers_the_core_resources(client):
         assert any(p.endswith(fragment) or fragment in p for p in paths), fragment
 
 
+def test_every_schema_in_the_document_has_one_name(client):
+    # the storefront's operations and the merchant's are one document: two models with the
+    # same class name would be qualified with their modules (or, merged by hand, one would
+    # silently replace the other); each resource's model has a name of its own
+    schemas = ok(client.get("/openapi.json"))["components"]["schemas"]
+    assert not [name for name in schemas if name.startswith("shoplet__")]
+    for name in ("BuyingGroupOut", "GroupOut", "GuideVisitIn", "VisitIn", "LightFiguresOut"):
+        assert name in schemas, name
+
+
 def test_docs_load_only_vendored_assets(client):
     page = client.get("/docs")
     assert page.status_code == 200

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -160,11 +163,11 @@ class Audiences:
     FastAPI tries its routes one by one: without this a customer's checkout would pay for
     every merchant, platform and console operation listed before it, and a webhook call for
     every domain registered before webhooks (the API keeps growing). Here an API request's
-    first segment after ``/api/v1/`` (``storefront``, ``coupon-templates``, ``orders`` …)
-    picks, by one dictionary lookup, the application holding only the routers that have
-    routes under it (:func:`sections`); a path under another prefix (``/console``) goes to
-    that audience's application; everything else (health, the document, static files) to
-    the main one."""
+    first segment after ``/api/v1/`` (``coupon-templates``, ``orders`` …; under ``storefront``
+    the first two: ``storefront/orders``) picks, by one dictionary lookup, the application
+    holding only the routes under it (:func:`sections`); a path under another prefix
+    (``/console``) goes to that audience's application; everything else (health, the
+    document, static files) to the main one."""
 
     def __init__(self, app: Any, *, audiences: dict[str, Any], sections: dict[str, Any]) -> None:
         self.app = app
@@ -179,7 +182,10 @@ class Audiences:
             if root and path.startswith(root):
                 path = path[len(root) :]
             if path.startswith(self.api):
-                target = self.sections.get(path[len(self.api) :].partition("/")[0])
+                head, _, tail = path[len(self.api) :].partition("/")
+                if head in NESTED:
+                    head = f"{head}/{tail.partition('/')[0]}"
+                target = self.sections.get(head)
                 if target is not None:
                     await target(scope, receive, send)
                     return
@@ -190,31 +196,44 @@ class Audiences:
         await self.app(scope, receive, send)
 
 
-def first_segment(path: str) -> str:
-    """``/coupon-templates/{template_id}`` → ``coupon-templates``: where a router's route sits."""
-    segment = path.lstrip("/").partition("/")[0]
-    if not segment or "{" in segment:
-        raise ValueError(f"a route must start with a fixed segment to be sectioned: {path}")
-    return segment
+NESTED = frozenset({STOREFRONT.rpartition("/")[2]})
+"""First segments sectioned one level further: the customers' API (``/storefront/orders``,
+``/storefront/coupons`` …) is an audience of its own and grows with every capability, so a
+checkout tries only the operations under ``/storefront/orders``."""
+
+
+def section_key(path: str) -> str:
+    """Where a route sits: ``/coupon-templates/{template_id}`` → ``coupon-templates``,
+    ``/storefront/orders/{order_id}`` → ``storefront/orders`` (:data:`NESTED`)."""
+    head, _, tail = path.lstrip("/").partition("/")
+    if head in NESTED:
+        head = f"{head}/{tail.partition('/')[0]}"
+    if not head or "{" in head or head.endswith("/"):
+        raise ValueError(f"a route must start with fixed segments to be sectioned: {path}")
+    return head
 
 
 class Section:
     """An application built at its first request: a process (or a test) that never calls a
-    section does not pay for building it."""
+    section does not pay for building it. It holds, of each router, only the routes under
+    its segments (a storefront router's routes spread over several sections)."""
 
-    def __init__(self, runtime: Runtime, routers: list[APIRouter], segments: list[str]) -> None:
+    def __init__(self, runtime: Runtime, routers: list[APIRouter], key: str) -> None:
         self.runtime = runtime
         self.routers = routers
-        self.segments = segments
+        self.key = key
         self._app: FastAPI | None = None
 
     @property
     def app(self) -> FastAPI:
         if self._app is None:  # built on the event loop's thread: no other request builds it meanwhile
-            app = audience_app(self.runtime, "Shoplet API: " + ", ".join(f"/{s}" for s in self.segments))
+            app = audience_app(self.runtime, f"Shoplet API: /{self.key}")
             api = APIRouter(route_class=OneHop, prefix=API)
             for router in self.routers:
-                api.include_router(router)
+                held = [
+                    route for route in router.routes if section_key(getattr(route, "path", "")) == self.key
+                ]
+                api.include_router(router if len(held) == len(router.routes) else APIRouter(routes=held))
             app.include_router(api)
             self._app = app
         return self._app
@@ -224,25 +243,17 @@ class Section:
 
 
 def sections(runtime: Runtime, routers: list[APIRouter]) -> dict[str, Any]:
-    """For each first segment the routers' routes use, a :class:`Section` with exactly the
-    routers that have routes under it, included in their order (a segment two domains would
-    share gets both, the first registered first, as in the main application). Routers with
-    the same segments share one section."""
+    """For each section the routers' routes use (:func:`section_key`), a :class:`Section`
+    holding those routes only, from the routers that have routes under it in their order (a
+    segment two domains would share gets both, the first registered first, as in the main
+    application)."""
     owners: dict[str, list[APIRouter]] = {}
     for router in routers:
         for route in router.routes:
-            group = owners.setdefault(first_segment(getattr(route, "path", "")), [])
+            group = owners.setdefault(section_key(getattr(route, "path", "")), [])
             if router not in group:
                 group.append(router)
-    shared: dict[tuple[int, ...], Section] = {}
-    out: dict[str, Any] = {}
-    for segment, group in owners.items():
-        key = tuple(id(router) for router in group)
-        if key not in shared:
-            shared[key] = Section(runtime, group, [])
-        shared[key].segments.append(segment)
-        out[segment] = shared[key]
-    return out
+    return {key: Section(runtime, group, key) for key, group in owners.items()}
 
 
 def audience_app(runtime: Runtime, title: str) -> FastAPI:
@@ -251,17 +262,6 @@ def audience_app(runtime: Runtime, title: str) -> FastAPI:
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(Guard)
-    return app
-
-
-def storefront_app(runtime: Runtime) -> FastAPI:
-    """The customers' API (``/api/v1/storefront/…``): only the storefront's routes to match.
-    Its operations are documented in the main application's OpenAPI document."""
-    app = audience_app(runtime, "Shoplet storefront")
-    api = APIRouter(route_class=OneHop, prefix=API)
-    for router in STOREFRONT_ROUTERS:
-        api.include_router(router)
-    app.include_router(api)
     return app
 
 
@@ -285,12 +285,31 @@ def _document_webhooks(app: FastAPI) -> None:
         app.webhooks.post(name, summary=name, response_model=None, status_code=200)(receive)
 
 
+def worker_threads(runtime: Runtime) -> Any:
+    """The application's lifespan: bound the worker threads blocking endpoints run in.
+
+    Starlette's default is 40. The endpoints' work is Python (and SQLite, in process) under one
+    interpreter lock, so forty threads mostly hand that lock to one another: under sixteen
+    concurrent customers a checkout cost about a sixth more CPU than alone, and a few threads
+    served more orders a second than forty on both databases (README, checkout benchmark).
+    Requests beyond the bound wait on the event loop, costing nothing meanwhile."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = (
+            runtime.settings.resolved_worker_threads()
+        )
+        yield
+
+    return lifespan
+
+
 def create_app(runtime: Runtime | None = None) -> FastAPI:
     """Build the application around a runtime (built from the environment when not given)."""
     runtime = runtime or Runtime(get_settings())
     known_zones()  # listed now rather than by the first requests that need it
-    storefront = storefront_app(runtime)
     app = FastAPI(
+        lifespan=worker_threads(runtime),
         title="Shoplet",
         version=__version__,
         summary="Commerce operating system for mini-program merchants.",
@@ -330,11 +349,10 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     routers += [tenancy_api.platform, payments_api.notify, messaging_api.media]
     if runtime.sandbox is not None:
         routers += [sandbox_api.router, messaging_api.sandbox]
+    routers += STOREFRONT_ROUTERS
     by_segment = sections(runtime, routers)
-    by_segment[STOREFRONT.rpartition("/")[2]] = storefront
     # Outermost, before the guard: each audience's and section's application has its own.
     app.add_middleware(Audiences, audiences={CONSOLE: console_app(runtime)}, sections=by_segment)
-    app.state.storefront = storefront
     app.state.sections = by_segment
     static = resources.files("shoplet") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
@@ -372,16 +390,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
-        """FastAPI's document with the storefront application's operations, plus every
-        operation's problem responses (built once)."""
+        """FastAPI's document with every operation's problem responses (built once)."""
         if app.openapi_schema is None:
-            schema = generate()
-            extra = storefront.openapi()
-            schema["paths"].update(extra["paths"])
-            for kind, entries in extra.get("components", {}).items():
-                schema.setdefault("components", {}).setdefault(kind, {}).update(entries)
-            for part in (app, storefront):
-                problems.document(part, schema, dynamic=runtime.verifiers.values())
+            problems.document(app, generate(), dynamic=runtime.verifiers.values())
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]

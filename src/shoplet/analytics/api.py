@@ -21,7 +21,7 @@ from shoplet.analytics.schemas import (
     DashboardOut,
     FunnelOut,
     GuideRow,
-    LightFiguresOut,
+    LightMembershipFiguresOut,
     NewCustomersOut,
     RepeatOut,
     RetentionOut,
@@ -147,8 +147,8 @@ def repeat_purchase(q: AskQuery) -> RepeatOut:
     return q.answer(lambda s, src, r: figures.repeat_purchase(src, r.since, r.until))
 
 
-@router.get("/light-memberships", response_model=LightFiguresOut)
-def light_memberships(q: AskQuery) -> LightFiguresOut:
+@router.get("/light-memberships", response_model=LightMembershipFiguresOut)
+def light_memberships(q: AskQuery) -> LightMembershipFiguresOut:
     """Light memberships joined, periods settled (charged or owed nothing) and gone overdue, the
     fees charged against the benefits enjoyed."""
     return q.answer(lambda s, src, r: figures.light_memberships(src, r.since, r.until))

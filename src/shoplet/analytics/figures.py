@@ -38,7 +38,7 @@ from shoplet.analytics.schemas import (
     FunnelOut,
     FunnelStepOut,
     GuideRow,
-    LightFiguresOut,
+    LightMembershipFiguresOut,
     NewCustomersOut,
     PlanJoins,
     RepeatOut,
@@ -229,14 +229,14 @@ def repeat_purchase(source: Source, since: date, until: date) -> RepeatOut:
     return RepeatOut(buyers=buyers, repeat_buyers=repeat, rate=_rate(repeat, buyers))
 
 
-def light_memberships(source: Source, since: date, until: date) -> LightFiguresOut:
+def light_memberships(source: Source, since: date, until: date) -> LightMembershipFiguresOut:
     joined = source.sums(since, until, "light_joined", "plan")
     outcomes = source.sums(since, until, "light_settled", "outcome")
 
     def total(metric: str) -> int:
         return source.sums(since, until, metric, "all").get("", 0)
 
-    return LightFiguresOut(
+    return LightMembershipFiguresOut(
         joined=sum(joined.values()),
         by_plan=[
             PlanJoins(plan_id=p, joined=n) for p, n in sorted(joined.items(), key=lambda x: (-x[1], x[0]))

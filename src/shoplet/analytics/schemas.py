@@ -88,7 +88,7 @@ class PlanJoins(Out):
     joined: int
 
 
-class LightFiguresOut(Out):
+class LightMembershipFiguresOut(Out):
     joined: int
     by_plan: list[PlanJoins]
     settled_charged: int
@@ -138,5 +138,5 @@ class DashboardOut(Out):
     new_customers: NewCustomersOut | None = None
     coupons: list[CouponUseRow] | None = None
     repeat_purchase: RepeatOut | None = None
-    light_memberships: LightFiguresOut | None = None
+    light_memberships: LightMembershipFiguresOut | None = None
     guides: list[GuideRow] | None = None

@@ -22,6 +22,7 @@ from shoplet.campaigns.models import (
 from shoplet.campaigns.schemas import (
     ActionIn,
     AddressIn,
+    BuyingGroupOut,
     FlashBuyIn,
     FlashFiguresOut,
     FlashItemOut,
@@ -32,7 +33,6 @@ from shoplet.campaigns.schemas import (
     GroupCampaignIn,
     GroupCampaignOut,
     GroupFiguresOut,
-    GroupOut,
     PlanDeliveryOut,
     PlanFiguresOut,
     PlanIn,
@@ -102,7 +102,7 @@ def act_on_group_campaign(
         return GroupCampaignOut.model_validate(campaign)
 
 
-@router.get("/group-campaigns/{group_campaign_id}/groups", response_model=Page[GroupOut])
+@router.get("/group-campaigns/{group_campaign_id}/groups", response_model=Page[BuyingGroupOut])
 def list_groups(
     group_campaign_id: str,
     p: AsStaff,
@@ -110,14 +110,14 @@ def list_groups(
     now: Now,
     page: PageQuery,
     status: str | None = Query(None, pattern="^(pending|open|succeeded|failed|cancelled)$"),
-) -> Page[GroupOut]:
+) -> Page[BuyingGroupOut]:
     with db.unit_of_work(write=False) as s:
         groups.get_campaign(s, p.tenant, group_campaign_id)
         stmt = scoped(BuyingGroup, p.tenant).where(BuyingGroup.campaign_id == group_campaign_id)
         if status:
             stmt = stmt.where(BuyingGroup.status == status)
         rows, cursor = paginate(s, stmt, BuyingGroup.id, page)
-        return _page([GroupOut(**v) for v in views.groups_view(s, p.tenant, list(rows), now)], cursor)
+        return _page([BuyingGroupOut(**v) for v in views.groups_view(s, p.tenant, list(rows), now)], cursor)
 
 
 @router.get("/group-campaigns/{group_campaign_id}/figures", response_model=GroupFiguresOut)
@@ -153,15 +153,15 @@ def see_group_campaign(group_campaign_id: str, p: AsCustomer, db: Db, now: Now) 
         ).all()
         return GroupCampaignDetail(
             campaign=GroupCampaignOut.model_validate(campaign),
-            open_groups=[GroupOut(**v) for v in views.groups_view(s, p.tenant, list(joinable), now)],
+            open_groups=[BuyingGroupOut(**v) for v in views.groups_view(s, p.tenant, list(joinable), now)],
         )
 
 
-@storefront.get("/buying-groups/{buying_group_id}", response_model=GroupOut)
-def see_group(buying_group_id: str, p: AsCustomer, db: Db, now: Now) -> GroupOut:
+@storefront.get("/buying-groups/{buying_group_id}", response_model=BuyingGroupOut)
+def see_group(buying_group_id: str, p: AsCustomer, db: Db, now: Now) -> BuyingGroupOut:
     """A group from a share link: seats left, time left, members by masked name."""
     with db.unit_of_work(write=False) as s:
-        return GroupOut(**views.group_view(s, views.get_group(s, p.tenant, buying_group_id), now))
+        return BuyingGroupOut(**views.group_view(s, views.get_group(s, p.tenant, buying_group_id), now))
 
 
 def _group_buy(

@@ -48,13 +48,13 @@ class GroupCampaignOut(Out):
     created_at: datetime
 
 
-class Member(Out):
+class GroupMemberOut(Out):
     name: str = Field(description="Masked: the first character, then stars.")
     leader: bool
     paid: bool
 
 
-class GroupOut(Out):
+class BuyingGroupOut(Out):
     id: str
     campaign_id: str
     status: str
@@ -66,12 +66,12 @@ class GroupOut(Out):
     opened_at: datetime | None
     expires_at: datetime | None
     seconds_left: int
-    members: list[Member]
+    members: list[GroupMemberOut]
 
 
 class GroupCampaignDetail(Out):
     campaign: GroupCampaignOut
-    open_groups: list[GroupOut] = Field(description="Groups a customer can join now, fullest first.")
+    open_groups: list[BuyingGroupOut] = Field(description="Groups a customer can join now, fullest first.")
 
 
 class GroupBuyIn(In):

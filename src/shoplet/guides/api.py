@@ -47,11 +47,11 @@ from shoplet.guides.schemas import (
     GuideIssueIn,
     GuidePolicyIn,
     GuidePolicyOut,
+    GuideVisitIn,
     MyCustomerOut,
     QuotaIn,
     QuotaOut,
     ReminderOut,
-    VisitIn,
     VisitOut,
 )
 from shoplet.guides.views import my_customers_out
@@ -462,7 +462,7 @@ def my_reminders(
 @router.post("/workbench/customers/{customer_id}/visits", response_model=VisitOut, status_code=201)
 def record_visit(
     customer_id: str,
-    body: VisitIn,
+    body: GuideVisitIn,
     p: AsGuide,
     db: Db,
     now: Now,

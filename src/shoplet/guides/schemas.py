@@ -142,7 +142,7 @@ class ReminderOut(Out):
     days_unseen: int
 
 
-class VisitIn(In):
+class GuideVisitIn(In):
     note: str = Field("", max_length=500)
 
 
