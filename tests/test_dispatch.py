@@ -6,7 +6,7 @@
   merchant, platform, console or other storefront operations the API has — here 150 more
   of each are added and nothing changes — and a merchant's request tries only its own
   domain's.
-- Worker threads: the server bounds them (``SHOPLET_WORKER_THREADS``, 4 on SQLite).
+- Worker threads: the server bounds them (``SHOPLET_WORKER_THREADS``, 4).
 - Thread hops: FastAPI runs every sync dependency and sync endpoint in the thread pool, and
   checks a sync endpoint's answer there again. The dependencies that only read the request
   (database, clock, runtime, role checks) are async, and every route runs its blocking body
@@ -121,8 +121,7 @@ def test_storefront_routes_tried_do_not_grow_with_the_api(shop: Shop, runtime, m
         assert ok(client.get("/api/v1/extra-149/x")) == {"item": "x"}  # the merchant side still serves them
         assert ok(client.get("/api/v1/storefront/more-149/x")) == {"more": "x"}
         # and the bound on worker threads is the server's, once it has started
-        expected = 4 if runtime.db.dialect == "sqlite" else 8
-        assert client.portal.call(_thread_limit) == runtime.settings.resolved_worker_threads() == expected
+        assert client.portal.call(_thread_limit) == runtime.settings.worker_threads == 4
 
 
 async def _thread_limit() -> float:

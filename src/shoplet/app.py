@@ -297,7 +297,7 @@ def worker_threads(runtime: Runtime) -> Any:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = (
-            runtime.settings.resolved_worker_threads()
+            runtime.settings.worker_threads
         )
         yield
 

@@ -86,13 +86,13 @@ class Settings(BaseSettings):
         "PostgreSQL, where one's Python runs while another's statements run in the database; 1 on SQLite, whose "
         "one writer would serialise them anyway).",
     )
-    worker_threads: int | None = Field(
-        default=None,
+    worker_threads: int = Field(
+        default=4,
         ge=1,
         le=256,
-        description="Requests the server works on at once in its worker threads (default: 4 on SQLite, 8 on "
-        "PostgreSQL). The work is Python under one interpreter lock: threads beyond a few only take turns with "
-        "it, and each turn costs CPU; more help only while requests wait on a remote database.",
+        description="Requests the server works on at once in its worker threads (Starlette's default: 40). The work is Python "
+        "under one interpreter lock: threads beyond a few only take turns with it, and each turn costs CPU; more "
+        "help while requests wait on a remote database.",
     )
     webhooks_allow_private: bool = Field(
         default=False,
@@ -102,12 +102,6 @@ class Settings(BaseSettings):
     customer_session_days: int = Field(default=30, ge=1)
     sweep_interval_seconds: int = Field(default=60, ge=1)
     log_level: str = "info"
-
-    def resolved_worker_threads(self) -> int:
-        """Worker threads for blocking request work: explicit, or by the database's kind."""
-        if self.worker_threads:
-            return self.worker_threads
-        return 4 if self.database_url.startswith("sqlite") else 8
 
     def resolved_jobs_path(self) -> str:
         """Where the SQLite job queue lives: explicit, or beside the SQLite database."""
