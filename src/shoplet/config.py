@@ -90,9 +90,9 @@ class Settings(BaseSettings):
         default=4,
         ge=1,
         le=256,
-        description="Requests the server works on at once in its worker threads (Starlette's default: 40). The work is Python "
-        "under one interpreter lock: threads beyond a few only take turns with it, and each turn costs CPU; more "
-        "help while requests wait on a remote database.",
+        description="Requests the server works on at once in its worker threads (Starlette's default: 40). The "
+        "work is Python under one interpreter lock: threads beyond a few only take turns with it, and each turn "
+        "costs CPU; more help while requests wait on a remote database.",
     )
     webhooks_allow_private: bool = Field(
         default=False,
