@@ -296,9 +296,7 @@ def worker_threads(runtime: Runtime) -> Any:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        anyio.to_thread.current_default_thread_limiter().total_tokens = (
-            runtime.settings.worker_threads
-        )
+        anyio.to_thread.current_default_thread_limiter().total_tokens = runtime.settings.worker_threads
         yield
 
     return lifespan
