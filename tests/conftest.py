@@ -4,12 +4,13 @@ clock, and a test client whose sandbox notifications travel through the real ASG
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from shoplet.app import create_app
 from shoplet.config import Settings
@@ -60,11 +61,33 @@ def database_url(request, tmp_path_factory) -> str:
     return url
 
 
+# What a reading unit of work must never send: on PostgreSQL it runs in autocommit (see
+# Database.__init__), where a write would commit on its own and a lock end with its statement.
+WRITES = re.compile(
+    r"^\s*(INSERT|UPDATE|DELETE|MERGE)\b|\bFOR (NO KEY )?UPDATE\b|\bFOR SHARE\b|pg_advisory", re.I
+)
+READ_UNIT_WRITES: list[str] = []
+
+
 @pytest.fixture(scope="session")
 def database(database_url) -> Database:
     db = Database(database_url)
+
+    @event.listens_for(db.read_engine, "before_cursor_execute")
+    def _reads_only(_conn, _cursor, statement, *_args) -> None:
+        if WRITES.search(statement):
+            READ_UNIT_WRITES.append(statement[:120])
+
     yield db
     db.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _read_units_only_read():
+    """Every test: no reading unit of work wrote or locked anything."""
+    READ_UNIT_WRITES.clear()
+    yield
+    assert not READ_UNIT_WRITES, f"a reading unit of work wrote or locked: {READ_UNIT_WRITES}"
 
 
 @pytest.fixture

@@ -13,8 +13,9 @@
   with one hop (``threads.OneHop``). A customer session verified in the last second is
   remembered (``auth.Remembered``), so a claim or a checkout hops once, for the endpoint;
   a session's first request hops for its credential check too.
-- Statements: a claim and a checkout send a fixed number of SQL statements; on PostgreSQL a
-  claim's round trips (pings, BEGIN, COMMIT included) are counted too.
+- Statements: a claim, a checkout and a checkout routing refuses send a fixed number of SQL
+  statements; on PostgreSQL their round trips (pings, BEGIN, COMMIT included) are counted
+  too: reading units of work run in autocommit there.
 
 Counts, never times: they hold on any machine.
 """
@@ -180,8 +181,16 @@ def test_a_claim_and_a_checkout_hop_threads_only_for_their_own_work(shop: Shop, 
     with counting(engine) as claim_statements, tally(monkeypatch) as claim, round_trips(engine) as trips:
         ok(client.post("/api/v1/storefront/coupons", json=body, headers=shop.customer), 201)
     shop.order({"LATTE-T": 1}, key="warm")
-    with counting(engine) as order_statements, tally(monkeypatch) as order:
+    with (
+        counting(engine) as order_statements,
+        tally(monkeypatch) as order,
+        round_trips(engine) as order_trips,
+    ):
         shop.order({"LATTE-T": 1}, key="counted")  # as a mini program sends it
+    # refused by routing (the store has 8 left): the basket, where it could come from, and
+    # whether the key answered an earlier request; nothing else is read
+    with counting(engine) as refused_statements, round_trips(engine) as refused_trips:
+        shop.order({"LATTE-T": 50}, key="too-many", status=422)
     # the endpoint only (its answer is checked on the event loop): the customer's session was
     # verified a moment ago, and is remembered for a second
     assert claim["hops"] == 1, claim
@@ -197,12 +206,17 @@ def test_a_claim_and_a_checkout_hop_threads_only_for_their_own_work(shop: Shop, 
         # and every round trip to the server: the credential check and the template's read
         # one each (autocommit, and no ping for a connection used a moment ago), the write
         # its statements with BEGIN and COMMIT
-        assert len(trips) <= 9, trips
+        assert len(trips) <= 8, trips
+        # the reading units of work run in autocommit: BEGIN and COMMIT for the writes only
+        assert len(order_trips) <= ORDER_STATEMENTS["postgresql"] + 2, order_trips
+        assert len(refused_trips) <= REFUSED_STATEMENTS["postgresql"], refused_trips
     assert len(order_statements) <= ORDER_STATEMENTS[shop.runtime.db.dialect], order_statements
+    assert len(refused_statements) <= REFUSED_STATEMENTS[shop.runtime.db.dialect], refused_statements
 
 
-CLAIM_STATEMENTS = {"sqlite": 8, "postgresql": 7}  # not gated: one transaction
-ORDER_STATEMENTS = {"sqlite": 20, "postgresql": 18}  # with its Idempotency-Key
+CLAIM_STATEMENTS = {"sqlite": 7, "postgresql": 6}  # not gated: one transaction
+ORDER_STATEMENTS = {"sqlite": 17, "postgresql": 15}  # with its Idempotency-Key
+REFUSED_STATEMENTS = {"sqlite": 5, "postgresql": 4}  # a checkout routing refuses (SQLite: BEGIN too)
 
 
 @pytest.fixture(autouse=True)

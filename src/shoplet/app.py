@@ -182,10 +182,7 @@ class Audiences:
             if root and path.startswith(root):
                 path = path[len(root) :]
             if path.startswith(self.api):
-                head, _, tail = path[len(self.api) :].partition("/")
-                if head in NESTED:
-                    head = f"{head}/{tail.partition('/')[0]}"
-                target = self.sections.get(head)
+                target = self.sections.get(_head(path[len(self.api) :]))
                 if target is not None:
                     await target(scope, receive, send)
                     return
@@ -202,15 +199,23 @@ NESTED = frozenset({STOREFRONT.rpartition("/")[2]})
 checkout tries only the operations under ``/storefront/orders``."""
 
 
+def _head(path: str) -> str:
+    """A path's section (see :func:`section_key`), for a request's path after the API prefix."""
+    head, _, tail = path.partition("/")
+    return f"{head}/{tail.partition('/')[0]}" if head in NESTED else head
+
+
 def section_key(path: str) -> str:
     """Where a route sits: ``/coupon-templates/{template_id}`` → ``coupon-templates``,
     ``/storefront/orders/{order_id}`` → ``storefront/orders`` (:data:`NESTED`)."""
-    head, _, tail = path.lstrip("/").partition("/")
-    if head in NESTED:
-        head = f"{head}/{tail.partition('/')[0]}"
+    head = _head(path.lstrip("/"))
     if not head or "{" in head or head.endswith("/"):
         raise ValueError(f"a route must start with fixed segments to be sectioned: {path}")
     return head
+
+
+def _route_key(route: Any) -> str:
+    return section_key(getattr(route, "path", ""))
 
 
 class Section:
@@ -230,9 +235,7 @@ class Section:
             app = audience_app(self.runtime, f"Shoplet API: /{self.key}")
             api = APIRouter(route_class=OneHop, prefix=API)
             for router in self.routers:
-                held = [
-                    route for route in router.routes if section_key(getattr(route, "path", "")) == self.key
-                ]
+                held = [route for route in router.routes if _route_key(route) == self.key]
                 api.include_router(router if len(held) == len(router.routes) else APIRouter(routes=held))
             app.include_router(api)
             self._app = app
@@ -250,7 +253,7 @@ def sections(runtime: Runtime, routers: list[APIRouter]) -> dict[str, Any]:
     owners: dict[str, list[APIRouter]] = {}
     for router in routers:
         for route in router.routes:
-            group = owners.setdefault(section_key(getattr(route, "path", "")), [])
+            group = owners.setdefault(_route_key(route), [])
             if router not in group:
                 group.append(router)
     return {key: Section(runtime, group, key) for key, group in owners.items()}

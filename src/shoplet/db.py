@@ -458,16 +458,18 @@ class Database:
         # Each recorded business event is queued once for each of these (the daily rollups,
         # and the ClickHouse copy when one is configured).
         self.event_consumers: tuple[str, ...] = ("rollup",)
-        self._read = sessionmaker(
-            bind=self.engine.execution_options(shoplet_write=False),
-            class_=KeyedSession,
-            expire_on_commit=False,
-        )
+        # PostgreSQL runs reading units of work in autocommit: under its READ COMMITTED each
+        # statement takes its own snapshot in a transaction too, so BEGIN and COMMIT would
+        # buy no consistency and cost two round trips (a fifth of a refused checkout's).
+        # Nothing that writes runs in one (tests/test_read_units.py holds that); SQLite's
+        # read transaction (a plain BEGIN) keeps one snapshot and costs no round trip.
+        autocommit = {"isolation_level": "AUTOCOMMIT"} if self.engine.dialect.name == "postgresql" else {}
+        self.read_engine = self.engine.execution_options(shoplet_write=False, **autocommit)
+        self._read = sessionmaker(bind=self.read_engine, class_=KeyedSession, expire_on_commit=False)
         # One SELECT on its own needs no transaction around it: SQLite's BEGIN is skipped
         # (see make_engine), PostgreSQL's connection runs it in autocommit (no BEGIN, no
         # ROLLBACK: two round trips fewer per credential check).
-        single = {"isolation_level": "AUTOCOMMIT"} if self.engine.dialect.name == "postgresql" else {}
-        self._single_read = self.engine.execution_options(shoplet_single_read=True, **single)
+        self._single_read = self.engine.execution_options(shoplet_single_read=True, **autocommit)
 
     @property
     def dialect(self) -> str:

@@ -10,9 +10,9 @@ into a :class:`LightSettlement` charging min(fee, enjoyed) — see ``settlement.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -79,7 +79,7 @@ def close_plan(session: Session, *, merchant_id: str, plan_id: str) -> LightPlan
     return plan
 
 
-# Built once: every checkout asks (see current_of).
+# Built once: joining, coupons and the light-membership pages ask (see current_of).
 _CURRENT = select(LightMembership).where(
     owned(LightMembership, bindparam("m")),
     LightMembership.customer_id == bindparam("c"),
@@ -92,21 +92,12 @@ def current_of(session: Session, merchant_id: str, customer_id: str) -> LightMem
     return session.scalar(_CURRENT, {"m": merchant_id, "c": customer_id})
 
 
-# The same, as a row of the table: every checkout asks, and only reads the answer.
-_CURRENT_ROW = select(cast(Table, LightMembership.__table__)).where(
-    owned(LightMembership, bindparam("m")),
-    LightMembership.customer_id == bindparam("c"),
-    LightMembership.status.in_((LightStatus.ACTIVE, LightStatus.SETTLING, LightStatus.OVERDUE)),
-)
-
-
 def enjoying(
     session: Session, merchant_id: str, customer_id: str, now: datetime
 ) -> tuple[LightMembership, LightPlan] | None:
-    """The membership whose benefits apply to an order placed now (a row, to read), with its
-    plan."""
-    found = session.connection().execute(_CURRENT_ROW, {"m": merchant_id, "c": customer_id}).first()
-    membership = cast(LightMembership | None, found)
+    """The membership whose benefits apply to an order placed now, with its plan (checkout
+    reads the same in one statement with the rest of its terms: membership.loyalty.TERMS)."""
+    membership = current_of(session, merchant_id, customer_id)
     if (
         membership is None
         or membership.status != LightStatus.ACTIVE

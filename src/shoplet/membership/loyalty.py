@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam, literal, select
 from sqlalchemy.orm import Session
 
-from shoplet.db import row_by_key
 from shoplet.membership import light, points, tiers
-from shoplet.membership.models import Member
+from shoplet.membership.models import LightMembership, LightPlan, LightStatus, Member, Tier
+from shoplet.scoping import owned
 
 
 @dataclass(frozen=True)
@@ -34,33 +35,69 @@ class PricingTerms:
     points: dict[str, int] | None  # the engine's points input (balance, value, share), when spending
 
 
-def pricing_terms(
-    session: Session, *, merchant_id: str, customer_id: str, now: datetime, use_points: bool
+# The customer's membership facts in one statement, built once: the member and its tier,
+# the light membership that is not over and its plan (each a LEFT JOIN on a key: none of
+# them may exist). Checkout adds what else it reads per customer (see orders.basket).
+TERMS = (
+    select(
+        Member.customer_id.label("member"),
+        Member.tier,
+        Member.points_balance,
+        Tier.code.label("tier_code"),
+        Tier.member_price,
+        Tier.free_delivery,
+        LightMembership.id.label("light_id"),
+        LightMembership.status.label("light_status"),
+        LightMembership.period_no,
+        LightMembership.period_start,
+        LightMembership.period_end,
+        LightPlan.light_member_prices,
+        LightPlan.percent_off,
+    )
+    .select_from(select(literal(1).label("one")).subquery("one"))  # a row whatever joins
+    .outerjoin(Member, owned(Member, bindparam("m")) & (Member.customer_id == bindparam("c")))
+    .outerjoin(Tier, owned(Tier, bindparam("m")) & (Tier.code == Member.tier))
+    .outerjoin(
+        LightMembership,
+        owned(LightMembership, bindparam("m"))
+        & (LightMembership.customer_id == bindparam("c"))
+        & LightMembership.status.in_((LightStatus.ACTIVE, LightStatus.SETTLING, LightStatus.OVERDUE)),
+    )  # one at most (uq_light_memberships_current)
+    .outerjoin(LightPlan, owned(LightPlan, bindparam("m")) & (LightPlan.id == LightMembership.plan_id))
+)
+
+
+def terms_of(
+    session: Session, found: Any, *, merchant_id: str, now: datetime, use_points: bool
 ) -> PricingTerms:
-    """The membership facts the pricing engine needs for this customer now."""
-    member = row_by_key(session, Member, (merchant_id, customer_id))  # read only: a row
-    tier = tiers.benefits_of(session, merchant_id, member.tier) if member else None
+    """The membership facts the pricing engine needs for this customer now, from their row of
+    :data:`TERMS` (or of a statement extending it, as checkout's does)."""
+    member = found.member is not None
+    # no tier row: the implicit base tier (member price, no free delivery)
+    member_price = found.tier_code is None or bool(found.member_price)
     enjoyed = None
-    current = light.enjoying(session, merchant_id, customer_id, now)
-    if current is not None:
-        membership, plan = current
+    if (
+        found.light_id is not None
+        and found.light_status == LightStatus.ACTIVE
+        and found.period_start <= now < found.period_end
+    ):
         enjoyed = LightTerms(
-            membership_id=membership.id,
-            period_no=membership.period_no,
-            prices=bool(plan.light_member_prices),
-            percent_off=plan.percent_off,
+            membership_id=found.light_id,
+            period_no=found.period_no,
+            prices=bool(found.light_member_prices),
+            percent_off=found.percent_off,
         )
     spendable = None
-    if use_points and member is not None and member.points_balance > 0:
+    if use_points and member and found.points_balance > 0:
         settings = points.settings_of(session, merchant_id)
         spendable = {
-            "balance": member.points_balance,
+            "balance": found.points_balance,
             "value_per_point": settings.value_per_point,
             "max_share_percent": settings.max_share_percent,
         }
     return PricingTerms(
-        member=member is not None and (tier is None or tier.member_price),
-        free_delivery=bool(tier and tier.free_delivery),
+        member=member and member_price,
+        free_delivery=bool(member and found.tier_code is not None and found.free_delivery),
         light=enjoyed,
         points=spendable,
     )

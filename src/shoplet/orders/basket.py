@@ -17,6 +17,7 @@ from shoplet.catalog.models import Product, ProductStatus, Sku
 from shoplet.coupons import redemption as coupons
 from shoplet.db import by_key
 from shoplet.errors import InvalidInput, Unprocessable
+from shoplet.guides.models import GuideBinding
 from shoplet.inventory.models import StockLocation
 from shoplet.membership import loyalty
 from shoplet.orders import routing
@@ -43,6 +44,12 @@ _CART_SKUS = (
     .join(Product, (same_tenant(Product, Sku)) & (Product.id == Sku.product_id))
     .where(owned(Sku, bindparam("m")), Sku.id.in_(bindparam("ids", expanding=True)))
 )  # plain rows, not entities: only what a line needs
+
+# What checkout reads per customer, in one statement: the membership terms and the shopping
+# guide the customer is bound to (the order is attributed to them).
+_CUSTOMER = loyalty.TERMS.outerjoin(
+    GuideBinding, owned(GuideBinding, bindparam("m")) & (GuideBinding.customer_id == bindparam("c"))
+).add_columns(GuideBinding.guide_id, GuideBinding.store_id.label("guide_store_id"))
 
 
 def _cart_lines(session: Session, merchant_id: str, items: list[tuple[str, int]]) -> list[CartLine]:
@@ -118,6 +125,7 @@ class PricedItems:
     member: bool  # member prices applied
     record: dict[str, Any]  # what the order keeps (order.pricing): applied rules, promotion snapshots
     coupon_options: list[dict[str, Any]]  # every held coupon: whether it applies, and why not
+    guide: tuple[str, str | None] | None = None  # the customer's guide and their store, if bound
 
     @property
     def coupon_discounts(self) -> dict[str, int]:
@@ -170,9 +178,8 @@ def price_items(
         )
     if routed and not (campaign is not None and campaign.unrouted):
         routing.require(route)
-    terms = loyalty.pricing_terms(
-        session, merchant_id=merchant_id, customer_id=customer_id, now=now, use_points=use_points
-    )
+    customer = session.connection().execute(_CUSTOMER, {"m": merchant_id, "c": customer_id}).one()
+    terms = loyalty.terms_of(session, customer, merchant_id=merchant_id, now=now, use_points=use_points)
     delivery_fee = route.fee
     fee = 0 if terms.free_delivery else delivery_fee
     member, light = terms.member, terms.light
@@ -237,6 +244,7 @@ def price_items(
             {**o, "name": c.rule.get("name"), "valid_until": c.valid_until}
             for o, c in zip(priced.coupons, held, strict=True)
         ],
+        guide=None if customer.guide_id is None else (customer.guide_id, customer.guide_store_id),
     )
 
 

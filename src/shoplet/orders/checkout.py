@@ -19,10 +19,9 @@ from sqlalchemy.orm import Session
 
 from shoplet import idempotency
 from shoplet.coupons import redemption as coupons
-from shoplet.db import Database, new_id, row_by_key
+from shoplet.db import Database, new_id
 from shoplet.errors import ShopletError, Unprocessable
 from shoplet.events import EventKind
-from shoplet.guides.models import GuideBinding
 from shoplet.membership import points
 from shoplet.orders import fulfilment as fulfilments
 from shoplet.orders import routing
@@ -183,7 +182,7 @@ def place(
     customer bound to a shopping guide has the order attributed to that guide."""
     lines, priced, record = found.lines, found.cart, found.record
     shipments = [] if campaign is not None and campaign.unrouted else routing.require(found.route)
-    guide = row_by_key(session, GuideBinding, (merchant_id, customer_id))
+    guide_id, guide_store_id = found.guide or (None, None)  # read with the customer's terms
     order = Order(
         merchant_id=merchant_id,
         id=new_id("ord"),
@@ -200,8 +199,8 @@ def place(
         pricing=record,
         created_at=now,
         expires_at=now + timeout,
-        guide_id=guide.guide_id if guide else None,
-        guide_store_id=guide.store_id if guide else None,
+        guide_id=guide_id,
+        guide_store_id=guide_store_id,
         currency="CNY",
         paid_amount=0,
         refunded_amount=0,
