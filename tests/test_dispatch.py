@@ -223,3 +223,27 @@ REFUSED_STATEMENTS = {"sqlite": 5, "postgresql": 4}  # a checkout routing refuse
 def _no_leak(monkeypatch):
     yield
     monkeypatch.undo()
+
+
+def test_a_delivery_checkout_reads_the_time_zone_with_the_locations(shop: Shop):
+    """The slot asked for is checked in the merchant's time zone, read by the statement that
+    reads the locations: a delivery checkout sends none of its own to ``merchants``, and
+    costs a pickup's statements plus the slot's booking."""
+    from tests.orders.test_fulfilment import NEAR, _delivery
+
+    slots = _delivery(shop, slot_capacity=5)
+    engine = shop.runtime.db.engine
+    body = {"location_id": shop.store_id, "lines": [{"sku_id": shop.skus["BEANS"], "quantity": 1}]}
+    delivery = {"mode": "delivery", "slot_start": slots[0]["start"], "address": NEAR}
+    ok(client_post(shop, {**body, "fulfilment": delivery}, "warm"), 201)
+    with counting(engine) as pickup:
+        ok(client_post(shop, body, "pickup"), 201)
+    with counting(engine) as delivered:
+        ok(client_post(shop, {**body, "fulfilment": delivery}, "delivery"), 201)
+    assert not [s for s in delivered if "FROM merchants" in s and "stock_locations" not in s], delivered
+    assert len(delivered) <= len(pickup) + 1, (pickup, delivered)
+
+
+def client_post(shop: Shop, body: dict, key: str):
+    headers = {**shop.customer, "Idempotency-Key": key}
+    return shop.client.post("/api/v1/storefront/orders", json=body, headers=headers)

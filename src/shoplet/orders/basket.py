@@ -160,8 +160,8 @@ def price_items(
     fulfil the order, before reading the customer's terms, promotions and coupons and
     running the engine — checkout's refusals cost only the routing. A quote prices anyway
     and shows the routing options."""
-    found, warehouses = routing.with_warehouses(session, merchant_id, location_id)
-    location = taking_orders(found)
+    found = routing.with_warehouses(session, merchant_id, location_id)
+    location = taking_orders(found.location)
     lines = _cart_lines(session, merchant_id, items)
     if campaign is not None:
         lines = campaign.apply(lines)
@@ -174,7 +174,8 @@ def price_items(
             items={line.sku_id: line.quantity for line in lines},
             request=fulfilment or routing.Request(),
             now=now,
-            warehouses=warehouses,
+            warehouses=found.warehouses,
+            timezone=found.timezone,
         )
     if routed and not (campaign is not None and campaign.unrouted):
         routing.require(route)

@@ -167,11 +167,11 @@ def slots(session: Session, *, store: StockLocation, now: datetime) -> list[dict
 
 
 def _check_slot(
-    session: Session, store: StockLocation, start: datetime | None, now: datetime
+    session: Session, store: StockLocation, start: datetime | None, now: datetime, timezone: str | None
 ) -> tuple[datetime, datetime]:
     if start is None:
         raise InvalidInput("delivery.slot_required", "Choose a delivery slot.")
-    match = _offered(session, store, start, now)
+    match = _offered(session, store, start, now, timezone)
     if match is None:
         raise Unprocessable(
             "delivery.bad_slot",
@@ -182,15 +182,17 @@ def _check_slot(
 
 
 def _offered(
-    session: Session, store: StockLocation, start: datetime, now: datetime
+    session: Session, store: StockLocation, start: datetime, now: datetime, timezone: str | None = None
 ) -> tuple[datetime, datetime] | None:
     """Whether :func:`slots` would list a slot starting at ``start`` (whatever is left in
-    it: the booking checks that), worked out for that one start — not by listing them all."""
+    it: the booking checks that), worked out for that one start — not by listing them all.
+    ``timezone``: the merchant's, when already read (:func:`with_warehouses`)."""
     cfg = settings_of(store)
     if store.kind != LocationKind.STORE or cfg.delivery_radius_m == 0:
         return None
-    merchant = session.get(Merchant, store.merchant_id)
-    timezone = merchant.timezone if merchant else "UTC"
+    if timezone is None:
+        merchant = session.get(Merchant, store.merchant_id)
+        timezone = merchant.timezone if merchant else "UTC"
     midnight = local_time(timezone, now).replace(hour=0, minute=0, second=0, microsecond=0)
     local = local_time(timezone, start)
     day = (local.date() - midnight.date()).days
@@ -211,7 +213,10 @@ def _offered(
 # of the table: every request of a checkout reads them, and planning only reads them.
 _LOCATIONS = cast(Table, StockLocation.__table__)
 _WITH_WAREHOUSES = (
-    select(_LOCATIONS)
+    select(
+        _LOCATIONS,
+        select(Merchant.timezone).where(Merchant.id == bindparam("m")).scalar_subquery().label("timezone"),
+    )
     .where(
         owned(_LOCATIONS, bindparam("m")),
         or_(
@@ -223,21 +228,28 @@ _WITH_WAREHOUSES = (
 )
 
 
-def with_warehouses(
-    session: Session, merchant_id: str, location_id: str
-) -> tuple[StockLocation | None, list[StockLocation]]:
-    """The location (None if the merchant has none by that id) and the merchant's other
-    active warehouses by code, read by one statement: what :func:`plan` needs.
+@dataclass(frozen=True)
+class Locations:
+    """What :func:`plan` needs of the merchant's locations, read by :func:`with_warehouses`."""
+
+    location: StockLocation | None  # the chosen one (None: the merchant has none by that id)
+    warehouses: list[StockLocation]  # the merchant's other active warehouses, by code
+    timezone: str | None  # the merchant's, for delivery slots (None: no location found)
+
+
+def with_warehouses(session: Session, merchant_id: str, location_id: str) -> Locations:
+    """The location, the merchant's other active warehouses and the merchant's time zone,
+    read by one statement: what :func:`plan` needs.
 
     They are rows of ``stock_locations``, not entities (half the cost): every attribute a
     plan reads, none to change. Routing and fulfilment only read a location."""
     found = session.connection().execute(_WITH_WAREHOUSES, {"m": merchant_id, "id": location_id})
-    rows = cast(list[StockLocation], found.all())
+    rows = cast(list[Any], found.all())
     location = next((row for row in rows if row.id == location_id), None)
     others = [
         row for row in rows if row.id != location_id and row.kind == LocationKind.WAREHOUSE and row.active
     ]
-    return location, others
+    return Locations(location, others, rows[0].timezone if rows else None)
 
 
 def _warehouses(
@@ -285,7 +297,12 @@ def _express(location: StockLocation, skus: list[str], now: datetime) -> Shipmen
 
 
 def _at_location(
-    session: Session, location: StockLocation, request: Request, skus: list[str], now: datetime
+    session: Session,
+    location: StockLocation,
+    request: Request,
+    skus: list[str],
+    now: datetime,
+    timezone: str | None,
 ) -> Shipment:
     """The shipment the chosen location makes in the requested mode; raises when the mode
     cannot be used there (no pickup, outside the radius, a slot not offered)."""
@@ -325,7 +342,7 @@ def _at_location(
             distance_m=distance,
             radius_m=cfg.delivery_radius_m,
         )
-    start, end = _check_slot(session, location, request.slot_start, now)
+    start, end = _check_slot(session, location, request.slot_start, now, timezone)
     return Shipment(
         location=location,
         mode="delivery",
@@ -347,6 +364,7 @@ def plan(
     request: Request,
     now: datetime,
     warehouses: list[StockLocation] | None = None,
+    timezone: str | None = None,
 ) -> Plan:
     """Where each SKU ships from for the requested routing, and which routings are possible.
 
@@ -354,8 +372,8 @@ def plan(
     warehouse that has all of it. ``warehouse``: the whole order, express, from the nearest
     warehouse that has everything. Nearest to the delivery address, else to the chosen
     location (see :func:`_warehouses`). A line is never split across locations.
-    ``warehouses``: the merchant's other active warehouses when already read
-    (:func:`with_warehouses`); otherwise they are read here.
+    ``warehouses`` and ``timezone``: the merchant's other active warehouses and time zone
+    when already read (:func:`with_warehouses`); otherwise they are read here.
     """
     if request.routing not in ROUTINGS:
         raise InvalidInput("fulfilment.bad_routing", f"Routing must be one of {', '.join(ROUTINGS)}.")
@@ -375,7 +393,7 @@ def plan(
     missing = [sku for sku in skus if available.get((location.id, sku), 0) < items[sku]]
     options: dict[str, list[Shipment]] = {}
     if request.routing != "warehouse":  # the chosen location's mode only matters if it ships something
-        here = _at_location(session, location, request, skus, now)
+        here = _at_location(session, location, request, skus, now, timezone)
         keep = [sku for sku in skus if sku not in missing]
         source = next((w for w in warehouses if has(w, missing)), None) if missing else None
         if not missing:
