@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import tempfile
 import threading
@@ -35,7 +34,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select, update
 
-from harness import PLATFORM_KEY, Server, fresh_postgres, rate
+from harness import PLATFORM_KEY, Server, fresh_postgres, gated_backends, rate
 from shoplet.campaigns import groups
 from shoplet.campaigns.models import BuyingGroup, FlashItem, GroupSeat
 from shoplet.db import Database, utcnow
@@ -366,18 +365,7 @@ def main() -> None:
     else:
         args.attempts, args.stock, args.customers, args.groups = 12000, 3000, 2000, 300
 
-    def sqlite_url() -> str:
-        return f"sqlite:///{tempfile.mkdtemp(prefix='bench-')}/flash.db"
-
-    backends = [("sqlite", sqlite_url(), None)]
-    pg, rd = os.environ.get("SHOPLET_TEST_DATABASE_URL"), os.environ.get("SHOPLET_TEST_REDIS_URL")
-    if pg:
-        backends.append(("postgresql", pg, None))
-    if rd:  # the Redis gate in front of each database
-        gate_redis = rd.rsplit("/", 1)[0] + "/14"
-        backends.append(("sqlite+redis_gate", sqlite_url(), gate_redis))
-        if pg:
-            backends.append(("postgresql+redis_gate", pg, gate_redis))
+    backends = gated_backends("flash")
     results = [run_backend(name, url, args, redis_url) for name, url, redis_url in backends]
     print(json.dumps({"results": results}))
 

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,26 @@ def fresh_postgres(url: str) -> None:
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     db.dispose()
+
+
+def gated_backends(name: str) -> list[tuple[str, str, str | None]]:
+    """(backend, database URL, Redis URL of the gate or None) for a benchmark of a gated path:
+    SQLite; PostgreSQL with SHOPLET_TEST_DATABASE_URL; each again behind the Redis gate (in
+    database 14 of SHOPLET_TEST_REDIS_URL's server) when that is set."""
+
+    def sqlite_url() -> str:
+        return f"sqlite:///{tempfile.mkdtemp(prefix='bench-')}/{name}.db"
+
+    backends: list[tuple[str, str, str | None]] = [("sqlite", sqlite_url(), None)]
+    pg, rd = os.environ.get("SHOPLET_TEST_DATABASE_URL"), os.environ.get("SHOPLET_TEST_REDIS_URL")
+    if pg:
+        backends.append(("postgresql", pg, None))
+    if rd:  # the Redis gate in front of each database
+        gate_redis = rd.rsplit("/", 1)[0] + "/14"
+        backends.append(("sqlite+redis_gate", sqlite_url(), gate_redis))
+        if pg:
+            backends.append(("postgresql+redis_gate", pg, gate_redis))
+    return backends
 
 
 class Server:

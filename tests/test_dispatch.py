@@ -187,8 +187,8 @@ def test_a_claim_and_a_checkout_hop_threads_only_for_their_own_work(shop: Shop, 
         round_trips(engine) as order_trips,
     ):
         shop.order({"LATTE-T": 1}, key="counted")  # as a mini program sends it
-    # refused by routing (the store has 8 left): the basket, where it could come from, and
-    # whether the key answered an earlier request; nothing else is read
+    # refused by routing (the store has 8 left): where it could come from, the basket with
+    # its stock there, and whether the key answered an earlier request; nothing else is read
     with counting(engine) as refused_statements, round_trips(engine) as refused_trips:
         shop.order({"LATTE-T": 50}, key="too-many", status=422)
     # the endpoint only (its answer is checked on the event loop): the customer's session was
@@ -215,8 +215,8 @@ def test_a_claim_and_a_checkout_hop_threads_only_for_their_own_work(shop: Shop, 
 
 
 CLAIM_STATEMENTS = {"sqlite": 7, "postgresql": 6}  # not gated: one transaction
-ORDER_STATEMENTS = {"sqlite": 17, "postgresql": 15}  # with its Idempotency-Key
-REFUSED_STATEMENTS = {"sqlite": 5, "postgresql": 4}  # a checkout routing refuses (SQLite: BEGIN too)
+ORDER_STATEMENTS = {"sqlite": 16, "postgresql": 14}  # with its Idempotency-Key
+REFUSED_STATEMENTS = {"sqlite": 4, "postgresql": 3}  # a checkout routing refuses (SQLite: BEGIN too)
 
 
 @pytest.fixture(autouse=True)

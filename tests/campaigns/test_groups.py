@@ -230,3 +230,26 @@ def test_a_served_process_registers_the_campaign_hooks():
         "assert kinds == {'group', 'flash', 'plan', 'plan_delivery'}, kinds"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_money_paid_after_the_time_limit_fills_no_group(shop, client, clock, runtime):
+    """The last member's payment arrives after the group's time limit but before the sweep
+    closed it: the group does not succeed on it; the sweep fails it and refunds everyone."""
+    campaign = group_campaign(shop, group_size=2, time_limit_minutes=10)  # a seat may pay for 15
+    leader, friend = customers(shop, 2)
+    order = open_group(shop, campaign["id"], headers(leader))
+    group_id = order["campaign_ref"]
+    shop.pay(order["id"], customer=headers(leader))
+    late = join_group(shop, group_id, headers(friend))  # holds the last seat in time
+    clock.advance(minutes=11)
+    shop.pay(late["id"], customer=headers(friend))  # the sweep has not run yet
+    group = ok(client.get(f"/api/v1/storefront/buying-groups/{group_id}", headers=headers(friend)))
+    assert group["status"] == "open", group
+    sweeps.campaign_lifecycle(runtime)
+    sweeps.dispatch_outbox(runtime)
+    group = ok(client.get(f"/api/v1/storefront/buying-groups/{group_id}", headers=headers(friend)))
+    assert group["status"] == "failed"
+    for oid in (order["id"], late["id"]):
+        placed = ok(client.get(f"/api/v1/orders/{oid}", headers=shop.admin))
+        assert placed["status"] == "refunded" and placed["refunded_amount"] == placed["paid_amount"] == 5990
+        assert placed["fulfilments"][0]["status"] != "ready"

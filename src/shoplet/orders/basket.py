@@ -18,7 +18,7 @@ from shoplet.coupons import redemption as coupons
 from shoplet.db import by_key
 from shoplet.errors import InvalidInput, Unprocessable
 from shoplet.guides.models import GuideBinding
-from shoplet.inventory.models import StockLocation
+from shoplet.inventory.models import StockLevel, StockLocation
 from shoplet.membership import loyalty
 from shoplet.orders import routing
 from shoplet.orders.pricing import Campaign, CartLine, CartPricer, PricedCart, PricingContext
@@ -27,7 +27,10 @@ from shoplet.promotions import service as promotions
 from shoplet.promotions.models import Promotion
 from shoplet.scoping import owned, same_tenant
 
-# Built once: every checkout and quote reads the basket's SKUs with their products.
+# Built once: every checkout and quote reads the basket's SKUs with their products and, in
+# the same statement, their stock levels at the locations the order may ship from (the
+# chosen one, bound as "id", and the merchant's active warehouses): a SKU's row once per
+# level there, or once with no level.
 _CART_SKUS = (
     select(
         Sku.id,
@@ -40,8 +43,16 @@ _CART_SKUS = (
         Product.title,
         Product.category_id,
         Product.status.label("product_status"),
+        StockLevel.location_id.label("level_location_id"),
+        (StockLevel.on_hand - StockLevel.reserved).label("level_available"),
     )
     .join(Product, (same_tenant(Product, Sku)) & (Product.id == Sku.product_id))
+    .outerjoin(
+        StockLevel,
+        same_tenant(StockLevel, Sku)
+        & (StockLevel.sku_id == Sku.id)
+        & StockLevel.location_id.in_(routing.CANDIDATE_IDS.scalar_subquery()),
+    )
     .where(owned(Sku, bindparam("m")), Sku.id.in_(bindparam("ids", expanding=True)))
 )  # plain rows, not entities: only what a line needs
 
@@ -52,7 +63,11 @@ _CUSTOMER = loyalty.TERMS.outerjoin(
 ).add_columns(GuideBinding.guide_id, GuideBinding.store_id.label("guide_store_id"))
 
 
-def _cart_lines(session: Session, merchant_id: str, items: list[tuple[str, int]]) -> list[CartLine]:
+def _cart_lines(
+    session: Session, merchant_id: str, location_id: str, items: list[tuple[str, int]]
+) -> tuple[list[CartLine], dict[tuple[str, str], int]]:
+    """The basket's lines, checked, and the units available by (location id, SKU id) where
+    the order may ship from (see :data:`_CART_SKUS`)."""
     if not items:
         raise InvalidInput("order.empty", "The order has no items.")
     merged: dict[str, int] = {}
@@ -63,9 +78,14 @@ def _cart_lines(session: Session, merchant_id: str, items: list[tuple[str, int]]
     if len(merged) > MAX_LINES:
         raise InvalidInput("order.too_many_lines", f"An order can have at most {MAX_LINES} different items.")
     rows = session.connection().execute(
-        _CART_SKUS, {"m": merchant_id, "ids": list(merged)}
+        _CART_SKUS, {"m": merchant_id, "id": location_id, "ids": list(merged)}
     )  # Core: no ORM step
-    found = {row.id: row for row in rows}
+    found = {}
+    available: dict[tuple[str, str], int] = {}
+    for row in rows:
+        found[row.id] = row
+        if row.level_location_id is not None:
+            available[(row.level_location_id, row.id)] = row.level_available
     lines = []
     for sku_id, quantity in merged.items():
         if sku_id not in found:
@@ -88,7 +108,7 @@ def _cart_lines(session: Session, merchant_id: str, items: list[tuple[str, int]]
                 light_member_price=row.light_member_price,
             )
         )
-    return lines
+    return lines, available
 
 
 def _light_prices(lines: list[CartLine], light: loyalty.LightTerms) -> list[CartLine]:
@@ -162,7 +182,7 @@ def price_items(
     and shows the routing options."""
     found = routing.with_warehouses(session, merchant_id, location_id)
     location = taking_orders(found.location)
-    lines = _cart_lines(session, merchant_id, items)
+    lines, available = _cart_lines(session, merchant_id, location_id, items)
     if campaign is not None:
         lines = campaign.apply(lines)
     if campaign is not None and campaign.unrouted:
@@ -176,6 +196,7 @@ def price_items(
             now=now,
             warehouses=found.warehouses,
             timezone=found.timezone,
+            available=available,
         )
     if routed and not (campaign is not None and campaign.unrouted):
         routing.require(route)
@@ -266,7 +287,10 @@ def try_cart(
     publishing. No customer, no coupons. Returns the lines, the engine's answer and each
     applied rule's name by id."""
     location_of(session, merchant_id, location_id)
-    lines = [replace(line, light_member_price=None) for line in _cart_lines(session, merchant_id, items)]
+    lines = [
+        replace(line, light_member_price=None)
+        for line in _cart_lines(session, merchant_id, location_id, items)[0]
+    ]
     rules = promotions.running(
         session, merchant_id=merchant_id, now=now, host_app=host_app, store_id=location_id
     )

@@ -212,20 +212,26 @@ def _offered(
 # The chosen location and every active warehouse, in one read (checkout's first), as rows
 # of the table: every request of a checkout reads them, and planning only reads them.
 _LOCATIONS = cast(Table, StockLocation.__table__)
+# The locations a plan may ship from: the chosen one (bound as "id") and the merchant's
+# active warehouses.
+_CANDIDATE = and_(
+    owned(_LOCATIONS, bindparam("m")),
+    or_(
+        _LOCATIONS.c.id == bindparam("id"),
+        and_(_LOCATIONS.c.kind == LocationKind.WAREHOUSE, _LOCATIONS.c.active.is_(True)),
+    ),
+)
 _WITH_WAREHOUSES = (
     select(
         _LOCATIONS,
         select(Merchant.timezone).where(Merchant.id == bindparam("m")).scalar_subquery().label("timezone"),
     )
-    .where(
-        owned(_LOCATIONS, bindparam("m")),
-        or_(
-            _LOCATIONS.c.id == bindparam("id"),
-            and_(_LOCATIONS.c.kind == LocationKind.WAREHOUSE, _LOCATIONS.c.active.is_(True)),
-        ),
-    )
+    .where(_CANDIDATE)
     .order_by(_LOCATIONS.c.code)
 )
+CANDIDATE_IDS = select(_LOCATIONS.c.id).where(_CANDIDATE)
+"""The ids of the locations a plan may ship from, for a statement that reads their stock
+levels with something else (the basket's SKUs: ``orders.basket``); binds "m" and "id"."""
 
 
 @dataclass(frozen=True)
@@ -365,6 +371,7 @@ def plan(
     now: datetime,
     warehouses: list[StockLocation] | None = None,
     timezone: str | None = None,
+    available: dict[tuple[str, str], int] | None = None,
 ) -> Plan:
     """Where each SKU ships from for the requested routing, and which routings are possible.
 
@@ -373,7 +380,9 @@ def plan(
     warehouse that has everything. Nearest to the delivery address, else to the chosen
     location (see :func:`_warehouses`). A line is never split across locations.
     ``warehouses`` and ``timezone``: the merchant's other active warehouses and time zone
-    when already read (:func:`with_warehouses`); otherwise they are read here.
+    when already read (:func:`with_warehouses`); ``available``: the units on hand and not
+    reserved by (location id, SKU id) at those and the chosen location, when already read
+    (:data:`CANDIDATE_IDS`). Otherwise they are read here.
     """
     if request.routing not in ROUTINGS:
         raise InvalidInput("fulfilment.bad_routing", f"Routing must be one of {', '.join(ROUTINGS)}.")
@@ -385,7 +394,10 @@ def plan(
         near=_destination(location, request),
         found=warehouses,
     )
-    available = _available(session, location.merchant_id, [location.id] + [w.id for w in warehouses], skus)
+    if available is None:
+        available = _available(
+            session, location.merchant_id, [location.id] + [w.id for w in warehouses], skus
+        )
 
     def has(loc: StockLocation, wanted: list[str]) -> bool:
         return all(available.get((loc.id, sku), 0) >= items[sku] for sku in wanted)
