@@ -226,10 +226,11 @@ def test_control_characters_are_refused_everywhere_and_nothing_is_stored(shop, c
         422,
         "request.control_character",
     )
-    problem(
+    tagged = problem(
         client.post("/api/v1/customers", json={"name": "Mei", "tags": [f"vip{bad}"]}, headers=shop.admin), 422
     )
-    problem(
+    assert "'tags'" in tagged["detail"], tagged  # the answer names the field
+    nested = problem(
         client.post(
             "/api/v1/products",
             json={"title": "x", "skus": [{"code": "X1", "list_price": 1, "attributes": {"k": bad}}]},
@@ -237,6 +238,7 @@ def test_control_characters_are_refused_everywhere_and_nothing_is_stored(shop, c
         ),
         422,
     )
+    assert "'skus.attributes.k'" in nested["detail"], nested
     problem(
         client.post(
             "/api/v1/storefront/sessions",

@@ -74,7 +74,24 @@ Instant = Annotated[
 
 
 def _refuse_control_characters(value: Any) -> None:
-    """Walk a request's JSON (iteratively: its nesting depth is the caller's choice)."""
+    """Walk a request's JSON (iteratively: its nesting depth is the caller's choice). Every
+    request model runs this, nested ones too, so the walk that finds nothing — nearly every
+    one — builds no paths: they are worked out only to name a field that has one."""
+    stack: list[Any] = [value]
+    search = _CONTROL.search
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if search(item) is not None:
+                _name_the_field(value)
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _name_the_field(value: Any) -> None:
     stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
         item, where = stack.pop()
