@@ -168,6 +168,11 @@ class Remembered:
                 self._entries.clear()
             self._entries[key] = (self.clock() + self.seconds, secret_hash, principal)
 
+    def forget(self, key: tuple[str, str, str]) -> None:
+        """A credential signed out or revoked here: the next request with it is verified."""
+        with self._lock:
+            self._entries.pop(key, None)
+
     def forget_merchant(self, merchant_id: str) -> None:
         with self._lock:
             for key in [k for k in self._entries if k[1] == merchant_id]:

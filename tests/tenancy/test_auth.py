@@ -196,3 +196,23 @@ def test_suspending_a_merchant_stops_its_remembered_customer_sessions_at_once(cl
     assert client.get("/api/v1/storefront/me", headers=shop.customer).status_code == 401
     ok(client.post(f"/api/v1/platform/merchants/{shop.merchant_id}/reactivate", headers=PLATFORM))
     ok(client.get("/api/v1/storefront/me", headers=shop.customer))
+
+
+def test_a_customer_signs_out_and_only_that_token_stops_at_once(client, shop, other_shop):
+    """Sign-out revokes the token it is sent with, at once (the remembered verification is
+    forgotten at its commit); the customer's other sessions and other shops' go on; a merchant
+    key cannot use it."""
+    phone = {"Authorization": f"Bearer {shop.sign_in('signing-out')['token']}"}
+    tablet = {"Authorization": f"Bearer {shop.sign_in('signing-out')['token']}"}
+    ok(client.get("/api/v1/storefront/me", headers=phone))  # verified, remembered
+    ok(client.get("/api/v1/storefront/me", headers=other_shop.customer))
+    refused = client.delete("/api/v1/storefront/sessions/current", headers=shop.admin)
+    assert refused.status_code == 403 and refused.json()["code"] == "auth.customer_only"
+    assert client.delete("/api/v1/storefront/sessions/current", headers=phone).status_code == 204
+    gone = client.get("/api/v1/storefront/me", headers=phone)
+    assert gone.status_code == 401 and gone.json()["code"] == "auth.invalid"
+    again = client.delete("/api/v1/storefront/sessions/current", headers=phone)
+    assert again.status_code == 401  # signed out already: nothing changes
+    ok(client.get("/api/v1/storefront/me", headers=tablet))  # the same customer's other session
+    ok(client.get("/api/v1/storefront/me", headers=shop.customer))
+    ok(client.get("/api/v1/storefront/me", headers=other_shop.customer))

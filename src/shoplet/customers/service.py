@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, select
+from sqlalchemy import Table, bindparam, delete, event, select, update
 from sqlalchemy.orm import Session
 
 from shoplet import events
-from shoplet.auth import SESSION_PREFIX, hash_secret, make_token, new_secret
+from shoplet.auth import SESSION_PREFIX, hash_secret, make_token, new_secret, remembered
 from shoplet.customers.models import Customer, CustomerIdentity, CustomerSession, Follower
 from shoplet.db import insert_new, new_id
 from shoplet.errors import Conflict
@@ -184,6 +184,26 @@ def open_session(
         subject_id=record.id,
     )
     return record, make_token(SESSION_PREFIX, merchant_id, record.id, secret)
+
+
+_REVOKE_SESSION = (
+    update(CustomerSession)
+    .where(
+        owned(CustomerSession, bindparam("m")),
+        CustomerSession.id == bindparam("s"),
+        CustomerSession.revoked_at.is_(None),
+    )
+    .values(revoked_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
+
+
+def close_session(session: Session, *, merchant_id: str, session_id: str, now: datetime) -> None:
+    """Sign out: the session's token stops working. This process forgets it once the change
+    commits; another server process may accept it for up to a second (``auth.Remembered``)."""
+    session.execute(_REVOKE_SESSION, {"m": merchant_id, "s": session_id, "now": now})
+    key = (SESSION_PREFIX, merchant_id, session_id)
+    event.listen(session, "after_commit", lambda _s: remembered.forget(key), once=True)
 
 
 def follow(session: Session, *, merchant_id: str, customer_id: str, host_app: str, now: datetime) -> Follower:

@@ -85,6 +85,15 @@ def sign_in(body: SignInIn, db: Db, now: Now, rt: Rt) -> SessionOut:
         return SessionOut(customer_id=found.id, token=token, expires_at=record.expires_at)
 
 
+@router.delete("/sessions/current", status_code=204)
+def sign_out(p: AsCustomer, db: Db, now: Now) -> None:
+    """Sign out: the token this request carries stops working (the customer's sessions in
+    other host apps or on other devices go on)."""
+    assert p.session_id is not None  # a customer's principal carries its session
+    with db.unit_of_work() as s:
+        customers.close_session(s, merchant_id=p.tenant, session_id=p.session_id, now=now)
+
+
 @router.post("/visits", response_model=VisitsOut, status_code=201)
 def report_visits(body: VisitsIn, p: AsCustomer, db: Db, now: Now) -> VisitsOut:
     """Report page views (up to 50 at once; a mini program may queue them while offline and
