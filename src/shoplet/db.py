@@ -461,7 +461,7 @@ class Database:
         # PostgreSQL runs reading units of work in autocommit: under its READ COMMITTED each
         # statement takes its own snapshot in a transaction too, so BEGIN and COMMIT would
         # buy no consistency and cost two round trips (a fifth of a refused checkout's).
-        # Nothing that writes runs in one (tests/test_read_units.py holds that); SQLite's
+        # Nothing that writes or locks runs in one (tests/conftest.py holds that); SQLite's
         # read transaction (a plain BEGIN) keeps one snapshot and costs no round trip.
         autocommit = {"isolation_level": "AUTOCOMMIT"} if self.engine.dialect.name == "postgresql" else {}
         self.read_engine = self.engine.execution_options(shoplet_write=False, **autocommit)

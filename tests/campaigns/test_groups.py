@@ -20,6 +20,14 @@ from tests.campaigns.helpers import customers, group_campaign, headers, join_gro
 from tests.helpers import ok
 
 
+def _refunded_in_full(shop, *order_ids: str) -> list[dict]:
+    """Each order as the merchant sees it, asserted refunded in full (a group's price)."""
+    found = [ok(shop.client.get(f"/api/v1/orders/{oid}", headers=shop.admin)) for oid in order_ids]
+    for placed in found:
+        assert placed["status"] == "refunded" and placed["refunded_amount"] == placed["paid_amount"] == 5990
+    return found
+
+
 def test_a_leader_and_two_friends_make_a_group_that_succeeds(shop, client):
     campaign = group_campaign(shop)
     leader, friend1, friend2 = customers(shop, 3)
@@ -78,9 +86,7 @@ def test_a_group_that_times_out_refunds_every_member_once(shop, client, clock, r
         sweeps.dispatch_outbox(runtime)
     group = ok(client.get(f"/api/v1/storefront/buying-groups/{group_id}", headers=headers(friend)))
     assert group["status"] == "failed"
-    for oid in (order["id"], o1["id"]):
-        placed = ok(client.get(f"/api/v1/orders/{oid}", headers=shop.admin))
-        assert placed["status"] == "refunded" and placed["refunded_amount"] == placed["paid_amount"] == 5990
+    _refunded_in_full(shop, order["id"], o1["id"])
     assert ok(client.get(f"/api/v1/orders/{unpaid['id']}", headers=shop.admin))["status"] == "cancelled"
     with runtime.db.unit_of_work(write=False) as s:
         refunds = s.execute(
@@ -249,7 +255,5 @@ def test_money_paid_after_the_time_limit_fills_no_group(shop, client, clock, run
     sweeps.dispatch_outbox(runtime)
     group = ok(client.get(f"/api/v1/storefront/buying-groups/{group_id}", headers=headers(friend)))
     assert group["status"] == "failed"
-    for oid in (order["id"], late["id"]):
-        placed = ok(client.get(f"/api/v1/orders/{oid}", headers=shop.admin))
-        assert placed["status"] == "refunded" and placed["refunded_amount"] == placed["paid_amount"] == 5990
+    for placed in _refunded_in_full(shop, order["id"], late["id"]):
         assert placed["fulfilments"][0]["status"] != "ready"

@@ -426,11 +426,9 @@ class Hooks:
         # Money paid after the time limit (the sweep has not closed the group yet) fills no
         # group: the sweep fails it and refunds everyone, or completes it where virtual seats
         # are allowed (S3: on timeout its orders are refunded).
-        in_time = group is not None and (
-            group.expires_at is None or (order.paid_at or now) < group.expires_at
-        )
-        if group is not None and in_time and group.paid >= group.size:
-            succeed(session, group=group, virtual=0, now=now)
+        if group is not None and group.paid >= group.size:
+            if group.expires_at is None or (order.paid_at or now) < group.expires_at:
+                succeed(session, group=group, virtual=0, now=now)
         return False  # a group's orders are fulfilled when it succeeds
 
     def refunded(self, session: Session, order: Any, full: bool, now: datetime) -> None:
