@@ -11,7 +11,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from shoplet import sweeps
+from shoplet import pipelined, sweeps
 from shoplet.runtime import Runtime
 
 _seq = itertools.count(1)
@@ -233,14 +233,24 @@ class Shop:
 
 @contextmanager
 def counting(engine: Any) -> Iterator[list[str]]:
-    """The SQL statements ``engine`` runs inside the block, in order."""
+    """The SQL statements ``engine`` runs inside the block, in order: those queued to go
+    together (``shoplet.pipelined``, PostgreSQL) where they were queued."""
     statements: list[str] = []
 
     def before(conn, cursor, statement, parameters, context, executemany):
         statements.append(statement)
 
+    queue = pipelined.queue
+
+    def queued(connection, sql, *args, **kwargs):
+        if connection.engine.pool is engine.pool:
+            statements.append(sql)
+        return queue(connection, sql, *args, **kwargs)
+
     event.listen(engine, "before_cursor_execute", before)
+    pipelined.queue = queued
     try:
         yield statements
     finally:
+        pipelined.queue = queue
         event.remove(engine, "before_cursor_execute", before)

@@ -192,6 +192,15 @@ _UNSET = object()
 _INSERT_NEW: dict[tuple[str, str], _Insert] = {}
 
 
+def insert_statement(dialect: Any, model: Any) -> _Insert:
+    """The ``INSERT … ON CONFLICT DO NOTHING`` of a model's table for a dialect, compiled once."""
+    table = model.__table__ if hasattr(model, "__table__") else model
+    insert = _INSERT_NEW.get((dialect.name, table.name))
+    if insert is None:
+        insert = _INSERT_NEW[(dialect.name, table.name)] = _Insert(table, dialect)
+    return insert
+
+
 def insert_new(session: Session, model: Any, rows: list[dict[str, Any]]) -> int:
     """``INSERT … ON CONFLICT DO NOTHING`` of plain rows on the session's connection, by a
     statement compiled once per table: a row whose key is taken is skipped, and the count of
@@ -205,11 +214,7 @@ def insert_new(session: Session, model: Any, rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
     connection = session.connection()
-    dialect = connection.dialect
-    table = model.__table__ if hasattr(model, "__table__") else model
-    insert = _INSERT_NEW.get((dialect.name, table.name))
-    if insert is None:
-        insert = _INSERT_NEW[(dialect.name, table.name)] = _Insert(table, dialect)
+    insert = insert_statement(connection.dialect, model)
     width = len(insert.columns)
     if any(len(row) != width for row in rows):
         # Defaults to fill: SQLAlchemy's statement, counting the keys it returns (a driver's

@@ -23,7 +23,8 @@ from typing import Any
 from sqlalchemy import BigInteger, Index, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from shoplet.db import EVENT_CONSUMERS, OUTBOX_WRITTEN, Base, insert_new, new_id
+from shoplet.db import EVENT_CONSUMERS, OUTBOX_WRITTEN, Base, new_id
+from shoplet.pipelined import insert_later
 
 
 class EventKind(StrEnum):
@@ -168,7 +169,7 @@ def record_many(session: Session, merchant_id: str, facts: list[Fact]) -> None:
         if row["id"] is None:
             row["id"] = f"{fact.kind}:{fact.subject_id}" if fact.subject_id else new_id("ev")
         rows.append(row)
-    insert_new(session, Event, rows)
+    insert_later(session, Event, rows)
     consumers = session.info.get(EVENT_CONSUMERS, ("rollup",))
     queued = [
         {"merchant_id": merchant_id, "consumer": consumer, "event_id": row["id"]}
@@ -183,7 +184,7 @@ def record_many(session: Session, merchant_id: str, facts: list[Fact]) -> None:
     if messaged:  # delivered after commit, like the outbox (the dispatcher is kicked)
         queued += messaged
         session.info[OUTBOX_WRITTEN] = True
-    insert_new(session, EventQueue, queued)
+    insert_later(session, EventQueue, queued)
 
 
 def record(session: Session, merchant_id: str, kind: str, occurred_at: datetime, **columns: Any) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import JSON, String, Table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from shoplet import pipelined
 from shoplet.db import Base, Database, by_key, row_by_key, utcnow
 from shoplet.errors import Conflict, InvalidInput
 
@@ -107,7 +108,8 @@ def run(
                 # Written with the answer, in the work's transaction: a concurrent request
                 # with the same key that got here first makes this insert fail (its key),
                 # the work rolls back and the loop replays the answer that was kept.
-                session.connection().execute(
+                pipelined.later(
+                    session,
                     _INSERT_RECORD,
                     {
                         "merchant_id": merchant_id,

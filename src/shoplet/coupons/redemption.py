@@ -13,7 +13,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from shoplet import events
+from shoplet import events, pipelined
 from shoplet.coupons.codes import normalise
 from shoplet.coupons.models import Coupon, CouponStatus, CouponTemplate
 from shoplet.coupons.schemas import FiguresOut
@@ -112,13 +112,11 @@ def _sync_held(session: Session, merchant_id: str, coupon_ids: Any, **values: An
 def lock(
     session: Session, *, merchant_id: str, order_id: str, order_amount: int, discounts: dict[str, int]
 ) -> None:
-    """The order's coupons are set aside until it is paid or cancelled."""
+    """The order's coupons are set aside until it is paid or cancelled (on PostgreSQL with the
+    order's other writes, :mod:`shoplet.pipelined`: one used elsewhere raises before COMMIT)."""
     for coupon_id, discount in sorted(discounts.items()):
         params = {"m": merchant_id, "c": coupon_id, "o": order_id, "d": discount, "a": order_amount}
-        if not changed(session.execute(_LOCK, params)):
-            raise Conflict(
-                "coupon.not_available", "One of the coupons was just used elsewhere; please try again."
-            )
+        pipelined.later(session, _LOCK, params, check=_locked)
         _sync_held(
             session,
             merchant_id,
@@ -127,6 +125,13 @@ def lock(
             order_id=order_id,
             discount=discount,
             order_amount=order_amount,
+        )
+
+
+def _locked(rowcount: int) -> None:
+    if rowcount != 1:
+        raise Conflict(
+            "coupon.not_available", "One of the coupons was just used elsewhere; please try again."
         )
 
 

@@ -5,6 +5,7 @@ If any refuses, the transaction rolls back and nothing was taken."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -13,13 +14,13 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from shoplet import events, lifecycle
+from shoplet import events, lifecycle, pipelined
 from shoplet.catalog.models import Category, Sku
 from shoplet.coupons.codes import new_code
 from shoplet.coupons.models import Coupon, CouponClaimCount, CouponTemplate
 from shoplet.customers.models import Customer
 from shoplet.customers.service import is_follower
-from shoplet.db import changed, new_id
+from shoplet.db import new_id
 from shoplet.errors import Conflict, Forbidden, InvalidInput, Unprocessable
 from shoplet.events import EventKind
 from shoplet.inventory.models import StockLocation
@@ -317,6 +318,7 @@ _TAKE_STOCK = (
         issued_count=CouponTemplate.issued_count + 1,
         budget_committed=CouponTemplate.budget_committed + bindparam("face"),
     )
+    .returning(CouponTemplate.id)
     .execution_options(synchronize_session=False)
 )
 
@@ -335,14 +337,17 @@ def _counter(
 ) -> None:
     """Count one more coupon for this customer and period, unless that passes ``limit``:
     one upsert whose update only happens while ``claimed < limit``."""
-    connection = session.connection()
-    row = connection.execute(
-        _COUNTER[connection.dialect.name],
+    pipelined.later(
+        session,
+        _COUNTER[session.connection().dialect.name],
         {"m": template.merchant_id, "t": template.id, "c": customer_id, "p": period, "limit": limit},
-    ).first()
-    # RETURNING, not rowcount: drivers disagree on the rowcount of an upsert.
-    if row is None:
-        raise Conflict(code, message)
+        check=partial(_counted, Conflict(code, message)),
+    )
+
+
+def _counted(refusal: Conflict, rowcount: int) -> None:
+    if rowcount != 1:
+        raise refusal
 
 
 def claimable_refusal(template: CouponTemplate, now: datetime) -> Conflict | Unprocessable | None:
@@ -434,8 +439,9 @@ def issue(
         order_amount=0,
         reminded_at=None,
     )
-    connection = session.connection()  # Core on the session's transaction: no ORM overhead on the hot path
-    connection.execute(_INSERT_COUPON, values)
+    # Core on the session's transaction, no ORM: on PostgreSQL the counters, the coupon and its
+    # event are queued and go with the template's UPDATE, in one round trip (shoplet.pipelined)
+    pipelined.later(session, _INSERT_COUPON, values)
     events.record(
         session,
         merchant_id,
@@ -447,7 +453,7 @@ def issue(
         subject_at=now,
     )
     face = face_value(template) if template.budget is not None else 0
-    if not changed(connection.execute(_TAKE_STOCK, {"m": merchant_id, "t": template.id, "face": face})):
+    if not pipelined.execute(session, _TAKE_STOCK, {"m": merchant_id, "t": template.id, "face": face}):
         current = session.get_one(CouponTemplate, (merchant_id, template.id), populate_existing=True)
         refusal = claimable_refusal(current, now)  # paused or stopped since the caller read it
         if refusal is not None:

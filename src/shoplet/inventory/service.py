@@ -8,12 +8,14 @@ constraints are the backstop. Each change also writes a :class:`StockMovement`.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shoplet import pipelined
 from shoplet.catalog.models import Sku
 from shoplet.db import changed, new_id
 from shoplet.errors import Conflict, InvalidInput, Unprocessable
@@ -324,22 +326,27 @@ def reserve(
     now: datetime,
 ) -> None:
     """Reserve every item or none: the first short SKU raises and the transaction rolls back.
-    SKUs go in sorted order (see :func:`_move`); the movements are written in one statement."""
-    connection = session.connection()
+    SKUs go in sorted order (see :func:`_move`); the movements are written in one statement.
+    On PostgreSQL all of it goes with the unit of work's next round trip (:mod:`shoplet.pipelined`):
+    a short SKU raises once the results are back, before COMMIT."""
     movements = []
     for sku_id, quantity in sorted(items.items()):
         if quantity <= 0:
             continue
         params = {"m": merchant_id, "l": location_id, "s": sku_id, "q": quantity, "now": now}
-        if connection.execute(_RESERVE, params).rowcount != 1:
-            raise Unprocessable(
-                "stock.insufficient", "Not enough stock at this store for one of the items.", sku_id=sku_id
-            )
+        pipelined.later(session, _RESERVE, params, check=partial(_reserved, sku_id))
         movements.append(
             _movement_row(merchant_id, location_id, sku_id, "reserve", 0, quantity, "", order_id, now)
         )
-    if movements:
-        connection.execute(_INSERT_MOVEMENTS, movements)
+    for movement in movements:
+        pipelined.later(session, _INSERT_MOVEMENTS, movement)
+
+
+def _reserved(sku_id: str, rowcount: int) -> None:
+    if rowcount != 1:
+        raise Unprocessable(
+            "stock.insufficient", "Not enough stock at this store for one of the items.", sku_id=sku_id
+        )
 
 
 def release(

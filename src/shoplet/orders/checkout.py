@@ -17,7 +17,7 @@ from typing import Any, cast
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
-from shoplet import idempotency
+from shoplet import idempotency, pipelined
 from shoplet.coupons import redemption as coupons
 from shoplet.db import Database, new_id
 from shoplet.errors import ShopletError, Unprocessable
@@ -42,7 +42,7 @@ from shoplet.orders.views import order_out, shaped
 # of the session (every column is set on them: nothing comes back from the database) and
 # are what the answer is built from.
 _INSERT_ORDER = cast(Table, Order.__table__).insert()
-_INSERT_LINES = cast(Table, OrderLine.__table__).insert()
+_INSERT_LINE = cast(Table, OrderLine.__table__).insert()
 
 
 def row_of(obj: Any) -> dict[str, Any]:
@@ -207,8 +207,9 @@ def place(
         campaign_kind=campaign.kind if campaign else None,
         campaign_ref=campaign.ref if campaign else None,
     )
-    connection = session.connection()
-    connection.execute(_INSERT_ORDER, row_of(order))
+    # Every write of the order is queued (shoplet.pipelined): on PostgreSQL this one goes with
+    # the fulfilment's insert, the rest with the next statement sent or before COMMIT.
+    pipelined.later(session, _INSERT_ORDER, row_of(order))
     quantities = {line.sku_id: line.quantity for line in lines}
     parts, fulfilment_of = fulfilments.create(
         session, order=order, shipments=shipments, items=quantities, now=now
@@ -236,7 +237,8 @@ def place(
                 refunded_amount=0,
             )
         )
-    connection.execute(_INSERT_LINES, [row_of(line) for line in written])
+    for line in written:
+        pipelined.later(session, _INSERT_LINE, row_of(line))
     coupons.lock(
         session,
         merchant_id=merchant_id,

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from shoplet import events
+from shoplet import events, pipelined
 from shoplet.db import new_id
 from shoplet.errors import Conflict, NotFound
 from shoplet.events import EventKind
@@ -167,13 +167,12 @@ def plan_part(
 def _insert_with_code(session: Session, fulfilment: Fulfilment) -> None:
     """Insert (the object stays out of the session: checkout only reads it back), giving a
     pickup a 6-digit code unique among its store's open pickups."""
-    connection = session.connection()
-    statement = _INSERT_PART[connection.dialect.name]
+    statement = _INSERT_PART[session.connection().dialect.name]
     for _ in range(8):
         if fulfilment.mode == FulfilmentMode.PICKUP:
             fulfilment.pickup_code = f"{secrets.randbelow(10**6):06d}"
         values = {key: getattr(fulfilment, key) for key in _PART_COLUMNS}
-        if connection.execute(statement, values).first() is not None:
+        if pipelined.execute(session, statement, values):  # with the order's insert, queued before it
             return
         # the code is taken by another open pickup at this store: draw again
     raise Conflict("pickup.codes_exhausted", "Could not allocate a pickup code; try again.")

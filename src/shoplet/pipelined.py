@@ -1,0 +1,180 @@
+"""Writes sent to PostgreSQL together: a unit of work's statements whose results are only
+checked, queued and sent in one round trip (libpq's pipeline mode).
+
+A write unit of work pays PostgreSQL a round trip per statement, and under load each round
+trip costs more than the statement: the thread gives up the GIL to wait and queues to take
+it back. Checkout's writes (the order, its lines, the stock reserved, the events, the
+Idempotency-Key's record) need no answer but "it matched its row", so :func:`later` queues
+them on the unit's connection and they go out together, in order and in the same
+transaction, just before the next statement that is not queued or before COMMIT, whichever
+comes first. Nothing else can see the difference: no other transaction sees them before
+COMMIT, and every statement the unit sends itself runs after them.
+
+A queued statement's ``check`` gets its row count once the results are back and raises as
+the caller would have at once (a reservation that found too little stock): the unit of work
+then rolls back, as it would have. A database error (a key already taken) is raised as
+SQLAlchemy would raise it, so callers catch the same exceptions. SQLite has no round trips to
+save: there :func:`later` runs the statement at once and checks it there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import Pool
+
+from shoplet.db import insert_new, insert_statement
+
+Check = Callable[[int], None]
+
+_QUEUE = "shoplet.pipelined"
+"""``Connection.info`` key: the statements queued on this connection, not yet sent."""
+
+
+class _Compiled:
+    """A statement compiled once for PostgreSQL with the parameter names it was given: its
+    SQL, and how each parameter dict becomes the driver's."""
+
+    def __init__(self, statement: Any, dialect: Any, names: tuple[str, ...]) -> None:
+        compiled: Any = statement.compile(dialect=dialect, column_keys=list(names))
+        self.sql: str = compiled.string
+        self.compiled = compiled
+        self.processors: dict[str, Any] = compiled._bind_processors
+
+    def parameters(self, values: dict[str, Any]) -> dict[str, Any]:
+        bound = self.compiled.construct_params(values)
+        processors = self.processors
+        return {
+            name: processors[name](value) if name in processors else value for name, value in bound.items()
+        }
+
+
+_COMPILED: dict[tuple[Any, tuple[str, ...]], _Compiled] = {}
+
+
+def later(session: Session, statement: Any, values: dict[str, Any], check: Check | None = None) -> None:
+    """Run ``statement`` with ``values`` in the session's transaction: on PostgreSQL queued
+    and sent with the next statement the unit of work sends or before its COMMIT; on SQLite
+    at once. ``check(rowcount)`` raises when the statement did not do what the caller needs."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        result: Any = connection.execute(statement, values)
+        if check is not None:  # an upsert's RETURNING counts it: drivers disagree on its rowcount
+            check(len(result.all()) if result.returns_rows else result.rowcount)
+        return
+    compiled = _compiled(statement, connection.dialect, values)
+    queue(connection, compiled.sql, compiled.parameters(values), check)
+
+
+def _compiled(statement: Any, dialect: Any, values: dict[str, Any]) -> _Compiled:
+    names = tuple(values)
+    compiled = _COMPILED.get((statement, names))
+    if compiled is None:
+        compiled = _COMPILED[(statement, names)] = _Compiled(statement, dialect, names)
+    return compiled
+
+
+def execute(session: Session, statement: Any, values: dict[str, Any]) -> list[Any]:
+    """Run ``statement`` now and return its rows (a RETURNING's): on PostgreSQL sent in the
+    same pipeline as what is queued, so the two cost one round trip."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql" or _QUEUE not in connection.info:
+        return list(connection.execute(statement, values).all())
+    compiled = _compiled(statement, connection.dialect, values)
+    rows: list[Any] = []
+    queue(connection, compiled.sql, compiled.parameters(values), None, rows)
+    flush(connection)
+    return rows
+
+
+def insert_later(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    """``INSERT … ON CONFLICT DO NOTHING`` of rows that give every column (as
+    :func:`shoplet.db.insert_new`, whose statements it shares), without waiting for the
+    count: a row whose key is taken is skipped. Queued on PostgreSQL, at once on SQLite."""
+    if not rows:
+        return
+    connection = session.connection()
+    insert = insert_statement(connection.dialect, model)
+    if connection.dialect.name != "postgresql" or any(len(row) != len(insert.columns) for row in rows):
+        insert_new(session, model, rows)
+        return
+    if len(rows) > 1 and insert.unnest_sql is not None:
+        names = [name for name, _ in insert.columns]
+        queue(connection, insert.unnest_sql, dict(zip(names, insert.column_values(rows), strict=True)))
+    else:
+        for parameters in insert.parameters(rows):
+            queue(connection, insert.sql, parameters)
+
+
+def queue(
+    connection: Connection,
+    sql: str,
+    parameters: Any,
+    check: Check | None = None,
+    rows: list[Any] | None = None,
+) -> None:
+    """Queue one statement in the driver's own SQL and parameters (PostgreSQL only); ``rows``
+    receives what it returns."""
+    connection.info.setdefault(_QUEUE, []).append((sql, parameters, check, rows))
+
+
+def flush(connection: Connection) -> None:
+    """Send what is queued on ``connection`` in one pipeline, then run the checks in order."""
+    queued = connection.info.pop(_QUEUE, None)
+    if not queued:
+        return
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    cursors = []
+    try:
+        with driver.pipeline():
+            for sql, parameters, _check, _rows in queued:
+                cursor = driver.cursor()
+                cursor.execute(sql, parameters)
+                cursors.append(cursor)
+        for cursor, (_sql, _parameters, _check, rows) in zip(cursors, queued, strict=True):
+            if rows is not None:
+                rows.extend(cursor.fetchall())
+    except connection.dialect.loaded_dbapi.Error as exc:  # raised as SQLAlchemy raises it
+        sent = "; ".join(dict.fromkeys(sql for sql, _, _, _ in queued))
+        error = connection.dialect.loaded_dbapi.Error
+        raise DBAPIError.instance(sent, None, exc, error, dialect=connection.dialect) from exc
+    for cursor, (_sql, _parameters, check, _rows) in zip(cursors, queued, strict=True):
+        rowcount = cursor.rowcount
+        cursor.close()
+        if check is not None:
+            check(rowcount)
+
+
+def pending(connection: Connection) -> int:
+    """How many statements are queued on ``connection`` (tests hold the round trips with it)."""
+    return len(connection.info.get(_QUEUE) or ())
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _send_queued_first(connection: Connection, *_args: Any) -> None:
+    if _QUEUE in connection.info:
+        flush(connection)
+
+
+@event.listens_for(Engine, "commit")
+def _send_queued_before_commit(connection: Connection) -> None:
+    if _QUEUE in connection.info:
+        flush(connection)
+
+
+@event.listens_for(Engine, "rollback")
+def _drop_queued(connection: Connection) -> None:
+    if not connection.invalidated:  # an invalidated one goes back to no pool (nor its queue)
+        connection.info.pop(_QUEUE, None)
+
+
+@event.listens_for(Pool, "checkin")
+def _nothing_queued_in_the_pool(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info.pop(_QUEUE, None)

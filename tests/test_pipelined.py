@@ -1,0 +1,137 @@
+"""Writes queued on PostgreSQL and sent together (``shoplet.pipelined``): in order, before the
+next statement and before COMMIT, checked, rolled back with the unit of work; on SQLite at
+once. Every test runs on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import cast
+
+import pytest
+from sqlalchemy import Table, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from shoplet import pipelined
+from shoplet.errors import Conflict, Unprocessable
+from shoplet.idempotency import IdempotencyRecord
+from shoplet.orders import checkout
+from tests.helpers import Shop
+
+NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+_INSERT = cast(Table, IdempotencyRecord.__table__).insert()
+_BUMP = (
+    update(IdempotencyRecord)
+    .where(IdempotencyRecord.key == "a")
+    .values(status_code=IdempotencyRecord.status_code + 1)
+)
+
+
+def _row(key: str, merchant: str = "m_pipe") -> dict:
+    return {
+        "merchant_id": merchant,
+        "scope": "s",
+        "key": key,
+        "request_hash": "h",
+        "status_code": 200,
+        "response": {"key": key},
+        "created_at": NOW,
+    }
+
+
+def _keys(database, merchant: str = "m_pipe") -> list[str]:
+    with database.unit_of_work(write=False) as s:
+        return list(s.scalars(select(IdempotencyRecord.key).where(IdempotencyRecord.merchant_id == merchant)))
+
+
+def test_queued_writes_go_out_before_the_next_statement_in_order(database):
+    postgres = database.dialect == "postgresql"
+    with database.unit_of_work() as s:
+        pipelined.later(s, _INSERT, _row("a"))
+        pipelined.later(s, _BUMP, {}, check=lambda n: None)  # runs after the insert it follows
+        assert pipelined.pending(s.connection()) == (2 if postgres else 0)
+        seen = s.scalar(select(IdempotencyRecord.status_code).where(IdempotencyRecord.key == "a"))
+        assert pipelined.pending(s.connection()) == 0
+    assert seen == 201
+    assert _keys(database) == ["a"]
+
+
+def test_what_is_queued_is_committed_with_the_unit_of_work(database):
+    merchant = "m_commit"
+    with database.unit_of_work() as s:
+        pipelined.later(s, _INSERT, _row("b", merchant))
+        pipelined.insert_later(s, IdempotencyRecord, [_row("c", merchant), _row("d", merchant)])
+    assert sorted(_keys(database, merchant)) == ["b", "c", "d"]
+
+
+def test_a_failed_check_rolls_everything_back(database):
+    merchant = "m_check"
+
+    def must_match(rowcount: int) -> None:
+        if rowcount != 1:
+            raise Unprocessable("stock.insufficient", "nothing matched")
+
+    missing = update(IdempotencyRecord).where(IdempotencyRecord.key == "nowhere").values(status_code=1)
+    with pytest.raises(Unprocessable), database.unit_of_work() as s:
+        pipelined.later(s, _INSERT, _row("e", merchant))
+        pipelined.later(s, missing, {}, check=must_match)  # raised at COMMIT on PostgreSQL
+    assert _keys(database, merchant) == []
+    with database.unit_of_work() as s:  # the connection goes on, nothing left queued on it
+        assert pipelined.pending(s.connection()) == 0
+        pipelined.later(s, _INSERT, _row("f", merchant))
+    assert _keys(database, merchant) == ["f"]
+
+
+def test_a_key_taken_is_the_integrity_error_it_always_was(database):
+    merchant = "m_taken"
+    with database.unit_of_work() as s:
+        pipelined.later(s, _INSERT, _row("g", merchant))
+    with pytest.raises(IntegrityError) as taken, database.unit_of_work() as s:
+        pipelined.later(s, _INSERT, _row("h", merchant))
+        pipelined.later(s, _INSERT, _row("g", merchant))
+    assert "idempotency" in str(taken.value.orig).lower()
+    assert _keys(database, merchant) == ["g"]
+
+
+def test_a_rollback_drops_what_was_queued(database):
+    merchant = "m_dropped"
+    with pytest.raises(Conflict), database.unit_of_work() as s:
+        pipelined.later(s, _INSERT, _row("i", merchant))
+        raise Conflict("test.stop", "stop")
+    with database.unit_of_work() as s:
+        assert pipelined.pending(s.connection()) == 0
+        s.execute(select(func.count()).select_from(IdempotencyRecord))
+    assert _keys(database, merchant) == []
+
+
+def test_execute_answers_with_the_queue_in_one_round_trip(database):
+    merchant = "m_exec"
+    returning = _INSERT.returning(IdempotencyRecord.key)
+    with database.unit_of_work() as s:
+        pipelined.later(s, _INSERT, _row("j", merchant))
+        rows = pipelined.execute(s, returning, _row("k", merchant))
+        assert pipelined.pending(s.connection()) == 0
+    assert [tuple(row) for row in rows] == [("k",)]
+    assert sorted(_keys(database, merchant)) == ["j", "k"]
+
+
+def test_stock_taken_between_the_price_and_the_write_refuses_the_order(shop: Shop):
+    """Checkout's reservation is queued on PostgreSQL and checked before COMMIT: stock that
+    went to another order after this one was priced refuses it, and nothing of it is written."""
+    db, rt = shop.runtime.db, shop.runtime
+    shop.stock(shop.store_id, "LATTE-T", 1)
+    sku = shop.skus["LATTE-T"]
+    kwargs = dict(merchant_id=shop.merchant_id, customer_id=shop.customer_id, location_id=shop.store_id)
+    with db.unit_of_work(write=False) as s:
+        found = checkout.price_checkout(
+            s, items=[(sku, 1)], pricer=rt.pricer, host_app="alipay", now=NOW, **kwargs
+        )
+    shop.order({"LATTE-T": 1})  # takes the last one
+    before = shop.level(shop.store_id, "LATTE-T")
+    with pytest.raises(Unprocessable) as refused, db.unit_of_work() as s:
+        checkout.place(
+            s, found, host_app="alipay", scene=None, note="", timeout=timedelta(minutes=15), now=NOW, **kwargs
+        )
+    assert refused.value.code == "stock.insufficient"
+    assert shop.level(shop.store_id, "LATTE-T") == before
+    orders = shop.client.get("/api/v1/storefront/orders", headers=shop.customer).json()["items"]
+    assert len(orders) == 1
