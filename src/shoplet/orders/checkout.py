@@ -237,8 +237,8 @@ def place(
                 refunded_amount=0,
             )
         )
-    for line in written:
-        pipelined.later(session, _INSERT_LINE, row_of(line))
+    for row in written:
+        pipelined.later(session, _INSERT_LINE, row_of(row))
     coupons.lock(
         session,
         merchant_id=merchant_id,
