@@ -131,12 +131,13 @@ def pairs_in(dialect: str, first: Any, second: Any, pairs: Any) -> Any:
 
 
 class _Insert:
-    """An ``INSERT … ON CONFLICT DO NOTHING`` of one table compiled once for one dialect: its
-    SQL, and each column's name and bind processor in the order the SQL takes them."""
+    """An ``INSERT … ON CONFLICT DO NOTHING`` (``skip_taken``; else a plain INSERT, which a
+    key taken fails) of one table compiled once for one dialect: its SQL, and each column's
+    name and bind processor in the order the SQL takes them."""
 
-    def __init__(self, table: Any, dialect: Any) -> None:
+    def __init__(self, table: Any, dialect: Any, skip_taken: bool = True) -> None:
         insert = pg_insert if dialect.name == "postgresql" else sqlite_insert
-        self.statement = insert(table).on_conflict_do_nothing()
+        self.statement = insert(table).on_conflict_do_nothing() if skip_taken else insert(table)
         self.returning = self.statement.returning(*table.primary_key.columns)
         compiled: Any = self.statement.compile(dialect=dialect, column_keys=[c.key for c in table.columns])
         self.sql: str = compiled.string
@@ -150,7 +151,8 @@ class _Insert:
         if dialect.name == "postgresql":
             head = self.sql.partition(" VALUES ")[0]
             arrays = ", ".join(f"%({name})b::{table.c[name].type.compile(dialect)}[]" for name in names)
-            self.unnest_sql = f"{head} SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
+            skip = " ON CONFLICT DO NOTHING" if skip_taken else ""
+            self.unnest_sql = f"{head} SELECT * FROM unnest({arrays}){skip}"
 
     def parameters(self, rows: list[dict[str, Any]]) -> list[Any]:
         """The driver's parameters of ``rows``, one set per row."""
@@ -189,15 +191,16 @@ class _Insert:
 _UNSET = object()
 
 
-_INSERT_NEW: dict[tuple[str, str], _Insert] = {}
+_INSERT_NEW: dict[tuple[str, str, bool], _Insert] = {}
 
 
-def insert_statement(dialect: Any, model: Any) -> _Insert:
-    """The ``INSERT … ON CONFLICT DO NOTHING`` of a model's table for a dialect, compiled once."""
+def insert_statement(dialect: Any, model: Any, skip_taken: bool = True) -> _Insert:
+    """The ``INSERT`` (``… ON CONFLICT DO NOTHING`` if ``skip_taken``) of a model's table for a
+    dialect, compiled once."""
     table = model.__table__ if hasattr(model, "__table__") else model
-    insert = _INSERT_NEW.get((dialect.name, table.name))
+    insert = _INSERT_NEW.get((dialect.name, table.name, skip_taken))
     if insert is None:
-        insert = _INSERT_NEW[(dialect.name, table.name)] = _Insert(table, dialect)
+        insert = _INSERT_NEW[(dialect.name, table.name, skip_taken)] = _Insert(table, dialect, skip_taken)
     return insert
 
 

@@ -92,16 +92,23 @@ def execute(session: Session, statement: Any, values: dict[str, Any]) -> list[An
     return rows
 
 
-def insert_later(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
-    """``INSERT … ON CONFLICT DO NOTHING`` of rows that give every column (as
-    :func:`shoplet.db.insert_new`, whose statements it shares), without waiting for the
-    count: a row whose key is taken is skipped. Queued on PostgreSQL, at once on SQLite."""
+def insert_later(
+    session: Session, model: Any, rows: list[dict[str, Any]], *, skip_taken: bool = True
+) -> None:
+    """Insert rows that give every column, without waiting for the count: ``INSERT … ON
+    CONFLICT DO NOTHING`` (a row whose key is taken is skipped, as :func:`shoplet.db.insert_new`,
+    whose statements it shares), or with ``skip_taken=False`` a plain INSERT, which a key
+    taken fails. On PostgreSQL queued, many rows as one statement over column arrays; on
+    SQLite at once."""
     if not rows:
         return
     connection = session.connection()
-    insert = insert_statement(connection.dialect, model)
+    insert = insert_statement(connection.dialect, model, skip_taken)
     if connection.dialect.name != "postgresql" or any(len(row) != len(insert.columns) for row in rows):
-        insert_new(session, model, rows)
+        if skip_taken:
+            insert_new(session, model, rows)
+        else:
+            connection.execute(insert.statement, rows)
         return
     if len(rows) > 1 and insert.unnest_sql is not None:
         names = [name for name, _ in insert.columns]
@@ -130,21 +137,25 @@ def flush(connection: Connection) -> None:
         return
     driver = connection.connection.driver_connection
     assert driver is not None
-    cursors = []
+    shared = driver.cursor()  # for the statements nobody reads back: a cursor costs as much as one
+    answered: list[tuple[Any, Check | None, list[Any] | None]] = []
     try:
         with driver.pipeline():
-            for sql, parameters, _check, _rows in queued:
-                cursor = driver.cursor()
+            for sql, parameters, check, rows in queued:
+                cursor = shared if check is None and rows is None else driver.cursor()
                 cursor.execute(sql, parameters)
-                cursors.append(cursor)
-        for cursor, (_sql, _parameters, _check, rows) in zip(cursors, queued, strict=True):
+                if cursor is not shared:
+                    answered.append((cursor, check, rows))
+        for cursor, _check, rows in answered:
             if rows is not None:
                 rows.extend(cursor.fetchall())
     except connection.dialect.loaded_dbapi.Error as exc:  # raised as SQLAlchemy raises it
         sent = "; ".join(dict.fromkeys(sql for sql, _, _, _ in queued))
         error = connection.dialect.loaded_dbapi.Error
         raise DBAPIError.instance(sent, None, exc, error, dialect=connection.dialect) from exc
-    for cursor, (_sql, _parameters, check, _rows) in zip(cursors, queued, strict=True):
+    finally:
+        shared.close()
+    for cursor, check, _rows in answered:
         rowcount = cursor.rowcount
         cursor.close()
         if check is not None:

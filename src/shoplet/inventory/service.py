@@ -338,8 +338,7 @@ def reserve(
         movements.append(
             _movement_row(merchant_id, location_id, sku_id, "reserve", 0, quantity, "", order_id, now)
         )
-    for movement in movements:
-        pipelined.later(session, _INSERT_MOVEMENTS, movement)
+    pipelined.insert_later(session, StockMovement, movements, skip_taken=False)
 
 
 def _reserved(sku_id: str, rowcount: int) -> None:
