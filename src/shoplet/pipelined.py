@@ -23,7 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
@@ -31,6 +32,17 @@ from sqlalchemy.pool import Pool
 from shoplet.db import insert_new, insert_statement
 
 Check = Callable[[int], None]
+
+
+class _Answer:
+    """What a queued statement whose rows are wanted returns: its rows and their type codes."""
+
+    __slots__ = ("rows", "types")
+
+    def __init__(self) -> None:
+        self.rows: list[Any] = []
+        self.types: list[Any] = []
+
 
 _QUEUE = "shoplet.pipelined"
 """``Connection.info`` key: the statements queued on this connection, not yet sent."""
@@ -86,10 +98,64 @@ def execute(session: Session, statement: Any, values: dict[str, Any]) -> list[An
     if connection.dialect.name != "postgresql" or _QUEUE not in connection.info:
         return list(connection.execute(statement, values).all())
     compiled = _compiled(statement, connection.dialect, values)
-    rows: list[Any] = []
-    queue(connection, compiled.sql, compiled.parameters(values), None, rows)
+    answer = _Answer()
+    queue(connection, compiled.sql, compiled.parameters(values), None, answer)
     flush(connection)
-    return rows
+    return answer.rows
+
+
+class _Read:
+    """A SELECT compiled once for PostgreSQL: its SQL, how its parameters become the driver's,
+    and how its rows become SQLAlchemy's (the keys and result processors it would use)."""
+
+    def __init__(self, statement: Any, dialect: Any) -> None:
+        self.query = _Compiled(statement, dialect, ())
+        self.dialect = dialect
+        self.columns = self.query.compiled._result_columns
+        self.metadata = SimpleResultMetaData([column.keyname for column in self.columns])
+        self.processors: list[tuple[int, Any]] | None = None  # once the first answer gives the types
+
+    def rows(self, answer: _Answer) -> list[Row[Any]]:
+        fetched = answer.rows
+        if self.processors is None:  # as SQLAlchemy picks them: by the column's type and the driver's
+            processors = [
+                column.type._cached_result_processor(self.dialect, type_code)
+                for column, type_code in zip(self.columns, answer.types, strict=True)
+            ]
+            self.processors = [(n, p) for n, p in enumerate(processors) if p is not None]
+        if self.processors:
+            converted = []
+            for row in fetched:
+                values = list(row)
+                for n, process in self.processors:
+                    values[n] = process(values[n])
+                converted.append(tuple(values))
+            fetched = converted
+        result: Any = IteratorResult(self.metadata, iter(fetched))
+        return list(result.all())
+
+
+_READS: dict[Any, _Read] = {}
+
+
+def read_together(session: Session, reads: list[tuple[Any, dict[str, Any]]]) -> list[list[Row[Any]]]:
+    """The rows of several SELECTs that do not depend on one another, as ``execute(...).all()``
+    gives them: on PostgreSQL sent in one pipeline (one round trip instead of one each), with
+    whatever is queued before them; elsewhere one after another. For a unit of work's hot
+    reads (checkout's); a statement must have no expanding (``IN``) parameters."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return [list(connection.execute(statement, values).all()) for statement, values in reads]
+    compiled = []
+    for statement, values in reads:
+        read = _READS.get(statement)
+        if read is None:
+            read = _READS[statement] = _Read(statement, connection.dialect)
+        answer = _Answer()
+        queue(connection, read.query.sql, read.query.parameters(values), None, answer)
+        compiled.append((read, answer))
+    flush(connection)
+    return [read.rows(answer) for read, answer in compiled]
 
 
 def insert_later(
@@ -123,11 +189,11 @@ def queue(
     sql: str,
     parameters: Any,
     check: Check | None = None,
-    rows: list[Any] | None = None,
+    answer: _Answer | None = None,
 ) -> None:
-    """Queue one statement in the driver's own SQL and parameters (PostgreSQL only); ``rows``
+    """Queue one statement in the driver's own SQL and parameters (PostgreSQL only); ``answer``
     receives what it returns."""
-    connection.info.setdefault(_QUEUE, []).append((sql, parameters, check, rows))
+    connection.info.setdefault(_QUEUE, []).append((sql, parameters, check, answer))
 
 
 def flush(connection: Connection) -> None:
@@ -138,24 +204,25 @@ def flush(connection: Connection) -> None:
     driver = connection.connection.driver_connection
     assert driver is not None
     shared = driver.cursor()  # for the statements nobody reads back: a cursor costs as much as one
-    answered: list[tuple[Any, Check | None, list[Any] | None]] = []
+    answered: list[tuple[Any, Check | None, _Answer | None]] = []
     try:
         with driver.pipeline():
-            for sql, parameters, check, rows in queued:
-                cursor = shared if check is None and rows is None else driver.cursor()
+            for sql, parameters, check, answer in queued:
+                cursor = shared if check is None and answer is None else driver.cursor()
                 cursor.execute(sql, parameters)
                 if cursor is not shared:
-                    answered.append((cursor, check, rows))
-        for cursor, _check, rows in answered:
-            if rows is not None:
-                rows.extend(cursor.fetchall())
+                    answered.append((cursor, check, answer))
+        for cursor, _check, answer in answered:
+            if answer is not None:
+                answer.rows = cursor.fetchall()
+                answer.types = [column.type_code for column in cursor.description or ()]
     except connection.dialect.loaded_dbapi.Error as exc:  # raised as SQLAlchemy raises it
         sent = "; ".join(dict.fromkeys(sql for sql, _, _, _ in queued))
         error = connection.dialect.loaded_dbapi.Error
         raise DBAPIError.instance(sent, None, exc, error, dialect=connection.dialect) from exc
     finally:
         shared.close()
-    for cursor, check, _rows in answered:
+    for cursor, check, _answer in answered:
         rowcount = cursor.rowcount
         cursor.close()
         if check is not None:

@@ -65,10 +65,20 @@ def held(
 ) -> list[Coupon]:
     """The customer's available coupons that may be used in this host app at this store: rows
     of the table, every column as an attribute, for reading (each checkout reads them)."""
-    rows = cast(list[Coupon], session.connection().execute(_HELD, {"m": merchant_id, "c": customer_id}).all())
+    rows = session.connection().execute(*held_read(merchant_id, customer_id)).all()
+    return held_from(rows, host_app=host_app, store_id=store_id)
+
+
+def held_read(merchant_id: str, customer_id: str) -> tuple[Any, dict[str, Any]]:
+    """The statement of :func:`held` and its values (to send with others)."""
+    return _HELD, {"m": merchant_id, "c": customer_id}
+
+
+def held_from(rows: Any, *, host_app: str | None, store_id: str | None) -> list[Coupon]:
+    """:func:`held`'s answer from the rows of :func:`held_read`."""
     return [
         c
-        for c in rows
+        for c in cast(list[Coupon], rows)
         if (not c.rule.get("host_apps") or host_app in c.rule["host_apps"])
         and (not c.rule.get("store_ids") or store_id in c.rule["store_ids"])
     ]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, literal, select
+from sqlalchemy import bindparam, literal, or_, select
 from sqlalchemy.orm import Session
 
 from shoplet.membership import light, points, tiers
@@ -61,7 +61,14 @@ TERMS = (
         LightMembership,
         owned(LightMembership, bindparam("m"))
         & (LightMembership.customer_id == bindparam("c"))
-        & LightMembership.status.in_((LightStatus.ACTIVE, LightStatus.SETTLING, LightStatus.OVERDUE)),
+        # equalities, not IN: an IN list is expanded per execution, which a statement sent in a
+        # pipeline (shoplet.pipelined.read_together) cannot be
+        & or_(
+            *(
+                LightMembership.status == s
+                for s in (LightStatus.ACTIVE, LightStatus.SETTLING, LightStatus.OVERDUE)
+            )
+        ),
     )  # one at most (uq_light_memberships_current)
     .outerjoin(LightPlan, owned(LightPlan, bindparam("m")) & (LightPlan.id == LightMembership.plan_id))
 )

@@ -10,9 +10,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import String, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from shoplet import pipelined
 from shoplet.catalog.models import Product, ProductStatus, Sku
 from shoplet.coupons import redemption as coupons
 from shoplet.db import by_key
@@ -31,7 +33,7 @@ from shoplet.scoping import owned, same_tenant
 # the same statement, their stock levels at the locations the order may ship from (the
 # chosen one, bound as "id", and the merchant's active warehouses): a SKU's row once per
 # level there, or once with no level.
-_CART_SKUS = (
+_CART_SKUS_OF = (
     select(
         Sku.id,
         Sku.name,
@@ -53,8 +55,14 @@ _CART_SKUS = (
         & (StockLevel.sku_id == Sku.id)
         & StockLevel.location_id.in_(routing.CANDIDATE_IDS.scalar_subquery()),
     )
-    .where(owned(Sku, bindparam("m")), Sku.id.in_(bindparam("ids", expanding=True)))
+    .where(owned(Sku, bindparam("m")))
 )  # plain rows, not entities: only what a line needs
+# by whether the database is PostgreSQL: there the ids are one array (a statement sent in a
+# pipeline takes no expanding IN list), elsewhere an IN list
+_CART_SKUS = {
+    False: _CART_SKUS_OF.where(Sku.id.in_(bindparam("ids", expanding=True))),
+    True: _CART_SKUS_OF.where(Sku.id == any_(bindparam("ids", type_=ARRAY(String)))),
+}
 
 # What checkout reads per customer, in one statement: the membership terms and the shopping
 # guide the customer is bound to (the order is attributed to them).
@@ -68,6 +76,13 @@ def _cart_lines(
 ) -> tuple[list[CartLine], dict[tuple[str, str], int]]:
     """The basket's lines, checked, and the units available by (location id, SKU id) where
     the order may ship from (see :data:`_CART_SKUS`)."""
+    merged = _merged(items)
+    rows = session.connection().execute(*_cart_read(session, merchant_id, location_id, merged))
+    return _lines_from(rows, merged)
+
+
+def _merged(items: list[tuple[str, int]]) -> dict[str, int]:
+    """Each SKU's quantity, checked before anything is read."""
     if not items:
         raise InvalidInput("order.empty", "The order has no items.")
     merged: dict[str, int] = {}
@@ -77,9 +92,18 @@ def _cart_lines(
         merged[sku_id] = merged.get(sku_id, 0) + quantity
     if len(merged) > MAX_LINES:
         raise InvalidInput("order.too_many_lines", f"An order can have at most {MAX_LINES} different items.")
-    rows = session.connection().execute(
-        _CART_SKUS, {"m": merchant_id, "id": location_id, "ids": list(merged)}
-    )  # Core: no ORM step
+    return merged
+
+
+def _cart_read(
+    session: Session, merchant_id: str, location_id: str, merged: dict[str, int]
+) -> tuple[Any, dict[str, Any]]:
+    """The statement that reads the basket's SKUs with their stock, and its values."""
+    statement = _CART_SKUS[session.connection().dialect.name == "postgresql"]
+    return statement, {"m": merchant_id, "id": location_id, "ids": list(merged)}
+
+
+def _lines_from(rows: Any, merged: dict[str, int]) -> tuple[list[CartLine], dict[tuple[str, str], int]]:
     found = {}
     available: dict[tuple[str, str], int] = {}
     for row in rows:
@@ -180,9 +204,19 @@ def price_items(
     fulfil the order, before reading the customer's terms, promotions and coupons and
     running the engine — checkout's refusals cost only the routing. A quote prices anyway
     and shows the routing options."""
-    found = routing.with_warehouses(session, merchant_id, location_id)
+    # The reads go in two batches (one round trip each on PostgreSQL: shoplet.pipelined):
+    # what routing needs, then, once it found a way, what pricing needs.
+    merged = _merged(items)
+    where, basket = pipelined.read_together(
+        session,
+        [
+            routing.locations_read(merchant_id, location_id),
+            _cart_read(session, merchant_id, location_id, merged),
+        ],
+    )
+    found = routing.locations_from(where, location_id)
     location = taking_orders(found.location)
-    lines, available = _cart_lines(session, merchant_id, location_id, items)
+    lines, available = _lines_from(basket, merged)
     if campaign is not None:
         lines = campaign.apply(lines)
     if campaign is not None and campaign.unrouted:
@@ -200,7 +234,15 @@ def price_items(
         )
     if routed and not (campaign is not None and campaign.unrouted):
         routing.require(route)
-    customer = session.connection().execute(_CUSTOMER, {"m": merchant_id, "c": customer_id}).one()
+    customers, promoted, coupons_held = pipelined.read_together(
+        session,
+        [
+            (_CUSTOMER, {"m": merchant_id, "c": customer_id}),
+            promotions.running_read(merchant_id, now),
+            coupons.held_read(merchant_id, customer_id),
+        ],
+    )
+    customer = customers[0]
     terms = loyalty.terms_of(session, customer, merchant_id=merchant_id, now=now, use_points=use_points)
     delivery_fee = route.fee
     fee = 0 if terms.free_delivery else delivery_fee
@@ -208,12 +250,8 @@ def price_items(
     lines = (
         _light_prices(lines, light) if light else [replace(line, light_member_price=None) for line in lines]
     )
-    running = promotions.running(
-        session, merchant_id=merchant_id, now=now, host_app=host_app, store_id=location_id
-    )
-    held = coupons.held(
-        session, merchant_id=merchant_id, customer_id=customer_id, host_app=host_app, store_id=location_id
-    )
+    running = promotions.running_from(promoted, host_app=host_app, store_id=location_id)
+    held = coupons.held_from(coupons_held, host_app=host_app, store_id=location_id)
     priced = pricer.price(
         lines,
         PricingContext(

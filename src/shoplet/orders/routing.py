@@ -249,8 +249,19 @@ def with_warehouses(session: Session, merchant_id: str, location_id: str) -> Loc
 
     They are rows of ``stock_locations``, not entities (half the cost): every attribute a
     plan reads, none to change. Routing and fulfilment only read a location."""
-    found = session.connection().execute(_WITH_WAREHOUSES, {"m": merchant_id, "id": location_id})
-    rows = cast(list[Any], found.all())
+    return locations_from(
+        session.connection().execute(*locations_read(merchant_id, location_id)).all(), location_id
+    )
+
+
+def locations_read(merchant_id: str, location_id: str) -> tuple[Any, dict[str, Any]]:
+    """The statement of :func:`with_warehouses` and its values (to send with others)."""
+    return _WITH_WAREHOUSES, {"m": merchant_id, "id": location_id}
+
+
+def locations_from(found: Any, location_id: str) -> Locations:
+    """:func:`with_warehouses`' answer from the rows of :func:`locations_read`."""
+    rows = cast(list[Any], found)
     location = next((row for row in rows if row.id == location_id), None)
     others = [
         row for row in rows if row.id != location_id and row.kind == LocationKind.WAREHOUSE and row.active

@@ -224,8 +224,21 @@ def running(
 ) -> list[Promotion]:
     """Promotions that apply to a cart now, in this host app and at this store, oldest first:
     rows of the table, every column as an attribute, for reading (each checkout reads them)."""
-    rows = cast(list[Promotion], session.connection().execute(_RUNNING, {"m": merchant_id, "now": now}).all())
-    return [p for p in rows if applies_at(p, host_app=host_app, store_id=store_id)]
+    return running_from(
+        session.connection().execute(*running_read(merchant_id, now)).all(),
+        host_app=host_app,
+        store_id=store_id,
+    )
+
+
+def running_read(merchant_id: str, now: datetime) -> tuple[Any, dict[str, Any]]:
+    """The statement of :func:`running` and its values (to send with others)."""
+    return _RUNNING, {"m": merchant_id, "now": now}
+
+
+def running_from(rows: Any, *, host_app: str | None, store_id: str | None) -> list[Promotion]:
+    """:func:`running`'s answer from the rows of :func:`running_read`."""
+    return [p for p in cast(list[Promotion], rows) if applies_at(p, host_app=host_app, store_id=store_id)]
 
 
 def applies_at(promotion: Promotion, *, host_app: str | None, store_id: str | None) -> bool:
