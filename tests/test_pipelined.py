@@ -135,3 +135,35 @@ def test_stock_taken_between_the_price_and_the_write_refuses_the_order(shop: Sho
     assert shop.level(shop.store_id, "LATTE-T") == before
     orders = shop.client.get("/api/v1/storefront/orders", headers=shop.customer).json()["items"]
     assert len(orders) == 1
+
+
+def test_reads_together_answer_as_sqlalchemy_does(shop: Shop):
+    """Rows read in one pipeline are SQLAlchemy's rows with the same values (JSON, floats,
+    UTC times, labels) as the statements executed one by one."""
+    from shoplet.membership import loyalty
+    from shoplet.orders import routing
+
+    reads = [
+        routing.locations_read(shop.merchant_id, shop.store_id),
+        (loyalty.TERMS, {"m": shop.merchant_id, "c": shop.customer_id}),
+    ]
+    db = shop.runtime.db
+    with db.unit_of_work(write=False) as s:
+        together = pipelined.read_together(s, reads)
+        one_by_one = [list(s.connection().execute(statement, values).all()) for statement, values in reads]
+    assert [len(rows) for rows in together] == [2, 1]  # the store and the warehouse; one customer
+    for rows, expected in zip(together, one_by_one, strict=True):
+        assert [tuple(row) for row in rows] == [tuple(row) for row in expected]
+        assert [dict(row._mapping) for row in rows] == [dict(row._mapping) for row in expected]
+    store = next(row for row in together[0] if row.id == shop.store_id)
+    assert isinstance(store.fulfilment, dict) and store.created_at.utcoffset() is not None
+
+
+def test_reads_go_out_after_what_is_queued(database):
+    merchant = "m_reads"
+    keys = select(IdempotencyRecord.key).where(IdempotencyRecord.merchant_id == merchant)
+    with database.unit_of_work() as s:
+        pipelined.later(s, _INSERT, _row("l", merchant))
+        (rows,) = pipelined.read_together(s, [(keys, {})])
+        assert pipelined.pending(s.connection()) == 0
+    assert [row.key for row in rows] == ["l"]
