@@ -167,3 +167,23 @@ def test_reads_go_out_after_what_is_queued(database):
         (rows,) = pipelined.read_together(s, [(keys, {})])
         assert pipelined.pending(s.connection()) == 0
     assert [row.key for row in rows] == ["l"]
+
+
+def test_a_savepoint_keeps_what_was_queued_before_it_and_drops_what_was_rolled_back(database):
+    merchant = "m_savepoint"
+
+    def must_match(rowcount: int) -> None:
+        if rowcount != 1:
+            raise Unprocessable("stock.insufficient", "nothing matched")
+
+    missing = update(IdempotencyRecord).where(IdempotencyRecord.key == "nowhere").values(status_code=1)
+    with database.unit_of_work() as s:
+        pipelined.later(s, _INSERT, _row("n1", merchant))  # sent with the SAVEPOINT
+        with pytest.raises(Conflict), s.begin_nested():
+            pipelined.later(s, _INSERT, _row("n2", merchant))  # dropped with the savepoint
+            raise Conflict("test.stop", "stop")
+        with pytest.raises(Unprocessable), s.begin_nested():
+            pipelined.later(s, _INSERT, _row("n3", merchant))
+            pipelined.later(s, missing, {}, check=must_match)  # raised on its way out
+        pipelined.later(s, _INSERT, _row("n4", merchant))
+    assert sorted(_keys(database, merchant)) == ["n1", "n4"]

@@ -1,5 +1,5 @@
-"""Writes sent to PostgreSQL together: a unit of work's statements whose results are only
-checked, queued and sent in one round trip (libpq's pipeline mode).
+"""Statements sent to PostgreSQL together, in one round trip (libpq's pipeline mode): a unit
+of work's writes whose results are only checked, and reads that do not depend on one another.
 
 A write unit of work pays PostgreSQL a round trip per statement, and under load each round
 trip costs more than the statement: the thread gives up the GIL to wait and queues to take
@@ -8,7 +8,10 @@ Idempotency-Key's record) need no answer but "it matched its row", so :func:`lat
 them on the unit's connection and they go out together, in order and in the same
 transaction, just before the next statement that is not queued or before COMMIT, whichever
 comes first. Nothing else can see the difference: no other transaction sees them before
-COMMIT, and every statement the unit sends itself runs after them.
+COMMIT, and every statement the unit sends itself runs after them (a SAVEPOINT too; a
+ROLLBACK TO SAVEPOINT drops what was queued since). :func:`read_together` sends SELECTs
+that do not depend on one another in one pipeline and answers with SQLAlchemy's own rows.
+Statements are compiled once per statement object: pass module-level constants.
 
 A queued statement's ``check`` gets its row count once the results are back and raises as
 the caller would have at once (a reservation that found too little stock): the unit of work
@@ -249,6 +252,26 @@ def _send_queued_before_commit(connection: Connection) -> None:
 @event.listens_for(Engine, "rollback")
 def _drop_queued(connection: Connection) -> None:
     if not connection.invalidated:  # an invalidated one goes back to no pool (nor its queue)
+        connection.info.pop(_QUEUE, None)
+
+
+@event.listens_for(Engine, "release_savepoint")
+def _send_queued_before_release(connection: Connection, name: Any, _context: Any) -> None:
+    # What was queued inside the savepoint is sent before it is released; a check that fails
+    # then undoes the savepoint's work here (SQLAlchemy does not roll a failed release back).
+    if _QUEUE in connection.info:
+        try:
+            flush(connection)
+        except BaseException:
+            connection.engine.dialect.do_rollback_to_savepoint(connection, name)
+            raise
+
+
+@event.listens_for(Engine, "rollback_savepoint")
+def _drop_queued_since_the_savepoint(connection: Connection, _name: Any, _context: Any) -> None:
+    # Everything queued before the SAVEPOINT was sent with it: what is queued now was queued
+    # inside it, and is undone with it (sending it first could only fail the rollback).
+    if not connection.invalidated:
         connection.info.pop(_QUEUE, None)
 
 
