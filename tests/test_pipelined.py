@@ -26,6 +26,14 @@ _BUMP = (
 )
 
 
+_MISSING = update(IdempotencyRecord).where(IdempotencyRecord.key == "nowhere").values(status_code=1)
+
+
+def _must_match(rowcount: int) -> None:
+    if rowcount != 1:
+        raise Unprocessable("stock.insufficient", "nothing matched")
+
+
 def _row(key: str, merchant: str = "m_pipe") -> dict:
     return {
         "merchant_id": merchant,
@@ -66,14 +74,9 @@ def test_what_is_queued_is_committed_with_the_unit_of_work(database):
 def test_a_failed_check_rolls_everything_back(database):
     merchant = "m_check"
 
-    def must_match(rowcount: int) -> None:
-        if rowcount != 1:
-            raise Unprocessable("stock.insufficient", "nothing matched")
-
-    missing = update(IdempotencyRecord).where(IdempotencyRecord.key == "nowhere").values(status_code=1)
     with pytest.raises(Unprocessable), database.unit_of_work() as s:
         pipelined.later(s, _INSERT, _row("e", merchant))
-        pipelined.later(s, missing, {}, check=must_match)  # raised at COMMIT on PostgreSQL
+        pipelined.later(s, _MISSING, {}, check=_must_match)  # raised at COMMIT on PostgreSQL
     assert _keys(database, merchant) == []
     with database.unit_of_work() as s:  # the connection goes on, nothing left queued on it
         assert pipelined.pending(s.connection()) == 0
@@ -172,11 +175,6 @@ def test_reads_go_out_after_what_is_queued(database):
 def test_a_savepoint_keeps_what_was_queued_before_it_and_drops_what_was_rolled_back(database):
     merchant = "m_savepoint"
 
-    def must_match(rowcount: int) -> None:
-        if rowcount != 1:
-            raise Unprocessable("stock.insufficient", "nothing matched")
-
-    missing = update(IdempotencyRecord).where(IdempotencyRecord.key == "nowhere").values(status_code=1)
     with database.unit_of_work() as s:
         pipelined.later(s, _INSERT, _row("n1", merchant))  # sent with the SAVEPOINT
         with pytest.raises(Conflict), s.begin_nested():
@@ -184,6 +182,6 @@ def test_a_savepoint_keeps_what_was_queued_before_it_and_drops_what_was_rolled_b
             raise Conflict("test.stop", "stop")
         with pytest.raises(Unprocessable), s.begin_nested():
             pipelined.later(s, _INSERT, _row("n3", merchant))
-            pipelined.later(s, missing, {}, check=must_match)  # raised on its way out
+            pipelined.later(s, _MISSING, {}, check=_must_match)  # raised on its way out
         pipelined.later(s, _INSERT, _row("n4", merchant))
     assert sorted(_keys(database, merchant)) == ["n1", "n4"]

@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from shoplet import idempotency, pipelined
@@ -38,10 +37,9 @@ from shoplet.orders.service import (
 )
 from shoplet.orders.views import order_out, shaped
 
-# Checkout writes the order with a statement built once, its lines with one statement (on
-# PostgreSQL over column arrays); the objects stay out of the session (every column is set
-# on them: nothing comes back from the database) and are what the answer is built from.
-_INSERT_ORDER = cast(Table, Order.__table__).insert()
+# Checkout writes the order and its lines as plain rows (pipelined.insert_later, statements
+# compiled once); the objects stay out of the session (every column is set on them: nothing
+# comes back from the database) and are what the answer is built from.
 
 
 def row_of(obj: Any) -> dict[str, Any]:
@@ -208,7 +206,7 @@ def place(
     )
     # Every write of the order is queued (shoplet.pipelined): on PostgreSQL this one goes with
     # the fulfilment's insert, the rest with the next statement sent or before COMMIT.
-    pipelined.later(session, _INSERT_ORDER, row_of(order))
+    pipelined.insert_later(session, Order, [row_of(order)], skip_taken=False)
     quantities = {line.sku_id: line.quantity for line in lines}
     parts, fulfilment_of = fulfilments.create(
         session, order=order, shipments=shipments, items=quantities, now=now
