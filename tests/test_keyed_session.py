@@ -91,15 +91,3 @@ def test_answers_match_plain_sqlalchemy(database, merchant):
                 assert [getattr(a, c) for c in a.__table__.c.keys()] == [
                     getattr(b, c) for c in b.__table__.c.keys()
                 ]
-
-
-def test_row_by_key_reads_a_plain_row_by_the_same_key(database, merchant):
-    from shoplet.db import row_by_key
-
-    with database.unit_of_work(write=False) as s, counting(database.engine) as statements:
-        row = row_by_key(s, Customer, (merchant, "cus_keyed1"))
-        assert row is not None and row.name == "Ann" and row.tags == [] and row.created_at == NOW
-        assert not isinstance(row, Customer) and s.get(Customer, (merchant, "cus_keyed1")) is not row
-        assert row_by_key(s, Customer, (merchant, "cus_nobody")) is None
-        assert row_by_key(s, Customer, ("mer_other", "cus_keyed1")) is None  # the tenant is part of the key
-    assert len([x for x in statements if x.startswith("SELECT")]) == 4

@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import pytest
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shoplet import pipelined
 from shoplet.errors import Conflict, Unprocessable
 from shoplet.idempotency import IdempotencyRecord
 from shoplet.orders import checkout
-from tests.helpers import Shop
+from tests.helpers import Shop, counting
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 _INSERT = cast(Table, IdempotencyRecord.__table__).insert()
@@ -185,3 +185,53 @@ def test_a_savepoint_keeps_what_was_queued_before_it_and_drops_what_was_rolled_b
             pipelined.later(s, _MISSING, {}, check=_must_match)  # raised on its way out
         pipelined.later(s, _INSERT, _row("n4", merchant))
     assert sorted(_keys(database, merchant)) == ["n1", "n4"]
+
+
+def test_one_read_on_a_connection_of_its_own_answers_as_sqlalchemy_does(database):
+    """``execute`` on ``Database.read_once``'s connection (the credential check's, a claim's
+    template): SQLAlchemy's rows, with the same values (JSON, UTC times)."""
+    merchant = "m_once"
+    with database.unit_of_work() as s:
+        pipelined.insert_later(s, IdempotencyRecord, [_row("o1", merchant), _row("o2", merchant)])
+    statement = (
+        select(IdempotencyRecord.__table__)
+        .where(IdempotencyRecord.merchant_id == bindparam("m"))
+        .order_by(IdempotencyRecord.key)
+    )
+    with database.read_once() as connection:
+        rows = pipelined.execute(connection, statement, {"m": merchant})
+        expected = connection.execute(statement, {"m": merchant}).all()
+    assert [dict(row._mapping) for row in rows] == [dict(row._mapping) for row in expected]
+    assert rows[0].response == {"key": "o1"} and rows[0].created_at == NOW
+    with database.read_once() as connection:
+        assert pipelined.execute(connection, statement, {"m": "m_nobody"}) == []
+
+
+def test_statements_run_at_once_are_seen_by_the_engine_events(database):
+    """On SQLite the statements go to the driver's cursor, not through SQLAlchemy's execution:
+    the engine's cursor events still see each one (statement counts, the check that a reading
+    unit of work writes nothing)."""
+    merchant = "m_seen"
+    keys = select(IdempotencyRecord.key).where(IdempotencyRecord.merchant_id == bindparam("m"))
+    with database.unit_of_work() as s, counting(database.engine) as statements:
+        pipelined.later(s, _INSERT, _row("p1", merchant))
+        pipelined.insert_later(s, IdempotencyRecord, [_row("p2", merchant), _row("p3", merchant)])
+        (rows,) = pipelined.read_together(s, [(keys, {"m": merchant})])
+    assert sorted(row.key for row in rows) == ["p1", "p2", "p3"]
+    inserts = [sql for sql in statements if sql.startswith("INSERT INTO idempotency_records")]
+    assert len(inserts) == 2 and len([sql for sql in statements if sql.startswith("SELECT")]) == 1
+
+
+def test_a_statement_with_an_expanding_in_is_refused(database):
+    statement = select(IdempotencyRecord.key).where(IdempotencyRecord.key.in_(["a", "b"]))
+    with database.unit_of_work(write=False) as s, pytest.raises(ValueError, match="expanding IN"):
+        pipelined.execute(s, statement, {})
+
+
+def test_an_insert_that_leaves_a_column_to_its_default_is_refused(database):
+    """SQLAlchemy fills Python-side defaults per execution; a statement compiled once would
+    write NULL there: it is refused instead."""
+    row = _row("q1", "m_defaults")
+    del row["created_at"]  # the model's default fills it through SQLAlchemy
+    with database.unit_of_work() as s, pytest.raises(ValueError, match="created_at"):
+        pipelined.later(s, _INSERT, row)

@@ -20,8 +20,8 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import CursorResult, Result, make_url
-from sqlalchemy.exc import DisconnectionError, IntegrityError
+from sqlalchemy.engine import Connection, CursorResult, Result, make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
@@ -278,23 +278,6 @@ def by_key(session: Session, model: type[_T], key: tuple[Any, ...]) -> _T | None
     return cast(_T | None, session.scalar(statement, {f"k{n}": value for n, value in enumerate(key)}))
 
 
-_ROW_BY_KEY: dict[type, Any] = {}
-
-
-def row_by_key(session: Session, model: type[_T], key: tuple[Any, ...]) -> _T | None:
-    """The row of ``model`` with this primary key as a plain row of its table, read on the
-    session's transaction: its columns as attributes, for reading only (no entity, no identity
-    map, about half the cost of :func:`by_key`). For the hot paths that only read a row."""
-    statement = _ROW_BY_KEY.get(model)
-    if statement is None:
-        table: Any = model.__table__  # type: ignore[attr-defined]
-        statement = _ROW_BY_KEY[model] = select(table).where(
-            *[column == bindparam(f"k{n}") for n, column in enumerate(table.primary_key.columns)]
-        )
-    found = session.connection().execute(statement, {f"k{n}": value for n, value in enumerate(key)})
-    return cast(_T | None, found.first())
-
-
 class KeyedSession(Session):
     """The session every unit of work uses: ``get`` loads a row the identity map does not
     hold with a statement built once per model.
@@ -410,9 +393,33 @@ def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
         options = conn.get_execution_options()
         if options.get("shoplet_single_read"):
             return  # one SELECT on its own (Database.read_once): SQLite runs it in autocommit
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("shoplet_write", True) else "BEGIN")
+        driver_execute(conn, "BEGIN IMMEDIATE" if options.get("shoplet_write", True) else "BEGIN", ()).close()
 
     return engine
+
+
+def driver_execute(connection: Connection, sql: str, parameters: Any, *, many: bool = False) -> Any:
+    """Run one statement in the driver's own SQL and parameters on the connection's driver
+    cursor, in its transaction, now; returns the cursor. For statements compiled once on hot
+    paths (``shoplet.pipelined``; SQLite's BEGIN): SQLAlchemy's execution costs more than a
+    short statement does. What is queued on the connection goes first (the pipelined module's
+    engine event sends it); the engine's ``before_cursor_execute`` and ``after_cursor_execute``
+    listeners see the statement as they see SQLAlchemy's (with no execution context); a
+    driver error is raised as SQLAlchemy raises it (``IntegrityError`` for a key taken)."""
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    for listener in connection.dispatch.before_cursor_execute:
+        sql, parameters = listener(connection, cursor, sql, parameters, None, many)
+    error = connection.dialect.loaded_dbapi.Error
+    try:
+        if many:
+            cursor.executemany(sql, parameters)
+        else:
+            cursor.execute(sql, parameters)
+    except error as exc:
+        cursor.close()
+        raise DBAPIError.instance(sql, parameters, exc, error, dialect=connection.dialect) from exc
+    connection.dispatch.after_cursor_execute(connection, cursor, sql, parameters, None, many)
+    return cursor
 
 
 PING_AFTER_IDLE = 2.0

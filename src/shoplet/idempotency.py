@@ -15,13 +15,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, String, Table
+from sqlalchemy import JSON, String, Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shoplet import pipelined
-from shoplet.db import Base, Database, by_key, row_by_key, utcnow
+from shoplet.db import Base, Database, by_key, utcnow
 from shoplet.errors import Conflict, InvalidInput
+from shoplet.scoping import owned
 
 MAX_KEY_LENGTH = 128
 
@@ -39,6 +40,11 @@ class IdempotencyRecord(Base):
 
 
 _INSERT_RECORD = cast(Table, IdempotencyRecord.__table__).insert()
+_RECORD = select(IdempotencyRecord.__table__).where(
+    owned(IdempotencyRecord, bindparam("m")),
+    IdempotencyRecord.scope == bindparam("s"),
+    IdempotencyRecord.key == bindparam("k"),
+)
 
 
 def request_hash(operation: str, payload: Any) -> str:
@@ -66,8 +72,8 @@ def recorded(
     if key is None:
         return None
     _check_key(key)
-    stored = row_by_key(session, IdempotencyRecord, (merchant_id, scope, key))  # read only: a row
-    return None if stored is None else _replay(stored, request_hash(operation, payload))
+    found = pipelined.execute(session, _RECORD, {"m": merchant_id, "s": scope, "k": key})  # a row
+    return _replay(found[0], request_hash(operation, payload)) if found else None
 
 
 def run(
@@ -133,7 +139,7 @@ def run(
     raise Conflict("idempotency.in_progress", "A request with this Idempotency-Key is still running.")
 
 
-def _replay(stored: IdempotencyRecord, digest: str) -> tuple[int, Any]:
+def _replay(stored: Any, digest: str) -> tuple[int, Any]:
     if stored.request_hash != digest:
         raise Conflict(
             "idempotency.key_reused",

@@ -16,8 +16,15 @@ Statements are compiled once per statement object: pass module-level constants.
 A queued statement's ``check`` gets its row count once the results are back and raises as
 the caller would have at once (a reservation that found too little stock): the unit of work
 then rolls back, as it would have. A database error (a key already taken) is raised as
-SQLAlchemy would raise it, so callers catch the same exceptions. SQLite has no round trips to
-save: there :func:`later` runs the statement at once and checks it there.
+SQLAlchemy would raise it, so callers catch the same exceptions.
+
+SQLite has no round trips to save: there each statement runs at once, and what this module
+saves is SQLAlchemy's own work per statement (its cache key, compiled-cache lookup,
+execution context and result wrapping: about three quarters of the time a short statement
+takes through ``Connection.execute``). The statement compiled once is run on the
+connection's driver cursor, in the unit of work's transaction; the engine's cursor events
+still see it (:func:`shoplet.db.driver_execute`), its errors are SQLAlchemy's and its rows SQLAlchemy's
+``Row`` objects.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
 
-from shoplet.db import insert_new, insert_statement
+from shoplet.db import driver_execute, insert_new, insert_statement
 
 Check = Callable[[int], None]
 
@@ -51,86 +58,72 @@ _QUEUE = "shoplet.pipelined"
 """``Connection.info`` key: the statements queued on this connection, not yet sent."""
 
 
+class _Given:
+    """Where a caller's value goes in a compiled statement's parameters (see :class:`_Compiled`)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
 class _Compiled:
-    """A statement compiled once for PostgreSQL with the parameter names it was given: its
-    SQL, and how each parameter dict becomes the driver's."""
+    """A statement compiled once for a dialect with the parameter names it was given: its
+    SQL, how each parameter dict becomes the driver's (named for PostgreSQL, positional for
+    SQLite) and, for a statement that returns rows, how its rows become SQLAlchemy's."""
 
     def __init__(self, statement: Any, dialect: Any, names: tuple[str, ...]) -> None:
         compiled: Any = statement.compile(dialect=dialect, column_keys=list(names))
+        if "POSTCOMPILE" in compiled.string:  # an expanding IN is rendered per call
+            raise ValueError("a statement run by shoplet.pipelined cannot have an expanding IN parameter")
+        defaulted = [column.key for column in compiled.insert_prefetch + compiled.update_prefetch]
+        if defaulted:  # SQLAlchemy computes those per execution; here nothing would
+            raise ValueError(f"give the columns a default would fill: {', '.join(defaulted)}")
         self.sql: str = compiled.string
         self.compiled = compiled
-        self.processors: dict[str, Any] = compiled._bind_processors
-
-    def parameters(self, values: dict[str, Any]) -> dict[str, Any]:
-        bound = self.compiled.construct_params(values)
-        processors = self.processors
-        return {
-            name: processors[name](value) if name in processors else value for name, value in bound.items()
-        }
-
-
-_COMPILED: dict[tuple[Any, tuple[str, ...]], _Compiled] = {}
-
-
-def later(session: Session, statement: Any, values: dict[str, Any], check: Check | None = None) -> None:
-    """Run ``statement`` with ``values`` in the session's transaction: on PostgreSQL queued
-    and sent with the next statement the unit of work sends or before its COMMIT; on SQLite
-    at once. ``check(rowcount)`` raises when the statement did not do what the caller needs."""
-    connection = session.connection()
-    if connection.dialect.name != "postgresql":
-        result: Any = connection.execute(statement, values)
-        if check is not None:  # an upsert's RETURNING counts it: drivers disagree on its rowcount
-            check(len(result.all()) if result.returns_rows else result.rowcount)
-        return
-    compiled = _compiled(statement, connection.dialect, values)
-    queue(connection, compiled.sql, compiled.parameters(values), check)
-
-
-def _compiled(statement: Any, dialect: Any, values: dict[str, Any]) -> _Compiled:
-    names = tuple(values)
-    compiled = _COMPILED.get((statement, names))
-    if compiled is None:
-        compiled = _COMPILED[(statement, names)] = _Compiled(statement, dialect, names)
-    return compiled
-
-
-def execute(session: Session, statement: Any, values: dict[str, Any]) -> list[Any]:
-    """Run ``statement`` now and return its rows (a RETURNING's): on PostgreSQL sent in the
-    same pipeline as what is queued, so the two cost one round trip."""
-    connection = session.connection()
-    if connection.dialect.name != "postgresql" or _QUEUE not in connection.info:
-        return list(connection.execute(statement, values).all())
-    compiled = _compiled(statement, connection.dialect, values)
-    answer = _Answer()
-    queue(connection, compiled.sql, compiled.parameters(values), None, answer)
-    flush(connection)
-    return answer.rows
-
-
-class _Read:
-    """A SELECT compiled once for PostgreSQL: its SQL, how its parameters become the driver's,
-    and how its rows become SQLAlchemy's (the keys and result processors it would use)."""
-
-    def __init__(self, statement: Any, dialect: Any) -> None:
-        self.query = _Compiled(statement, dialect, ())
         self.dialect = dialect
-        self.columns = self.query.compiled._result_columns
+        self.columns = compiled._result_columns
         self.metadata = SimpleResultMetaData([column.keyname for column in self.columns])
-        self.processors: list[tuple[int, Any]] | None = None  # once the first answer gives the types
+        self.result_processors: list[tuple[int, Any]] | None = None  # from the first answer's types
+        # How each of the driver's parameters is made, in its order: (the caller's name, its
+        # bind processor) for a value the caller gives, (None, the value converted once) for
+        # one written into the statement (a constant compared with). SQLAlchemy's own
+        # construct_params does this lookup per execution.
+        marks = {name: _Given(name) for name in names}
+        template = compiled.construct_params(marks)
+        processors = compiled._bind_processors
+        self.keys: list[str] = list(compiled.positiontup or template)
+        self.positional = compiled.positiontup is not None
+        self.plan: list[tuple[str | None, Any]] = []
+        for key in self.keys:
+            value, process = template[key], processors.get(key)
+            if isinstance(value, _Given):
+                self.plan.append((value.name, process))
+            else:
+                self.plan.append((None, process(value) if process is not None else value))
 
-    def rows(self, answer: _Answer) -> list[Row[Any]]:
-        fetched = answer.rows
-        if self.processors is None:  # as SQLAlchemy picks them: by the column's type and the driver's
+    def parameters(self, values: dict[str, Any]) -> Any:
+        """The driver's parameters: a tuple for SQLite's positional ones, a dict for PostgreSQL."""
+        out = [
+            fixed if name is None else values[name] if fixed is None else fixed(values[name])
+            for name, fixed in self.plan
+        ]
+        return tuple(out) if self.positional else dict(zip(self.keys, out, strict=True))
+
+    def rows(self, fetched: list[Any], types: list[Any]) -> list[Row[Any]]:
+        """SQLAlchemy's rows of what the driver fetched (``types``: its type codes, by column;
+        SQLite has none): converted by the result processors SQLAlchemy would pick."""
+        if self.result_processors is None:
             processors = [
                 column.type._cached_result_processor(self.dialect, type_code)
-                for column, type_code in zip(self.columns, answer.types, strict=True)
+                for column, type_code in zip(self.columns, types or [None] * len(self.columns), strict=True)
             ]
-            self.processors = [(n, p) for n, p in enumerate(processors) if p is not None]
-        if self.processors:
+            self.result_processors = [(n, p) for n, p in enumerate(processors) if p is not None]
+        if self.result_processors:
             converted = []
             for row in fetched:
                 values = list(row)
-                for n, process in self.processors:
+                for n, process in self.result_processors:
                     values[n] = process(values[n])
                 converted.append(tuple(values))
             fetched = converted
@@ -138,7 +131,51 @@ class _Read:
         return list(result.all())
 
 
-_READS: dict[Any, _Read] = {}
+_COMPILED: dict[tuple[Any, str, tuple[str, ...]], _Compiled] = {}
+
+
+def later(session: Session, statement: Any, values: dict[str, Any], check: Check | None = None) -> None:
+    """Run ``statement`` with ``values`` in the session's transaction: on PostgreSQL queued
+    and sent with the next statement the unit of work sends or before its COMMIT; on SQLite
+    at once. ``check(rowcount)`` raises when the statement did not do what the caller needs."""
+    connection = session.connection()
+    compiled = _compiled(statement, connection.dialect, values)
+    if connection.dialect.name != "postgresql":
+        cursor = driver_execute(connection, compiled.sql, compiled.parameters(values))
+        try:
+            # an upsert's RETURNING counts it: drivers disagree on its rowcount
+            count = len(cursor.fetchall()) if cursor.description else cursor.rowcount
+        finally:
+            cursor.close()
+        if check is not None:
+            check(count)
+        return
+    queue(connection, compiled.sql, compiled.parameters(values), check)
+
+
+def _compiled(statement: Any, dialect: Any, values: dict[str, Any]) -> _Compiled:
+    key = (statement, dialect.name, tuple(values))
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        compiled = _COMPILED[key] = _Compiled(statement, dialect, key[2])
+    return compiled
+
+
+def execute(target: Session | Connection, statement: Any, values: dict[str, Any]) -> list[Row[Any]]:
+    """Run ``statement`` now and return its rows (a SELECT's or a RETURNING's), as
+    ``execute(...).all()`` gives them: on a session's connection (in its transaction) or on a
+    connection of its own (``Database.read_once``). On PostgreSQL sent in the same pipeline as
+    what is queued, so the two cost one round trip; else, like SQLite's, on the driver's
+    cursor at once. For a hot path's prebuilt statements (no expanding ``IN`` parameter)."""
+    connection = target.connection() if isinstance(target, Session) else target
+    compiled = _compiled(statement, connection.dialect, values)
+    parameters = compiled.parameters(values)
+    if connection.dialect.name != "postgresql" or _QUEUE not in connection.info:
+        return _fetch_now(connection, compiled, parameters)
+    answer = _Answer()
+    queue(connection, compiled.sql, parameters, None, answer)
+    flush(connection)
+    return compiled.rows(answer.rows, answer.types)
 
 
 def read_together(session: Session, reads: list[tuple[Any, dict[str, Any]]]) -> list[list[Row[Any]]]:
@@ -147,18 +184,20 @@ def read_together(session: Session, reads: list[tuple[Any, dict[str, Any]]]) -> 
     whatever is queued before them; elsewhere one after another. For a unit of work's hot
     reads (checkout's); a statement must have no expanding (``IN``) parameters."""
     connection = session.connection()
-    if connection.dialect.name != "postgresql":
-        return [list(connection.execute(statement, values).all()) for statement, values in reads]
+    dialect = connection.dialect
     compiled = []
     for statement, values in reads:
-        read = _READS.get(statement)
-        if read is None:
-            read = _READS[statement] = _Read(statement, connection.dialect)
+        read = _compiled(statement, dialect, values)
+        compiled.append((read, read.parameters(values)))
+    if dialect.name != "postgresql":
+        return [_fetch_now(connection, read, parameters) for read, parameters in compiled]
+    answers = []
+    for read, parameters in compiled:
         answer = _Answer()
-        queue(connection, read.query.sql, read.query.parameters(values), None, answer)
-        compiled.append((read, answer))
+        queue(connection, read.sql, parameters, None, answer)
+        answers.append((read, answer))
     flush(connection)
-    return [read.rows(answer) for read, answer in compiled]
+    return [read.rows(answer.rows, answer.types) for read, answer in answers]
 
 
 def insert_later(
@@ -173,11 +212,16 @@ def insert_later(
         return
     connection = session.connection()
     insert = insert_statement(connection.dialect, model, skip_taken)
-    if connection.dialect.name != "postgresql" or any(len(row) != len(insert.columns) for row in rows):
+    if any(len(row) != len(insert.columns) for row in rows):  # defaults to fill: SQLAlchemy's statement
         if skip_taken:
             insert_new(session, model, rows)
         else:
             connection.execute(insert.statement, rows)
+        return
+    if connection.dialect.name != "postgresql":
+        parameters = insert.parameters(rows)
+        many = len(parameters) > 1
+        driver_execute(connection, insert.sql, parameters if many else parameters[0], many=many).close()
         return
     if len(rows) > 1 and insert.unnest_sql is not None:
         names = [name for name, _ in insert.columns]
@@ -185,6 +229,17 @@ def insert_later(
     else:
         for parameters in insert.parameters(rows):
             queue(connection, insert.sql, parameters)
+
+
+def _fetch_now(connection: Connection, compiled: _Compiled, parameters: Any) -> list[Row[Any]]:
+    """The rows of a statement run now (:func:`shoplet.db.driver_execute`), as SQLAlchemy's."""
+    cursor = driver_execute(connection, compiled.sql, parameters)
+    try:
+        fetched = cursor.fetchall()
+        types = [column[1] for column in cursor.description or ()]
+    finally:
+        cursor.close()
+    return compiled.rows(fetched, types)
 
 
 def queue(

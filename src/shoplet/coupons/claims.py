@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from shoplet import idempotency
+from shoplet import idempotency, pipelined
 from shoplet.coupons.gate import RedisGate
 from shoplet.coupons.models import Coupon, CouponClaimCount, CouponTemplate
 from shoplet.coupons.schemas import CouponOut
@@ -74,10 +74,10 @@ def fresh_template(db: Database, merchant_id: str, template_id: str) -> CouponTe
     Session; on SQLite no BEGIN, and no writer lock): a detached copy for a claim to check and
     to issue from (the write re-checks status, stock and budget in SQL)."""
     with db.read_once() as connection:
-        row = connection.execute(_TEMPLATE_ROW, {"m": merchant_id, "t": template_id}).mappings().first()
-    if row is None:
+        found = pipelined.execute(connection, _TEMPLATE_ROW, {"m": merchant_id, "t": template_id})
+    if not found:
         raise NotFound.of("Coupon", "coupon")
-    return CouponTemplate(**row)
+    return CouponTemplate(**found[0]._mapping)
 
 
 def claim_for_customer(

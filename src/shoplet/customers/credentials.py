@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, select
 
+from shoplet import pipelined
 from shoplet.auth import Principal, PrincipalKind, hash_secret, invalid_credential
 from shoplet.customers.models import CustomerSession
 from shoplet.db import Database
@@ -35,7 +36,8 @@ _SESSION_QUERY = (
 def verify_session(db: Database, merchant_id: str, session_id: str, secret: str, now: datetime) -> Principal:
     """A live, unrevoked session of an active merchant's customer, in one host app."""
     with db.read_once() as connection:
-        row = connection.execute(_SESSION_QUERY, {"m": merchant_id, "s": session_id}).first()
+        found = pipelined.execute(connection, _SESSION_QUERY, {"m": merchant_id, "s": session_id})
+    row = found[0] if found else None
     if (
         row is None
         or row.revoked_at is not None

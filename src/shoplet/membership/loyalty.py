@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, literal, or_, select
+from sqlalchemy import bindparam, literal, literal_column, select
 from sqlalchemy.orm import Session
 
 from shoplet.membership import light, points, tiers
@@ -61,13 +61,14 @@ TERMS = (
         LightMembership,
         owned(LightMembership, bindparam("m"))
         & (LightMembership.customer_id == bindparam("c"))
-        # equalities, not IN: an IN list is expanded per execution, which a statement sent in a
-        # pipeline (shoplet.pipelined.read_together) cannot be
-        & or_(
-            *(
-                LightMembership.status == s
+        # the statuses written into the statement, not a parameter list: an IN list parameter
+        # is expanded per execution, which a statement compiled once (shoplet.pipelined)
+        # cannot be; and SQLite runs ORed equalities in a join four times slower than an IN
+        & LightMembership.status.in_(
+            [
+                literal_column(f"'{s.value}'")
                 for s in (LightStatus.ACTIVE, LightStatus.SETTLING, LightStatus.OVERDUE)
-            )
+            ]
         ),
     )  # one at most (uq_light_memberships_current)
     .outerjoin(LightPlan, owned(LightPlan, bindparam("m")) & (LightPlan.id == LightMembership.plan_id))

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam, select
+from sqlalchemy import JSON, String, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -57,10 +57,12 @@ _CART_SKUS_OF = (
     )
     .where(owned(Sku, bindparam("m")))
 )  # plain rows, not entities: only what a line needs
-# by whether the database is PostgreSQL: there the ids are one array (a statement sent in a
-# pipeline takes no expanding IN list), elsewhere an IN list
+# by whether the database is PostgreSQL. The statement is compiled once (shoplet.pipelined),
+# which an expanding IN list cannot be: the ids are one parameter, an array on PostgreSQL and
+# a JSON array on SQLite.
+_IDS_JSON = func.json_each(bindparam("ids", type_=JSON)).table_valued("value")
 _CART_SKUS = {
-    False: _CART_SKUS_OF.where(Sku.id.in_(bindparam("ids", expanding=True))),
+    False: _CART_SKUS_OF.where(Sku.id.in_(select(_IDS_JSON.c.value))),
     True: _CART_SKUS_OF.where(Sku.id == any_(bindparam("ids", type_=ARRAY(String)))),
 }
 

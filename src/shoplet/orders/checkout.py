@@ -43,8 +43,13 @@ from shoplet.orders.views import order_out, shaped
 
 
 def row_of(obj: Any) -> dict[str, Any]:
-    """A mapped object's column values, for an INSERT of it."""
-    return {column.key: getattr(obj, column.key) for column in obj.__table__.columns}
+    """A new mapped object's column values, for an INSERT of it: read from its instance dict,
+    where the ORM keeps what was set (a column never set is None, as the attribute would say)."""
+    values = obj.__dict__
+    return {key: values.get(key) for key in _KEYS[type(obj)]}
+
+
+_KEYS = {model: [column.key for column in model.__table__.columns] for model in (Order, OrderLine)}
 
 
 @dataclass(frozen=True)

@@ -61,18 +61,18 @@ _BOOK = {"sqlite": _booking_statement("sqlite"), "postgresql": _booking_statemen
 
 
 def _book_slot(session: Session, shipment: Shipment, now: datetime) -> None:
-    connection = session.connection()
-    row = connection.execute(
-        _BOOK[connection.dialect.name],
+    booked = pipelined.execute(
+        session,
+        _BOOK[session.connection().dialect.name],
         {
             "m": shipment.location.merchant_id,
             "l": shipment.location.id,
             "t": shipment.slot_start,
             "capacity": settings_of(shipment.location).slot_capacity,
         },
-    ).first()
+    )
     # RETURNING, not rowcount: drivers disagree on the rowcount of an upsert.
-    if row is None:
+    if not booked:
         raise Conflict("delivery.slot_full", "That delivery slot is full; choose another.")
 
 
@@ -171,7 +171,8 @@ def _insert_with_code(session: Session, fulfilment: Fulfilment) -> None:
     for _ in range(8):
         if fulfilment.mode == FulfilmentMode.PICKUP:
             fulfilment.pickup_code = f"{secrets.randbelow(10**6):06d}"
-        values = {key: getattr(fulfilment, key) for key in _PART_COLUMNS}
+        given = fulfilment.__dict__  # what was set on the new object (see checkout.row_of)
+        values = {key: given.get(key) for key in _PART_COLUMNS}
         if pipelined.execute(session, statement, values):  # with the order's insert, queued before it
             return
         # the code is taken by another open pickup at this store: draw again
