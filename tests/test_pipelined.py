@@ -235,3 +235,22 @@ def test_an_insert_that_leaves_a_column_to_its_default_is_refused(database):
     del row["created_at"]  # the model's default fills it through SQLAlchemy
     with database.unit_of_work() as s, pytest.raises(ValueError, match="created_at"):
         pipelined.later(s, _INSERT, row)
+
+
+def test_a_read_for_later_goes_with_the_next_statements_or_only_when_asked(database):
+    """``read_later``: on PostgreSQL queued and sent with the unit's next reads (no round trip
+    of its own); on SQLite run only if its rows are asked for."""
+    merchant = "m_later"
+    with database.unit_of_work() as s:
+        pipelined.insert_later(s, IdempotencyRecord, [_row("r1", merchant)])
+    keys = select(IdempotencyRecord.key).where(IdempotencyRecord.merchant_id == bindparam("m"))
+    postgres = database.dialect == "postgresql"
+    with database.unit_of_work(write=False) as s, counting(database.engine) as statements:
+        unasked = pipelined.read_later(s, keys, {"m": "m_nobody"})
+        found = pipelined.read_later(s, keys, {"m": merchant})
+        assert pipelined.pending(s.connection()) == (2 if postgres else 0)
+        pipelined.read_together(s, [(keys, {"m": merchant})])  # what sends them on PostgreSQL
+        assert pipelined.pending(s.connection()) == 0
+        assert [row.key for row in found.rows()] == ["r1"]
+    assert len([sql for sql in statements if sql.startswith("SELECT")]) == (3 if postgres else 2)
+    assert unasked is not None

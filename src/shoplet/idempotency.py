@@ -76,6 +76,24 @@ def recorded(
     return _replay(found[0], request_hash(operation, payload)) if found else None
 
 
+def recorded_later(
+    session: Session, *, merchant_id: str, scope: str, key: str | None, operation: str, payload: Any
+) -> Callable[[], tuple[int, Any] | None]:
+    """:func:`recorded`, asked later: the record is read with the unit of work's next statements
+    (on PostgreSQL in their round trip: a refused checkout pays no round trip of its own for
+    it; on SQLite only when asked) and the replay, or None, is given when the answer is called."""
+    if key is None:
+        return lambda: None
+    _check_key(key)
+    found = pipelined.read_later(session, _RECORD, {"m": merchant_id, "s": scope, "k": key})
+
+    def answer() -> tuple[int, Any] | None:
+        rows = found.rows()
+        return _replay(rows[0], request_hash(operation, payload)) if rows else None
+
+    return answer
+
+
 def run(
     db: Database,
     *,

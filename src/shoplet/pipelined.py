@@ -47,11 +47,12 @@ Check = Callable[[int], None]
 class _Answer:
     """What a queued statement whose rows are wanted returns: its rows and their type codes."""
 
-    __slots__ = ("rows", "types")
+    __slots__ = ("rows", "types", "done")
 
     def __init__(self) -> None:
         self.rows: list[Any] = []
         self.types: list[Any] = []
+        self.done = False
 
 
 _QUEUE = "shoplet.pipelined"
@@ -200,6 +201,37 @@ def read_together(session: Session, reads: list[tuple[Any, dict[str, Any]]]) -> 
     return [read.rows(answer.rows, answer.types) for read, answer in answers]
 
 
+class Later:
+    """The rows of a SELECT read with the unit of work's next statements (:func:`read_later`)."""
+
+    def __init__(self, connection: Connection, compiled: _Compiled, parameters: Any) -> None:
+        self.connection, self.compiled, self.parameters = connection, compiled, parameters
+        self.answer: _Answer | None = None
+        if connection.dialect.name == "postgresql":
+            self.answer = _Answer()
+            queue(connection, compiled.sql, parameters, None, self.answer)
+
+    def rows(self) -> list[Row[Any]]:
+        """Its rows, as ``execute(...).all()`` gives them; read now if not read yet."""
+        if self.answer is None:  # SQLite: read when asked, in the unit of work's transaction
+            return _fetch_now(self.connection, self.compiled, self.parameters)
+        if not self.answer.done:
+            flush(self.connection)
+        if not self.answer.done:
+            raise RuntimeError("the read was dropped with a rollback before it was sent")
+        return self.compiled.rows(self.answer.rows, self.answer.types)
+
+
+def read_later(session: Session, statement: Any, values: dict[str, Any]) -> Later:
+    """A read the caller may need later (whether a retry's Idempotency-Key answered an earlier
+    request, asked only when the request is refused): on PostgreSQL queued, so it goes in the
+    round trip of the unit of work's next statements and costs none of its own; on SQLite,
+    where a statement costs no round trip, run only if its rows are asked for."""
+    connection = session.connection()
+    compiled = _compiled(statement, connection.dialect, values)
+    return Later(connection, compiled, compiled.parameters(values))
+
+
 def insert_later(
     session: Session, model: Any, rows: list[dict[str, Any]], *, skip_taken: bool = True
 ) -> None:
@@ -274,6 +306,7 @@ def flush(connection: Connection) -> None:
             if answer is not None:
                 answer.rows = cursor.fetchall()
                 answer.types = [column.type_code for column in cursor.description or ()]
+                answer.done = True
     except connection.dialect.loaded_dbapi.Error as exc:  # raised as SQLAlchemy raises it
         sent = "; ".join(dict.fromkeys(sql for sql, _, _, _ in queued))
         error = connection.dialect.loaded_dbapi.Error

@@ -36,6 +36,21 @@ def test_same_idempotency_key_returns_the_same_order(shop, runtime):
     assert other_order["id"] != first["id"]
 
 
+def test_a_retry_is_answered_by_its_replay_even_when_checking_out_again_would_be_refused(shop, runtime):
+    """The key's record is read with routing's reads (on PostgreSQL in their round trip): a
+    retry of an order that took the last unit gets that order back, not ``stock.insufficient``;
+    a new request is refused; a key too long is refused before anything is read."""
+    shop.stock(shop.store_id, "LATTE-T", 1)
+    first = shop.order({"LATTE-T": 1}, key="the-last-one")
+    again = shop.order({"LATTE-T": 1}, key="the-last-one")
+    assert again["id"] == first["id"]
+    refused = shop.order({"LATTE-T": 1}, key="another-one", status=422)
+    assert refused["code"] == "stock.insufficient"
+    assert shop.order({"LATTE-T": 1}, key="k" * 129, status=422)["code"] == "idempotency.key_invalid"
+    assert shop.level(shop.store_id, "LATTE-T")["reserved"] == 1
+    assert _orders_of(runtime, shop.merchant_id) == 1
+
+
 def test_input_errors_are_clear_and_change_nothing(shop, other_shop, runtime):
     client = shop.client
     cases = [

@@ -305,6 +305,7 @@ def place_order(
     try:
         replayed = None
         with db.unit_of_work(write=False) as s:
+            earlier = idempotency.recorded_later(s, **where)  # read with routing's reads
             try:
                 if check is not None:
                     check(s)
@@ -326,7 +327,7 @@ def place_order(
                 # A retry of a request that went through is answered by its replay, not by
                 # what checking out again would say now (the stock it took may be gone); a
                 # new request's refusal stands.
-                replayed = idempotency.recorded(s, **where)
+                replayed = earlier()
                 if replayed is None:
                     raise
         if replayed is None:
