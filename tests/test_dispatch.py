@@ -30,6 +30,7 @@ from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from shoplet import pipelined
 from shoplet.app import STOREFRONT_ROUTERS, create_app, section_key, sections
 from shoplet.coupons import api as coupons_api
 from shoplet.webhooks import api as webhooks_api
@@ -62,8 +63,8 @@ def tally(monkeypatch):
 @contextmanager
 def round_trips(engine):
     """On PostgreSQL, what the driver sends the server inside the block, one entry per round
-    trip: statements, pings, BEGIN, COMMIT and ROLLBACK; a pipeline (``shoplet.pipelined``,
-    an executemany) is one entry, the statements in it in brackets."""
+    trip: statements, pings, BEGIN, COMMIT and ROLLBACK; a pipeline (``shoplet.pipelined``'s,
+    psycopg's for an executemany) is one entry, the statements in it in brackets."""
     sent: list[str] = []
     if engine.dialect.name != "postgresql":
         yield sent
@@ -89,14 +90,22 @@ def round_trips(engine):
         piped.clear()
         return pipeline_exit(self, *args)
 
+    together = pipelined.send_together
+
+    def counted_together(driver, statements):
+        sent.append(f"[{' | '.join(sql[:60] for sql, _ in statements)}]")
+        return together(driver, statements)
+
     psycopg.Cursor.execute = counted_execute
     _connection_base.BaseConnection._exec_command = counted_command
     psycopg.Pipeline.__exit__ = counted_exit
+    pipelined.send_together = counted_together
     try:
         yield sent
     finally:
         psycopg.Cursor.execute, _connection_base.BaseConnection._exec_command = execute, command
         psycopg.Pipeline.__exit__ = pipeline_exit
+        pipelined.send_together = together
 
 
 def _storefront_routes(key: str) -> int:

@@ -9,7 +9,7 @@ from typing import cast
 
 import pytest
 from sqlalchemy import Table, bindparam, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from shoplet import pipelined
 from shoplet.errors import Conflict, Unprocessable
@@ -254,3 +254,18 @@ def test_a_read_for_later_goes_with_the_next_statements_or_only_when_asked(datab
         assert [row.key for row in found.rows()] == ["r1"]
     assert len([sql for sql in statements if sql.startswith("SELECT")]) == (3 if postgres else 2)
     assert unasked is not None
+
+
+def test_a_value_the_driver_cannot_send_fails_the_unit_and_leaves_the_connection_clean(database):
+    """A parameter the driver cannot adapt fails as SQLAlchemy's error, after what was queued
+    before it was answered (on PostgreSQL the pipeline is left and the transaction rolled
+    back): nothing is written and the next unit of work runs."""
+    merchant = "m_unsendable"
+    bad = {**_row("u2", merchant), "status_code": object()}
+    with pytest.raises(DBAPIError), database.unit_of_work() as s:
+        pipelined.later(s, _INSERT, _row("u1", merchant))
+        pipelined.later(s, _INSERT, bad)
+        s.connection().exec_driver_sql("SELECT 1")  # sends the queue on PostgreSQL
+    with database.unit_of_work() as s:
+        pipelined.later(s, _INSERT, _row("u3", merchant))
+    assert _keys(database, merchant) == ["u3"]

@@ -29,9 +29,13 @@ still see it (:func:`shoplet.db.driver_execute`), its errors are SQLAlchemy's an
 
 from __future__ import annotations
 
+import re
+import select
 from collections.abc import Callable
 from typing import Any
 
+from psycopg import errors, pq
+from psycopg.adapt import PyFormat, Transformer
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
@@ -293,31 +297,140 @@ def flush(connection: Connection) -> None:
         return
     driver = connection.connection.driver_connection
     assert driver is not None
-    shared = driver.cursor()  # for the statements nobody reads back: a cursor costs as much as one
-    answered: list[tuple[Any, Check | None, _Answer | None]] = []
     try:
-        with driver.pipeline():
-            for sql, parameters, check, answer in queued:
-                cursor = shared if check is None and answer is None else driver.cursor()
-                cursor.execute(sql, parameters)
-                if cursor is not shared:
-                    answered.append((cursor, check, answer))
-        for cursor, _check, answer in answered:
-            if answer is not None:
-                answer.rows = cursor.fetchall()
-                answer.types = [column.type_code for column in cursor.description or ()]
-                answer.done = True
+        results = send_together(driver, [(sql, parameters) for sql, parameters, _, _ in queued])
     except connection.dialect.loaded_dbapi.Error as exc:  # raised as SQLAlchemy raises it
         sent = "; ".join(dict.fromkeys(sql for sql, _, _, _ in queued))
         error = connection.dialect.loaded_dbapi.Error
         raise DBAPIError.instance(sent, None, exc, error, dialect=connection.dialect) from exc
-    finally:
-        shared.close()
-    for cursor, check, _answer in answered:
-        rowcount = cursor.rowcount
-        cursor.close()
+    for (_sql, _parameters, check, answer), (rowcount, rows, types) in zip(queued, results, strict=True):
+        if answer is not None:
+            answer.rows, answer.types, answer.done = rows, types, True
         if check is not None:
             check(rowcount)
+
+
+_PLACEHOLDER = re.compile(r"%\(([^)]+)\)([sbt])|%%")
+_FORMATS = {"s": PyFormat.AUTO, "b": PyFormat.BINARY, "t": PyFormat.TEXT}
+
+
+class _Native:
+    """A statement in libpq's own form: ``$n`` placeholders for psycopg's ``%(name)s``
+    (``%(name)b``: binary), the names in their order and each one's format."""
+
+    def __init__(self, sql: str) -> None:
+        self.names: list[str] = []
+        self.formats: list[PyFormat] = []
+
+        def number(match: re.Match[str]) -> str:
+            if match.group(0) == "%%":
+                return "%"
+            name = match.group(1)
+            if name not in self.names:  # a name used twice is one parameter, as psycopg has it
+                self.names.append(name)
+                self.formats.append(_FORMATS[match.group(2)])
+            return f"${self.names.index(name) + 1}"
+
+        self.query = _PLACEHOLDER.sub(number, sql).encode()
+
+
+_NATIVE: dict[str, _Native] = {}
+
+
+def send_together(
+    driver: Any, statements: list[tuple[str, dict[str, Any]]]
+) -> list[tuple[int, list[Any], list[Any]]]:
+    """Run statements in psycopg's SQL and parameters in one libpq pipeline on ``driver`` (a
+    psycopg connection, in its current transaction); for each, its row count, its rows and
+    their type codes. The first statement that fails raises its psycopg error, once the
+    pipeline is done (the ones after it did not run).
+
+    libpq's own calls rather than psycopg's ``Connection.pipeline()``: psycopg waits on the
+    socket and writes it once per statement, here the statements are buffered and written
+    together, and the answers read together — about a quarter of the CPU per statement, and
+    one wait (a hand-over of the GIL) per pipeline instead of one per statement. The
+    statements are not prepared on the server (psycopg deallocates every prepared statement
+    of a connection at each rollback, its own and others'): the server parses and plans
+    each, as it does any statement psycopg has run fewer than five times."""
+    pgconn = driver.pgconn
+    transformer = Transformer(driver)
+    expected: list[bool] = []  # per result awaited: whether it is a statement's (else a PREPARE's)
+    pgconn.enter_pipeline_mode()
+    sent = 0
+    try:
+        if not driver.autocommit and pgconn.transaction_status == pq.TransactionStatus.IDLE:
+            # psycopg opens the transaction before a statement; libpq alone would not, and
+            # the pipeline's statements would commit at its end
+            pgconn.send_query_params(_begin(driver), None)
+            expected.append(False)
+        for sql, parameters in statements:
+            native = _NATIVE.get(sql)
+            if native is None:
+                native = _NATIVE[sql] = _Native(sql)
+            values = [parameters[name] for name in native.names]
+            dumped = transformer.dump_sequence(values, native.formats)
+            pgconn.send_query_params(native.query, dumped, transformer.types, transformer.formats)
+            expected.append(True)
+            sent = len(expected)
+    finally:  # what was sent is always answered, and the connection leaves pipeline mode
+        try:
+            pgconn.pipeline_sync()
+            while pgconn.flush():
+                select.select([], [pgconn.socket], [])
+            answers = _results(pgconn, sent)
+        finally:
+            pgconn.exit_pipeline_mode()
+    out: list[tuple[int, list[Any], list[Any]]] = []
+    failed: Exception | None = None
+    for is_statement, result in zip(expected, answers, strict=True):
+        if result.status == pq.ExecStatus.FATAL_ERROR:
+            failed = failed or errors.error_from_result(result, encoding=driver.info.encoding)
+        if not is_statement or failed is not None:
+            continue
+        if result.status == pq.ExecStatus.TUPLES_OK:
+            transformer.set_pgresult(result)
+            rows = transformer.load_rows(0, result.ntuples, tuple)
+            types = [result.ftype(n) for n in range(result.nfields)]
+            out.append((len(rows), rows, types))
+        else:
+            out.append((result.command_tuples or 0, [], []))
+    if failed is not None:
+        raise failed
+    return out
+
+
+def _begin(driver: Any) -> bytes:
+    """The BEGIN psycopg would send on ``driver``, with its transaction characteristics."""
+    parts = [b"BEGIN"]
+    if driver.isolation_level is not None:
+        parts.append(b"ISOLATION LEVEL " + driver.isolation_level.name.replace("_", " ").encode())
+    if driver.read_only is not None:
+        parts.append(b"READ ONLY" if driver.read_only else b"READ WRITE")
+    if driver.deferrable is not None:
+        parts.append(b"DEFERRABLE" if driver.deferrable else b"NOT DEFERRABLE")
+    return b" ".join(parts)
+
+
+def _results(pgconn: Any, count: int) -> list[Any]:
+    """The first result of each of ``count`` queries sent in pipeline mode, up to the sync."""
+    results: list[Any] = []
+    current: Any = None
+    while True:
+        while pgconn.is_busy():
+            select.select([pgconn.socket], [], [])
+            pgconn.consume_input()
+        result = pgconn.get_result()
+        if result is None:  # the end of one query's results
+            results.append(current)
+            current = None
+            continue
+        if result.status == pq.ExecStatus.PIPELINE_SYNC:
+            break
+        if current is None:
+            current = result
+    if len(results) != count:
+        raise errors.InternalError(f"{len(results)} answers to {count} statements in a pipeline")
+    return results
 
 
 def pending(connection: Connection) -> int:
