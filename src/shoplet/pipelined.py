@@ -354,7 +354,7 @@ def send_together(
     each, as it does any statement psycopg has run fewer than five times."""
     pgconn = driver.pgconn
     transformer = Transformer(driver)
-    expected: list[bool] = []  # per result awaited: whether it is a statement's (else a PREPARE's)
+    expected: list[bool] = []  # per result awaited: whether it is a statement's (else the BEGIN's)
     pgconn.enter_pipeline_mode()
     sent = 0
     try:
