@@ -398,14 +398,18 @@ def make_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
     return engine
 
 
-def driver_execute(connection: Connection, sql: str, parameters: Any, *, many: bool = False) -> Any:
+def driver_execute(
+    connection: Connection, sql: str, parameters: Any, *, many: bool = False, prepare: bool | None = None
+) -> Any:
     """Run one statement in the driver's own SQL and parameters on the connection's driver
     cursor, in its transaction, now; returns the cursor. For statements compiled once on hot
     paths (``shoplet.pipelined``; SQLite's BEGIN): SQLAlchemy's execution costs more than a
     short statement does. What is queued on the connection goes first (the pipelined module's
     engine event sends it); the engine's ``before_cursor_execute`` and ``after_cursor_execute``
     listeners see the statement as they see SQLAlchemy's (with no execution context); a
-    driver error is raised as SQLAlchemy raises it (``IntegrityError`` for a key taken)."""
+    driver error is raised as SQLAlchemy raises it (``IntegrityError`` for a key taken).
+    ``prepare=False`` (PostgreSQL): never prepared on the server, psycopg otherwise preparing
+    a statement from its fifth use on a connection."""
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     for listener in connection.dispatch.before_cursor_execute:
         sql, parameters = listener(connection, cursor, sql, parameters, None, many)
@@ -413,8 +417,10 @@ def driver_execute(connection: Connection, sql: str, parameters: Any, *, many: b
     try:
         if many:
             cursor.executemany(sql, parameters)
-        else:
+        elif prepare is None:
             cursor.execute(sql, parameters)
+        else:
+            cursor.execute(sql, parameters, prepare=prepare)
     except error as exc:
         cursor.close()
         raise DBAPIError.instance(sql, parameters, exc, error, dialect=connection.dialect) from exc

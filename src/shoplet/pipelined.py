@@ -166,17 +166,21 @@ def _compiled(statement: Any, dialect: Any, values: dict[str, Any]) -> _Compiled
     return compiled
 
 
-def execute(target: Session | Connection, statement: Any, values: dict[str, Any]) -> list[Row[Any]]:
+def execute(
+    target: Session | Connection, statement: Any, values: dict[str, Any], *, planned_each_time: bool = False
+) -> list[Row[Any]]:
     """Run ``statement`` now and return its rows (a SELECT's or a RETURNING's), as
     ``execute(...).all()`` gives them: on a session's connection (in its transaction) or on a
     connection of its own (``Database.read_once``). On PostgreSQL sent in the same pipeline as
     what is queued, so the two cost one round trip; else, like SQLite's, on the driver's
-    cursor at once. For a hot path's prebuilt statements (no expanding ``IN`` parameter)."""
+    cursor at once. For a hot path's prebuilt statements (no expanding ``IN`` parameter).
+    ``planned_each_time``: on PostgreSQL never prepared, so the server plans it for the values
+    given each time (a statement whose best plan depends on them: a range of days)."""
     connection = target.connection() if isinstance(target, Session) else target
     compiled = _compiled(statement, connection.dialect, values)
     parameters = compiled.parameters(values)
     if connection.dialect.name != "postgresql" or _QUEUE not in connection.info:
-        return _fetch_now(connection, compiled, parameters)
+        return _fetch_now(connection, compiled, parameters, planned_each_time)
     answer = _Answer()
     queue(connection, compiled.sql, parameters, None, answer)
     flush(connection)
@@ -267,9 +271,12 @@ def insert_later(
             queue(connection, insert.sql, parameters)
 
 
-def _fetch_now(connection: Connection, compiled: _Compiled, parameters: Any) -> list[Row[Any]]:
+def _fetch_now(
+    connection: Connection, compiled: _Compiled, parameters: Any, planned_each_time: bool = False
+) -> list[Row[Any]]:
     """The rows of a statement run now (:func:`shoplet.db.driver_execute`), as SQLAlchemy's."""
-    cursor = driver_execute(connection, compiled.sql, parameters)
+    unprepared = planned_each_time and connection.dialect.name == "postgresql"
+    cursor = driver_execute(connection, compiled.sql, parameters, prepare=False if unprepared else None)
     try:
         fetched = cursor.fetchall()
         types = [column[1] for column in cursor.description or ()]

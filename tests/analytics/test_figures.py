@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from shoplet import simulator
-from shoplet.analytics import figures, rollups
+from shoplet.analytics import embedded, figures, rollups, service
 from shoplet.analytics.calendar import local_day
 from shoplet.analytics.clickhouse import ChdbClient, ClickHouseSource, Warehouse
 from shoplet.analytics.embedded import RollupSource
@@ -179,6 +179,29 @@ def test_a_simulated_month_has_every_kind_of_figure(month):
 def test_rollups_equal_brute_force(month):
     rollups.run(month.db)
     _compare(month, _rollups(month))
+
+
+def test_the_day_sums_are_planned_for_the_days_asked_each_time(month):
+    """The home dashboard's day sums read the same figures however often they are asked for,
+    and on PostgreSQL the statement is never prepared on the server: psycopg would prepare it
+    at its fifth use, and PostgreSQL's generic plan, blind to the range of days, scanned every
+    metric of the range and sorted them (2.3 times slower than the custom plan)."""
+    rollups.run(month.db)
+    r = service.day_range(None, None, tz=month.zone, now=utcnow())
+    with month.db.unit_of_work(write=False) as s:
+        source = RollupSource(s, month.merchant_id)
+        first = service.dashboard(s, source, month.merchant_id, r, list(service.HOME))
+        for _ in range(7):
+            assert service.dashboard(s, source, month.merchant_id, r, list(service.HOME)) == first
+        assert first.sales_by_store is not None and first.sales_by_store.total.orders > 0
+        if s.get_bind().dialect.name == "postgresql":
+            prepared = list(s.scalars(text("SELECT statement FROM pg_prepared_statements")))
+            assert not [p for p in prepared if "sum(rollup_daily_metrics.value)" in p], prepared
+
+
+def test_day_sums_take_only_the_figures_own_names():
+    with pytest.raises(ValueError):
+        embedded._sums(("gmv') OR ('1",), ("all",))
 
 
 def test_clickhouse_sql_on_chdb_equals_brute_force(month):

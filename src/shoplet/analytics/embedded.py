@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from datetime import date, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, case, func, select
+from sqlalchemy import bindparam, case, func, literal_column, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
+from shoplet import pipelined
 from shoplet.analytics.calendar import month_start, week_start
 from shoplet.analytics.models import CustomerDay, DailyMetric, FirstSeen, PeriodActive, RetentionCell
 from shoplet.analytics.rollups import DEFAULT_LETTERS
@@ -19,17 +23,37 @@ from shoplet.scoping import owned
 _M: BindParameter[str] = bindparam("m")
 _SINCE: BindParameter[date] = bindparam("since")
 _UNTIL: BindParameter[date] = bindparam("until")
-_SUMS = (
-    select(DailyMetric.metric, DailyMetric.dim, DailyMetric.key, func.sum(DailyMetric.value))
-    .where(
-        owned(DailyMetric, _M),
-        DailyMetric.metric.in_(bindparam("metrics", expanding=True)),
-        DailyMetric.dim.in_(bindparam("dims", expanding=True)),
-        DailyMetric.day >= _SINCE,
-        DailyMetric.day < _UNTIL,
+_NAME = re.compile(r"[a-z_]{1,24}")
+
+
+@functools.lru_cache(maxsize=128)
+def _sums(metrics: tuple[str, ...], dims: tuple[str, ...]) -> Any:
+    """The day sums of these metrics by these dimensions, built once per combination (a
+    closed set: the figures' own names). The names are written into the SQL, not bound, and
+    the statement runs through :mod:`shoplet.pipelined`: on PostgreSQL it is never prepared
+    on the server. psycopg prepares a statement after its fifth use, and PostgreSQL's generic
+    plan for it, not knowing the days asked for, scanned the merchant's every metric of the
+    range by the day index and sorted them — 1.6 ms where the custom plan, the primary key's
+    (metric, dim, day) ranges hashed, took 0.7 ms."""
+    if not all(_NAME.fullmatch(name) for name in (*metrics, *dims)):
+        raise ValueError("metric and dimension names are lower-case words")
+
+    def among(column: Any, names: tuple[str, ...]) -> Any:
+        return column.in_([literal_column(f"'{name}'") for name in names])
+
+    return (
+        select(DailyMetric.metric, DailyMetric.dim, DailyMetric.key, func.sum(DailyMetric.value))
+        .where(
+            owned(DailyMetric, _M),
+            among(DailyMetric.metric, metrics),
+            among(DailyMetric.dim, dims),
+            DailyMetric.day >= _SINCE,
+            DailyMetric.day < _UNTIL,
+        )
+        .group_by(DailyMetric.metric, DailyMetric.dim, DailyMetric.key)
     )
-    .group_by(DailyMetric.metric, DailyMetric.dim, DailyMetric.key)
-)
+
+
 _PERIODS = select(PeriodActive.start, PeriodActive.customers).where(
     owned(PeriodActive, _M),
     PeriodActive.grain == bindparam("grain"),
@@ -163,8 +187,11 @@ class RollupSource:
     def _read_sums(
         self, since: date, until: date, metrics: list[str], dims: list[str]
     ) -> dict[str, dict[str, dict[str, int]]]:
-        rows = self.session.execute(
-            _SUMS, {"m": self.merchant_id, "since": since, "until": until, "metrics": metrics, "dims": dims}
+        rows: list[Any] = pipelined.execute(
+            self.session,
+            _sums(tuple(metrics), tuple(dims)),
+            {"m": self.merchant_id, "since": since, "until": until},
+            planned_each_time=True,
         )
         out: dict[str, dict[str, dict[str, int]]] = {m: {d: {} for d in dims} for m in metrics}
         for metric, dim, key, value in rows:
