@@ -4,14 +4,15 @@ out pickup and delivery orders against scarce store stock, routed to the warehou
 Per backend (SQLite; PostgreSQL when SHOPLET_TEST_DATABASE_URL is set): migrate, start
 ``shoplet serve``, create a merchant with a warehouse and four stores that deliver, a few
 SKUs with little stock in each store and more (not unlimited) in the warehouse, and sign
-in many customers. Baseline: the same server's /api/v1/health rate with the same client.
-Then each customer checks out at their store, half for pickup and half for delivery in a
+in many customers. Then each customer checks out at their store, half for pickup and half for delivery in a
 slot: when the store lacks a line the answer is ``stock.insufficient`` with routing
 options, and the customer takes the split (missing lines express from the warehouse) or
 the whole order from the warehouse — as a customer would before paying. A full slot makes
 them take the next one; a slot that passed during the run makes them list the slots again.
-Afterwards the database is read back: no level negative, reserved
-never above on hand, and each location's reserved units exactly the open orders' units.
+The customers check out in turns with the baseline, the same server's /api/v1/health rate
+with the same client (a quarter of each at a time: ``harness.paired``). Afterwards the
+database is read back: no level negative, reserved never above on hand, and each
+location's reserved units exactly the open orders' units.
 """
 
 from __future__ import annotations
@@ -21,14 +22,13 @@ import json
 import os
 import random
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
 import httpx
 from sqlalchemy import func, select
 
-from harness import PLATFORM_KEY, Server, fresh_postgres, rate
+from harness import PLATFORM_KEY, Server, fresh_postgres, paired
 from shoplet.db import Database
 from shoplet.inventory.models import StockLevel
 from shoplet.migrate import upgrade
@@ -248,17 +248,15 @@ def run_backend(name: str, url: str, args) -> dict:
         with httpx.Client(base_url=server.base, timeout=60) as http:
             world = setup(http, args)
         REQUESTS.clear()
-        cpu = server.cpu_seconds()
-        baseline, _ = rate(
-            server.base, args.threads, args.checkouts, lambda http, i: http.get("/api/v1/health")
+        measured = paired(
+            server,
+            args.threads,
+            args.checkouts,
+            args.checkouts,
+            lambda http, i: customer_checkout(http, world, i),
         )
-        health_cpu, cpu = server.cpu_seconds() - cpu, server.cpu_seconds()
-        started = time.perf_counter()
-        _, outcomes = rate(
-            server.base, args.threads, args.checkouts, lambda http, i: customer_checkout(http, world, i)
-        )
-        elapsed = time.perf_counter() - started
-        checkout_cpu = server.cpu_seconds() - cpu
+        outcomes, elapsed, baseline = measured.results, measured.work_s, measured.baseline_rps
+        checkout_cpu, health_cpu = measured.work_cpu, measured.health_cpu
     finally:
         server.stop()
     checked = verify(url, world["merchant_id"], world["warehouse"])

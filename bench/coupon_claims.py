@@ -3,9 +3,10 @@
 Per backend (SQLite; PostgreSQL when SHOPLET_TEST_DATABASE_URL is set; each behind the
 Redis gate when SHOPLET_TEST_REDIS_URL is set): migrate, start
 ``shoplet serve``, create a merchant, a template with limited stock and a per-customer
-limit, and sign in many customers. Baseline: the same server's /api/v1/health rate with
-the same client. Then many threads claim — more attempts than stock, some customers past
-their limit — and the database is read back for oversell and limit violations.
+limit, and sign in many customers. Many threads claim — more attempts than stock, some
+customers past their limit — in turns with the baseline, the same server's /api/v1/health
+rate with the same client (a quarter of each at a time: ``harness.paired``); then the
+database is read back for oversell and limit violations.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
-from harness import PLATFORM_KEY, Server, fresh_postgres, gated_backends, rate
+from harness import PLATFORM_KEY, Server, fresh_postgres, gated_backends, paired
 from shoplet.coupons.models import Coupon, CouponTemplate
 from shoplet.db import Database
 from shoplet.migrate import upgrade
@@ -68,12 +69,6 @@ def run_backend(name: str, url: str, args, redis_url: str | None = None) -> dict
                 for i in range(args.customers)
             ]
 
-        cpu = server.cpu_seconds()
-        baseline, _ = rate(
-            base, args.threads, args.attempts, lambda http, i: http.get("/api/v1/health").status_code
-        )
-        health_cpu, cpu = server.cpu_seconds() - cpu, server.cpu_seconds()
-
         def claim(http, i):
             token = tokens[i % len(tokens)]
             return http.post(
@@ -82,8 +77,8 @@ def run_backend(name: str, url: str, args, redis_url: str | None = None) -> dict
                 headers={"Authorization": f"Bearer {token}"},
             ).status_code
 
-        claims_per_s, statuses = rate(base, args.threads, args.attempts, claim)
-        claim_cpu = server.cpu_seconds() - cpu
+        measured = paired(server, args.threads, args.attempts, args.attempts, claim)
+        statuses = measured.results
     finally:
         server.stop()
     db = Database(url)
@@ -109,13 +104,13 @@ def run_backend(name: str, url: str, args, redis_url: str | None = None) -> dict
         "issued": issued,
         "oversold": max(0, issued - args.stock) + abs(counter - issued),
         "limit_violations": sum(1 for (n,) in per_customer if n > args.limit),
-        "claims_per_s": round(claims_per_s, 1),
-        "baseline_rps": round(baseline, 1),
-        "ratio": round(claims_per_s / baseline, 3),
+        "claims_per_s": round(args.attempts / measured.work_s, 1),
+        "baseline_rps": round(measured.baseline_rps, 1),
+        "ratio": round(args.attempts / measured.work_s / measured.baseline_rps, 3),
         # the server process's CPU per claim attempt and per health request (steadier than
         # rates on a shared machine; PostgreSQL's and Redis's own not counted)
-        "server_cpu_ms_per_claim": round(claim_cpu / args.attempts * 1000, 3),
-        "server_cpu_ms_per_health": round(health_cpu / args.attempts * 1000, 3),
+        "server_cpu_ms_per_claim": round(measured.work_cpu / args.attempts * 1000, 3),
+        "server_cpu_ms_per_health": round(measured.health_cpu / args.attempts * 1000, 3),
         "statuses": {str(k): statuses.count(k) for k in sorted(set(statuses))},
     }
 

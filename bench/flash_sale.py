@@ -5,13 +5,14 @@ gate when SHOPLET_TEST_REDIS_URL is set): migrate, start ``shoplet serve``, crea
 with a SKU in its warehouse, a flash sale (flash stock F, a per-customer limit) and a
 two-person group-buy campaign, and sign in many customers.
 
-1. Baseline: the same server's /api/v1/health rate with the same client and threads.
-2. Groups: G leaders open a group each and pay; then, for every group at once, several
+1. Groups: G leaders open a group each and pay; then, for every group at once, several
    customers race for its one free seat over HTTP. Half of the winners pay (those groups
    succeed); the other groups are closed at their time limit by two sweeps racing each
    other, so their paid leaders must be refunded exactly once.
-3. Flash: many threads buy the flash SKU — more attempts than flash stock, customers
-   trying past their limit — and every placed order is paid.
+2. Flash: many threads buy the flash SKU — more attempts than flash stock, customers
+   trying past their limit — in turns with the baseline, the same server's /api/v1/health
+   rate with the same client and threads (a quarter of each at a time: ``harness.paired``);
+   then every placed order is paid.
 
 The database is then read back: units sold against flash stock (``oversold``), units per
 customer against the limit (``limit_violations``), seats held or paid per group against
@@ -34,7 +35,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select, update
 
-from harness import PLATFORM_KEY, Server, fresh_postgres, gated_backends, rate
+from harness import PLATFORM_KEY, Server, fresh_postgres, gated_backends, paired, rate
 from shoplet.campaigns import groups
 from shoplet.campaigns.models import BuyingGroup, FlashItem, GroupSeat
 from shoplet.db import Database, utcnow
@@ -137,12 +138,6 @@ def run_backend(name: str, url: str, args, redis_url: str | None = None) -> dict
                 for i in range(args.customers)
             ]
 
-        cpu = server.cpu_seconds()
-        baseline, _ = rate(
-            base, args.threads, args.attempts, lambda h, i: h.get("/api/v1/health").status_code
-        )
-        health_cpu = server.cpu_seconds() - cpu
-
         # --- groups: G leaders open and pay, then racers for each group's last seat
         leader_ids = rng.sample(range(args.customers), args.groups)
 
@@ -217,7 +212,6 @@ def run_backend(name: str, url: str, args, redis_url: str | None = None) -> dict
             return pending == 0 and queued == 0
 
         wait_until(quiet)
-        cpu = server.cpu_seconds()
 
         def buy(h, i):
             token = tokens[i % len(tokens)]
@@ -232,8 +226,13 @@ def run_backend(name: str, url: str, args, redis_url: str | None = None) -> dict
                 token,
             )
 
-        orders_per_s, bought = rate(base, args.threads, args.attempts, buy)
-        flash_cpu = server.cpu_seconds() - cpu
+        measured = paired(server, args.threads, args.attempts, args.attempts, buy)
+        bought, orders_per_s, baseline = (
+            measured.results,
+            args.attempts / measured.work_s,
+            measured.baseline_rps,
+        )
+        flash_cpu, health_cpu = measured.work_cpu, measured.health_cpu
         placed = [(o, t) for status, o, t in bought if status == 201]
         rate(base, args.threads, len(placed), lambda h, i: pay(h, placed[i][0], placed[i][1]))
 

@@ -135,3 +135,59 @@ def rate(base: str, threads: int, total: int, request) -> tuple[float, list]:
         results = list(pool.map(one, range(total)))
         elapsed = time.perf_counter() - started
     return total / elapsed, results
+
+
+ROUNDS = 4
+
+
+class Paired:
+    """A measured phase and the health baseline it is compared with, taken in turns (see
+    :func:`paired`): rates over each side's own time, the server's CPU per request of each."""
+
+    def __init__(self) -> None:
+        self.health_s = self.work_s = 0.0
+        self.health_cpu = self.work_cpu = 0.0
+        self.health_requests = 0
+        self.results: list = []
+
+    @property
+    def baseline_rps(self) -> float:
+        return self.health_requests / self.health_s
+
+
+def paired(server: Server, threads: int, health: int, work: int, request, rounds: int = ROUNDS) -> Paired:
+    """``health`` requests to /api/v1/health and ``request(client, i)`` for i in range(work),
+    on ``threads`` threads, in ``rounds`` turns: a slice of the baseline, then the next slice
+    of the work, and so on. The machine's speed swings within minutes on a shared host (the
+    same code's ratio moved twofold between runs when the baseline was one phase and the
+    work another); in turns, each side sees the same minutes. The work's slices keep their
+    order (``i`` ascending), so a phase whose requests change as it goes (stock running out)
+    is the same phase, cut in four."""
+    out = Paired()
+    ready = threading.Barrier(threads)
+
+    def warm(_):
+        client(server.base).get("/api/v1/health")
+        ready.wait(timeout=60)
+
+    def health_one(_):
+        return client(server.base).get("/api/v1/health").status_code
+
+    def work_one(i):
+        return request(client(server.base), i)
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(warm, range(threads)))
+        for k in range(rounds):
+            h_from, h_to = health * k // rounds, health * (k + 1) // rounds
+            cpu, started = server.cpu_seconds(), time.perf_counter()
+            list(pool.map(health_one, range(h_from, h_to)))
+            out.health_s += time.perf_counter() - started
+            out.health_cpu += server.cpu_seconds() - cpu
+            out.health_requests += h_to - h_from
+            w_from, w_to = work * k // rounds, work * (k + 1) // rounds
+            cpu, started = server.cpu_seconds(), time.perf_counter()
+            out.results.extend(pool.map(work_one, range(w_from, w_to)))
+            out.work_s += time.perf_counter() - started
+            out.work_cpu += server.cpu_seconds() - cpu
+    return out
