@@ -211,9 +211,9 @@ def insert_new(session: Session, model: Any, rows: list[dict[str, Any]]) -> int:
     caller reads back afterwards is loaded fresh.
 
     Rows that give every column (as the business events' do) are sent as the driver's own
-    parameters, converted by the columns' bind processors once here; SQLAlchemy would spend
-    longer per row than the database does. Rows leaving columns to their defaults go
-    through SQLAlchemy."""
+    parameters, converted by the columns' bind processors once here, on the driver's cursor
+    (:func:`driver_execute`); SQLAlchemy would spend longer per row than the database does.
+    Rows leaving columns to their defaults go through SQLAlchemy."""
     if not rows:
         return 0
     connection = session.connection()
@@ -225,11 +225,14 @@ def insert_new(session: Session, model: Any, rows: list[dict[str, Any]]) -> int:
         return len(connection.execute(insert.returning, rows).all())
     if len(rows) > 1 and insert.unnest_sql is not None:
         arrays = dict(zip((name for name, _ in insert.columns), insert.column_values(rows), strict=True))
-        result = connection.exec_driver_sql(insert.unnest_sql, arrays)
+        cursor = driver_execute(connection, insert.unnest_sql, arrays)
     else:
-        parameters = insert.parameters(rows)
-        result = connection.exec_driver_sql(insert.sql, parameters if len(rows) > 1 else parameters[0])
-    return int(cast(CursorResult[Any], result).rowcount or 0)
+        parameters, many = insert.parameters(rows), len(rows) > 1
+        cursor = driver_execute(connection, insert.sql, parameters if many else parameters[0], many=many)
+    try:
+        return max(int(cursor.rowcount), 0)
+    finally:
+        cursor.close()
 
 
 def bulk_insert(connection: Any, table: Any, rows: list[dict[str, Any]]) -> None:
