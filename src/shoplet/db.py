@@ -204,6 +204,20 @@ def insert_statement(dialect: Any, model: Any, skip_taken: bool = True) -> _Inse
     return insert
 
 
+_COLUMN_KEYS: dict[type, list[str]] = {}
+
+
+def column_values(obj: Any) -> dict[str, Any]:
+    """A new mapped object's column values, for an INSERT of it that skips the ORM's flush:
+    read from its instance dict, where the ORM keeps what was set (a column never set is
+    None, as the attribute would say). Keys as the table's columns name them."""
+    keys = _COLUMN_KEYS.get(type(obj))
+    if keys is None:
+        keys = _COLUMN_KEYS[type(obj)] = [column.key for column in type(obj).__table__.columns]
+    given = obj.__dict__
+    return {key: given.get(key) for key in keys}
+
+
 def insert_new(session: Session, model: Any, rows: list[dict[str, Any]]) -> int:
     """``INSERT … ON CONFLICT DO NOTHING`` of plain rows on the session's connection, by a
     statement compiled once per table: a row whose key is taken is skipped, and the count of

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from shoplet import idempotency, pipelined
 from shoplet.coupons import redemption as coupons
-from shoplet.db import Database, new_id
+from shoplet.db import Database, column_values, new_id
 from shoplet.errors import ShopletError, Unprocessable
 from shoplet.events import EventKind
 from shoplet.membership import points
@@ -40,16 +40,6 @@ from shoplet.orders.views import order_out, shaped
 # Checkout writes the order and its lines as plain rows (pipelined.insert_later, statements
 # compiled once); the objects stay out of the session (every column is set on them: nothing
 # comes back from the database) and are what the answer is built from.
-
-
-def row_of(obj: Any) -> dict[str, Any]:
-    """A new mapped object's column values, for an INSERT of it: read from its instance dict,
-    where the ORM keeps what was set (a column never set is None, as the attribute would say)."""
-    values = obj.__dict__
-    return {key: values.get(key) for key in _KEYS[type(obj)]}
-
-
-_KEYS = {model: [column.key for column in model.__table__.columns] for model in (Order, OrderLine)}
 
 
 @dataclass(frozen=True)
@@ -211,7 +201,7 @@ def place(
     )
     # Every write of the order is queued (shoplet.pipelined): on PostgreSQL this one goes with
     # the fulfilment's insert, the rest with the next statement sent or before COMMIT.
-    pipelined.insert_later(session, Order, [row_of(order)], skip_taken=False)
+    pipelined.insert_later(session, Order, [column_values(order)], skip_taken=False)
     quantities = {line.sku_id: line.quantity for line in lines}
     parts, fulfilment_of = fulfilments.create(
         session, order=order, shipments=shipments, items=quantities, now=now
@@ -239,7 +229,7 @@ def place(
                 refunded_amount=0,
             )
         )
-    pipelined.insert_later(session, OrderLine, [row_of(row) for row in written], skip_taken=False)
+    pipelined.insert_later(session, OrderLine, [column_values(row) for row in written], skip_taken=False)
     coupons.lock(
         session,
         merchant_id=merchant_id,

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from shoplet import events, pipelined
-from shoplet.db import new_id
+from shoplet.db import column_values, new_id
 from shoplet.errors import Conflict, NotFound
 from shoplet.events import EventKind
 from shoplet.inventory import service as inventory
@@ -140,7 +140,6 @@ _INSERT_PART = {
     "sqlite": sqlite_insert(Fulfilment).on_conflict_do_nothing().returning(Fulfilment.id),
     "postgresql": postgresql_insert(Fulfilment).on_conflict_do_nothing().returning(Fulfilment.id),
 }
-_PART_COLUMNS = [c.key for c in Fulfilment.__table__.columns]
 
 
 def plan_part(
@@ -171,9 +170,9 @@ def _insert_with_code(session: Session, fulfilment: Fulfilment) -> None:
     for _ in range(8):
         if fulfilment.mode == FulfilmentMode.PICKUP:
             fulfilment.pickup_code = f"{secrets.randbelow(10**6):06d}"
-        given = fulfilment.__dict__  # what was set on the new object (see checkout.row_of)
-        values = {key: given.get(key) for key in _PART_COLUMNS}
-        if pipelined.execute(session, statement, values):  # with the order's insert, queued before it
+        if pipelined.execute(
+            session, statement, column_values(fulfilment)
+        ):  # with the order's insert, queued before it
             return
         # the code is taken by another open pickup at this store: draw again
     raise Conflict("pickup.codes_exhausted", "Could not allocate a pickup code; try again.")
