@@ -1141,11 +1141,15 @@ def test_the_dashboard_shows_only_this_shops_figures(shop, other_shop, client, r
     assert 'data-todo="pickups">0<' in page and other_shop.store_id not in page
 
 
-def test_coupon_form_makes_every_kind_with_audience_stores_and_host_apps(shop, client):
+def test_coupon_form_makes_every_kind_with_audience_stores_and_host_apps(shop, client, other_shop):
     add_staff(shop, "operator", "sun")
     person = sign_in(client, shop, "sun")
-    csrf = csrf_of(person.get("/console/coupons").text)
+    form = person.get("/console/coupons").text
+    csrf = csrf_of(form)
     sku = shop.skus["LATTE-G"]
+    # the exchange coupon's item list: this shop's active SKUs, with their products' titles
+    assert re.search(rf'<option value="{sku}">[^<]+ · [^<]+</option>', form)
+    assert not [their for their in other_shop.skus.values() if their in form]
     exchange = {
         "csrf": csrf,
         "name": "Grande for ¥9.9",

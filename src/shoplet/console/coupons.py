@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from shoplet.console.forms import catalogue_of, stores_of, whole_number, yuan_to_fen
+from shoplet.console.forms import sku_choices, stores_of, whole_number, yuan_to_fen
 from shoplet.console.web import PageError, attempt, check_csrf, redirect, render, require
 from shoplet.coupons import redemption
 from shoplet.coupons import service as coupons
@@ -83,7 +83,7 @@ def _page(request: Request, viewer: Any, status: int = 200, **extra: Any) -> Res
             )
         )
         figures = redemption.figures_of(s, merchant_id=viewer.tenant, templates=templates)
-        skus, _categories = catalogue_of(s, viewer.tenant)
+        skus = sku_choices(s, viewer.tenant)
         stores = stores_of(s, viewer.tenant)
     rows = list(zip(templates, figures, strict=True))
     return render(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from shoplet.catalog.models import Category, Product, ProductStatus, Sku
 from shoplet.inventory.models import LocationKind, StockLocation
@@ -66,3 +66,23 @@ def catalogue_of(session: Any, merchant_id: str) -> tuple[list[tuple[Sku, Produc
         session.scalars(select(Category).where(owned(Category, merchant_id)).order_by(Category.code))
     )
     return skus, categories
+
+
+# The exchange coupon's item list: three columns of the active SKUs, built once (the coupons
+# page shows it on every visit, and needs neither the ORM's objects nor the categories).
+_SKU_CHOICES = (
+    select(Sku.id, Product.title, Sku.name)
+    .join(Product, same_tenant(Product, Sku) & (Product.id == Sku.product_id))
+    .where(
+        owned(Sku, bindparam("m")),
+        Product.status == ProductStatus.ACTIVE,
+        Sku.status == ProductStatus.ACTIVE,
+    )
+    .order_by(Sku.code)
+    .limit(200)
+)
+
+
+def sku_choices(session: Any, merchant_id: str) -> list[Any]:
+    """Active SKUs as rows of ``id``, ``title`` (the product's) and ``name``, by code."""
+    return list(session.execute(_SKU_CHOICES, {"m": merchant_id}))
