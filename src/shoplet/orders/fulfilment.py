@@ -170,9 +170,8 @@ def _insert_with_code(session: Session, fulfilment: Fulfilment) -> None:
     for _ in range(8):
         if fulfilment.mode == FulfilmentMode.PICKUP:
             fulfilment.pickup_code = f"{secrets.randbelow(10**6):06d}"
-        if pipelined.execute(
-            session, statement, column_values(fulfilment)
-        ):  # with the order's insert, queued before it
+        # sent with the order's insert, queued before it
+        if pipelined.execute(session, statement, column_values(fulfilment)):
             return
         # the code is taken by another open pickup at this store: draw again
     raise Conflict("pickup.codes_exhausted", "Could not allocate a pickup code; try again.")
