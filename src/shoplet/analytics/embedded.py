@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import functools
-import re
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, literal_column, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
@@ -16,6 +15,7 @@ from shoplet import pipelined
 from shoplet.analytics.calendar import month_start, week_start
 from shoplet.analytics.models import CustomerDay, DailyMetric, FirstSeen, PeriodActive, RetentionCell
 from shoplet.analytics.rollups import DEFAULT_LETTERS
+from shoplet.db import written_in
 from shoplet.scoping import owned
 
 # The home dashboard's reads, built once with bound parameters (building a statement costs
@@ -23,30 +23,24 @@ from shoplet.scoping import owned
 _M: BindParameter[str] = bindparam("m")
 _SINCE: BindParameter[date] = bindparam("since")
 _UNTIL: BindParameter[date] = bindparam("until")
-_NAME = re.compile(r"[a-z_]{1,24}")
 
 
 @functools.lru_cache(maxsize=128)
 def _sums(metrics: tuple[str, ...], dims: tuple[str, ...]) -> Any:
     """The day sums of these metrics by these dimensions, built once per combination (a
-    closed set: the figures' own names). The names are written into the SQL, not bound, and
+    closed set: the figures' own names). The names are written into the SQL, not bound
+    (:func:`shoplet.db.written_in`; anything but a plain word is refused), and
     the statement runs through :mod:`shoplet.pipelined`: on PostgreSQL it is never prepared
     on the server. psycopg prepares a statement after its fifth use, and PostgreSQL's generic
     plan for it, not knowing the days asked for, scanned the merchant's every metric of the
     range by the day index and sorted them — 1.6 ms where the custom plan, the primary key's
     (metric, dim, day) ranges hashed, took 0.7 ms."""
-    if not all(_NAME.fullmatch(name) for name in (*metrics, *dims)):
-        raise ValueError("metric and dimension names are lower-case words")
-
-    def among(column: Any, names: tuple[str, ...]) -> Any:
-        return column.in_([literal_column(f"'{name}'") for name in names])
-
     return (
         select(DailyMetric.metric, DailyMetric.dim, DailyMetric.key, func.sum(DailyMetric.value))
         .where(
             owned(DailyMetric, _M),
-            among(DailyMetric.metric, metrics),
-            among(DailyMetric.dim, dims),
+            written_in(DailyMetric.metric, metrics),
+            written_in(DailyMetric.dim, dims),
             DailyMetric.day >= _SINCE,
             DailyMetric.day < _UNTIL,
         )

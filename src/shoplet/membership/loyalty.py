@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, literal, literal_column, select
+from sqlalchemy import bindparam, literal, select
 from sqlalchemy.orm import Session
 
+from shoplet.db import written_in
 from shoplet.membership import light, points, tiers
 from shoplet.membership.models import LightMembership, LightPlan, LightStatus, Member, Tier
 from shoplet.scoping import owned
@@ -61,15 +62,8 @@ TERMS = (
         LightMembership,
         owned(LightMembership, bindparam("m"))
         & (LightMembership.customer_id == bindparam("c"))
-        # the statuses written into the statement, not a parameter list: an IN list parameter
-        # is expanded per execution, which a statement compiled once (shoplet.pipelined)
-        # cannot be; and SQLite runs ORed equalities in a join four times slower than an IN
-        & LightMembership.status.in_(
-            [
-                literal_column(f"'{s.value}'")
-                for s in (LightStatus.ACTIVE, LightStatus.SETTLING, LightStatus.OVERDUE)
-            ]
-        ),
+        # the statuses written into the statement (see db.written_in)
+        & written_in(LightMembership.status, (LightStatus.ACTIVE, LightStatus.SETTLING, LightStatus.OVERDUE)),
     )  # one at most (uq_light_memberships_current)
     .outerjoin(LightPlan, owned(LightPlan, bindparam("m")) & (LightPlan.id == LightMembership.plan_id))
 )

@@ -27,7 +27,7 @@ from sqlalchemy import func, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from shoplet import events
-from shoplet.db import Database, bulk_insert, new_id, number, pairs_in
+from shoplet.db import Database, bulk_insert, new_id, number, pairs_in, written_in
 from shoplet.events import EventKind, Fact
 from shoplet.membership.agreements import AgreementProvider, ChargeRequest
 from shoplet.membership.models import (
@@ -128,7 +128,7 @@ def close_period(session: Session, membership: LightMembership, *, reason: str, 
 # SQL (not bound): SQLite, and PostgreSQL's generic plans of prepared statements, use a
 # partial index only when the query's condition is the index's own.
 RUNNING = LightMembership.status == literal_column("'active'")
-TO_CHARGE = LightSettlement.status.in_([literal_column("'pending'"), literal_column("'retrying'")])
+TO_CHARGE = written_in(LightSettlement.status, ("pending", "retrying"))
 
 
 def close_due(db: Database, *, now: datetime, chunk: int) -> tuple[int, int, list[tuple[str, str]]]:
